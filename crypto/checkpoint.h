@@ -1,0 +1,34 @@
+// Checkpoints: C2SP tlog-checkpoint (https://c2sp.org/tlog-checkpoint) bodies in signed notes.
+//
+//   <origin>\n<tree size, decimal>\n<base64 root hash>\n
+//
+// followed by the note signature block. Pure functions, thread safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "crypto/note.h"
+#include "crypto/sha256.h"
+#include "crypto/status.h"
+
+namespace fundledger {
+
+struct Checkpoint {
+  std::string origin;
+  uint64_t size = 0;
+  Hash root{};
+  bool operator==(const Checkpoint&) const = default;
+};
+
+std::string FormatCheckpointBody(const Checkpoint& checkpoint);
+// InvalidArgument "bad_checkpoint": wrong line count, non-canonical decimal, bad base64, root
+// not 32 bytes. Extension lines after the third are allowed and ignored.
+Status ParseCheckpointBody(std::string_view body, Checkpoint* out);
+
+Status SignCheckpoint(const Checkpoint& checkpoint, const NoteSigner& signer, std::string* note);
+// Verifies the note's signature by `verifier` and parses its body.
+Status OpenCheckpoint(std::string_view note, const NoteVerifier& verifier, Checkpoint* out);
+
+}  // namespace fundledger
