@@ -1,0 +1,221 @@
+#include "ledger/event.h"
+
+#include <capnp/dynamic.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "crypto/encoding.h"
+#include "crypto/merkle.h"
+#include "ledger/codec.h"
+
+namespace fundledger {
+
+// The canonical words of one message and a reader over them. Heap-allocated so that the reader's
+// pointers stay valid when the owner moves.
+struct CanonicalMessage {
+  // `traversal_words_max` bounds the total words read through `reader` over its lifetime.
+  CanonicalMessage(kj::Array<capnp::word> w, uint64_t traversal_words_max)
+      : words(kj::mv(w)), segments{words.asPtr()}, reader(kj::arrayPtr(segments, 1), [&] {
+          capnp::ReaderOptions options;
+          options.traversalLimitInWords = traversal_words_max;
+          options.nestingLimit = kCapnpNestingMax;
+          return options;
+        }()) {}
+  kj::Array<capnp::word> words;
+  kj::ArrayPtr<const capnp::word> segments[1];
+  mutable capnp::SegmentArrayMessageReader reader;
+};
+
+namespace {
+
+kj::Array<capnp::word> CopyToWords(std::span<const uint8_t> bytes) {
+  auto words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
+  memset(words.begin(), 0, words.size() * sizeof(capnp::word));
+  if (!bytes.empty()) memcpy(words.begin(), bytes.data(), bytes.size());
+  return words;
+}
+
+std::span<const uint8_t> WordBytes(const kj::Array<capnp::word>& words) {
+  return {reinterpret_cast<const uint8_t*>(words.begin()), words.size() * sizeof(capnp::word)};
+}
+
+}  // namespace
+
+capnp::ReaderOptions LedgerReaderOptions() {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = kCapnpTraversalWordsMax;
+  options.nestingLimit = kCapnpNestingMax;
+  return options;
+}
+
+Status CheckId(std::string_view id, std::string_view field) {
+  if (id.empty() || id.size() > kEventIdBytesMax) {
+    return Status::InvalidArgument("bad_id", "an id has 1 to 64 characters", field);
+  }
+  for (char c : id) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-';
+    if (!ok) {
+      return Status::InvalidArgument("bad_id", "an id uses only [A-Za-z0-9._:-]", field);
+    }
+  }
+  return Status::Ok();
+}
+
+Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
+                                       const Signature& signature, SignedEvent* out) {
+  FL_RETURN_IF_ERROR(CheckId(signer, "signer"));
+  // Our own canonical encoding of an already validated event: it may be read any number of
+  // times, so the traversal limit is not a budget here.
+  auto message = std::make_shared<CanonicalMessage>(kj::mv(canonical), UINT64_MAX);
+  auto event = message->reader.getRoot<schema::Event>();
+  FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "event.id"));
+  out->message_ = std::move(message);
+  out->signer_ = std::string(signer);
+  out->signature_ = signature;
+  return Status::Ok();
+}
+
+Status SignedEvent::FromEnvelopeJson(const nlohmann::json& envelope, SignedEvent* out) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::Envelope>();
+  FL_RETURN_IF_ERROR(JsonToStruct(envelope, capnp::DynamicStruct::Builder(root)));
+  return FromEnvelopeReader(root.asReader(), out);
+}
+
+Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEvent* out) {
+  if (message.size() > kEnvelopeCapnpBytesMax || message.size() % 8 != 0) {
+    return Status::InvalidArgument("capnp_malformed",
+                                   "a Cap'n Proto envelope is a whole number of words, at most " +
+                                       std::to_string(kEnvelopeCapnpBytesMax) + " bytes");
+  }
+  auto words = CopyToWords(message);
+  try {
+    capnp::FlatArrayMessageReader reader(words.asPtr(), LedgerReaderOptions());
+    if (reader.getEnd() != words.end()) {
+      return Status::InvalidArgument("capnp_malformed", "trailing bytes after the message");
+    }
+    return FromEnvelopeReader(reader.getRoot<schema::Envelope>(), out);
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
+}
+
+Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, SignedEvent* out) {
+  try {
+    if (!envelope.hasSigner()) {
+      return Status::InvalidArgument("json_missing_field", "required field is missing", "signer");
+    }
+    if (!envelope.hasEvent()) {
+      return Status::InvalidArgument("json_missing_field", "required field is missing", "event");
+    }
+    auto sig = envelope.getSignature();
+    if (sig.size() != sizeof(Signature)) {
+      return Status::InvalidArgument("bad_signature", "a signature is 64 bytes", "signature");
+    }
+    Signature signature;
+    memcpy(signature.data(), sig.begin(), sig.size());
+    // The JSON form must express the event exactly (no unknown fields, enumerants or types),
+    // so that an event has one signed form whichever way it arrived.
+    auto canonical = capnp::canonicalize(envelope.getEvent());
+    nlohmann::json event_json;
+    Status s = StructToJson(capnp::DynamicStruct::Reader(envelope.getEvent()), &event_json);
+    if (!s.ok()) return s.WithFieldPrefix("event");
+    capnp::MallocMessageBuilder rebuilt;
+    auto root = rebuilt.initRoot<schema::Event>();
+    s = JsonToStruct(event_json, capnp::DynamicStruct::Builder(root));
+    if (!s.ok()) return s.WithFieldPrefix("event");
+    auto again = capnp::canonicalize(root.asReader());
+    if (again.size() != canonical.size() ||
+        memcmp(again.begin(), canonical.begin(), canonical.size() * sizeof(capnp::word)) != 0) {
+      return Status::InvalidArgument("capnp_noncanonical",
+                                     "the event holds data its JSON form cannot express", "event");
+    }
+    return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
+}
+
+Status SignedEvent::Sign(const nlohmann::json& event, std::string_view signer, const KeyPair& key,
+                         SignedEvent* out) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::Event>();
+  FL_RETURN_IF_ERROR(JsonToStruct(event, capnp::DynamicStruct::Builder(root)));
+  auto canonical = capnp::canonicalize(root.asReader());
+  Signature signature = key.SignEvent(WordBytes(canonical));
+  return FromCanonicalEvent(kj::mv(canonical), signer, signature, out);
+}
+
+schema::Event::Reader SignedEvent::event() const {
+  return message_->reader.getRoot<schema::Event>();
+}
+
+std::span<const uint8_t> SignedEvent::canonical_event() const { return WordBytes(message_->words); }
+
+bool SignedEvent::HasSameContent(const SignedEvent& other) const {
+  auto a = canonical_event();
+  auto b = other.canonical_event();
+  return signer_ == other.signer_ && signature_ == other.signature_ && a.size() == b.size() &&
+         memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+nlohmann::json SignedEvent::ToEnvelopeJson() const {
+  nlohmann::json event_json;
+  Status s = StructToJson(capnp::DynamicStruct::Reader(event()), &event_json);
+  // The factories checked that the JSON form exists.
+  if (!s.ok()) throw std::logic_error("event lost its JSON form: " + s.ToString());
+  return {{"signer", signer_}, {"signature", Base64Encode(signature_)}, {"event", event_json}};
+}
+
+std::string SignedEvent::ToEnvelopeCapnp() const {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::Envelope>();
+  root.setSigner(signer_);
+  root.setSignature(capnp::Data::Reader(signature_.data(), signature_.size()));
+  root.setEvent(event());
+  auto flat = capnp::messageToFlatArray(builder);
+  return std::string(reinterpret_cast<const char*>(flat.begin()),
+                     flat.size() * sizeof(capnp::word));
+}
+
+RecordBytes EncodeRecord(uint64_t seq, int64_t recorded_at_ms, const SignedEvent& event) {
+  capnp::MallocMessageBuilder builder;
+  auto record = builder.initRoot<schema::Record>();
+  record.setSeq(seq);
+  record.setRecordedAtMs(recorded_at_ms);
+  auto envelope = record.initEnvelope();
+  envelope.setSigner(event.signer());
+  envelope.setSignature(capnp::Data::Reader(event.signature().data(), event.signature().size()));
+  envelope.setEvent(event.event());
+  auto canonical = capnp::canonicalize(record.asReader());
+  RecordBytes out;
+  out.bytes.assign(reinterpret_cast<const char*>(canonical.begin()),
+                   canonical.size() * sizeof(capnp::word));
+  out.leaf_hash = MerkleLeafHash(AsBytes(out.bytes));
+  return out;
+}
+
+Status RecordReader::Open(std::string_view bytes, RecordReader* out) {
+  if (bytes.empty() || bytes.size() % 8 != 0 || bytes.size() > kEnvelopeCapnpBytesMax * 2) {
+    return Status::Corruption("record_malformed", "record is not a whole number of words");
+  }
+  try {
+    // A stored record is read a few times (verify, render); 8x its size bounds amplification.
+    auto message = std::make_shared<CanonicalMessage>(CopyToWords(AsBytes(bytes)), bytes.size());
+    if (!message->reader.isCanonical()) {
+      return Status::Corruption("record_noncanonical", "record is not canonically encoded");
+    }
+    out->message_ = std::move(message);
+  } catch (const kj::Exception& e) {
+    return Status::Corruption("record_malformed", e.getDescription().cStr());
+  }
+  return Status::Ok();
+}
+
+schema::Record::Reader RecordReader::record() const {
+  return message_->reader.getRoot<schema::Record>();
+}
+
+}  // namespace fundledger

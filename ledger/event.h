@@ -1,0 +1,91 @@
+// SignedEvent: one decoded, signed event as the journal receives it, and the record codec.
+//
+// A SignedEvent owns the canonical Cap'n Proto encoding of its event (the bytes the signature
+// covers) and a reader over it. It is built from the JSON envelope, from a Cap'n Proto envelope
+// message, or by signing an event with a key. Building one checks the form only (decoding,
+// limits, one-to-one JSON form, signature length); the signature itself and every rule are
+// checked by the journal.
+//
+// Thread safety: a const SignedEvent may be read from several threads.
+#pragma once
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "crypto/ed25519.h"
+#include "crypto/sha256.h"
+#include "crypto/status.h"
+#include "ledger/schema/event.capnp.h"
+
+namespace fundledger {
+
+inline constexpr size_t kEventIdBytesMax = 64;
+inline constexpr size_t kEnvelopeCapnpBytesMax = 1 << 20;
+inline constexpr uint64_t kCapnpTraversalWordsMax = kEnvelopeCapnpBytesMax / 8;
+inline constexpr int kCapnpNestingMax = 16;
+
+capnp::ReaderOptions LedgerReaderOptions();
+
+struct CanonicalMessage;
+
+// Value type: copies share the immutable encoded event.
+class SignedEvent {
+ public:
+  // {"signer": ..., "signature": base64, "event": {...}}.
+  static Status FromEnvelopeJson(const nlohmann::json& envelope, SignedEvent* out);
+  // A Cap'n Proto Envelope message (standard framing, with segment table).
+  static Status FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEvent* out);
+  // Signs a bare JSON event as `signer` with `key`.
+  static Status Sign(const nlohmann::json& event, std::string_view signer, const KeyPair& key,
+                     SignedEvent* out);
+  // From an Envelope reader (e.g. inside a stored record). Checks the one-to-one form.
+  static Status FromEnvelopeReader(schema::Envelope::Reader envelope, SignedEvent* out);
+
+  schema::Event::Reader event() const;
+  std::span<const uint8_t> canonical_event() const;
+  const std::string& signer() const { return signer_; }
+  const Signature& signature() const { return signature_; }
+  std::string id() const { return event().getId().cStr(); }
+  bool HasSameContent(const SignedEvent& other) const;
+
+  nlohmann::json ToEnvelopeJson() const;  // REQUIRES: built by one of the factories
+  // A Cap'n Proto Envelope message with standard framing.
+  std::string ToEnvelopeCapnp() const;
+
+ private:
+  static Status FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
+                                   const Signature& signature, SignedEvent* out);
+
+  std::shared_ptr<const CanonicalMessage> message_;
+  std::string signer_;
+  Signature signature_{};
+};
+
+// A journal record: {seq, recorded_at_ms, envelope}, canonically encoded.
+struct RecordBytes {
+  std::string bytes;  // capnp::canonicalize(Record), the Merkle leaf data
+  Hash leaf_hash{};
+};
+RecordBytes EncodeRecord(uint64_t seq, int64_t recorded_at_ms, const SignedEvent& event);
+
+// Reads a stored record, checking that it is canonical and within the reader limits.
+// Corruption "record_malformed" otherwise.
+class RecordReader {
+ public:
+  static Status Open(std::string_view bytes, RecordReader* out);
+  schema::Record::Reader record() const;
+
+ private:
+  std::shared_ptr<const CanonicalMessage> message_;
+};
+
+// Validates an event or org id: 1..64 chars of [A-Za-z0-9._:-]. InvalidArgument "bad_id".
+Status CheckId(std::string_view id, std::string_view field);
+
+}  // namespace fundledger

@@ -1,0 +1,147 @@
+// Journal: the append-only, Merkle-verifiable event log in RocksDB (layout: storage_format.h).
+//
+// Append() takes a batch of signed events, verifies their signatures (in parallel), sequences
+// them through the rules one by one, and writes every accepted event's record, id, tree nodes
+// and state changes, plus any automatic checkpoint, in one WriteBatch with sync=true. When it
+// returns ok, every event whose result is ok is durable. A rejected event changes nothing; the
+// other events of its batch are unaffected.
+//
+// Thread safety: all methods may be called from any thread; appends are serialised internally.
+// A data directory is opened read-write by one process at a time (RocksDB's lock); read-only
+// opens see the state as of their opening.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/checkpoint.h"
+#include "crypto/merkle.h"
+#include "crypto/note.h"
+#include "crypto/status.h"
+#include "ledger/event.h"
+#include "ledger/state.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace fundledger {
+
+inline constexpr size_t kAppendBatchEventsMax = 100000;
+
+struct AppendResult {
+  Status status;     // ok, or why this event was rejected
+  uint64_t seq = 0;  // when ok
+  Hash leaf_hash{};  // when ok
+  bool duplicate =
+      false;  // the id was already recorded with identical content: seq is the original
+};
+
+struct JournalOptions {
+  bool read_only = false;
+  // Threads used to verify signatures in Append (0: all cores).
+  unsigned verify_threads = 0;
+  // Wall clock, ms since the Unix epoch; replaceable in tests.
+  std::function<int64_t()> now_ms;
+};
+
+class Journal {
+ public:
+  // Creates an empty ledger in `dir` (which must not already hold one) whose checkpoints carry
+  // `origin` and are signed by `log_key`; the key is stored in DIR/log.key with mode 0600.
+  // The first event appended must be the operator's self-signed genesis.
+  static Status Create(const std::string& dir, std::string_view origin, const NoteSigner& log_key,
+                       const JournalOptions& options, std::unique_ptr<Journal>* out);
+  // Opens an existing ledger. NotFound if `dir` holds none; Corruption "format_version_unknown"
+  // for a format this build does not know.
+  static Status Open(const std::string& dir, const JournalOptions& options,
+                     std::unique_ptr<Journal>* out);
+
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Appends `events` in order. `results` gets one entry per event. Returns non-ok only if the
+  // batch could not be written (then no event of it was appended and `results` is meaningless)
+  // or the journal is read-only.
+  // REQUIRES: events.size() <= kAppendBatchEventsMax.
+  Status Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results);
+
+  struct Head {
+    uint64_t size = 0;
+    Hash root{};
+  };
+  Head head() const;
+
+  // The stored record bytes of `seq` (1-based). NotFound if seq is not in the log.
+  Status ReadRecord(uint64_t seq, std::string* bytes) const;
+  // Calls `fn(seq, bytes)` for records from `from_seq` on, in order, until it returns false.
+  Status ScanRecords(uint64_t from_seq,
+                     const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
+  Status FindEvent(std::string_view id, uint64_t* seq) const;
+
+  const NodeReader& tree() const;
+  // Inclusion proof of record `seq` in the tree of `tree_size` records (0: the head).
+  Status InclusionProof(uint64_t seq, uint64_t tree_size, std::vector<Hash>* proof, Hash* leaf_hash,
+                        Hash* root) const;
+  Status ConsistencyProof(uint64_t size1, uint64_t size2, std::vector<Hash>* proof, Hash* root1,
+                          Hash* root2) const;
+
+  // Signs a checkpoint at the head if the head is past the latest one; returns the latest.
+  Status WriteCheckpoint(std::string* note);
+  // NotFound when no checkpoint has been written yet.
+  Status LatestCheckpoint(std::string* note) const;
+  Status ScanCheckpoints(const std::function<bool(uint64_t size, std::string_view note)>& fn) const;
+
+  const std::string& origin() const { return origin_; }
+  const NoteVerifier& log_verifier() const { return log_verifier_; }
+  // Committed state. REQUIRES: no concurrent Append.
+  const LedgerState& state() const { return state_; }
+  // Every stored row of a column family, in key order (verification and tests).
+  Status ScanFamily(
+      std::string_view family,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // Writes one raw row, bypassing every rule. Only for tamper tests of verification.
+  Status PutRawForTesting(std::string_view family, std::string_view key, std::string_view value);
+
+ private:
+  class TreeReader;
+  struct Families;
+
+  Journal();
+  static Status OpenDb(const std::string& dir, bool create, const JournalOptions& options,
+                       std::unique_ptr<Journal>* out);
+  Status Load();
+  rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
+  Status SignCheckpointAt(uint64_t size, const Hash& root, std::string* note) const;
+  Status LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* found) const;
+  void PreverifySignatures(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
+                           std::vector<uint8_t>* valid) const;
+  int64_t NowMs() const;
+
+  JournalOptions options_;
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<Families> families_;
+  std::unique_ptr<TreeReader> tree_;
+  std::string origin_;
+  NoteVerifier log_verifier_;
+  std::optional<NoteSigner> log_signer_;  // absent on read-only copies
+
+  mutable std::mutex mu_;  // serialises appends and guards the head
+  LedgerState state_;
+  CompactRange range_;
+  int64_t last_recorded_at_ms_ = 0;
+  uint64_t last_checkpoint_size_ = 0;
+  int64_t last_checkpoint_ms_ = 0;
+};
+
+}  // namespace fundledger

@@ -1,0 +1,259 @@
+#include "ledger/rules.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace fundledger {
+namespace {
+
+using schema::Event;
+using schema::OrgKind;
+
+Status Reject(std::string_view code, std::string_view message, std::string_view field) {
+  return Status::Rejected(code, message, field);
+}
+
+Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view field, bool required) {
+  if (required && text.size() == 0) {
+    return Status::InvalidArgument("text_empty", "must not be empty", field);
+  }
+  if (text.size() > max) {
+    return Status::InvalidArgument("text_too_long", "at most " + std::to_string(max) + " bytes",
+                                   field);
+  }
+  for (char c : std::string_view(text.begin(), text.size())) {
+    if (uint8_t(c) < 0x20 && c != '\n' && c != '\t') {
+      return Status::InvalidArgument("text_control_character",
+                                     "control characters other than newline and tab", field);
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckPublicKey(capnp::Data::Reader key, std::string_view field, PublicKey* out) {
+  if (key.size() != sizeof(PublicKey)) {
+    return Status::InvalidArgument("bad_public_key", "an Ed25519 public key is 32 bytes", field);
+  }
+  memcpy(out->data(), key.begin(), key.size());
+  return Status::Ok();
+}
+
+Status CheckCommonFields(Event::Reader event, const EventContext& context) {
+  int64_t day = 0;
+  FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
+  static constexpr int64_t kFirstDay = 10957;  // 2000-01-01
+  if (day < kFirstDay) return Reject("date_too_early", "before 2000-01-01", "occurred_on");
+  if (day > BusinessDay(context.recorded_at_ms)) {
+    return Reject("date_in_future", "after the day it is recorded (UTC+8)", "occurred_on");
+  }
+  if (event.hasDocRef()) {
+    FL_RETURN_IF_ERROR(CheckTextBytes(event.getDocRef(), kDocRefBytesMax, "doc_ref", true));
+  }
+  if (event.hasMemo()) {
+    FL_RETURN_IF_ERROR(CheckTextBytes(event.getMemo(), kMemoBytesMax, "memo", false));
+  }
+  return Status::Ok();
+}
+
+bool IsOperator(const LedgerState& state, std::string_view signer) {
+  return state.has_operator() && state.operator_id() == signer;
+}
+
+Status ApplyOrgRegistered(const SignedEvent& event, const EventContext& context,
+                          LedgerState* state) {
+  auto body = event.event().getOrgRegistered();
+  bool genesis = !state->has_operator();
+  if (!genesis && body.getKind() == OrgKind::OPERATOR) {
+    return Reject("second_genesis", "the ledger already has its operator", "kind");
+  }
+  if (!genesis && !IsOperator(*state, event.signer())) {
+    return Reject("not_authorised", "only the operator registers organisations", "signer");
+  }
+  if (genesis && (body.getKind() != OrgKind::OPERATOR || event.signer() != body.getOrg().cStr())) {
+    return Reject("genesis_required",
+                  "the first event registers the operator, signed by the operator itself", "kind");
+  }
+  FL_RETURN_IF_ERROR(CheckId(body.getOrg().cStr(), "org"));
+  if (state->FindOrg(body.getOrg().cStr()) != nullptr) {
+    return Reject("org_exists", "an organisation with this id is already registered", "org");
+  }
+  FL_RETURN_IF_ERROR(CheckTextBytes(body.getName(), kNameBytesMax, "name", true));
+  if (!IsValidRegion(body.getRegion().cStr())) {
+    return Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'", "region");
+  }
+  bool government =
+      body.getKind() == OrgKind::FINANCE_BUREAU || body.getKind() == OrgKind::HOUSING_BUREAU;
+  if (government && body.getLevel() == schema::Level::NONE) {
+    return Reject("level_required", "a bureau has a government level", "level");
+  }
+  if (body.getKind() == OrgKind::OPERATOR && body.getRegion().size() != 0) {
+    return Reject("operator_region", "the operator is national (empty region)", "region");
+  }
+  Org org;
+  OrgKey key;
+  FL_RETURN_IF_ERROR(CheckPublicKey(body.getPublicKey(), "public_key", &key.key));
+  key.from_seq = context.seq;
+  org.id = body.getOrg().cStr();
+  org.name = body.getName().cStr();
+  org.kind = body.getKind();
+  org.level = body.getLevel();
+  org.region = body.getRegion().cStr();
+  org.registered_seq = context.seq;
+  org.keys.push_back(key);
+  state->StageOrg(std::move(org));
+  return Status::Ok();
+}
+
+Status ApplyKeyRotated(const SignedEvent& event, const EventContext& context, LedgerState* state) {
+  auto body = event.event().getKeyRotated();
+  const Org* org = state->FindOrg(body.getOrg().cStr());
+  if (org == nullptr) return Reject("org_unknown", "no such organisation", "org");
+  if (org->revoked()) return Reject("org_revoked", "the organisation is revoked", "org");
+  if (event.signer() != org->id && !IsOperator(*state, event.signer())) {
+    return Reject("not_authorised", "only the organisation itself or the operator rotates its key",
+                  "signer");
+  }
+  OrgKey key;
+  FL_RETURN_IF_ERROR(CheckPublicKey(body.getPublicKey(), "public_key", &key.key));
+  if (key.key == org->current_key()) {
+    return Reject("key_unchanged", "the new key is the current key", "public_key");
+  }
+  // The rotation itself is signed with the old key; the new one signs from the next event on.
+  key.from_seq = context.seq + 1;
+  Org updated = *org;
+  updated.keys.push_back(key);
+  state->StageOrg(std::move(updated));
+  return Status::Ok();
+}
+
+Status ApplyOrgRevoked(const SignedEvent& event, const EventContext& context, LedgerState* state) {
+  auto body = event.event().getOrgRevoked();
+  if (!IsOperator(*state, event.signer())) {
+    return Reject("not_authorised", "only the operator revokes organisations", "signer");
+  }
+  const Org* org = state->FindOrg(body.getOrg().cStr());
+  if (org == nullptr) return Reject("org_unknown", "no such organisation", "org");
+  if (org->revoked()) return Reject("org_revoked", "the organisation is already revoked", "org");
+  if (org->kind == OrgKind::OPERATOR) {
+    return Reject("operator_irrevocable", "the operator cannot be revoked", "org");
+  }
+  Org updated = *org;
+  updated.revoked_seq = context.seq;
+  state->StageOrg(std::move(updated));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SignerKey(const LedgerState& state, const SignedEvent& event, PublicKey* key) {
+  if (!state.has_operator()) {
+    auto e = event.event();
+    if (e.which() != Event::ORG_REGISTERED || e.getOrgRegistered().getKind() != OrgKind::OPERATOR ||
+        event.signer() != e.getOrgRegistered().getOrg().cStr()) {
+      return Reject("genesis_required",
+                    "the first event registers the operator, signed by the operator itself",
+                    "type");
+    }
+    return CheckPublicKey(e.getOrgRegistered().getPublicKey(), "public_key", key);
+  }
+  const Org* signer = state.FindOrg(event.signer());
+  if (signer == nullptr) return Reject("signer_unknown", "no such organisation", "signer");
+  if (signer->revoked()) return Reject("signer_revoked", "the signer is revoked", "signer");
+  *key = signer->current_key();
+  return Status::Ok();
+}
+
+Status ApplyEvent(const SignedEvent& event, const EventContext& context, LedgerState* state) {
+  Event::Reader e = event.event();
+  FL_RETURN_IF_ERROR(CheckCommonFields(e, context));
+  switch (e.which()) {
+    case Event::ORG_REGISTERED:
+      return ApplyOrgRegistered(event, context, state);
+    case Event::KEY_ROTATED:
+      return ApplyKeyRotated(event, context, state);
+    case Event::ORG_REVOKED:
+      return ApplyOrgRevoked(event, context, state);
+    default:
+      // The fund domain's rules (projects, money, findings) apply in the domain module; until an
+      // event type has rules there, a registered, unrevoked signer is all that is checked.
+      return Status::Ok();
+  }
+}
+
+Status ParseDate(std::string_view text, std::string_view field, int64_t* days) {
+  auto bad = [&] { return Status::InvalidArgument("bad_date", "a date is YYYY-MM-DD", field); };
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
+  int v[3] = {0, 0, 0};
+  const int starts[3] = {0, 5, 8}, lens[3] = {4, 2, 2};
+  for (int p = 0; p < 3; ++p) {
+    for (int i = 0; i < lens[p]; ++i) {
+      char c = text[starts[p] + i];
+      if (c < '0' || c > '9') return bad();
+      v[p] = v[p] * 10 + (c - '0');
+    }
+  }
+  int y = v[0], m = v[1], d = v[2];
+  static constexpr int kDaysInMonth[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (m < 1 || m > 12) return bad();
+  int month_days = kDaysInMonth[m - 1] + (m == 2 && leap ? 1 : 0);
+  if (d < 1 || d > month_days) return bad();
+  // Days from civil (H. Hinnant's algorithm).
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  *days = era * 146097 + doe - 719468;
+  return Status::Ok();
+}
+
+int64_t BusinessDay(int64_t unix_ms) {
+  static constexpr int64_t kUtc8Ms = 8 * 3600 * 1000;
+  static constexpr int64_t kDayMs = 86400 * 1000;
+  int64_t local = unix_ms + kUtc8Ms;
+  return local >= 0 ? local / kDayMs : -((-local + kDayMs - 1) / kDayMs);
+}
+
+std::string FormatDate(int64_t days) {
+  // Civil from days (H. Hinnant's algorithm).
+  days += 719468;
+  int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  int64_t doe = days - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t y = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+  char buf[16];
+  snprintf(buf, sizeof(buf), "%04d-%02d-%02d", int(y), int(m), int(d));
+  return buf;
+}
+
+bool IsValidRegion(std::string_view region) {
+  if (region.empty()) return true;
+  if (region.size() > kRegionBytesMax) return false;
+  size_t segment = 0;
+  for (char c : region) {
+    if (c == '/') {
+      if (segment == 0) return false;
+      segment = 0;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+    ++segment;
+  }
+  return segment > 0;
+}
+
+bool RegionWithin(std::string_view region, std::string_view scope) {
+  if (scope.empty()) return true;
+  if (region.size() < scope.size() || region.substr(0, scope.size()) != scope) return false;
+  return region.size() == scope.size() || region[scope.size()] == '/';
+}
+
+}  // namespace fundledger

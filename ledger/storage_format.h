@@ -1,0 +1,74 @@
+// The on-disk format of a fundledger data directory, in one place.
+//
+//   DIR/db/        RocksDB database (column families below)
+//   DIR/log.key    the operator's log signing key (signed-note signer key text, mode 0600);
+//                  present where the ledger is written, absent on read-only copies
+//
+// Column families and their keys (all integers big-endian so that byte order is numeric order):
+//
+//   default      "format_version" -> decimal kFormatVersion
+//                "origin"         -> the checkpoint origin line
+//                "log_vkey"       -> the log key in signed-note verifier form
+//   records      seq u64                 -> capnp::canonicalize(Record), the Merkle leaf data
+//   ids          event id (bytes)        -> seq u64
+//   tree         level u8 || index u64   -> 32-byte hash of that perfect subtree (RFC 9162)
+//   checkpoints  tree size u64           -> signed note (C2SP tlog-checkpoint)
+//   registry     org id (bytes)          -> capnp::canonicalize(OrgState)
+//   accounts     account key             -> account state (fund domain)
+//   projections  view key                -> materialised view rows (replay/)
+//   index        secondary index key     -> empty (project and org indexes)
+//
+// Sequence numbers start at 1; record `seq` is leaf index seq - 1, and the tree of size N holds
+// exactly the records 1..N. Every append writes its records, ids, tree nodes, state and any
+// checkpoint in one WriteBatch with sync=true.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fundledger::storage {
+
+inline constexpr int kFormatVersion = 1;
+
+inline constexpr std::string_view kDatabaseDir = "db";
+inline constexpr std::string_view kLogKeyFile = "log.key";
+
+inline constexpr std::string_view kMetaFormatVersion = "format_version";
+inline constexpr std::string_view kMetaOrigin = "origin";
+inline constexpr std::string_view kMetaLogVerifierKey = "log_vkey";
+
+inline constexpr std::string_view kRecordsFamily = "records";
+inline constexpr std::string_view kIdsFamily = "ids";
+inline constexpr std::string_view kTreeFamily = "tree";
+inline constexpr std::string_view kCheckpointsFamily = "checkpoints";
+inline constexpr std::string_view kRegistryFamily = "registry";
+inline constexpr std::string_view kAccountsFamily = "accounts";
+inline constexpr std::string_view kProjectionsFamily = "projections";
+inline constexpr std::string_view kIndexFamily = "index";
+
+// Automatic checkpoints.
+inline constexpr uint64_t kCheckpointEveryEvents = 10000;
+inline constexpr int64_t kCheckpointEveryMs = 60 * 1000;
+
+inline std::string EncodeU64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[i] = char(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+// REQUIRES: bytes.size() == 8.
+inline uint64_t DecodeU64(std::string_view bytes) {
+  uint64_t v = 0;
+  for (char c : bytes) v = (v << 8) | uint8_t(c);
+  return v;
+}
+
+inline std::string TreeKey(uint32_t level, uint64_t index) {
+  return std::string(1, char(level)) + EncodeU64(index);
+}
+
+}  // namespace fundledger::storage

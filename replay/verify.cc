@@ -1,0 +1,208 @@
+#include "replay/verify.h"
+
+#include <atomic>
+#include <map>
+#include <vector>
+
+#include "crypto/checkpoint.h"
+#include "crypto/encoding.h"
+#include "ledger/parallel.h"
+#include "ledger/rules.h"
+#include "ledger/state.h"
+#include "ledger/storage_format.h"
+
+namespace fundledger {
+namespace {
+
+constexpr size_t kVerifyChunkRecords = 4096;
+
+Status Bad(uint64_t seq, std::string_view code, const std::string& what) {
+  return Status::Corruption(code, "seq " + std::to_string(seq) + ": " + what);
+}
+
+struct Pending {
+  uint64_t seq;
+  SignedEvent event;
+  PublicKey key;
+};
+
+class LedgerVerifier {
+ public:
+  LedgerVerifier(const Journal& journal, const VerifyOptions& options, VerifyReport* report)
+      : journal_(journal), options_(options), report_(report) {}
+
+  Status Run() {
+    head_size_ = journal_.head().size;
+    FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
+      checkpoints_.emplace(size, std::string(note));
+      return true;
+    }));
+    if (!checkpoints_.empty() && checkpoints_.rbegin()->first > head_size_) {
+      return Status::Corruption(
+          "records_missing", "a checkpoint covers " + std::to_string(checkpoints_.rbegin()->first) +
+                                 " records but the journal ends at seq " +
+                                 std::to_string(head_size_));
+    }
+    Status failure;
+    FL_RETURN_IF_ERROR(journal_.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
+      if (seq > head_size_) return false;
+      failure = CheckRecord(seq, bytes);
+      if (failure.ok() && chunk_.size() >= kVerifyChunkRecords) failure = FlushChunk();
+      return failure.ok();
+    }));
+    FL_RETURN_IF_ERROR(failure);
+    FL_RETURN_IF_ERROR(FlushChunk());
+    if (range_.size() != head_size_) {
+      return Bad(range_.size() + 1, "record_missing", "record is missing");
+    }
+    return CompareRegistry();
+  }
+
+ private:
+  Status Fail(uint64_t seq, Status s) {
+    report_->first_bad_seq = seq;
+    return s;
+  }
+
+  // Structural checks of one record, in order; rules are applied here too (they are cheap);
+  // signatures are deferred to the chunk's parallel pass.
+  Status CheckRecord(uint64_t seq, std::string_view bytes) {
+    uint64_t expected = range_.size() + 1;
+    if (seq != expected) return Fail(expected, Bad(expected, "record_missing", "record missing"));
+    RecordReader record;
+    Status s = RecordReader::Open(bytes, &record);
+    if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
+    auto r = record.record();
+    if (r.getSeq() != seq) return Fail(seq, Bad(seq, "record_seq_mismatch", "seq field differs"));
+    if (r.getRecordedAtMs() < last_recorded_at_ms_) {
+      return Fail(seq, Bad(seq, "record_time_backwards", "recorded before its predecessor"));
+    }
+    last_recorded_at_ms_ = r.getRecordedAtMs();
+    Pending pending{seq, SignedEvent(), PublicKey{}};
+    s = SignedEvent::FromEnvelopeReader(r.getEnvelope(), &pending.event);
+    if (!s.ok()) return Fail(seq, Bad(seq, "record_event_malformed", s.ToString()));
+
+    FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
+    uint64_t id_seq = 0;
+    s = journal_.FindEvent(pending.event.id(), &id_seq);
+    if (!s.ok() || id_seq != seq) {
+      return Fail(seq, Bad(seq, "id_index_mismatch",
+                           "id " + pending.event.id() + " does not point at this record"));
+    }
+    s = SignerKey(state_, pending.event, &pending.key);
+    if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, &state_);
+    if (!s.ok())
+      return Fail(seq, Bad(seq, "rule_violated", s.WithEventId(pending.event.id()).ToString()));
+    state_.Commit();
+    chunk_.push_back(std::move(pending));
+    return Status::Ok();
+  }
+
+  Status CheckTree(uint64_t seq, std::string_view bytes) {
+    Status failure;
+    range_.Append(MerkleLeafHash(AsBytes(bytes)), [&](uint32_t level, uint64_t index,
+                                                      const Hash& hash) {
+      if (!failure.ok()) return;
+      Hash stored;
+      Status s = journal_.tree().ReadNode(level, index, &stored);
+      if (!s.ok() || stored != hash) {
+        failure = Fail(seq, Bad(seq, level == 0 ? "leaf_hash_mismatch" : "tree_node_mismatch",
+                                "stored tree node " + std::to_string(level) + "/" +
+                                    std::to_string(index) + " differs from the recomputed one"));
+      }
+    });
+    FL_RETURN_IF_ERROR(failure);
+    if (auto it = checkpoints_.find(range_.size()); it != checkpoints_.end()) {
+      FL_RETURN_IF_ERROR(CheckCheckpoint(it->first, it->second));
+    }
+    return Status::Ok();
+  }
+
+  Status CheckCheckpoint(uint64_t size, const std::string& note) {
+    Checkpoint checkpoint;
+    Status s = OpenCheckpoint(note, journal_.log_verifier(), &checkpoint);
+    if (!s.ok()) {
+      return Status::Corruption("checkpoint_invalid",
+                                "checkpoint at size " + std::to_string(size) + ": " + s.message());
+    }
+    if (checkpoint.size != size || checkpoint.origin != journal_.origin() ||
+        checkpoint.root != range_.Root()) {
+      report_->first_bad_seq = size;
+      return Status::Corruption("checkpoint_mismatch",
+                                "checkpoint at size " + std::to_string(size) +
+                                    " does not match the recomputed tree (records up to seq " +
+                                    std::to_string(size) + " differ from what was signed)");
+    }
+    ++report_->checkpoints;
+    return Status::Ok();
+  }
+
+  Status FlushChunk() {
+    std::atomic<uint64_t> first_bad{UINT64_MAX};
+    ParallelFor(chunk_.size(), options_.threads, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const Pending& p = chunk_[i];
+        if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
+          uint64_t current = first_bad.load();
+          while (p.seq < current && !first_bad.compare_exchange_weak(current, p.seq)) {
+          }
+        }
+      }
+    });
+    report_->signatures += chunk_.size();
+    report_->records += chunk_.size();
+    chunk_.clear();
+    if (options_.progress) options_.progress(report_->records, head_size_);
+    if (first_bad.load() != UINT64_MAX) {
+      uint64_t seq = first_bad.load();
+      report_->records = seq - 1;
+      return Fail(seq, Bad(seq, "signature_invalid",
+                           "the signature does not verify with the signer's key at that point"));
+    }
+    return Status::Ok();
+  }
+
+  Status CompareRegistry() {
+    std::map<std::string, std::string> stored;
+    FL_RETURN_IF_ERROR(
+        journal_.ScanFamily(storage::kRegistryFamily, [&](std::string_view k, std::string_view v) {
+          stored.emplace(std::string(k), std::string(v));
+          return true;
+        }));
+    for (const auto& [id, org] : state_.orgs()) {
+      auto it = stored.find(id);
+      if (it == stored.end() || it->second != EncodeOrg(org)) {
+        return Status::Corruption(
+            "registry_mismatch",
+            "stored registry row of org " + id + " differs from the one rebuilt from the records");
+      }
+      stored.erase(it);
+    }
+    if (!stored.empty()) {
+      return Status::Corruption(
+          "registry_mismatch",
+          "stored registry has org " + stored.begin()->first + " that no record registers");
+    }
+    return Status::Ok();
+  }
+
+  const Journal& journal_;
+  const VerifyOptions& options_;
+  VerifyReport* report_;
+  uint64_t head_size_ = 0;
+  std::map<uint64_t, std::string> checkpoints_;
+  LedgerState state_;
+  CompactRange range_;
+  int64_t last_recorded_at_ms_ = 0;
+  std::vector<Pending> chunk_;
+};
+
+}  // namespace
+
+Status VerifyLedger(const Journal& journal, const VerifyOptions& options, VerifyReport* report) {
+  *report = VerifyReport{};
+  LedgerVerifier verifier(journal, options, report);
+  return verifier.Run();
+}
+
+}  // namespace fundledger

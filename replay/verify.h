@@ -1,0 +1,42 @@
+// Full audit verification of a ledger: everything an auditor needs to trust it, recomputed from
+// the records alone and compared with what is stored.
+//
+// For every record, in order: the key is its seq and there is no gap; the record is canonical,
+// its seq field matches, its event has exactly one JSON form; its leaf hash and every tree node
+// it completes equal the stored nodes; its id row points back at it; its signature verifies with
+// the key its signer held at that point (checked on all cores); every rule holds when the event
+// is replayed onto the state rebuilt so far. Every stored checkpoint is signed by the log key,
+// names the ledger's origin, and its root equals the recomputed root at its size. Finally the
+// rebuilt registry equals the stored one byte for byte.
+//
+// Thread safety: reads a Journal that may be appended to concurrently; verifies up to the head
+// at the start.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "crypto/status.h"
+#include "ledger/journal.h"
+
+namespace fundledger {
+
+struct VerifyOptions {
+  unsigned threads = 0;  // signature-checking threads; 0 = one per core
+  // Called now and then with (records verified, records in all), for progress displays.
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct VerifyReport {
+  uint64_t records = 0;        // records checked
+  uint64_t checkpoints = 0;    // checkpoints checked
+  uint64_t signatures = 0;     // signatures verified
+  uint64_t first_bad_seq = 0;  // 0 if none, or if the failure is not tied to one record
+};
+
+// Ok if the ledger verifies. Otherwise Corruption naming the check (code), what failed
+// (message, which includes "seq N" where one record is at fault), and report->first_bad_seq.
+Status VerifyLedger(const Journal& journal, const VerifyOptions& options, VerifyReport* report);
+
+}  // namespace fundledger

@@ -1,0 +1,20 @@
+// `fundledger bench ...`: benchmarks that print each figure next to the machine's own limit
+// measured in the same run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fundledger::cli {
+
+struct BenchArgs {
+  uint64_t events = 200000;
+  uint64_t batch = 1000;
+  std::string dir;  // scratch; default a fresh temp dir, removed afterwards
+};
+
+// Appends pre-signed events in durable batches; prints events/s and its ratio to the libsodium
+// Ed25519 verify rate times the cores.
+int BenchAppend(const BenchArgs& args);
+
+}  // namespace fundledger::cli

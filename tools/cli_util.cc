@@ -1,0 +1,73 @@
+#include "tools/cli_util.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "ledger/codec.h"
+
+namespace fundledger::cli {
+
+int Report(const Status& status) {
+  std::cerr << "fundledger: " << status.ToString() << "\n";
+  return status.kind() == Status::Kind::kInvalidArgument && status.event_id().empty()
+             ? kExitUsage
+             : kExitFailure;
+}
+
+Status ReadInput(const std::string& path, std::string* out) {
+  std::istream* in = &std::cin;
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) return Status::InvalidArgument("input_unreadable", "cannot read " + path);
+    in = &file;
+  }
+  out->clear();
+  char buf[1 << 16];
+  while (in->read(buf, sizeof(buf)) || in->gcount() > 0) {
+    out->append(buf, size_t(in->gcount()));
+    if (out->size() > kJsonDocumentBytesMax) {
+      return Status::InvalidArgument(
+          "input_too_large",
+          "input larger than " + std::to_string(kJsonDocumentBytesMax) + " bytes");
+    }
+  }
+  return Status::Ok();
+}
+
+void PrintJsonLine(const nlohmann::json& value) {
+  std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+namespace {
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Progress::Progress(std::string label) : label_(std::move(label)), enabled_(isatty(2) == 1) {}
+
+Progress::~Progress() {
+  if (enabled_ && last_ms_ != 0) fprintf(stderr, "\n");
+}
+
+void Progress::Update(uint64_t done, uint64_t total) {
+  if (!enabled_) return;
+  int64_t now = SteadyMs();
+  if (now - last_ms_ < 200 && done != total) return;  // a terminal need not redraw faster
+  last_ms_ = now;
+  unsigned percent = total ? unsigned(done * 100 / total) : 100;
+  fprintf(stderr, "\r%s %llu/%llu (%u%%)", label_.c_str(), (unsigned long long)done,
+          (unsigned long long)total, percent);
+  fflush(stderr);
+}
+
+}  // namespace fundledger::cli

@@ -1,0 +1,37 @@
+// Helpers shared by the `fundledger` subcommands: exit codes, input, output, progress.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "crypto/status.h"
+
+namespace fundledger::cli {
+
+// Exit status: 0 success, 1 a rule or verification failure, 2 bad usage.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Prints "fundledger: <status>" to stderr and returns the exit code that fits its kind.
+int Report(const Status& status);
+
+// Reads a whole file, or standard input for "-". Bounded by kJsonDocumentBytesMax.
+Status ReadInput(const std::string& path, std::string* out);
+
+void PrintJsonLine(const nlohmann::json& value);
+
+// A one-line progress display on stderr, shown only when stderr is a terminal.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  ~Progress();
+  void Update(uint64_t done, uint64_t total);
+
+ private:
+  std::string label_;
+  bool enabled_;
+  int64_t last_ms_ = 0;
+};
+
+}  // namespace fundledger::cli

@@ -1,0 +1,474 @@
+// fundledger: the command line (DESIGN.md section 8). main() builds the parts and hands them to
+// the subcommand; each subcommand returns the process exit status.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "api/submit.h"
+#include "crypto/checkpoint.h"
+#include "crypto/encoding.h"
+#include "ledger/codec.h"
+#include "ledger/journal.h"
+#include "ledger/key_file.h"
+#include "ledger/rules.h"
+#include "replay/verify.h"
+#include "tools/bench.h"
+#include "tools/cli_util.h"
+
+namespace fundledger::cli {
+namespace {
+
+using nlohmann::json;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status OpenLedger(const std::string& dir, bool read_only, std::unique_ptr<Journal>* out) {
+  JournalOptions options;
+  options.read_only = read_only;
+  return Journal::Open(dir, options, out);
+}
+
+// ---- keygen ----
+struct KeygenArgs {
+  std::string name;
+  std::string out;
+};
+
+int Keygen(const KeygenArgs& args) {
+  if (!IsValidNoteKeyName(args.name)) {
+    return Report(
+        Status::InvalidArgument("bad_key_name", "a key name has no '+' or spaces", "name"));
+  }
+  NoteSigner signer{args.name, 0, KeyPair::Generate()};
+  signer.key_hash = NoteKeyHash(signer.name, signer.key.public_key());
+  Status s = WriteSecretKeyFile(args.out + ".key", signer);
+  if (s.ok()) s = WritePublicKeyFile(args.out + ".pub", VerifierOf(signer));
+  if (!s.ok()) return Report(s);
+  std::cout << FormatVerifierKey(signer.name, signer.key.public_key()) << "\n";
+  return kExitOk;
+}
+
+// ---- init ----
+struct InitArgs {
+  std::string data;
+  std::string origin;
+  std::string log_key;
+  std::string operator_id;
+  std::string operator_name = "fundledger operator";
+  std::string operator_key;
+};
+
+int Init(const InitArgs& args) {
+  NoteSigner log_key, operator_key;
+  Status s = ReadSecretKeyFile(args.log_key, &log_key);
+  if (s.ok()) s = ReadSecretKeyFile(args.operator_key, &operator_key);
+  if (!s.ok()) return Report(s);
+  std::unique_ptr<Journal> journal;
+  s = Journal::Create(args.data, args.origin, log_key, JournalOptions(), &journal);
+  if (!s.ok()) return Report(s);
+  json genesis = {{"id", "genesis"},
+                  {"type", "org_registered"},
+                  {"occurred_on", FormatDate(BusinessDay(NowMs()))},
+                  {"org", args.operator_id},
+                  {"name", args.operator_name},
+                  {"kind", "operator"},
+                  {"level", "none"},
+                  {"region", ""},
+                  {"public_key", Base64Encode(operator_key.key.public_key())}};
+  SignedEvent event;
+  s = SignedEvent::Sign(genesis, args.operator_id, operator_key.key, &event);
+  std::vector<AppendResult> results;
+  if (s.ok()) s = journal->Append(std::span<const SignedEvent>(&event, 1), &results);
+  if (s.ok()) s = results[0].status;
+  std::string note;
+  if (s.ok()) s = journal->WriteCheckpoint(&note);
+  if (!s.ok()) return Report(s);
+  std::cout << note;
+  return kExitOk;
+}
+
+// ---- sign ----
+struct SignArgs {
+  std::string key;
+  std::string signer;
+  std::string input = "-";
+};
+
+Status LoadSigning(const std::string& key_path, const std::string& signer_arg, NoteSigner* key,
+                   std::string* signer) {
+  FL_RETURN_IF_ERROR(ReadSecretKeyFile(key_path, key));
+  *signer = signer_arg.empty() ? key->name : signer_arg;
+  return Status::Ok();
+}
+
+// Signs every item of `body`; returns the envelopes, or the first error naming its item.
+Status SignItems(std::string_view body, const NoteSigner& key, const std::string& signer,
+                 std::vector<json>* envelopes) {
+  std::vector<json> items;
+  std::vector<Status> errors;
+  FL_RETURN_IF_ERROR(ParseJsonItems(body, &items, &errors));
+  for (size_t i = 0; i < items.size(); ++i) {
+    FL_RETURN_IF_ERROR(errors[i]);
+    SignedEvent event;
+    Status s = SignedEvent::Sign(items[i], signer, key.key, &event);
+    if (!s.ok()) {
+      std::string id = items[i].is_object() && items[i].contains("id") && items[i]["id"].is_string()
+                           ? items[i]["id"].get<std::string>()
+                           : "item " + std::to_string(i + 1);
+      return s.WithEventId(id);
+    }
+    envelopes->push_back(event.ToEnvelopeJson());
+  }
+  return Status::Ok();
+}
+
+int Sign(const SignArgs& args) {
+  NoteSigner key;
+  std::string signer, body;
+  Status s = LoadSigning(args.key, args.signer, &key, &signer);
+  if (s.ok()) s = ReadInput(args.input, &body);
+  std::vector<json> envelopes;
+  if (s.ok()) s = SignItems(body, key, signer, &envelopes);
+  if (!s.ok()) return Report(s);
+  for (const auto& e : envelopes) PrintJsonLine(e);
+  return kExitOk;
+}
+
+// ---- submit ----
+struct SubmitArgs {
+  std::string data;
+  std::string key;
+  std::string signer;
+  std::string input = "-";
+  std::string format = "json";
+};
+
+int Submit(const SubmitArgs& args) {
+  std::string body;
+  Status s = ReadInput(args.input, &body);
+  if (s.ok() && !args.key.empty()) {
+    // Bare events: sign them here, then submit the envelopes.
+    NoteSigner key;
+    std::string signer;
+    std::vector<json> envelopes;
+    s = LoadSigning(args.key, args.signer, &key, &signer);
+    if (s.ok()) s = SignItems(body, key, signer, &envelopes);
+    body = json(envelopes).dump();
+  }
+  std::unique_ptr<Journal> journal;
+  if (s.ok()) s = OpenLedger(args.data, /*read_only=*/false, &journal);
+  json results;
+  bool accepted_all = false;
+  if (s.ok()) s = SubmitEnvelopes(*journal, body, &results, &accepted_all);
+  if (!s.ok()) return Report(s);
+  for (const auto& r : results) {
+    if (args.format == "table") {
+      if (r.contains("error")) {
+        const json& e = r["error"];
+        std::cout << "rejected " << e["event_id"].dump() << " " << e["code"].get<std::string>()
+                  << " field=" << e["field"].dump() << ": " << e["message"].get<std::string>()
+                  << "\n";
+      } else {
+        std::cout << "seq " << r["seq"] << " " << r["id"].get<std::string>()
+                  << (r["duplicate"].get<bool>() ? " (already recorded)" : "") << "\n";
+      }
+    } else {
+      PrintJsonLine(r);
+    }
+  }
+  return accepted_all ? kExitOk : kExitFailure;
+}
+
+// ---- log ----
+struct LogArgs {
+  std::string data;
+  uint64_t from = 1;
+  uint64_t limit = 100;
+  std::string format = "json";
+};
+
+int Log(const LogArgs& args) {
+  std::unique_ptr<Journal> journal;
+  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  if (!s.ok()) return Report(s);
+  uint64_t count = 0;
+  Status failure;
+  s = journal->ScanRecords(args.from, [&](uint64_t seq, std::string_view bytes) {
+    if (count++ >= args.limit) return false;
+    RecordReader record;
+    SignedEvent event;
+    failure = RecordReader::Open(bytes, &record);
+    if (failure.ok())
+      failure = SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event);
+    if (!failure.ok()) {
+      failure = Status::Corruption(failure.code(),
+                                   "seq " + std::to_string(seq) + ": " + failure.message());
+      return false;
+    }
+    json envelope = event.ToEnvelopeJson();
+    if (args.format == "table") {
+      std::cout << seq << "\t" << FormatDate(BusinessDay(record.record().getRecordedAtMs())) << "\t"
+                << envelope["event"]["type"].get<std::string>() << "\t" << event.id() << "\t"
+                << event.signer() << "\n";
+    } else {
+      PrintJsonLine({{"seq", seq},
+                     {"recorded_at_ms", record.record().getRecordedAtMs()},
+                     {"leaf_hash", Base64Encode(MerkleLeafHash(AsBytes(bytes)))},
+                     {"envelope", envelope}});
+    }
+    return true;
+  });
+  if (s.ok()) s = failure;
+  return s.ok() ? kExitOk : Report(s);
+}
+
+// ---- checkpoint ----
+struct CheckpointArgs {
+  std::string data;
+  std::string format = "note";
+};
+
+int CheckpointCmd(const CheckpointArgs& args) {
+  std::unique_ptr<Journal> journal;
+  Status s = OpenLedger(args.data, /*read_only=*/false, &journal);
+  std::string note;
+  if (s.ok()) s = journal->WriteCheckpoint(&note);
+  Checkpoint checkpoint;
+  if (s.ok()) s = OpenCheckpoint(note, journal->log_verifier(), &checkpoint);
+  if (!s.ok()) return Report(s);
+  if (args.format == "json") {
+    PrintJsonLine({{"origin", checkpoint.origin},
+                   {"size", checkpoint.size},
+                   {"root", Base64Encode(checkpoint.root)},
+                   {"note", note},
+                   {"log_key",
+                    FormatVerifierKey(journal->log_verifier().name, journal->log_verifier().key)}});
+  } else {
+    std::cout << note;
+  }
+  return kExitOk;
+}
+
+// ---- proof ----
+struct ProofArgs {
+  std::string data;
+  uint64_t seq = 0;
+  std::string id;
+  uint64_t size = 0;
+  uint64_t from = 0;
+  uint64_t to = 0;
+  std::string format = "json";
+};
+
+json HashList(const std::vector<Hash>& hashes) {
+  json out = json::array();
+  for (const auto& h : hashes) out.push_back(Base64Encode(h));
+  return out;
+}
+
+int ProofInclusion(const ProofArgs& args) {
+  std::unique_ptr<Journal> journal;
+  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  uint64_t seq = args.seq;
+  if (s.ok() && !args.id.empty()) s = journal->FindEvent(args.id, &seq);
+  std::vector<Hash> proof;
+  Hash leaf, root;
+  if (s.ok()) s = journal->InclusionProof(seq, args.size, &proof, &leaf, &root);
+  if (!s.ok()) return Report(s);
+  uint64_t size = args.size ? args.size : journal->head().size;
+  json out = {{"seq", seq},
+              {"leaf_index", seq - 1},
+              {"tree_size", size},
+              {"leaf_hash", Base64Encode(leaf)},
+              {"root", Base64Encode(root)},
+              {"proof", HashList(proof)}};
+  if (args.format == "table") {
+    std::cout << "seq " << seq << " in tree of " << size << "\nleaf " << Base64Encode(leaf)
+              << "\nroot " << Base64Encode(root) << "\n";
+    for (const auto& h : proof) std::cout << Base64Encode(h) << "\n";
+  } else {
+    PrintJsonLine(out);
+  }
+  return kExitOk;
+}
+
+int ProofConsistency(const ProofArgs& args) {
+  std::unique_ptr<Journal> journal;
+  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  std::vector<Hash> proof;
+  Hash root1, root2;
+  uint64_t to = args.to ? args.to : (journal ? journal->head().size : 0);
+  if (s.ok()) s = journal->ConsistencyProof(args.from, to, &proof, &root1, &root2);
+  if (!s.ok()) return Report(s);
+  json out = {{"size1", args.from},
+              {"size2", to},
+              {"root1", Base64Encode(root1)},
+              {"root2", Base64Encode(root2)},
+              {"proof", HashList(proof)}};
+  if (args.format == "table") {
+    std::cout << "from " << args.from << " " << Base64Encode(root1) << "\nto " << to << " "
+              << Base64Encode(root2) << "\n";
+    for (const auto& h : proof) std::cout << Base64Encode(h) << "\n";
+  } else {
+    PrintJsonLine(out);
+  }
+  return kExitOk;
+}
+
+// ---- verify ----
+struct VerifyArgs {
+  std::string data;
+  unsigned threads = 0;
+  std::string format = "table";
+};
+
+int Verify(const VerifyArgs& args) {
+  std::unique_ptr<Journal> journal;
+  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  if (!s.ok()) return Report(s);
+  Progress progress("verifying");
+  VerifyOptions options;
+  options.threads = args.threads;
+  options.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  VerifyReport report;
+  s = VerifyLedger(*journal, options, &report);
+  Journal::Head head = journal->head();
+  if (args.format == "json") {
+    json out = {{"ok", s.ok()},
+                {"records", report.records},
+                {"signatures", report.signatures},
+                {"checkpoints", report.checkpoints},
+                {"size", head.size},
+                {"root", Base64Encode(head.root)}};
+    if (!s.ok()) {
+      out["error"] = ErrorJson(s);
+      out["first_bad_seq"] = report.first_bad_seq ? json(report.first_bad_seq) : json();
+    }
+    PrintJsonLine(out);
+  } else if (s.ok()) {
+    std::cout << "ok: " << report.records << " records, " << report.signatures << " signatures, "
+              << report.checkpoints << " checkpoints; root " << Base64Encode(head.root) << "\n";
+  }
+  if (!s.ok()) {
+    std::cerr << "fundledger: verification failed: " << s.ToString() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+void AddFormat(CLI::App* cmd, std::string* format, std::vector<std::string> choices) {
+  cmd->add_option("--format", *format, "output format")->check(CLI::IsMember(choices));
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"fundledger: a signed, Merkle-verifiable ledger of renovation funds"};
+  app.require_subcommand(1);
+  int status = kExitOk;
+
+  KeygenArgs keygen;
+  auto* keygen_cmd = app.add_subcommand("keygen", "create an Ed25519 key pair (NAME.key, .pub)");
+  keygen_cmd->add_option("--name", keygen.name, "key name: the org id it signs for")->required();
+  keygen_cmd->add_option("--out", keygen.out, "path prefix of the key files")->required();
+  keygen_cmd->callback([&] { status = Keygen(keygen); });
+
+  InitArgs init;
+  auto* init_cmd = app.add_subcommand("init", "create a ledger with its operator's genesis event");
+  init_cmd->add_option("--data", init.data, "data directory")->required();
+  init_cmd->add_option("--origin", init.origin, "checkpoint origin line")->required();
+  init_cmd->add_option("--log-key", init.log_key, "secret key that signs checkpoints")->required();
+  init_cmd->add_option("--operator", init.operator_id, "the operator's org id")->required();
+  init_cmd->add_option("--operator-key", init.operator_key, "the operator's secret key")
+      ->required();
+  init_cmd->add_option("--operator-name", init.operator_name, "the operator's name");
+  init_cmd->callback([&] { status = Init(init); });
+
+  SignArgs sign;
+  auto* sign_cmd = app.add_subcommand("sign", "sign JSON events into envelopes");
+  sign_cmd->add_option("--key", sign.key, "secret key file")->required();
+  sign_cmd->add_option("--signer", sign.signer, "signing org id (default: the key's name)");
+  sign_cmd->add_option("input", sign.input, "events: a file or - for stdin");
+  sign_cmd->callback([&] { status = Sign(sign); });
+
+  SubmitArgs submit;
+  auto* submit_cmd = app.add_subcommand("submit", "append signed envelopes (or events with --key)");
+  submit_cmd->add_option("--data", submit.data, "data directory")->required();
+  submit_cmd->add_option("--key", submit.key, "sign bare events with this secret key first");
+  submit_cmd->add_option("--signer", submit.signer, "signing org id (default: the key's name)");
+  submit_cmd->add_option("input", submit.input, "a file or - for stdin");
+  AddFormat(submit_cmd, &submit.format, {"json", "table"});
+  submit_cmd->callback([&] { status = Submit(submit); });
+
+  LogArgs log;
+  auto* log_cmd = app.add_subcommand("log", "list records");
+  log_cmd->add_option("--data", log.data, "data directory")->required();
+  log_cmd->add_option("--from", log.from, "first seq");
+  log_cmd->add_option("--limit", log.limit, "records at most");
+  AddFormat(log_cmd, &log.format, {"json", "table"});
+  log_cmd->callback([&] { status = Log(log); });
+
+  CheckpointArgs checkpoint;
+  auto* checkpoint_cmd =
+      app.add_subcommand("checkpoint", "sign a checkpoint at the head if needed and print it");
+  checkpoint_cmd->add_option("--data", checkpoint.data, "data directory")->required();
+  AddFormat(checkpoint_cmd, &checkpoint.format, {"note", "json"});
+  checkpoint_cmd->callback([&] { status = CheckpointCmd(checkpoint); });
+
+  ProofArgs proof;
+  auto* proof_cmd = app.add_subcommand("proof", "Merkle proofs (RFC 9162)");
+  proof_cmd->require_subcommand(1);
+  auto* inclusion_cmd = proof_cmd->add_subcommand("inclusion", "inclusion proof of a record");
+  inclusion_cmd->add_option("--data", proof.data, "data directory")->required();
+  auto* seq_opt = inclusion_cmd->add_option("--seq", proof.seq, "record seq");
+  auto* id_opt = inclusion_cmd->add_option("--id", proof.id, "event id");
+  seq_opt->excludes(id_opt);
+  inclusion_cmd->add_option("--size", proof.size, "tree size (default: head)");
+  AddFormat(inclusion_cmd, &proof.format, {"json", "table"});
+  inclusion_cmd->callback([&] {
+    if (proof.seq == 0 && proof.id.empty()) {
+      throw CLI::ValidationError("--seq or --id", "one of them is required");
+    }
+    status = ProofInclusion(proof);
+  });
+  auto* consistency_cmd = proof_cmd->add_subcommand("consistency", "consistency proof");
+  consistency_cmd->add_option("--data", proof.data, "data directory")->required();
+  consistency_cmd->add_option("--from", proof.from, "older tree size")->required();
+  consistency_cmd->add_option("--to", proof.to, "newer tree size (default: head)");
+  AddFormat(consistency_cmd, &proof.format, {"json", "table"});
+  consistency_cmd->callback([&] { status = ProofConsistency(proof); });
+
+  VerifyArgs verify;
+  auto* verify_cmd = app.add_subcommand("verify", "verify every record, signature and checkpoint");
+  verify_cmd->add_option("--data", verify.data, "data directory")->required();
+  verify_cmd->add_option("--threads", verify.threads, "signature threads (default: all cores)");
+  AddFormat(verify_cmd, &verify.format, {"table", "json"});
+  verify_cmd->callback([&] { status = Verify(verify); });
+
+  BenchArgs bench;
+  auto* bench_cmd = app.add_subcommand("bench", "benchmarks against this machine's limits");
+  bench_cmd->require_subcommand(1);
+  auto* bench_append = bench_cmd->add_subcommand("append", "append pre-signed events");
+  bench_append->add_option("--events", bench.events, "events to append");
+  bench_append->add_option("--batch", bench.batch, "events per durable batch");
+  bench_append->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
+  bench_append->callback([&] { status = BenchAppend(bench); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return status;
+}
+
+}  // namespace fundledger::cli
+
+int main(int argc, char** argv) { return fundledger::cli::Main(argc, argv); }
