@@ -116,7 +116,7 @@ Status ScalarFromJson(const json& in, capnp::Type type, std::string_view path,
   if (IsInteger(which)) {
     if (!in.is_number_integer()) return TypeError(path, "integer", in);
     IntRange range = RangeOf(which);
-    if (in.is_number_unsigned()) {
+    if (in.is_number_unsigned() || in.get<int64_t>() >= 0) {
       uint64_t v = in.get<uint64_t>();
       if (v > range.max_unsigned) {
         return Status::InvalidArgument("json_out_of_range", "integer too large", path);

@@ -53,15 +53,10 @@ class Journal::TreeReader : public NodeReader {
 namespace {
 
 const std::vector<std::string_view>& FamilyNames() {
-  static const std::vector<std::string_view> names = {rocksdb::kDefaultColumnFamilyName,
-                                                      storage::kRecordsFamily,
-                                                      storage::kIdsFamily,
-                                                      storage::kTreeFamily,
-                                                      storage::kCheckpointsFamily,
-                                                      storage::kRegistryFamily,
-                                                      storage::kAccountsFamily,
-                                                      storage::kProjectionsFamily,
-                                                      storage::kIndexFamily};
+  static const std::vector<std::string_view> names = {
+      storage::kMetaFamily,     storage::kRecordsFamily,     storage::kIdsFamily,
+      storage::kTreeFamily,     storage::kCheckpointsFamily, storage::kRegistryFamily,
+      storage::kAccountsFamily, storage::kProjectionsFamily, storage::kIndexFamily};
   return names;
 }
 
@@ -159,7 +154,7 @@ Status Journal::Create(const std::string& dir, std::string_view origin, const No
   FL_RETURN_IF_ERROR(OpenDb(dir, /*create=*/true, write_options, &journal));
   FL_RETURN_IF_ERROR(WriteSecretKeyFile(key_path, log_key));
   rocksdb::WriteBatch batch;
-  auto* meta = journal->Family(rocksdb::kDefaultColumnFamilyName);
+  auto* meta = journal->Family(storage::kMetaFamily);
   batch.Put(meta, ToSlice(storage::kMetaFormatVersion), std::to_string(storage::kFormatVersion));
   batch.Put(meta, ToSlice(storage::kMetaOrigin), ToSlice(origin));
   batch.Put(meta, ToSlice(storage::kMetaLogVerifierKey),
@@ -182,7 +177,7 @@ Status Journal::Open(const std::string& dir, const JournalOptions& options,
 }
 
 Status Journal::Load() {
-  auto* meta = Family(rocksdb::kDefaultColumnFamilyName);
+  auto* meta = Family(storage::kMetaFamily);
   std::string version, vkey;
   FL_RETURN_IF_ERROR(FromRocks(
       db_->Get(rocksdb::ReadOptions(), meta, ToSlice(storage::kMetaFormatVersion), &version)));
@@ -244,10 +239,11 @@ Status Journal::Load() {
       db_->NewIterator(rocksdb::ReadOptions(), Family(storage::kCheckpointsFamily)));
   cp->SeekToLast();
   FL_RETURN_IF_ERROR(FromRocks(cp->status()));
-  if (cp->Valid()) {
-    last_checkpoint_size_ = storage::DecodeU64(cp->key().ToStringView());
+  if (cp->Valid()) last_checkpoint_size_ = storage::DecodeU64(cp->key().ToStringView());
+  if (size > 0) {
+    // The time of the last checkpointed record, or of the first record if none is.
     std::string bytes;
-    if (last_checkpoint_size_ > 0 && ReadRecord(last_checkpoint_size_, &bytes).ok()) {
+    if (ReadRecord(std::max<uint64_t>(1, last_checkpoint_size_), &bytes).ok()) {
       RecordReader record;
       if (RecordReader::Open(bytes, &record).ok()) {
         last_checkpoint_ms_ = record.record().getRecordedAtMs();
@@ -439,6 +435,8 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
   PreverifySignatures(events, &keys, &valid);
 
   const int64_t now_ms = std::max(NowMs(), last_recorded_at_ms_);
+  // The 60 s of activity before the first checkpoint count from the first record.
+  if (range_.size() == 0) last_checkpoint_ms_ = now_ms;
   const CompactRange saved_range = range_;
   rocksdb::WriteBatch batch;
   auto* records = Family(storage::kRecordsFamily);

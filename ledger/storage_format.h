@@ -34,6 +34,7 @@ inline constexpr int kFormatVersion = 1;
 inline constexpr std::string_view kDatabaseDir = "db";
 inline constexpr std::string_view kLogKeyFile = "log.key";
 
+inline constexpr std::string_view kMetaFamily = "default";  // RocksDB's default family
 inline constexpr std::string_view kMetaFormatVersion = "format_version";
 inline constexpr std::string_view kMetaOrigin = "origin";
 inline constexpr std::string_view kMetaLogVerifierKey = "log_vkey";

@@ -1,0 +1,301 @@
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <gtest/gtest.h>
+
+#include "crypto/encoding.h"
+#include "ledger/codec.h"
+#include "ledger/event.h"
+
+namespace fundledger {
+namespace {
+
+using nlohmann::json;
+
+const KeyPair& Key() {
+  static const KeyPair key = KeyPair::FromSeed(KeySeed{7});
+  return key;
+}
+
+std::string PublicKeyB64() { return Base64Encode(Key().public_key()); }
+
+// One complete example of every event type of the catalogue, optional fields included.
+std::vector<json> Catalogue() {
+  json base = {{"occurred_on", "2026-11-02"}, {"doc_ref", "湘财综〔2020〕11号"}, {"memo", "m"}};
+  auto with = [&](const std::string& id, json fields) {
+    json e = base;
+    e["id"] = id;
+    for (auto& [k, v] : fields.items()) e[k] = v;
+    return e;
+  };
+  return {
+      with("e1", {{"type", "org_registered"},
+                  {"org", "xt-finance"},
+                  {"name", "湘潭市财政局"},
+                  {"kind", "finance_bureau"},
+                  {"level", "municipal"},
+                  {"region", "hunan/xiangtan"},
+                  {"public_key", PublicKeyB64()}}),
+      with("e2", {{"type", "key_rotated"}, {"org", "xt-finance"}, {"public_key", PublicKeyB64()}}),
+      with("e3", {{"type", "org_revoked"}, {"org", "xt-finance"}}),
+      with("e4",
+           {{"type", "policy_set"},
+            {"region", "hunan/xiangtan"},
+            {"restricted_use", {{{"category", "central"}, {"works", {"basic", "improvement"}}}}},
+            {"consent_min_bp", 6667},
+            {"satisfaction_min_bp", 8000},
+            {"unit_caps", {{{"item", "elevator"}, {"max_fen_per_unit", 35000000}}}},
+            {"targets",
+             {{{"metric", "social_capital_to_government_bp"}, {"min_bp", 10000}},
+              {{"metric", "payment_rate_bp"}, {"max_bp", 9000}},
+              {{"metric", "resident_share_bp"}}}},
+            {"idle_days_max", 180}}),
+      with("e5", {{"type", "project_registered"},
+                  {"project", "xt-heping-2021"},
+                  {"name", "和平街道老旧小区改造"},
+                  {"region", "hunan/xiangtan/yuhu/heping"},
+                  {"compounds", {"电机厂宿舍", "湘钢三村"}},
+                  {"households", 1200},
+                  {"buildings", 30},
+                  {"floor_area_m2", 96000},
+                  {"built_year", 1995},
+                  {"budget",
+                   {{"basic_fen", 3000000000},
+                    {"improvement_fen", 1500000000},
+                    {"enhancement_fen", 500000000}}},
+                  {"funding_plan", {{{"category", "central"}, {"amount_fen", 2000000000}}}}}),
+      with("e6", {{"type", "project_revised"},
+                  {"project", "xt-heping-2021"},
+                  {"budget", {{"basic_fen", 1}, {"improvement_fen", 2}, {"enhancement_fen", 3}}},
+                  {"funding_plan", json::array()}}),
+      with("e7", {{"type", "project_status"},
+                  {"project", "xt-heping-2021"},
+                  {"status", "approved"},
+                  {"consent_bp", 8500}}),
+      with("e8", {{"type", "project_status"},
+                  {"project", "xt-heping-2021"},
+                  {"status", "completed"},
+                  {"satisfaction_bp", 0}}),
+      with("e9", {{"type", "funds_pledged"},
+                  {"project", "xt-heping-2021"},
+                  {"source_org", "xt-water"},
+                  {"category", "utility"},
+                  {"amount_fen", 72000000}}),
+      with("e10", {{"type", "funds_received"},
+                   {"to", "xt-heping-2021"},
+                   {"to_kind", "project"},
+                   {"category", "resident"},
+                   {"source_org", "heping-street"},
+                   {"channel", "provident_fund"},
+                   {"amount_fen", 100000000000000},
+                   {"pledge", "e9"},
+                   {"households", 300},
+                   {"contributor_ref", std::string(64, 'a')}}),
+      with("e11", {{"type", "funds_allocated"},
+                   {"from", "hn-finance"},
+                   {"to", "xt-finance"},
+                   {"to_kind", "pool"},
+                   {"category", "central"},
+                   {"amount_fen", 1}}),
+      with("e12", {{"type", "funds_disbursed"},
+                   {"project", "xt-heping-2021"},
+                   {"category", "municipal"},
+                   {"amount_fen", 35000000},
+                   {"payee",
+                    {{"name", "湘潭市建筑公司"},
+                     {"kind", "contractor"},
+                     {"credit_code", "91430300MA4L0000XX"},
+                     {"org", "xt-builder"}}},
+                   {"work", "improvement"},
+                   {"item", "elevator"},
+                   {"units", 1},
+                   {"contract_ref", "C-1"},
+                   {"invoice_ref", "I-1"}}),
+      with("e13", {{"type", "funds_refunded"},
+                   {"from", "xt-heping-2021"},
+                   {"from_kind", "project"},
+                   {"category", "social_capital"},
+                   {"to_org", "xt-investor"},
+                   {"amount_fen", 5}}),
+      with("e14", {{"type", "event_reversed"}, {"target", "e12"}}),
+      with("e15", {{"type", "acknowledged"}, {"target", "e12"}}),
+      with("e16", {{"type", "audit_finding"},
+                   {"finding", "f1"},
+                   {"project", "xt-heping-2021"},
+                   {"targets", {"e12", "e13"}},
+                   {"severity", "major"},
+                   {"text", "发票与合同不符"}}),
+      with("e17", {{"type", "finding_resolved"}, {"finding", "f1"}, {"text", "已整改"}}),
+  };
+}
+
+Status SignJson(const json& event, SignedEvent* out) {
+  return SignedEvent::Sign(event, "xt-finance", Key(), out);
+}
+
+TEST(Codec, SnakeCase) {
+  EXPECT_EQ(SnakeCase("floorAreaM2"), "floor_area_m2");
+  EXPECT_EQ(SnakeCase("socialCapital"), "social_capital");
+  EXPECT_EQ(SnakeCase("id"), "id");
+}
+
+TEST(Codec, EveryEventTypeRoundTripsOneToOne) {
+  auto catalogue = Catalogue();
+  ASSERT_EQ(catalogue.size(), 17u);
+  std::set<std::string> types;
+  for (const json& event : catalogue) {
+    SignedEvent signed_event;
+    Status signed_status = SignJson(event, &signed_event);
+    ASSERT_TRUE(signed_status.ok()) << signed_status.ToString();
+    json envelope = signed_event.ToEnvelopeJson();
+    EXPECT_EQ(envelope["event"], event) << event["id"];
+    types.insert(event["type"].get<std::string>());
+    // The capnp form carries the same event and signature.
+    SignedEvent from_capnp;
+    std::string capnp = signed_event.ToEnvelopeCapnp();
+    ASSERT_TRUE(SignedEvent::FromEnvelopeCapnp(AsBytes(capnp), &from_capnp).ok());
+    EXPECT_TRUE(from_capnp.HasSameContent(signed_event));
+    // And the JSON envelope decodes back to the same bytes.
+    SignedEvent from_json;
+    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &from_json).ok());
+    EXPECT_TRUE(from_json.HasSameContent(signed_event));
+    EXPECT_TRUE(VerifyEventSignature(Key().public_key(), from_json.canonical_event(),
+                                     from_json.signature()));
+  }
+  EXPECT_EQ(types.size(), 16u);  // every type of the catalogue
+}
+
+TEST(Codec, KeyOrderDoesNotChangeTheSignedBytes) {
+  json a = Catalogue()[10];
+  std::string reordered = "{";
+  std::vector<std::string> keys;
+  for (auto& [k, v] : a.items()) keys.push_back(k);
+  std::reverse(keys.begin(), keys.end());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    reordered += (i ? "," : "") + json(keys[i]).dump() + ":" + a[keys[i]].dump();
+  }
+  reordered += "}";
+  json b;
+  ASSERT_TRUE(ParseJson(reordered, &b).ok());
+  SignedEvent sa, sb;
+  ASSERT_TRUE(SignJson(a, &sa).ok());
+  ASSERT_TRUE(SignJson(b, &sb).ok());
+  EXPECT_TRUE(sa.HasSameContent(sb));
+}
+
+struct BadCase {
+  std::string name;
+  std::function<void(json&)> mutate;
+  std::string code;
+  std::string field;
+};
+
+TEST(Codec, RejectsMalformedEventsNamingTheField) {
+  std::vector<BadCase> cases = {
+      {"unknown top field", [](json& e) { e["colour"] = "red"; }, "json_unknown_field", "colour"},
+      {"unknown nested field", [](json& e) { e["payee"]["age"] = 3; }, "json_unknown_field",
+       "payee.age"},
+      {"missing field", [](json& e) { e.erase("amount_fen"); }, "json_missing_field", "amount_fen"},
+      {"missing type", [](json& e) { e.erase("type"); }, "json_missing_field", "type"},
+      {"unknown type", [](json& e) { e["type"] = "funds_stolen"; }, "unknown_type", "type"},
+      {"string for integer", [](json& e) { e["amount_fen"] = "100"; }, "json_field_type",
+       "amount_fen"},
+      {"fraction", [](json& e) { e["amount_fen"] = 1.5; }, "json_field_type", "amount_fen"},
+      {"negative", [](json& e) { e["amount_fen"] = -1; }, "json_out_of_range", "amount_fen"},
+      {"too big for UInt32", [](json& e) { e["units"] = 4294967296ull; }, "json_out_of_range",
+       "units"},
+      {"unknown enumerant", [](json& e) { e["category"] = "lottery"; }, "unknown_enum_value",
+       "category"},
+      {"enum as number", [](json& e) { e["work"] = 1; }, "json_field_type", "work"},
+      {"object for text", [](json& e) { e["item"] = json::object(); }, "json_field_type", "item"},
+      {"null for required", [](json& e) { e["item"] = nullptr; }, "json_missing_field", "item"},
+      {"text with NUL", [](json& e) { e["item"] = std::string("a\0b", 3); }, "json_field_type",
+       "item"},
+      {"array for object", [](json& e) { e["payee"] = json::array(); }, "json_field_type", "payee"},
+      {"bad id character", [](json& e) { e["id"] = "a b"; }, "bad_id", "event.id"},
+      {"empty id", [](json& e) { e["id"] = ""; }, "bad_id", "event.id"},
+      {"long id", [](json& e) { e["id"] = std::string(65, 'x'); }, "bad_id", "event.id"},
+  };
+  json good = Catalogue()[11];  // funds_disbursed: nested payee, optional units
+  SignedEvent ok;
+  ASSERT_TRUE(SignJson(good, &ok).ok());
+  for (const auto& c : cases) {
+    json e = good;
+    c.mutate(e);
+    SignedEvent out;
+    Status s = SignJson(e, &out);
+    EXPECT_FALSE(s.ok()) << c.name;
+    EXPECT_EQ(s.code(), c.code) << c.name << ": " << s.ToString();
+    EXPECT_EQ(s.field(), c.field) << c.name << ": " << s.ToString();
+  }
+}
+
+TEST(Codec, RejectsBadBase64AndWrongSignatureLength) {
+  json event = Catalogue()[0];
+  SignedEvent good;
+  ASSERT_TRUE(SignJson(event, &good).ok());
+  json envelope = good.ToEnvelopeJson();
+  for (std::string bad : {"not base64!", "AAAA=", "AB==", "QUJD\n"}) {
+    json e = envelope;
+    e["signature"] = bad;
+    SignedEvent out;
+    Status s = SignedEvent::FromEnvelopeJson(e, &out);
+    EXPECT_EQ(s.code(), "bad_base64") << bad << ": " << s.ToString();
+    EXPECT_EQ(s.field(), "signature");
+  }
+  json e = envelope;
+  e["signature"] = Base64Encode(std::vector<uint8_t>(63, 1));
+  SignedEvent out;
+  EXPECT_EQ(SignedEvent::FromEnvelopeJson(e, &out).code(), "bad_signature");
+  e = envelope;
+  e["event"]["public_key"] = "%%%";
+  EXPECT_EQ(SignedEvent::FromEnvelopeJson(e, &out).code(), "bad_base64");
+  e = envelope;
+  e["signer"] = "bad signer";
+  EXPECT_EQ(SignedEvent::FromEnvelopeJson(e, &out).code(), "bad_id");
+}
+
+TEST(Codec, ParseJsonIsStrict) {
+  json out;
+  EXPECT_EQ(ParseJson(R"({"a":1,"a":2})", &out).code(), "json_malformed");
+  EXPECT_EQ(ParseJson(R"({"a":1)", &out).code(), "json_malformed");
+  EXPECT_EQ(ParseJson("{\"a\":\"\xff\"}", &out).code(), "json_malformed");  // invalid UTF-8
+  std::string deep(kJsonDepthMax + 1, '[');
+  deep += std::string(kJsonDepthMax + 1, ']');
+  EXPECT_EQ(ParseJson(deep, &out).code(), "json_malformed");
+  std::string ok_depth(kJsonDepthMax - 1, '[');
+  ok_depth += std::string(kJsonDepthMax - 1, ']');
+  EXPECT_TRUE(ParseJson(ok_depth, &out).ok());
+  EXPECT_TRUE(ParseJson(R"({"a":{"a":1}})", &out).ok());  // same key at other levels is fine
+}
+
+TEST(Codec, CapnpInputIsBoundedAndMustHaveAJsonForm) {
+  SignedEvent good;
+  ASSERT_TRUE(SignJson(Catalogue()[10], &good).ok());
+  std::string bytes = good.ToEnvelopeCapnp();
+  SignedEvent out;
+  EXPECT_EQ(SignedEvent::FromEnvelopeCapnp(AsBytes(bytes.substr(0, bytes.size() - 8)), &out).code(),
+            "capnp_malformed");
+  EXPECT_EQ(SignedEvent::FromEnvelopeCapnp(AsBytes(bytes + std::string(8, '\0')), &out).code(),
+            "capnp_malformed");
+  EXPECT_EQ(SignedEvent::FromEnvelopeCapnp(AsBytes(bytes.substr(0, 5)), &out).code(),
+            "capnp_malformed");
+
+  // An enumerant this schema does not know: no JSON form, so no event.
+  capnp::MallocMessageBuilder builder;
+  auto envelope = builder.initRoot<schema::Envelope>();
+  capnp::FlatArrayMessageReader reader(
+      kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()), bytes.size() / 8));
+  envelope.setSigner("xt-finance");
+  envelope.setSignature(reader.getRoot<schema::Envelope>().getSignature());
+  envelope.setEvent(reader.getRoot<schema::Envelope>().getEvent());
+  envelope.getEvent().getFundsReceived().setCategory(static_cast<schema::Category>(99));
+  auto flat = capnp::messageToFlatArray(builder);
+  Status s = SignedEvent::FromEnvelopeCapnp(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(flat.begin()), flat.size() * 8),
+      &out);
+  EXPECT_EQ(s.code(), "unknown_enum_value") << s.ToString();
+  EXPECT_EQ(s.field(), "event.category");
+}
+
+}  // namespace
+}  // namespace fundledger

@@ -1,0 +1,430 @@
+#include <sys/stat.h>
+
+#include "crypto/checkpoint.h"
+#include "ledger/key_file.h"
+#include "ledger/storage_format.h"
+#include "replay/verify.h"
+#include "tests/ledger/test_ledger.h"
+
+namespace fundledger::testing {
+namespace {
+
+using nlohmann::json;
+
+// Appends `event` and checks that it is rejected with `code` naming `field`, and that neither
+// the journal's size and root nor its registry changed.
+void ExpectRejected(TestLedger& ledger, const SignedEvent& event, const std::string& code,
+                    const std::string& field) {
+  Journal::Head before = ledger.journal().head();
+  auto registry_before = ledger.journal().state().orgs();
+  AppendResult r = ledger.Append(event);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.code(), code) << r.status.ToString();
+  EXPECT_EQ(r.status.field(), field) << r.status.ToString();
+  EXPECT_EQ(r.status.event_id(), event.id());
+  Journal::Head after = ledger.journal().head();
+  EXPECT_EQ(after.size, before.size);
+  EXPECT_EQ(after.root, before.root);
+  EXPECT_EQ(ledger.journal().state().orgs(), registry_before);
+  uint64_t seq = 0;
+  Status found = ledger.journal().FindEvent(event.id(), &seq);
+  if (found.ok()) {
+    EXPECT_LE(seq, before.size);  // an earlier event, never this one
+  }
+}
+
+TEST(Journal, GenesisRegistersTheOperator) {
+  TestLedger ledger;
+  EXPECT_EQ(ledger.journal().head().size, 1u);
+  const Org* op = ledger.journal().state().FindOrg("operator");
+  ASSERT_NE(op, nullptr);
+  EXPECT_EQ(op->kind, schema::OrgKind::OPERATOR);
+  EXPECT_EQ(ledger.journal().state().operator_id(), "operator");
+}
+
+TEST(Journal, FirstEventMustBeTheSelfSignedGenesis) {
+  auto dir = std::filesystem::temp_directory_path() / ("fl-genesis-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  NoteSigner log{"log", 0, KeyPair::Generate()};
+  log.key_hash = NoteKeyHash(log.name, log.key.public_key());
+  std::unique_ptr<Journal> journal;
+  JournalOptions options;
+  options.now_ms = [] { return kTestNowMs; };
+  ASSERT_TRUE(Journal::Create(dir.string(), "o", log, options, &journal).ok());
+  KeyPair op = KeyPair::Generate(), other = KeyPair::Generate();
+  json genesis = {{"id", "g"},
+                  {"type", "org_registered"},
+                  {"occurred_on", "2026-11-01"},
+                  {"org", "op"},
+                  {"name", "op"},
+                  {"kind", "operator"},
+                  {"level", "none"},
+                  {"region", ""},
+                  {"public_key", Base64Encode(op.public_key())}};
+  std::vector<AppendResult> results;
+  // Not an operator registration.
+  json receipt = Receipt("r", "op", 1);
+  ASSERT_TRUE(
+      journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("op", op, receipt)}, &results)
+          .ok());
+  EXPECT_EQ(results[0].status.code(), "genesis_required");
+  // Signed by a key other than the one it registers.
+  ASSERT_TRUE(
+      journal
+          ->Append(std::vector<SignedEvent>{TestLedger::SignedWith("op", other, genesis)}, &results)
+          .ok());
+  EXPECT_EQ(results[0].status.code(), "signature_invalid");
+  // Signer is not the org it registers.
+  ASSERT_TRUE(
+      journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("x", op, genesis)}, &results)
+          .ok());
+  EXPECT_EQ(results[0].status.code(), "genesis_required");
+  EXPECT_EQ(journal->head().size, 0u);
+  ASSERT_TRUE(
+      journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("op", op, genesis)}, &results)
+          .ok());
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(results[0].seq, 1u);
+  journal.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Journal, SecondGenesisIsRejected) {
+  TestLedger ledger;
+  json again = ledger.Genesis();
+  again["id"] = "genesis-2";
+  ExpectRejected(ledger, ledger.Signed("operator", again), "second_genesis", "kind");
+  json other = ledger.Registration("op2", "operator", "none", "");
+  ExpectRejected(ledger, ledger.Signed("op2", other), "signer_unknown", "signer");
+  ExpectRejected(ledger, ledger.Signed("operator", other), "second_genesis", "kind");
+}
+
+TEST(Journal, OnlyTheOperatorRegistersOrganisations) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  json reg = ledger.Registration("xt-housing", "housing_bureau", "municipal", "hunan/xiangtan");
+  ExpectRejected(ledger, ledger.Signed("xt-finance", reg), "not_authorised", "signer");
+  ledger.AppendOk(ledger.Signed("operator", reg));
+  json again = ledger.Registration("xt-housing", "housing_bureau", "municipal", "hunan/xiangtan");
+  again["id"] = "reg-again";
+  ExpectRejected(ledger, ledger.Signed("operator", again), "org_exists", "org");
+}
+
+TEST(Journal, RegistrationFieldsAreChecked) {
+  TestLedger ledger;
+  json reg = ledger.Registration("x", "finance_bureau", "municipal", "hunan/xiangtan");
+  json e = reg;
+  e["region"] = "Hunan/Xiangtan";
+  ExpectRejected(ledger, ledger.Signed("operator", e), "bad_region", "region");
+  e = reg;
+  e["region"] = "hunan//xiangtan";
+  ExpectRejected(ledger, ledger.Signed("operator", e), "bad_region", "region");
+  e = reg;
+  e["level"] = "none";
+  ExpectRejected(ledger, ledger.Signed("operator", e), "level_required", "level");
+  e = reg;
+  e["public_key"] = Base64Encode(std::vector<uint8_t>(31, 1));
+  ExpectRejected(ledger, ledger.Signed("operator", e), "bad_public_key", "public_key");
+  e = reg;
+  e["name"] = "";
+  ExpectRejected(ledger, ledger.Signed("operator", e), "text_empty", "name");
+  e = reg;
+  e["org"] = "bad org";
+  ExpectRejected(ledger, ledger.Signed("operator", e), "bad_id", "org");
+}
+
+TEST(Journal, SignaturesAreCheckedAgainstTheSignersCurrentKey) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  ledger.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+  // Unknown signer.
+  ExpectRejected(
+      ledger, TestLedger::SignedWith("nobody", KeyPair::Generate(), Receipt("r0", "xt-finance", 1)),
+      "signer_unknown", "signer");
+  // Another org's key, claiming to be xt-finance.
+  ExpectRejected(ledger,
+                 TestLedger::SignedWith("xt-finance", ledger.keys().at("yh-finance"),
+                                        Receipt("r1", "xt-finance", 1)),
+                 "signature_invalid", "signature");
+  // A valid signature over different content (one field changed after signing).
+  SignedEvent good = ledger.Signed("xt-finance", Receipt("r2", "xt-finance", 100));
+  json tampered = good.ToEnvelopeJson();
+  tampered["event"]["amount_fen"] = 1000000;
+  SignedEvent forged;
+  ASSERT_TRUE(SignedEvent::FromEnvelopeJson(tampered, &forged).ok());
+  ExpectRejected(ledger, forged, "signature_invalid", "signature");
+  ledger.AppendOk(good);
+}
+
+TEST(Journal, KeyRotationSwitchesKeysAtItsSeq) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  KeyPair old_key = ledger.keys().at("xt-finance");
+  KeyPair new_key = KeyPair::Generate();
+  json rotate = {{"id", "rot-1"},
+                 {"type", "key_rotated"},
+                 {"occurred_on", "2026-11-05"},
+                 {"org", "xt-finance"},
+                 {"public_key", Base64Encode(new_key.public_key())}};
+  // Another org may not rotate it.
+  ledger.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+  ExpectRejected(ledger, ledger.Signed("yh-finance", rotate), "not_authorised", "signer");
+  // Signed with the new key (not yet valid): rejected.
+  ExpectRejected(ledger, TestLedger::SignedWith("xt-finance", new_key, rotate), "signature_invalid",
+                 "signature");
+  AppendResult r = ledger.AppendOk(TestLedger::SignedWith("xt-finance", old_key, rotate));
+  ExpectRejected(ledger,
+                 TestLedger::SignedWith("xt-finance", old_key, Receipt("r1", "xt-finance", 1)),
+                 "signature_invalid", "signature");
+  ledger.AppendOk(TestLedger::SignedWith("xt-finance", new_key, Receipt("r1", "xt-finance", 1)));
+  const Org* org = ledger.journal().state().FindOrg("xt-finance");
+  ASSERT_EQ(org->keys.size(), 2u);
+  EXPECT_EQ(*org->KeyAt(r.seq), old_key.public_key());
+  EXPECT_EQ(*org->KeyAt(r.seq + 1), new_key.public_key());
+  json same = rotate;
+  same["id"] = "rot-2";
+  ExpectRejected(ledger, TestLedger::SignedWith("xt-finance", new_key, same), "key_unchanged",
+                 "public_key");
+  // Verification replays the history with the key of each moment.
+  VerifyReport report;
+  Status s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(Journal, RevokedSignersAreRejected) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  json revoke = {{"id", "rev-1"},
+                 {"type", "org_revoked"},
+                 {"occurred_on", "2026-11-05"},
+                 {"org", "xt-finance"}};
+  ExpectRejected(ledger, ledger.Signed("xt-finance", revoke), "not_authorised", "signer");
+  ledger.AppendOk(ledger.Signed("operator", revoke));
+  ExpectRejected(ledger, ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 1)),
+                 "signer_revoked", "signer");
+  json again = revoke;
+  again["id"] = "rev-2";
+  ExpectRejected(ledger, ledger.Signed("operator", again), "org_revoked", "org");
+  json op = revoke;
+  op["id"] = "rev-3";
+  op["org"] = "operator";
+  ExpectRejected(ledger, ledger.Signed("operator", op), "operator_irrevocable", "org");
+  // A revoked org's id is never reused.
+  json reg = ledger.Registration("xt-finance", "finance_bureau", "municipal", "hunan/xiangtan");
+  reg["id"] = "reg-xt-finance-2";
+  ExpectRejected(ledger, ledger.Signed("operator", reg), "org_exists", "org");
+}
+
+TEST(Journal, DatesAreChecked) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  auto with_date = [&](const std::string& id, const std::string& date) {
+    json e = Receipt(id, "xt-finance", 1);
+    e["occurred_on"] = date;
+    return ledger.Signed("xt-finance", e);
+  };
+  ExpectRejected(ledger, with_date("d1", "2026-11-23"), "date_in_future", "occurred_on");
+  ExpectRejected(ledger, with_date("d2", "1999-12-31"), "date_too_early", "occurred_on");
+  ExpectRejected(ledger, with_date("d3", "2026-02-29"), "bad_date", "occurred_on");
+  ExpectRejected(ledger, with_date("d4", "2026-1-05"), "bad_date", "occurred_on");
+  ledger.AppendOk(with_date("d5", "2026-11-22"));  // the recording day itself (UTC+8)
+  ledger.AppendOk(with_date("d6", "2000-01-01"));
+  ledger.AppendOk(with_date("d7", "2024-02-29"));
+}
+
+TEST(Journal, DuplicateIdsAreIdempotentOrConflicts) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  SignedEvent event = ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 100));
+  AppendResult first = ledger.AppendOk(event);
+  AppendResult again = ledger.AppendOk(event);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, first.seq);
+  EXPECT_EQ(again.leaf_hash, first.leaf_hash);
+  ExpectRejected(ledger, ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 101)),
+                 "duplicate_id", "id");
+  // Same content survives a reopen.
+  ledger.Reopen();
+  EXPECT_EQ(ledger.AppendOk(event).seq, first.seq);
+  // Within one batch: the copy is a duplicate, a different event with the id is a conflict.
+  SignedEvent a = ledger.Signed("xt-finance", Receipt("r2", "xt-finance", 5));
+  SignedEvent b = ledger.Signed("xt-finance", Receipt("r2", "xt-finance", 6));
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(ledger.journal().Append(std::vector<SignedEvent>{a, a, b}, &results).ok());
+  EXPECT_TRUE(results[0].status.ok());
+  EXPECT_TRUE(results[1].duplicate);
+  EXPECT_EQ(results[1].seq, results[0].seq);
+  EXPECT_EQ(results[2].status.code(), "duplicate_id");
+}
+
+TEST(Journal, ARejectedEventDoesNotSpoilItsBatch) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  Journal::Head before = ledger.journal().head();
+  std::vector<SignedEvent> batch = {
+      ledger.Signed("xt-finance", Receipt("b1", "xt-finance", 1)),
+      TestLedger::SignedWith("nobody", KeyPair::Generate(), Receipt("b2", "xt-finance", 1)),
+      ledger.Signed("xt-finance", Receipt("b3", "xt-finance", 1))};
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(ledger.journal().Append(batch, &results).ok());
+  EXPECT_EQ(results[0].seq, before.size + 1);
+  EXPECT_EQ(results[1].status.code(), "signer_unknown");
+  EXPECT_EQ(results[2].seq, before.size + 2);
+  EXPECT_EQ(ledger.journal().head().size, before.size + 2);
+}
+
+TEST(Journal, EventsLaterInABatchSeeEarlierOnes) {
+  TestLedger ledger;
+  json reg = ledger.Registration("xt-finance", "finance_bureau", "municipal", "hunan/xiangtan");
+  std::vector<SignedEvent> batch = {ledger.Signed("operator", reg),
+                                    ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 1))};
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(ledger.journal().Append(batch, &results).ok());
+  EXPECT_TRUE(results[0].status.ok());
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+}
+
+TEST(Journal, StatePersistsAcrossReopen) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  for (int i = 0; i < 40; ++i) {
+    ledger.AppendOk(ledger.Signed("xt-finance", Receipt("r" + std::to_string(i), "xt-finance", 1)));
+  }
+  Journal::Head before = ledger.journal().head();
+  auto registry = ledger.journal().state().orgs();
+  ledger.Reopen();
+  EXPECT_EQ(ledger.journal().head().size, before.size);
+  EXPECT_EQ(ledger.journal().head().root, before.root);
+  EXPECT_EQ(ledger.journal().state().orgs(), registry);
+  // And appending continues the same tree.
+  ledger.AppendOk(ledger.Signed("xt-finance", Receipt("after", "xt-finance", 1)));
+  VerifyReport report;
+  EXPECT_TRUE(VerifyLedger(ledger.journal(), VerifyOptions(), &report).ok());
+  EXPECT_EQ(report.records, before.size + 1);
+}
+
+TEST(Journal, ReadOnlyOpenCannotAppend) {
+  TestLedger ledger;
+  JournalOptions options;
+  options.read_only = true;
+  std::unique_ptr<Journal> reader;
+  ASSERT_TRUE(Journal::Open(ledger.dir().string(), options, &reader).ok());
+  EXPECT_EQ(reader->head().size, 1u);
+  std::vector<AppendResult> results;
+  EXPECT_EQ(
+      reader
+          ->Append(std::vector<SignedEvent>{ledger.Signed("operator", ledger.Genesis())}, &results)
+          .code(),
+      "read_only");
+}
+
+TEST(Journal, UnknownFormatVersionRefusesToOpen) {
+  TestLedger ledger;
+  ASSERT_TRUE(ledger.journal()
+                  .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
+                  .ok());
+  std::unique_ptr<Journal> again;
+  JournalOptions options;
+  options.read_only = true;
+  Status s = Journal::Open(ledger.dir().string(), options, &again);
+  EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
+}
+
+TEST(Journal, ProofsVerifyAgainstTheRoots) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  for (int i = 0; i < 37; ++i) {
+    ledger.AppendOk(ledger.Signed("xt-finance", Receipt("r" + std::to_string(i), "xt-finance", 1)));
+  }
+  uint64_t size = ledger.journal().head().size;
+  for (uint64_t n = 1; n <= size; ++n) {
+    for (uint64_t seq = 1; seq <= n; ++seq) {
+      std::vector<Hash> proof;
+      Hash leaf, root;
+      ASSERT_TRUE(ledger.journal().InclusionProof(seq, n, &proof, &leaf, &root).ok());
+      std::string bytes;
+      ASSERT_TRUE(ledger.journal().ReadRecord(seq, &bytes).ok());
+      EXPECT_EQ(leaf, MerkleLeafHash(AsBytes(bytes)));
+      EXPECT_TRUE(MerkleVerifyInclusion(seq - 1, n, leaf, proof, root).ok());
+    }
+    for (uint64_t m = 1; m <= n; ++m) {
+      std::vector<Hash> proof;
+      Hash r1, r2;
+      ASSERT_TRUE(ledger.journal().ConsistencyProof(m, n, &proof, &r1, &r2).ok());
+      EXPECT_TRUE(MerkleVerifyConsistency(m, n, r1, r2, proof).ok()) << m << " " << n;
+    }
+  }
+  std::vector<Hash> proof;
+  Hash a, b;
+  EXPECT_EQ(ledger.journal().InclusionProof(size + 1, 0, &proof, &a, &b).code(),
+            "bad_proof_request");
+  EXPECT_EQ(ledger.journal().ConsistencyProof(0, size, &proof, &a, &b).code(), "bad_proof_request");
+}
+
+TEST(Journal, CheckpointsAreSignedAutomaticallyAndOnDemand) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  std::string note;
+  EXPECT_TRUE(ledger.journal().LatestCheckpoint(&note).IsNotFound());
+  // 60 s of activity later, the next append writes one.
+  ledger.set_now_ms(kTestNowMs + storage::kCheckpointEveryMs);
+  ledger.AppendOk(ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 1)));
+  ASSERT_TRUE(ledger.journal().LatestCheckpoint(&note).ok());
+  Checkpoint checkpoint;
+  ASSERT_TRUE(OpenCheckpoint(note, ledger.journal().log_verifier(), &checkpoint).ok());
+  EXPECT_EQ(checkpoint.size, ledger.journal().head().size);
+  EXPECT_EQ(checkpoint.root, ledger.journal().head().root);
+  EXPECT_EQ(checkpoint.origin, "test.fundledger/ledger");
+  // On demand: only when the head moved.
+  ledger.AppendOk(ledger.Signed("xt-finance", Receipt("r2", "xt-finance", 1)));
+  ASSERT_TRUE(ledger.journal().WriteCheckpoint(&note).ok());
+  ASSERT_TRUE(OpenCheckpoint(note, ledger.journal().log_verifier(), &checkpoint).ok());
+  EXPECT_EQ(checkpoint.size, ledger.journal().head().size);
+}
+
+TEST(Journal, CheckpointEveryTenThousandEvents) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  std::vector<SignedEvent> batch;
+  for (uint64_t i = 0; i < storage::kCheckpointEveryEvents; ++i) {
+    batch.push_back(ledger.Signed("xt-finance", Receipt("r" + std::to_string(i), "xt-finance", 1)));
+  }
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(ledger.journal().Append(batch, &results).ok());
+  std::vector<uint64_t> sizes;
+  ASSERT_TRUE(ledger.journal()
+                  .ScanCheckpoints([&](uint64_t size, std::string_view) {
+                    sizes.push_back(size);
+                    return true;
+                  })
+                  .ok());
+  ASSERT_EQ(sizes.size(), 1u);
+  EXPECT_EQ(sizes[0], storage::kCheckpointEveryEvents);
+  VerifyReport report;
+  Status s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(report.checkpoints, 1u);
+}
+
+TEST(KeyFile, SecretKeysAreOwnerOnly) {
+  auto path = std::filesystem::temp_directory_path() / ("fl-key-" + std::to_string(getpid()));
+  std::filesystem::remove(path);
+  NoteSigner signer{"xt-finance", 0, KeyPair::Generate()};
+  signer.key_hash = NoteKeyHash(signer.name, signer.key.public_key());
+  ASSERT_TRUE(WriteSecretKeyFile(path.string(), signer).ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  NoteSigner loaded;
+  ASSERT_TRUE(ReadSecretKeyFile(path.string(), &loaded).ok());
+  EXPECT_EQ(loaded.key.public_key(), signer.key.public_key());
+  EXPECT_FALSE(WriteSecretKeyFile(path.string(), signer).ok());  // never overwritten
+  chmod(path.c_str(), 0644);
+  EXPECT_EQ(ReadSecretKeyFile(path.string(), &loaded).code(), "key_file_permissions");
+  chmod(path.c_str(), 0640);
+  EXPECT_EQ(ReadSecretKeyFile(path.string(), &loaded).code(), "key_file_permissions");
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace fundledger::testing

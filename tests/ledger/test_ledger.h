@@ -1,0 +1,126 @@
+// A small real ledger in a temporary directory, with keys and helpers to sign events.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crypto/encoding.h"
+#include "ledger/journal.h"
+#include "ledger/rules.h"
+
+namespace fundledger::testing {
+
+// 2026-11-22 12:00 China time.
+inline constexpr int64_t kTestNowMs = 1795320000000;
+
+class TestLedger {
+ public:
+  TestLedger() {
+    static int counter = 0;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fl-ledger-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(dir_);
+    log_key_.name = "test.fundledger";
+    log_key_.key = KeyPair::Generate();
+    log_key_.key_hash = NoteKeyHash(log_key_.name, log_key_.key.public_key());
+    keys_.emplace("operator", KeyPair::Generate());
+    Reopen(/*create=*/true);
+    Append(Signed("operator", Genesis()));
+  }
+  ~TestLedger() {
+    journal_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Reopen(bool create = false) {
+    journal_.reset();
+    JournalOptions options;
+    options.now_ms = [this] { return now_ms_; };
+    Status s = create ? Journal::Create(dir_.string(), "test.fundledger/ledger", log_key_, options,
+                                        &journal_)
+                      : Journal::Open(dir_.string(), options, &journal_);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  nlohmann::json Genesis() const {
+    return {{"id", "genesis"},
+            {"type", "org_registered"},
+            {"occurred_on", "2026-11-01"},
+            {"org", "operator"},
+            {"name", "operator"},
+            {"kind", "operator"},
+            {"level", "none"},
+            {"region", ""},
+            {"public_key", Base64Encode(keys_.at("operator").public_key())}};
+  }
+
+  // An org_registered event for a new org with a fresh key (remembered under its id).
+  nlohmann::json Registration(const std::string& org, const std::string& kind,
+                              const std::string& level, const std::string& region) {
+    auto [it, inserted] = keys_.emplace(org, KeyPair::Generate());
+    return {{"id", "reg-" + org},
+            {"type", "org_registered"},
+            {"occurred_on", "2026-11-02"},
+            {"org", org},
+            {"name", org + " name"},
+            {"kind", kind},
+            {"level", level},
+            {"region", region},
+            {"public_key", Base64Encode(it->second.public_key())}};
+  }
+
+  void Register(const std::string& org, const std::string& kind = "finance_bureau",
+                const std::string& level = "municipal",
+                const std::string& region = "hunan/xiangtan") {
+    AppendOk(Signed("operator", Registration(org, kind, level, region)));
+  }
+
+  SignedEvent Signed(const std::string& signer, const nlohmann::json& event) const {
+    return SignedWith(signer, keys_.at(signer), event);
+  }
+  static SignedEvent SignedWith(const std::string& signer, const KeyPair& key,
+                                const nlohmann::json& event) {
+    SignedEvent out;
+    Status s = SignedEvent::Sign(event, signer, key, &out);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  AppendResult Append(const SignedEvent& event) {
+    std::vector<AppendResult> results;
+    Status s = journal_->Append(std::span<const SignedEvent>(&event, 1), &results);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return results.at(0);
+  }
+  AppendResult AppendOk(const SignedEvent& event) {
+    AppendResult r = Append(event);
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    return r;
+  }
+
+  Journal& journal() { return *journal_; }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::map<std::string, KeyPair>& keys() { return keys_; }
+  void set_now_ms(int64_t ms) { now_ms_ = ms; }
+  const NoteSigner& log_key() const { return log_key_; }
+
+ private:
+  std::filesystem::path dir_;
+  NoteSigner log_key_;
+  std::map<std::string, KeyPair> keys_;
+  std::unique_ptr<Journal> journal_;
+  int64_t now_ms_ = kTestNowMs;
+};
+
+// A funds_received event into `to`'s pool signed later by `to`.
+inline nlohmann::json Receipt(const std::string& id, const std::string& to, uint64_t amount_fen) {
+  return {{"id", id},         {"type", "funds_received"}, {"occurred_on", "2026-11-03"},
+          {"to", to},         {"to_kind", "pool"},        {"category", "central"},
+          {"source_org", to}, {"channel", "transfer"},    {"amount_fen", amount_fen}};
+}
+
+}  // namespace fundledger::testing

@@ -1,0 +1,145 @@
+#include "replay/verify.h"
+
+#include "ledger/storage_format.h"
+#include "tests/ledger/test_ledger.h"
+
+namespace fundledger::testing {
+namespace {
+
+// A ledger of 2 registrations, a key rotation and 30 receipts, with a checkpoint at the head.
+class VerifyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ledger_.Register("xt-finance");
+    ledger_.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+    for (int i = 0; i < 30; ++i) {
+      std::string org = i % 2 ? "xt-finance" : "yh-finance";
+      ledger_.AppendOk(ledger_.Signed(org, Receipt("r" + std::to_string(i), org, 100 + i)));
+    }
+    std::string note;
+    ASSERT_TRUE(ledger_.journal().WriteCheckpoint(&note).ok());
+    size_ = ledger_.journal().head().size;
+  }
+
+  Status Verify(VerifyReport* report) {
+    return VerifyLedger(ledger_.journal(), VerifyOptions(), report);
+  }
+
+  std::string Read(std::string_view family, const std::string& key) {
+    std::string value;
+    Status s = ledger_.journal().ScanFamily(family, [&](std::string_view k, std::string_view v) {
+      if (k == key) value = std::string(v);
+      return value.empty();
+    });
+    EXPECT_TRUE(s.ok());
+    return value;
+  }
+
+  TestLedger ledger_;
+  uint64_t size_ = 0;
+};
+
+TEST_F(VerifyTest, AGoodLedgerVerifies) {
+  VerifyReport report;
+  Status s = Verify(&report);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(report.records, size_);
+  EXPECT_EQ(report.signatures, size_);
+  EXPECT_EQ(report.checkpoints, 1u);
+  EXPECT_EQ(report.first_bad_seq, 0u);
+}
+
+TEST_F(VerifyTest, OneChangedByteOfAnyRecordIsFoundAndNamed) {
+  for (uint64_t seq : {uint64_t(1), uint64_t(2), size_ / 2, size_}) {
+    std::string key = storage::EncodeU64(seq);
+    std::string original = Read(storage::kRecordsFamily, key);
+    ASSERT_FALSE(original.empty());
+    // Several positions: header words, the signature, the event body, the last byte.
+    for (size_t pos : {size_t(0), size_t(9), original.size() / 2, original.size() - 1}) {
+      std::string changed = original;
+      changed[pos] ^= 0x01;
+      ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kRecordsFamily, key, changed).ok());
+      VerifyReport report;
+      Status s = Verify(&report);
+      EXPECT_FALSE(s.ok()) << "seq " << seq << " byte " << pos;
+      EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
+      EXPECT_NE(s.message().find("seq " + std::to_string(seq)), std::string::npos) << s.ToString();
+    }
+    ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kRecordsFamily, key, original).ok());
+  }
+  VerifyReport report;
+  EXPECT_TRUE(Verify(&report).ok());
+}
+
+TEST_F(VerifyTest, ATamperedTreeNodeIsFound) {
+  std::string key = storage::TreeKey(1, 3);  // the node over leaves 6 and 7
+  std::string original = Read(storage::kTreeFamily, key);
+  ASSERT_EQ(original.size(), 32u);
+  std::string changed = original;
+  changed[5] ^= 0x80;
+  ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kTreeFamily, key, changed).ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "tree_node_mismatch") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, 8u);
+}
+
+TEST_F(VerifyTest, ATamperedCheckpointIsFound) {
+  std::string key = storage::EncodeU64(size_);
+  std::string note = Read(storage::kCheckpointsFamily, key);
+  ASSERT_FALSE(note.empty());
+  std::string changed = note;
+  changed[note.find('\n') + 1] ^= 0x01;  // the size line
+  ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kCheckpointsFamily, key, changed).ok());
+  VerifyReport report;
+  EXPECT_EQ(Verify(&report).code(), "checkpoint_invalid");
+}
+
+TEST_F(VerifyTest, ACheckpointBeyondTheRecordsMeansRecordsWereRemoved) {
+  // A checkpoint signed for a longer log than the one stored: as if the last records were cut.
+  std::string note = Read(storage::kCheckpointsFamily, storage::EncodeU64(size_));
+  ASSERT_TRUE(
+      ledger_.journal()
+          .PutRawForTesting(storage::kCheckpointsFamily, storage::EncodeU64(size_ + 5), note)
+          .ok());
+  VerifyReport report;
+  EXPECT_EQ(Verify(&report).code(), "records_missing");
+}
+
+TEST_F(VerifyTest, SwappedRecordsAreFound) {
+  std::string a = Read(storage::kRecordsFamily, storage::EncodeU64(10));
+  std::string b = Read(storage::kRecordsFamily, storage::EncodeU64(11));
+  ASSERT_TRUE(
+      ledger_.journal().PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(10), b).ok());
+  ASSERT_TRUE(
+      ledger_.journal().PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(11), a).ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(report.first_bad_seq, 10u) << s.ToString();
+}
+
+TEST_F(VerifyTest, ATamperedRegistryRowIsFound) {
+  std::string original = Read(storage::kRegistryFamily, "xt-finance");
+  Org org;
+  ASSERT_TRUE(DecodeOrg(original, &org));
+  org.region = "hunan";  // widen its reach
+  ASSERT_TRUE(ledger_.journal()
+                  .PutRawForTesting(storage::kRegistryFamily, "xt-finance", EncodeOrg(org))
+                  .ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "registry_mismatch");
+  EXPECT_NE(s.message().find("xt-finance"), std::string::npos);
+}
+
+TEST_F(VerifyTest, AnIdIndexPointingElsewhereIsFound) {
+  ASSERT_TRUE(
+      ledger_.journal().PutRawForTesting(storage::kIdsFamily, "r5", storage::EncodeU64(3)).ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "id_index_mismatch");
+}
+
+}  // namespace
+}  // namespace fundledger::testing
