@@ -40,6 +40,17 @@ std::span<const uint8_t> WordBytes(const kj::Array<capnp::word>& words) {
   return {reinterpret_cast<const uint8_t*>(words.begin()), words.size() * sizeof(capnp::word)};
 }
 
+// Fields are named relative to the event ("amount_fen"); "signer" and "signature" are the
+// envelope's own.
+Status WithoutEventPrefix(const Status& s) {
+  constexpr std::string_view kPrefix = "event.";
+  if (s.field().compare(0, kPrefix.size(), kPrefix) != 0) return s;
+  Status renamed(s.kind() == Status::Kind::kInvalidArgument
+                     ? Status::InvalidArgument(s.code(), s.message(), s.field().substr(6))
+                     : Status::Rejected(s.code(), s.message(), s.field().substr(6)));
+  return renamed.WithEventId(s.event_id());
+}
+
 }  // namespace
 
 capnp::ReaderOptions LedgerReaderOptions() {
@@ -70,7 +81,7 @@ Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::st
   // times, so the traversal limit is not a budget here.
   auto message = std::make_shared<CanonicalMessage>(kj::mv(canonical), UINT64_MAX);
   auto event = message->reader.getRoot<schema::Event>();
-  FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "event.id"));
+  FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "id"));
   out->message_ = std::move(message);
   out->signer_ = std::string(signer);
   out->signature_ = signature;
@@ -80,7 +91,8 @@ Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::st
 Status SignedEvent::FromEnvelopeJson(const nlohmann::json& envelope, SignedEvent* out) {
   capnp::MallocMessageBuilder builder;
   auto root = builder.initRoot<schema::Envelope>();
-  FL_RETURN_IF_ERROR(JsonToStruct(envelope, capnp::DynamicStruct::Builder(root)));
+  Status s = JsonToStruct(envelope, capnp::DynamicStruct::Builder(root));
+  if (!s.ok()) return WithoutEventPrefix(s);
   return FromEnvelopeReader(root.asReader(), out);
 }
 
@@ -121,11 +133,11 @@ Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, Signed
     auto canonical = capnp::canonicalize(envelope.getEvent());
     nlohmann::json event_json;
     Status s = StructToJson(capnp::DynamicStruct::Reader(envelope.getEvent()), &event_json);
-    if (!s.ok()) return s.WithFieldPrefix("event");
+    FL_RETURN_IF_ERROR(s);
     capnp::MallocMessageBuilder rebuilt;
     auto root = rebuilt.initRoot<schema::Event>();
     s = JsonToStruct(event_json, capnp::DynamicStruct::Builder(root));
-    if (!s.ok()) return s.WithFieldPrefix("event");
+    FL_RETURN_IF_ERROR(s);
     auto again = capnp::canonicalize(root.asReader());
     if (again.size() != canonical.size() ||
         memcmp(again.begin(), canonical.begin(), canonical.size() * sizeof(capnp::word)) != 0) {

@@ -211,9 +211,9 @@ TEST(Codec, RejectsMalformedEventsNamingTheField) {
       {"text with NUL", [](json& e) { e["item"] = std::string("a\0b", 3); }, "json_field_type",
        "item"},
       {"array for object", [](json& e) { e["payee"] = json::array(); }, "json_field_type", "payee"},
-      {"bad id character", [](json& e) { e["id"] = "a b"; }, "bad_id", "event.id"},
-      {"empty id", [](json& e) { e["id"] = ""; }, "bad_id", "event.id"},
-      {"long id", [](json& e) { e["id"] = std::string(65, 'x'); }, "bad_id", "event.id"},
+      {"bad id character", [](json& e) { e["id"] = "a b"; }, "bad_id", "id"},
+      {"empty id", [](json& e) { e["id"] = ""; }, "bad_id", "id"},
+      {"long id", [](json& e) { e["id"] = std::string(65, 'x'); }, "bad_id", "id"},
   };
   json good = Catalogue()[11];  // funds_disbursed: nested payee, optional units
   SignedEvent ok;
@@ -294,7 +294,7 @@ TEST(Codec, CapnpInputIsBoundedAndMustHaveAJsonForm) {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(flat.begin()), flat.size() * 8),
       &out);
   EXPECT_EQ(s.code(), "unknown_enum_value") << s.ToString();
-  EXPECT_EQ(s.field(), "event.category");
+  EXPECT_EQ(s.field(), "category");
 }
 
 }  // namespace

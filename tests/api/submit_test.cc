@@ -1,0 +1,109 @@
+#include "api/submit.h"
+
+#include "tests/ledger/test_ledger.h"
+
+namespace fundledger::testing {
+namespace {
+
+using nlohmann::json;
+
+class SubmitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ledger_.Register("xt-finance");
+    good_ = ledger_.Signed("xt-finance", Receipt("r1", "xt-finance", 100)).ToEnvelopeJson();
+  }
+
+  // Submits `body`; checks that nothing was appended and returns the single result's error.
+  json RejectedError(const std::string& body) {
+    Journal::Head before = ledger_.journal().head();
+    json results;
+    bool accepted_all = true;
+    Status s = SubmitEnvelopes(ledger_.journal(), body, &results, &accepted_all);
+    Journal::Head after = ledger_.journal().head();
+    EXPECT_EQ(after.size, before.size) << body;
+    EXPECT_EQ(after.root, before.root) << body;
+    if (!s.ok()) return ErrorJson(s);
+    EXPECT_FALSE(accepted_all);
+    EXPECT_EQ(results.size(), 1u);
+    return results.empty() ? json() : results[0]["error"];
+  }
+
+  TestLedger ledger_;
+  json good_;
+};
+
+TEST_F(SubmitTest, AcceptsOneEnvelopeAnArrayOrJsonLines) {
+  json results;
+  bool accepted_all = false;
+  ASSERT_TRUE(SubmitEnvelopes(ledger_.journal(), good_.dump(), &results, &accepted_all).ok());
+  EXPECT_TRUE(accepted_all);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0]["seq"], ledger_.journal().head().size);
+  EXPECT_EQ(results[0]["duplicate"], false);
+  EXPECT_EQ(results[0]["leaf_hash"].get<std::string>().size(), 44u);
+
+  json e2 = ledger_.Signed("xt-finance", Receipt("r2", "xt-finance", 1)).ToEnvelopeJson();
+  json e3 = ledger_.Signed("xt-finance", Receipt("r3", "xt-finance", 1)).ToEnvelopeJson();
+  ASSERT_TRUE(
+      SubmitEnvelopes(ledger_.journal(), json::array({good_, e2}).dump(), &results, &accepted_all)
+          .ok());
+  EXPECT_TRUE(accepted_all);
+  EXPECT_EQ(results[0]["duplicate"], true);  // r1 again, same content
+  ASSERT_TRUE(SubmitEnvelopes(ledger_.journal(), e2.dump() + "\n\n" + e3.dump() + "\n", &results,
+                              &accepted_all)
+                  .ok());
+  EXPECT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1]["id"], "r3");
+}
+
+TEST_F(SubmitTest, EveryKindOfBadInputIsNamedAndChangesNothing) {
+  auto with = [&](auto mutate) {
+    json e = good_;
+    mutate(e);
+    return e.dump();
+  };
+  struct Case {
+    std::string body;
+    std::string code;
+    json field;
+  };
+  std::vector<Case> cases = {
+      {"{\"signer\": ", "json_malformed", nullptr},
+      {"", "empty_submission", nullptr},
+      {with([](json& e) { e["event"]["type"] = "funds_stolen"; }), "unknown_type", "type"},
+      {with([](json& e) { e["event"]["colour"] = 1; }), "json_unknown_field", "colour"},
+      {with([](json& e) { e["extra"] = 1; }), "json_unknown_field", "extra"},
+      {with([](json& e) { e["event"]["amount_fen"] = "100"; }), "json_field_type", "amount_fen"},
+      {with([](json& e) { e["event"]["id"] = "bad id!"; }), "bad_id", "id"},
+      {with([](json& e) { e["signature"] = "***"; }), "bad_base64", "signature"},
+      {with([](json& e) { e["signer"] = "nobody"; }), "signer_unknown", "signer"},
+      {with([](json& e) { e["event"]["amount_fen"] = 101; }), "signature_invalid", "signature"},
+  };
+  for (const auto& c : cases) {
+    json error = RejectedError(c.body);
+    EXPECT_EQ(error["code"], c.code) << c.body << " -> " << error.dump();
+    EXPECT_EQ(error["field"], c.field) << c.body << " -> " << error.dump();
+  }
+  // The event is named even when it could not be decoded.
+  json error = RejectedError(with([](json& e) { e["event"]["amount_fen"] = -5; }));
+  EXPECT_EQ(error["event_id"], "r1");
+}
+
+TEST_F(SubmitTest, ABadLineDoesNotSpoilTheOthers) {
+  json e2 = ledger_.Signed("xt-finance", Receipt("r2", "xt-finance", 1)).ToEnvelopeJson();
+  json results;
+  bool accepted_all = true;
+  ASSERT_TRUE(SubmitEnvelopes(ledger_.journal(), good_.dump() + "\n{oops\n" + e2.dump(), &results,
+                              &accepted_all)
+                  .ok());
+  EXPECT_FALSE(accepted_all);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].contains("seq"));
+  EXPECT_EQ(results[1]["error"]["code"], "json_malformed");
+  EXPECT_NE(results[1]["error"]["message"].get<std::string>().find("line 2"), std::string::npos);
+  EXPECT_TRUE(results[2].contains("seq"));
+}
+
+}  // namespace
+}  // namespace fundledger::testing
