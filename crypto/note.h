@@ -46,8 +46,8 @@ Status ParseVerifierKey(std::string_view text, NoteVerifier* out);
 Status ParseSignerKey(std::string_view text, NoteSigner* out);
 NoteVerifier VerifierOf(const NoteSigner& signer);
 
-// REQUIRES: text is non-empty, ends in '\n', has no blank line inside... (checked: returns
-// InvalidArgument "bad_note" otherwise).
+// REQUIRES: text is non-empty and ends in '\n'; blank lines inside are allowed, as in C2SP
+// (checked: InvalidArgument "bad_note" otherwise).
 Status SignNote(std::string_view text, const NoteSigner& signer, std::string* note);
 
 // Parses `note`, and checks that it carries a valid signature by `verifier` (other signatures,
