@@ -383,16 +383,19 @@ int Main(int argc, char** argv) {
   auto* init_cmd = app.add_subcommand("init", "create a ledger with its operator's genesis event");
   init_cmd->add_option("--data", init.data, "data directory")->required();
   init_cmd->add_option("--origin", init.origin, "checkpoint origin line")->required();
-  init_cmd->add_option("--log-key", init.log_key, "secret key that signs checkpoints")->required();
+  init_cmd->add_option("--log-key", init.log_key, "secret key that signs checkpoints")
+      ->required()
+      ->check(CLI::ExistingFile);
   init_cmd->add_option("--operator", init.operator_id, "the operator's org id")->required();
   init_cmd->add_option("--operator-key", init.operator_key, "the operator's secret key")
-      ->required();
+      ->required()
+      ->check(CLI::ExistingFile);
   init_cmd->add_option("--operator-name", init.operator_name, "the operator's name");
   init_cmd->callback([&] { status = Init(init); });
 
   SignArgs sign;
   auto* sign_cmd = app.add_subcommand("sign", "sign JSON events into envelopes");
-  sign_cmd->add_option("--key", sign.key, "secret key file")->required();
+  sign_cmd->add_option("--key", sign.key, "secret key file")->required()->check(CLI::ExistingFile);
   sign_cmd->add_option("--signer", sign.signer, "signing org id (default: the key's name)");
   sign_cmd->add_option("input", sign.input, "events: a file or - for stdin");
   sign_cmd->callback([&] { status = Sign(sign); });
@@ -400,7 +403,8 @@ int Main(int argc, char** argv) {
   SubmitArgs submit;
   auto* submit_cmd = app.add_subcommand("submit", "append signed envelopes (or events with --key)");
   submit_cmd->add_option("--data", submit.data, "data directory")->required();
-  submit_cmd->add_option("--key", submit.key, "sign bare events with this secret key first");
+  submit_cmd->add_option("--key", submit.key, "sign bare events with this secret key first")
+      ->check(CLI::ExistingFile);
   submit_cmd->add_option("--signer", submit.signer, "signing org id (default: the key's name)");
   submit_cmd->add_option("input", submit.input, "a file or - for stdin");
   AddFormat(submit_cmd, &submit.format, {"json", "table"});
