@@ -1,0 +1,629 @@
+// The `fundledger` command line, run as its users run it: the built binary in a fresh directory,
+// checked by its exit status, its output, and independent verification of what it prints.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "crypto/checkpoint.h"
+#include "crypto/encoding.h"
+#include "crypto/merkle.h"
+#include "crypto/note.h"
+#include "ledger/journal.h"
+#include "ledger/storage_format.h"
+#include "tests/tools/test_dir.h"
+
+namespace fundledger {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::ReadFile;
+using test::TestDir;
+using test::WriteFile;
+
+constexpr char kOrigin[] = "xiangtan.example/fundledger";
+constexpr char kData[] = "data";  // the ledger's directory, inside the test's directory
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Describe(const CliResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
+}
+
+// Parses JSON the binary printed; a test failure, not an exception, if it is not JSON.
+json ParseOrFail(const std::string& text) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    ADD_FAILURE() << "not JSON: " << text;
+    return json::object();
+  }
+  return value;
+}
+
+std::vector<json> JsonLines(const std::string& text) {
+  std::vector<json> lines;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos) lines.push_back(ParseOrFail(text.substr(pos, end - pos)));
+    pos = end + 1;
+  }
+  return lines;
+}
+
+std::string Lines(const std::vector<json>& items) {
+  std::string out;
+  for (const auto& item : items) out += item.dump() + "\n";
+  return out;
+}
+
+Hash DecodeHash(const json& text) {
+  std::vector<uint8_t> bytes;
+  Status s = Base64Decode(text.get<std::string>(), &bytes);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(bytes.size(), 32u);
+  Hash hash{};
+  std::copy_n(bytes.begin(), std::min(bytes.size(), hash.size()), hash.begin());
+  return hash;
+}
+
+std::vector<Hash> DecodeHashes(const json& list) {
+  std::vector<Hash> hashes;
+  for (const auto& item : list) hashes.push_back(DecodeHash(item));
+  return hashes;
+}
+
+// Matches "seq N" not followed by another digit, so that "seq 1" does not match "seq 10".
+bool NamesSeq(const std::string& text, uint64_t seq) {
+  return std::regex_search(text, std::regex("seq " + std::to_string(seq) + "([^0-9]|$)"));
+}
+
+json Receipt(const std::string& id, uint64_t amount_fen) {
+  return {{"id", id},
+          {"type", "funds_received"},
+          {"occurred_on", "2024-03-15"},
+          {"doc_ref", "湘财建〔2024〕12号"},
+          {"to", "xt-finance"},
+          {"to_kind", "pool"},
+          {"category", "central"},
+          {"source_org", "xt-finance"},
+          {"channel", "transfer"},
+          {"amount_fen", amount_fen}};
+}
+
+json WithDate(json event, const std::string& occurred_on) {
+  event["occurred_on"] = occurred_on;
+  return event;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  // Runs the binary with `args` in the test's directory, `input` on its standard input.
+  CliResult Run(const std::vector<std::string>& args, const std::string& input = "") {
+    const std::string in_path = dir_ / ".stdin", out_path = dir_ / ".stdout",
+                      err_path = dir_ / ".stderr", cwd = dir_.path().string();
+    WriteFile(in_path, input);
+    std::vector<std::string> words = {FL_BINARY};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      // Only async-signal-safe calls between fork and exec.
+      int in = ::open(in_path.c_str(), O_RDONLY);
+      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
+          ::dup2(err, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
+        ::_exit(127);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    CliResult result;
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
+      ADD_FAILURE() << "cannot run " << FL_BINARY;
+      return result;
+    }
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = ReadFile(out_path);
+    result.err = ReadFile(err_path);
+    return result;
+  }
+
+  // Runs and expects exit status `expected`, reporting everything the binary said otherwise.
+  CliResult Expect(int expected, const std::vector<std::string>& args,
+                   const std::string& input = "") {
+    CliResult r = Run(args, input);
+    EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\n"
+                                     << Describe(r);
+    return r;
+  }
+
+  void Keygen(const std::string& name, const std::string& prefix) {
+    Expect(0, {"keygen", "--name", name, "--out", prefix});
+  }
+
+  // The operator, log and two organisations' keys, and a ledger holding only the genesis.
+  CliResult InitLedger() {
+    Keygen("operator", "op");
+    Keygen("xiangtan.example", "log");
+    Keygen("xt-finance", "xt");
+    Keygen("yuhu-housing", "yh");
+    return Expect(0, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key",
+                      "--operator", "operator", "--operator-key", "op.key"});
+  }
+
+  // base64 of the raw Ed25519 key in a .pub file (verifier key text).
+  std::string PublicKeyOf(const std::string& pub_file) {
+    std::string text = ReadFile(dir_ / pub_file);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    NoteVerifier verifier;
+    Status s = ParseVerifierKey(text, &verifier);
+    EXPECT_TRUE(s.ok()) << pub_file << ": " << s.ToString();
+    return Base64Encode(verifier.key);
+  }
+
+  NoteVerifier LogVerifier() {
+    std::string text = ReadFile(dir_ / "log.pub");
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    NoteVerifier verifier;
+    Status s = ParseVerifierKey(text, &verifier);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return verifier;
+  }
+
+  json Registration(const std::string& id, const std::string& org, const std::string& name,
+                    const std::string& kind, const std::string& level, const std::string& region,
+                    const std::string& pub_file) {
+    return {{"id", id},
+            {"type", "org_registered"},
+            {"occurred_on", "2024-03-01"},
+            {"org", org},
+            {"name", name},
+            {"kind", kind},
+            {"level", level},
+            {"region", region},
+            {"public_key", PublicKeyOf(pub_file)}};
+  }
+
+  // Registers the two organisations (signed by the operator), then appends `receipts` events
+  // signed by the finance bureau. Returns every accepted result, genesis excluded, in seq order.
+  std::vector<json> BuildLedger(int receipts) {
+    InitLedger();
+    std::vector<json> results;
+    std::vector<json> registrations = {
+        Registration("reg-xt-finance", "xt-finance", "湘潭市财政局", "finance_bureau", "municipal",
+                     "hunan/xiangtan", "xt.pub"),
+        Registration("reg-yuhu-housing", "yuhu-housing", "雨湖区住房和城乡建设局", "housing_bureau",
+                     "district", "hunan/xiangtan/yuhu", "yh.pub")};
+    CliResult r =
+        Expect(0, {"submit", "--data", kData, "--key", "op.key", "-"}, Lines(registrations));
+    for (auto& line : JsonLines(r.out)) results.push_back(line);
+    std::vector<json> events;
+    for (int i = 1; i <= receipts; ++i) {
+      events.push_back(Receipt("receipt-" + std::to_string(i), 100000 * uint64_t(i)));
+    }
+    if (!events.empty()) {
+      r = Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, json(events).dump());
+      for (auto& line : JsonLines(r.out)) results.push_back(line);
+    }
+    return results;
+  }
+
+  uint64_t LogSize() {
+    CliResult r = Expect(0, {"log", "--data", kData, "--limit", "100000"});
+    return JsonLines(r.out).size();
+  }
+
+  Checkpoint CheckpointNow() {
+    CliResult r = Expect(0, {"checkpoint", "--data", kData, "--format", "json"});
+    json out = ParseOrFail(r.out);
+    Checkpoint checkpoint;
+    Status s = OpenCheckpoint(out["note"].get<std::string>(), LogVerifier(), &checkpoint);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(checkpoint.size, out["size"].get<uint64_t>());
+    EXPECT_EQ(Base64Encode(checkpoint.root), out["root"].get<std::string>());
+    return checkpoint;
+  }
+
+  TestDir dir_;
+};
+
+TEST_F(CliTest, KeygenWritesAnOwnerOnlySecretKeyAndItsPublicKey) {
+  CliResult r = Expect(0, {"keygen", "--name", "xt-finance", "--out", "xt"});
+  struct stat st;
+  ASSERT_EQ(::stat((dir_ / "xt.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  NoteVerifier printed, stored;
+  std::string line = r.out.substr(0, r.out.find('\n'));
+  ASSERT_TRUE(ParseVerifierKey(line, &printed).ok()) << r.out;
+  std::string pub = ReadFile(dir_ / "xt.pub");
+  ASSERT_TRUE(ParseVerifierKey(pub.substr(0, pub.find('\n')), &stored).ok()) << pub;
+  EXPECT_EQ(printed.name, "xt-finance");
+  EXPECT_EQ(printed.key, stored.key);
+  // The secret key file must never be silently replaced.
+  CliResult again = Run({"keygen", "--name", "xt-finance", "--out", "xt"});
+  EXPECT_NE(again.exit_code, 0) << Describe(again);
+  EXPECT_EQ(ReadFile(dir_ / "xt.pub"), pub);
+}
+
+TEST_F(CliTest, GroupReadableSecretKeyIsRefused) {
+  Keygen("operator", "op");
+  Keygen("xiangtan.example", "log");
+  ASSERT_EQ(::chmod((dir_ / "op.key").c_str(), 0644), 0);
+  CliResult init = Expect(2, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key",
+                              "--operator", "operator", "--operator-key", "op.key"});
+  EXPECT_NE(init.err.find("chmod"), std::string::npos) << init.err;
+  EXPECT_NE(init.err.find("permissions"), std::string::npos) << init.err;
+  EXPECT_FALSE(fs::exists(dir_ / kData)) << "a refused init must create nothing";
+  CliResult sign = Expect(2, {"sign", "--key", "op.key", "-"}, Receipt("r1", 1).dump());
+  EXPECT_NE(sign.err.find("chmod"), std::string::npos) << sign.err;
+  EXPECT_EQ(sign.out, "") << "nothing may be signed with a refused key";
+  // The log key is read by init too.
+  ASSERT_EQ(::chmod((dir_ / "op.key").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod((dir_ / "log.key").c_str(), 0640), 0);
+  Expect(2, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+             "operator", "--operator-key", "op.key"});
+  ASSERT_EQ(::chmod((dir_ / "log.key").c_str(), 0600), 0);
+  Expect(0, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+             "operator", "--operator-key", "op.key"});
+}
+
+TEST_F(CliTest, InitPrintsASignedCheckpointOfTheGenesis) {
+  CliResult r = InitLedger();
+  Checkpoint checkpoint;
+  Status s = OpenCheckpoint(r.out, LogVerifier(), &checkpoint);
+  ASSERT_TRUE(s.ok()) << s.ToString() << "\n" << r.out;
+  EXPECT_EQ(checkpoint.origin, kOrigin);
+  EXPECT_EQ(checkpoint.size, 1u);
+  std::vector<json> log = JsonLines(Expect(0, {"log", "--data", kData}).out);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(Base64Encode(checkpoint.root), log[0]["leaf_hash"].get<std::string>())
+      << "a one-record tree's root is its leaf hash";
+  const json& genesis = log[0]["envelope"]["event"];
+  EXPECT_EQ(genesis["type"], "org_registered");
+  EXPECT_EQ(genesis["kind"], "operator");
+  EXPECT_EQ(genesis["public_key"], PublicKeyOf("op.pub"));
+  // A second init over the same directory must not replace the ledger.
+  Expect(2, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+             "operator", "--operator-key", "op.key"});
+  EXPECT_EQ(LogSize(), 1u);
+}
+
+TEST_F(CliTest, SubmitRegistersAnOrgThenAcceptsItsSignedEvents) {
+  std::vector<json> results = BuildLedger(3);
+  ASSERT_EQ(results.size(), 5u);
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i]["seq"], i + 2) << results[i];
+    EXPECT_EQ(results[i]["duplicate"], false) << results[i];
+  }
+  EXPECT_EQ(results[0]["id"], "reg-xt-finance");
+  EXPECT_EQ(results[2]["id"], "receipt-1");
+
+  std::vector<json> log = JsonLines(Expect(0, {"log", "--data", kData, "--format", "json"}).out);
+  ASSERT_EQ(log.size(), 6u);
+  for (size_t i = 1; i < log.size(); ++i) {
+    EXPECT_EQ(log[i]["seq"], i + 1);
+    EXPECT_EQ(log[i]["leaf_hash"], results[i - 1]["leaf_hash"]);
+    EXPECT_EQ(log[i]["envelope"]["event"]["id"], results[i - 1]["id"]);
+  }
+  EXPECT_EQ(log[1]["envelope"]["signer"], "operator");
+  EXPECT_EQ(log[3]["envelope"]["signer"], "xt-finance");
+  EXPECT_EQ(log[3]["envelope"]["event"]["amount_fen"], 100000);
+  EXPECT_EQ(log[1]["envelope"]["event"]["name"], "湘潭市财政局");
+  // The log prints envelopes that submit accepts back unchanged, as the same events.
+  CliResult again = Expect(0, {"submit", "--data", kData, "-"}, log[4]["envelope"].dump());
+  EXPECT_EQ(JsonLines(again.out).at(0)["duplicate"], true) << again.out;
+  EXPECT_EQ(JsonLines(again.out).at(0)["seq"], 5) << again.out;
+  // sign, then submit the envelope: the same as submit --key.
+  CliResult signed_event =
+      Expect(0, {"sign", "--key", "yh.key", "-"}, Receipt("receipt-yuhu", 700).dump());
+  CliResult submitted =
+      Expect(0, {"submit", "--data", kData, "--format", "table", "-"}, signed_event.out);
+  EXPECT_NE(submitted.out.find("seq 7 receipt-yuhu"), std::string::npos) << submitted.out;
+  Expect(0, {"verify", "--data", kData});
+}
+
+TEST_F(CliTest, RejectionsExitOneAndChangeNothing) {
+  BuildLedger(2);
+  ASSERT_EQ(LogSize(), 5u);
+  struct Case {
+    std::string what, key, code;
+    json event;
+  };
+  std::vector<Case> cases = {
+      {"a registration not signed by the operator", "xt.key", "not_authorised",
+       Registration("reg-by-bureau", "street-1", "雨湖区广场街道办事处", "street_office", "none",
+                    "hunan/xiangtan/yuhu/guangchang", "yh.pub")},
+      {"a second operator", "op.key", "second_genesis",
+       Registration("second-operator", "operator-2", "another operator", "operator", "none", "",
+                    "yh.pub")},
+      {"an id reused with other content", "xt.key", "duplicate_id", Receipt("receipt-1", 1)},
+      {"an event dated before 2000", "xt.key", "date_too_early",
+       WithDate(Receipt("receipt-old", 5), "1999-12-31")},
+      {"an event dated after today", "xt.key", "date_in_future",
+       WithDate(Receipt("receipt-future", 5), "2999-01-01")},
+  };
+  for (const auto& c : cases) {
+    CliResult r = Expect(1, {"submit", "--data", kData, "--key", c.key, "-"}, c.event.dump());
+    std::vector<json> out = JsonLines(r.out);
+    ASSERT_EQ(out.size(), 1u) << c.what << "\n" << Describe(r);
+    ASSERT_TRUE(out[0].contains("error")) << c.what << ": " << out[0];
+    EXPECT_EQ(out[0]["error"]["event_id"], c.event["id"]) << c.what;
+    if (!c.code.empty()) {
+      EXPECT_EQ(out[0]["error"]["code"], c.code) << c.what;
+    }
+    EXPECT_EQ(LogSize(), 5u) << c.what << " changed the ledger";
+  }
+  // Signed by a key nobody registered, in the name of a registered org.
+  Keygen("xt-finance", "impostor");
+  CliResult r = Expect(1, {"submit", "--data", kData, "--key", "impostor.key", "-"},
+                       Receipt("receipt-forged", 9).dump());
+  EXPECT_EQ(JsonLines(r.out).at(0)["error"]["code"], "signature_invalid") << r.out;
+  // An unknown signer.
+  r = Expect(1, {"submit", "--data", kData, "--key", "yh.key", "--signer", "nobody", "-"},
+             Receipt("receipt-nobody", 9).dump());
+  EXPECT_EQ(JsonLines(r.out).at(0)["error"]["code"], "signer_unknown") << r.out;
+  // An envelope whose signature was altered after signing.
+  json envelope = ParseOrFail(
+      Expect(0, {"sign", "--key", "xt.key", "-"}, Receipt("receipt-altered", 9).dump()).out);
+  std::string signature = envelope["signature"];
+  signature[0] = signature[0] == 'A' ? 'B' : 'A';
+  envelope["signature"] = signature;
+  r = Expect(1, {"submit", "--data", kData, "-"}, envelope.dump());
+  EXPECT_EQ(JsonLines(r.out).at(0)["error"]["code"], "signature_invalid") << r.out;
+  // One bad event in a batch leaves the good ones alone, and the exit status says not all passed.
+  r = Expect(1, {"submit", "--data", kData, "--key", "xt.key", "-"},
+             Lines({Receipt("receipt-3", 3), Receipt("receipt-1", 99), Receipt("receipt-4", 4)}));
+  std::vector<json> out = JsonLines(r.out);
+  ASSERT_EQ(out.size(), 3u) << r.out;
+  EXPECT_EQ(out[0]["seq"], 6);
+  EXPECT_EQ(out[1]["error"]["code"], "duplicate_id");
+  EXPECT_EQ(out[2]["seq"], 7);
+  EXPECT_EQ(LogSize(), 7u);
+  Expect(0, {"verify", "--data", kData});
+}
+
+TEST_F(CliTest, BadUsageExitsTwo) {
+  InitLedger();
+  std::string event = Receipt("r1", 1).dump();
+  Expect(2, {});
+  Expect(2, {"no-such-verb"});
+  Expect(2, {"submit", "--data", kData, "--no-such-flag", "-"}, event);
+  Expect(2, {"submit", "-"}, event);  // no --data
+  Expect(2, {"log"});
+  Expect(2, {"verify"});
+  Expect(2, {"log", "--data", kData, "--format", "xml"});
+  Expect(2, {"proof", "inclusion", "--data", kData});                // neither --seq nor --id
+  Expect(2, {"proof", "inclusion", "--data", kData, "--seq", "5"});  // past the head
+  Expect(2, {"proof", "consistency", "--data", kData});              // no --from
+  Expect(2, {"submit", "--data", kData, "--key", "missing.key", "-"}, event);
+  EXPECT_EQ(LogSize(), 1u);
+}
+
+TEST_F(CliTest, ProofsVerifyIndependentlyAgainstTheSignedCheckpoint) {
+  InitLedger();
+  // Grow the ledger in steps and keep the signed checkpoint of each size.
+  std::map<uint64_t, Checkpoint> checkpoints;
+  checkpoints[1] = CheckpointNow();
+  Expect(0, {"submit", "--data", kData, "--key", "op.key", "-"},
+         Registration("reg-xt-finance", "xt-finance", "湘潭市财政局", "finance_bureau", "municipal",
+                      "hunan/xiangtan", "xt.pub")
+             .dump());
+  checkpoints[2] = CheckpointNow();
+  std::vector<json> leaf_hashes_by_seq(2);
+  for (int step = 0; step < 4; ++step) {
+    std::vector<json> events;
+    for (int i = 0; i <= step; ++i) {
+      events.push_back(Receipt("receipt-" + std::to_string(step) + "-" + std::to_string(i), 100));
+    }
+    Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, json(events).dump());
+    Checkpoint c = CheckpointNow();
+    checkpoints[c.size] = c;
+  }
+  const Checkpoint& head = checkpoints.rbegin()->second;
+  ASSERT_EQ(head.size, 12u);
+  std::vector<json> log = JsonLines(Expect(0, {"log", "--data", kData}).out);
+  ASSERT_EQ(log.size(), head.size);
+
+  for (uint64_t seq = 1; seq <= head.size; ++seq) {
+    json p = ParseOrFail(Expect(0, {"proof", "inclusion", "--data", kData, "--seq",
+                                    std::to_string(seq), "--format", "json"})
+                             .out);
+    EXPECT_EQ(p["seq"], seq);
+    EXPECT_EQ(p["tree_size"], head.size);
+    EXPECT_EQ(p["leaf_hash"], log[seq - 1]["leaf_hash"]) << "seq " << seq;
+    Hash root = DecodeHash(p["root"]);
+    EXPECT_EQ(root, head.root) << "seq " << seq << ": proof root is not the checkpoint's";
+    std::vector<Hash> proof = DecodeHashes(p["proof"]);
+    Hash leaf = DecodeHash(p["leaf_hash"]);
+    Status s = MerkleVerifyInclusion(seq - 1, head.size, leaf, proof, head.root);
+    EXPECT_TRUE(s.ok()) << "seq " << seq << ": " << s.ToString() << "\n" << p;
+    // The same proof must not prove a neighbour's leaf.
+    if (seq < head.size) {
+      Hash other = DecodeHash(log[seq]["leaf_hash"]);
+      EXPECT_FALSE(MerkleVerifyInclusion(seq - 1, head.size, other, proof, head.root).ok());
+    }
+  }
+  // By id, and in an older tree: against that tree's checkpoint.
+  json by_id = ParseOrFail(Expect(0, {"proof", "inclusion", "--data", kData, "--id",
+                                      "reg-xt-finance", "--size", "2", "--format", "json"})
+                               .out);
+  EXPECT_EQ(by_id["seq"], 2);
+  EXPECT_EQ(DecodeHash(by_id["root"]), checkpoints[2].root);
+  EXPECT_TRUE(MerkleVerifyInclusion(1, 2, DecodeHash(by_id["leaf_hash"]),
+                                    DecodeHashes(by_id["proof"]), checkpoints[2].root)
+                  .ok());
+
+  for (const auto& [size, old] : checkpoints) {
+    json p = ParseOrFail(Expect(0, {"proof", "consistency", "--data", kData, "--from",
+                                    std::to_string(size), "--format", "json"})
+                             .out);
+    EXPECT_EQ(p["size1"], size);
+    EXPECT_EQ(p["size2"], head.size);
+    Hash root1 = DecodeHash(p["root1"]), root2 = DecodeHash(p["root2"]);
+    EXPECT_EQ(root1, old.root) << "size " << size << ": not the root that was signed then";
+    EXPECT_EQ(root2, head.root);
+    std::vector<Hash> proof = DecodeHashes(p["proof"]);
+    Status s = MerkleVerifyConsistency(size, head.size, old.root, head.root, proof);
+    EXPECT_TRUE(s.ok()) << "from " << size << ": " << s.ToString() << "\n" << p;
+    if (!proof.empty()) {
+      proof.back()[0] ^= 1;
+      EXPECT_FALSE(MerkleVerifyConsistency(size, head.size, old.root, head.root, proof).ok());
+    }
+  }
+  json verified = ParseOrFail(Expect(0, {"verify", "--data", kData, "--format", "json"}).out);
+  EXPECT_EQ(verified["ok"], true);
+  EXPECT_EQ(verified["records"], head.size);
+  EXPECT_EQ(verified["checkpoints"], checkpoints.size());
+  EXPECT_EQ(verified["root"], Base64Encode(head.root));
+}
+
+// ---- tampering: the ledger is changed behind the journal's back ----
+
+class TamperTest : public CliTest {
+ protected:
+  static constexpr int kReceipts = 17;  // with the genesis and two registrations: 20 records
+  static constexpr uint64_t kRecords = 20;
+
+  // A copy of the built ledger, so that every case starts from the untouched one.
+  std::string FreshCopy(const std::string& name) {
+    fs::copy(dir_ / kData, dir_ / name, fs::copy_options::recursive);
+    return name;
+  }
+
+  // Flips one bit of byte `offset` (negative: from the end) of record `seq`'s stored bytes.
+  void FlipRecordByte(const std::string& data, uint64_t seq, long offset) {
+    std::unique_ptr<Journal> journal;
+    Status s = Journal::Open(dir_ / data, JournalOptions(), &journal);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    std::string bytes;
+    s = journal->ReadRecord(seq, &bytes);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    size_t at = offset >= 0 ? size_t(offset) : bytes.size() - size_t(-offset);
+    ASSERT_LT(at, bytes.size());
+    bytes[at] = char(bytes[at] ^ 0x01);
+    s = journal->PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(seq), bytes);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // Deletes one record row with RocksDB itself: the journal has no way to delete.
+  void DeleteRecordRow(const std::string& data, uint64_t seq) {
+    std::string path = (fs::path(dir_ / data) / storage::kDatabaseDir).string();
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::ColumnFamilyHandle* records = nullptr;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == storage::kRecordsFamily) records = handles[i];
+    }
+    ASSERT_NE(records, nullptr);
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    std::string value;
+    EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), records, storage::EncodeU64(seq), &value).ok());
+    EXPECT_TRUE(db->Delete(sync, records, storage::EncodeU64(seq)).ok());
+    for (auto* handle : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+  }
+
+  // Runs verify on `data` and expects it to fail, naming `seq`.
+  void ExpectVerifyNames(const std::string& data, uint64_t seq, const std::string& what) {
+    CliResult r = Expect(1, {"verify", "--data", data}, "");
+    EXPECT_TRUE(NamesSeq(r.err, seq)) << what << ": stderr does not name seq " << seq << "\n"
+                                      << Describe(r);
+    json report = ParseOrFail(Expect(1, {"verify", "--data", data, "--format", "json"}).out);
+    EXPECT_EQ(report["ok"], false) << what;
+    EXPECT_EQ(report["first_bad_seq"], seq) << what << ": " << report;
+  }
+};
+
+TEST_F(TamperTest, OneChangedByteInAnyRecordIsFoundAndNamed) {
+  BuildLedger(kReceipts);
+  ASSERT_EQ(LogSize(), kRecords);
+  Expect(0, {"verify", "--data", kData});
+  int copy = 0;
+  for (uint64_t seq : {uint64_t(1), uint64_t(2), uint64_t(11), kRecords}) {
+    // The root pointer (the record no longer decodes), the record's seq field, a byte inside the
+    // envelope, and the last byte (the record is no longer canonical). The head record is only
+    // changed where it still decodes: see UndecodableHeadRecordIsNamed.
+    std::vector<long> offsets = {8, 100};
+    if (seq != kRecords) offsets.insert(offsets.end(), {0, -1});
+    for (long offset : offsets) {
+      std::string what = "seq " + std::to_string(seq) + " byte " + std::to_string(offset);
+      std::string data = FreshCopy("tampered-" + std::to_string(copy++));
+      FlipRecordByte(data, seq, offset);
+      ExpectVerifyNames(data, seq, what);
+    }
+  }
+}
+
+// Disabled: Journal::Load decodes the head record and fails the whole open when it does not
+// decode, so `verify` stops with "record_malformed" or "record_noncanonical" and no seq. Enable
+// once read-only opens get past an undecodable head record and leave it to verification.
+TEST_F(TamperTest, DISABLED_UndecodableHeadRecordIsNamed) {
+  BuildLedger(kReceipts);
+  int copy = 0;
+  for (long offset : {0L, 4L, -1L}) {
+    std::string data = FreshCopy("tampered-" + std::to_string(copy++));
+    FlipRecordByte(data, kRecords, offset);
+    ExpectVerifyNames(data, kRecords, "head record byte " + std::to_string(offset));
+  }
+}
+
+TEST_F(TamperTest, MissingRecordsAreFound) {
+  BuildLedger(kReceipts);
+  Checkpoint signed_head = CheckpointNow();
+  ASSERT_EQ(signed_head.size, kRecords);
+
+  // A record missing from the middle.
+  std::string middle = FreshCopy("middle");
+  DeleteRecordRow(middle, 11);
+  ExpectVerifyNames(middle, 11, "record 11 deleted");
+
+  // The last record deleted after a checkpoint covering it was signed: a truncated log.
+  std::string last = FreshCopy("last");
+  DeleteRecordRow(last, kRecords);
+  CliResult r = Expect(1, {"verify", "--data", last});
+  EXPECT_NE(r.err.find("records_missing"), std::string::npos) << Describe(r);
+  EXPECT_NE(r.err.find(std::to_string(kRecords)), std::string::npos) << Describe(r);
+}
+
+// Disabled: verification checks that each record's id row points at it, but not that every id
+// row points at a record, so a log cut after its last checkpoint verifies although the cut
+// event's id row (and tree nodes) remain and its submitter holds a receipt for it. Enable once
+// verify rejects id rows beyond the head.
+TEST_F(TamperTest, DISABLED_RecordCutAfterTheLastCheckpointIsFound) {
+  BuildLedger(kReceipts);
+  std::string cut = FreshCopy("cut");
+  DeleteRecordRow(cut, kRecords);
+  ExpectVerifyNames(cut, kRecords, "last record deleted, no checkpoint covers it");
+}
+
+}  // namespace
+}  // namespace fundledger
