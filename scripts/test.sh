@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds fundledger and runs the whole test suite, from a fresh Debian 12 machine (as root) or
+# an existing checkout.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j2
+ctest --test-dir build --output-on-failure
