@@ -215,8 +215,14 @@ Status Journal::Load() {
     if (it->key().size() != 8) return Status::Corruption("record_key_malformed", "record key");
     size = storage::DecodeU64(it->key().ToStringView());
     RecordReader record;
-    FL_RETURN_IF_ERROR(RecordReader::Open(it->value().ToStringView(), &record));
-    last_recorded_at_ms_ = record.record().getRecordedAtMs();
+    Status head = RecordReader::Open(it->value().ToStringView(), &record);
+    if (head.ok()) {
+      last_recorded_at_ms_ = record.record().getRecordedAtMs();
+    } else if (!options_.read_only) {
+      // A writer needs the head record's time; a reader (verification above all) can do without
+      // it and must be able to open the ledger to name the bad record.
+      return Status::Corruption(head.code(), "seq " + std::to_string(size) + ": " + head.message());
+    }
   }
   FL_RETURN_IF_ERROR(CompactRange::Load(*tree_, size, &range_));
 

@@ -55,6 +55,7 @@ class LedgerVerifier {
     if (range_.size() != head_size_) {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
+    FL_RETURN_IF_ERROR(CheckIdRows());
     return CompareRegistry();
   }
 
@@ -158,6 +159,35 @@ class LedgerVerifier {
       report_->records = seq - 1;
       return Fail(seq, Bad(seq, "signature_invalid",
                            "the signature does not verify with the signer's key at that point"));
+    }
+    return Status::Ok();
+  }
+
+  // Each record's id row was checked to point at it. Any other id row is corrupt; one pointing
+  // past the verified head is left by a record cut from the end of the log (its submitter may
+  // hold a receipt for it), unless a concurrent append has since written that record.
+  Status CheckIdRows() {
+    uint64_t within = 0, missing = 0;
+    bool malformed = false;
+    std::string bytes;
+    FL_RETURN_IF_ERROR(
+        journal_.ScanFamily(storage::kIdsFamily, [&](std::string_view, std::string_view value) {
+          uint64_t seq = value.size() == 8 ? storage::DecodeU64(value) : 0;
+          if (seq == 0) {
+            malformed = true;
+          } else if (seq <= head_size_) {
+            ++within;
+          } else if (!journal_.ReadRecord(seq, &bytes).ok() && (missing == 0 || seq < missing)) {
+            missing = seq;
+          }
+          return true;
+        }));
+    if (missing != 0) {
+      return Fail(missing,
+                  Bad(missing, "record_missing", "an id row points at this missing record"));
+    }
+    if (malformed || within != head_size_) {
+      return Status::Corruption("id_index_mismatch", "the id rows are not one per record");
     }
     return Status::Ok();
   }
