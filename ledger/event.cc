@@ -74,6 +74,19 @@ Status CheckId(std::string_view id, std::string_view field) {
   return Status::Ok();
 }
 
+nlohmann::json GenesisEvent(std::string_view operator_id, std::string_view name,
+                            const PublicKey& operator_key, std::string_view occurred_on) {
+  return {{"id", "genesis"},
+          {"type", "org_registered"},
+          {"occurred_on", occurred_on},
+          {"org", operator_id},
+          {"name", name},
+          {"kind", "operator"},
+          {"level", "none"},
+          {"region", ""},
+          {"public_key", Base64Encode(operator_key)}};
+}
+
 Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
                                        const Signature& signature, SignedEvent* out) {
   FL_RETURN_IF_ERROR(CheckId(signer, "signer"));

@@ -85,6 +85,11 @@ class RecordReader {
   std::shared_ptr<const CanonicalMessage> message_;
 };
 
+// The genesis event: the operator's self-registration, which must be the ledger's first event
+// and be signed by `operator_key`'s secret half.
+nlohmann::json GenesisEvent(std::string_view operator_id, std::string_view name,
+                            const PublicKey& operator_key, std::string_view occurred_on);
+
 // Validates an event or org id: 1..64 chars of [A-Za-z0-9._:-]. InvalidArgument "bad_id".
 Status CheckId(std::string_view id, std::string_view field);
 

@@ -81,15 +81,7 @@ int BenchAppend(const BenchArgs& args) {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count()));
   std::vector<SignedEvent> setup(2);
-  s = SignedEvent::Sign({{"id", "genesis"},
-                         {"type", "org_registered"},
-                         {"occurred_on", today},
-                         {"org", "operator"},
-                         {"name", "operator"},
-                         {"kind", "operator"},
-                         {"level", "none"},
-                         {"region", ""},
-                         {"public_key", Base64Encode(operator_key.public_key())}},
+  s = SignedEvent::Sign(GenesisEvent("operator", "operator", operator_key.public_key(), today),
                         "operator", operator_key, &setup[0]);
   if (s.ok()) {
     s = SignedEvent::Sign({{"id", "reg-xt-finance"},

@@ -72,15 +72,8 @@ int Init(const InitArgs& args) {
   std::unique_ptr<Journal> journal;
   s = Journal::Create(args.data, args.origin, log_key, JournalOptions(), &journal);
   if (!s.ok()) return Report(s);
-  json genesis = {{"id", "genesis"},
-                  {"type", "org_registered"},
-                  {"occurred_on", FormatDate(BusinessDay(NowMs()))},
-                  {"org", args.operator_id},
-                  {"name", args.operator_name},
-                  {"kind", "operator"},
-                  {"level", "none"},
-                  {"region", ""},
-                  {"public_key", Base64Encode(operator_key.key.public_key())}};
+  json genesis = GenesisEvent(args.operator_id, args.operator_name, operator_key.key.public_key(),
+                              FormatDate(BusinessDay(NowMs())));
   SignedEvent event;
   s = SignedEvent::Sign(genesis, args.operator_id, operator_key.key, &event);
   std::vector<AppendResult> results;
