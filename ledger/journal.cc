@@ -425,7 +425,8 @@ Status Journal::LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* f
   return Status::Ok();
 }
 
-Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results) {
+Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
+                       const AppendOptions& append_options) {
   if (options_.read_only || !log_signer_) {
     return Status::InvalidArgument("read_only", "this ledger is open read-only");
   }
@@ -525,6 +526,21 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
     }
   }
   if (range_.size() == saved_range.size()) return Status::Ok();  // nothing accepted
+  if (append_options.all_or_nothing) {
+    bool any_rejected = false;
+    for (const auto& r : *results) any_rejected |= !r.status.ok();
+    if (any_rejected) {
+      for (size_t i = 0; i < events.size(); ++i) {
+        AppendResult& r = (*results)[i];
+        if (!r.status.ok() || (r.duplicate && r.seq <= saved_range.size())) continue;
+        r = AppendResult{};
+        r.status = Status::Rejected("batch_not_appended",
+                                    "not appended: another event of the batch was rejected")
+                       .WithEventId(events[i].id());
+      }
+      return Status::Ok();  // the Undo guard drops every staged change
+    }
+  }
   int64_t checkpoint_ms = checkpoint_size != last_checkpoint_size_ ? now_ms : last_checkpoint_ms_;
   if (checkpoint_size < range_.size() && now_ms - checkpoint_ms >= storage::kCheckpointEveryMs) {
     std::string note;

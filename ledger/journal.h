@@ -53,6 +53,12 @@ struct JournalOptions {
   std::function<int64_t()> now_ms;
 };
 
+struct AppendOptions {
+  // If any event is rejected, append none: the rejected events carry their reasons and every
+  // other event of the batch gets Rejected "batch_not_appended".
+  bool all_or_nothing = false;
+};
+
 class Journal {
  public:
   // Creates an empty ledger in `dir` (which must not already hold one) whose checkpoints carry
@@ -73,7 +79,8 @@ class Journal {
   // batch could not be written (then no event of it was appended and `results` is meaningless)
   // or the journal is read-only.
   // REQUIRES: events.size() <= kAppendBatchEventsMax.
-  Status Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results);
+  Status Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
+                const AppendOptions& options = AppendOptions());
 
   struct Head {
     uint64_t size = 0;

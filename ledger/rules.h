@@ -6,6 +6,84 @@
 // name as code and the offending field; the event id is added by the caller.
 //
 // Thread safety: pure functions of their arguments.
+//
+// The rule catalogue (DESIGN.md sections 3 and 4). Each line: event type, what must hold, and
+// the error code (field) returned when it does not. "Within R" means the region is R or lies
+// under it; the empty region is national. Every event also passes the common checks (dates
+// 2000-01-01 .. recording day in UTC+8, doc_ref <= 200 bytes, memo <= 1000 bytes, no control
+// characters) and its signer must be registered and not revoked.
+//
+//   amounts            every *_fen of a movement or pledge is 1..10^14     amount_out_of_range
+//   balances           no account may pass +-10^18 fen                      balance_overflow
+//   org_registered     operator only; id new; bureaus have a level; ...    (see registry rules)
+//   policy_set         operator, or a finance bureau with region within its own   not_authorised
+//                      region valid                                         bad_region
+//                      consent/satisfaction_min_bp 1..10000, idle_days_max 1..3650  out_of_range
+//                      one restricted_use entry per category, works distinct  duplicate_category
+//                      a finance bureau may not let money of a level above its own pay for
+//                      work the policy it inherits forbids                  policy_loosens
+//                      unit_caps: item slug, distinct, 1..10^14 fen; targets: known ratio
+//                      metric, min_bp <= max_bp <= 10^6                    bad_item/bad_metric
+//   project_registered housing bureau or street office, region within its own  not_authorised
+//                      project id new                                       project_exists
+//                      1..100 distinct compounds; households 1..10^6; buildings 1..10^5;
+//                      floor_area_m2 1..10^9; built_year 1900..this year   out_of_range
+//                      budget total >= 1; funding_plan categories distinct, amounts 1..10^14
+//                      funding_plan total == budget total                  funding_plan_mismatch
+//   project_revised    as registered, project must exist and not be settled/cancelled
+//   project_status     registered->approved->started->completed->settled; cancelled from any
+//                      state before completed                               status_transition
+//                      approved needs consent_bp >= consent_min_bp          consent_below_minimum
+//                      completed needs satisfaction_bp >= satisfaction_min_bp
+//                      consent_bp only with approved, satisfaction_bp only with completed
+//   funds_pledged      the source org itself, or a finance bureau with the project in region
+//                      project exists and is open (not settled/cancelled)  project_closed
+//                      the category is the source's (see "sources" below)  category_mismatch
+//   funds_received     finance bureau: into its own pool or a project in its region, any category;
+//                      street office: resident money into a project in its region
+//                      source org registered, category and channel match it  category_mismatch,
+//                      channel_not_allowed; households and contributor_ref (64 hex digits) only
+//                      with resident money; a pledge must be live, for the same project, source
+//                      and category, and not be exceeded                    pledge_*
+//                      a project receives money until settled/cancelled      project_closed
+//   funds_allocated    the finance bureau owning the `from` pool; `to` is another finance
+//                      bureau's pool or a project, within the signer's region; no overdraft
+//   funds_disbursed    finance bureau with the project in region; project approved, started or
+//                      completed (project_not_active); the category may pay for the work under
+//                      the policy in force (restricted_use); no overdraft; payee kind is one that
+//                      is paid (contractor, utility, enterprise, social_capital, resident_group:
+//                      bad_payee_kind); credit_code is a valid 18-character
+//                      统一社会信用代码 (bad_credit_code); payee.org registered, of payee.kind
+//   funds_refunded     finance bureau owning the pool, or with the project in region; to_org
+//                      registered; government money goes back to a finance bureau, other money
+//                      to an org of its kind (category_mismatch); no overdraft; allowed in every
+//                      project state
+//   event_reversed     target is a pledge or a movement (not_reversible), not yet reversed
+//                      (already_reversed); signed by the target's signer or the operator;
+//                      dated on or after the target; the opposite movement must not overdraw
+//                      (overdraft) and must not touch a settled/cancelled project (project_closed)
+//   acknowledged       target is a pledge, receipt, pool allocation, disbursement to a payee
+//                      org, or refund (no_counterparty); signer is the counterparty named in it
+//                      (not_counterparty) but not its own signer (self_acknowledgement); once
+//                      (already_acknowledged); not of a reversed event (target_reversed)
+//   audit_finding      auditors only (not_authorised); finding id new (finding_exists);
+//                      project, if given, exists and is within the auditor's region; targets
+//                      are distinct recorded events (target_unknown), at most 100; a project or
+//                      at least one target (finding_subject_required); text 1..4000 bytes
+//   finding_resolved   an auditor whose region covers the finding's; finding open
+//                      (finding_unknown, finding_already_resolved)
+//
+//   sources (the category a source org may give): a finance bureau gives its own level's
+//   category; utility -> utility; enterprise -> enterprise; social_capital -> social_capital;
+//   resident_group or street_office -> resident.
+//   channels: government: transfer, bond; utility: transfer, in_kind_works; resident: transfer,
+//   provident_fund, maintenance_fund, public_revenue, donation, in_kind_labour; enterprise:
+//   transfer, donation, in_kind_works; social_capital: transfer, loan, donation, in_kind_works.
+//   pools: a finance bureau's pool is named by its org id.
+//   policy in force for a region: the policy_set of the longest region prefix that has one
+//   (a district's overrides its city's, a city's its province's), else the default: central and
+//   provincial money pays basic and improvement work only, consent_min_bp 6667,
+//   satisfaction_min_bp 8000, idle_days_max 180, no unit caps, no targets.
 #pragma once
 
 #include <cstdint>
