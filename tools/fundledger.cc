@@ -16,6 +16,7 @@
 #include "replay/verify.h"
 #include "tools/bench.h"
 #include "tools/cli_util.h"
+#include "tools/demo.h"
 
 namespace fundledger::cli {
 namespace {
@@ -447,6 +448,14 @@ int Main(int argc, char** argv) {
   verify_cmd->add_option("--threads", verify.threads, "signature threads (default: all cores)");
   AddFormat(verify_cmd, &verify.format, {"table", "json"});
   verify_cmd->callback([&] { status = Verify(verify); });
+
+  DemoArgs demo;
+  auto* demo_cmd = app.add_subcommand("demo", "build a realistic demo ledger of the programme");
+  demo_cmd->add_option("--data", demo.data, "data directory (must not hold a ledger)")->required();
+  demo_cmd->add_option("--seed", demo.seed, "seed of the events and keys");
+  demo_cmd->add_option("--projects", demo.projects, "number of renovation projects")
+      ->check(CLI::Range(1u, kDemoProjectsMax));
+  demo_cmd->callback([&] { status = Demo(demo); });
 
   BenchArgs bench;
   auto* bench_cmd = app.add_subcommand("bench", "benchmarks against this machine's limits");
