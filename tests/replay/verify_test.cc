@@ -14,7 +14,8 @@ class VerifyTest : public ::testing::Test {
     ledger_.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
     for (int i = 0; i < 30; ++i) {
       std::string org = i % 2 ? "xt-finance" : "yh-finance";
-      ledger_.AppendOk(ledger_.Signed(org, Receipt("r" + std::to_string(i), org, 100 + i)));
+      ledger_.AppendOk(ledger_.Signed(
+          org, Receipt("r" + std::to_string(i), org, 100 + i, i % 2 ? "municipal" : "district")));
     }
     std::string note;
     ASSERT_TRUE(ledger_.journal().WriteCheckpoint(&note).ok());
