@@ -258,7 +258,9 @@ Status Journal::Load() {
     FL_RETURN_IF_ERROR(scan);
     FL_RETURN_IF_ERROR(s);
   }
-  if (state_.balance_sum() != 0) {
+  // A writer must not build on unbalanced accounts; a reader (verification) opens anyway so
+  // that it can name the row that differs.
+  if (state_.balance_sum() != 0 && !options_.read_only) {
     return Status::Corruption("accounts_unbalanced", "the stored accounts do not sum to zero");
   }
 
