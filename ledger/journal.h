@@ -121,6 +121,7 @@ class Journal {
 
  private:
   class TreeReader;
+  class RowReader;
   struct Families;
 
   Journal();
@@ -139,12 +140,13 @@ class Journal {
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<Families> families_;
   std::unique_ptr<TreeReader> tree_;
+  std::unique_ptr<RowReader> rows_;
   std::string origin_;
   NoteVerifier log_verifier_;
   std::optional<NoteSigner> log_signer_;  // absent on read-only copies
 
   mutable std::mutex mu_;  // serialises appends and guards the head
-  LedgerState state_;
+  LedgerState state_;  // reads committed event facts back through rows_
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   uint64_t last_checkpoint_size_ = 0;

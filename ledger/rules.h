@@ -123,6 +123,9 @@ int64_t BusinessDay(int64_t unix_ms);
 // "YYYY-MM-DD" of a day number as ParseDate gives it.
 std::string FormatDate(int64_t days);
 
+// A 统一社会信用代码 (GB 32100-2015): 18 characters with a valid check character.
+bool IsValidCreditCode(std::string_view code);
+
 // "" (national) or lowercase ascii slugs [a-z0-9_-] joined by '/'.
 bool IsValidRegion(std::string_view region);
 // True if `region` is `scope` or lies under it ("hunan/xiangtan" is within "hunan").

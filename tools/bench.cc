@@ -52,7 +52,7 @@ json ReceiptEvent(uint64_t i, const std::string& today) {
           {"doc_ref", "湘财建〔2021〕" + std::to_string(i % 1000) + "号"},
           {"to", "xt-finance"},
           {"to_kind", "pool"},
-          {"category", "central"},
+          {"category", "municipal"},
           {"source_org", "xt-finance"},
           {"channel", "transfer"},
           {"amount_fen", 100000 + i}};
