@@ -777,6 +777,54 @@ TEST_F(ImportCliTest, ARuleRejectionNamesTheColumnOfItsField) {
   EXPECT_EQ(LogSize(), setup_size_ + 1);
 }
 
+TEST_F(ImportCliTest, FundRuleRejectionsNameTheColumnOfTheirField) {
+  Import(0, "receipts", DataFile("receipts.csv"));
+  Import(0, "allocations", DataFile("allocations.csv"));
+  const uint64_t before = LogSize();
+  // The project holds 4,000,000 yuan of provincial and of municipal money.
+  WriteFile(dir_ / "rules.csv",
+            "id,occurred_on,project,category,work,item,amount_yuan,payee_name,payee_kind,"
+            "payee_credit_code\n"
+            "xt-dsb-501,2024-06-01,yuhu-2024-001,provincial,basic,road,\"100,000\","
+            "湘潭路桥有限公司,contractor,91430300MA4RX3C06K\n"
+            "xt-dsb-502,2024-06-01,yuhu-2024-001,provincial,enhancement,elderly_care,100,"
+            "湘潭路桥有限公司,contractor,\n"
+            "xt-dsb-503,2024-06-01,yuhu-2024-001,municipal,basic,road,\"4,000,000.01\","
+            "湘潭路桥有限公司,contractor,\n"
+            "xt-dsb-504,2024-06-01,yuhu-2024-001,provincial,basic,road,100,"
+            "湘潭路桥有限公司,contractor,91430300MA4RX3C06X\n"
+            "xt-dsb-505,2024-06-01,yuhu-2024-001,provincial,basic,road,0.00,"
+            "湘潭路桥有限公司,contractor,\n");
+  std::vector<json> results = Import(1, "disbursements", dir_ / "rules.csv");
+  ASSERT_EQ(results.size(), 5u);
+  EXPECT_EQ(results[0]["seq"], before + 1) << results[0];
+  struct Want {
+    size_t row;
+    std::string code, column_name;
+    int column;
+  };
+  for (const Want& w :
+       {Want{1, "restricted_use", "work", 5}, Want{2, "overdraft", "amount_yuan", 7},
+        Want{3, "bad_credit_code", "payee_credit_code", 10},
+        Want{4, "amount_out_of_range", "amount_yuan", 7}}) {
+    const json& r = results[w.row];
+    ASSERT_TRUE(r.contains("error")) << r;
+    EXPECT_EQ(r["error"]["code"], w.code) << r;
+    EXPECT_EQ(r["error"]["line"], w.row + 2) << r;
+    EXPECT_EQ(r["error"]["column"], w.column) << r;
+    EXPECT_EQ(r["error"]["column_name"], w.column_name) << r;
+  }
+  // A receipt of a category its source does not give.
+  WriteFile(dir_ / "category.csv",
+            "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen\n"
+            "xt-rcv-501,2024-06-01,xt-finance,pool,central,xt-finance,transfer,100\n");
+  results = Import(1, "receipts", dir_ / "category.csv");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0]["error"]["code"], "category_mismatch") << results[0];
+  EXPECT_EQ(results[0]["error"]["column_name"], "category");
+  EXPECT_EQ(LogSize(), before + 1);
+}
+
 TEST_F(ImportCliTest, AllOrNothingAppendsNothingWhenAnyRowFails) {
   Import(0, "receipts", DataFile("receipts.csv"));
   const json head = Head();
