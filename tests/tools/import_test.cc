@@ -759,6 +759,39 @@ TEST_F(ImportCliTest, OneBadRowIsNamedByLineAndColumnAndTheOthersAreAppended) {
       << table.out;
 }
 
+TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {
+  WriteFile(dir_ / "rows.csv",
+            "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen,memo\r\n"
+            "xt-rcv-601,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,好\r\n"
+            "xt-rcv-602,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\xB2\xC6\r\n"
+            "xt-rcv-603,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,a,b\r\n"
+            "xt-rcv-604,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer\r\n"
+            "xt-rcv-605,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,\"1\"0,\r\n"
+            "xt-rcv-606,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\r\n");
+  std::vector<json> results = Import(1, "receipts", dir_ / "rows.csv");
+  ASSERT_EQ(results.size(), 6u);
+  EXPECT_EQ(results[0]["seq"], setup_size_ + 1) << results[0];
+  EXPECT_EQ(results[5]["seq"], setup_size_ + 2) << results[5];
+  struct Want {
+    size_t row;
+    std::string code;
+    int column;
+    json column_name;
+  };
+  for (const Want& w :
+       {Want{1, "csv_bad_utf8", 9, "memo"}, Want{2, "csv_cell_count", 10, nullptr},
+        Want{3, "csv_cell_count", 8, "amount_fen"}, Want{4, "csv_bad_quote", 8, "amount_fen"}}) {
+    const json& r = results[w.row];
+    ASSERT_TRUE(r.contains("error")) << r;
+    EXPECT_EQ(r["id"], "xt-rcv-60" + std::to_string(w.row + 1));
+    EXPECT_EQ(r["error"]["code"], w.code) << r;
+    EXPECT_EQ(r["error"]["line"], w.row + 2) << r;
+    EXPECT_EQ(r["error"]["column"], w.column) << r;
+    EXPECT_EQ(r["error"]["column_name"], w.column_name) << r;
+  }
+  EXPECT_EQ(LogSize(), setup_size_ + 2);
+}
+
 TEST_F(ImportCliTest, ARuleRejectionNamesTheColumnOfItsField) {
   WriteFile(dir_ / "late.csv",
             "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen\n"
