@@ -51,6 +51,10 @@ struct JournalOptions {
   unsigned verify_threads = 0;
   // Wall clock, ms since the Unix epoch; replaceable in tests.
   std::function<int64_t()> now_ms;
+  // Measuring only (`fundledger bench append`): check signatures and the registry's rules but
+  // not the fund domain's, and keep no account state, to see what the fund rules cost. A ledger
+  // written so does not verify.
+  bool skip_fund_rules_for_benchmark = false;
 };
 
 struct AppendOptions {

@@ -204,6 +204,12 @@ Status ApplyEvent(const SignedEvent& event, const EventContext& context, LedgerS
   return Status::Ok();
 }
 
+bool IsRegistryEvent(const SignedEvent& event) {
+  auto which = event.event().which();
+  return which == Event::ORG_REGISTERED || which == Event::KEY_ROTATED ||
+         which == Event::ORG_REVOKED;
+}
+
 bool IsValidCreditCode(std::string_view code) {
   // GB 32100-2015: 17 characters of a 31-letter alphabet and a check character.
   static constexpr std::string_view kAlphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY";
