@@ -245,18 +245,23 @@ Status Journal::Load() {
   }
   FL_RETURN_IF_ERROR(CompactRange::Load(*tree_, size, &range_));
 
-  // Registry and fund-domain state (event facts stay on disk and are read on demand).
+  // Registry and fund-domain state. Event facts (one per movement of money) stay on disk and
+  // are read on demand, so opening does not grow with the history.
   for (auto family : {storage::kRegistryFamily, storage::kAccountsFamily}) {
-    Status scan = ScanFamily(family, [&](std::string_view key, std::string_view value) {
-      if (!state_.LoadRow(family, key, value)) {
-        s = Status::Corruption("state_row_malformed",
-                               std::string(family) + " row " + std::string(key) + " is malformed");
-        return false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Family(family)));
+    for (it->SeekToFirst(); it->Valid();) {
+      std::string_view key = it->key().ToStringView();
+      if (family == storage::kAccountsFamily && !key.empty() && key[0] == storage::kFactRow) {
+        it->Seek(std::string(1, char(storage::kFactRow + 1)));
+        continue;
       }
-      return true;
-    });
-    FL_RETURN_IF_ERROR(scan);
-    FL_RETURN_IF_ERROR(s);
+      if (!state_.LoadRow(family, key, it->value().ToStringView())) {
+        return Status::Corruption("state_row_malformed", std::string(family) + " row " +
+                                                             std::string(key) + " is malformed");
+      }
+      it->Next();
+    }
+    FL_RETURN_IF_ERROR(FromRocks(it->status()));
   }
   // A writer must not build on unbalanced accounts; a reader (verification) opens anyway so
   // that it can name the row that differs.

@@ -185,11 +185,11 @@ bool DecodeFact(std::string_view bytes, EventFact* out) {
 std::string EncodeBalance(int64_t v) { return storage::EncodeU64(uint64_t(v)); }
 
 // Row keys of the accounts family: one prefix byte per kind of row.
-constexpr char kBalancePrefix = 'a';
-constexpr char kFactPrefix = 'e';
-constexpr char kFindingPrefix = 'f';
-constexpr char kProjectPrefix = 'j';
-constexpr char kPolicyPrefix = 'p';
+constexpr char kBalancePrefix = storage::kBalanceRow;
+constexpr char kFactPrefix = storage::kFactRow;
+constexpr char kFindingPrefix = storage::kFindingRow;
+constexpr char kProjectPrefix = storage::kProjectRow;
+constexpr char kPolicyPrefix = storage::kPolicyRow;
 
 std::string RowKey(char prefix, std::string_view key) {
   std::string out(1, prefix);
