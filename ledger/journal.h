@@ -51,6 +51,10 @@ struct JournalOptions {
   unsigned verify_threads = 0;
   // Wall clock, ms since the Unix epoch; replaceable in tests.
   std::function<int64_t()> now_ms;
+  // Measuring only (`fundledger bench append`): check signatures and the registry's rules but
+  // not the fund domain's, and keep no account state, to see what the fund rules cost. A ledger
+  // written so does not verify.
+  bool skip_fund_rules_for_benchmark = false;
 };
 
 struct AppendOptions {
@@ -121,6 +125,7 @@ class Journal {
 
  private:
   class TreeReader;
+  class RowReader;
   struct Families;
 
   Journal();
@@ -139,12 +144,13 @@ class Journal {
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<Families> families_;
   std::unique_ptr<TreeReader> tree_;
+  std::unique_ptr<RowReader> rows_;
   std::string origin_;
   NoteVerifier log_verifier_;
   std::optional<NoteSigner> log_signer_;  // absent on read-only copies
 
   mutable std::mutex mu_;  // serialises appends and guards the head
-  LedgerState state_;
+  LedgerState state_;  // reads committed event facts back through rows_
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   uint64_t last_checkpoint_size_ = 0;

@@ -1,8 +1,12 @@
 #include "ledger/rules.h"
 
+#include <cstdlib>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
+
+#include "ledger/fund_rules.h"
 
 namespace fundledger {
 namespace {
@@ -13,6 +17,8 @@ using schema::OrgKind;
 Status Reject(std::string_view code, std::string_view message, std::string_view field) {
   return Status::Rejected(code, message, field);
 }
+
+}  // namespace
 
 Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view field, bool required) {
   if (required && text.size() == 0) {
@@ -30,6 +36,8 @@ Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view fie
   }
   return Status::Ok();
 }
+
+namespace {
 
 Status CheckPublicKey(capnp::Data::Reader key, std::string_view field, PublicKey* out) {
   if (key.size() != sizeof(PublicKey)) {
@@ -164,7 +172,9 @@ Status SignerKey(const LedgerState& state, const SignedEvent& event, PublicKey* 
   return Status::Ok();
 }
 
-Status ApplyEvent(const SignedEvent& event, const EventContext& context, LedgerState* state) {
+namespace {
+
+Status ApplyRules(const SignedEvent& event, const EventContext& context, LedgerState* state) {
   Event::Reader e = event.event();
   FL_RETURN_IF_ERROR(CheckCommonFields(e, context));
   switch (e.which()) {
@@ -175,10 +185,48 @@ Status ApplyEvent(const SignedEvent& event, const EventContext& context, LedgerS
     case Event::ORG_REVOKED:
       return ApplyOrgRevoked(event, context, state);
     default:
-      // The fund domain's rules (projects, money, findings) apply in the domain module; until an
-      // event type has rules there, a registered, unrevoked signer is all that is checked.
-      return Status::Ok();
+      return ApplyFundEvent(event, context, state);
   }
+}
+
+}  // namespace
+
+Status ApplyEvent(const SignedEvent& event, const EventContext& context, LedgerState* state) {
+  FL_RETURN_IF_ERROR(ApplyRules(event, context, state));
+  state->StageEventId(event.id(), context.seq);
+  // Double entry: every movement credits what it debits, so all accounts, external ones
+  // included, sum to zero after every event. Anything else is a bug; the batch must not land.
+  if (state->balance_sum() != 0) {
+    fprintf(stderr, "fundledger: accounts do not sum to zero after event %s (seq %llu)\n",
+            event.id().c_str(), (unsigned long long)context.seq);
+    std::abort();
+  }
+  return Status::Ok();
+}
+
+bool IsRegistryEvent(const SignedEvent& event) {
+  auto which = event.event().which();
+  return which == Event::ORG_REGISTERED || which == Event::KEY_ROTATED ||
+         which == Event::ORG_REVOKED;
+}
+
+bool IsValidCreditCode(std::string_view code) {
+  // GB 32100-2015: 17 characters of a 31-letter alphabet and a check character.
+  static constexpr std::string_view kAlphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+  static constexpr int kWeights[17] = {1,  3,  9,  27, 19, 26, 16, 17, 20,
+                                       29, 25, 13, 8,  24, 10, 30, 28};
+  if (code.size() != 18) return false;
+  int sum = 0;
+  for (size_t i = 0; i < 18; ++i) {
+    size_t v = kAlphabet.find(code[i]);
+    if (v == std::string_view::npos) return false;
+    if (i < 17) {
+      sum += int(v) * kWeights[i];
+    } else {
+      return int(v) == (31 - sum % 31) % 31;
+    }
+  }
+  return false;
 }
 
 Status ParseDate(std::string_view text, std::string_view field, int64_t* days) {

@@ -116,12 +116,18 @@ Status SignerKey(const LedgerState& state, const SignedEvent& event, PublicKey* 
 // REQUIRES: the signature was verified with the key SignerKey() gave for this state.
 Status ApplyEvent(const SignedEvent& event, const EventContext& context, LedgerState* state);
 
+// org_registered, key_rotated, org_revoked: the events that change who may sign.
+bool IsRegistryEvent(const SignedEvent& event);
+
 // Days since 1970-01-01 of a "YYYY-MM-DD" calendar date; InvalidArgument "bad_date" otherwise.
 Status ParseDate(std::string_view text, std::string_view field, int64_t* days);
 // The business day (China Standard Time, UTC+8) of a time in ms since the epoch.
 int64_t BusinessDay(int64_t unix_ms);
 // "YYYY-MM-DD" of a day number as ParseDate gives it.
 std::string FormatDate(int64_t days);
+
+// A 统一社会信用代码 (GB 32100-2015): 18 characters with a valid check character.
+bool IsValidCreditCode(std::string_view code);
 
 // "" (national) or lowercase ascii slugs [a-z0-9_-] joined by '/'.
 bool IsValidRegion(std::string_view region);

@@ -20,6 +20,185 @@ const PublicKey* Org::KeyAt(uint64_t seq) const {
   return found;
 }
 
+namespace {
+
+template <typename Builder>
+std::string Canonical(Builder builder) {
+  auto words = capnp::canonicalize(builder.asReader());
+  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+}
+
+// Decodes one canonical capnp row of type T and hands its reader to `fn`; false if the bytes
+// are not a canonical T or `fn` refuses them.
+template <typename T, typename Fn>
+bool DecodeRow(std::string_view bytes, Fn&& fn) {
+  if (bytes.empty() || bytes.size() % 8 != 0) return false;
+  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
+  memcpy(words.begin(), bytes.data(), bytes.size());
+  kj::ArrayPtr<const capnp::word> segments[1] = {words.asPtr()};
+  try {
+    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 1), LedgerReaderOptions());
+    if (!reader.isCanonical()) return false;
+    return fn(reader.getRoot<T>());
+  } catch (const kj::Exception&) {
+    return false;
+  }
+}
+
+void SetAccountRef(schema::AccountRef::Builder out, const AccountKey& key) {
+  out.setHolderKind(key.kind);
+  out.setHolder(key.holder);
+}
+
+AccountKey GetAccountRef(schema::AccountRef::Reader in, schema::Category category) {
+  return AccountKey{in.getHolderKind(), in.getHolder(), category};
+}
+
+std::string EncodeProject(const Project& p) {
+  capnp::MallocMessageBuilder builder;
+  auto row = builder.initRoot<schema::ProjectState>();
+  row.setProject(p.id);
+  row.setRegion(p.region);
+  row.setPhase(p.phase);
+  row.setRegisteredSeq(p.registered_seq);
+  row.setPhaseSeq(p.phase_seq);
+  return Canonical(row);
+}
+
+bool DecodeProject(std::string_view bytes, Project* out) {
+  return DecodeRow<schema::ProjectState>(bytes, [&](schema::ProjectState::Reader row) {
+    *out = Project{row.getProject(), row.getRegion(), row.getPhase(), row.getRegisteredSeq(),
+                   row.getPhaseSeq()};
+    return true;
+  });
+}
+
+std::string EncodeFinding(const Finding& f) {
+  capnp::MallocMessageBuilder builder;
+  auto row = builder.initRoot<schema::FindingState>();
+  row.setFinding(f.id);
+  row.setAuditor(f.auditor);
+  row.setScope(f.scope);
+  row.setProject(f.project);
+  row.setOpenedSeq(f.opened_seq);
+  row.setResolvedSeq(f.resolved_seq);
+  return Canonical(row);
+}
+
+bool DecodeFinding(std::string_view bytes, Finding* out) {
+  return DecodeRow<schema::FindingState>(bytes, [&](schema::FindingState::Reader row) {
+    *out = Finding{row.getFinding(), row.getAuditor(),   row.getScope(),
+                   row.getProject(), row.getOpenedSeq(), row.getResolvedSeq()};
+    return true;
+  });
+}
+
+std::string EncodePolicy(const Policy& p) {
+  capnp::MallocMessageBuilder builder;
+  auto row = builder.initRoot<schema::PolicyState>();
+  row.setRegion(p.region);
+  row.setSetSeq(p.set_seq);
+  auto policy = row.initPolicy();
+  policy.setRegion(p.region);
+  size_t restricted = 0;
+  for (bool r : p.restricted) restricted += r;
+  auto uses = policy.initRestrictedUse(restricted);
+  size_t at = 0;
+  for (size_t c = 0; c < kCategories; ++c) {
+    if (!p.restricted[c]) continue;
+    uses[at].setCategory(schema::Category(c));
+    size_t n = __builtin_popcount(p.works_allowed[c]);
+    auto works = uses[at].initWorks(n);
+    size_t w_at = 0;
+    for (size_t w = 0; w < 3; ++w) {
+      if (p.works_allowed[c] & (1u << w)) works.set(w_at++, schema::Work(w));
+    }
+    ++at;
+  }
+  policy.setConsentMinBp(p.consent_min_bp);
+  policy.setSatisfactionMinBp(p.satisfaction_min_bp);
+  auto caps = policy.initUnitCaps(p.unit_caps.size());
+  for (size_t i = 0; i < p.unit_caps.size(); ++i) {
+    caps[i].setItem(p.unit_caps[i].first);
+    caps[i].setMaxFenPerUnit(p.unit_caps[i].second);
+  }
+  auto targets = policy.initTargets(p.targets.size());
+  for (size_t i = 0; i < p.targets.size(); ++i) {
+    targets[i].setMetric(p.targets[i].metric);
+    if (p.targets[i].min_bp) targets[i].getMinBp().setValue(*p.targets[i].min_bp);
+    if (p.targets[i].max_bp) targets[i].getMaxBp().setValue(*p.targets[i].max_bp);
+  }
+  policy.setIdleDaysMax(p.idle_days_max);
+  return Canonical(row);
+}
+
+bool DecodePolicy(std::string_view bytes, Policy* out) {
+  return DecodeRow<schema::PolicyState>(bytes, [&](schema::PolicyState::Reader row) {
+    Status s = PolicyFromEvent(row.getPolicy(), out);
+    out->set_seq = row.getSetSeq();
+    return s.ok() && out->region == row.getRegion().cStr();
+  });
+}
+
+std::string EncodeFact(const EventFact& f) {
+  capnp::MallocMessageBuilder builder;
+  auto row = builder.initRoot<schema::EventFact>();
+  row.setId(f.id);
+  row.setSeq(f.seq);
+  row.setType(f.type);
+  row.setSigner(f.signer);
+  row.setOccurredDay(f.occurred_day);
+  row.setCounterparty(f.counterparty);
+  row.setCategory(f.category);
+  row.setAmountFen(f.amount_fen);
+  SetAccountRef(row.initFrom(), f.from);
+  SetAccountRef(row.initTo(), f.to);
+  row.setPledge(f.pledge);
+  row.setReceivedFen(f.received_fen);
+  row.setReversedBy(f.reversed_by);
+  row.setAcknowledgedBy(f.acknowledged_by);
+  return Canonical(row);
+}
+
+bool DecodeFact(std::string_view bytes, EventFact* out) {
+  return DecodeRow<schema::EventFact>(bytes, [&](schema::EventFact::Reader row) {
+    EventFact f;
+    f.id = row.getId();
+    f.seq = row.getSeq();
+    f.type = row.getType();
+    f.signer = row.getSigner();
+    f.occurred_day = row.getOccurredDay();
+    f.counterparty = row.getCounterparty();
+    f.category = row.getCategory();
+    f.amount_fen = row.getAmountFen();
+    f.from = GetAccountRef(row.getFrom(), f.category);
+    f.to = GetAccountRef(row.getTo(), f.category);
+    f.pledge = row.getPledge();
+    f.received_fen = row.getReceivedFen();
+    f.reversed_by = row.getReversedBy();
+    f.acknowledged_by = row.getAcknowledgedBy();
+    *out = std::move(f);
+    return true;
+  });
+}
+
+std::string EncodeBalance(int64_t v) { return storage::EncodeU64(uint64_t(v)); }
+
+// Row keys of the accounts family: one prefix byte per kind of row.
+constexpr char kBalancePrefix = storage::kBalanceRow;
+constexpr char kFactPrefix = storage::kFactRow;
+constexpr char kFindingPrefix = storage::kFindingRow;
+constexpr char kProjectPrefix = storage::kProjectRow;
+constexpr char kPolicyPrefix = storage::kPolicyRow;
+
+std::string RowKey(char prefix, std::string_view key) {
+  std::string out(1, prefix);
+  out.append(key);
+  return out;
+}
+
+}  // namespace
+
 std::string EncodeOrg(const Org& org) {
   capnp::MallocMessageBuilder builder;
   auto state = builder.initRoot<schema::OrgState>();
@@ -35,19 +214,11 @@ std::string EncodeOrg(const Org& org) {
     keys[i].setFromSeq(org.keys[i].from_seq);
     keys[i].setPublicKey(capnp::Data::Reader(org.keys[i].key.data(), org.keys[i].key.size()));
   }
-  auto words = capnp::canonicalize(state.asReader());
-  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+  return Canonical(state);
 }
 
 bool DecodeOrg(std::string_view bytes, Org* out) {
-  if (bytes.empty() || bytes.size() % 8 != 0) return false;
-  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
-  memcpy(words.begin(), bytes.data(), bytes.size());
-  kj::ArrayPtr<const capnp::word> segments[1] = {words.asPtr()};
-  try {
-    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 1), LedgerReaderOptions());
-    if (!reader.isCanonical()) return false;
-    auto state = reader.getRoot<schema::OrgState>();
+  return DecodeRow<schema::OrgState>(bytes, [&](schema::OrgState::Reader state) {
     Org org;
     org.id = state.getOrg();
     org.name = state.getName();
@@ -66,9 +237,74 @@ bool DecodeOrg(std::string_view bytes, Org* out) {
     if (org.keys.empty()) return false;
     *out = std::move(org);
     return true;
-  } catch (const kj::Exception&) {
-    return false;
+  });
+}
+
+Policy::Policy() { works_allowed.fill(kAllWorks); }
+
+Policy Policy::Default() {
+  Policy p;
+  constexpr uint8_t kBasicAndImprovement =
+      (1u << uint8_t(schema::Work::BASIC)) | (1u << uint8_t(schema::Work::IMPROVEMENT));
+  for (auto c : {schema::Category::CENTRAL, schema::Category::PROVINCIAL}) {
+    p.restricted[size_t(c)] = true;
+    p.works_allowed[size_t(c)] = kBasicAndImprovement;
   }
+  return p;
+}
+
+Status PolicyFromEvent(schema::PolicySet::Reader in, Policy* out) {
+  Policy p;
+  p.region = in.getRegion();
+  size_t i = 0;
+  for (auto use : in.getRestrictedUse()) {
+    std::string field = "restricted_use[" + std::to_string(i++) + "]";
+    size_t c = size_t(use.getCategory());
+    if (c >= kCategories) return Status::InvalidArgument("bad_category", "unknown", field);
+    if (p.restricted[c]) {
+      return Status::InvalidArgument("duplicate_category", "one entry per category",
+                                     field + ".category");
+    }
+    p.restricted[c] = true;
+    p.works_allowed[c] = 0;
+    for (auto w : use.getWorks()) {
+      uint8_t bit = uint8_t(1u << uint8_t(w));
+      if (uint8_t(w) > 2) return Status::InvalidArgument("bad_work", "unknown", field + ".works");
+      if (p.works_allowed[c] & bit) {
+        return Status::InvalidArgument("duplicate_work", "each work once", field + ".works");
+      }
+      p.works_allowed[c] |= bit;
+    }
+  }
+  p.consent_min_bp = in.getConsentMinBp();
+  p.satisfaction_min_bp = in.getSatisfactionMinBp();
+  p.idle_days_max = in.getIdleDaysMax();
+  for (auto cap : in.getUnitCaps()) p.unit_caps.emplace_back(cap.getItem(), cap.getMaxFenPerUnit());
+  for (auto t : in.getTargets()) {
+    PolicyTargetRule rule;
+    rule.metric = t.getMetric();
+    if (t.getMinBp().isValue()) rule.min_bp = t.getMinBp().getValue();
+    if (t.getMaxBp().isValue()) rule.max_bp = t.getMaxBp().getValue();
+    p.targets.push_back(std::move(rule));
+  }
+  *out = std::move(p);
+  return Status::Ok();
+}
+
+std::string AccountKey::Encode() const {
+  std::string out;
+  out.reserve(2 + holder.size());
+  out.push_back(char(kind));
+  out.push_back(char(category));
+  out.append(holder);
+  return out;
+}
+
+bool AccountKey::Decode(std::string_view bytes, AccountKey* out) {
+  if (bytes.size() < 3 || uint8_t(bytes[0]) > 2 || uint8_t(bytes[1]) >= kCategories) return false;
+  *out = AccountKey{schema::AccountHolder(bytes[0]), std::string(bytes.substr(2)),
+                    schema::Category(bytes[1])};
+  return true;
 }
 
 const Org* LedgerState::FindOrg(std::string_view id) const {
@@ -82,6 +318,64 @@ const std::string& LedgerState::operator_id() const {
   return staged_operator_id_.empty() ? operator_id_ : staged_operator_id_;
 }
 
+const Project* LedgerState::FindProject(std::string_view id) const { return projects_.Find(id); }
+const Finding* LedgerState::FindFinding(std::string_view id) const { return findings_.Find(id); }
+const Policy* LedgerState::FindPolicy(std::string_view region) const {
+  return policies_.Find(region);
+}
+
+const Policy& LedgerState::PolicyInForce(std::string_view region) const {
+  while (true) {
+    if (const Policy* p = policies_.Find(region)) return *p;
+    if (region.empty()) return default_policy_;
+    size_t slash = region.rfind('/');
+    region = slash == std::string_view::npos ? std::string_view() : region.substr(0, slash);
+  }
+}
+
+int64_t LedgerState::Balance(const AccountKey& account) const {
+  const int64_t* b = balances_.Find(account.Encode());
+  return b ? *b : 0;
+}
+
+Status LedgerState::FindFact(std::string_view id, const EventFact** out) const {
+  *out = facts_.Find(id);
+  if (*out != nullptr || reader_ == nullptr) return Status::Ok();
+  if (auto it = fact_cache_.find(id); it != fact_cache_.end()) {
+    *out = &it->second;
+    return Status::Ok();
+  }
+  std::string value;
+  bool found = false;
+  FL_RETURN_IF_ERROR(
+      reader_->Get(storage::kAccountsFamily, RowKey(kFactPrefix, id), &value, &found));
+  if (!found) return Status::Ok();
+  EventFact fact;
+  if (!DecodeFact(value, &fact) || fact.id != id) {
+    return Status::Corruption("fact_malformed", "stored fact of event " + std::string(id));
+  }
+  *out = &fact_cache_.emplace(std::string(id), std::move(fact)).first->second;
+  return Status::Ok();
+}
+
+Status LedgerState::EventSeq(std::string_view id, uint64_t* seq) const {
+  *seq = 0;
+  if (const uint64_t* s = event_ids_.Find(id)) {
+    *seq = *s;
+    return Status::Ok();
+  }
+  if (reader_ == nullptr) return Status::Ok();
+  std::string value;
+  bool found = false;
+  FL_RETURN_IF_ERROR(reader_->Get(storage::kIdsFamily, id, &value, &found));
+  if (found) {
+    if (value.size() != 8)
+      return Status::Corruption("id_row_malformed", "id row " + std::string(id));
+    *seq = storage::DecodeU64(value);
+  }
+  return Status::Ok();
+}
+
 void LedgerState::StageOrg(Org org) {
   if (org.kind == schema::OrgKind::OPERATOR && operator_id().empty()) {
     staged_operator_id_ = org.id;
@@ -90,11 +384,56 @@ void LedgerState::StageOrg(Org org) {
   staged_orgs_[id] = std::move(org);
 }
 
+void LedgerState::StageProject(Project project) {
+  std::string id = project.id;
+  projects_.staged[id] = std::move(project);
+}
+
+void LedgerState::StageFinding(Finding finding) {
+  std::string id = finding.id;
+  findings_.staged[id] = std::move(finding);
+}
+
+void LedgerState::StagePolicy(Policy policy) {
+  std::string region = policy.region;
+  policies_.staged[region] = std::move(policy);
+}
+
+void LedgerState::StageBalance(const AccountKey& account, int64_t balance_fen) {
+  staged_sum_delta_ += __int128(balance_fen) - Balance(account);
+  balances_.staged[account.Encode()] = balance_fen;
+}
+
+void LedgerState::StageFact(EventFact fact) {
+  std::string id = fact.id;
+  facts_.staged[id] = std::move(fact);
+}
+
+void LedgerState::StageEventId(std::string_view id, uint64_t seq) {
+  event_ids_.staged[std::string(id)] = seq;
+}
+
 std::vector<LedgerState::Row> LedgerState::StagedRows() const {
   std::vector<Row> rows;
-  rows.reserve(staged_orgs_.size());
+  rows.reserve(staged_orgs_.size() + projects_.staged.size() + findings_.staged.size() +
+               policies_.staged.size() + balances_.staged.size() + facts_.staged.size());
   for (const auto& [id, org] : staged_orgs_) {
     rows.push_back({storage::kRegistryFamily, id, EncodeOrg(org)});
+  }
+  for (const auto& [k, v] : balances_.staged) {
+    rows.push_back({storage::kAccountsFamily, RowKey(kBalancePrefix, k), EncodeBalance(v)});
+  }
+  for (const auto& [k, v] : facts_.staged) {
+    rows.push_back({storage::kAccountsFamily, RowKey(kFactPrefix, k), EncodeFact(v)});
+  }
+  for (const auto& [k, v] : findings_.staged) {
+    rows.push_back({storage::kAccountsFamily, RowKey(kFindingPrefix, k), EncodeFinding(v)});
+  }
+  for (const auto& [k, v] : projects_.staged) {
+    rows.push_back({storage::kAccountsFamily, RowKey(kProjectPrefix, k), EncodeProject(v)});
+  }
+  for (const auto& [k, v] : policies_.staged) {
+    rows.push_back({storage::kAccountsFamily, RowKey(kPolicyPrefix, k), EncodePolicy(v)});
   }
   return rows;
 }
@@ -104,17 +443,103 @@ void LedgerState::Commit() {
   staged_orgs_.clear();
   if (!staged_operator_id_.empty()) operator_id_ = std::move(staged_operator_id_);
   staged_operator_id_.clear();
+  projects_.Commit();
+  findings_.Commit();
+  policies_.Commit();
+  balances_.Commit();
+  committed_sum_ += staged_sum_delta_;
+  staged_sum_delta_ = 0;
+  if (reader_ != nullptr) {
+    // Committed facts and ids are durable in the reader's store; read them back when needed.
+    facts_.staged.clear();
+    event_ids_.staged.clear();
+  } else {
+    facts_.Commit();
+    event_ids_.Commit();
+  }
+  fact_cache_.clear();
 }
 
 void LedgerState::Abort() {
   staged_orgs_.clear();
   staged_operator_id_.clear();
+  projects_.staged.clear();
+  findings_.staged.clear();
+  policies_.staged.clear();
+  balances_.staged.clear();
+  facts_.staged.clear();
+  event_ids_.staged.clear();
+  staged_sum_delta_ = 0;
+  fact_cache_.clear();
 }
 
 void LedgerState::LoadOrg(Org org) {
   if (org.kind == schema::OrgKind::OPERATOR && operator_id_.empty()) operator_id_ = org.id;
   std::string id = org.id;
   orgs_[id] = std::move(org);
+}
+
+bool LedgerState::LoadRow(std::string_view family, std::string_view key, std::string_view value) {
+  if (family == storage::kRegistryFamily) {
+    Org org;
+    if (!DecodeOrg(value, &org) || org.id != key) return false;
+    LoadOrg(std::move(org));
+    return true;
+  }
+  if (family != storage::kAccountsFamily || key.empty()) return false;
+  std::string_view id = key.substr(1);
+  switch (key[0]) {
+    case kBalancePrefix: {
+      AccountKey account;
+      if (value.size() != 8 || !AccountKey::Decode(id, &account)) return false;
+      int64_t v = int64_t(storage::DecodeU64(value));
+      balances_.committed[std::string(id)] = v;
+      committed_sum_ += v;
+      return true;
+    }
+    case kFactPrefix: {
+      if (reader_ != nullptr) return true;  // read back on demand
+      EventFact fact;
+      if (!DecodeFact(value, &fact) || fact.id != id) return false;
+      facts_.committed[std::string(id)] = std::move(fact);
+      return true;
+    }
+    case kFindingPrefix: {
+      Finding f;
+      if (!DecodeFinding(value, &f) || f.id != id) return false;
+      findings_.committed[std::string(id)] = std::move(f);
+      return true;
+    }
+    case kProjectPrefix: {
+      Project p;
+      if (!DecodeProject(value, &p) || p.id != id) return false;
+      projects_.committed[std::string(id)] = std::move(p);
+      return true;
+    }
+    case kPolicyPrefix: {
+      Policy p;
+      if (!DecodePolicy(value, &p) || p.region != id) return false;
+      policies_.committed[std::string(id)] = std::move(p);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+void LedgerState::ForEachRow(
+    std::string_view family,
+    const std::function<void(std::string_view, std::string_view)>& fn) const {
+  if (family == storage::kRegistryFamily) {
+    for (const auto& [id, org] : orgs_) fn(id, EncodeOrg(org));
+    return;
+  }
+  if (family != storage::kAccountsFamily) return;
+  for (const auto& [k, v] : balances_.committed) fn(RowKey(kBalancePrefix, k), EncodeBalance(v));
+  for (const auto& [k, v] : facts_.committed) fn(RowKey(kFactPrefix, k), EncodeFact(v));
+  for (const auto& [k, v] : findings_.committed) fn(RowKey(kFindingPrefix, k), EncodeFinding(v));
+  for (const auto& [k, v] : projects_.committed) fn(RowKey(kProjectPrefix, k), EncodeProject(v));
+  for (const auto& [k, v] : policies_.committed) fn(RowKey(kPolicyPrefix, k), EncodePolicy(v));
 }
 
 }  // namespace fundledger

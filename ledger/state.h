@@ -8,7 +8,9 @@
 // Thread safety: not thread safe; owned by the single writer.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,7 +18,9 @@
 #include <vector>
 
 #include "crypto/ed25519.h"
+#include "crypto/status.h"
 #include "ledger/schema/event.capnp.h"
+#include "ledger/schema/state.capnp.h"
 
 namespace fundledger {
 
@@ -47,14 +51,133 @@ struct Org {
 std::string EncodeOrg(const Org& org);
 bool DecodeOrg(std::string_view bytes, Org* out);
 
+struct Project {
+  std::string id;
+  std::string region;
+  schema::ProjectPhase phase = schema::ProjectPhase::REGISTERED;
+  uint64_t registered_seq = 0;
+  uint64_t phase_seq = 0;
+
+  // Settled and cancelled projects only refund.
+  bool closed() const {
+    return phase == schema::ProjectPhase::SETTLED || phase == schema::ProjectPhase::CANCELLED;
+  }
+  bool operator==(const Project&) const = default;
+};
+
+inline constexpr size_t kCategories = 8;
+inline constexpr uint8_t kAllWorks = 0b111;  // bit w: Work w may be paid
+
+struct PolicyTargetRule {
+  std::string metric;
+  std::optional<uint32_t> min_bp, max_bp;
+  bool operator==(const PolicyTargetRule&) const = default;
+};
+
+// The rules a region's policy_set puts in force (DESIGN.md section 4).
+struct Policy {
+  std::string region;
+  uint64_t set_seq = 0;                            // 0: the built-in default
+  std::array<uint8_t, kCategories> works_allowed;  // per Category, a mask of Work bits
+  std::array<bool, kCategories> restricted{};      // listed in the policy's restricted_use
+  uint32_t consent_min_bp = 6667;
+  uint32_t satisfaction_min_bp = 8000;
+  uint32_t idle_days_max = 180;
+  std::vector<std::pair<std::string, uint64_t>> unit_caps;  // item -> max fen per unit
+  std::vector<PolicyTargetRule> targets;
+
+  Policy();
+  // The default: central and provincial money pays basic and improvement work only.
+  static Policy Default();
+  bool operator==(const Policy&) const = default;
+};
+
+// The Policy a policy_set event sets (values not yet range-checked: the rules do that).
+// InvalidArgument naming the field for duplicate categories or works.
+Status PolicyFromEvent(schema::PolicySet::Reader in, Policy* out);
+
+// An account: (holder, category). Outside parties are external holders.
+struct AccountKey {
+  schema::AccountHolder kind = schema::AccountHolder::PROJECT;
+  std::string holder;
+  schema::Category category = schema::Category::CENTRAL;
+
+  std::string Encode() const;  // the row key without the family's 'a' prefix
+  static bool Decode(std::string_view bytes, AccountKey* out);
+};
+
+struct EventFact {
+  std::string id;
+  uint64_t seq = 0;
+  uint16_t type = 0;  // schema::Event::Which
+  std::string signer;
+  int64_t occurred_day = 0;
+  std::string counterparty;
+  schema::Category category = schema::Category::CENTRAL;
+  uint64_t amount_fen = 0;
+  AccountKey from, to;  // (category is the fact's)
+  std::string pledge;
+  uint64_t received_fen = 0;
+  std::string reversed_by;
+  std::string acknowledged_by;
+  bool operator==(const EventFact&) const = default;
+};
+
+struct Finding {
+  std::string id;
+  std::string auditor;
+  std::string scope;
+  std::string project;
+  uint64_t opened_seq = 0;
+  uint64_t resolved_seq = 0;
+  bool operator==(const Finding&) const = default;
+};
+
+// Where LedgerState reads rows it does not keep in memory (the journal's database).
+class StateReader {
+ public:
+  virtual ~StateReader() = default;
+  // Sets *found; on success and found, *value is the stored row.
+  virtual Status Get(std::string_view family, std::string_view key, std::string* value,
+                     bool* found) const = 0;
+};
+
 class LedgerState {
  public:
-  // Lookups see staged changes first.
+  // With a reader, committed event facts and ids are read back from it on demand and not kept
+  // in memory (the journal); without one, everything stays in memory (verification's replay).
+  explicit LedgerState(const StateReader* reader = nullptr) : reader_(reader) {}
+  LedgerState(const LedgerState&) = delete;
+  LedgerState& operator=(const LedgerState&) = delete;
+
+  // Lookups see staged changes first. Returned pointers are valid until the next Stage*,
+  // Commit or Abort.
   const Org* FindOrg(std::string_view id) const;
   bool has_operator() const { return !operator_id().empty(); }
   const std::string& operator_id() const;
+  const Project* FindProject(std::string_view id) const;
+  const Finding* FindFinding(std::string_view id) const;
+  // The policy set for exactly `region`, if any.
+  const Policy* FindPolicy(std::string_view region) const;
+  // The policy in force in `region`: its own or its nearest ancestor's, else the default.
+  const Policy& PolicyInForce(std::string_view region) const;
+  int64_t Balance(const AccountKey& account) const;
+  // IOError if the reader fails; *out is nullptr when there is no fact for `id`.
+  Status FindFact(std::string_view id, const EventFact** out) const;
+  // The seq of a recorded (or staged) event; 0 if there is none.
+  Status EventSeq(std::string_view id, uint64_t* seq) const;
 
   void StageOrg(Org org);
+  void StageProject(Project project);
+  void StageFinding(Finding finding);
+  void StagePolicy(Policy policy);
+  void StageBalance(const AccountKey& account, int64_t balance_fen);
+  void StageFact(EventFact fact);
+  void StageEventId(std::string_view id, uint64_t seq);
+
+  // The sum of every account balance, committed and staged; zero whenever no event is half
+  // applied (double entry).
+  __int128 balance_sum() const { return committed_sum_ + staged_sum_delta_; }
 
   // Storage rows (column family name, key, value) staged since the last Commit/Abort.
   struct Row {
@@ -67,15 +190,48 @@ class LedgerState {
   void Commit();
   void Abort();
 
+  // Loads one stored row at open; false if it is malformed.
+  bool LoadRow(std::string_view family, std::string_view key, std::string_view value);
+  // Every committed row of `family` in key order (verification compares them with the stored
+  // ones). REQUIRES: no reader (all rows are in memory).
+  void ForEachRow(
+      std::string_view family,
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+
   // Loading (open) and comparison (verify).
   void LoadOrg(Org org);
   const std::map<std::string, Org>& orgs() const { return orgs_; }  // committed
 
  private:
+  template <typename T>
+  struct Table {
+    std::map<std::string, T, std::less<>> committed, staged;
+    const T* Find(std::string_view key) const {
+      if (auto it = staged.find(key); it != staged.end()) return &it->second;
+      if (auto it = committed.find(key); it != committed.end()) return &it->second;
+      return nullptr;
+    }
+    void Commit() {
+      for (auto& [k, v] : staged) committed[k] = std::move(v);
+      staged.clear();
+    }
+  };
+
+  const StateReader* reader_;
   std::map<std::string, Org> orgs_;
   std::map<std::string, Org> staged_orgs_;
   std::string operator_id_;
   std::string staged_operator_id_;
+  Table<Project> projects_;
+  Table<Finding> findings_;
+  Table<Policy> policies_;
+  Table<int64_t> balances_;  // keyed by AccountKey::Encode()
+  Table<EventFact> facts_;   // committed only without a reader
+  Table<uint64_t> event_ids_;
+  mutable std::map<std::string, EventFact, std::less<>> fact_cache_;  // read back, this batch
+  __int128 committed_sum_ = 0;
+  __int128 staged_sum_delta_ = 0;
+  Policy default_policy_ = Policy::Default();
 };
 
 }  // namespace fundledger

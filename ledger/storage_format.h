@@ -14,7 +14,15 @@
 //   tree         level u8 || index u64   -> 32-byte hash of that perfect subtree (RFC 9162)
 //   checkpoints  tree size u64           -> signed note (C2SP tlog-checkpoint)
 //   registry     org id (bytes)          -> capnp::canonicalize(OrgState)
-//   accounts     account key             -> account state (fund domain)
+//   accounts     fund-domain state, capnp::canonicalize of the state.capnp struct unless noted;
+//                the first byte of the key says what the row is:
+//                'a' holder kind u8 || category u8 || holder -> balance in fen, i64 big-endian
+//                    two's complement (holder: project id, pool = finance bureau org id, or an
+//                    outside party "org:<id>", "code:<credit code>", "name:<payee name>")
+//                'e' event id    -> EventFact (pledges and movements: reversal, acknowledgement)
+//                'f' finding id  -> FindingState
+//                'j' project id  -> ProjectState
+//                'p' region      -> PolicyState (the empty region is national)
 //   projections  view key                -> materialised view rows (replay/)
 //   index        secondary index key     -> empty (project and org indexes)
 //
@@ -47,6 +55,13 @@ inline constexpr std::string_view kRegistryFamily = "registry";
 inline constexpr std::string_view kAccountsFamily = "accounts";
 inline constexpr std::string_view kProjectionsFamily = "projections";
 inline constexpr std::string_view kIndexFamily = "index";
+
+// Row kinds of the accounts family (the key's first byte).
+inline constexpr char kBalanceRow = 'a';
+inline constexpr char kFactRow = 'e';
+inline constexpr char kFindingRow = 'f';
+inline constexpr char kProjectRow = 'j';
+inline constexpr char kPolicyRow = 'p';
 
 // Automatic checkpoints.
 inline constexpr uint64_t kCheckpointEveryEvents = 10000;

@@ -56,7 +56,8 @@ class LedgerVerifier {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
     FL_RETURN_IF_ERROR(CheckIdRows());
-    return CompareRegistry();
+    FL_RETURN_IF_ERROR(CompareState(storage::kRegistryFamily, "registry_mismatch"));
+    return CompareState(storage::kAccountsFamily, "accounts_mismatch");
   }
 
  private:
@@ -192,28 +193,48 @@ class LedgerVerifier {
     return Status::Ok();
   }
 
-  Status CompareRegistry() {
+  // The state rebuilt from the records (registry, accounts, projects, policies, event facts,
+  // findings) must equal the stored rows byte for byte.
+  Status CompareState(std::string_view family, std::string_view code) {
     std::map<std::string, std::string> stored;
-    FL_RETURN_IF_ERROR(
-        journal_.ScanFamily(storage::kRegistryFamily, [&](std::string_view k, std::string_view v) {
-          stored.emplace(std::string(k), std::string(v));
-          return true;
-        }));
-    for (const auto& [id, org] : state_.orgs()) {
-      auto it = stored.find(id);
-      if (it == stored.end() || it->second != EncodeOrg(org)) {
-        return Status::Corruption(
-            "registry_mismatch",
-            "stored registry row of org " + id + " differs from the one rebuilt from the records");
+    FL_RETURN_IF_ERROR(journal_.ScanFamily(family, [&](std::string_view k, std::string_view v) {
+      stored.emplace(std::string(k), std::string(v));
+      return true;
+    }));
+    Status failure;
+    state_.ForEachRow(family, [&](std::string_view key, std::string_view value) {
+      if (!failure.ok()) return;
+      auto it = stored.find(std::string(key));
+      if (it == stored.end() || it->second != value) {
+        failure =
+            Status::Corruption(code, "stored " + std::string(family) + " row " + Printable(key) +
+                                         " differs from the one rebuilt from the records");
+        return;
       }
       stored.erase(it);
-    }
+    });
+    FL_RETURN_IF_ERROR(failure);
     if (!stored.empty()) {
-      return Status::Corruption(
-          "registry_mismatch",
-          "stored registry has org " + stored.begin()->first + " that no record registers");
+      return Status::Corruption(code, "stored " + std::string(family) + " row " +
+                                          Printable(stored.begin()->first) +
+                                          " is not rebuilt from any record");
     }
     return Status::Ok();
+  }
+
+  // Row keys hold binary bytes (account kinds, categories); show them escaped.
+  static std::string Printable(std::string_view key) {
+    std::string out;
+    for (unsigned char c : key) {
+      if (c >= 0x20 && c < 0x7f) {
+        out.push_back(char(c));
+      } else {
+        char buf[8];
+        snprintf(buf, sizeof(buf), "\\x%02x", c);
+        out += buf;
+      }
+    }
+    return out;
   }
 
   const Journal& journal_;

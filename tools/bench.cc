@@ -6,11 +6,16 @@
 #include <filesystem>
 #include <thread>
 
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
 #include "crypto/encoding.h"
 #include "crypto/note.h"
+#include "crypto/sha256.h"
 #include "ledger/journal.h"
 #include "ledger/parallel.h"
 #include "ledger/rules.h"
+#include "ledger/storage_format.h"
 #include "tools/cli_util.h"
 
 namespace fundledger::cli {
@@ -45,17 +50,208 @@ double VerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threa
   return double(total.load()) / kSeconds;
 }
 
-json ReceiptEvent(uint64_t i, const std::string& today) {
-  return {{"id", "bench-" + std::to_string(i)},
-          {"type", "funds_received"},
+constexpr int kBenchProjects = 100;
+
+// Signers of the benchmark's world, with deterministic keys.
+struct BenchWorld {
+  KeyPair operator_key = KeyPair::FromSeed(Sha256Of("bench/operator"));
+  KeyPair finance_key = KeyPair::FromSeed(Sha256Of("bench/xt-finance"));
+  KeyPair housing_key = KeyPair::FromSeed(Sha256Of("bench/xt-housing"));
+  KeyPair contractor_key = KeyPair::FromSeed(Sha256Of("bench/jianshe"));
+  std::vector<SignedEvent> setup;     // orgs, approved projects
+  std::vector<SignedEvent> workload;  // timed
+
+  static KeySeed Sha256Of(std::string_view text) { return Sha256(text); }
+};
+
+json Registration(const std::string& org, const std::string& name, const std::string& kind,
+                  const std::string& level, const KeyPair& key, const std::string& today) {
+  return {{"id", "reg-" + org},
+          {"type", "org_registered"},
           {"occurred_on", today},
-          {"doc_ref", "湘财建〔2021〕" + std::to_string(i % 1000) + "号"},
-          {"to", "xt-finance"},
-          {"to_kind", "pool"},
-          {"category", "central"},
-          {"source_org", "xt-finance"},
-          {"channel", "transfer"},
-          {"amount_fen", 100000 + i}};
+          {"org", org},
+          {"name", name},
+          {"kind", kind},
+          {"level", level},
+          {"region", "hunan/xiangtan"},
+          {"public_key", Base64Encode(key.public_key())}};
+}
+
+json ProjectEvent(int p, const std::string& today) {
+  std::string id = "xt-" + std::to_string(p);
+  return {{"id", "reg-" + id},
+          {"type", "project_registered"},
+          {"occurred_on", today},
+          {"project", id},
+          {"name", "湘潭市老旧小区改造项目" + std::to_string(p)},
+          {"region", "hunan/xiangtan/yuhu"},
+          {"compounds", {"小区" + std::to_string(p)}},
+          {"households", 400},
+          {"buildings", 10},
+          {"floor_area_m2", 30000},
+          {"built_year", 1996},
+          {"budget",
+           {{"basic_fen", 1'000'000'000'000}, {"improvement_fen", 0}, {"enhancement_fen", 0}}},
+          {"funding_plan", {{{"category", "municipal"}, {"amount_fen", 1'000'000'000'000}}}}};
+}
+
+// One cycle of money: received into the bureau's pool, allocated to a project, paid to the
+// contractor, and a payment acknowledged by the contractor (one from an earlier batch, so its
+// fact is read back from disk).
+void CycleEvents(uint64_t i, uint64_t ack_lag, const std::string& today,
+                 std::vector<std::pair<std::string, json>>* out) {
+  std::string n = std::to_string(i);
+  std::string project = "xt-" + std::to_string(i % kBenchProjects);
+  out->push_back({"xt-finance",
+                  {{"id", "rc-" + n},
+                   {"type", "funds_received"},
+                   {"occurred_on", today},
+                   {"doc_ref", "潭财建〔2026〕" + std::to_string(i % 1000) + "号"},
+                   {"to", "xt-finance"},
+                   {"to_kind", "pool"},
+                   {"category", "municipal"},
+                   {"source_org", "xt-finance"},
+                   {"channel", "transfer"},
+                   {"amount_fen", 1'000'000 + i}}});
+  out->push_back({"xt-finance",
+                  {{"id", "al-" + n},
+                   {"type", "funds_allocated"},
+                   {"occurred_on", today},
+                   {"from", "xt-finance"},
+                   {"to", project},
+                   {"to_kind", "project"},
+                   {"category", "municipal"},
+                   {"amount_fen", 1'000'000}}});
+  out->push_back(
+      {"xt-finance",
+       {{"id", "pay-" + n},
+        {"type", "funds_disbursed"},
+        {"occurred_on", today},
+        {"project", project},
+        {"category", "municipal"},
+        {"amount_fen", 900'000},
+        {"payee", {{"name", "湘潭市建设工程有限公司"}, {"kind", "contractor"}, {"org", "jianshe"}}},
+        {"work", "basic"},
+        {"item", "pipe_network"},
+        {"contract_ref", "XTJS-2026-" + n},
+        {"invoice_ref", "No." + n}}});
+  if (i < ack_lag) {
+    // Nothing old enough to acknowledge yet: part of the allocation goes back instead.
+    out->push_back({"xt-finance",
+                    {{"id", "rf-" + n},
+                     {"type", "funds_refunded"},
+                     {"occurred_on", today},
+                     {"from", project},
+                     {"from_kind", "project"},
+                     {"category", "municipal"},
+                     {"to_org", "xt-finance"},
+                     {"amount_fen", 50'000}}});
+    return;
+  }
+  out->push_back({"jianshe",
+                  {{"id", "ack-" + n},
+                   {"type", "acknowledged"},
+                   {"occurred_on", today},
+                   {"target", "pay-" + std::to_string(i - ack_lag)}}});
+}
+
+Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorld* world) {
+  std::vector<std::pair<std::string, json>> setup = {
+      {"operator", GenesisEvent("operator", "operator", world->operator_key.public_key(), today)},
+      {"operator", Registration("xt-finance", "湘潭市财政局", "finance_bureau", "municipal",
+                                world->finance_key, today)},
+      {"operator", Registration("xt-housing", "湘潭市住房和城乡建设局", "housing_bureau",
+                                "municipal", world->housing_key, today)},
+      {"operator", Registration("jianshe", "湘潭市建设工程有限公司", "contractor", "none",
+                                world->contractor_key, today)}};
+  for (int p = 0; p < kBenchProjects; ++p) {
+    setup.push_back({"xt-housing", ProjectEvent(p, today)});
+    setup.push_back({"xt-housing",
+                     {{"id", "approve-" + std::to_string(p)},
+                      {"type", "project_status"},
+                      {"occurred_on", today},
+                      {"project", "xt-" + std::to_string(p)},
+                      {"status", "approved"},
+                      {"consent_bp", 8000}}});
+  }
+  std::vector<std::pair<std::string, json>> workload;
+  uint64_t ack_lag = std::max<uint64_t>(1, args.batch / 4);
+  for (uint64_t i = 0; workload.size() < args.events; ++i)
+    CycleEvents(i, ack_lag, today, &workload);
+  workload.resize(args.events);
+  auto key_of = [&](const std::string& signer) -> const KeyPair& {
+    if (signer == "operator") return world->operator_key;
+    if (signer == "xt-finance") return world->finance_key;
+    if (signer == "xt-housing") return world->housing_key;
+    return world->contractor_key;
+  };
+  auto sign_all = [&](const std::vector<std::pair<std::string, json>>& in,
+                      std::vector<SignedEvent>* out) {
+    out->resize(in.size());
+    std::atomic<bool> failed{false};
+    ParallelFor(in.size(), 0, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        if (!SignedEvent::Sign(in[i].second, in[i].first, key_of(in[i].first), &(*out)[i]).ok()) {
+          failed = true;
+        }
+      }
+    });
+    return failed ? Status::InvalidArgument("bench_sign", "could not sign the workload")
+                  : Status::Ok();
+  };
+  FL_RETURN_IF_ERROR(sign_all(setup, &world->setup));
+  return sign_all(workload, &world->workload);
+}
+
+// Appends the setup, then times the workload in durable batches; events per second.
+Status RunAppend(const BenchWorld& world, const fs::path& dir, uint64_t batch, bool fund_rules,
+                 double* rate) {
+  NoteSigner log_key{"bench.fundledger", 0, KeyPair::Generate()};
+  log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
+  JournalOptions options;
+  options.skip_fund_rules_for_benchmark = !fund_rules;
+  std::unique_ptr<Journal> journal;
+  FL_RETURN_IF_ERROR(Journal::Create(dir.string(), "bench.fundledger", log_key, options, &journal));
+  std::vector<AppendResult> results;
+  auto append = [&](std::span<const SignedEvent> events) {
+    FL_RETURN_IF_ERROR(journal->Append(events, &results));
+    for (const auto& r : results) FL_RETURN_IF_ERROR(r.status);
+    return Status::Ok();
+  };
+  FL_RETURN_IF_ERROR(append(world.setup));
+  auto start = Clock::now();
+  for (size_t at = 0; at < world.workload.size(); at += batch) {
+    size_t n = std::min<size_t>(batch, world.workload.size() - at);
+    FL_RETURN_IF_ERROR(append(std::span<const SignedEvent>(world.workload.data() + at, n)));
+  }
+  *rate = double(world.workload.size()) / Seconds(start);
+  return Status::Ok();
+}
+
+// RocksDB alone: synced WriteBatches of `batch` values the size of a typical record.
+Status RawRocksDbRate(const fs::path& dir, uint64_t events, uint64_t batch, size_t value_bytes,
+                      double* rate) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.enable_pipelined_write = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
+  if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::string value(value_bytes, 'x');
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  auto start = Clock::now();
+  for (uint64_t at = 0; at < events; at += batch) {
+    rocksdb::WriteBatch wb;
+    for (uint64_t i = at; i < std::min(events, at + batch); ++i) {
+      wb.Put(storage::EncodeU64(i), value);
+    }
+    s = db->Write(sync, &wb);
+    if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
+  }
+  *rate = double(events) / Seconds(start);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -70,65 +266,40 @@ int BenchAppend(const BenchArgs& args) {
                      ? fs::temp_directory_path() / ("fundledger-bench-" + std::to_string(getpid()))
                      : fs::path(args.dir);
   fs::remove_all(dir);
-  KeyPair operator_key = KeyPair::Generate(), bureau_key = KeyPair::Generate();
-  NoteSigner log_key{"bench.fundledger", 0, KeyPair::Generate()};
-  log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
-  std::unique_ptr<Journal> journal;
-  Status s = Journal::Create(dir.string(), "bench.fundledger", log_key, JournalOptions(), &journal);
-  if (!s.ok()) return Report(s);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Report(Status::IOError("mkdir", dir.string() + ": " + ec.message()));
   std::string today =
       FormatDate(BusinessDay(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count()));
-  std::vector<SignedEvent> setup(2);
-  s = SignedEvent::Sign(GenesisEvent("operator", "operator", operator_key.public_key(), today),
-                        "operator", operator_key, &setup[0]);
-  if (s.ok()) {
-    s = SignedEvent::Sign({{"id", "reg-xt-finance"},
-                           {"type", "org_registered"},
-                           {"occurred_on", today},
-                           {"org", "xt-finance"},
-                           {"name", "湘潭市财政局"},
-                           {"kind", "finance_bureau"},
-                           {"level", "municipal"},
-                           {"region", "hunan/xiangtan"},
-                           {"public_key", Base64Encode(bureau_key.public_key())}},
-                          "operator", operator_key, &setup[1]);
-  }
-  std::vector<AppendResult> results;
-  if (s.ok()) s = journal->Append(setup, &results);
+  BenchWorld world;
+  Status s = BuildWorld(args, today, &world);
   if (!s.ok()) return Report(s);
-
   unsigned cores = ThreadsOrCores(0);
-  std::vector<SignedEvent> events(args.events);
-  ParallelFor(events.size(), 0, [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      Status signed_ok =
-          SignedEvent::Sign(ReceiptEvent(i, today), "xt-finance", bureau_key, &events[i]);
-      if (!signed_ok.ok()) std::abort();
-    }
-  });
-  double verify_1 = VerifyRate(events[0], bureau_key.public_key(), 1);
-  double verify_n = VerifyRate(events[0], bureau_key.public_key(), cores);
-
-  auto start = Clock::now();
-  for (size_t at = 0; at < events.size(); at += args.batch) {
-    size_t n = std::min<size_t>(args.batch, events.size() - at);
-    s = journal->Append(std::span<const SignedEvent>(events.data() + at, n), &results);
-    if (!s.ok()) return Report(s);
-    for (const auto& r : results) {
-      if (!r.status.ok()) return Report(r.status);
-    }
-  }
-  double seconds = Seconds(start);
-  double rate = double(args.events) / seconds;
-  printf("cores                         %u\n", cores);
-  printf("ed25519 verify, 1 core        %.0f /s\n", verify_1);
-  printf("ed25519 verify, %u cores       %.0f /s   (limit)\n", cores, verify_n);
-  printf("append, batches of %-6llu     %.0f events/s  = %.2f x limit  (%llu events, %.2f s)\n",
-         (unsigned long long)args.batch, rate, rate / verify_n, (unsigned long long)args.events,
-         seconds);
-  journal.reset();
+  const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
+  double verify_1 = VerifyRate(typical, world.finance_key.public_key(), 1);
+  double verify_n = VerifyRate(typical, world.finance_key.public_key(), cores);
+  size_t record_bytes = EncodeRecord(1, 0, typical).bytes.size();
+  double raw = 0, without = 0, with = 0;
+  s = RawRocksDbRate(dir / "raw", args.events, args.batch, record_bytes, &raw);
+  if (s.ok())
+    s = RunAppend(world, dir / "journal-only", args.batch, /*fund_rules=*/false, &without);
+  if (s.ok()) s = RunAppend(world, dir / "full-rules", args.batch, /*fund_rules=*/true, &with);
+  if (!s.ok()) return Report(s);
+  printf("cores                                %u\n", cores);
+  printf("ed25519 verify, 1 core               %.0f /s\n", verify_1);
+  printf("ed25519 verify, %u cores              %.0f /s   (limit)\n", cores, verify_n);
+  printf("raw RocksDB, synced batches          %.0f puts/s of %zu bytes\n", raw, record_bytes);
+  printf(
+      "workload                             receipt, allocation, payment, acknowledgement; "
+      "%llu events, batches of %llu\n",
+      (unsigned long long)args.events, (unsigned long long)args.batch);
+  printf("append, journal only (no fund rules) %.0f events/s = %.2f x limit\n", without,
+         without / verify_n);
+  printf(
+      "append, full rules                   %.0f events/s = %.2f x limit = %.2f x journal only\n",
+      with, with / verify_n, with / without);
   if (args.dir.empty()) fs::remove_all(dir);
   return kExitOk;
 }

@@ -16,6 +16,7 @@
 #include "replay/verify.h"
 #include "tools/bench.h"
 #include "tools/cli_util.h"
+#include "tools/csv_import.h"
 #include "tools/demo.h"
 
 namespace fundledger::cli {
@@ -403,6 +404,23 @@ int Main(int argc, char** argv) {
   submit_cmd->add_option("input", submit.input, "a file or - for stdin");
   AddFormat(submit_cmd, &submit.format, {"json", "table"});
   submit_cmd->callback([&] { status = Submit(submit); });
+
+  ImportArgs import;
+  auto* import_cmd =
+      app.add_subcommand("import", "sign and append the rows of a spreadsheet saved as CSV");
+  import_cmd->add_option("--data", import.data, "data directory")->required();
+  import_cmd->add_option("--key", import.key, "secret key that signs every row")
+      ->required()
+      ->check(CLI::ExistingFile);
+  import_cmd->add_option("--signer", import.signer, "signing org id (default: the key's name)");
+  import_cmd->add_option("--type", import.type, "what the rows record")
+      ->required()
+      ->check(CLI::IsMember({"receipts", "allocations", "disbursements"}));
+  import_cmd->add_flag("--all-or-nothing", import.all_or_nothing,
+                       "append no row unless every row is good");
+  import_cmd->add_option("input", import.input, "a CSV file, or - for stdin")->required();
+  AddFormat(import_cmd, &import.format, {"table", "json"});
+  import_cmd->callback([&] { status = Import(import); });
 
   LogArgs log;
   auto* log_cmd = app.add_subcommand("log", "list records");

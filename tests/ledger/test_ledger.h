@@ -116,10 +116,12 @@ class TestLedger {
   int64_t now_ms_ = kTestNowMs;
 };
 
-// A funds_received event into `to`'s pool signed later by `to`.
-inline nlohmann::json Receipt(const std::string& id, const std::string& to, uint64_t amount_fen) {
+// A funds_received event of a finance bureau's own money into its own pool (`category` is the
+// bureau's level), signed later by `to`.
+inline nlohmann::json Receipt(const std::string& id, const std::string& to, uint64_t amount_fen,
+                              const std::string& category = "municipal") {
   return {{"id", id},         {"type", "funds_received"}, {"occurred_on", "2026-11-03"},
-          {"to", to},         {"to_kind", "pool"},        {"category", "central"},
+          {"to", to},         {"to_kind", "pool"},        {"category", category},
           {"source_org", to}, {"channel", "transfer"},    {"amount_fen", amount_fen}};
 }
 

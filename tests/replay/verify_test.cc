@@ -14,7 +14,8 @@ class VerifyTest : public ::testing::Test {
     ledger_.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
     for (int i = 0; i < 30; ++i) {
       std::string org = i % 2 ? "xt-finance" : "yh-finance";
-      ledger_.AppendOk(ledger_.Signed(org, Receipt("r" + std::to_string(i), org, 100 + i)));
+      ledger_.AppendOk(ledger_.Signed(
+          org, Receipt("r" + std::to_string(i), org, 100 + i, i % 2 ? "municipal" : "district")));
     }
     std::string note;
     ASSERT_TRUE(ledger_.journal().WriteCheckpoint(&note).ok());
@@ -142,4 +143,43 @@ TEST_F(VerifyTest, AnIdIndexPointingElsewhereIsFound) {
 }
 
 }  // namespace
+
+// The accounts family (balances, event facts, projects, policies, findings) is rebuilt from the
+// records and compared byte for byte.
+TEST_F(VerifyTest, ATamperedBalanceIsFound) {
+  std::string key =
+      "a" +
+      AccountKey{schema::AccountHolder::POOL, "xt-finance", schema::Category::MUNICIPAL}.Encode();
+  std::string original = Read(storage::kAccountsFamily, key);
+  ASSERT_EQ(original.size(), 8u);
+  std::string richer = storage::EncodeU64(storage::DecodeU64(original) + 100000);
+  ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kAccountsFamily, key, richer).ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "accounts_mismatch");
+  EXPECT_NE(s.message().find("xt-finance"), std::string::npos) << s.message();
+}
+
+TEST_F(VerifyTest, ATamperedEventFactIsFound) {
+  std::string original = Read(storage::kAccountsFamily, "er5");
+  ASSERT_FALSE(original.empty());
+  original[original.size() / 2] ^= 1;
+  ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kAccountsFamily, "er5", original).ok());
+  VerifyReport report;
+  EXPECT_EQ(Verify(&report).code(), "accounts_mismatch");
+}
+
+TEST_F(VerifyTest, AnAccountNoRecordCreatedIsFound) {
+  std::string key =
+      "a" +
+      AccountKey{schema::AccountHolder::POOL, "yh-finance", schema::Category::CENTRAL}.Encode();
+  ASSERT_TRUE(ledger_.journal()
+                  .PutRawForTesting(storage::kAccountsFamily, key, storage::EncodeU64(5))
+                  .ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "accounts_mismatch");
+  EXPECT_NE(s.message().find("not rebuilt"), std::string::npos) << s.message();
+}
+
 }  // namespace fundledger::testing

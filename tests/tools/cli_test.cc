@@ -102,7 +102,7 @@ json Receipt(const std::string& id, uint64_t amount_fen) {
           {"doc_ref", "湘财建〔2024〕12号"},
           {"to", "xt-finance"},
           {"to_kind", "pool"},
-          {"category", "central"},
+          {"category", "municipal"},
           {"source_org", "xt-finance"},
           {"channel", "transfer"},
           {"amount_fen", amount_fen}};
@@ -336,11 +336,24 @@ TEST_F(CliTest, SubmitRegistersAnOrgThenAcceptsItsSignedEvents) {
   EXPECT_EQ(JsonLines(again.out).at(0)["duplicate"], true) << again.out;
   EXPECT_EQ(JsonLines(again.out).at(0)["seq"], 5) << again.out;
   // sign, then submit the envelope: the same as submit --key.
-  CliResult signed_event =
-      Expect(0, {"sign", "--key", "yh.key", "-"}, Receipt("receipt-yuhu", 700).dump());
+  json project = {
+      {"id", "project-yuhu"},
+      {"type", "project_registered"},
+      {"occurred_on", "2024-03-01"},
+      {"project", "yh-2024-01"},
+      {"name", "雨湖区广场街道老旧小区改造"},
+      {"region", "hunan/xiangtan/yuhu"},
+      {"compounds", {"建设路小区"}},
+      {"households", 320},
+      {"buildings", 8},
+      {"floor_area_m2", 24000},
+      {"built_year", 1992},
+      {"budget", {{"basic_fen", 600000000}, {"improvement_fen", 0}, {"enhancement_fen", 0}}},
+      {"funding_plan", {{{"category", "municipal"}, {"amount_fen", 600000000}}}}};
+  CliResult signed_event = Expect(0, {"sign", "--key", "yh.key", "-"}, project.dump());
   CliResult submitted =
       Expect(0, {"submit", "--data", kData, "--format", "table", "-"}, signed_event.out);
-  EXPECT_NE(submitted.out.find("seq 7 receipt-yuhu"), std::string::npos) << submitted.out;
+  EXPECT_NE(submitted.out.find("seq 7 project-yuhu"), std::string::npos) << submitted.out;
   Expect(0, {"verify", "--data", kData});
 }
 

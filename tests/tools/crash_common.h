@@ -34,7 +34,7 @@ inline nlohmann::json CrashReceipt(const std::string& id, uint64_t amount_fen) {
           {"occurred_on", "2024-03-15"},
           {"to", kCrashOrg},
           {"to_kind", "pool"},
-          {"category", "central"},
+          {"category", "municipal"},
           {"source_org", kCrashOrg},
           {"channel", "transfer"},
           {"amount_fen", amount_fen}};

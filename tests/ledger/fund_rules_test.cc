@@ -1,0 +1,813 @@
+// Every rule of the fund domain (catalogue in ledger/rules.h) is broken once here, on a real
+// journal: the event is refused with the rule's code, its id and the field, and the journal,
+// its root and every state row stay as they were.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "ledger/storage_format.h"
+#include "replay/verify.h"
+#include "test_ledger.h"
+
+namespace fundledger::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kHeping[] = "hunan/xiangtan/yuhu/heping";
+constexpr char kValidCreditCode[] = "91430300MA4L00001W";
+constexpr uint64_t kMax = 100'000'000'000'000ULL;
+
+std::map<std::string, std::string> StateRows(const Journal& journal) {
+  std::map<std::string, std::string> rows;
+  for (auto family : {storage::kRegistryFamily, storage::kAccountsFamily}) {
+    Status s = journal.ScanFamily(family, [&](std::string_view k, std::string_view v) {
+      rows[std::string(family) + "/" + std::string(k)] = std::string(v);
+      return true;
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  return rows;
+}
+
+json Event(const std::string& id, const std::string& type, json fields,
+           const std::string& day = "2025-06-01") {
+  fields["id"] = id;
+  fields["type"] = type;
+  fields["occurred_on"] = day;
+  return fields;
+}
+
+json Budget(uint64_t basic, uint64_t improvement = 0, uint64_t enhancement = 0) {
+  return {{"basic_fen", basic}, {"improvement_fen", improvement}, {"enhancement_fen", enhancement}};
+}
+
+json ProjectRegistration(const std::string& project, const std::string& region = kHeping) {
+  return Event("reg-" + project, "project_registered",
+               {{"project", project},
+                {"name", "和平街道建设路片区老旧小区改造"},
+                {"region", region},
+                {"compounds", {"建设路小区", "和平里小区"}},
+                {"households", 600},
+                {"buildings", 12},
+                {"floor_area_m2", 48000},
+                {"built_year", 1995},
+                {"budget", Budget(800'000'000, 400'000'000, 200'000'000)},
+                {"funding_plan",
+                 {{{"category", "central"}, {"amount_fen", 600'000'000}},
+                  {{"category", "district"}, {"amount_fen", 400'000'000}},
+                  {{"category", "social_capital"}, {"amount_fen", 400'000'000}}}}});
+}
+
+json StatusChange(const std::string& id, const std::string& project, const std::string& status,
+                  std::optional<uint32_t> consent = {}, std::optional<uint32_t> satisfaction = {}) {
+  json e = Event(id, "project_status", {{"project", project}, {"status", status}});
+  if (consent) e["consent_bp"] = *consent;
+  if (satisfaction) e["satisfaction_bp"] = *satisfaction;
+  return e;
+}
+
+json Received(const std::string& id, const std::string& to, const std::string& to_kind,
+              const std::string& category, const std::string& source, uint64_t amount,
+              const std::string& channel = "transfer") {
+  return Event(id, "funds_received",
+               {{"to", to},
+                {"to_kind", to_kind},
+                {"category", category},
+                {"source_org", source},
+                {"channel", channel},
+                {"amount_fen", amount}});
+}
+
+json Allocated(const std::string& id, const std::string& from, const std::string& to,
+               const std::string& to_kind, const std::string& category, uint64_t amount) {
+  return Event(id, "funds_allocated",
+               {{"from", from},
+                {"to", to},
+                {"to_kind", to_kind},
+                {"category", category},
+                {"amount_fen", amount}});
+}
+
+json Payee(const std::string& org = "jianshe") {
+  json p = {{"name", "湘潭市建设工程有限公司"}, {"kind", "contractor"}};
+  if (!org.empty()) p["org"] = org;
+  return p;
+}
+
+json Disbursed(const std::string& id, const std::string& project, const std::string& category,
+               uint64_t amount, const std::string& work = "basic", json payee = Payee()) {
+  return Event(id, "funds_disbursed",
+               {{"project", project},
+                {"category", category},
+                {"amount_fen", amount},
+                {"payee", payee},
+                {"work", work},
+                {"item", "pipe_network"},
+                {"contract_ref", "XTJS-2025-017"},
+                {"invoice_ref", "No.43001234"}});
+}
+
+json Refunded(const std::string& id, const std::string& from, const std::string& from_kind,
+              const std::string& category, const std::string& to_org, uint64_t amount) {
+  return Event(id, "funds_refunded",
+               {{"from", from},
+                {"from_kind", from_kind},
+                {"category", category},
+                {"to_org", to_org},
+                {"amount_fen", amount}});
+}
+
+json Pledged(const std::string& id, const std::string& project, const std::string& source,
+             const std::string& category, uint64_t amount) {
+  return Event(id, "funds_pledged",
+               {{"project", project},
+                {"source_org", source},
+                {"category", category},
+                {"amount_fen", amount}});
+}
+
+json Reversal(const std::string& id, const std::string& target,
+              const std::string& day = "2025-06-01") {
+  return Event(id, "event_reversed", {{"target", target}}, day);
+}
+
+json Ack(const std::string& id, const std::string& target) {
+  return Event(id, "acknowledged", {{"target", target}});
+}
+
+json PolicyFor(const std::string& id, const std::string& region) {
+  return Event(id, "policy_set",
+               {{"region", region},
+                {"restricted_use",
+                 {{{"category", "central"}, {"works", {"basic", "improvement"}}},
+                  {{"category", "provincial"}, {"works", {"basic", "improvement"}}}}},
+                {"consent_min_bp", 6667},
+                {"satisfaction_min_bp", 8000},
+                {"unit_caps", {{{"item", "elevator"}, {"max_fen_per_unit", 35'000'000}}}},
+                {"targets", {{{"metric", "social_capital_to_government_bp"}, {"min_bp", 10000}}}},
+                {"idle_days_max", 180}});
+}
+
+json FindingEvent(const std::string& id, const std::string& finding, json targets,
+                  const std::string& project = "") {
+  json e = Event(id, "audit_finding",
+                 {{"finding", finding},
+                  {"targets", targets},
+                  {"severity", "major"},
+                  {"text", "付款凭证与合同金额不一致"}});
+  if (!project.empty()) e["project"] = project;
+  return e;
+}
+
+// A world from central government down to one street, with a project in it.
+class FundRules : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    L.Register("mof", "finance_bureau", "central", "");
+    L.Register("hunan-finance", "finance_bureau", "provincial", "hunan");
+    L.Register("xt-finance", "finance_bureau", "municipal", "hunan/xiangtan");
+    L.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+    L.Register("yz-finance", "finance_bureau", "district", "henan/xuchang/yuzhou");
+    L.Register("yh-housing", "housing_bureau", "district", "hunan/xiangtan/yuhu");
+    L.Register("heping-street", "street_office", "none", kHeping);
+    L.Register("yz-housing", "housing_bureau", "district", "henan/xuchang/yuzhou");
+    L.Register("xt-water", "utility", "none", "hunan/xiangtan");
+    L.Register("xt-textile", "enterprise", "none", "hunan/xiangtan");
+    L.Register("xt-invest", "social_capital", "none", "hunan/xiangtan");
+    L.Register("jianshe-residents", "resident_group", "none", kHeping);
+    L.Register("jianshe", "contractor", "none", "hunan/xiangtan");
+    L.Register("xt-audit", "auditor", "none", "hunan/xiangtan");
+    L.Register("yz-audit", "auditor", "none", "henan/xuchang/yuzhou");
+    Ok("yh-housing", ProjectRegistration("p1"));
+  }
+
+  AppendResult Ok(const std::string& signer, const json& event) {
+    return L.AppendOk(L.Signed(signer, event));
+  }
+
+  // The event is refused with `code` on `field`, and nothing changes.
+  void Refused(const std::string& signer, const json& event, const std::string& code,
+               const std::string& field) {
+    SignedEvent signed_event = L.Signed(signer, event);
+    Journal::Head before = L.journal().head();
+    auto rows_before = StateRows(L.journal());
+    AppendResult r = L.Append(signed_event);
+    EXPECT_EQ(r.status.code(), code) << r.status.ToString();
+    EXPECT_EQ(r.status.field(), field) << r.status.ToString();
+    EXPECT_EQ(r.status.event_id(), signed_event.id());
+    EXPECT_EQ(L.journal().head().size, before.size);
+    EXPECT_EQ(L.journal().head().root, before.root);
+    EXPECT_EQ(StateRows(L.journal()), rows_before) << "a refused event changed state";
+  }
+
+  int64_t Balance(schema::AccountHolder kind, const std::string& holder,
+                  schema::Category category) {
+    return L.journal().state().Balance(AccountKey{kind, holder, category});
+  }
+  int64_t Project(const std::string& p, schema::Category c) {
+    return Balance(schema::AccountHolder::PROJECT, p, c);
+  }
+  int64_t Pool(const std::string& p, schema::Category c) {
+    return Balance(schema::AccountHolder::POOL, p, c);
+  }
+
+  // p1 approved and holding `district` money from yh-finance.
+  void FundedAndApproved(uint64_t district_fen = 1'000'000) {
+    Ok("yh-housing", StatusChange("approve-p1", "p1", "approved", 7500));
+    Ok("yh-finance",
+       Received("yh-own", "yh-finance", "pool", "district", "yh-finance", 10 * district_fen));
+    Ok("yh-finance",
+       Allocated("yh-to-p1", "yh-finance", "p1", "project", "district", district_fen));
+  }
+
+  TestLedger L;
+};
+
+using schema::AccountHolder;
+using schema::Category;
+
+// ---- amounts and double entry ----
+
+TEST_F(FundRules, AmountsAreOneFenToTenToTheFourteenth) {
+  Refused("yh-finance", Received("r0", "yh-finance", "pool", "district", "yh-finance", 0),
+          "amount_out_of_range", "amount_fen");
+  Refused("yh-finance", Received("r1", "yh-finance", "pool", "district", "yh-finance", kMax + 1),
+          "amount_out_of_range", "amount_fen");
+  Ok("yh-finance", Received("r2", "yh-finance", "pool", "district", "yh-finance", kMax));
+  Ok("yh-finance", Received("r3", "yh-finance", "pool", "district", "yh-finance", 1));
+  EXPECT_EQ(Pool("yh-finance", Category::DISTRICT), int64_t(kMax + 1));
+}
+
+TEST_F(FundRules, EveryMovementIsDoubleEntryAndAllAccountsSumToZero) {
+  FundedAndApproved(500'000);
+  Ok("yh-finance", Disbursed("pay-1", "p1", "district", 200'000));
+  Ok("yh-finance", Refunded("back-1", "p1", "project", "district", "yh-finance", 50'000));
+  EXPECT_EQ(Pool("yh-finance", Category::DISTRICT), 4'500'000);
+  EXPECT_EQ(Project("p1", Category::DISTRICT), 250'000);
+  EXPECT_EQ(Balance(AccountHolder::EXTERNAL, "org:yh-finance", Category::DISTRICT),
+            -5'000'000 + 50'000);
+  EXPECT_EQ(Balance(AccountHolder::EXTERNAL, "org:jianshe", Category::DISTRICT), 200'000);
+  // Summed from the stored rows, not the in-memory state.
+  __int128 sum = 0;
+  size_t accounts = 0;
+  ASSERT_TRUE(L.journal()
+                  .ScanFamily(storage::kAccountsFamily,
+                              [&](std::string_view k, std::string_view v) {
+                                if (k[0] == 'a') {
+                                  sum += int64_t(storage::DecodeU64(v));
+                                  ++accounts;
+                                }
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(accounts, 4u);  // the refund went back to the source's external account
+  EXPECT_TRUE(sum == 0);
+  EXPECT_TRUE(L.journal().state().balance_sum() == 0);
+}
+
+TEST_F(FundRules, NoAccountPassesTenToTheEighteenth) {
+  // 10^4 receipts of 10^14 fen bring the external source to -10^18; one more would pass it.
+  std::vector<SignedEvent> events;
+  for (int i = 0; i < 10'000; ++i) {
+    events.push_back(L.Signed("yh-finance", Received("big-" + std::to_string(i), "yh-finance",
+                                                     "pool", "district", "yh-finance", kMax)));
+  }
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(L.journal().Append(events, &results).ok());
+  for (const auto& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  Refused("yh-finance", Received("big-last", "yh-finance", "pool", "district", "yh-finance", 1),
+          "balance_overflow", "amount_fen");
+}
+
+// ---- policies ----
+
+TEST_F(FundRules, PoliciesAreSetByTheOperatorOrAFinanceBureauForItsRegion) {
+  Refused("yh-housing", PolicyFor("pol-1", "hunan/xiangtan/yuhu"), "not_authorised", "signer");
+  Refused("xt-finance", PolicyFor("pol-2", "henan/xuchang"), "out_of_region", "region");
+  Refused("xt-finance", PolicyFor("pol-3", "Hunan/Xiangtan"), "bad_region", "region");
+  Ok("xt-finance", PolicyFor("pol-4", "hunan/xiangtan/yuhu"));
+  Ok("operator", PolicyFor("pol-5", "henan"));
+}
+
+TEST_F(FundRules, PolicyValuesAreChecked) {
+  auto with = [](json e, const std::string& key, json value) {
+    e[key] = value;
+    return e;
+  };
+  json base = PolicyFor("pol", "hunan/xiangtan");
+  Refused("xt-finance", with(base, "consent_min_bp", 0), "out_of_range", "consent_min_bp");
+  Refused("xt-finance", with(base, "consent_min_bp", 10001), "out_of_range", "consent_min_bp");
+  Refused("xt-finance", with(base, "satisfaction_min_bp", 10001), "out_of_range",
+          "satisfaction_min_bp");
+  Refused("xt-finance", with(base, "idle_days_max", 0), "out_of_range", "idle_days_max");
+  Refused("xt-finance",
+          with(base, "restricted_use",
+               {{{"category", "utility"}, {"works", {"basic"}}},
+                {{"category", "utility"}, {"works", {"basic"}}}}),
+          "duplicate_category", "restricted_use[1].category");
+  Refused("xt-finance",
+          with(base, "restricted_use", {{{"category", "utility"}, {"works", {"basic", "basic"}}}}),
+          "duplicate_work", "restricted_use[0].works");
+  Refused("xt-finance", with(base, "unit_caps", {{{"item", "Elevator!"}, {"max_fen_per_unit", 1}}}),
+          "bad_item", "unit_caps[0].item");
+  Refused("xt-finance",
+          with(base, "unit_caps",
+               {{{"item", "elevator"}, {"max_fen_per_unit", 1}},
+                {{"item", "elevator"}, {"max_fen_per_unit", 2}}}),
+          "duplicate_item", "unit_caps[1].item");
+  Refused("xt-finance", with(base, "unit_caps", {{{"item", "elevator"}, {"max_fen_per_unit", 0}}}),
+          "amount_out_of_range", "unit_caps[0].max_fen_per_unit");
+  Refused("xt-finance", with(base, "targets", {{{"metric", "happiness_bp"}, {"min_bp", 1}}}),
+          "bad_metric", "targets[0].metric");
+  Refused("xt-finance", with(base, "targets", {{{"metric", "payment_rate_bp"}}}), "bad_bounds",
+          "targets[0]");
+  Refused(
+      "xt-finance",
+      with(base, "targets", {{{"metric", "payment_rate_bp"}, {"min_bp", 9000}, {"max_bp", 10}}}),
+      "bad_bounds", "targets[0]");
+}
+
+TEST_F(FundRules, ABureauCannotFreeHigherLevelMoneyButTheOperatorCan) {
+  json loose = PolicyFor("pol-loose", "hunan/xiangtan/yuhu");
+  loose["restricted_use"] = json::array();  // central money for any work
+  Refused("yh-finance", loose, "policy_loosens", "restricted_use");
+  Refused("xt-finance", loose, "policy_loosens", "restricted_use");
+  // Its own level's money it may restrict or free as it likes.
+  json own = PolicyFor("pol-own", "hunan/xiangtan/yuhu");
+  own["restricted_use"].push_back({{"category", "district"}, {"works", {"basic"}}});
+  Ok("yh-finance", own);
+  Ok("operator", loose);
+}
+
+TEST_F(FundRules, TheNearestRegionsPolicyIsInForce) {
+  json city = PolicyFor("pol-city", "hunan/xiangtan");
+  city["consent_min_bp"] = 8000;
+  Ok("xt-finance", city);
+  Refused("yh-housing", StatusChange("approve", "p1", "approved", 7000), "consent_below_minimum",
+          "consent_bp");
+  // The district's own policy overrides its city's.
+  json district = PolicyFor("pol-district", "hunan/xiangtan/yuhu");
+  district["consent_min_bp"] = 6667;
+  district["restricted_use"].push_back({{"category", "district"}, {"works", {"basic"}}});
+  Ok("yh-finance", district);
+  Ok("yh-housing", StatusChange("approve", "p1", "approved", 7000));
+  Ok("yh-finance", Received("own", "yh-finance", "pool", "district", "yh-finance", 1000));
+  Ok("yh-finance", Allocated("alloc", "yh-finance", "p1", "project", "district", 1000));
+  Refused("yh-finance", Disbursed("pay", "p1", "district", 10, "improvement"), "restricted_use",
+          "work");
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 10, "basic"));
+  // A project in a region without a policy of its own follows the default.
+  EXPECT_EQ(L.journal().state().PolicyInForce("henan/xuchang").consent_min_bp, 6667u);
+  EXPECT_EQ(L.journal().state().PolicyInForce(kHeping).set_seq,
+            L.journal().state().FindPolicy("hunan/xiangtan/yuhu")->set_seq);
+}
+
+// ---- projects and their lifecycle ----
+
+TEST_F(FundRules, ProjectsAreRegisteredByHousingBureausAndStreetOfficesInTheirRegion) {
+  Refused("xt-finance", ProjectRegistration("p2"), "not_authorised", "signer");
+  Refused("yz-housing", ProjectRegistration("p2"), "out_of_region", "region");
+  json again = ProjectRegistration("p1");
+  again["id"] = "reg-p1-again";
+  Refused("yh-housing", again, "project_exists", "project");
+  Refused("yh-housing", ProjectRegistration("p2", ""), "bad_region", "region");
+  Refused("heping-street", ProjectRegistration("p2", "hunan/xiangtan/yuhu"), "out_of_region",
+          "region");
+  Ok("heping-street", ProjectRegistration("p2"));
+}
+
+TEST_F(FundRules, ProjectFactsAndBudgetsAreChecked) {
+  auto with = [](const std::string& key, json value) {
+    json e = ProjectRegistration("p9");
+    e[key] = value;
+    return e;
+  };
+  Refused("yh-housing", with("compounds", json::array()), "out_of_range", "compounds");
+  Refused("yh-housing", with("compounds", {"甲", "甲"}), "duplicate_compound", "compounds[1]");
+  Refused("yh-housing", with("households", 0), "out_of_range", "households");
+  Refused("yh-housing", with("buildings", 0), "out_of_range", "buildings");
+  Refused("yh-housing", with("floor_area_m2", 0), "out_of_range", "floor_area_m2");
+  Refused("yh-housing", with("built_year", 2031), "out_of_range", "built_year");
+  Refused("yh-housing", with("project", "bad id!"), "bad_id", "project");
+  Refused("yh-housing", with("budget", Budget(0)), "budget_empty", "budget");
+  Refused("yh-housing", with("budget", Budget(kMax + 1)), "amount_out_of_range",
+          "budget.basic_fen");
+  Refused("yh-housing", with("funding_plan", {{{"category", "central"}, {"amount_fen", 1}}}),
+          "funding_plan_mismatch", "funding_plan");
+  Refused("yh-housing",
+          with("funding_plan", {{{"category", "central"}, {"amount_fen", 700'000'000}},
+                                {{"category", "central"}, {"amount_fen", 700'000'000}}}),
+          "duplicate_category", "funding_plan[1].category");
+}
+
+TEST_F(FundRules, TheLifecycleGoesForwardOnly) {
+  Refused("yh-housing", StatusChange("s1", "p1", "started"), "status_transition", "status");
+  Refused("yh-housing", StatusChange("s1", "p1", "approved"), "field_required", "consent_bp");
+  Refused("yh-housing", StatusChange("s1", "p1", "approved", 6666), "consent_below_minimum",
+          "consent_bp");
+  Refused("yh-housing", StatusChange("s1", "p1", "approved", 10001), "out_of_range", "consent_bp");
+  Refused("yh-housing", StatusChange("s1", "p1", "approved", 6667, 9000), "field_not_allowed",
+          "satisfaction_bp");
+  Refused("xt-finance", StatusChange("s1", "p1", "approved", 6667), "not_authorised", "signer");
+  Refused("yz-housing", StatusChange("s1", "p1", "approved", 6667), "out_of_region", "project");
+  Refused("yh-housing", StatusChange("s1", "nope", "approved", 6667), "project_unknown", "project");
+  Ok("yh-housing", StatusChange("s1", "p1", "approved", 6667));
+  Refused("yh-housing", StatusChange("s2", "p1", "started", 7000), "field_not_allowed",
+          "consent_bp");
+  Ok("yh-housing", StatusChange("s2", "p1", "started"));
+  Refused("yh-housing", StatusChange("s3", "p1", "completed", {}, 7999),
+          "satisfaction_below_minimum", "satisfaction_bp");
+  Refused("yh-housing", StatusChange("s3", "p1", "completed"), "field_required", "satisfaction_bp");
+  Ok("yh-housing", StatusChange("s3", "p1", "completed", {}, 8000));
+  Refused("yh-housing", StatusChange("s4", "p1", "cancelled"), "status_transition", "status");
+  Ok("yh-housing", StatusChange("s4", "p1", "settled"));
+  Refused("yh-housing", StatusChange("s5", "p1", "started"), "status_transition", "status");
+  json revised = Event("rev", "project_revised",
+                       {{"project", "p1"},
+                        {"budget", Budget(100)},
+                        {"funding_plan", {{{"category", "district"}, {"amount_fen", 100}}}}});
+  Refused("yh-housing", revised, "project_closed", "project");
+}
+
+TEST_F(FundRules, RevisionsKeepTheBudgetAndPlanInBalance) {
+  json revised = Event("rev", "project_revised",
+                       {{"project", "p1"},
+                        {"budget", Budget(100, 50)},
+                        {"funding_plan", {{{"category", "district"}, {"amount_fen", 100}}}}});
+  Refused("yh-housing", revised, "funding_plan_mismatch", "funding_plan");
+  Refused("yz-housing", revised, "out_of_region", "project");
+  revised["funding_plan"][0]["amount_fen"] = 150;
+  Ok("yh-housing", revised);
+}
+
+TEST_F(FundRules, MoneyMovesOnlyInTheRightPhases) {
+  Ok("yh-finance", Received("own", "yh-finance", "pool", "district", "yh-finance", 1000));
+  Ok("yh-finance", Allocated("a1", "yh-finance", "p1", "project", "district", 500));
+  Refused("yh-finance", Disbursed("pay", "p1", "district", 10), "project_not_active", "project");
+  Ok("yh-housing", StatusChange("s1", "p1", "approved", 8000));
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 10));
+  Ok("yh-housing", StatusChange("s2", "p1", "cancelled"));
+  Refused("yh-finance", Disbursed("pay2", "p1", "district", 10), "project_not_active", "project");
+  Refused("yh-finance", Allocated("a2", "yh-finance", "p1", "project", "district", 10),
+          "project_closed", "to");
+  Refused("heping-street", Received("res", "p1", "project", "resident", "jianshe-residents", 10),
+          "project_closed", "to");
+  // Refunds still move money out of a cancelled project.
+  Ok("yh-finance", Refunded("back", "p1", "project", "district", "yh-finance", 490));
+  EXPECT_EQ(Project("p1", Category::DISTRICT), 0);
+}
+
+// ---- pledges and receipts ----
+
+TEST_F(FundRules, PledgesComeFromTheirSourceOrARegionsFinanceBureau) {
+  Refused("jianshe", Pledged("pl", "p1", "xt-invest", "social_capital", 100), "not_authorised",
+          "signer");
+  Refused("xt-invest", Pledged("pl", "p1", "xt-invest", "central", 100), "category_mismatch",
+          "category");
+  Refused("xt-invest", Pledged("pl", "nope", "xt-invest", "social_capital", 100), "project_unknown",
+          "project");
+  Refused("yz-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100), "out_of_region",
+          "project");
+  Refused("xt-finance", Pledged("pl", "p1", "ghost", "social_capital", 100), "org_unknown",
+          "source_org");
+  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100));
+  Ok("xt-invest", Pledged("pl2", "p1", "xt-invest", "social_capital", 100));
+}
+
+TEST_F(FundRules, ReceiptsAreRecordedByTheRightOrgIntoTheRightAccount) {
+  Refused("xt-finance", Received("r", "yh-finance", "pool", "municipal", "xt-finance", 1),
+          "not_authorised", "to");
+  Refused("yh-housing", Received("r", "p1", "project", "district", "yh-finance", 1),
+          "not_authorised", "signer");
+  Refused("heping-street", Received("r", "p1", "project", "district", "yh-finance", 1),
+          "not_authorised", "category");
+  Refused("yz-finance", Received("r", "p1", "project", "district", "yz-finance", 1),
+          "out_of_region", "to");
+  Refused("yh-finance", Received("r", "nope", "project", "district", "yh-finance", 1),
+          "project_unknown", "to");
+  Refused("yh-finance", Received("r", "p1", "project", "district", "ghost", 1), "org_unknown",
+          "source_org");
+  Refused("yh-finance", Received("r", "p1", "project", "central", "yh-finance", 1),
+          "category_mismatch", "category");
+  Refused("yh-finance", Received("r", "p1", "project", "utility", "xt-textile", 1),
+          "category_mismatch", "category");
+  Refused("yh-finance",
+          Received("r", "p1", "project", "district", "yh-finance", 1, "provident_fund"),
+          "channel_not_allowed", "channel");
+  Refused("yh-finance", Received("r", "p1", "project", "utility", "xt-water", 1, "loan"),
+          "channel_not_allowed", "channel");
+  Ok("yh-finance", Received("r", "p1", "project", "utility", "xt-water", 1, "in_kind_works"));
+  Ok("yh-finance", Received("r2", "p1", "project", "district", "yh-finance", 1, "bond"));
+}
+
+TEST_F(FundRules, ResidentsAreCountedNotNamed) {
+  json r =
+      Received("res", "p1", "project", "resident", "jianshe-residents", 60'000, "maintenance_fund");
+  r["households"] = 0;
+  Refused("heping-street", r, "out_of_range", "households");
+  r["households"] = 100;
+  r["contributor_ref"] = "Not-A-Commitment";
+  Refused("heping-street", r, "bad_contributor_ref", "contributor_ref");
+  r["contributor_ref"] = std::string(64, 'a');
+  Ok("heping-street", r);
+  json gov = Received("gov", "yh-finance", "pool", "district", "yh-finance", 1);
+  gov["households"] = 3;
+  Refused("yh-finance", gov, "field_not_allowed", "households");
+  gov.erase("households");
+  gov["contributor_ref"] = std::string(64, 'b');
+  Refused("yh-finance", gov, "field_not_allowed", "contributor_ref");
+}
+
+TEST_F(FundRules, ReceiptsAgainstAPledgeMatchItAndDoNotExceedIt) {
+  Ok("xt-invest", Pledged("pl", "p1", "xt-invest", "social_capital", 1000));
+  Ok("yh-housing", ProjectRegistration("p2"));
+  auto against = [](const std::string& id, const std::string& project, uint64_t amount) {
+    json r = Received(id, project, "project", "social_capital", "xt-invest", amount);
+    r["pledge"] = "pl";
+    return r;
+  };
+  json unknown = against("r", "p1", 10);
+  unknown["pledge"] = "nope";
+  Refused("yh-finance", unknown, "pledge_unknown", "pledge");
+  json not_a_pledge = against("r", "p1", 10);
+  not_a_pledge["pledge"] = "reg-p1";
+  Refused("yh-finance", not_a_pledge, "pledge_unknown", "pledge");
+  Refused("yh-finance", against("r", "p2", 10), "pledge_mismatch", "pledge");
+  Ok("yh-finance", against("r1", "p1", 600));
+  Refused("yh-finance", against("r2", "p1", 401), "pledge_exceeded", "amount_fen");
+  Ok("yh-finance", against("r2", "p1", 400));
+  Refused("yh-finance", against("r3", "p1", 1), "pledge_exceeded", "amount_fen");
+  // Reversing a receipt makes its amount outstanding again.
+  Ok("yh-finance", Reversal("rev-r2", "r2"));
+  Ok("yh-finance", against("r3", "p1", 400));
+  // A pledge with receipts against it is not reversed; one without is, and then takes none.
+  Refused("xt-invest", Reversal("rev-pl", "pl"), "pledge_has_receipts", "target");
+  Ok("xt-invest", Pledged("pl-b", "p1", "xt-invest", "social_capital", 5));
+  Ok("xt-invest", Reversal("rev-pl-b", "pl-b"));
+  json late = against("r4", "p1", 1);
+  late["pledge"] = "pl-b";
+  Refused("yh-finance", late, "pledge_reversed", "pledge");
+}
+
+// ---- allocations, disbursements, refunds ----
+
+TEST_F(FundRules, AllocationsGoDownFromTheBureausOwnPoolWithoutOverdraft) {
+  Ok("xt-finance", Received("own", "xt-finance", "pool", "municipal", "xt-finance", 1000));
+  Refused("yh-finance", Allocated("a", "xt-finance", "p1", "project", "municipal", 1),
+          "not_authorised", "from");
+  Refused("xt-finance", Allocated("a", "xt-finance", "xt-finance", "pool", "municipal", 1),
+          "self_allocation", "to");
+  Refused("xt-finance", Allocated("a", "xt-finance", "yh-housing", "pool", "municipal", 1),
+          "pool_unknown", "to");
+  Refused("xt-finance", Allocated("a", "xt-finance", "yz-finance", "pool", "municipal", 1),
+          "out_of_region", "to");
+  Refused("xt-finance", Allocated("a", "xt-finance", "hunan-finance", "pool", "municipal", 1),
+          "out_of_region", "to");
+  Refused("xt-finance", Allocated("a", "xt-finance", "yh-finance", "pool", "municipal", 1001),
+          "overdraft", "amount_fen");
+  Refused("xt-finance", Allocated("a", "xt-finance", "yh-finance", "pool", "central", 1),
+          "overdraft", "amount_fen");
+  Ok("xt-finance", Allocated("a", "xt-finance", "yh-finance", "pool", "municipal", 1000));
+  Ok("yh-finance", Allocated("b", "yh-finance", "p1", "project", "municipal", 1000));
+  EXPECT_EQ(Pool("xt-finance", Category::MUNICIPAL), 0);
+  EXPECT_EQ(Project("p1", Category::MUNICIPAL), 1000);
+}
+
+TEST_F(FundRules, CentralMoneyKeepsItsCategoryDownTheChain) {
+  Ok("mof", Received("c", "mof", "pool", "central", "mof", 9000));
+  Ok("mof", Allocated("c1", "mof", "hunan-finance", "pool", "central", 9000));
+  Ok("hunan-finance", Allocated("c2", "hunan-finance", "xt-finance", "pool", "central", 9000));
+  Ok("xt-finance", Allocated("c3", "xt-finance", "yh-finance", "pool", "central", 9000));
+  Ok("yh-finance", Allocated("c4", "yh-finance", "p1", "project", "central", 9000));
+  Ok("yh-housing", StatusChange("s1", "p1", "approved", 9000));
+  Refused("yh-finance", Disbursed("pay", "p1", "central", 100, "enhancement"), "restricted_use",
+          "work");
+  Ok("yh-finance", Disbursed("pay", "p1", "central", 100, "improvement"));
+  EXPECT_EQ(Project("p1", Category::CENTRAL), 8900);
+  EXPECT_EQ(Balance(AccountHolder::EXTERNAL, "org:mof", Category::CENTRAL), -9000);
+}
+
+TEST_F(FundRules, DisbursementsAreCheckedForPayerPayeeAndMoney) {
+  FundedAndApproved(1000);
+  Refused("heping-street", Disbursed("d", "p1", "district", 1), "not_authorised", "signer");
+  Refused("yz-finance", Disbursed("d", "p1", "district", 1), "out_of_region", "project");
+  Refused("yh-finance", Disbursed("d", "nope", "district", 1), "project_unknown", "project");
+  Refused("yh-finance", Disbursed("d", "p1", "district", 1001), "overdraft", "amount_fen");
+  Refused("yh-finance", Disbursed("d", "p1", "municipal", 1), "overdraft", "amount_fen");
+  json auditor = {{"name", "审计局"}, {"kind", "auditor"}};
+  Refused("yh-finance", Disbursed("d", "p1", "district", 1, "basic", auditor), "bad_payee_kind",
+          "payee.kind");
+  json coded = Payee("");
+  coded["credit_code"] = "91430300MA4L00001X";
+  Refused("yh-finance", Disbursed("d", "p1", "district", 1, "basic", coded), "bad_credit_code",
+          "payee.credit_code");
+  json ghost = Payee("ghost");
+  Refused("yh-finance", Disbursed("d", "p1", "district", 1, "basic", ghost), "org_unknown",
+          "payee.org");
+  json wrong_kind = Payee("xt-water");
+  Refused("yh-finance", Disbursed("d", "p1", "district", 1, "basic", wrong_kind), "payee_mismatch",
+          "payee.kind");
+  json bad_item = Disbursed("d", "p1", "district", 1);
+  bad_item["item"] = "Pipe Network";
+  Refused("yh-finance", bad_item, "bad_item", "item");
+  json no_units = Disbursed("d", "p1", "district", 1);
+  no_units["units"] = 0;
+  Refused("yh-finance", no_units, "out_of_range", "units");
+  coded["credit_code"] = kValidCreditCode;
+  Ok("yh-finance", Disbursed("d", "p1", "district", 1, "basic", coded));
+  EXPECT_EQ(
+      Balance(AccountHolder::EXTERNAL, std::string("code:") + kValidCreditCode, Category::DISTRICT),
+      1);
+}
+
+TEST_F(FundRules, RefundsGoBackToWhoGaveTheMoney) {
+  FundedAndApproved(1000);
+  Ok("yh-finance", Received("water", "p1", "project", "utility", "xt-water", 300));
+  Refused("xt-finance", Refunded("f", "yh-finance", "pool", "district", "yh-finance", 1),
+          "not_authorised", "from");
+  Refused("yz-finance", Refunded("f", "p1", "project", "district", "yz-finance", 1),
+          "out_of_region", "from");
+  Refused("yh-finance", Refunded("f", "p1", "project", "district", "xt-water", 1),
+          "category_mismatch", "category");
+  Refused("yh-finance", Refunded("f", "p1", "project", "utility", "xt-textile", 1),
+          "category_mismatch", "category");
+  Refused("yh-finance", Refunded("f", "p1", "project", "utility", "ghost", 1), "org_unknown",
+          "to_org");
+  Refused("yh-finance", Refunded("f", "p1", "project", "utility", "xt-water", 301), "overdraft",
+          "amount_fen");
+  Ok("yh-finance", Refunded("f", "p1", "project", "utility", "xt-water", 300));
+  // Unspent central money may go back up to any finance bureau.
+  Ok("yh-finance", Refunded("g", "p1", "project", "district", "xt-finance", 10));
+}
+
+// ---- reversals ----
+
+TEST_F(FundRules, AReversalUndoesItsTargetExactlyOnce) {
+  FundedAndApproved(1000);
+  Refused("yh-finance", Reversal("x", "nope"), "target_unknown", "target");
+  Refused("yh-finance", Reversal("x", "reg-p1"), "not_reversible", "target");
+  Refused("yh-finance", Reversal("x", "approve-p1"), "not_reversible", "target");
+  Refused("xt-finance", Reversal("x", "yh-to-p1"), "not_authorised", "signer");
+  Refused("yh-finance", Reversal("x", "yh-to-p1", "2025-05-31"), "reversal_before_target",
+          "occurred_on");
+  Ok("yh-finance", Reversal("x", "yh-to-p1"));
+  EXPECT_EQ(Project("p1", Category::DISTRICT), 0);
+  EXPECT_EQ(Pool("yh-finance", Category::DISTRICT), 10'000);
+  Refused("operator", Reversal("y", "yh-to-p1"), "already_reversed", "target");
+  Refused("yh-finance", Reversal("y", "x"), "not_reversible", "target");
+  // The operator may reverse anyone's mistake.
+  Ok("operator", Reversal("z", "yh-own"));
+  EXPECT_EQ(Pool("yh-finance", Category::DISTRICT), 0);
+  EXPECT_TRUE(L.journal().state().balance_sum() == 0);
+}
+
+TEST_F(FundRules, AReversalCannotOverdraw) {
+  FundedAndApproved(1000);
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 600));
+  // The allocation's money is partly spent: taking all 1000 back would overdraw the project.
+  Refused("yh-finance", Reversal("x", "yh-to-p1"), "overdraft", "target");
+  Ok("yh-finance", Reversal("x", "pay"));
+  Ok("yh-finance", Reversal("y", "yh-to-p1"));
+  EXPECT_EQ(Project("p1", Category::DISTRICT), 0);
+}
+
+TEST_F(FundRules, NoReversalTouchesASettledProject) {
+  FundedAndApproved(1000);
+  Ok("yh-housing", StatusChange("s2", "p1", "started"));
+  Ok("yh-housing", StatusChange("s3", "p1", "completed", {}, 9000));
+  Ok("yh-housing", StatusChange("s4", "p1", "settled"));
+  Refused("yh-finance", Reversal("x", "yh-to-p1"), "project_closed", "target");
+}
+
+// ---- acknowledgements ----
+
+TEST_F(FundRules, OnlyTheNamedCounterpartyAcknowledgesOnce) {
+  FundedAndApproved(1000);
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 100));
+  Ok("yh-finance", Disbursed("pay-anon", "p1", "district", 100, "basic", Payee("")));
+  Ok("yh-finance", Received("water", "p1", "project", "utility", "xt-water", 300));
+  Refused("xt-water", Ack("ack", "nope"), "target_unknown", "target");
+  Refused("jianshe", Ack("ack", "reg-p1"), "no_counterparty", "target");
+  Refused("jianshe", Ack("ack", "pay-anon"), "no_counterparty", "target");
+  Refused("jianshe", Ack("ack", "yh-to-p1"), "no_counterparty", "target");
+  Refused("yh-finance", Ack("ack", "yh-own"), "self_acknowledgement", "signer");
+  Refused("xt-water", Ack("ack", "pay"), "not_counterparty", "signer");
+  Ok("jianshe", Ack("ack", "pay"));
+  Refused("jianshe", Ack("ack2", "pay"), "already_acknowledged", "target");
+  Ok("xt-water", Ack("ack-water", "water"));
+  Ok("xt-finance", Received("m", "xt-finance", "pool", "municipal", "xt-finance", 50));
+  Ok("xt-finance", Allocated("down", "xt-finance", "yh-finance", "pool", "municipal", 50));
+  Ok("yh-finance", Ack("ack-down", "down"));
+  Ok("yh-finance", Disbursed("pay2", "p1", "district", 1));
+  Ok("yh-finance", Reversal("rev-pay2", "pay2"));
+  Refused("jianshe", Ack("ack3", "pay2"), "target_reversed", "target");
+}
+
+// ---- findings ----
+
+TEST_F(FundRules, FindingsAreAuditorsOwn) {
+  FundedAndApproved(1000);
+  Refused("xt-finance", FindingEvent("f", "F-1", {"yh-to-p1"}), "not_authorised", "signer");
+  Refused("xt-audit", FindingEvent("f", "F-1", json::array()), "finding_subject_required",
+          "targets");
+  Refused("xt-audit", FindingEvent("f", "F-1", {"nope"}), "target_unknown", "targets[0]");
+  Refused("xt-audit", FindingEvent("f", "F-1", {"yh-own", "yh-own"}), "duplicate_target",
+          "targets[1]");
+  Refused("xt-audit", FindingEvent("f", "F-1", json::array(), "nope"), "project_unknown",
+          "project");
+  Refused("yz-audit", FindingEvent("f", "F-1", json::array(), "p1"), "out_of_region", "project");
+  json empty_text = FindingEvent("f", "F-1", {"yh-own"});
+  empty_text["text"] = "";
+  Refused("xt-audit", empty_text, "text_empty", "text");
+  Ok("xt-audit", FindingEvent("f", "F-1", {"yh-own", "approve-p1"}, "p1"));
+  Refused("xt-audit", FindingEvent("f2", "F-1", {"yh-own"}), "finding_exists", "finding");
+  json resolve = Event("res", "finding_resolved", {{"finding", "F-1"}, {"text", "已补充凭证"}});
+  Refused("jianshe", resolve, "not_authorised", "signer");
+  Refused("yz-audit", resolve, "out_of_region", "finding");
+  json unknown = resolve;
+  unknown["finding"] = "F-9";
+  Refused("xt-audit", unknown, "finding_unknown", "finding");
+  Ok("xt-audit", resolve);
+  resolve["id"] = "res-2";
+  Refused("xt-audit", resolve, "finding_already_resolved", "finding");
+}
+
+// ---- state across batches and restarts ----
+
+TEST_F(FundRules, EventsInOneBatchSeeEachOtherAndARefusedOneLeavesNoTrace) {
+  std::vector<SignedEvent> batch = {
+      L.Signed("yh-housing", StatusChange("s1", "p1", "approved", 7000)),
+      L.Signed("yh-finance", Received("own", "yh-finance", "pool", "district", "yh-finance", 100)),
+      L.Signed("yh-finance", Allocated("a", "yh-finance", "p1", "project", "district", 100)),
+      L.Signed("yh-finance", Disbursed("too-much", "p1", "district", 101)),
+      L.Signed("yh-finance", Disbursed("pay", "p1", "district", 100)),
+      L.Signed("jianshe", Ack("ack", "pay")),
+      L.Signed("jianshe", Ack("ack-too-much", "too-much")),
+  };
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(L.journal().Append(batch, &results).ok());
+  for (size_t i : {0, 1, 2, 4, 5})
+    EXPECT_TRUE(results[i].status.ok()) << results[i].status.ToString();
+  EXPECT_EQ(results[3].status.code(), "overdraft");
+  EXPECT_EQ(results[6].status.code(), "target_unknown");
+  EXPECT_EQ(Project("p1", Category::DISTRICT), 0);
+}
+
+TEST_F(FundRules, AllOrNothingAppendsNoneWhenOneIsRefused) {
+  auto rows = StateRows(L.journal());
+  Journal::Head before = L.journal().head();
+  std::vector<SignedEvent> batch = {
+      L.Signed("yh-finance", Received("own", "yh-finance", "pool", "district", "yh-finance", 100)),
+      L.Signed("yh-finance", Allocated("a", "yh-finance", "p1", "project", "district", 101)),
+  };
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(L.journal().Append(batch, &results, AppendOptions{.all_or_nothing = true}).ok());
+  EXPECT_EQ(results[0].status.code(), "batch_not_appended");
+  EXPECT_EQ(results[1].status.code(), "overdraft");
+  EXPECT_EQ(L.journal().head().size, before.size);
+  EXPECT_EQ(StateRows(L.journal()), rows);
+  EXPECT_EQ(Pool("yh-finance", Category::DISTRICT), 0);
+  // The same events, fixed, go in.
+  batch[1] = L.Signed("yh-finance", Allocated("a", "yh-finance", "p1", "project", "district", 100));
+  ASSERT_TRUE(L.journal().Append(batch, &results, AppendOptions{.all_or_nothing = true}).ok());
+  EXPECT_TRUE(results[0].status.ok() && results[1].status.ok());
+}
+
+TEST_F(FundRules, StateSurvivesAReopenAndFactsAreReadBackFromDisk) {
+  FundedAndApproved(1000);
+  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 1000));
+  json r = Received("r1", "p1", "project", "social_capital", "xt-invest", 700);
+  r["pledge"] = "pl";
+  Ok("yh-finance", r);
+  Ok("xt-audit", FindingEvent("f", "F-1", {"r1"}, "p1"));
+  auto rows = StateRows(L.journal());
+  L.Reopen();
+  EXPECT_EQ(StateRows(L.journal()), rows);
+  EXPECT_EQ(Project("p1", Category::SOCIAL_CAPITAL), 700);
+  EXPECT_EQ(L.journal().state().FindProject("p1")->phase, schema::ProjectPhase::APPROVED);
+  r["id"] = "r2";
+  r["amount_fen"] = 301;
+  Refused("yh-finance", r, "pledge_exceeded", "amount_fen");
+  Ok("yh-finance", Reversal("rev-r1", "r1"));
+  Refused("yh-finance", Reversal("rev-r1b", "r1"), "already_reversed", "target");
+  Refused("xt-audit", FindingEvent("f2", "F-1", {"r1"}), "finding_exists", "finding");
+  Ok("xt-invest", Ack("ack-pl", "pl"));
+  VerifyReport report;
+  Status verified = VerifyLedger(L.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(verified.ok()) << verified.ToString();
+}
+
+TEST(CreditCode, TheCheckCharacterFollowsGb32100) {
+  for (const char* code :
+       {"9144030071526726XG", "91110000802100433B", "91330100799655058B", kValidCreditCode}) {
+    EXPECT_TRUE(IsValidCreditCode(code)) << code;
+  }
+  EXPECT_FALSE(IsValidCreditCode("9144030071526726XH"));  // wrong check character
+  EXPECT_FALSE(IsValidCreditCode("9144030071526726X"));   // short
+  EXPECT_FALSE(IsValidCreditCode("914403007152672IXG"));  // I is not in the alphabet
+  EXPECT_FALSE(IsValidCreditCode("9144030071526726xg"));  // lowercase
+}
+
+}  // namespace
+}  // namespace fundledger::testing
