@@ -925,7 +925,7 @@ void PlanPlace(const World& w, Rng* rng, ProjectPlan* p) {
   f.reverse_pledge = normal && i % 40 == 7;
   f.finding_papers = i % 10 == 2;
   f.finding_unacked = i % 10 == 4;
-  f.finding_progress = i % 15 == 11;
+  f.finding_progress = i % 15 == 5;
   f.settlement_audit = i < kFixedCount || rng->Chance(35);
   f.all_channels = i < kFixedCount;
   f.in_kind_works = i == 0 || i == 2 || rng->Chance(35);
