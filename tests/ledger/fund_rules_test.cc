@@ -798,6 +798,34 @@ TEST_F(FundRules, StateSurvivesAReopenAndFactsAreReadBackFromDisk) {
   EXPECT_TRUE(verified.ok()) << verified.ToString();
 }
 
+TEST_F(FundRules, AWriterRefusesToOpenOnMalformedOrUnbalancedState) {
+  FundedAndApproved(1000);
+  std::string key = "a" + AccountKey{AccountHolder::PROJECT, "p1", Category::DISTRICT}.Encode();
+  ASSERT_TRUE(
+      L.journal().PutRawForTesting(storage::kAccountsFamily, key, storage::EncodeU64(999)).ok());
+  std::unique_ptr<Journal> reopened;
+  JournalOptions options;
+  L.Close();
+  Status s = Journal::Open(L.dir().string(), options, &reopened);
+  EXPECT_EQ(s.code(), "accounts_unbalanced") << s.ToString();
+  // A reader opens anyway, so that verification can name the row.
+  options.read_only = true;
+  ASSERT_TRUE(Journal::Open(L.dir().string(), options, &reopened).ok());
+  VerifyReport report;
+  EXPECT_EQ(VerifyLedger(*reopened, VerifyOptions(), &report).code(), "accounts_mismatch");
+  reopened.reset();
+  options.read_only = false;
+  ASSERT_TRUE(Journal::Open(L.dir().string(), options, &reopened).code() == "accounts_unbalanced");
+}
+
+TEST_F(FundRules, AMalformedStateRowStopsTheOpen) {
+  ASSERT_TRUE(L.journal().PutRawForTesting(storage::kAccountsFamily, "jp1", "not capnp!").ok());
+  L.Close();
+  std::unique_ptr<Journal> reopened;
+  Status s = Journal::Open(L.dir().string(), JournalOptions(), &reopened);
+  EXPECT_EQ(s.code(), "state_row_malformed") << s.ToString();
+}
+
 TEST(CreditCode, TheCheckCharacterFollowsGb32100) {
   for (const char* code :
        {"9144030071526726XG", "91110000802100433B", "91330100799655058B", kValidCreditCode}) {

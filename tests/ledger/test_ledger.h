@@ -36,6 +36,9 @@ class TestLedger {
     std::filesystem::remove_all(dir_);
   }
 
+  // Closes the ledger (so that a test can open it itself).
+  void Close() { journal_.reset(); }
+
   void Reopen(bool create = false) {
     journal_.reset();
     JournalOptions options;

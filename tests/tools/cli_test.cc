@@ -29,22 +29,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::CliResult;
+using test::Describe;
+using test::JsonLines;
 using test::ReadFile;
 using test::TestDir;
 using test::WriteFile;
 
 constexpr char kOrigin[] = "xiangtan.example/fundledger";
 constexpr char kData[] = "data";  // the ledger's directory, inside the test's directory
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Describe(const CliResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
-}
 
 // Parses JSON the binary printed; a test failure, not an exception, if it is not JSON.
 json ParseOrFail(const std::string& text) {
@@ -54,18 +47,6 @@ json ParseOrFail(const std::string& text) {
     return json::object();
   }
   return value;
-}
-
-std::vector<json> JsonLines(const std::string& text) {
-  std::vector<json> lines;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    if (end > pos) lines.push_back(ParseOrFail(text.substr(pos, end - pos)));
-    pos = end + 1;
-  }
-  return lines;
 }
 
 std::string Lines(const std::vector<json>& items) {
@@ -117,37 +98,7 @@ class CliTest : public ::testing::Test {
  protected:
   // Runs the binary with `args` in the test's directory, `input` on its standard input.
   CliResult Run(const std::vector<std::string>& args, const std::string& input = "") {
-    const std::string in_path = dir_ / ".stdin", out_path = dir_ / ".stdout",
-                      err_path = dir_ / ".stderr", cwd = dir_.path().string();
-    WriteFile(in_path, input);
-    std::vector<std::string> words = {FL_BINARY};
-    words.insert(words.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      int in = ::open(in_path.c_str(), O_RDONLY);
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
-          ::dup2(err, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
-        ::_exit(127);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    CliResult result;
-    int status = 0;
-    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
-      ADD_FAILURE() << "cannot run " << FL_BINARY;
-      return result;
-    }
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    result.out = ReadFile(out_path);
-    result.err = ReadFile(err_path);
-    return result;
+    return test::RunBinary(FL_BINARY, dir_, args, input);
   }
 
   // Runs and expects exit status `expected`, reporting everything the binary said otherwise.

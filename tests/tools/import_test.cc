@@ -27,6 +27,8 @@ namespace fundledger {
 namespace {
 
 using nlohmann::json;
+using test::CliResult;
+using test::JsonLines;
 using test::ReadFile;
 using test::TestDir;
 using test::WriteFile;
@@ -517,28 +519,6 @@ TEST(ImportFileTest, FileLimits) {
 
 // ---- the binary on a real ledger ----
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::vector<json> JsonLines(const std::string& text) {
-  std::vector<json> lines;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    if (end > pos) {
-      json line = json::parse(text.substr(pos, end - pos), nullptr, /*allow_exceptions=*/false);
-      if (line.is_discarded()) ADD_FAILURE() << "not JSON: " << text.substr(pos, end - pos);
-      lines.push_back(line);
-    }
-    pos = end + 1;
-  }
-  return lines;
-}
-
 std::string DataFile(const std::string& name) {
   return std::string(FL_TEST_DATA_DIR) + "/import/" + name;
 }
@@ -586,37 +566,7 @@ class ImportCliTest : public ::testing::Test {
 
   // Runs the binary with `args` in the test's directory.
   CliResult Run(const std::vector<std::string>& args, const std::string& input = "") {
-    const std::string in_path = dir_ / ".stdin", out_path = dir_ / ".stdout",
-                      err_path = dir_ / ".stderr", cwd = dir_.path().string();
-    WriteFile(in_path, input);
-    std::vector<std::string> words = {FL_BINARY};
-    words.insert(words.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      int in = ::open(in_path.c_str(), O_RDONLY);
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
-          ::dup2(err, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
-        ::_exit(127);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    CliResult result;
-    int status = 0;
-    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
-      ADD_FAILURE() << "cannot run " << FL_BINARY;
-      return result;
-    }
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    result.out = ReadFile(out_path);
-    result.err = ReadFile(err_path);
-    return result;
+    return test::RunBinary(FL_BINARY, dir_, args, input);
   }
 
   CliResult Expect(int expected, const std::vector<std::string>& args,

@@ -1,8 +1,15 @@
-// Helpers shared by the tools tests: a scratch directory per test, and small file utilities.
+// Helpers shared by the tools tests: a scratch directory per test, small file utilities, and a
+// runner of the fundledger binary.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <vector>
 
 #include <filesystem>
 #include <fstream>
@@ -47,6 +54,69 @@ inline void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string Describe(const CliResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
+}
+
+// Runs `binary` with `args` in `dir`, `input` on its standard input, and collects what it said.
+inline CliResult RunBinary(const std::string& binary, const TestDir& dir,
+                           const std::vector<std::string>& args, const std::string& input = "") {
+  const std::string in_path = dir / ".stdin", out_path = dir / ".stdout",
+                    err_path = dir / ".stderr", cwd = dir.path().string();
+  WriteFile(in_path, input);
+  std::vector<std::string> words = {binary};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec.
+    int in = ::open(in_path.c_str(), O_RDONLY);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
+        ::dup2(err, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
+      ::_exit(127);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  CliResult result;
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
+    ADD_FAILURE() << "cannot run " << binary;
+    return result;
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+// One JSON value per non-empty line; a test failure, not an exception, for a line that is not.
+inline std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos) {
+      auto line = nlohmann::json::parse(text.substr(pos, end - pos), nullptr, false);
+      if (line.is_discarded()) ADD_FAILURE() << "not JSON: " << text.substr(pos, end - pos);
+      lines.push_back(line);
+    }
+    pos = end + 1;
+  }
+  return lines;
 }
 
 }  // namespace fundledger::test
