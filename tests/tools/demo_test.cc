@@ -3,13 +3,9 @@
 // receipt channel, and keep the funding mixes of the seed documents; a second run into the
 // same directory must fail and change nothing.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -28,9 +24,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::CliResult;
+using test::Describe;
 using test::ReadFile;
 using test::TestDir;
-using test::WriteFile;
 
 // Small enough to take well under a second; the first eight projects of every demo are the
 // fixed ones that show every region's mix and every kind of event.
@@ -38,55 +35,9 @@ constexpr char kProjects[] = "8";
 constexpr char kData[] = "demo";
 constexpr int64_t kFen = 100;
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs the binary with `args` in `cwd`, `input` on its standard input.
-CliResult RunCli(const fs::path& cwd, const std::vector<std::string>& args,
+CliResult Expect(int expected, const TestDir& dir, const std::vector<std::string>& args,
                  const std::string& input = "") {
-  const std::string in_path = (cwd / ".stdin").string(), out_path = (cwd / ".stdout").string(),
-                    err_path = (cwd / ".stderr").string(), dir = cwd.string();
-  WriteFile(in_path, input);
-  std::vector<std::string> words = {FL_BINARY};
-  words.insert(words.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    int in = ::open(in_path.c_str(), O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || err < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 ||
-        ::dup2(err, 2) < 0 || ::chdir(dir.c_str()) != 0) {
-      ::_exit(127);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  CliResult result;
-  int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
-    ADD_FAILURE() << "cannot run " << FL_BINARY;
-    return result;
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
-  return result;
-}
-
-std::string Describe(const CliResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
-}
-
-CliResult Expect(int expected, const fs::path& cwd, const std::vector<std::string>& args,
-                 const std::string& input = "") {
-  CliResult r = RunCli(cwd, args, input);
+  CliResult r = test::RunBinary(FL_BINARY, dir, args, input);
   EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\n"
                                    << Describe(r);
   return r;
@@ -94,17 +45,11 @@ CliResult Expect(int expected, const fs::path& cwd, const std::vector<std::strin
 
 // The envelopes of a ledger in seq order (`log --format json`; record times left out, since they
 // are the wall clock of the run).
-std::vector<json> Envelopes(const fs::path& cwd, const std::string& data) {
-  CliResult r = Expect(0, cwd, {"log", "--data", data, "--limit", "100000000"});
+std::vector<json> Envelopes(const TestDir& dir, const std::string& data) {
+  CliResult r = Expect(0, dir, {"log", "--data", data, "--limit", "100000000"});
   std::vector<json> envelopes;
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    size_t end = r.out.find('\n', pos);
-    if (end == std::string::npos) end = r.out.size();
-    json line = json::parse(r.out.substr(pos, end - pos), nullptr, /*allow_exceptions=*/false);
-    EXPECT_FALSE(line.is_discarded()) << r.out.substr(pos, end - pos);
-    if (!line.is_discarded()) envelopes.push_back(line["envelope"]);
-    pos = end + 1;
+  for (const json& line : test::JsonLines(r.out)) {
+    if (line.contains("envelope")) envelopes.push_back(line["envelope"]);
   }
   return envelopes;
 }
@@ -179,10 +124,10 @@ class DemoTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TestDir();
-    created_ = new CliResult(
-        RunCli(dir_->path(), {"demo", "--data", kData, "--seed", "1", "--projects", kProjects}));
+    created_ = new CliResult(test::RunBinary(
+        FL_BINARY, *dir_, {"demo", "--data", kData, "--seed", "1", "--projects", kProjects}));
     envelopes_ = new std::vector<json>();
-    if (created_->exit_code == 0) *envelopes_ = Envelopes(dir_->path(), kData);
+    if (created_->exit_code == 0) *envelopes_ = Envelopes(*dir_, kData);
   }
   static void TearDownTestSuite() {
     delete envelopes_;
@@ -194,6 +139,7 @@ class DemoTest : public ::testing::Test {
     ASSERT_FALSE(envelopes_->empty());
   }
 
+  static const TestDir& dir() { return *dir_; }
   static const fs::path& path() { return dir_->path(); }
   static std::string data() { return (dir_->path() / kData).string(); }
   static const std::vector<json>& envelopes() { return *envelopes_; }
@@ -220,11 +166,11 @@ CliResult* DemoTest::created_ = nullptr;
 std::vector<json>* DemoTest::envelopes_ = nullptr;
 
 TEST_F(DemoTest, LedgerVerifiesAndTheSummaryNamesItsHead) {
-  CliResult verify = Expect(0, path(), {"verify", "--data", kData, "--format", "json"});
+  CliResult verify = Expect(0, dir(), {"verify", "--data", kData, "--format", "json"});
   json report = json::parse(verify.out);
   EXPECT_EQ(report["ok"], true);
   EXPECT_EQ(report["records"].get<size_t>(), envelopes().size());
-  CliResult checkpoint = Expect(0, path(), {"checkpoint", "--data", kData, "--format", "json"});
+  CliResult checkpoint = Expect(0, dir(), {"checkpoint", "--data", kData, "--format", "json"});
   json head = json::parse(checkpoint.out);
   EXPECT_EQ(head["size"].get<size_t>(), envelopes().size());
   // The summary printed the same size, root and signed checkpoint.
@@ -246,9 +192,9 @@ TEST_F(DemoTest, EveryEventIsDatedInOrderWithinTheProgramme) {
 }
 
 TEST_F(DemoTest, SameSeedGivesTheSameEventsAndAnotherSeedOthers) {
-  Expect(0, path(), {"demo", "--data", "same", "--seed", "1", "--projects", kProjects});
-  Expect(0, path(), {"demo", "--data", "other", "--seed", "2", "--projects", kProjects});
-  std::vector<json> same = Envelopes(path(), "same"), other = Envelopes(path(), "other");
+  Expect(0, dir(), {"demo", "--data", "same", "--seed", "1", "--projects", kProjects});
+  Expect(0, dir(), {"demo", "--data", "other", "--seed", "2", "--projects", kProjects});
+  std::vector<json> same = Envelopes(dir(), "same"), other = Envelopes(dir(), "other");
   ASSERT_EQ(same.size(), envelopes().size());
   for (size_t i = 0; i < same.size(); ++i) {
     ASSERT_EQ(same[i], envelopes()[i]) << "seq " << i + 1;
@@ -417,7 +363,7 @@ TEST_F(DemoTest, KeyFilesSignFurtherEventsAsTheirOrganisations) {
       {"id", "after-the-demo-1"},   {"type", "funds_received"}, {"occurred_on", "2026-11-02"},
       {"to", "xt-finance"},         {"to_kind", "pool"},        {"category", "municipal"},
       {"source_org", "xt-finance"}, {"channel", "transfer"},    {"amount_fen", 1200000000}};
-  Expect(0, path(),
+  Expect(0, dir(),
          {"submit", "--data", kData, "--key", std::string(kData) + "/keys/xt-finance.key", "-"},
          receipt.dump());
   // The revoked contractor's key no longer signs.
@@ -425,13 +371,13 @@ TEST_F(DemoTest, KeyFilesSignFurtherEventsAsTheirOrganisations) {
               {"type", "acknowledged"},
               {"occurred_on", "2026-11-02"},
               {"target", "after-the-demo-1"}};
-  Expect(1, path(),
+  Expect(1, dir(),
          {"submit", "--data", kData, "--key", std::string(kData) + "/keys/xt-hongtu.key", "-"},
          ack.dump());
 }
 
 TEST_F(DemoTest, SecondRunIntoTheSameDirectoryFailsAndChangesNothing) {
-  Expect(0, path(), {"demo", "--data", "twice", "--projects", "1"});
+  Expect(0, dir(), {"demo", "--data", "twice", "--projects", "1"});
   auto snapshot = [&] {
     std::map<std::string, std::pair<uintmax_t, int64_t>> files;
     for (const auto& entry : fs::recursive_directory_iterator(path() / "twice")) {
@@ -441,15 +387,15 @@ TEST_F(DemoTest, SecondRunIntoTheSameDirectoryFailsAndChangesNothing) {
     return files;
   };
   auto before = snapshot();
-  CliResult again = Expect(1, path(), {"demo", "--data", "twice", "--projects", "1"});
+  CliResult again = Expect(1, dir(), {"demo", "--data", "twice", "--projects", "1"});
   EXPECT_NE(again.err.find("ledger_exists"), std::string::npos) << again.err;
   EXPECT_EQ(snapshot(), before);
-  Expect(0, path(), {"verify", "--data", "twice"});
+  Expect(0, dir(), {"verify", "--data", "twice"});
 }
 
 TEST_F(DemoTest, BadSizeIsBadUsage) {
-  Expect(2, path(), {"demo", "--data", "bad", "--projects", "0"});
-  Expect(2, path(), {"demo", "--data", "bad", "--projects", "100001"});
+  Expect(2, dir(), {"demo", "--data", "bad", "--projects", "0"});
+  Expect(2, dir(), {"demo", "--data", "bad", "--projects", "100001"});
   EXPECT_FALSE(fs::exists(path() / "bad"));
 }
 
