@@ -15,8 +15,12 @@
 // `projects` only; record times are the wall clock. Keys: DIR/keys/<org>.key (mode 0600) and
 // .pub for every organisation, the operator included, each derived as
 // Ed25519 seed = SHA-256("fundledger-demo" || 0x00 || decimal seed || 0x00 || org) (a rotated
-// key appends "#2" to the org), so anyone can sign further events as any organisation; the log's
-// checkpoint key is DIR/log.key as for every ledger, its verifier key DIR/keys/log.pub.
+// key appends "#2" to the org), so anyone can sign further events as any organisation; the
+// log's checkpoint key (derived from "log-key") is DIR/log.key as for every ledger, its verifier
+// key DIR/keys/log.pub.
+//
+// Size: about 140..160 events per project (9,542 for the default 60, 140,018 for 1,000); the
+// time grows linearly, about a second for the default and ten for 1,000 projects.
 #pragma once
 
 #include <cstdint>
