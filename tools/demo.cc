@@ -30,6 +30,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -299,6 +300,19 @@ const OrgSpec& World::org(std::string_view id) const {
 }
 
 void World::IndexStreets() {
+  // Compounds are named after a city's work units and roads: the same name in two cities would
+  // look like one compound renovated twice (the auditors' duplicate_compound flag).
+  std::set<std::string_view> names;
+  for (const auto& province : demo::DemoProvinces()) {
+    for (const auto& city : province.cities) {
+      for (const char* name : city.units) {
+        if (!names.insert(name).second) std::abort();
+      }
+      for (const char* name : city.roads) {
+        if (!names.insert(name).second) std::abort();
+      }
+    }
+  }
   for (const auto& province : demo::DemoProvinces()) {
     for (const auto& city : province.cities) {
       CityOrgs& lists = city_orgs_[&city];
