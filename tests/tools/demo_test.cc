@@ -284,6 +284,27 @@ TEST_F(DemoTest, PayeesCarryValidCreditCodesAndContractReferences) {
   EXPECT_GT(checked, 100u);
 }
 
+// The same compound in two live projects is what auditors flag as a duplicate registration
+// (重复立项); the demo has one only in projects it then cancels.
+TEST_F(DemoTest, LiveProjectsNeverShareACompound) {
+  std::map<std::string, std::string> status;
+  std::map<std::string, std::vector<std::string>> compounds;
+  for (const json& envelope : envelopes()) {
+    const json& e = envelope["event"];
+    if (e["type"] == "project_status") status[e["project"]] = e["status"];
+    if (e["type"] == "project_registered") compounds[e["project"]] = e["compounds"];
+  }
+  std::map<std::string, std::string> owner;
+  for (const auto& [project, names] : compounds) {
+    if (status[project] == "cancelled") continue;
+    for (const std::string& name : names) {
+      auto [it, fresh] = owner.emplace(name, project);
+      EXPECT_TRUE(fresh) << name << " in " << it->second << " and " << project;
+    }
+  }
+  EXPECT_GT(owner.size(), 8u);
+}
+
 // Xiangtan's pilot areas match government money 1:1 with social capital (seed: 实现 1:1 的社会
 // 投资配比); tolerance 1%.
 TEST_F(DemoTest, XiangtanPilotsMatchGovernmentMoneyOneToOneWithSocialCapital) {
