@@ -257,18 +257,36 @@ Status CheckPolicyValues(const Policy& p, schema::PolicySet::Reader in) {
   return Status::Ok();
 }
 
-// A finance bureau may tighten, but not loosen, what money of a level above its own may pay
-// for: a district cannot free central money for enhancement work.
-Status CheckNotLoosening(const LedgerState& state, const Org& signer, const Policy& p) {
-  std::string_view parent = p.region;
-  size_t slash = parent.rfind('/');
-  parent = slash == std::string_view::npos ? std::string_view() : parent.substr(0, slash);
-  const Policy& inherited = p.region.empty() ? Policy::Default() : state.PolicyInForce(parent);
-  for (size_t c = 0; c < uint8_t(signer.level) && c <= uint8_t(Category::DISTRICT); ++c) {
+// A policy can only make the rules that already apply to its region stricter (PolicyInForce
+// combines them so); one that says otherwise is refused rather than silently overruled, so that
+// what a bureau signs is what applies. Only the operator's national policy sets the baseline.
+Status CheckNotLoosening(const LedgerState& state, const Org& signer, const Policy& p,
+                         schema::PolicySet::Reader in) {
+  Policy inherited = state.PolicyInForce(p.region, signer.id);
+  auto loosens = [](std::string_view what, std::string field) {
+    return Reject("policy_loosens",
+                  std::string(what) + " is looser than the policy in force from above", field);
+  };
+  size_t i = 0;
+  for (auto use : in.getRestrictedUse()) {
+    size_t c = size_t(use.getCategory());
     if (p.works_allowed[c] & ~inherited.works_allowed[c]) {
-      return Reject("policy_loosens",
-                    "a finance bureau cannot widen the work money of a higher level pays for",
-                    "restricted_use");
+      return loosens("this use of the category", "restricted_use[" + std::to_string(i) + "].works");
+    }
+    ++i;
+  }
+  if (p.consent_min_bp < inherited.consent_min_bp) {
+    return loosens("the consent minimum", "consent_min_bp");
+  }
+  if (p.satisfaction_min_bp < inherited.satisfaction_min_bp) {
+    return loosens("the satisfaction minimum", "satisfaction_min_bp");
+  }
+  if (p.idle_days_max > inherited.idle_days_max) return loosens("idle_days_max", "idle_days_max");
+  for (size_t k = 0; k < p.unit_caps.size(); ++k) {
+    for (const auto& [item, cap] : inherited.unit_caps) {
+      if (item == p.unit_caps[k].first && p.unit_caps[k].second > cap) {
+        return loosens("the unit cap", "unit_caps[" + std::to_string(k) + "].max_fen_per_unit");
+      }
     }
   }
   return Status::Ok();
@@ -289,7 +307,10 @@ Status ApplyPolicySet(const SignedEvent& event, const EventContext& context, con
   Policy policy;
   FL_RETURN_IF_ERROR(PolicyFromEvent(body, &policy));
   FL_RETURN_IF_ERROR(CheckPolicyValues(policy, body));
-  if (!is_operator) FL_RETURN_IF_ERROR(CheckNotLoosening(*state, signer, policy));
+  policy.setter = signer.id;
+  if (!(is_operator && region.empty())) {
+    FL_RETURN_IF_ERROR(CheckNotLoosening(*state, signer, policy, body));
+  }
   policy.set_seq = context.seq;
   state->StagePolicy(std::move(policy));
   return Status::Ok();
@@ -461,7 +482,7 @@ Status ApplyProjectStatus(const SignedEvent& event, const EventContext& context,
                       PhaseName(ProjectPhase(uint8_t(to) + 1)),
                   "status");
   }
-  const Policy& policy = state->PolicyInForce(project->region);
+  const Policy policy = state->PolicyInForce(project->region);
   FL_RETURN_IF_ERROR(CheckShare(body.getConsentBp(), to == ProjectStatus::APPROVED, "consent_bp",
                                 policy.consent_min_bp, "consent_below_minimum",
                                 "residents' consent"));
@@ -489,7 +510,7 @@ Status ApplyFundsPledged(const SignedEvent& event, const EventContext& context, 
   if (!by_source && !by_bureau) {
     return NotAuthorised("a pledge is signed by its source or a finance bureau");
   }
-  if (!by_source) FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
+  FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
   if (!MayGive(*source, body.getCategory())) {
     return Reject("category_mismatch", "the source org does not give money of this category",
                   "category");
@@ -522,6 +543,32 @@ Status Holder(const LedgerState& state, const Org& signer, HolderKind kind, std:
                                   : FindProject(state, id, field, &project));
   FL_RETURN_IF_ERROR(InRegion(signer, project->region, field));
   *out = AccountKey{AccountHolder::PROJECT, project->id, c};
+  return Status::Ok();
+}
+
+// Government money enters at its own level naming that bureau itself; money of a higher level
+// received directly (when the higher bureau allocates outside this ledger) names a bureau above
+// the recipient in its own chain, which is then its counterparty. A street office records
+// residents' money from its own residents (a resident group in its area) or itself.
+Status CheckSourceInChain(const Org& signer, const Org& source, Category c) {
+  if (IsGovernment(c)) {
+    if (source.id == signer.id) return Status::Ok();
+    if (uint8_t(source.level) >= uint8_t(signer.level) ||
+        !RegionWithin(signer.region, source.region)) {
+      return Reject("source_not_above",
+                    "government money from another bureau comes from one above the recipient in "
+                    "its own chain; a bureau's own money names the bureau itself",
+                    "source_org");
+    }
+    return Status::Ok();
+  }
+  if (signer.kind == OrgKind::STREET_OFFICE) {
+    if ((source.kind == OrgKind::STREET_OFFICE && source.id != signer.id) ||
+        !RegionWithin(source.region, signer.region)) {
+      return Reject("out_of_region", "a street office records its own residents' money",
+                    "source_org");
+    }
+  }
   return Status::Ok();
 }
 
@@ -599,6 +646,7 @@ Status ApplyFundsReceived(const SignedEvent& event, const EventContext& context,
     return Reject("category_mismatch", "the source org does not give money of this category",
                   "category");
   }
+  FL_RETURN_IF_ERROR(CheckSourceInChain(signer, *source, c));
   if (!ChannelAllowed(c, body.getChannel())) {
     return Reject("channel_not_allowed", "money of this category does not come by this channel",
                   "channel");
@@ -676,6 +724,11 @@ Status CheckPayee(const LedgerState& state, schema::Payee::Reader payee, std::st
       return Reject("payee_mismatch", "payee.kind differs from the registered org's kind",
                     "payee.kind");
     }
+    if (org->name != payee.getName().cStr()) {
+      return Reject("payee_mismatch", "payee.name differs from the registered org's name '" +
+                                          org->name + "'",
+                    "payee.name");
+    }
     *party = OrgParty(org->id);
   } else if (payee.hasCreditCode()) {
     *party = "code:" + Str(payee.getCreditCode());
@@ -703,7 +756,7 @@ Status ApplyFundsDisbursed(const SignedEvent& event, const EventContext& context
                   "project");
   }
   Category c = body.getCategory();
-  const Policy& policy = state->PolicyInForce(project->region);
+  const Policy policy = state->PolicyInForce(project->region);
   if (!(policy.works_allowed[size_t(c)] & (1u << uint8_t(body.getWork())))) {
     return Reject("restricted_use",
                   "the policy in force" +
@@ -752,13 +805,24 @@ Status ApplyFundsRefunded(const SignedEvent& event, const EventContext& context,
   AccountKey from;
   FL_RETURN_IF_ERROR(Holder(*state, signer, body.getFromKind(), Str(body.getFrom()), c, "from",
                             /*must_be_open=*/false, &from));
-  const Org* to_org = state->FindOrg(Str(body.getToOrg()));
-  if (to_org == nullptr) return Reject("org_unknown", "no such organisation", "to_org");
-  bool fits = IsGovernment(c) ? to_org->kind == OrgKind::FINANCE_BUREAU : MayGive(*to_org, c);
-  if (!fits) {
+  const Org* to_org = nullptr;
+  FL_RETURN_IF_ERROR(LiveOrg(*state, Str(body.getToOrg()), "to_org", &to_org));
+  if (!MayGive(*to_org, c)) {
     return Reject("category_mismatch",
-                  "government money goes back to a finance bureau, other money to its own kind",
+                  "money goes back to an org that gives its category (government money to the "
+                  "finance bureau of its level)",
                   "category");
+  }
+  if (IsGovernment(c)) {
+    std::string_view holder_region = from.kind == AccountHolder::POOL
+                                         ? std::string_view(state->FindOrg(from.holder)->region)
+                                         : std::string_view(state->FindProject(from.holder)->region);
+    if (!RegionWithin(holder_region, to_org->region)) {
+      return Reject("out_of_region",
+                    "government money goes back up its own chain, to the bureau of its level "
+                    "above the account",
+                    "to_org");
+    }
   }
   FL_RETURN_IF_ERROR(CheckAmount(body.getAmountFen(), "amount_fen"));
   AccountKey to = External(OrgParty(to_org->id), c);
@@ -797,7 +861,7 @@ Status CheckClosedProject(const LedgerState& state, const AccountKey& account) {
   return Status::Ok();
 }
 
-Status ApplyEventReversed(const SignedEvent& event, const EventContext&, const Org& signer,
+Status ApplyEventReversed(const SignedEvent& event, const EventContext& context, const Org& signer,
                           LedgerState* state) {
   std::string target = Str(event.event().getEventReversed().getTarget());
   const EventFact* fact = nullptr;
@@ -815,6 +879,13 @@ Status ApplyEventReversed(const SignedEvent& event, const EventContext&, const O
   (void)ParseDate(event.event().getOccurredOn().cStr(), "occurred_on", &day);
   if (day < fact->occurred_day) {
     return Reject("reversal_before_target", "a reversal is dated on or after its target",
+                  "occurred_on");
+  }
+  // Corrections are dated on the day they are made, so that a balance already published for
+  // an earlier date stays what it was (DESIGN.md section 3). The day before is accepted for an
+  // event signed just before midnight and recorded just after.
+  if (day < BusinessDay(context.recorded_at_ms) - 1) {
+    return Reject("reversal_backdated", "a reversal is dated on the day of the correction",
                   "occurred_on");
   }
   EventFact updated = *fact;

@@ -48,6 +48,14 @@ Status CheckPublicKey(capnp::Data::Reader key, std::string_view field, PublicKey
 }
 
 Status CheckCommonFields(Event::Reader event, const EventContext& context) {
+  // A record's time comes from the writer's clock; one outside this range is a broken clock or
+  // a forged record, and would make every date check meaningless.
+  static constexpr int64_t kRecordTimeMinMs = 946684800000;   // 2000-01-01
+  static constexpr int64_t kRecordTimeMaxMs = 4102444800000;  // 2100-01-01
+  if (context.recorded_at_ms < kRecordTimeMinMs || context.recorded_at_ms >= kRecordTimeMaxMs) {
+    return Reject("bad_record_time", "the record's time is not between 2000 and 2100",
+                  "recorded_at_ms");
+  }
   int64_t day = 0;
   FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
   static constexpr int64_t kFirstDay = 10957;  // 2000-01-01

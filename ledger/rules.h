@@ -20,10 +20,12 @@
 //                      region valid                                         bad_region
 //                      consent/satisfaction_min_bp 1..10000, idle_days_max 1..3650  out_of_range
 //                      one restricted_use entry per category, works distinct  duplicate_category
-//                      a finance bureau may not let money of a level above its own pay for
-//                      work the policy it inherits forbids                  policy_loosens
-//                      unit_caps: item slug, distinct, 1..10^14 fen; targets: known ratio
-//                      metric, min_bp <= max_bp <= 10^6                    bad_item/bad_metric
+//                      nothing looser than the policy in force from the others (below): no
+//                      work a listed category may not already pay for, no lower consent or
+//                      satisfaction minimum, no higher idle_days_max or unit cap; only the
+//                      operator's national policy is exempt                 policy_loosens
+//                      unit_caps: item slug, distinct, 1..10^14 fen, at most 64; targets: known
+//                      ratio metric, min_bp <= max_bp <= 10^6, at most 32  bad_item/bad_metric
 //   project_registered housing bureau or street office, region within its own  not_authorised
 //                      project id new                                       project_exists
 //                      1..100 distinct compounds; households 1..10^6; buildings 1..10^5;
@@ -36,13 +38,17 @@
 //                      approved needs consent_bp >= consent_min_bp          consent_below_minimum
 //                      completed needs satisfaction_bp >= satisfaction_min_bp
 //                      consent_bp only with approved, satisfaction_bp only with completed
-//   funds_pledged      the source org itself, or a finance bureau with the project in region
+//   funds_pledged      the source org itself or a finance bureau, with the project in region
 //                      project exists and is open (not settled/cancelled)  project_closed
 //                      the category is the source's (see "sources" below)  category_mismatch
 //   funds_received     finance bureau: into its own pool or a project in its region, any category;
 //                      street office: resident money into a project in its region
 //                      source org registered, category and channel match it  category_mismatch,
-//                      channel_not_allowed; households and contributor_ref (64 hex digits) only
+//                      channel_not_allowed; government money names the recipient itself or a
+//                      bureau of a higher level whose region holds the recipient's
+//                      (source_not_above), which is then its counterparty; a street office's
+//                      source is itself or a resident group in its area; households and
+//                      contributor_ref (64 hex digits) only
 //                      with resident money; a pledge must be live, for the same project, source
 //                      and category, and not be exceeded                    pledge_*
 //                      a project receives money until settled/cancelled      project_closed
@@ -53,14 +59,17 @@
 //                      the policy in force (restricted_use); no overdraft; payee kind is one that
 //                      is paid (contractor, utility, enterprise, social_capital, resident_group:
 //                      bad_payee_kind); credit_code is a valid 18-character
-//                      统一社会信用代码 (bad_credit_code); payee.org registered, of payee.kind
+//                      统一社会信用代码 (bad_credit_code); payee.org registered, not revoked,
+//                      named and of the kind it was registered with (payee_mismatch)
 //   funds_refunded     finance bureau owning the pool, or with the project in region; to_org
-//                      registered; government money goes back to a finance bureau, other money
-//                      to an org of its kind (category_mismatch); no overdraft; allowed in every
-//                      project state
+//                      registered and not revoked; it gives the category (category_mismatch):
+//                      government money goes back up its own chain to the bureau of its level
+//                      whose region holds the account (out_of_region); no overdraft; allowed in
+//                      every project state
 //   event_reversed     target is a pledge or a movement (not_reversible), not yet reversed
 //                      (already_reversed); signed by the target's signer or the operator;
-//                      dated on or after the target; the opposite movement must not overdraw
+//                      dated on or after the target and on the day it is recorded, or the day
+//                      before (reversal_backdated); the opposite movement must not overdraw
 //                      (overdraft) and must not touch a settled/cancelled project (project_closed)
 //   acknowledged       target is a pledge, receipt, pool allocation, disbursement to a payee
 //                      org, or refund (no_counterparty); signer is the counterparty named in it
@@ -80,10 +89,15 @@
 //   provident_fund, maintenance_fund, public_revenue, donation, in_kind_labour; enterprise:
 //   transfer, donation, in_kind_works; social_capital: transfer, loan, donation, in_kind_works.
 //   pools: a finance bureau's pool is named by its org id.
-//   policy in force for a region: the policy_set of the longest region prefix that has one
-//   (a district's overrides its city's, a city's its province's), else the default: central and
-//   provincial money pays basic and improvement work only, consent_min_bp 6667,
-//   satisfaction_min_bp 8000, idle_days_max 180, no unit caps, no targets.
+//   policy in force for a region: the operator's national policy, else the default (central
+//   and provincial money pays basic and improvement work only, consent_min_bp 6667,
+//   satisfaction_min_bp 8000, idle_days_max 180, no unit caps, no targets), made stricter by
+//   every policy set for the region or a region above it, by whichever bureau: restricted use
+//   intersected, minimums the highest, idle days and unit caps the lowest. Each org has one
+//   policy per region (setting it again replaces it). A target comes from the nearest region
+//   that sets one for its metric. So a district's policy overrides its city's where it is
+//   stricter, and a province's tightening binds every city and district below at once.
+//   records: a record's time is between 2000 and 2100 (bad_record_time).
 #pragma once
 
 #include <cstdint>

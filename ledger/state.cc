@@ -4,6 +4,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "ledger/event.h"
@@ -67,6 +68,7 @@ std::string EncodeProject(const Project& p) {
 
 bool DecodeProject(std::string_view bytes, Project* out) {
   return DecodeRow<schema::ProjectState>(bytes, [&](schema::ProjectState::Reader row) {
+    if (uint16_t(row.getPhase()) > uint16_t(schema::ProjectPhase::CANCELLED)) return false;
     *out = Project{row.getProject(), row.getRegion(), row.getPhase(), row.getRegisteredSeq(),
                    row.getPhaseSeq()};
     return true;
@@ -98,6 +100,7 @@ std::string EncodePolicy(const Policy& p) {
   auto row = builder.initRoot<schema::PolicyState>();
   row.setRegion(p.region);
   row.setSetSeq(p.set_seq);
+  row.setSetter(p.setter);
   auto policy = row.initPolicy();
   policy.setRegion(p.region);
   size_t restricted = 0;
@@ -136,7 +139,8 @@ bool DecodePolicy(std::string_view bytes, Policy* out) {
   return DecodeRow<schema::PolicyState>(bytes, [&](schema::PolicyState::Reader row) {
     Status s = PolicyFromEvent(row.getPolicy(), out);
     out->set_seq = row.getSetSeq();
-    return s.ok() && out->region == row.getRegion().cStr();
+    out->setter = row.getSetter();
+    return s.ok() && out->region == row.getRegion().cStr() && !out->setter.empty();
   });
 }
 
@@ -162,6 +166,13 @@ std::string EncodeFact(const EventFact& f) {
 
 bool DecodeFact(std::string_view bytes, EventFact* out) {
   return DecodeRow<schema::EventFact>(bytes, [&](schema::EventFact::Reader row) {
+    auto kind_ok = [](schema::AccountRef::Reader r) {
+      return uint16_t(r.getHolderKind()) <= uint16_t(schema::AccountHolder::EXTERNAL);
+    };
+    if (uint16_t(row.getCategory()) >= kCategories || !kind_ok(row.getFrom()) ||
+        !kind_ok(row.getTo())) {
+      return false;
+    }
     EventFact f;
     f.id = row.getId();
     f.seq = row.getSeq();
@@ -219,6 +230,10 @@ std::string EncodeOrg(const Org& org) {
 
 bool DecodeOrg(std::string_view bytes, Org* out) {
   return DecodeRow<schema::OrgState>(bytes, [&](schema::OrgState::Reader state) {
+    if (uint16_t(state.getKind()) > uint16_t(schema::OrgKind::AUDITOR) ||
+        uint16_t(state.getLevel()) > uint16_t(schema::Level::NONE)) {
+      return false;
+    }
     Org org;
     org.id = state.getOrg();
     org.name = state.getName();
@@ -320,17 +335,81 @@ const std::string& LedgerState::operator_id() const {
 
 const Project* LedgerState::FindProject(std::string_view id) const { return projects_.Find(id); }
 const Finding* LedgerState::FindFinding(std::string_view id) const { return findings_.Find(id); }
-const Policy* LedgerState::FindPolicy(std::string_view region) const {
-  return policies_.Find(region);
+namespace {
+
+std::string PolicyKey(std::string_view region, std::string_view setter) {
+  std::string key(region);
+  key.push_back('\0');
+  key.append(setter);
+  return key;
 }
 
-const Policy& LedgerState::PolicyInForce(std::string_view region) const {
-  while (true) {
-    if (const Policy* p = policies_.Find(region)) return *p;
-    if (region.empty()) return default_policy_;
-    size_t slash = region.rfind('/');
-    region = slash == std::string_view::npos ? std::string_view() : region.substr(0, slash);
+// Makes `into` no looser than `p`.
+void Tighten(const Policy& p, Policy* into) {
+  for (size_t c = 0; c < kCategories; ++c) {
+    if (!p.restricted[c]) continue;
+    into->restricted[c] = true;
+    into->works_allowed[c] &= p.works_allowed[c];
   }
+  into->consent_min_bp = std::max(into->consent_min_bp, p.consent_min_bp);
+  into->satisfaction_min_bp = std::max(into->satisfaction_min_bp, p.satisfaction_min_bp);
+  into->idle_days_max = std::min(into->idle_days_max, p.idle_days_max);
+  for (const auto& [item, cap] : p.unit_caps) {
+    auto it = std::find_if(into->unit_caps.begin(), into->unit_caps.end(),
+                           [&](const auto& c) { return c.first == item; });
+    if (it == into->unit_caps.end()) {
+      into->unit_caps.emplace_back(item, cap);
+    } else {
+      it->second = std::min(it->second, cap);
+    }
+  }
+  for (const auto& t : p.targets) {
+    auto it = std::find_if(into->targets.begin(), into->targets.end(),
+                           [&](const auto& x) { return x.metric == t.metric; });
+    if (it == into->targets.end()) {
+      into->targets.push_back(t);
+    } else {
+      *it = t;  // the nearer region's target replaces the one above
+    }
+  }
+  into->set_seq = std::max(into->set_seq, p.set_seq);
+}
+
+}  // namespace
+
+const Policy* LedgerState::FindPolicy(std::string_view region, std::string_view setter) const {
+  return policies_.Find(PolicyKey(region, setter));
+}
+
+Policy LedgerState::PolicyInForce(std::string_view region, std::string_view ignore_setter) const {
+  const Policy* national = operator_id().empty() ? nullptr : FindPolicy("", operator_id());
+  Policy result = national ? *national : Policy::Default();
+  // Every region from the nation down to `region`, each with the policies set for it in set
+  // order (so that of two targets for one metric at one region the later wins).
+  size_t end = 0;
+  while (true) {
+    std::string_view prefix = region.substr(0, end);
+    std::string from = PolicyKey(prefix, "");
+    std::vector<const Policy*> here;
+    for (auto* table : {&policies_.committed, &policies_.staged}) {
+      for (auto it = table->lower_bound(from);
+           it != table->end() && it->first.compare(0, from.size(), from) == 0; ++it) {
+        if (table == &policies_.committed && policies_.staged.contains(it->first)) continue;
+        const Policy& p = it->second;
+        if (&p == national) continue;
+        if (prefix == region && p.setter == ignore_setter) continue;
+        here.push_back(&p);
+      }
+    }
+    std::sort(here.begin(), here.end(),
+              [](const Policy* a, const Policy* b) { return a->set_seq < b->set_seq; });
+    for (const Policy* p : here) Tighten(*p, &result);
+    if (end >= region.size()) break;
+    size_t slash = region.find('/', end + (end == 0 ? 0 : 1));
+    end = slash == std::string_view::npos ? region.size() : slash;
+  }
+  result.region = std::string(region);
+  return result;
 }
 
 int64_t LedgerState::Balance(const AccountKey& account) const {
@@ -395,8 +474,8 @@ void LedgerState::StageFinding(Finding finding) {
 }
 
 void LedgerState::StagePolicy(Policy policy) {
-  std::string region = policy.region;
-  policies_.staged[region] = std::move(policy);
+  std::string key = PolicyKey(policy.region, policy.setter);
+  policies_.staged[key] = std::move(policy);
 }
 
 void LedgerState::StageBalance(const AccountKey& account, int64_t balance_fen) {
@@ -518,7 +597,7 @@ bool LedgerState::LoadRow(std::string_view family, std::string_view key, std::st
     }
     case kPolicyPrefix: {
       Policy p;
-      if (!DecodePolicy(value, &p) || p.region != id) return false;
+      if (!DecodePolicy(value, &p) || PolicyKey(p.region, p.setter) != id) return false;
       policies_.committed[std::string(id)] = std::move(p);
       return true;
     }

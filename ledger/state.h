@@ -74,10 +74,12 @@ struct PolicyTargetRule {
   bool operator==(const PolicyTargetRule&) const = default;
 };
 
-// The rules a region's policy_set puts in force (DESIGN.md section 4).
+// The rules a region's policy_set puts in force (DESIGN.md section 4), or, from PolicyInForce,
+// the combination of every policy that applies to a region.
 struct Policy {
   std::string region;
-  uint64_t set_seq = 0;                            // 0: the built-in default
+  std::string setter;    // the org that set it
+  uint64_t set_seq = 0;  // 0: the built-in default; combined: the latest policy that applies
   std::array<uint8_t, kCategories> works_allowed;  // per Category, a mask of Work bits
   std::array<bool, kCategories> restricted{};      // listed in the policy's restricted_use
   uint32_t consent_min_bp = 6667;
@@ -157,10 +159,15 @@ class LedgerState {
   const std::string& operator_id() const;
   const Project* FindProject(std::string_view id) const;
   const Finding* FindFinding(std::string_view id) const;
-  // The policy set for exactly `region`, if any.
-  const Policy* FindPolicy(std::string_view region) const;
-  // The policy in force in `region`: its own or its nearest ancestor's, else the default.
-  const Policy& PolicyInForce(std::string_view region) const;
+  // The policy `setter` set for exactly `region`, if any.
+  const Policy* FindPolicy(std::string_view region, std::string_view setter) const;
+  // The policy in force in `region`. The baseline is the operator's national policy, else the
+  // default; every policy set for `region` or a region above it then applies on top, and may
+  // only make it stricter: restricted use is intersected, consent and satisfaction minimums take
+  // the highest, idle_days_max and unit caps the lowest. A target (per metric) comes from the
+  // nearest region that sets one. `ignore_setter` leaves out that org's own policy for exactly
+  // `region` (to judge a policy it is about to replace).
+  Policy PolicyInForce(std::string_view region, std::string_view ignore_setter = {}) const;
   int64_t Balance(const AccountKey& account) const;
   // IOError if the reader fails; *out is nullptr when there is no fact for `id`.
   Status FindFact(std::string_view id, const EventFact** out) const;
@@ -224,14 +231,13 @@ class LedgerState {
   std::string staged_operator_id_;
   Table<Project> projects_;
   Table<Finding> findings_;
-  Table<Policy> policies_;
+  Table<Policy> policies_;  // keyed by region '\0' setter
   Table<int64_t> balances_;  // keyed by AccountKey::Encode()
   Table<EventFact> facts_;   // committed only without a reader
   Table<uint64_t> event_ids_;
   mutable std::map<std::string, EventFact, std::less<>> fact_cache_;  // read back, this batch
   __int128 committed_sum_ = 0;
   __int128 staged_sum_delta_ = 0;
-  Policy default_policy_ = Policy::Default();
 };
 
 }  // namespace fundledger

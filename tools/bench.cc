@@ -265,6 +265,12 @@ int BenchAppend(const BenchArgs& args) {
   fs::path dir = args.dir.empty()
                      ? fs::temp_directory_path() / ("fundledger-bench-" + std::to_string(getpid()))
                      : fs::path(args.dir);
+  if (!args.dir.empty() && fs::exists(dir) && !fs::is_empty(dir)) {
+    // The benchmark writes and deletes its scratch ledgers; it never touches a directory that
+    // already holds something (a real ledger, say).
+    return Report(Status::InvalidArgument(
+        "bench_dir_not_empty", args.dir + " is not empty; give a new or empty directory", "dir"));
+  }
   fs::remove_all(dir);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -300,7 +306,7 @@ int BenchAppend(const BenchArgs& args) {
   printf(
       "append, full rules                   %.0f events/s = %.2f x limit = %.2f x journal only\n",
       with, with / verify_n, with / without);
-  if (args.dir.empty()) fs::remove_all(dir);
+  fs::remove_all(dir);
   return kExitOk;
 }
 

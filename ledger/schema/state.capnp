@@ -47,6 +47,7 @@ struct PolicyState {
   region @0 :Text;
   setSeq @1 :UInt64;
   policy @2 :Event.PolicySet;
+  setter @3 :Text;  # the org that set it; each org has at most one policy per region
 }
 
 enum AccountHolder {

@@ -589,5 +589,21 @@ TEST_F(TamperTest, RecordCutAfterTheLastCheckpointIsFound) {
   ExpectVerifyNames(cut, kRecords, "last record deleted, no checkpoint covers it");
 }
 
+TEST_F(CliTest, VerifyAnchorsOnATrustedLogKey) {
+  BuildLedger(2);
+  Expect(0, {"verify", "--data", kData, "--log-key", "log.pub"});
+  // A ledger whose checkpoints another key signed is not the one the auditor trusts.
+  Keygen("xiangtan.example", "impostor");
+  CliResult r = Expect(1, {"verify", "--data", kData, "--log-key", "impostor.pub"});
+  EXPECT_NE(r.err.find("log_key_mismatch"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, TheBenchmarkNeverUsesADirectoryThatHoldsSomething) {
+  InitLedger();
+  CliResult r = Expect(2, {"bench", "append", "--events", "8", "--dir", kData});
+  EXPECT_NE(r.err.find("bench_dir_not_empty"), std::string::npos) << r.err;
+  Expect(0, {"verify", "--data", kData});
+}
+
 }  // namespace
 }  // namespace fundledger
