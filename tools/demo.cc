@@ -2310,9 +2310,12 @@ struct Summary {
 
 class Builder {
  public:
-  Builder(const World* world, Journal* journal)
+  // `clock_ms` is the journal's clock (JournalOptions::now_ms): the Builder sets it to each
+  // batch's record time.
+  Builder(const World* world, Journal* journal, int64_t* clock_ms)
       : world_(world),
         journal_(journal),
+        clock_ms_(clock_ms),
         keys_(world->seed()),
         progress_("demo: months of 2019-01.." + std::string(kDemoLastDay).substr(0, 7) +
                   " recorded") {}
@@ -2349,12 +2352,15 @@ class Builder {
 
   const World* world_;
   Journal* journal_;
+  int64_t* clock_ms_;
   Keyring keys_;
   Progress progress_;
   std::map<std::pair<int64_t, uint64_t>, Item> queue_;  // by (day, order of queueing)
   uint64_t order_ = 0;
   int64_t last_day_ = 0;
   std::vector<Pending> batch_;
+  // A batch holding a correction is recorded on the correction's day.
+  int64_t correction_day_ = -1;
   struct DocCounter {
     int year = 0;
     int64_t day = 0;
@@ -2446,6 +2452,7 @@ Status Builder::Emit(Draft draft) {
     std::cerr << "demo: event " << draft.event["id"] << " is out of date order\n";
     std::abort();  // a source broke its contract: a bug in the generator
   }
+  if (correction_day_ >= 0 && draft.day > correction_day_) FL_RETURN_IF_ERROR(Flush());
   last_day_ = draft.day;
   draft.event["occurred_on"] = FormatDate(draft.day);
   const std::string& type = draft.event["type"].get_ref<const std::string&>();
@@ -2456,6 +2463,7 @@ Status Builder::Emit(Draft draft) {
   batch_.push_back({std::move(draft.event), draft.signer, keys_.Current(draft.signer)});
   // A rotation is signed with the old key; the organisation signs with the new one after it.
   if (type == "key_rotated") keys_.Rotate(batch_.back().event["org"].get<std::string>());
+  if (type == "event_reversed" && correction_day_ < 0) correction_day_ = last_day_;
   return batch_.size() >= kBatchEvents ? Flush() : Status::Ok();
 }
 
@@ -2471,6 +2479,10 @@ Status Builder::Flush() {
   for (size_t i = 0; i < errors.size(); ++i) {
     if (!errors[i].ok()) return errors[i].WithEventId(batch_[i].event["id"].get<std::string>());
   }
+  // Recorded at 18:00 (UTC+8) on the day of its last event, or just after the previous batch.
+  static constexpr int64_t kDayMs = 86400000, kEveningUtcMs = 10 * 3600000;
+  *clock_ms_ = std::max(*clock_ms_ + 1, last_day_ * kDayMs + kEveningUtcMs);
+  correction_day_ = -1;
   std::vector<AppendResult> results;
   AppendOptions options;
   options.all_or_nothing = true;
@@ -2590,10 +2602,17 @@ int Demo(const DemoArgs& args) {
   }
   NoteSigner log_key{kLogKeyName, 0, DemoKey(args.seed, "log-key", 1)};
   log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
+  // The demo records its history as it happens: each batch on the day of its last event (see
+  // Builder::Flush). So corrections are recorded on the day they are dated, as the rules
+  // require, and the whole ledger, record times, root and checkpoints included, follows from
+  // the seed.
+  int64_t clock_ms = 0;
+  JournalOptions options;
+  options.now_ms = [&clock_ms] { return clock_ms; };
   std::unique_ptr<Journal> journal;
-  Status s = Journal::Create(args.data, kOrigin, log_key, JournalOptions(), &journal);
+  Status s = Journal::Create(args.data, kOrigin, log_key, options, &journal);
   if (!s.ok()) return Report(s);
-  Builder builder(&world, journal.get());
+  Builder builder(&world, journal.get(), &clock_ms);
   s = builder.Run(std::move(needs));
   if (!s.ok()) {
     std::cerr << "fundledger: the demo's event was rejected: " << s.ToString() << "\n";

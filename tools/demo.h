@@ -11,8 +11,12 @@
 // names the sources of the mixes). Every event is dated between 2019-01-02 and kDemoLastDay, in
 // the order it is appended, and passes the ledger's rules.
 //
-// Determinism: the events (ids, contents, signatures) and the keys are a function of `seed` and
-// `projects` only; record times are the wall clock. Keys: DIR/keys/<org>.key (mode 0600) and
+// Record times: the demo records its history as it happens, each batch of events at 18:00
+// (UTC+8) on the business day of its last event, so that corrections are recorded on the day
+// they are dated, as the rules require.
+//
+// Determinism: the events (ids, contents, signatures), their records (times included), the tree,
+// the checkpoints and the keys are a function of `seed` and `projects` only. Keys: DIR/keys/<org>.key (mode 0600) and
 // .pub for every organisation, the operator included, each derived as
 // Ed25519 seed = SHA-256("fundledger-demo" || 0x00 || decimal seed || 0x00 || org) (a rotated
 // key appends "#2" to the org), so anyone can sign further events as any organisation; the
