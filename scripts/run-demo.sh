@@ -27,8 +27,8 @@ echo "== demo: organisations, policies, projects and their money, 2019-01 to 202
 echo "== records from the middle of the journal (seq, day recorded, type, id, signer)"
 "$fundledger" log --data "$data" --from 4000 --limit 12 --format table
 
-echo "== verify: every record, signature, rule, balance and checkpoint"
-"$fundledger" verify --data "$data"
+echo "== verify: every record, signature, rule, balance and checkpoint, against the log's key"
+"$fundledger" verify --data "$data" --log-key "$data/keys/log.pub"
 
 echo "== the signed checkpoint (verify it with $data/keys/log.pub)"
 "$fundledger" checkpoint --data "$data"
