@@ -784,8 +784,9 @@ void BudgetYearSource::Province(const demo::ProvinceSpec& province) {
     for (const auto& district : city.districts) {
       auto it = needs_.find(&district);
       if (it == needs_.end()) continue;
-      for (int c = 0; c < kGovernmentCategoryCount; ++c)
+      for (int c = 0; c < kGovernmentCategoryCount; ++c) {
         city_sum[size_t(c)] += it->second[size_t(c)];
+      }
     }
     // A province-level city (Beijing, Chongqing) has no municipal level: the province
     // allocates straight to its districts.
@@ -1029,10 +1030,12 @@ void PlanItems(const World& w, Rng* rng, ProjectPlan* p) {
   if (rng->Chance(30)) AddItem(p, "energy_retrofit", yuan(int64_t(floor) * rng->Range(60, 110)));
   // Facilities for the elderly and children, and a neighbourhood centre, where the compounds
   // are large enough to need them.
-  if (h >= 300 && rng->Chance(40))
+  if (h >= 300 && rng->Chance(40)) {
     AddItem(p, "elderly_care", yuan(int64_t(h) * rng->Range(1500, 3000)));
-  if (h >= 500 && rng->Chance(25))
+  }
+  if (h >= 500 && rng->Chance(25)) {
     AddItem(p, "childcare", yuan(int64_t(h) * rng->Range(800, 2000)));
+  }
   if (p->street->spec->pilot) {
     AddItem(p, "community_centre", yuan(rng->Range(3000000, 12000000)));
   } else if (h >= 500 && rng->Chance(15)) {
@@ -1134,8 +1137,9 @@ void PlanUtilities(const World& w, Rng* rng, uint64_t total, ProjectPlan* p) {
   std::string memo = "管线专营单位出资";
   if (mix == demo::Mix::kXiangtan || mix == demo::Mix::kXiangtanPilot) {
     static constexpr uint64_t kPerHousehold[] = {250, 150, 120, 80};  // power, water, gas, telecom
-    for (size_t i = 0; i < amounts.size(); ++i)
+    for (size_t i = 0; i < amounts.size(); ++i) {
       amounts[i] = p->households * kPerHousehold[i] * kYuan;
+    }
     memo = "四网合一管线改造管线单位出资（按600元/户）";
   } else {
     int64_t bp = mix == demo::Mix::kBaoding       ? rng->Range(3500, 3900)
@@ -1148,10 +1152,12 @@ void PlanUtilities(const World& w, Rng* rng, uint64_t total, ProjectPlan* p) {
     uint64_t share = ShareBp(total, uint64_t(bp)), weights = 0;
     std::vector<uint64_t> weight(utilities.size());
     for (auto& x : weight) weights += (x = uint64_t(rng->Range(1, 3)));
-    for (size_t i = 0; i < amounts.size(); ++i)
+    for (size_t i = 0; i < amounts.size(); ++i) {
       amounts[i] = RoundHundreds(share * weight[i] / weights);
-    if (mix == demo::Mix::kBaoding)
+    }
+    if (mix == demo::Mix::kBaoding) {
       memo = "管线专营单位出资（水暖电气信同步改造，负责管线设施迁移更换）";
+    }
     if (mix == demo::Mix::kZhanhe) memo = "专业经营单位承担管线规整和仪表箱体刷新费用";
   }
   size_t smallest = size_t(std::min_element(amounts.begin(), amounts.end()) - amounts.begin());
@@ -1449,8 +1455,9 @@ std::map<int, Needs> PrepareProjects(World* w, const std::function<void(uint32_t
     core.reg_day = plan.days.reg;
     core.fate = plan.fate;
     core.compound_count = plan.compounds;
-    for (int c = 0; c < kGovernmentCategoryCount; ++c)
+    for (int c = 0; c < kGovernmentCategoryCount; ++c) {
       core.government[size_t(c)] = plan.plan[size_t(c)];
+    }
     if (plan.fate != Fate::kCancelledBeforeApproval) {
       auto& need = needs[plan.year][plan.street->district];
       for (int c = 0; c < kGovernmentCategoryCount; ++c) need[size_t(c)] += plan.plan[size_t(c)];
@@ -1649,10 +1656,11 @@ bool ProjectSource::BuildStage(int stage) {
       StageApproval();
       return true;
     case 2:
-      if (cancelled_after)
+      if (cancelled_after) {
         StageCancellation();
-      else
+      } else {
         StageWorks();
+      }
       return true;
     case 3:
       if (cancelled_after) return false;
@@ -1763,8 +1771,9 @@ void ProjectSource::AddPledge(size_t i) {
       e->signer = signer;
       e->event = Pledge(pledge_id, id_, part.source->id, part.category, amount);
       e->event["memo"] = "社会资本出资承诺（" + part.memo + "）";
-      if (ack && signer != part.source->id)
+      if (ack && signer != part.source->id) {
         MaybeAck(&rng_, e->day, part.source->id, pledge_id, later);
+      }
       return true;
     };
   };
@@ -1811,8 +1820,9 @@ void ProjectSource::StageApproval() {
       AddDuplicateReceipt(day, i);
     }
   }
-  if (end >= d.t1 + 5)
+  if (end >= d.t1 + 5) {
     AddInstalments(d.t1 + 5, end, demo::Scheme::kDesign, 6000, false, "费（首付60%）");
+  }
   if (cancelled) AddStatus(d.cancel, "cancelled", "因片区规划调整，居民意见未能统一，项目终止实施");
 }
 
@@ -1883,8 +1893,9 @@ void ProjectSource::AddReceipt(int64_t day, size_t i, uint64_t amount_fen,
     if (!pledge_ids_[i].empty()) e->event["pledge"] = pledge_ids_[i];
     if (resident) {
       e->event["households"] = part.households;
-      if (part.individual)
+      if (part.individual) {
         e->event["contributor_ref"] = ContributorRef(uint32_t(rng_.Range(1, p_.households)));
+      }
     }
     e->received_category = part.category;
     e->received_fen = int64_t(amount_fen);
