@@ -122,16 +122,16 @@ int64_t In(const ProjectMoney& p, const std::string& category) {
 class DemoTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TestDir();
-    created_ = new CliResult(test::RunBinary(
+    dir_ = std::make_unique<TestDir>();
+    created_ = std::make_unique<CliResult>(test::RunBinary(
         FL_BINARY, *dir_, {"demo", "--data", kData, "--seed", "1", "--projects", kProjects}));
-    envelopes_ = new std::vector<json>();
+    envelopes_ = std::make_unique<std::vector<json>>();
     if (created_->exit_code == 0) *envelopes_ = Envelopes(*dir_, kData);
   }
   static void TearDownTestSuite() {
-    delete envelopes_;
-    delete created_;
-    delete dir_;
+    envelopes_.reset();
+    created_.reset();
+    dir_.reset();
   }
   void SetUp() override {
     ASSERT_EQ(created_->exit_code, 0) << Describe(*created_);
@@ -155,14 +155,10 @@ class DemoTest : public ::testing::Test {
   }
 
  private:
-  static TestDir* dir_;
-  static CliResult* created_;
-  static std::vector<json>* envelopes_;
+  static inline std::unique_ptr<TestDir> dir_;
+  static inline std::unique_ptr<CliResult> created_;
+  static inline std::unique_ptr<std::vector<json>> envelopes_;
 };
-
-TestDir* DemoTest::dir_ = nullptr;
-CliResult* DemoTest::created_ = nullptr;
-std::vector<json>* DemoTest::envelopes_ = nullptr;
 
 TEST_F(DemoTest, LedgerVerifiesAndTheSummaryNamesItsHead) {
   CliResult verify = Expect(0, dir(), {"verify", "--data", kData, "--format", "json"});
