@@ -489,6 +489,7 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
   } undo{[&] {
     if (!durable) {
       state_.Abort();
+      if (options_.projection != nullptr) options_.projection->Abort();
       range_ = saved_range;
     }
   }};
@@ -540,6 +541,9 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
       result.status = s.WithEventId(id);
       continue;
     }
+    if (options_.projection != nullptr) {
+      FL_RETURN_IF_ERROR(options_.projection->OnAccepted(event, context, state_));
+    }
     batch_ids.emplace(id, i);
     RecordBytes record = EncodeRecord(context.seq, now_ms, event);
     std::string seq_key = storage::EncodeU64(context.seq);
@@ -583,12 +587,21 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
     checkpoint_ms = now_ms;
   }
   for (const auto& row : state_.StagedRows()) batch.Put(Family(row.family), row.key, row.value);
+  if (options_.projection != nullptr) {
+    for (const auto& row : options_.projection->StagedRows()) {
+      if (row.family != storage::kProjectionsFamily) {
+        return Status::InvalidArgument("projection_family", "views write the projections family");
+      }
+      batch.Put(Family(row.family), row.key, row.value);
+    }
+  }
 
   rocksdb::WriteOptions sync;
   sync.sync = true;
   FL_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch)));
   durable = true;
   state_.Commit();
+  if (options_.projection != nullptr) options_.projection->Commit();
   last_recorded_at_ms_ = now_ms;
   last_checkpoint_size_ = checkpoint_size;
   last_checkpoint_ms_ = checkpoint_ms;

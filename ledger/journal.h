@@ -26,6 +26,7 @@
 #include "crypto/note.h"
 #include "crypto/status.h"
 #include "ledger/event.h"
+#include "ledger/projection.h"
 #include "ledger/state.h"
 
 namespace rocksdb {
@@ -51,6 +52,9 @@ struct JournalOptions {
   unsigned verify_threads = 0;
   // Wall clock, ms since the Unix epoch; replaceable in tests.
   std::function<int64_t()> now_ms;
+  // The read side's views, kept in step with every append (projection.h). Not owned; must
+  // outlive the Journal. nullptr: no views.
+  ProjectionHook* projection = nullptr;
   // Measuring only (`fundledger bench append`): check signatures and the registry's rules but
   // not the fund domain's, and keep no account state, to see what the fund rules cost. A ledger
   // written so does not verify.

@@ -426,5 +426,80 @@ TEST(KeyFile, SecretKeysAreOwnerOnly) {
   std::filesystem::remove(path);
 }
 
+// A view that counts accepted events per signer, to watch the hook's contract.
+class CountingView : public ProjectionHook {
+ public:
+  Status OnAccepted(const SignedEvent& event, const EventContext& context,
+                    const LedgerState& state) override {
+    EXPECT_NE(state.FindOrg(event.signer()), nullptr);
+    EXPECT_EQ(context.seq, last_seq_ + 1) << "events come in seq order";
+    last_seq_ = context.seq;
+    ++staged_[event.signer()];
+    return Status::Ok();
+  }
+  std::vector<LedgerState::Row> StagedRows() const override {
+    std::vector<LedgerState::Row> rows;
+    for (const auto& [signer, n] : staged_) {
+      rows.push_back(
+          {storage::kProjectionsFamily, "count/" + signer,
+           std::to_string(n + (committed_.contains(signer) ? committed_.at(signer) : 0))});
+    }
+    return rows;
+  }
+  void Commit() override {
+    for (const auto& [signer, n] : staged_) committed_[signer] += n;
+    staged_.clear();
+    ++commits_;
+  }
+  void Abort() override {
+    staged_.clear();
+    ++aborts_;
+  }
+  void set_last_seq(uint64_t seq) { last_seq_ = seq; }
+
+  std::map<std::string, uint64_t> staged_, committed_;
+  uint64_t last_seq_ = 0;
+  int commits_ = 0, aborts_ = 0;
+};
+
+TEST(Journal, TheProjectionHookSeesEveryAcceptedEventAndWritesInTheSameBatch) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  CountingView view;
+  view.set_last_seq(ledger.journal().head().size);
+  ledger.Close();
+  JournalOptions options;
+  options.now_ms = [] { return kTestNowMs; };
+  options.projection = &view;
+  std::unique_ptr<Journal> journal;
+  ASSERT_TRUE(Journal::Open(ledger.dir().string(), options, &journal).ok());
+  std::vector<SignedEvent> batch = {
+      ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 10)),
+      ledger.Signed("xt-finance", Receipt("r2", "xt-finance", 0)),  // refused: no row
+      ledger.Signed("xt-finance", Receipt("r3", "xt-finance", 30))};
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(journal->Append(batch, &results).ok());
+  EXPECT_EQ(view.committed_["xt-finance"], 2u);
+  EXPECT_EQ(view.commits_, 1);
+  std::string value;
+  ASSERT_TRUE(journal
+                  ->ScanFamily(storage::kProjectionsFamily,
+                               [&](std::string_view k, std::string_view v) {
+                                 if (k == "count/xt-finance") value = std::string(v);
+                                 return true;
+                               })
+                  .ok());
+  EXPECT_EQ(value, "2");
+  // An all-or-nothing batch with a refused event is dropped, views included.
+  batch = {ledger.Signed("xt-finance", Receipt("r4", "xt-finance", 40)),
+           ledger.Signed("xt-finance", Receipt("r5", "xt-finance", 0))};
+  ASSERT_TRUE(journal->Append(batch, &results, AppendOptions{.all_or_nothing = true}).ok());
+  EXPECT_EQ(view.aborts_, 1);
+  EXPECT_EQ(view.committed_["xt-finance"], 2u);
+  view.set_last_seq(journal->head().size);
+  ASSERT_TRUE(journal->Append(std::span(batch.data(), 1), &results).ok());
+  EXPECT_EQ(view.committed_["xt-finance"], 3u);
+}
+
 }  // namespace
 }  // namespace fundledger::testing
