@@ -196,10 +196,12 @@ Status OpenProject(const LedgerState& state, std::string_view id, std::string_vi
 
 Status InRegion(const Org& signer, std::string_view region, std::string_view field) {
   if (!RegionWithin(region, signer.region)) {
-    return Reject("out_of_region",
-                  "'" + std::string(region) + "' is outside " + signer.id + "'s region '" +
-                      signer.region + "'",
-                  field);
+    // Built by appending: g++ 12 at -O3 misreports `"literal" + std::string` as an overlapping
+    // copy (-Wrestrict, GCC bug 105329).
+    std::string message = "region '";
+    message.append(region).append("' is outside ").append(signer.id);
+    message.append("'s region '").append(signer.region).append("'");
+    return Reject("out_of_region", message, field);
   }
   return Status::Ok();
 }

@@ -11,10 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
-# g++ 12 at -O3 reports some string concatenations as overlapping copies (-Wrestrict, GCC bug
-# 105329): a false positive that -Werror would turn into a failed build.
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-  -DCMAKE_CXX_FLAGS=-Wno-restrict
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 cmake --build build-release -j2 --target fundledger
 fundledger=build-release/tools/fundledger
 data=demo-data
