@@ -727,8 +727,8 @@ Status CheckPayee(const LedgerState& state, schema::Payee::Reader payee, std::st
                     "payee.kind");
     }
     if (org->name != payee.getName().cStr()) {
-      return Reject("payee_mismatch", "payee.name differs from the registered org's name '" +
-                                          org->name + "'",
+      return Reject("payee_mismatch",
+                    "payee.name differs from the registered org's name '" + org->name + "'",
                     "payee.name");
     }
     *party = OrgParty(org->id);
@@ -816,9 +816,10 @@ Status ApplyFundsRefunded(const SignedEvent& event, const EventContext& context,
                   "category");
   }
   if (IsGovernment(c)) {
-    std::string_view holder_region = from.kind == AccountHolder::POOL
-                                         ? std::string_view(state->FindOrg(from.holder)->region)
-                                         : std::string_view(state->FindProject(from.holder)->region);
+    std::string_view holder_region =
+        from.kind == AccountHolder::POOL
+            ? std::string_view(state->FindOrg(from.holder)->region)
+            : std::string_view(state->FindProject(from.holder)->region);
     if (!RegionWithin(holder_region, to_org->region)) {
       return Reject("out_of_region",
                     "government money goes back up its own chain, to the bureau of its level "

@@ -154,7 +154,7 @@ class Journal {
   std::optional<NoteSigner> log_signer_;  // absent on read-only copies
 
   mutable std::mutex mu_;  // serialises appends and guards the head
-  LedgerState state_;  // reads committed event facts back through rows_
+  LedgerState state_;      // reads committed event facts back through rows_
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   uint64_t last_checkpoint_size_ = 0;

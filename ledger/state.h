@@ -231,7 +231,7 @@ class LedgerState {
   std::string staged_operator_id_;
   Table<Project> projects_;
   Table<Finding> findings_;
-  Table<Policy> policies_;  // keyed by region '\0' setter
+  Table<Policy> policies_;   // keyed by region '\0' setter
   Table<int64_t> balances_;  // keyed by AccountKey::Encode()
   Table<EventFact> facts_;   // committed only without a reader
   Table<uint64_t> event_ids_;

@@ -15,8 +15,8 @@ constexpr size_t kBalanceBytes = kCategories * kFiguresPerCategory * 8;
 
 // The figures in their stored order.
 constexpr int64_t Figures::*kFields[kFiguresPerCategory] = {
-    &Figures::received_fen,  &Figures::allocated_in_fen, &Figures::allocated_out_fen,
-    &Figures::disbursed_fen, &Figures::refunded_fen,     &Figures::pledged_fen,
+    &Figures::received_fen,       &Figures::allocated_in_fen, &Figures::allocated_out_fen,
+    &Figures::disbursed_fen,      &Figures::refunded_fen,     &Figures::pledged_fen,
     &Figures::pledge_received_fen};
 
 AccountHolder HolderOf(schema::HolderKind kind) {
@@ -95,8 +95,7 @@ Status BalanceView::Load(const std::string& key, Balance** out) const {
   return Status::Ok();
 }
 
-Status BalanceView::HolderBalance(AccountHolder kind, std::string_view holder,
-                                  Balance* out) const {
+Status BalanceView::HolderBalance(AccountHolder kind, std::string_view holder, Balance* out) const {
   std::string key = BalanceKey(kind, holder);
   if (auto it = staged_.find(key); it != staged_.end()) {
     *out = it->second;
@@ -150,10 +149,10 @@ Status BalanceView::OnAccepted(const SignedEvent& event, const EventContext&,
     case Event::FUNDS_ALLOCATED: {
       auto al = e.getFundsAllocated();
       int64_t a = int64_t(al.getAmountFen());
-      FL_RETURN_IF_ERROR(Add(AccountHolder::POOL, al.getFrom(), al.getCategory(),
-                             &Figures::allocated_out_fen, a));
-      return Add(HolderOf(al.getToKind()), al.getTo(), al.getCategory(),
-                 &Figures::allocated_in_fen, a);
+      FL_RETURN_IF_ERROR(
+          Add(AccountHolder::POOL, al.getFrom(), al.getCategory(), &Figures::allocated_out_fen, a));
+      return Add(HolderOf(al.getToKind()), al.getTo(), al.getCategory(), &Figures::allocated_in_fen,
+                 a);
     }
     case Event::FUNDS_DISBURSED: {
       auto d = e.getFundsDisbursed();

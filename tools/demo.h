@@ -16,10 +16,10 @@
 // they are dated, as the rules require.
 //
 // Determinism: the events (ids, contents, signatures), their records (times included), the tree,
-// the checkpoints and the keys are a function of `seed` and `projects` only. Keys: DIR/keys/<org>.key (mode 0600) and
-// .pub for every organisation, the operator included, each derived as
-// Ed25519 seed = SHA-256("fundledger-demo" || 0x00 || decimal seed || 0x00 || org) (a rotated
-// key appends "#2" to the org), so anyone can sign further events as any organisation; the
+// the checkpoints and the keys are a function of `seed` and `projects` only. Keys:
+// DIR/keys/<org>.key (mode 0600) and .pub for every organisation, the operator included, each
+// derived as Ed25519 seed = SHA-256("fundledger-demo" || 0x00 || decimal seed || 0x00 || org) (a
+// rotated key appends "#2" to the org), so anyone can sign further events as any organisation; the
 // log's checkpoint key (derived from "log-key") is DIR/log.key as for every ledger, its verifier
 // key DIR/keys/log.pub.
 //
