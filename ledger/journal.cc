@@ -50,21 +50,6 @@ class Journal::TreeReader : public NodeReader {
   const Journal* journal_;
 };
 
-class Journal::RowReader : public StateReader {
- public:
-  explicit RowReader(const Journal* journal) : journal_(journal) {}
-  Status Get(std::string_view family, std::string_view key, std::string* value,
-             bool* found) const override {
-    auto s = journal_->db_->Get(rocksdb::ReadOptions(), journal_->Family(family),
-                                rocksdb::Slice(key.data(), key.size()), value);
-    *found = s.ok();
-    if (s.ok() || s.IsNotFound()) return Status::Ok();
-    return Status::IOError("rocksdb", s.ToString());
-  }
-
- private:
-  const Journal* journal_;
-};
 
 namespace {
 
@@ -95,8 +80,7 @@ rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.s
 
 Journal::Journal()
     : tree_(std::make_unique<TreeReader>(this)),
-      rows_(std::make_unique<RowReader>(this)),
-      state_(rows_.get()) {}
+      state_(this) {}
 
 const NodeReader& Journal::tree() const { return *tree_; }
 
@@ -329,6 +313,14 @@ Status Journal::PutRawForTesting(std::string_view family, std::string_view key,
   rocksdb::WriteOptions sync;
   sync.sync = true;
   return FromRocks(db_->Put(sync, Family(family), ToSlice(key), ToSlice(value)));
+}
+
+Status Journal::Get(std::string_view family, std::string_view key, std::string* value,
+                    bool* found) const {
+  auto s = db_->Get(rocksdb::ReadOptions(), Family(family), ToSlice(key), value);
+  *found = s.ok();
+  if (s.ok() || s.IsNotFound()) return Status::Ok();
+  return FromRocks(s);
 }
 
 Status Journal::FindEvent(std::string_view id, uint64_t* seq) const {

@@ -67,7 +67,7 @@ struct AppendOptions {
   bool all_or_nothing = false;
 };
 
-class Journal {
+class Journal : public StateReader {
  public:
   // Creates an empty ledger in `dir` (which must not already hold one) whose checkpoints carry
   // `origin` and are signed by `log_key`; the key is stored in DIR/log.key with mode 0600.
@@ -79,7 +79,7 @@ class Journal {
   static Status Open(const std::string& dir, const JournalOptions& options,
                      std::unique_ptr<Journal>* out);
 
-  ~Journal();
+  ~Journal() override;
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
@@ -120,6 +120,10 @@ class Journal {
   const NoteVerifier& log_verifier() const { return log_verifier_; }
   // Committed state. REQUIRES: no concurrent Append.
   const LedgerState& state() const { return state_; }
+  // One stored row of a column family (StateReader): for state and views that read rows back
+  // on demand.
+  Status Get(std::string_view family, std::string_view key, std::string* value,
+             bool* found) const override;
   // Every stored row of a column family, in key order (verification and tests).
   Status ScanFamily(
       std::string_view family,
@@ -129,7 +133,6 @@ class Journal {
 
  private:
   class TreeReader;
-  class RowReader;
   struct Families;
 
   Journal();
@@ -148,13 +151,12 @@ class Journal {
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<Families> families_;
   std::unique_ptr<TreeReader> tree_;
-  std::unique_ptr<RowReader> rows_;
   std::string origin_;
   NoteVerifier log_verifier_;
   std::optional<NoteSigner> log_signer_;  // absent on read-only copies
 
   mutable std::mutex mu_;  // serialises appends and guards the head
-  LedgerState state_;      // reads committed event facts back through rows_
+  LedgerState state_;      // reads committed event facts back through Get()
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   uint64_t last_checkpoint_size_ = 0;

@@ -55,6 +55,9 @@ class BalanceView : public ProjectionHook {
   // With a reader, rows not yet in memory are read from it (the journal's projections family);
   // without one, everything is in memory (a rebuild).
   explicit BalanceView(const StateReader* reader = nullptr) : reader_(reader) {}
+  // Attaches the store to read rows back from (a journal opened with this view as its hook).
+  // REQUIRES: nothing read or staged yet.
+  void set_reader(const StateReader* reader) { reader_ = reader; }
 
   Status OnAccepted(const SignedEvent& event, const EventContext& context,
                     const LedgerState& state) override;

@@ -10,6 +10,7 @@
 #include "ledger/rules.h"
 #include "ledger/state.h"
 #include "ledger/storage_format.h"
+#include "replay/balance_view.h"
 
 namespace fundledger {
 namespace {
@@ -57,7 +58,8 @@ class LedgerVerifier {
     }
     FL_RETURN_IF_ERROR(CheckIdRows());
     FL_RETURN_IF_ERROR(CompareState(storage::kRegistryFamily, "registry_mismatch"));
-    return CompareState(storage::kAccountsFamily, "accounts_mismatch");
+    FL_RETURN_IF_ERROR(CompareState(storage::kAccountsFamily, "accounts_mismatch"));
+    return CompareState(storage::kProjectionsFamily, "projections_mismatch");
   }
 
  private:
@@ -95,7 +97,10 @@ class LedgerVerifier {
     if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, &state_);
     if (!s.ok())
       return Fail(seq, Bad(seq, "rule_violated", s.WithEventId(pending.event.id()).ToString()));
+    s = balance_.OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_);
+    if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
     state_.Commit();
+    balance_.Commit();
     chunk_.push_back(std::move(pending));
     return Status::Ok();
   }
@@ -202,7 +207,14 @@ class LedgerVerifier {
       return true;
     }));
     Status failure;
-    state_.ForEachRow(family, [&](std::string_view key, std::string_view value) {
+    auto rebuilt = [&](const std::function<void(std::string_view, std::string_view)>& fn) {
+      if (family == storage::kProjectionsFamily) {
+        balance_.ForEachRow(fn);
+      } else {
+        state_.ForEachRow(family, fn);
+      }
+    };
+    rebuilt([&](std::string_view key, std::string_view value) {
       if (!failure.ok()) return;
       auto it = stored.find(std::string(key));
       if (it == stored.end() || it->second != value) {
@@ -243,6 +255,7 @@ class LedgerVerifier {
   uint64_t head_size_ = 0;
   std::map<uint64_t, std::string> checkpoints_;
   LedgerState state_;
+  BalanceView balance_;  // the views, rebuilt
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> chunk_;

@@ -16,6 +16,7 @@
 #include "ledger/parallel.h"
 #include "ledger/rules.h"
 #include "ledger/storage_format.h"
+#include "replay/views.h"
 #include "tools/cli_util.h"
 
 namespace fundledger::cli {
@@ -210,8 +211,13 @@ Status RunAppend(const BenchWorld& world, const fs::path& dir, uint64_t batch, b
   log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
   JournalOptions options;
   options.skip_fund_rules_for_benchmark = !fund_rules;
+  // With the fund rules, the views too: the whole write path a ledger runs.
+  Views views;
   std::unique_ptr<Journal> journal;
-  FL_RETURN_IF_ERROR(Journal::Create(dir.string(), "bench.fundledger", log_key, options, &journal));
+  FL_RETURN_IF_ERROR(
+      fund_rules
+          ? CreateWithViews(dir.string(), "bench.fundledger", log_key, options, &views, &journal)
+          : Journal::Create(dir.string(), "bench.fundledger", log_key, options, &journal));
   std::vector<AppendResult> results;
   auto append = [&](std::span<const SignedEvent> events) {
     FL_RETURN_IF_ERROR(journal->Append(events, &results));

@@ -11,6 +11,7 @@
 #include "ledger/event.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
+#include "replay/views.h"
 #include "tools/cli_util.h"
 
 namespace fundledger::cli {
@@ -582,8 +583,9 @@ int Import(const ImportArgs& args) {
   if (s.ok()) s = ReadImportFile(text, kind, &file, &where);
   if (!s.ok()) return FailFile(args, file, s, where);
 
+  Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  s = Journal::Open(args.data, JournalOptions(), &journal);
+  s = OpenWithViews(args.data, JournalOptions(), &views, &journal);
   std::vector<ImportResult> results;
   if (s.ok()) {
     s = AppendImport(*journal, file, signer, key.key,

@@ -42,6 +42,7 @@
 #include "ledger/key_file.h"
 #include "ledger/parallel.h"
 #include "ledger/rules.h"
+#include "replay/views.h"
 #include "tools/cli_util.h"
 #include "tools/demo_data.h"
 
@@ -2620,8 +2621,9 @@ int Demo(const DemoArgs& args) {
   int64_t clock_ms = 0;
   JournalOptions options;
   options.now_ms = [&clock_ms] { return clock_ms; };
+  Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  Status s = Journal::Create(args.data, kOrigin, log_key, options, &journal);
+  Status s = CreateWithViews(args.data, kOrigin, log_key, options, &views, &journal);
   if (!s.ok()) return Report(s);
   Builder builder(&world, journal.get(), &clock_ms);
   s = builder.Run(std::move(needs));

@@ -14,6 +14,7 @@
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
 #include "replay/verify.h"
+#include "replay/views.h"
 #include "tools/bench.h"
 #include "tools/cli_util.h"
 #include "tools/csv_import.h"
@@ -30,9 +31,11 @@ int64_t NowMs() {
       .count();
 }
 
-Status OpenLedger(const std::string& dir, bool read_only, std::unique_ptr<Journal>* out) {
+// Opens a ledger read-only, or, given `views` to keep in step, for appending.
+Status OpenLedger(const std::string& dir, Views* views, std::unique_ptr<Journal>* out) {
   JournalOptions options;
-  options.read_only = read_only;
+  if (views != nullptr) return OpenWithViews(dir, options, views, out);
+  options.read_only = true;
   return Journal::Open(dir, options, out);
 }
 
@@ -71,8 +74,9 @@ int Init(const InitArgs& args) {
   Status s = ReadSecretKeyFile(args.log_key, &log_key);
   if (s.ok()) s = ReadSecretKeyFile(args.operator_key, &operator_key);
   if (!s.ok()) return Report(s);
+  Views views;
   std::unique_ptr<Journal> journal;
-  s = Journal::Create(args.data, args.origin, log_key, JournalOptions(), &journal);
+  s = CreateWithViews(args.data, args.origin, log_key, JournalOptions(), &views, &journal);
   if (!s.ok()) return Report(s);
   json genesis = GenesisEvent(args.operator_id, args.operator_name, operator_key.key.public_key(),
                               FormatDate(BusinessDay(NowMs())));
@@ -156,8 +160,9 @@ int Submit(const SubmitArgs& args) {
     if (s.ok()) s = SignItems(body, key, signer, &envelopes);
     body = json(envelopes).dump();
   }
+  Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  if (s.ok()) s = OpenLedger(args.data, /*read_only=*/false, &journal);
+  if (s.ok()) s = OpenLedger(args.data, &views, &journal);
   json results;
   bool accepted_all = false;
   if (s.ok()) s = SubmitEnvelopes(*journal, body, &results, &accepted_all);
@@ -190,7 +195,7 @@ struct LogArgs {
 
 int Log(const LogArgs& args) {
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   if (!s.ok()) return Report(s);
   uint64_t count = 0;
   Status failure;
@@ -230,8 +235,9 @@ struct CheckpointArgs {
 };
 
 int CheckpointCmd(const CheckpointArgs& args) {
+  Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, /*read_only=*/false, &journal);
+  Status s = OpenLedger(args.data, &views, &journal);
   std::string note;
   if (s.ok()) s = journal->WriteCheckpoint(&note);
   Checkpoint checkpoint;
@@ -269,7 +275,7 @@ json HashList(const std::vector<Hash>& hashes) {
 
 int ProofInclusion(const ProofArgs& args) {
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   uint64_t seq = args.seq;
   if (s.ok() && !args.id.empty()) s = journal->FindEvent(args.id, &seq);
   std::vector<Hash> proof;
@@ -295,7 +301,7 @@ int ProofInclusion(const ProofArgs& args) {
 
 int ProofConsistency(const ProofArgs& args) {
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   std::vector<Hash> proof;
   Hash root1, root2;
   uint64_t to = args.to ? args.to : (journal ? journal->head().size : 0);
@@ -326,7 +332,7 @@ struct VerifyArgs {
 
 int Verify(const VerifyArgs& args) {
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, /*read_only=*/true, &journal);
+  Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   if (!s.ok()) return Report(s);
   if (!args.log_key.empty()) {
     // A ledger rewritten whole, with checkpoints re-signed by a new key, verifies against its

@@ -1050,6 +1050,45 @@ TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {
           "bad_record_time", "recorded_at_ms");
 }
 
+TEST_F(FundRules, TheBalanceViewFollowsEveryMovementNetOfReversals) {
+  FundedAndApproved(1000);  // yh-finance: 10000 in, 1000 to p1
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 600));
+  Ok("yh-finance", Refunded("back", "p1", "project", "district", "yh-finance", 100));
+  Ok("yh-finance", Reversal("rev-pay", "pay"));
+  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 500));
+  json r = Received("r-pl", "p1", "project", "social_capital", "xt-invest", 300);
+  r["pledge"] = "pl";
+  Ok("yh-finance", r);
+  auto view = [&](schema::AccountHolder kind, const std::string& holder) {
+    fundledger::Balance b;
+    Status s = L.views().balance().HolderBalance(kind, holder, &b);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return b;
+  };
+  fundledger::Balance pool = view(AccountHolder::POOL, "yh-finance");
+  const Figures& pd = pool.by_category[size_t(Category::DISTRICT)];
+  EXPECT_EQ(pd.received_fen, 10'000);
+  EXPECT_EQ(pd.allocated_out_fen, 1'000);
+  EXPECT_EQ(pd.available_fen(), 9'000);
+  fundledger::Balance p1 = view(AccountHolder::PROJECT, "p1");
+  const Figures& d = p1.by_category[size_t(Category::DISTRICT)];
+  EXPECT_EQ(d.allocated_in_fen, 1'000);
+  EXPECT_EQ(d.disbursed_fen, 0);  // the payment was reversed
+  EXPECT_EQ(d.refunded_fen, 100);
+  EXPECT_EQ(d.available_fen(), Project("p1", Category::DISTRICT));
+  const Figures& sc = p1.by_category[size_t(Category::SOCIAL_CAPITAL)];
+  EXPECT_EQ(sc.pledged_fen, 500);
+  EXPECT_EQ(sc.received_fen, 300);
+  EXPECT_EQ(sc.pledge_outstanding_fen(), 200);
+  Ok("yh-finance", Reversal("rev-r-pl", "r-pl"));
+  Ok("xt-finance", Pledged("pl2", "p1", "xt-invest", "social_capital", 50));
+  Ok("xt-finance", Reversal("rev-pl2", "pl2"));
+  p1 = view(AccountHolder::PROJECT, "p1");
+  EXPECT_EQ(p1.by_category[size_t(Category::SOCIAL_CAPITAL)].received_fen, 0);
+  EXPECT_EQ(p1.by_category[size_t(Category::SOCIAL_CAPITAL)].pledge_outstanding_fen(), 500);
+  EXPECT_EQ(p1.Total().available_fen(), 900);
+}
+
 TEST(CreditCode, TheCheckCharacterFollowsGb32100) {
   for (const char* code :
        {"9144030071526726XG", "91110000802100433B", "91330100799655058B", kValidCreditCode}) {

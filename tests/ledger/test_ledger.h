@@ -11,6 +11,7 @@
 #include "crypto/encoding.h"
 #include "ledger/journal.h"
 #include "ledger/rules.h"
+#include "replay/views.h"
 
 namespace fundledger::testing {
 
@@ -38,14 +39,16 @@ class TestLedger {
 
   // Closes the ledger (so that a test can open it itself).
   void Close() { journal_.reset(); }
+  const Views& views() const { return *views_; }
 
   void Reopen(bool create = false) {
     journal_.reset();
     JournalOptions options;
     options.now_ms = [this] { return now_ms_; };
-    Status s = create ? Journal::Create(dir_.string(), "test.fundledger/ledger", log_key_, options,
-                                        &journal_)
-                      : Journal::Open(dir_.string(), options, &journal_);
+    views_ = std::make_unique<Views>();
+    Status s = create ? CreateWithViews(dir_.string(), "test.fundledger/ledger", log_key_, options,
+                                        views_.get(), &journal_)
+                      : OpenWithViews(dir_.string(), options, views_.get(), &journal_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
@@ -115,6 +118,7 @@ class TestLedger {
   std::filesystem::path dir_;
   NoteSigner log_key_;
   std::map<std::string, KeyPair> keys_;
+  std::unique_ptr<Views> views_;  // outlives journal_ (declared before it)
   std::unique_ptr<Journal> journal_;
   int64_t now_ms_ = kTestNowMs;
 };

@@ -1,4 +1,5 @@
 #include "replay/verify.h"
+#include "replay/balance_view.h"
 
 #include "ledger/storage_format.h"
 #include "tests/ledger/test_ledger.h"
@@ -140,6 +141,43 @@ TEST_F(VerifyTest, AnIdIndexPointingElsewhereIsFound) {
   VerifyReport report;
   Status s = Verify(&report);
   EXPECT_EQ(s.code(), "id_index_mismatch");
+}
+
+TEST_F(VerifyTest, TheBalanceViewIsKeptWithEveryAppend) {
+  Balance pool;
+  ASSERT_TRUE(ledger_.views()
+                  .balance()
+                  .HolderBalance(schema::AccountHolder::POOL, "xt-finance", &pool)
+                  .ok());
+  int64_t received = 0;
+  for (int i = 1; i < 30; i += 2) received += 100 + i;  // the odd receipts are xt-finance's
+  const Figures& municipal = pool.by_category[size_t(schema::Category::MUNICIPAL)];
+  EXPECT_EQ(municipal.received_fen, received);
+  EXPECT_EQ(municipal.available_fen(), received);
+  EXPECT_EQ(pool.Total().received_fen, received);
+  // Read back from disk by a fresh view after a reopen.
+  ledger_.Reopen();
+  Balance again;
+  ASSERT_TRUE(ledger_.views()
+                  .balance()
+                  .HolderBalance(schema::AccountHolder::POOL, "xt-finance", &again)
+                  .ok());
+  EXPECT_EQ(again, pool);
+}
+
+TEST_F(VerifyTest, ATamperedViewRowIsFoundAndNamed) {
+  std::string key = BalanceView::BalanceKey(schema::AccountHolder::POOL, "yh-finance");
+  std::string original = Read(storage::kProjectionsFamily, key);
+  Balance b;
+  ASSERT_TRUE(BalanceView::DecodeBalance(original, &b));
+  b.by_category[size_t(schema::Category::DISTRICT)].received_fen += 1;
+  ASSERT_TRUE(ledger_.journal()
+                  .PutRawForTesting(storage::kProjectionsFamily, key, BalanceView::EncodeBalance(b))
+                  .ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "projections_mismatch");
+  EXPECT_NE(s.message().find("yh-finance"), std::string::npos) << s.message();
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "ledger/journal.h"
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
+#include "replay/views.h"
 #include "tests/tools/crash_common.h"
 #include "tests/tools/test_dir.h"
 
@@ -61,8 +62,10 @@ void CreateLedger(const std::string& dir) {
   NoteSigner log_key{"crash.example", 0, SeededKey(0x01)};
   log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
   KeyPair operator_key = SeededKey(0x02);
+  Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  Status s = Journal::Create(dir, "crash.example/fundledger", log_key, JournalOptions(), &journal);
+  Status s =
+      CreateWithViews(dir, "crash.example/fundledger", log_key, JournalOptions(), &views, &journal);
   ASSERT_TRUE(s.ok()) << s.ToString();
   std::vector<SignedEvent> setup(2);
   s = SignedEvent::Sign({{"id", "genesis"},

@@ -20,6 +20,7 @@
 
 #include "ledger/event.h"
 #include "ledger/journal.h"
+#include "replay/views.h"
 #include "tests/tools/crash_common.h"
 
 namespace fundledger::test {
@@ -48,8 +49,9 @@ int Run(const std::string& dir, uint64_t round, uint64_t seed) {
   std::uniform_int_distribution<size_t> batch_events(1, kCrashBatchEventsMax);
   std::uniform_int_distribution<uint64_t> amount_fen(1, 100000000);
   if (!WriteAll(1, std::string(kCrashReady) + "\n")) return Fail(7, "ack pipe closed");
+  Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  Status s = Journal::Open(dir, JournalOptions(), &journal);
+  Status s = OpenWithViews(dir, JournalOptions(), &views, &journal);
   if (!s.ok()) return Fail(3, s.ToString());
   std::vector<AppendResult> results;
   for (uint64_t next = 0; next < kCrashEventsMax;) {
