@@ -310,7 +310,7 @@ int BenchAppend(const BenchArgs& args) {
   printf("append, journal only (no fund rules) %.0f events/s = %.2f x limit\n", without,
          without / verify_n);
   printf(
-      "append, full rules                   %.0f events/s = %.2f x limit = %.2f x journal only\n",
+      "append, full rules and views         %.0f events/s = %.2f x limit = %.2f x journal only\n",
       with, with / verify_n, with / without);
   fs::remove_all(dir);
   return kExitOk;
