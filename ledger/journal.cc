@@ -301,8 +301,14 @@ Status Journal::ScanRecords(uint64_t from_seq,
 Status Journal::ScanFamily(
     std::string_view family,
     const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  return ScanFamilyFrom(family, std::string_view(), fn);
+}
+
+Status Journal::ScanFamilyFrom(
+    std::string_view family, std::string_view start,
+    const std::function<bool(std::string_view, std::string_view)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Family(family)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  for (it->Seek(ToSlice(start)); it->Valid(); it->Next()) {
     if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   }
   return FromRocks(it->status());

@@ -124,6 +124,10 @@ class Journal : public StateReader {
   // on demand.
   Status Get(std::string_view family, std::string_view key, std::string* value,
              bool* found) const override;
+  // Stored rows of a column family from `start` on, in key order, until `fn` returns false.
+  Status ScanFamilyFrom(
+      std::string_view family, std::string_view start,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
   // Every stored row of a column family, in key order (verification and tests).
   Status ScanFamily(
       std::string_view family,

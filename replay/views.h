@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,19 @@ class Views {
  private:
   BalanceView balance_;
 };
+
+// The balance of every project whose region is `region` or lies under it, summed (a roll-up);
+// `projects` gets how many there are. Reads the stored view rows of `journal`.
+Status RegionBalance(const Journal& journal, std::string_view region, Balance* out,
+                     uint64_t* projects);
+
+// {"categories": {"central": {received_fen, allocated_in_fen, allocated_out_fen, disbursed_fen,
+// refunded_fen, available_fen, pledged_fen, pledge_outstanding_fen}, ...}, "total": {...}}
+nlohmann::json BalanceJson(const Balance& balance);
+// The same as CSV: a header line, a line per category, and a "total" line.
+std::string BalanceCsv(const Balance& balance);
+// A table for people, amounts in yuan.
+std::string BalanceTable(const Balance& balance);
 
 Status OpenWithViews(const std::string& dir, JournalOptions options, Views* views,
                      std::unique_ptr<Journal>* out);

@@ -377,6 +377,66 @@ int Verify(const VerifyArgs& args) {
   return kExitOk;
 }
 
+// ---- show ----
+struct ShowArgs {
+  std::string data;
+  std::string project;
+  std::string pool;
+  std::string region;
+  bool by_region = false;
+  std::string format = "table";
+};
+
+int ShowBalance(const ShowArgs& args) {
+  if (int(!args.project.empty()) + int(!args.pool.empty()) + int(args.by_region) != 1) {
+    return Report(
+        Status::InvalidArgument("bad_scope", "give exactly one of --project, --pool, --region"));
+  }
+  std::unique_ptr<Journal> journal;
+  Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
+  if (!s.ok()) return Report(s);
+  Balance balance;
+  json scope;
+  if (!args.project.empty()) {
+    if (journal->state().FindProject(args.project) == nullptr) {
+      return Report(Status::NotFound("project_unknown", "no project " + args.project));
+    }
+    s = BalanceView(journal.get())
+            .HolderBalance(schema::AccountHolder::PROJECT, args.project, &balance);
+    scope = {{"project", args.project}};
+  } else if (!args.pool.empty()) {
+    const Org* org = journal->state().FindOrg(args.pool);
+    if (org == nullptr || org->kind != schema::OrgKind::FINANCE_BUREAU) {
+      return Report(Status::NotFound("pool_unknown", "no finance bureau's pool " + args.pool));
+    }
+    s = BalanceView(journal.get()).HolderBalance(schema::AccountHolder::POOL, args.pool, &balance);
+    scope = {{"pool", args.pool}};
+  } else {
+    if (!IsValidRegion(args.region)) {
+      return Report(Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'"));
+    }
+    uint64_t projects = 0;
+    s = RegionBalance(*journal, args.region, &balance, &projects);
+    scope = {{"region", args.region}, {"projects", projects}};
+  }
+  if (!s.ok()) return Report(s);
+  uint64_t head = journal->head().size;
+  if (args.format == "json") {
+    json out = BalanceJson(balance);
+    out["view"] = "balance";
+    out["scope"] = scope;
+    out["as_of_seq"] = head;
+    PrintJsonLine(out);
+  } else if (args.format == "csv") {
+    std::cout << BalanceCsv(balance);
+  } else {
+    std::cout << "balance of " << scope.begin().key() << " " << scope.begin()->dump()
+              << " as of seq " << head << "\n"
+              << BalanceTable(balance);
+  }
+  return kExitOk;
+}
+
 void AddFormat(CLI::App* cmd, std::string* format, std::vector<std::string> choices) {
   cmd->add_option("--format", *format, "output format")->check(CLI::IsMember(choices));
 }
@@ -497,6 +557,21 @@ int Main(int argc, char** argv) {
   demo_cmd->add_option("--projects", demo.projects, "number of renovation projects")
       ->check(CLI::Range(1u, kDemoProjectsMax));
   demo_cmd->callback([&] { status = Demo(demo); });
+
+  ShowArgs show;
+  auto* show_cmd = app.add_subcommand("show", "views for auditors");
+  show_cmd->require_subcommand(1);
+  auto* show_balance = show_cmd->add_subcommand("balance", "balance figures by category");
+  show_balance->add_option("--data", show.data, "data directory")->required();
+  show_balance->add_option("--project", show.project, "one project");
+  show_balance->add_option("--pool", show.pool, "one finance bureau's pool");
+  auto* region_opt =
+      show_balance->add_option("--region", show.region, "every project in a region (roll-up)");
+  AddFormat(show_balance, &show.format, {"table", "json", "csv"});
+  show_balance->callback([&] {
+    show.by_region = region_opt->count() > 0;
+    status = ShowBalance(show);
+  });
 
   BenchArgs bench;
   auto* bench_cmd = app.add_subcommand("bench", "benchmarks against this machine's limits");

@@ -1089,6 +1089,37 @@ TEST_F(FundRules, TheBalanceViewFollowsEveryMovementNetOfReversals) {
   EXPECT_EQ(p1.Total().available_fen(), 900);
 }
 
+TEST_F(FundRules, ARegionRollUpIsTheSumOfItsProjects) {
+  FundedAndApproved(1000);
+  Ok("heping-street", ProjectRegistration("p2"));
+  Ok("yh-finance", Allocated("to-p2", "yh-finance", "p2", "project", "district", 700));
+  Ok("yz-housing", ProjectRegistration("p-yz", "henan/xuchang/yuzhou/a"));
+  Ok("yz-finance", Received("yz-own", "yz-finance", "pool", "district", "yz-finance", 50));
+  Ok("yz-finance", Allocated("to-yz", "yz-finance", "p-yz", "project", "district", 50));
+  auto project = [&](const std::string& id) {
+    fundledger::Balance b;
+    EXPECT_TRUE(L.views().balance().HolderBalance(AccountHolder::PROJECT, id, &b).ok());
+    return b;
+  };
+  auto region = [&](const std::string& r, uint64_t expected_projects) {
+    fundledger::Balance b;
+    uint64_t n = 0;
+    EXPECT_TRUE(RegionBalance(L.journal(), r, &b, &n).ok());
+    EXPECT_EQ(n, expected_projects) << r;
+    return b;
+  };
+  fundledger::Balance hunan = project("p1");
+  hunan += project("p2");
+  EXPECT_EQ(region("hunan/xiangtan", 2), hunan);
+  EXPECT_EQ(region(kHeping, 2), hunan);
+  fundledger::Balance all = hunan;
+  all += project("p-yz");
+  EXPECT_EQ(region("", 3), all);
+  EXPECT_EQ(region("henan", 1), project("p-yz"));
+  EXPECT_EQ(region("hunan/xiangtan2", 0), fundledger::Balance());
+  EXPECT_EQ(all.Total().allocated_in_fen, 1750);
+}
+
 TEST(CreditCode, TheCheckCharacterFollowsGb32100) {
   for (const char* code :
        {"9144030071526726XG", "91110000802100433B", "91330100799655058B", kValidCreditCode}) {

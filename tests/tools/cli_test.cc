@@ -605,5 +605,57 @@ TEST_F(CliTest, TheBenchmarkNeverUsesADirectoryThatHoldsSomething) {
   Expect(0, {"verify", "--data", kData});
 }
 
+TEST_F(CliTest, ShowBalanceOfAPoolAProjectAndARegion) {
+  BuildLedger(3);  // xt-finance receives 100000 + 200000 + 300000 fen of its own money
+  json project = {
+      {"id", "project-yuhu"},
+      {"type", "project_registered"},
+      {"occurred_on", "2024-03-01"},
+      {"project", "yh-2024-01"},
+      {"name", "雨湖区广场街道老旧小区改造"},
+      {"region", "hunan/xiangtan/yuhu"},
+      {"compounds", {"建设路小区"}},
+      {"households", 320},
+      {"buildings", 8},
+      {"floor_area_m2", 24000},
+      {"built_year", 1992},
+      {"budget", {{"basic_fen", 250000}, {"improvement_fen", 0}, {"enhancement_fen", 0}}},
+      {"funding_plan", {{{"category", "municipal"}, {"amount_fen", 250000}}}}};
+  Expect(0, {"submit", "--data", kData, "--key", "yh.key", "-"}, project.dump());
+  json allocation = {
+      {"id", "alloc-1"},         {"type", "funds_allocated"}, {"occurred_on", "2024-03-20"},
+      {"from", "xt-finance"},    {"to", "yh-2024-01"},        {"to_kind", "project"},
+      {"category", "municipal"}, {"amount_fen", 250000}};
+  Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, allocation.dump());
+
+  json pool = ParseOrFail(
+      Expect(0, {"show", "balance", "--data", kData, "--pool", "xt-finance", "--format", "json"})
+          .out);
+  EXPECT_EQ(pool["view"], "balance");
+  EXPECT_EQ(pool["scope"]["pool"], "xt-finance");
+  EXPECT_EQ(pool["categories"]["municipal"]["received_fen"], 600000);
+  EXPECT_EQ(pool["categories"]["municipal"]["allocated_out_fen"], 250000);
+  EXPECT_EQ(pool["categories"]["municipal"]["available_fen"], 350000);
+  EXPECT_EQ(pool["total"]["available_fen"], 350000);
+  EXPECT_EQ(pool["categories"]["central"]["available_fen"], 0);
+
+  json region = ParseOrFail(
+      Expect(0, {"show", "balance", "--data", kData, "--region", "hunan", "--format", "json"}).out);
+  EXPECT_EQ(region["scope"]["projects"], 1);
+  EXPECT_EQ(region["total"]["allocated_in_fen"], 250000);
+  std::string csv =
+      Expect(0, {"show", "balance", "--data", kData, "--project", "yh-2024-01", "--format", "csv"})
+          .out;
+  EXPECT_NE(csv.find("municipal,0,250000,0,0,0,250000,0,0\n"), std::string::npos) << csv;
+  std::string table =
+      Expect(0, {"show", "balance", "--data", kData, "--project", "yh-2024-01"}).out;
+  EXPECT_NE(table.find("2,500.00"), std::string::npos) << table;
+
+  Expect(1, {"show", "balance", "--data", kData, "--project", "nope"});
+  Expect(1, {"show", "balance", "--data", kData, "--pool", "yuhu-housing"});
+  Expect(2, {"show", "balance", "--data", kData});
+  Expect(2, {"show", "balance", "--data", kData, "--pool", "xt-finance", "--project", "x"});
+}
+
 }  // namespace
 }  // namespace fundledger
