@@ -50,7 +50,6 @@ class Journal::TreeReader : public NodeReader {
   const Journal* journal_;
 };
 
-
 namespace {
 
 const std::vector<std::string_view>& FamilyNames() {
@@ -78,9 +77,7 @@ rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.s
 
 }  // namespace
 
-Journal::Journal()
-    : tree_(std::make_unique<TreeReader>(this)),
-      state_(this) {}
+Journal::Journal() : tree_(std::make_unique<TreeReader>(this)), state_(this) {}
 
 const NodeReader& Journal::tree() const { return *tree_; }
 

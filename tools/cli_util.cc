@@ -20,7 +20,7 @@ int Report(const Status& status) {
              : kExitFailure;
 }
 
-Status ReadInput(const std::string& path, std::string* out) {
+Status ReadInput(const std::string& path, std::string* out, size_t bytes_max) {
   std::istream* in = &std::cin;
   std::ifstream file;
   if (path != "-") {
@@ -32,12 +32,12 @@ Status ReadInput(const std::string& path, std::string* out) {
   char buf[1 << 16];
   while (in->read(buf, sizeof(buf)) || in->gcount() > 0) {
     out->append(buf, size_t(in->gcount()));
-    if (out->size() > kJsonDocumentBytesMax) {
-      return Status::InvalidArgument(
-          "input_too_large",
-          "input larger than " + std::to_string(kJsonDocumentBytesMax) + " bytes");
+    if (out->size() > bytes_max) {
+      return Status::InvalidArgument("input_too_large",
+                                     "input larger than " + std::to_string(bytes_max) + " bytes");
     }
   }
+  if (in->bad()) return Status::InvalidArgument("input_unreadable", "cannot read " + path);
   return Status::Ok();
 }
 

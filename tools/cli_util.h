@@ -5,6 +5,7 @@
 #include <string>
 
 #include "crypto/status.h"
+#include "ledger/codec.h"
 
 namespace fundledger::cli {
 
@@ -16,8 +17,10 @@ inline constexpr int kExitUsage = 2;
 // Prints "fundledger: <status>" to stderr and returns the exit code that fits its kind.
 int Report(const Status& status);
 
-// Reads a whole file, or standard input for "-". Bounded by kJsonDocumentBytesMax.
-Status ReadInput(const std::string& path, std::string* out);
+// Reads a whole file, or standard input for "-", of at most `bytes_max` bytes.
+// InvalidArgument "input_unreadable", or "input_too_large".
+Status ReadInput(const std::string& path, std::string* out,
+                 size_t bytes_max = kJsonDocumentBytesMax);
 
 void PrintJsonLine(const nlohmann::json& value);
 

@@ -441,24 +441,12 @@ Status ReadImportFile(std::string_view text, ImportKind kind, ImportFile* out, C
 }
 
 Status ReadImportInput(const std::string& path, size_t bytes_max, std::string* out) {
-  std::istream* in = &std::cin;
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    if (!file) return Status::InvalidArgument("input_unreadable", "cannot read " + path);
-    in = &file;
+  Status s = ReadInput(path, out, bytes_max);
+  if (s.code() == "input_too_large") {
+    return Status::InvalidArgument("file_too_large",
+                                   "a file holds at most " + std::to_string(bytes_max) + " bytes");
   }
-  out->clear();
-  char buf[1 << 16];
-  while (in->read(buf, sizeof(buf)) || in->gcount() > 0) {
-    out->append(buf, size_t(in->gcount()));
-    if (out->size() > bytes_max) {
-      return Status::InvalidArgument(
-          "file_too_large", "a file holds at most " + std::to_string(bytes_max) + " bytes");
-    }
-  }
-  if (in->bad()) return Status::InvalidArgument("input_unreadable", "cannot read " + path);
-  return Status::Ok();
+  return s;
 }
 
 Status AppendImport(Journal& journal, const ImportFile& file, std::string_view signer,

@@ -89,6 +89,23 @@ json Receipt(const std::string& id, uint64_t amount_fen) {
           {"amount_fen", amount_fen}};
 }
 
+// The Yuhu housing bureau's project, budgeted at `budget_fen` of municipal money.
+json YuhuProject(uint64_t budget_fen) {
+  return {{"id", "project-yuhu"},
+          {"type", "project_registered"},
+          {"occurred_on", "2024-03-01"},
+          {"project", "yh-2024-01"},
+          {"name", "雨湖区广场街道老旧小区改造"},
+          {"region", "hunan/xiangtan/yuhu"},
+          {"compounds", {"建设路小区"}},
+          {"households", 320},
+          {"buildings", 8},
+          {"floor_area_m2", 24000},
+          {"built_year", 1992},
+          {"budget", {{"basic_fen", budget_fen}, {"improvement_fen", 0}, {"enhancement_fen", 0}}},
+          {"funding_plan", {{{"category", "municipal"}, {"amount_fen", budget_fen}}}}};
+}
+
 json WithDate(json event, const std::string& occurred_on) {
   event["occurred_on"] = occurred_on;
   return event;
@@ -287,20 +304,7 @@ TEST_F(CliTest, SubmitRegistersAnOrgThenAcceptsItsSignedEvents) {
   EXPECT_EQ(JsonLines(again.out).at(0)["duplicate"], true) << again.out;
   EXPECT_EQ(JsonLines(again.out).at(0)["seq"], 5) << again.out;
   // sign, then submit the envelope: the same as submit --key.
-  json project = {
-      {"id", "project-yuhu"},
-      {"type", "project_registered"},
-      {"occurred_on", "2024-03-01"},
-      {"project", "yh-2024-01"},
-      {"name", "雨湖区广场街道老旧小区改造"},
-      {"region", "hunan/xiangtan/yuhu"},
-      {"compounds", {"建设路小区"}},
-      {"households", 320},
-      {"buildings", 8},
-      {"floor_area_m2", 24000},
-      {"built_year", 1992},
-      {"budget", {{"basic_fen", 600000000}, {"improvement_fen", 0}, {"enhancement_fen", 0}}},
-      {"funding_plan", {{{"category", "municipal"}, {"amount_fen", 600000000}}}}};
+  json project = YuhuProject(600000000);
   CliResult signed_event = Expect(0, {"sign", "--key", "yh.key", "-"}, project.dump());
   CliResult submitted =
       Expect(0, {"submit", "--data", kData, "--format", "table", "-"}, signed_event.out);
@@ -607,20 +611,7 @@ TEST_F(CliTest, TheBenchmarkNeverUsesADirectoryThatHoldsSomething) {
 
 TEST_F(CliTest, ShowBalanceOfAPoolAProjectAndARegion) {
   BuildLedger(3);  // xt-finance receives 100000 + 200000 + 300000 fen of its own money
-  json project = {
-      {"id", "project-yuhu"},
-      {"type", "project_registered"},
-      {"occurred_on", "2024-03-01"},
-      {"project", "yh-2024-01"},
-      {"name", "雨湖区广场街道老旧小区改造"},
-      {"region", "hunan/xiangtan/yuhu"},
-      {"compounds", {"建设路小区"}},
-      {"households", 320},
-      {"buildings", 8},
-      {"floor_area_m2", 24000},
-      {"built_year", 1992},
-      {"budget", {{"basic_fen", 250000}, {"improvement_fen", 0}, {"enhancement_fen", 0}}},
-      {"funding_plan", {{{"category", "municipal"}, {"amount_fen", 250000}}}}};
+  json project = YuhuProject(250000);
   Expect(0, {"submit", "--data", kData, "--key", "yh.key", "-"}, project.dump());
   json allocation = {
       {"id", "alloc-1"},         {"type", "funds_allocated"}, {"occurred_on", "2024-03-20"},
