@@ -121,10 +121,7 @@ class CliTest : public ::testing::Test {
   // Runs and expects exit status `expected`, reporting everything the binary said otherwise.
   CliResult Expect(int expected, const std::vector<std::string>& args,
                    const std::string& input = "") {
-    CliResult r = Run(args, input);
-    EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\n"
-                                     << Describe(r);
-    return r;
+    return test::ExpectExit(FL_BINARY, dir_, expected, args, input);
   }
 
   void Keygen(const std::string& name, const std::string& prefix) {

@@ -37,10 +37,7 @@ constexpr int64_t kFen = 100;
 
 CliResult Expect(int expected, const TestDir& dir, const std::vector<std::string>& args,
                  const std::string& input = "") {
-  CliResult r = test::RunBinary(FL_BINARY, dir, args, input);
-  EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\n"
-                                   << Describe(r);
-  return r;
+  return test::ExpectExit(FL_BINARY, dir, expected, args, input);
 }
 
 // The envelopes of a ledger in seq order (`log --format json`).

@@ -571,12 +571,7 @@ class ImportCliTest : public ::testing::Test {
 
   CliResult Expect(int expected, const std::vector<std::string>& args,
                    const std::string& input = "") {
-    CliResult r = Run(args, input);
-    EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\nexit "
-                                     << r.exit_code << "\nstdout:\n"
-                                     << r.out << "stderr:\n"
-                                     << r.err;
-    return r;
+    return test::ExpectExit(FL_BINARY, dir_, expected, args, input);
   }
 
   json Registration(const std::string& org, const std::string& name, const std::string& kind,

@@ -102,6 +102,16 @@ inline CliResult RunBinary(const std::string& binary, const TestDir& dir,
   return result;
 }
 
+// Runs like RunBinary and expects exit status `expected`, reporting everything the binary said
+// otherwise.
+inline CliResult ExpectExit(const std::string& binary, const TestDir& dir, int expected,
+                            const std::vector<std::string>& args, const std::string& input = "") {
+  CliResult r = RunBinary(binary, dir, args, input);
+  EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\n"
+                                   << Describe(r);
+  return r;
+}
+
 // One JSON value per non-empty line; a test failure, not an exception, for a line that is not.
 inline std::vector<nlohmann::json> JsonLines(const std::string& text) {
   std::vector<nlohmann::json> lines;
