@@ -10,7 +10,7 @@
 #include "ledger/rules.h"
 #include "ledger/state.h"
 #include "ledger/storage_format.h"
-#include "replay/balance_view.h"
+#include "replay/view_rows.h"
 
 namespace fundledger {
 namespace {
@@ -59,7 +59,7 @@ class LedgerVerifier {
     FL_RETURN_IF_ERROR(CheckIdRows());
     FL_RETURN_IF_ERROR(CompareState(storage::kRegistryFamily, "registry_mismatch"));
     FL_RETURN_IF_ERROR(CompareState(storage::kAccountsFamily, "accounts_mismatch"));
-    return CompareState(storage::kProjectionsFamily, "projections_mismatch");
+    return CompareProjections();
   }
 
  private:
@@ -97,10 +97,10 @@ class LedgerVerifier {
     if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, &state_);
     if (!s.ok())
       return Fail(seq, Bad(seq, "rule_violated", s.WithEventId(pending.event.id()).ToString()));
-    s = balance_.OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_);
+    s = views_.OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_);
     if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
     state_.Commit();
-    balance_.Commit();
+    views_.Commit();
     chunk_.push_back(std::move(pending));
     return Status::Ok();
   }
@@ -207,14 +207,7 @@ class LedgerVerifier {
       return true;
     }));
     Status failure;
-    auto rebuilt = [&](const std::function<void(std::string_view, std::string_view)>& fn) {
-      if (family == storage::kProjectionsFamily) {
-        balance_.ForEachRow(fn);
-      } else {
-        state_.ForEachRow(family, fn);
-      }
-    };
-    rebuilt([&](std::string_view key, std::string_view value) {
+    state_.ForEachRow(family, [&](std::string_view key, std::string_view value) {
       if (!failure.ok()) return;
       auto it = stored.find(std::string(key));
       if (it == stored.end() || it->second != value) {
@@ -232,6 +225,37 @@ class LedgerVerifier {
                                           " is not rebuilt from any record");
     }
     return Status::Ok();
+  }
+
+  // The rebuilt view rows must equal the stored ones byte for byte; both are walked in key
+  // order side by side, so the first differing row is named.
+  Status CompareProjections() {
+    const auto& rebuilt = views_.rows();
+    auto next = rebuilt.begin();
+    Status failure;
+    auto mismatch = [&](std::string_view key, std::string_view what) {
+      failure =
+          Status::Corruption("projections_mismatch",
+                             "stored projections row " + Printable(key) + " " + std::string(what));
+    };
+    FL_RETURN_IF_ERROR(journal_.ScanFamily(
+        storage::kProjectionsFamily, [&](std::string_view key, std::string_view value) {
+          if (next != rebuilt.end() && std::string_view(next->first) < key) {
+            mismatch(next->first, "is missing (it is rebuilt from the records)");
+          } else if (next == rebuilt.end() || std::string_view(next->first) != key) {
+            mismatch(key, "is not rebuilt from any record");
+          } else if (next->second != value) {
+            mismatch(key, "differs from the one rebuilt from the records");
+          } else {
+            ++next;
+          }
+          return failure.ok();
+        }));
+    FL_RETURN_IF_ERROR(failure);
+    if (next != rebuilt.end()) {
+      mismatch(next->first, "is missing (it is rebuilt from the records)");
+    }
+    return failure;
   }
 
   // Row keys hold binary bytes (account kinds, categories); show them escaped.
@@ -255,7 +279,7 @@ class LedgerVerifier {
   uint64_t head_size_ = 0;
   std::map<uint64_t, std::string> checkpoints_;
   LedgerState state_;
-  BalanceView balance_;  // the views, rebuilt
+  ViewRows views_;  // the views, rebuilt
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> chunk_;

@@ -1,125 +1,29 @@
 #include "replay/views.h"
 
-#include <cstdio>
+#include <algorithm>
 
 #include "ledger/rules.h"
 #include "ledger/storage_format.h"
+#include "replay/schema/views.capnp.h"
 
 namespace fundledger {
-namespace {
 
-constexpr const char* kCategoryNames[kCategories] = {"central",    "provincial",    "municipal",
-                                                     "district",   "utility",       "resident",
-                                                     "enterprise", "social_capital"};
-
-// The figures of the balance view, in the order of DESIGN.md section 5.
-std::vector<std::pair<const char*, int64_t>> Columns(const Figures& f) {
-  return {{"received_fen", f.received_fen},
-          {"allocated_in_fen", f.allocated_in_fen},
-          {"allocated_out_fen", f.allocated_out_fen},
-          {"disbursed_fen", f.disbursed_fen},
-          {"refunded_fen", f.refunded_fen},
-          {"available_fen", f.available_fen()},
-          {"pledged_fen", f.pledged_fen},
-          {"pledge_outstanding_fen", f.pledge_outstanding_fen()}};
+Status JournalRows::Get(std::string_view key, std::string* value, bool* found) const {
+  return journal_.Get(storage::kProjectionsFamily, key, value, found);
 }
 
-// Fen as yuan with two decimals and thousands separators, exactly.
-std::string Yuan(int64_t fen) {
-  bool negative = fen < 0;
-  uint64_t v = negative ? uint64_t(0) - uint64_t(fen) : uint64_t(fen);
-  std::string digits = std::to_string(v / 100);
-  std::string grouped;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) grouped.push_back(',');
-    grouped.push_back(digits[i]);
-  }
-  char cents[4];
-  snprintf(cents, sizeof(cents), ".%02u", unsigned(v % 100));
-  return (negative ? "-" : "") + grouped + cents;
+Status JournalRows::Scan(std::string_view prefix,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  return journal_.ScanFamilyFrom(storage::kProjectionsFamily, prefix,
+                                 [&](std::string_view key, std::string_view value) {
+                                   if (key.substr(0, prefix.size()) != prefix) return false;
+                                   return fn(key, value);
+                                 });
 }
 
-}  // namespace
-
-Status RegionBalance(const Journal& journal, std::string_view region, Balance* out,
-                     uint64_t* projects) {
-  *out = Balance();
-  *projects = 0;
-  std::string start = BalanceView::RegionKey(region, "");
-  start.pop_back();  // 'r' region: every project at or below it sorts from here
-  std::vector<std::string> ids;
-  Status s;
-  FL_RETURN_IF_ERROR(journal.ScanFamilyFrom(
-      storage::kProjectionsFamily, start, [&](std::string_view key, std::string_view) {
-        if (key.substr(0, start.size()) != start) return false;
-        size_t nul = key.find('\0');
-        if (nul == std::string_view::npos) {
-          s = Status::Corruption("projection_row_malformed", "region index row");
-          return false;
-        }
-        if (RegionWithin(key.substr(1, nul - 1), region)) ids.emplace_back(key.substr(nul + 1));
-        return true;
-      }));
-  FL_RETURN_IF_ERROR(s);
-  BalanceView view(&journal);
-  for (const std::string& id : ids) {
-    Balance b;
-    FL_RETURN_IF_ERROR(view.HolderBalance(schema::AccountHolder::PROJECT, id, &b));
-    *out += b;
-  }
-  *projects = ids.size();
-  return Status::Ok();
-}
-
-nlohmann::json BalanceJson(const Balance& balance) {
-  auto figures = [](const Figures& f) {
-    nlohmann::json out = nlohmann::json::object();
-    for (const auto& [name, value] : Columns(f)) out[name] = value;
-    return out;
-  };
-  nlohmann::json categories = nlohmann::json::object();
-  for (size_t c = 0; c < kCategories; ++c) {
-    categories[kCategoryNames[c]] = figures(balance.by_category[c]);
-  }
-  return {{"categories", categories}, {"total", figures(balance.Total())}};
-}
-
-std::string BalanceCsv(const Balance& balance) {
-  std::string out = "category";
-  for (const auto& [name, _] : Columns(Figures())) out += std::string(",") + name;
-  out += "\n";
-  auto line = [&](const char* name, const Figures& f) {
-    out += name;
-    for (const auto& [_, value] : Columns(f)) out += "," + std::to_string(value);
-    out += "\n";
-  };
-  for (size_t c = 0; c < kCategories; ++c) line(kCategoryNames[c], balance.by_category[c]);
-  line("total", balance.Total());
-  return out;
-}
-
-std::string BalanceTable(const Balance& balance) {
-  static const char* kHeads[] = {"received", "allocated in", "allocated out", "disbursed",
-                                 "refunded", "available",    "pledged",       "outstanding"};
-  char buf[64];
-  std::string out = "amounts in yuan (元)\ncategory        ";
-  for (const char* h : kHeads) {
-    snprintf(buf, sizeof(buf), "%18s", h);
-    out += buf;
-  }
-  out += "\n";
-  auto line = [&](const char* name, const Figures& f) {
-    snprintf(buf, sizeof(buf), "%-16s", name);
-    out += buf;
-    for (const auto& [_, value] : Columns(f)) {
-      snprintf(buf, sizeof(buf), "%18s", Yuan(value).c_str());
-      out += buf;
-    }
-    out += "\n";
-  };
-  for (size_t c = 0; c < kCategories; ++c) line(kCategoryNames[c], balance.by_category[c]);
-  line("total", balance.Total());
-  return out;
+void Views::Attach(const Journal& journal) {
+  stored_ = std::make_unique<JournalRows>(journal);
+  rows_.set_stored(stored_.get());
 }
 
 Status OpenWithViews(const std::string& dir, JournalOptions options, Views* views,
@@ -136,6 +40,195 @@ Status CreateWithViews(const std::string& dir, std::string_view origin, const No
   FL_RETURN_IF_ERROR(Journal::Create(dir, origin, log_key, options, out));
   views->Attach(**out);
   return Status::Ok();
+}
+
+}  // namespace fundledger
+
+namespace fundledger {
+namespace {
+
+// The HolderView of a row (NotFound-free: *found false if there is none).
+Status ReadHolder(const RowSource& rows, schema::AccountHolder kind, std::string_view holder,
+                  std::string* bytes, bool* found) {
+  return rows.Get(ViewRows::HolderKey(kind, holder), bytes, found);
+}
+
+}  // namespace
+
+Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& as_of,
+                       std::unique_ptr<ViewPoint>* out) {
+  std::unique_ptr<ViewPoint> point(new ViewPoint(journal));
+  point->scope_ = scope;
+  uint64_t head = journal.head().size;
+  if (as_of.seq > head) {
+    return Status::InvalidArgument("as_of_seq_beyond_head",
+                                   "the ledger holds " + std::to_string(head) + " records",
+                                   "as_of_seq");
+  }
+  point->as_of_seq_ = as_of.seq == 0 ? head : as_of.seq;
+  point->as_of_day_ = as_of.day;
+  bool at_head = point->as_of_seq_ == head && !as_of.day;
+  if (as_of.day) {
+    point->reference_day_ = *as_of.day;
+  } else if (point->as_of_seq_ > 0) {
+    std::string bytes;
+    RecordReader record;
+    FL_RETURN_IF_ERROR(journal.ReadRecord(point->as_of_seq_, &bytes));
+    FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
+    point->reference_day_ = BusinessDay(record.record().getRecordedAtMs());
+  }
+
+  // The scope's members and histories, from the stored (head) rows.
+  std::vector<std::string> histories;
+  switch (scope.kind) {
+    case ScopeKind::kProject: {
+      std::string bytes;
+      bool found = false;
+      FL_RETURN_IF_ERROR(
+          ReadHolder(point->stored_, schema::AccountHolder::PROJECT, scope.id, &bytes, &found));
+      if (!found) {
+        return Status::NotFound("project_unknown", "no project " + scope.id, "project");
+      }
+      const Project* project = journal.state().FindProject(scope.id);
+      point->region_ = project != nullptr ? project->region : std::string();
+      point->projects_ = {scope.id};
+      histories.push_back(ViewRows::HistoryPrefix(schema::AccountHolder::PROJECT, scope.id));
+      break;
+    }
+    case ScopeKind::kPool: {
+      const Org* org = journal.state().FindOrg(scope.id);
+      if (org == nullptr || org->kind != schema::OrgKind::FINANCE_BUREAU ||
+          org->registered_seq > point->as_of_seq_) {
+        return Status::NotFound("pool_unknown", "no finance bureau " + scope.id, "pool");
+      }
+      point->region_ = org->region;
+      histories.push_back(ViewRows::HistoryPrefix(schema::AccountHolder::POOL, scope.id));
+      break;
+    }
+    case ScopeKind::kRegion: {
+      if (!IsValidRegion(scope.id)) {
+        return Status::InvalidArgument("bad_region", "not a region path", "region");
+      }
+      point->region_ = scope.id;
+      Status s;
+      FL_RETURN_IF_ERROR(point->stored_.Scan(
+          ViewRows::RegionPrefix(scope.id), [&](std::string_view key, std::string_view) {
+            size_t nul = key.find('\0');
+            if (nul == std::string_view::npos) {
+              s = Status::Corruption("projection_row_malformed", "region index row");
+              return false;
+            }
+            if (RegionWithin(key.substr(1, nul - 1), scope.id)) {
+              point->projects_.emplace_back(key.substr(nul + 1));
+            }
+            return true;
+          }));
+      FL_RETURN_IF_ERROR(s);
+      for (const std::string& p : point->projects_) {
+        histories.push_back(ViewRows::HistoryPrefix(schema::AccountHolder::PROJECT, p));
+      }
+      break;
+    }
+  }
+  if (!at_head) {
+    std::vector<uint64_t> seqs;
+    for (const std::string& prefix : histories) {
+      FL_RETURN_IF_ERROR(point->stored_.Scan(prefix, [&](std::string_view key, std::string_view) {
+        uint64_t seq = ViewRows::KeySeq(key);
+        if (seq > point->as_of_seq_) return false;  // in seq order
+        seqs.push_back(seq);
+        return true;
+      }));
+    }
+    std::sort(seqs.begin(), seqs.end());
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    FL_RETURN_IF_ERROR(point->Fold(seqs));
+    FL_RETURN_IF_ERROR(point->LoadPolicies());
+    // Only the projects registered by then.
+    std::vector<std::string> existing;
+    for (const std::string& p : point->projects_) {
+      std::string bytes;
+      bool found = false;
+      FL_RETURN_IF_ERROR(
+          ReadHolder(*point->folded_, schema::AccountHolder::PROJECT, p, &bytes, &found));
+      if (found) existing.push_back(p);
+    }
+    point->projects_ = std::move(existing);
+    if (scope.kind == ScopeKind::kProject && point->projects_.empty()) {
+      return Status::NotFound("project_unknown", "no project " + scope.id + " at that point",
+                              "project");
+    }
+  }
+  *out = std::move(point);
+  return Status::Ok();
+}
+
+Status ViewPoint::Fold(const std::vector<uint64_t>& seqs) {
+  folded_ = std::make_unique<ViewRows>();
+  std::string bytes;
+  for (uint64_t seq : seqs) {
+    RecordReader record;
+    FL_RETURN_IF_ERROR(journal_.ReadRecord(seq, &bytes));
+    FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
+    auto envelope = record.record().getEnvelope();
+    auto event = envelope.getEvent();
+    if (as_of_day_) {
+      int64_t day = 0;
+      FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
+      if (day > *as_of_day_) continue;
+    }
+    FL_RETURN_IF_ERROR(folded_->Fold(event, envelope.getSigner().cStr(), seq));
+  }
+  folded_->Commit();
+  return Status::Ok();
+}
+
+Status ViewPoint::LoadPolicies() {
+  policies_ = std::make_unique<LedgerState>();
+  const LedgerState& head = journal_.state();
+  if (const Org* op = head.FindOrg(head.operator_id()); op != nullptr) policies_->LoadOrg(*op);
+  std::vector<uint64_t> seqs;
+  FL_RETURN_IF_ERROR(stored_.Scan(std::string(1, ViewRows::kPolicyIndex),
+                                  [&](std::string_view key, std::string_view) {
+                                    uint64_t seq = ViewRows::KeySeq(key);
+                                    if (seq > as_of_seq_) return false;
+                                    seqs.push_back(seq);
+                                    return true;
+                                  }));
+  std::string bytes;
+  for (uint64_t seq : seqs) {
+    RecordReader record;
+    FL_RETURN_IF_ERROR(journal_.ReadRecord(seq, &bytes));
+    FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
+    auto envelope = record.record().getEnvelope();
+    auto event = envelope.getEvent();
+    int64_t day = 0;
+    FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
+    if (as_of_day_ && day > *as_of_day_) continue;
+    if (event.which() != schema::Event::POLICY_SET) {
+      return Status::Corruption("projection_row_malformed",
+                                "policy index row at seq " + std::to_string(seq));
+    }
+    Policy policy;
+    FL_RETURN_IF_ERROR(PolicyFromEvent(event.getPolicySet(), &policy));
+    policy.setter = envelope.getSigner();
+    policy.set_seq = seq;
+    policies_->StagePolicy(std::move(policy));
+  }
+  policies_->Commit();
+  return Status::Ok();
+}
+
+Policy ViewPoint::PolicyIn(std::string_view region) const {
+  return policies_ ? policies_->PolicyInForce(region) : journal_.state().PolicyInForce(region);
+}
+
+bool ViewPoint::LiveAt(uint64_t registered_seq, int64_t registered_day, uint64_t closed_seq,
+                       int64_t closed_day) const {
+  auto within = [&](uint64_t seq, int64_t day) {
+    return seq != 0 && seq <= as_of_seq_ && (!as_of_day_ || day <= *as_of_day_);
+  };
+  return within(registered_seq, registered_day) && !within(closed_seq, closed_day);
 }
 
 }  // namespace fundledger

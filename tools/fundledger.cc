@@ -13,6 +13,7 @@
 #include "ledger/journal.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
+#include "replay/reports.h"
 #include "replay/verify.h"
 #include "replay/views.h"
 #include "tools/bench.h"
@@ -384,55 +385,95 @@ struct ShowArgs {
   std::string pool;
   std::string region;
   bool by_region = false;
+  uint64_t as_of_seq = 0;
+  std::string as_of_date;
   std::string format = "table";
 };
 
-int ShowBalance(const ShowArgs& args) {
+int Show(const std::string& view, const ShowArgs& args) {
+  Scope scope;
+  json scope_json;
   if (int(!args.project.empty()) + int(!args.pool.empty()) + int(args.by_region) != 1) {
     return Report(
         Status::InvalidArgument("bad_scope", "give exactly one of --project, --pool, --region"));
   }
+  if (!args.project.empty()) {
+    scope = {ScopeKind::kProject, args.project};
+    scope_json = {{"project", args.project}};
+  } else if (!args.pool.empty()) {
+    scope = {ScopeKind::kPool, args.pool};
+    scope_json = {{"pool", args.pool}};
+  } else {
+    if (!IsValidRegion(args.region)) {
+      return Report(
+          Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'", "region"));
+    }
+    scope = {ScopeKind::kRegion, args.region};
+    scope_json = {{"region", args.region}};
+  }
+  AsOf as_of;
+  as_of.seq = args.as_of_seq;
+  if (!args.as_of_date.empty()) {
+    int64_t day = 0;
+    Status s = ParseDate(args.as_of_date, "as_of_date", &day);
+    if (!s.ok()) return Report(Status::InvalidArgument(s.code(), s.message(), "as_of_date"));
+    as_of.day = day;
+  }
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   if (!s.ok()) return Report(s);
-  Balance balance;
-  json scope;
-  if (!args.project.empty()) {
-    if (journal->state().FindProject(args.project) == nullptr) {
-      return Report(Status::NotFound("project_unknown", "no project " + args.project));
-    }
-    s = BalanceView(journal.get())
-            .HolderBalance(schema::AccountHolder::PROJECT, args.project, &balance);
-    scope = {{"project", args.project}};
-  } else if (!args.pool.empty()) {
-    const Org* org = journal->state().FindOrg(args.pool);
-    if (org == nullptr || org->kind != schema::OrgKind::FINANCE_BUREAU) {
-      return Report(Status::NotFound("pool_unknown", "no finance bureau's pool " + args.pool));
-    }
-    s = BalanceView(journal.get()).HolderBalance(schema::AccountHolder::POOL, args.pool, &balance);
-    scope = {{"pool", args.pool}};
-  } else {
-    if (!IsValidRegion(args.region)) {
-      return Report(Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'"));
-    }
-    uint64_t projects = 0;
-    s = RegionBalance(*journal, args.region, &balance, &projects);
-    scope = {{"region", args.region}, {"projects", projects}};
+  std::unique_ptr<ViewPoint> point;
+  s = ViewPoint::Open(*journal, scope, as_of, &point);
+  if (s.code() == "as_of_seq_beyond_head" || s.code() == "bad_region") {
+    return Report(Status::InvalidArgument(s.code(), s.message(), s.field()));
   }
   if (!s.ok()) return Report(s);
-  uint64_t head = journal->head().size;
+  if (scope.kind == ScopeKind::kRegion) scope_json["projects"] = point->projects().size();
+
+  json body;
+  std::string csv, table;
+  if (view == "balance") {
+    Balance balance;
+    s = BalanceOf(*point, &balance);
+    body = BalanceJson(balance);
+    csv = BalanceCsv(balance);
+    table = BalanceTable(balance);
+  } else if (view == "ratios") {
+    Ratios ratios;
+    s = RatiosOf(*point, &ratios);
+    body = RatiosJson(ratios);
+    csv = RatiosCsv(ratios);
+    table = RatiosTable(ratios);
+  } else if (view == "disbursements") {
+    Disbursements d;
+    s = DisbursementsOf(*point, &d);
+    body = DisbursementsJson(d);
+    csv = DisbursementsCsv(d);
+    table = DisbursementsTable(d);
+  } else {
+    std::vector<Flag> flags;
+    s = FlagsOf(*point, &flags);
+    body = {{"flags", FlagsJson(flags)}};
+    csv = FlagsCsv(flags);
+    table = FlagsTable(flags);
+  }
+  if (!s.ok()) return Report(s);
+  std::string as_of_text = "seq " + std::to_string(point->as_of_seq());
+  if (point->as_of_day())
+    as_of_text += ", occurred on or before " + FormatDate(*point->as_of_day());
   if (args.format == "json") {
-    json out = BalanceJson(balance);
-    out["view"] = "balance";
-    out["scope"] = scope;
-    out["as_of_seq"] = head;
+    json out = {{"view", view}, {"scope", scope_json}, {"as_of_seq", point->as_of_seq()}};
+    out["as_of_date"] = point->as_of_day() ? json(FormatDate(*point->as_of_day())) : json();
+    out["reference_date"] = FormatDate(point->reference_day());
+    out.update(body);
     PrintJsonLine(out);
   } else if (args.format == "csv") {
-    std::cout << BalanceCsv(balance);
+    std::cout << csv;
   } else {
-    std::cout << "balance of " << scope.begin().key() << " " << scope.begin()->dump()
-              << " as of seq " << head << "\n"
-              << BalanceTable(balance);
+    const char* kinds[] = {"project", "pool", "region"};
+    std::cout << view << " of " << kinds[int(scope.kind)] << " " << scope.id << " as of "
+              << as_of_text << "\n"
+              << table;
   }
   return kExitOk;
 }
@@ -561,17 +602,27 @@ int Main(int argc, char** argv) {
   ShowArgs show;
   auto* show_cmd = app.add_subcommand("show", "views for auditors");
   show_cmd->require_subcommand(1);
-  auto* show_balance = show_cmd->add_subcommand("balance", "balance figures by category");
-  show_balance->add_option("--data", show.data, "data directory")->required();
-  show_balance->add_option("--project", show.project, "one project");
-  show_balance->add_option("--pool", show.pool, "one finance bureau's pool");
-  auto* region_opt =
-      show_balance->add_option("--region", show.region, "every project in a region (roll-up)");
-  AddFormat(show_balance, &show.format, {"table", "json", "csv"});
-  show_balance->callback([&] {
-    show.by_region = region_opt->count() > 0;
-    status = ShowBalance(show);
-  });
+  std::vector<std::pair<std::string, std::string>> views = {
+      {"balance", "money in, out and available, by source category"},
+      {"ratios", "funding mix, shares, progress rates, plan deviation and policy targets"},
+      {"disbursements", "payments with their status, and totals by work, item, payee, month"},
+      {"flags", "red and yellow lights for auditors"}};
+  for (const auto& [name, description] : views) {
+    auto* cmd = show_cmd->add_subcommand(name, description);
+    cmd->add_option("--data", show.data, "data directory")->required();
+    cmd->add_option("--project", show.project, "one project");
+    cmd->add_option("--pool", show.pool, "one finance bureau's pool");
+    auto* region_opt =
+        cmd->add_option("--region", show.region, "every project in a region (roll-up)");
+    cmd->add_option("--as-of-seq", show.as_of_seq, "only the events recorded up to this seq");
+    cmd->add_option("--as-of-date", show.as_of_date,
+                    "only the events that occurred on or before YYYY-MM-DD");
+    AddFormat(cmd, &show.format, {"table", "json", "csv"});
+    cmd->callback([&, region_opt, view = name] {
+      show.by_region = region_opt->count() > 0;
+      status = Show(view, show);
+    });
+  }
 
   BenchArgs bench;
   auto* bench_cmd = app.add_subcommand("bench", "benchmarks against this machine's limits");

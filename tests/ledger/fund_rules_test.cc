@@ -1061,7 +1061,7 @@ TEST_F(FundRules, TheBalanceViewFollowsEveryMovementNetOfReversals) {
   Ok("yh-finance", r);
   auto view = [&](schema::AccountHolder kind, const std::string& holder) {
     fundledger::Balance b;
-    Status s = L.views().balance().HolderBalance(kind, holder, &b);
+    Status s = L.HolderBalance(kind, holder, &b);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return b;
   };
@@ -1098,13 +1098,13 @@ TEST_F(FundRules, ARegionRollUpIsTheSumOfItsProjects) {
   Ok("yz-finance", Allocated("to-yz", "yz-finance", "p-yz", "project", "district", 50));
   auto project = [&](const std::string& id) {
     fundledger::Balance b;
-    EXPECT_TRUE(L.views().balance().HolderBalance(AccountHolder::PROJECT, id, &b).ok());
+    EXPECT_TRUE(L.HolderBalance(AccountHolder::PROJECT, id, &b).ok());
     return b;
   };
   auto region = [&](const std::string& r, uint64_t expected_projects) {
     fundledger::Balance b;
     uint64_t n = 0;
-    EXPECT_TRUE(RegionBalance(L.journal(), r, &b, &n).ok());
+    EXPECT_TRUE(L.ScopeBalance(ScopeKind::kRegion, r, &b, &n).ok());
     EXPECT_EQ(n, expected_projects) << r;
     return b;
   };

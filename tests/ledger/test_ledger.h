@@ -11,6 +11,7 @@
 #include "crypto/encoding.h"
 #include "ledger/journal.h"
 #include "ledger/rules.h"
+#include "replay/reports.h"
 #include "replay/views.h"
 
 namespace fundledger::testing {
@@ -40,6 +41,20 @@ class TestLedger {
   // Closes the ledger (so that a test can open it itself).
   void Close() { journal_.reset(); }
   const Views& views() const { return *views_; }
+
+  // The balance view of a scope (as of the head unless `as_of` says otherwise); `projects` gets
+  // how many projects it covers.
+  Status ScopeBalance(ScopeKind kind, const std::string& id, Balance* out,
+                      uint64_t* projects = nullptr, const AsOf& as_of = AsOf()) {
+    std::unique_ptr<ViewPoint> point;
+    FL_RETURN_IF_ERROR(ViewPoint::Open(*journal_, Scope{kind, id}, as_of, &point));
+    if (projects != nullptr) *projects = point->projects().size();
+    return BalanceOf(*point, out);
+  }
+  Status HolderBalance(schema::AccountHolder kind, const std::string& id, Balance* out) {
+    return ScopeBalance(
+        kind == schema::AccountHolder::POOL ? ScopeKind::kPool : ScopeKind::kProject, id, out);
+  }
 
   void Reopen(bool create = false) {
     journal_.reset();

@@ -1,5 +1,5 @@
 #include "replay/verify.h"
-#include "replay/balance_view.h"
+#include "replay/view_rows.h"
 
 #include "ledger/storage_format.h"
 #include "tests/ledger/test_ledger.h"
@@ -145,10 +145,7 @@ TEST_F(VerifyTest, AnIdIndexPointingElsewhereIsFound) {
 
 TEST_F(VerifyTest, TheBalanceViewIsKeptWithEveryAppend) {
   Balance pool;
-  ASSERT_TRUE(ledger_.views()
-                  .balance()
-                  .HolderBalance(schema::AccountHolder::POOL, "xt-finance", &pool)
-                  .ok());
+  ASSERT_TRUE(ledger_.HolderBalance(schema::AccountHolder::POOL, "xt-finance", &pool).ok());
   int64_t received = 0;
   for (int i = 1; i < 30; i += 2) received += 100 + i;  // the odd receipts are xt-finance's
   const Figures& municipal = pool.by_category[size_t(schema::Category::MUNICIPAL)];
@@ -158,22 +155,18 @@ TEST_F(VerifyTest, TheBalanceViewIsKeptWithEveryAppend) {
   // Read back from disk by a fresh view after a reopen.
   ledger_.Reopen();
   Balance again;
-  ASSERT_TRUE(ledger_.views()
-                  .balance()
-                  .HolderBalance(schema::AccountHolder::POOL, "xt-finance", &again)
-                  .ok());
+  ASSERT_TRUE(ledger_.HolderBalance(schema::AccountHolder::POOL, "xt-finance", &again).ok());
   EXPECT_EQ(again, pool);
 }
 
 TEST_F(VerifyTest, ATamperedViewRowIsFoundAndNamed) {
-  std::string key = BalanceView::BalanceKey(schema::AccountHolder::POOL, "yh-finance");
+  std::string key = ViewRows::BalanceKey(schema::AccountHolder::POOL, "yh-finance");
   std::string original = Read(storage::kProjectionsFamily, key);
   Balance b;
-  ASSERT_TRUE(BalanceView::DecodeBalance(original, &b));
+  ASSERT_TRUE(DecodeBalance(original, &b));
   b.by_category[size_t(schema::Category::DISTRICT)].received_fen += 1;
-  ASSERT_TRUE(ledger_.journal()
-                  .PutRawForTesting(storage::kProjectionsFamily, key, BalanceView::EncodeBalance(b))
-                  .ok());
+  ASSERT_TRUE(
+      ledger_.journal().PutRawForTesting(storage::kProjectionsFamily, key, EncodeBalance(b)).ok());
   VerifyReport report;
   Status s = Verify(&report);
   EXPECT_EQ(s.code(), "projections_mismatch");
