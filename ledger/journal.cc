@@ -311,6 +311,24 @@ Status Journal::ScanFamilyFrom(
   return FromRocks(it->status());
 }
 
+Status Journal::WriteProjectionRows(const std::vector<LedgerState::Row>& puts,
+                                    const std::vector<std::string>& deletes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.read_only) return Status::InvalidArgument("read_only", "opened read-only");
+  rocksdb::WriteBatch batch;
+  rocksdb::ColumnFamilyHandle* family = Family(storage::kProjectionsFamily);
+  for (const auto& row : puts) {
+    if (row.family != storage::kProjectionsFamily) {
+      return Status::InvalidArgument("projection_family", "views write the projections family");
+    }
+    batch.Put(family, ToSlice(row.key), ToSlice(row.value));
+  }
+  for (const std::string& key : deletes) batch.Delete(family, ToSlice(key));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Write(sync, &batch));
+}
+
 Status Journal::PutRawForTesting(std::string_view family, std::string_view key,
                                  std::string_view value) {
   rocksdb::WriteOptions sync;

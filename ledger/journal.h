@@ -132,6 +132,11 @@ class Journal : public StateReader {
   Status ScanFamily(
       std::string_view family,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // Puts and deletes rows of the projections family in one synced WriteBatch: for replacing
+  // the views with ones rebuilt from the records (replay). InvalidArgument on a read-only copy
+  // or for another family.
+  Status WriteProjectionRows(const std::vector<LedgerState::Row>& puts,
+                             const std::vector<std::string>& deletes);
   // Writes one raw row, bypassing every rule. Only for tamper tests of verification.
   Status PutRawForTesting(std::string_view family, std::string_view key, std::string_view value);
 

@@ -22,6 +22,7 @@
 #include "crypto/note.h"
 #include "ledger/journal.h"
 #include "ledger/storage_format.h"
+#include "replay/view_rows.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger {
@@ -643,6 +644,85 @@ TEST_F(CliTest, ShowBalanceOfAPoolAProjectAndARegion) {
   Expect(1, {"show", "balance", "--data", kData, "--pool", "yuhu-housing"});
   Expect(2, {"show", "balance", "--data", kData});
   Expect(2, {"show", "balance", "--data", kData, "--pool", "xt-finance", "--project", "x"});
+}
+
+// Every view, in every format, at the head, at an earlier seq and at a date; the as-of views
+// see only what had happened by then.
+TEST_F(CliTest, ShowEveryViewAsOfASeqAndADate) {
+  BuildLedger(3);
+  json project = YuhuProject(250000);
+  Expect(0, {"submit", "--data", kData, "--key", "yh.key", "-"}, project.dump());
+  json allocation = {
+      {"id", "alloc-1"},         {"type", "funds_allocated"}, {"occurred_on", "2024-03-20"},
+      {"from", "xt-finance"},    {"to", "yh-2024-01"},        {"to_kind", "project"},
+      {"category", "municipal"}, {"amount_fen", 250000}};
+  Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, allocation.dump());
+  uint64_t head =
+      ParseOrFail(Expect(0, {"checkpoint", "--data", kData, "--format", "json"}).out)["size"]
+          .get<uint64_t>();
+  for (const char* view : {"balance", "ratios", "disbursements", "flags"}) {
+    for (const char* format : {"table", "json", "csv"}) {
+      Expect(0, {"show", view, "--data", kData, "--project", "yh-2024-01", "--format", format});
+      Expect(0, {"show", view, "--data", kData, "--region", "hunan", "--format", format});
+      Expect(0, {"show", view, "--data", kData, "--pool", "xt-finance", "--format", format});
+    }
+  }
+  json now = ParseOrFail(
+      Expect(0, {"show", "ratios", "--data", kData, "--project", "yh-2024-01", "--format", "json"})
+          .out);
+  EXPECT_EQ(now["view"], "ratios");
+  EXPECT_EQ(now["as_of_seq"], head);
+  EXPECT_EQ(now["mix_bp"]["municipal"], 10000);
+  EXPECT_EQ(now["payment_rate_bp"], 0);
+  EXPECT_TRUE(now["allocation_rate_bp"].is_null());
+  // Before the allocation was recorded the project had no money: every share is null.
+  json before = ParseOrFail(Expect(0, {"show", "ratios", "--data", kData, "--project", "yh-2024-01",
+                                       "--as-of-seq", std::to_string(head - 1), "--format", "json"})
+                                .out);
+  EXPECT_EQ(before["as_of_seq"], head - 1);
+  EXPECT_TRUE(before["mix_bp"]["municipal"].is_null()) << before;
+  std::string csv = Expect(0, {"show", "ratios", "--data", kData, "--project", "yh-2024-01",
+                               "--as-of-seq", std::to_string(head - 1), "--format", "csv"})
+                        .out;
+  EXPECT_NE(csv.find("\nmix_bp.municipal,\n"), std::string::npos) << csv;
+  // The allocation occurred on 2024-03-20: a day earlier, the pool still held it all.
+  json pool = ParseOrFail(Expect(0, {"show", "balance", "--data", kData, "--pool", "xt-finance",
+                                     "--as-of-date", "2024-03-19", "--format", "json"})
+                              .out);
+  EXPECT_EQ(pool["as_of_date"], "2024-03-19");
+  EXPECT_EQ(pool["categories"]["municipal"]["allocated_out_fen"], 0) << pool;
+  Expect(2, {"show", "balance", "--data", kData, "--project", "yh-2024-01", "--as-of-seq",
+             std::to_string(head + 1)});
+  Expect(2, {"show", "balance", "--data", kData, "--project", "yh-2024-01", "--as-of-date",
+             "2024-02-30"});
+  Expect(1, {"show", "flags", "--data", kData, "--project", "yh-2024-01", "--as-of-seq", "2"});
+}
+
+// `replay` rebuilds the views from the records and puts right a damaged row that `verify` names.
+TEST_F(CliTest, ReplayRebuildsTheViewsAndRepairsADamagedRow) {
+  BuildLedger(3);
+  json first = ParseOrFail(Expect(0, {"replay", "--data", kData, "--format", "json"}).out);
+  EXPECT_EQ(first["rows_written"], 0) << first;
+  {
+    std::unique_ptr<Journal> journal;
+    Status s = Journal::Open(dir_ / kData, JournalOptions(), &journal);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    std::string key = ViewRows::BalanceKey(schema::AccountHolder::POOL, "xt-finance");
+    std::string value;
+    bool found = false;
+    ASSERT_TRUE(journal->Get(storage::kProjectionsFamily, key, &value, &found).ok());
+    ASSERT_TRUE(found);
+    value[value.size() - 1] ^= 1;
+    ASSERT_TRUE(journal->PutRawForTesting(storage::kProjectionsFamily, key, value).ok());
+    ASSERT_TRUE(journal->PutRawForTesting(storage::kProjectionsFamily, "zz-invented", "").ok());
+  }
+  CliResult bad = Expect(1, {"verify", "--data", kData});
+  EXPECT_NE(bad.err.find("projections_mismatch"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("xt-finance"), std::string::npos) << bad.err;
+  json repaired = ParseOrFail(Expect(0, {"replay", "--data", kData, "--format", "json"}).out);
+  EXPECT_EQ(repaired["rows_written"], 1) << repaired;
+  EXPECT_EQ(repaired["rows_deleted"], 1) << repaired;
+  Expect(0, {"verify", "--data", kData});
 }
 
 }  // namespace

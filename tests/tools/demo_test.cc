@@ -173,6 +173,15 @@ TEST_F(DemoTest, LedgerVerifiesAndTheSummaryNamesItsHead) {
   EXPECT_NE(summary.find(head["note"].get<std::string>()), std::string::npos) << summary;
 }
 
+// The views kept with every append equal the ones rebuilt from the records alone.
+TEST_F(DemoTest, ReplayEqualsTheIncrementalViews) {
+  json replay = json::parse(Expect(0, dir(), {"replay", "--data", kData, "--format", "json"}).out);
+  EXPECT_GE(replay["records"].get<size_t>(), envelopes().size());
+  EXPECT_GT(replay["rows"].get<size_t>(), envelopes().size());
+  EXPECT_EQ(replay["rows_written"], 0) << replay;
+  EXPECT_EQ(replay["rows_deleted"], 0) << replay;
+}
+
 TEST_F(DemoTest, EveryEventIsDatedInOrderWithinTheProgramme) {
   std::string last = "2019-01-02";
   for (const json& envelope : envelopes()) {
