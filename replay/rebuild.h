@@ -32,7 +32,8 @@ struct ReplaceReport {
 };
 
 // Makes the stored projections equal `rebuilt`, writing only what differs.
-// REQUIRES: `journal` is writable and nothing appends meanwhile.
+// REQUIRES: `journal` is writable and nothing appends meanwhile; a hook attached to it must
+// not append afterwards (it may hold rows read before).
 Status ReplaceViews(Journal* journal, const ViewRows& rebuilt, ReplaceReport* report);
 
 }  // namespace fundledger

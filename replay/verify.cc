@@ -1,6 +1,7 @@
 #include "replay/verify.h"
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <vector>
 
@@ -51,8 +52,13 @@ class LedgerVerifier {
       if (failure.ok() && chunk_.size() >= kVerifyChunkRecords) failure = FlushChunk();
       return failure.ok();
     }));
-    FL_RETURN_IF_ERROR(failure);
+    if (!failure.ok()) {
+      // A bad signature in the chunk in flight comes before any record checked since.
+      FL_RETURN_IF_ERROR(WaitSignatures());
+      return failure;
+    }
     FL_RETURN_IF_ERROR(FlushChunk());
+    FL_RETURN_IF_ERROR(WaitSignatures());
     if (range_.size() != head_size_) {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
@@ -144,27 +150,44 @@ class LedgerVerifier {
     return Status::Ok();
   }
 
+  // Hands the chunk's signatures to the checking threads and goes on: the next chunk's
+  // sequential checks overlap them. Waits for the chunk before it first, so at most one chunk is
+  // in flight.
   Status FlushChunk() {
-    std::atomic<uint64_t> first_bad{UINT64_MAX};
-    ParallelFor(chunk_.size(), options_.threads, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        const Pending& p = chunk_[i];
-        if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
-          uint64_t current = first_bad.load();
-          while (p.seq < current && !first_bad.compare_exchange_weak(current, p.seq)) {
+    FL_RETURN_IF_ERROR(WaitSignatures());
+    if (chunk_.empty()) return Status::Ok();
+    in_flight_.swap(chunk_);
+    chunk_.clear();
+    signatures_ = std::async(std::launch::async, [this] {
+      std::atomic<uint64_t> first_bad{UINT64_MAX};
+      ParallelFor(in_flight_.size(), options_.threads, [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) {
+          const Pending& p = in_flight_[i];
+          if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
+            uint64_t current = first_bad.load();
+            while (p.seq < current && !first_bad.compare_exchange_weak(current, p.seq)) {
+            }
           }
         }
-      }
+      });
+      return first_bad.load();
     });
-    report_->signatures += chunk_.size();
-    report_->records += chunk_.size();
-    chunk_.clear();
+    return Status::Ok();
+  }
+
+  // Waits for the chunk in flight, if any.
+  Status WaitSignatures() {
+    if (!signatures_.valid()) return Status::Ok();
+    uint64_t first_bad = signatures_.get();
+    report_->signatures += in_flight_.size();
+    report_->records += in_flight_.size();
+    in_flight_.clear();
     if (options_.progress) options_.progress(report_->records, head_size_);
-    if (first_bad.load() != UINT64_MAX) {
-      uint64_t seq = first_bad.load();
-      report_->records = seq - 1;
-      return Fail(seq, Bad(seq, "signature_invalid",
-                           "the signature does not verify with the signer's key at that point"));
+    if (first_bad != UINT64_MAX) {
+      report_->records = first_bad - 1;
+      return Fail(first_bad,
+                  Bad(first_bad, "signature_invalid",
+                      "the signature does not verify with the signer's key at that point"));
     }
     return Status::Ok();
   }
@@ -283,6 +306,8 @@ class LedgerVerifier {
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> chunk_;
+  std::vector<Pending> in_flight_;    // signatures being checked
+  std::future<uint64_t> signatures_;  // its first bad seq, or UINT64_MAX
 };
 
 }  // namespace

@@ -137,9 +137,16 @@ Status ViewRows::Get(std::string_view key, std::string* value, bool* found) cons
     *found = true;
     return Status::Ok();
   }
-  if (stored_ != nullptr) return stored_->Get(key, value, found);
-  *found = false;
-  return Status::Ok();
+  if (stored_ == nullptr) {
+    *found = false;
+    return Status::Ok();
+  }
+  if (auto it = cache_.find(std::string(key)); it != cache_.end()) {
+    *value = it->second;
+    *found = true;
+    return Status::Ok();
+  }
+  return stored_->Get(key, value, found);
 }
 
 Status ViewRows::Scan(std::string_view prefix,
@@ -162,8 +169,12 @@ std::vector<LedgerState::Row> ViewRows::StagedRows() const {
 }
 
 void ViewRows::Commit() {
-  if (stored_ == nullptr) {
-    for (auto& node : staged_) committed_.insert_or_assign(node.first, std::move(node.second));
+  if (stored_ != nullptr) {
+    for (auto& [key, value] : staged_) {
+      if (key[0] != kBalanceRow && key[0] != kHolderRow) continue;
+      if (cache_.size() >= kCacheRowsMax) cache_.clear();
+      cache_.insert_or_assign(key, std::move(value));
+    }
   }
   staged_.clear();
 }
@@ -208,13 +219,44 @@ Status ViewRows::EditHolder(AccountHolder kind, std::string_view holder, Edit ed
   return Status::Ok();
 }
 
+// The activity days of a holder's row, if it has one.
+Status ViewRows::ActivityDays(AccountHolder kind, std::string_view holder, int64_t* first_in,
+                              int64_t* last_out, bool* found) const {
+  std::string bytes;
+  FL_RETURN_IF_ERROR(Get(HolderKey(kind, holder), &bytes, found));
+  if (!*found) return Status::Ok();
+  if (bytes.size() % 8 != 0 || bytes.empty()) {
+    return Status::Corruption("projection_row_malformed", "holder row of " + std::string(holder));
+  }
+  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
+  memcpy(words.begin(), bytes.data(), bytes.size());
+  kj::ArrayPtr<const capnp::word> segments[1] = {words.asPtr()};
+  try {
+    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 1), LedgerReaderOptions());
+    auto view = reader.getRoot<schema::HolderView>();
+    *first_in = view.getFirstInDay();
+    *last_out = view.getLastOutDay();
+  } catch (const kj::Exception&) {
+    return Status::Corruption("projection_row_malformed", "holder row of " + std::string(holder));
+  }
+  return Status::Ok();
+}
+
 Status ViewRows::MoneyIn(AccountHolder kind, std::string_view holder, int64_t day) {
+  int64_t first_in = 0, last_out = 0;
+  bool found = false;
+  FL_RETURN_IF_ERROR(ActivityDays(kind, holder, &first_in, &last_out, &found));
+  if (found && first_in != 0 && first_in <= day) return Status::Ok();  // unchanged
   return EditHolder(kind, holder, [&](schema::HolderView::Builder v) {
     if (v.getFirstInDay() == 0 || day < v.getFirstInDay()) v.setFirstInDay(day);
   });
 }
 
 Status ViewRows::MoneyOut(AccountHolder kind, std::string_view holder, int64_t day) {
+  int64_t first_in = 0, last_out = 0;
+  bool found = false;
+  FL_RETURN_IF_ERROR(ActivityDays(kind, holder, &first_in, &last_out, &found));
+  if (found && last_out >= day) return Status::Ok();  // unchanged
   return EditHolder(kind, holder, [&](schema::HolderView::Builder v) {
     if (day > v.getLastOutDay()) v.setLastOutDay(day);
   });

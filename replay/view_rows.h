@@ -31,6 +31,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "ledger/projection.h"
@@ -52,8 +53,9 @@ class RowSource {
 class ViewRows : public ProjectionHook, public RowSource {
  public:
   // With `stored`, rows not staged are read from it and committed rows are not kept in memory
-  // (the journal's projections family); without, every row stays in memory (a rebuild or an
-  // as-of fold).
+  // (the journal's projections family); without, every row stays in memory (a rebuild, a
+  // verification or an as-of fold) and is committed as it is folded: Abort REQUIRES a stored
+  // source.
   explicit ViewRows(const RowSource* stored = nullptr) : stored_(stored) {}
   // REQUIRES: nothing folded yet.
   void set_stored(const RowSource* stored) { stored_ = stored; }
@@ -93,7 +95,13 @@ class ViewRows : public ProjectionHook, public RowSource {
 
  private:
   Status Load(const std::string& key, std::string* value, bool* found) const;
-  void Put(std::string key, std::string value) { staged_[std::move(key)] = std::move(value); }
+  // Without a stored source the rows go straight to the committed ones: rebuilds and folds
+  // never abort.
+  void Put(std::string key, std::string value) {
+    (stored_ ? staged_ : committed_).insert_or_assign(std::move(key), std::move(value));
+  }
+  Status ActivityDays(schema::AccountHolder kind, std::string_view holder, int64_t* first_in,
+                      int64_t* last_out, bool* found) const;
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
   Status AddFigure(schema::AccountHolder kind, std::string_view holder, schema::Category c,
                    int64_t Figures::*field, int64_t fen);
@@ -109,6 +117,11 @@ class ViewRows : public ProjectionHook, public RowSource {
 
   const RowSource* stored_;
   std::map<std::string, std::string, std::less<>> staged_;
+  // With a stored source: the committed balance and holder rows read or written lately, which
+  // nearly every money event reads again (a pool, its busy projects). Bounded: cleared whole
+  // when it reaches kCacheRowsMax.
+  static constexpr size_t kCacheRowsMax = 1 << 16;
+  std::unordered_map<std::string, std::string> cache_;
   std::map<std::string, std::string, std::less<>> committed_;  // only without a stored source
 };
 

@@ -1,5 +1,6 @@
 #include "tools/bench.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,9 @@
 #include "ledger/parallel.h"
 #include "ledger/rules.h"
 #include "ledger/storage_format.h"
+#include "replay/rebuild.h"
+#include "replay/reports.h"
+#include "replay/verify.h"
 #include "replay/views.h"
 #include "tools/cli_util.h"
 
@@ -260,7 +264,170 @@ Status RawRocksDbRate(const fs::path& dir, uint64_t events, uint64_t batch, size
   return Status::Ok();
 }
 
+// RocksDB alone: a sequential scan of the records family of the ledger in `dir`; records/s.
+Status RawScanRate(const fs::path& dir, double* rate, uint64_t* records) {
+  std::string path = (dir / storage::kDatabaseDir).string();
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names);
+  if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
+  if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::ColumnFamilyHandle* family = nullptr;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == storage::kRecordsFamily) family = handles[i];
+  }
+  uint64_t n = 0, bytes = 0;
+  auto start = Clock::now();
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      bytes += it->value().size() + uint8_t(it->value()[0]);
+      ++n;
+    }
+  }
+  *rate = double(n) / Seconds(start);
+  *records = n + (bytes == 0);  // bytes is used, so the scan is not optimised away
+  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  return Status::Ok();
+}
+
+Status ScratchDir(const BenchArgs& args, fs::path* out) {
+  fs::path dir = args.dir.empty()
+                     ? fs::temp_directory_path() / ("fundledger-bench-" + std::to_string(getpid()))
+                     : fs::path(args.dir);
+  if (!args.dir.empty() && fs::exists(dir) && !fs::is_empty(dir)) {
+    // The benchmark writes and deletes its scratch ledgers; it never touches a directory that
+    // already holds something (a real ledger, say).
+    return Status::InvalidArgument(
+        "bench_dir_not_empty", args.dir + " is not empty; give a new or empty directory", "dir");
+  }
+  fs::remove_all(dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("mkdir", dir.string() + ": " + ec.message());
+  *out = dir;
+  return Status::Ok();
+}
+
+std::string Today() {
+  return FormatDate(BusinessDay(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()));
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
+}
+
 }  // namespace
+
+int BenchViews(const BenchArgs& args) {
+  if (args.events == 0 || args.batch == 0 || args.batch > kAppendBatchEventsMax) {
+    return Report(Status::InvalidArgument(
+        "bad_bench_args",
+        "need events > 0 and 0 < batch <= " + std::to_string(kAppendBatchEventsMax)));
+  }
+  fs::path dir;
+  Status s = ScratchDir(args, &dir);
+  if (!s.ok()) return Report(s);
+  BenchWorld world;
+  s = BuildWorld(args, Today(), &world);
+  if (!s.ok()) return Report(s);
+  unsigned cores = ThreadsOrCores(0);
+  const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
+  double verify_n = VerifyRate(typical, world.finance_key.public_key(), cores);
+  fs::path ledger = dir / "ledger";
+  double append = 0;
+  s = RunAppend(world, ledger, args.batch, /*fund_rules=*/true, &append);
+  if (!s.ok()) return Report(s);
+
+  double scan = 0;
+  uint64_t records = 0;
+  s = RawScanRate(ledger, &scan, &records);
+  if (!s.ok()) return Report(s);
+
+  JournalOptions options;
+  options.read_only = true;
+  std::unique_ptr<Journal> journal;
+  s = Journal::Open(ledger.string(), options, &journal);
+  if (!s.ok()) return Report(s);
+  uint64_t head = journal->head().size;
+
+  auto start = Clock::now();
+  uint64_t rebuilt_records = 0;
+  {
+    ViewRows rebuilt;
+    s = RebuildViews(*journal, RebuildOptions(), &rebuilt, &rebuilt_records);
+  }
+  double rebuild = double(rebuilt_records) / Seconds(start);
+  if (!s.ok()) return Report(s);
+
+  start = Clock::now();
+  VerifyReport report;
+  s = VerifyLedger(*journal, VerifyOptions(), &report);
+  double verify = double(report.records) / Seconds(start);
+  if (!s.ok()) return Report(s);
+
+  // A project's balance and ratios at the head, as an auditor's screen asks for them.
+  constexpr int kSamples = 20000;
+  std::vector<double> head_us;
+  head_us.reserve(kSamples);
+  for (int i = 0; i < kSamples && s.ok(); ++i) {
+    auto t = Clock::now();
+    std::unique_ptr<ViewPoint> point;
+    s = ViewPoint::Open(*journal,
+                        Scope{ScopeKind::kProject, "xt-" + std::to_string(i % kBenchProjects)},
+                        AsOf(), &point);
+    Balance balance;
+    Ratios ratios;
+    if (s.ok()) s = BalanceOf(*point, &balance);
+    if (s.ok()) s = RatiosOf(*point, &ratios);
+    head_us.push_back(Seconds(t) * 1e6);
+  }
+  if (!s.ok()) return Report(s);
+  // The same as of the middle of the history: the project's own events up to there are folded.
+  constexpr int kAsOfSamples = 20;
+  std::vector<double> as_of_ms;
+  for (int i = 0; i < kAsOfSamples && s.ok(); ++i) {
+    auto t = Clock::now();
+    std::unique_ptr<ViewPoint> point;
+    s = ViewPoint::Open(*journal,
+                        Scope{ScopeKind::kProject, "xt-" + std::to_string(i % kBenchProjects)},
+                        AsOf{head / 2, std::nullopt}, &point);
+    Balance balance;
+    if (s.ok()) s = BalanceOf(*point, &balance);
+    as_of_ms.push_back(Seconds(t) * 1e3);
+  }
+  if (!s.ok()) return Report(s);
+  uint64_t project_events = head / kBenchProjects;
+
+  printf("cores                                %u\n", cores);
+  printf("ed25519 verify, %u cores              %.0f /s   (limit of verify)\n", cores, verify_n);
+  printf("ledger                               %llu records, %d projects, append %.0f events/s\n",
+         (unsigned long long)head, kBenchProjects, append);
+  printf("raw RocksDB scan of the records      %.0f records/s   (limit of rebuild)\n", scan);
+  printf("rebuild of the views, no signatures  %.0f records/s = %.2f x raw scan\n", rebuild,
+         rebuild / scan);
+  printf("full verify                          %.0f records/s = %.2f x verify limit\n", verify,
+         verify / verify_n);
+  printf(
+      "project view at the head             median %.1f us, p99 %.1f us (balance + ratios, %d "
+      "samples)\n",
+      Percentile(head_us, 0.5), Percentile(head_us, 0.99), kSamples);
+  printf("project view as of seq %llu       median %.1f ms (folds ~%llu of the project's events)\n",
+         (unsigned long long)(head / 2), Percentile(as_of_ms, 0.5),
+         (unsigned long long)(project_events / 2));
+  journal.reset();
+  fs::remove_all(dir);
+  return kExitOk;
+}
 
 int BenchAppend(const BenchArgs& args) {
   if (args.events == 0 || args.batch == 0 || args.batch > kAppendBatchEventsMax) {
@@ -268,25 +435,12 @@ int BenchAppend(const BenchArgs& args) {
         "bad_bench_args",
         "need events > 0 and 0 < batch <= " + std::to_string(kAppendBatchEventsMax)));
   }
-  fs::path dir = args.dir.empty()
-                     ? fs::temp_directory_path() / ("fundledger-bench-" + std::to_string(getpid()))
-                     : fs::path(args.dir);
-  if (!args.dir.empty() && fs::exists(dir) && !fs::is_empty(dir)) {
-    // The benchmark writes and deletes its scratch ledgers; it never touches a directory that
-    // already holds something (a real ledger, say).
-    return Report(Status::InvalidArgument(
-        "bench_dir_not_empty", args.dir + " is not empty; give a new or empty directory", "dir"));
-  }
-  fs::remove_all(dir);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Report(Status::IOError("mkdir", dir.string() + ": " + ec.message()));
-  std::string today =
-      FormatDate(BusinessDay(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count()));
+  fs::path dir;
+  Status s = ScratchDir(args, &dir);
+  if (!s.ok()) return Report(s);
+  std::string today = Today();
   BenchWorld world;
-  Status s = BuildWorld(args, today, &world);
+  s = BuildWorld(args, today, &world);
   if (!s.ok()) return Report(s);
   unsigned cores = ThreadsOrCores(0);
   const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];

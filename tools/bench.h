@@ -17,4 +17,9 @@ struct BenchArgs {
 // Ed25519 verify rate times the cores.
 int BenchAppend(const BenchArgs& args);
 
+// Builds a ledger of `events` (full rules and views), then measures against the same-run limits:
+// rebuild of the views against a raw RocksDB scan of the records, full verify against the
+// libsodium verify rate times the cores, and a project's view at the head and as of mid-history.
+int BenchViews(const BenchArgs& args);
+
 }  // namespace fundledger::cli

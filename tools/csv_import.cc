@@ -456,7 +456,12 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
   std::vector<SignedEvent> events;
   std::vector<size_t> row_of_event;
   bool any_failed = false;
+  uint64_t total = 2 * file.rows.size();
+  auto progress = [&](uint64_t done) {
+    if (options.progress) options.progress(done, total);
+  };
   for (size_t i = 0; i < file.rows.size(); ++i) {
+    if (i % 256 == 0) progress(i);
     const ImportRow& row = file.rows[i];
     ImportResult& result = (*results)[i];
     result.line = row.line;
@@ -485,10 +490,21 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
     }
     return Status::Ok();
   }
+  total = file.rows.size() + events.size();
+  progress(file.rows.size());
   if (events.empty()) return Status::Ok();
+  // All or nothing is one batch; otherwise rows are independent and go in durable batches of
+  // kImportBatchEvents, so that a long file shows its progress.
   std::vector<AppendResult> appended;
-  FL_RETURN_IF_ERROR(
-      journal.Append(events, &appended, AppendOptions{.all_or_nothing = options.all_or_nothing}));
+  size_t step = options.all_or_nothing ? events.size() : kImportBatchEvents;
+  for (size_t at = 0; at < events.size(); at += step) {
+    size_t n = std::min(step, events.size() - at);
+    std::vector<AppendResult> part;
+    FL_RETURN_IF_ERROR(journal.Append(std::span<const SignedEvent>(events.data() + at, n), &part,
+                                      AppendOptions{.all_or_nothing = options.all_or_nothing}));
+    appended.insert(appended.end(), part.begin(), part.end());
+    progress(file.rows.size() + at + n);
+  }
   for (size_t k = 0; k < events.size(); ++k) {
     ImportResult& result = (*results)[row_of_event[k]];
     const AppendResult& r = appended[k];
@@ -576,8 +592,11 @@ int Import(const ImportArgs& args) {
   s = OpenWithViews(args.data, JournalOptions(), &views, &journal);
   std::vector<ImportResult> results;
   if (s.ok()) {
-    s = AppendImport(*journal, file, signer, key.key,
-                     ImportOptions{.all_or_nothing = args.all_or_nothing}, &results);
+    Progress progress("importing");
+    ImportOptions options;
+    options.all_or_nothing = args.all_or_nothing;
+    options.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
+    s = AppendImport(*journal, file, signer, key.key, options, &results);
   }
   if (!s.ok()) return Fail(s, kExitFailure);
   bool all_ok = true;

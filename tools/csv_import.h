@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -34,6 +35,7 @@ namespace fundledger::cli {
 
 inline constexpr size_t kImportFileBytesMax = size_t(64) << 20;
 inline constexpr size_t kImportRowsMax = kAppendBatchEventsMax;  // one append batch
+inline constexpr size_t kImportBatchEvents = 1000;
 // The largest amount of one event (DESIGN.md section 3); also keeps parsing free of overflow.
 inline constexpr uint64_t kImportAmountFenMax = 100'000'000'000'000;  // 10^14
 inline constexpr uint64_t kImportCountMax = UINT32_MAX;               // households, units
@@ -116,11 +118,16 @@ struct ImportOptions {
   // Append no row unless every row is good. Rows that were fine then fail with
   // "batch_not_appended".
   bool all_or_nothing = false;
+  // Called now and then with (steps done, steps in all): a step is a row signed or an event
+  // appended, so the total is rows + events.
+  std::function<void(uint64_t, uint64_t)> progress;
 };
 
 // Signs every row of `file` that became an event as `signer` with `key`, and appends them in
-// order as one batch. `results` gets one entry per row. Returns non-ok only if the batch could
-// not be written; then nothing was appended and `results` is meaningless.
+// order: as one batch with all_or_nothing, else in durable batches of kImportBatchEvents.
+// `results` gets one entry per row. Returns non-ok only if a batch could not be written; then
+// `results` is meaningless, the batches before it stay appended, and importing the same file
+// again is safe (a resubmitted id with the same content returns its original result).
 // REQUIRES: file.rows.size() <= kImportRowsMax.
 Status AppendImport(Journal& journal, const ImportFile& file, std::string_view signer,
                     const KeyPair& key, const ImportOptions& options,

@@ -685,6 +685,16 @@ int Main(int argc, char** argv) {
   bench_append->add_option("--batch", bench.batch, "events per durable batch");
   bench_append->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
   bench_append->callback([&] { status = BenchAppend(bench); });
+  auto* bench_views = bench_cmd->add_subcommand(
+      "views", "rebuild, full verify and project views on a ledger of --events");
+  auto* views_events =
+      bench_views->add_option("--events", bench.events, "events in the ledger (default 1000000)");
+  bench_views->add_option("--batch", bench.batch, "events per durable batch while building it");
+  bench_views->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
+  bench_views->callback([&, views_events] {
+    if (views_events->count() == 0) bench.events = 1'000'000;
+    status = BenchViews(bench);
+  });
 
   try {
     app.parse(argc, argv);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -427,6 +428,61 @@ TEST_F(DemoTest, BadSizeIsBadUsage) {
   Expect(2, dir(), {"demo", "--data", "bad", "--projects", "0"});
   Expect(2, dir(), {"demo", "--data", "bad", "--projects", "100001"});
   EXPECT_FALSE(fs::exists(path() / "bad"));
+}
+
+}  // namespace
+}  // namespace fundledger
+
+namespace fundledger {
+namespace {
+
+// What a command writes when its output is a terminal: run under script(1), which gives it a
+// pseudo-terminal and copies everything written there to our pipe.
+std::string OnATerminal(const std::string& command) {
+  std::string line = "script -qec '" + command + "' /dev/null 2>&1";
+  FILE* pipe = popen(line.c_str(), "r");
+  if (pipe == nullptr) return "popen failed";
+  std::string out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+// Long runs (demo, import, verify, replay) redraw a progress line on a terminal, and write none
+// when their output goes elsewhere.
+TEST(ProgressTest, LongRunsShowProgressOnATerminalAndStayQuietOtherwise) {
+  TestDir dir;
+  std::string data = (dir.path() / "d").string();
+  std::string bin = FL_BINARY;
+  std::string csv = (dir.path() / "receipts.csv").string();
+  {
+    std::ofstream out(csv);
+    out << "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen\n"
+        << "late-1,2026-11-02,xt-finance,pool,municipal,xt-finance,transfer,100\n"
+        << "late-2,2026-11-02,xt-finance,pool,municipal,xt-finance,transfer,200\n";
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+      {"demo:", {"demo", "--data", data, "--projects", "2"}},
+      {"importing",
+       {"import", "--data", data, "--type", "receipts", "--key", data + "/keys/xt-finance.key",
+        "--signer", "xt-finance", csv}},
+      {"verifying", {"verify", "--data", data}},
+      {"replaying", {"replay", "--data", data}}};
+  for (const auto& [label, args] : runs) {
+    CliResult quiet = RunBinary(bin, dir, args);
+    EXPECT_EQ(quiet.exit_code, 0) << label << "\n" << Describe(quiet);
+    EXPECT_EQ(quiet.err.find('\r'), std::string::npos) << label << "\n" << Describe(quiet);
+    EXPECT_EQ(quiet.err.find(label), std::string::npos) << label << "\n" << Describe(quiet);
+  }
+  for (const auto& [label, args] : std::vector(runs.begin() + 1, runs.end())) {
+    std::string command = bin;
+    for (const std::string& a : args) command += " " + a;
+    std::string shown = OnATerminal(command);
+    EXPECT_NE(shown.find(label), std::string::npos) << command << "\n" << shown;
+    EXPECT_NE(shown.find('\r'), std::string::npos) << command << "\n" << shown;
+  }
 }
 
 }  // namespace
