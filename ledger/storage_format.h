@@ -23,8 +23,9 @@
 //                'f' finding id  -> FindingState
 //                'j' project id  -> ProjectState
 //                'p' region      -> PolicyState (the empty region is national)
-//   projections  view key                -> materialised view rows (replay/)
-//   index        secondary index key     -> empty (project and org indexes)
+//   projections  view key                -> materialised view rows; their layout is the read
+//                                           side's and is written down in replay/view_rows.h
+//   index        (reserved, empty)
 //
 // Sequence numbers start at 1; record `seq` is leaf index seq - 1, and the tree of size N holds
 // exactly the records 1..N. Every append writes its records, ids, tree nodes, state and any
