@@ -163,22 +163,31 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
   return Status::Ok();
 }
 
-Status ViewPoint::Fold(const std::vector<uint64_t>& seqs) {
-  folded_ = std::make_unique<ViewRows>();
+Status ViewPoint::ForEachEvent(
+    const std::vector<uint64_t>& seqs,
+    const std::function<Status(schema::Envelope::Reader, uint64_t)>& fn) const {
   std::string bytes;
   for (uint64_t seq : seqs) {
     RecordReader record;
     FL_RETURN_IF_ERROR(journal_.ReadRecord(seq, &bytes));
     FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
     auto envelope = record.record().getEnvelope();
-    auto event = envelope.getEvent();
     if (as_of_day_) {
       int64_t day = 0;
-      FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
+      FL_RETURN_IF_ERROR(
+          ParseDate(envelope.getEvent().getOccurredOn().cStr(), "occurred_on", &day));
       if (day > *as_of_day_) continue;
     }
-    FL_RETURN_IF_ERROR(folded_->Fold(event, envelope.getSigner().cStr(), seq));
+    FL_RETURN_IF_ERROR(fn(envelope, seq));
   }
+  return Status::Ok();
+}
+
+Status ViewPoint::Fold(const std::vector<uint64_t>& seqs) {
+  folded_ = std::make_unique<ViewRows>();
+  FL_RETURN_IF_ERROR(ForEachEvent(seqs, [&](schema::Envelope::Reader envelope, uint64_t seq) {
+    return folded_->Fold(envelope.getEvent(), envelope.getSigner().cStr(), seq);
+  }));
   folded_->Commit();
   return Status::Ok();
 }
@@ -195,16 +204,8 @@ Status ViewPoint::LoadPolicies() {
                                     seqs.push_back(seq);
                                     return true;
                                   }));
-  std::string bytes;
-  for (uint64_t seq : seqs) {
-    RecordReader record;
-    FL_RETURN_IF_ERROR(journal_.ReadRecord(seq, &bytes));
-    FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
-    auto envelope = record.record().getEnvelope();
+  FL_RETURN_IF_ERROR(ForEachEvent(seqs, [&](schema::Envelope::Reader envelope, uint64_t seq) {
     auto event = envelope.getEvent();
-    int64_t day = 0;
-    FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
-    if (as_of_day_ && day > *as_of_day_) continue;
     if (event.which() != schema::Event::POLICY_SET) {
       return Status::Corruption("projection_row_malformed",
                                 "policy index row at seq " + std::to_string(seq));
@@ -214,7 +215,8 @@ Status ViewPoint::LoadPolicies() {
     policy.setter = envelope.getSigner();
     policy.set_seq = seq;
     policies_->StagePolicy(std::move(policy));
-  }
+    return Status::Ok();
+  }));
   policies_->Commit();
   return Status::Ok();
 }

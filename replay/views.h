@@ -105,6 +105,9 @@ class ViewPoint {
 
  private:
   explicit ViewPoint(const Journal& journal) : journal_(journal), stored_(journal) {}
+  // Calls `fn` with each record of `seqs` whose event is within the as-of date.
+  Status ForEachEvent(const std::vector<uint64_t>& seqs,
+                      const std::function<Status(schema::Envelope::Reader, uint64_t)>& fn) const;
   Status Fold(const std::vector<uint64_t>& seqs);
   Status LoadPolicies();
 

@@ -326,19 +326,22 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
 }
 
+// Checks the arguments, makes the scratch directory and signs the workload.
+Status Prepare(const BenchArgs& args, const std::string& today, fs::path* dir, BenchWorld* world) {
+  if (args.events == 0 || args.batch == 0 || args.batch > kAppendBatchEventsMax) {
+    return Status::InvalidArgument("bad_bench_args", "need events > 0 and 0 < batch <= " +
+                                                         std::to_string(kAppendBatchEventsMax));
+  }
+  FL_RETURN_IF_ERROR(ScratchDir(args, dir));
+  return BuildWorld(args, today, world);
+}
+
 }  // namespace
 
 int BenchViews(const BenchArgs& args) {
-  if (args.events == 0 || args.batch == 0 || args.batch > kAppendBatchEventsMax) {
-    return Report(Status::InvalidArgument(
-        "bad_bench_args",
-        "need events > 0 and 0 < batch <= " + std::to_string(kAppendBatchEventsMax)));
-  }
   fs::path dir;
-  Status s = ScratchDir(args, &dir);
-  if (!s.ok()) return Report(s);
   BenchWorld world;
-  s = BuildWorld(args, Today(), &world);
+  Status s = Prepare(args, Today(), &dir, &world);
   if (!s.ok()) return Report(s);
   unsigned cores = ThreadsOrCores(0);
   const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
@@ -431,17 +434,9 @@ int BenchViews(const BenchArgs& args) {
 }
 
 int BenchAppend(const BenchArgs& args) {
-  if (args.events == 0 || args.batch == 0 || args.batch > kAppendBatchEventsMax) {
-    return Report(Status::InvalidArgument(
-        "bad_bench_args",
-        "need events > 0 and 0 < batch <= " + std::to_string(kAppendBatchEventsMax)));
-  }
   fs::path dir;
-  Status s = ScratchDir(args, &dir);
-  if (!s.ok()) return Report(s);
-  std::string today = Today();
   BenchWorld world;
-  s = BuildWorld(args, today, &world);
+  Status s = Prepare(args, Today(), &dir, &world);
   if (!s.ok()) return Report(s);
   unsigned cores = ThreadsOrCores(0);
   const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
