@@ -124,6 +124,8 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
             return true;
           }));
       FL_RETURN_IF_ERROR(s);
+      // The index is in region order; the views list projects in id order.
+      std::sort(point->projects_.begin(), point->projects_.end());
       for (const std::string& p : point->projects_) {
         histories.push_back(ViewRows::HistoryPrefix(schema::AccountHolder::PROJECT, p));
       }

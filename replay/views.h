@@ -92,7 +92,8 @@ class ViewPoint {
     if (folded_) return *folded_;
     return stored_;
   }
-  // The projects in scope: the project, or every project under the region (none for a pool).
+  // The projects in scope: the project, or every project under the region in id order (none
+  // for a pool).
   const std::vector<std::string>& projects() const { return projects_; }
   // The region whose policy applies to the scope as a whole.
   const std::string& region() const { return region_; }

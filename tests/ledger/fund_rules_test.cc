@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "fund_events.h"
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
 #include "test_ledger.h"
@@ -14,8 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kHeping[] = "hunan/xiangtan/yuhu/heping";
-constexpr char kValidCreditCode[] = "91430300MA4L00001W";
 constexpr uint64_t kMax = 100'000'000'000'000ULL;
 
 std::map<std::string, std::string> StateRows(const Journal& journal) {
@@ -28,141 +27,6 @@ std::map<std::string, std::string> StateRows(const Journal& journal) {
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   return rows;
-}
-
-json Event(const std::string& id, const std::string& type, json fields,
-           const std::string& day = "2025-06-01") {
-  fields["id"] = id;
-  fields["type"] = type;
-  fields["occurred_on"] = day;
-  return fields;
-}
-
-json Budget(uint64_t basic, uint64_t improvement = 0, uint64_t enhancement = 0) {
-  return {{"basic_fen", basic}, {"improvement_fen", improvement}, {"enhancement_fen", enhancement}};
-}
-
-json ProjectRegistration(const std::string& project, const std::string& region = kHeping) {
-  return Event("reg-" + project, "project_registered",
-               {{"project", project},
-                {"name", "和平街道建设路片区老旧小区改造"},
-                {"region", region},
-                {"compounds", {"建设路小区", "和平里小区"}},
-                {"households", 600},
-                {"buildings", 12},
-                {"floor_area_m2", 48000},
-                {"built_year", 1995},
-                {"budget", Budget(800'000'000, 400'000'000, 200'000'000)},
-                {"funding_plan",
-                 {{{"category", "central"}, {"amount_fen", 600'000'000}},
-                  {{"category", "district"}, {"amount_fen", 400'000'000}},
-                  {{"category", "social_capital"}, {"amount_fen", 400'000'000}}}}});
-}
-
-json StatusChange(const std::string& id, const std::string& project, const std::string& status,
-                  std::optional<uint32_t> consent = {}, std::optional<uint32_t> satisfaction = {}) {
-  json e = Event(id, "project_status", {{"project", project}, {"status", status}});
-  if (consent) e["consent_bp"] = *consent;
-  if (satisfaction) e["satisfaction_bp"] = *satisfaction;
-  return e;
-}
-
-json Received(const std::string& id, const std::string& to, const std::string& to_kind,
-              const std::string& category, const std::string& source, uint64_t amount,
-              const std::string& channel = "transfer") {
-  return Event(id, "funds_received",
-               {{"to", to},
-                {"to_kind", to_kind},
-                {"category", category},
-                {"source_org", source},
-                {"channel", channel},
-                {"amount_fen", amount}});
-}
-
-json Allocated(const std::string& id, const std::string& from, const std::string& to,
-               const std::string& to_kind, const std::string& category, uint64_t amount) {
-  return Event(id, "funds_allocated",
-               {{"from", from},
-                {"to", to},
-                {"to_kind", to_kind},
-                {"category", category},
-                {"amount_fen", amount}});
-}
-
-// A contractor; a registered one is named as registered (TestLedger names org X "X name").
-json Payee(const std::string& org = "jianshe") {
-  json p = {{"name", "湘潭市建设工程有限公司"}, {"kind", "contractor"}};
-  if (!org.empty()) {
-    p["org"] = org;
-    p["name"] = org + " name";
-  }
-  return p;
-}
-
-json Disbursed(const std::string& id, const std::string& project, const std::string& category,
-               uint64_t amount, const std::string& work = "basic", json payee = Payee()) {
-  return Event(id, "funds_disbursed",
-               {{"project", project},
-                {"category", category},
-                {"amount_fen", amount},
-                {"payee", payee},
-                {"work", work},
-                {"item", "pipe_network"},
-                {"contract_ref", "XTJS-2025-017"},
-                {"invoice_ref", "No.43001234"}});
-}
-
-json Refunded(const std::string& id, const std::string& from, const std::string& from_kind,
-              const std::string& category, const std::string& to_org, uint64_t amount) {
-  return Event(id, "funds_refunded",
-               {{"from", from},
-                {"from_kind", from_kind},
-                {"category", category},
-                {"to_org", to_org},
-                {"amount_fen", amount}});
-}
-
-json Pledged(const std::string& id, const std::string& project, const std::string& source,
-             const std::string& category, uint64_t amount) {
-  return Event(id, "funds_pledged",
-               {{"project", project},
-                {"source_org", source},
-                {"category", category},
-                {"amount_fen", amount}});
-}
-
-// Dated on the day of the correction: the test clock's day.
-json Reversal(const std::string& id, const std::string& target,
-              const std::string& day = "2026-11-22") {
-  return Event(id, "event_reversed", {{"target", target}}, day);
-}
-
-json Ack(const std::string& id, const std::string& target) {
-  return Event(id, "acknowledged", {{"target", target}});
-}
-
-json PolicyFor(const std::string& id, const std::string& region) {
-  return Event(id, "policy_set",
-               {{"region", region},
-                {"restricted_use",
-                 {{{"category", "central"}, {"works", {"basic", "improvement"}}},
-                  {{"category", "provincial"}, {"works", {"basic", "improvement"}}}}},
-                {"consent_min_bp", 6667},
-                {"satisfaction_min_bp", 8000},
-                {"unit_caps", {{{"item", "elevator"}, {"max_fen_per_unit", 35'000'000}}}},
-                {"targets", {{{"metric", "social_capital_to_government_bp"}, {"min_bp", 10000}}}},
-                {"idle_days_max", 180}});
-}
-
-json FindingEvent(const std::string& id, const std::string& finding, json targets,
-                  const std::string& project = "") {
-  json e = Event(id, "audit_finding",
-                 {{"finding", finding},
-                  {"targets", targets},
-                  {"severity", "major"},
-                  {"text", "付款凭证与合同金额不一致"}});
-  if (!project.empty()) e["project"] = project;
-  return e;
 }
 
 // A world from central government down to one street, with a project in it.

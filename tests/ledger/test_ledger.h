@@ -21,7 +21,10 @@ inline constexpr int64_t kTestNowMs = 1795320000000;
 
 class TestLedger {
  public:
-  TestLedger() {
+  TestLedger() : TestLedger(std::map<std::string, KeyPair>()) {}
+  // A ledger whose orgs sign with `keys` (another ledger's keys()), so that the same signed
+  // events append to both; the operator's key is generated if it is not among them.
+  explicit TestLedger(std::map<std::string, KeyPair> keys) : keys_(std::move(keys)) {
     static int counter = 0;
     dir_ = std::filesystem::temp_directory_path() /
            ("fl-ledger-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
