@@ -224,6 +224,10 @@ std::optional<int64_t> RatioBp(int64_t num, int64_t den) {
   __int128 d = __int128(den) * 2;
   __int128 q = n / d;
   if (n % d != 0 && n < 0) --q;
+  // A share past 2^63 bp (a few fen of government money against 10^18 of social capital) is
+  // shown as the largest one rather than wrapped.
+  if (q > INT64_MAX) return INT64_MAX;
+  if (q < INT64_MIN) return INT64_MIN;
   return int64_t(q);
 }
 

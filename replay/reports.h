@@ -110,7 +110,8 @@ struct Flag {
   std::optional<int64_t> amount_fen, limit_fen, days;
 };
 
-// round-half-up(num x 10000 / den), nullopt if den is 0. Exact for |num|, |den| < 2^63.
+// round-half-up(num x 10000 / den), nullopt if den is 0; exact (worked in 128 bits), and
+// saturated at the int64 bounds when the quotient lies beyond them.
 std::optional<int64_t> RatioBp(int64_t num, int64_t den);
 
 Status BalanceOf(const ViewPoint& point, Balance* out);

@@ -97,8 +97,11 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
     }
     case ScopeKind::kPool: {
       const Org* org = journal.state().FindOrg(scope.id);
-      if (org == nullptr || org->kind != schema::OrgKind::FINANCE_BUREAU ||
-          org->registered_seq > point->as_of_seq_) {
+      bool exists = org != nullptr && org->kind == schema::OrgKind::FINANCE_BUREAU &&
+                    org->registered_seq <= point->as_of_seq_;
+      // Not bounded by the registration's date: a bureau registered today may record money
+      // that came in long before (its books brought into the ledger).
+      if (!exists) {
         return Status::NotFound("pool_unknown", "no finance bureau " + scope.id, "pool");
       }
       point->region_ = org->region;

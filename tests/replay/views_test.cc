@@ -688,6 +688,9 @@ TEST(ViewsRatioBp, RoundsHalfUpForEitherSign) {
   // Exact at the largest figures: num x 10000 is worked in 128 bits.
   EXPECT_EQ(RatioBp(1'000'000'000'000'000'000, 3'000'000'000'000'000'000), 3333);
   EXPECT_EQ(RatioBp(INT64_MAX, INT64_MAX), 10000);
+  // Beyond the int64 range the share saturates instead of wrapping.
+  EXPECT_EQ(RatioBp(1'000'000'000'000'000'000, 1), INT64_MAX);
+  EXPECT_EQ(RatioBp(-1'000'000'000'000'000'000, 1), INT64_MIN);
   EXPECT_EQ(RatioBp(INT64_MAX / 2, INT64_MAX), 5000);  // (2^62 - 1) / (2^63 - 1) = 0.49999...
 }
 
@@ -1348,6 +1351,9 @@ TEST_F(ViewsTest, AsOfAPointTheScopeDidNotExistAtOrBeyondTheHead) {
   // A pool before its bureau was registered.
   s = OpenStatus(kPool, "yh-finance", AtSeq(SeqOf("reg-yh-finance") - 1));
   EXPECT_EQ(s.code(), "pool_unknown") << s.ToString();
+  // A date earlier than its registration's is not refused: a bureau registered today may
+  // record money that came in before.
+  EXPECT_TRUE(OpenStatus(kPool, "yh-finance", OnDay("2000-01-01")).ok());
   EXPECT_EQ(OpenStatus(kRegion, "Hunan", AsOf()).code(), "bad_region");
 }
 
