@@ -127,7 +127,38 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
   }
 }
 
+Status SignedEvent::CheckOneJsonForm(schema::Event::Reader event) {
+  try {
+    // The JSON form must express the event exactly (no unknown fields, enumerants or types),
+    // so that an event has one signed form whichever way it arrived.
+    auto canonical = capnp::canonicalize(event);
+    nlohmann::json event_json;
+    FL_RETURN_IF_ERROR(StructToJson(capnp::DynamicStruct::Reader(event), &event_json));
+    capnp::MallocMessageBuilder rebuilt;
+    auto root = rebuilt.initRoot<schema::Event>();
+    FL_RETURN_IF_ERROR(JsonToStruct(event_json, capnp::DynamicStruct::Builder(root)));
+    auto again = capnp::canonicalize(root.asReader());
+    if (again.size() != canonical.size() ||
+        memcmp(again.begin(), canonical.begin(), canonical.size() * sizeof(capnp::word)) != 0) {
+      return Status::InvalidArgument("capnp_noncanonical",
+                                     "the event holds data its JSON form cannot express", "event");
+    }
+    return Status::Ok();
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr(), "event");
+  }
+}
+
+Status SignedEvent::FromStoredEnvelope(schema::Envelope::Reader envelope, SignedEvent* out) {
+  return FromEnvelope(envelope, /*check_json_form=*/false, out);
+}
+
 Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, SignedEvent* out) {
+  return FromEnvelope(envelope, /*check_json_form=*/true, out);
+}
+
+Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_json_form,
+                                 SignedEvent* out) {
   try {
     if (!envelope.hasSigner()) {
       return Status::InvalidArgument("json_missing_field", "required field is missing", "signer");
@@ -141,22 +172,8 @@ Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, Signed
     }
     Signature signature;
     memcpy(signature.data(), sig.begin(), sig.size());
-    // The JSON form must express the event exactly (no unknown fields, enumerants or types),
-    // so that an event has one signed form whichever way it arrived.
+    if (check_json_form) FL_RETURN_IF_ERROR(CheckOneJsonForm(envelope.getEvent()));
     auto canonical = capnp::canonicalize(envelope.getEvent());
-    nlohmann::json event_json;
-    Status s = StructToJson(capnp::DynamicStruct::Reader(envelope.getEvent()), &event_json);
-    FL_RETURN_IF_ERROR(s);
-    capnp::MallocMessageBuilder rebuilt;
-    auto root = rebuilt.initRoot<schema::Event>();
-    s = JsonToStruct(event_json, capnp::DynamicStruct::Builder(root));
-    FL_RETURN_IF_ERROR(s);
-    auto again = capnp::canonicalize(root.asReader());
-    if (again.size() != canonical.size() ||
-        memcmp(again.begin(), canonical.begin(), canonical.size() * sizeof(capnp::word)) != 0) {
-      return Status::InvalidArgument("capnp_noncanonical",
-                                     "the event holds data its JSON form cannot express", "event");
-    }
     return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());

@@ -46,6 +46,12 @@ class SignedEvent {
                      SignedEvent* out);
   // From an Envelope reader (e.g. inside a stored record). Checks the one-to-one form.
   static Status FromEnvelopeReader(schema::Envelope::Reader envelope, SignedEvent* out);
+  // The same without the one-JSON-form check, for a stored record whose form is checked on its
+  // own (verification checks it on the signature threads).
+  static Status FromStoredEnvelope(schema::Envelope::Reader envelope, SignedEvent* out);
+  // InvalidArgument "capnp_noncanonical" unless the event's JSON form expresses it exactly (no
+  // unknown fields, enumerants or union members), so that it has one signed form.
+  static Status CheckOneJsonForm(schema::Event::Reader event);
 
   schema::Event::Reader event() const;
   std::span<const uint8_t> canonical_event() const;
@@ -59,6 +65,8 @@ class SignedEvent {
   std::string ToEnvelopeCapnp() const;
 
  private:
+  static Status FromEnvelope(schema::Envelope::Reader envelope, bool check_json_form,
+                             SignedEvent* out);
   static Status FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
                                    const Signature& signature, SignedEvent* out);
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <future>
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include "crypto/checkpoint.h"
@@ -53,12 +54,11 @@ class LedgerVerifier {
       return failure.ok();
     }));
     if (!failure.ok()) {
-      // A bad signature in the chunk in flight comes before any record checked since.
-      FL_RETURN_IF_ERROR(WaitSignatures());
+      FL_RETURN_IF_ERROR(EarlierFailure());
       return failure;
     }
     FL_RETURN_IF_ERROR(FlushChunk());
-    FL_RETURN_IF_ERROR(WaitSignatures());
+    FL_RETURN_IF_ERROR(WaitChunk());
     if (range_.size() != head_size_) {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
@@ -89,7 +89,8 @@ class LedgerVerifier {
     }
     last_recorded_at_ms_ = r.getRecordedAtMs();
     Pending pending{seq, SignedEvent(), PublicKey{}};
-    s = SignedEvent::FromEnvelopeReader(r.getEnvelope(), &pending.event);
+    // The one-JSON-form check is per record and needs no state: it runs with the signatures.
+    s = SignedEvent::FromStoredEnvelope(r.getEnvelope(), &pending.event);
     if (!s.ok()) return Fail(seq, Bad(seq, "record_event_malformed", s.ToString()));
 
     FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
@@ -150,46 +151,75 @@ class LedgerVerifier {
     return Status::Ok();
   }
 
-  // Hands the chunk's signatures to the checking threads and goes on: the next chunk's
-  // sequential checks overlap them. Waits for the chunk before it first, so at most one chunk is
-  // in flight.
+  // The per-record checks that need no state (signature, one JSON form) of `chunk`, on the
+  // checking threads: ok, or the failure of the lowest seq.
+  struct ChunkResult {
+    uint64_t first_bad = UINT64_MAX;
+    Status failure;
+  };
+  ChunkResult CheckChunk(const std::vector<Pending>& chunk) const {
+    std::mutex mu;
+    uint64_t first_bad = UINT64_MAX;
+    Status failure;
+    ParallelFor(chunk.size(), options_.threads, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const Pending& p = chunk[i];
+        Status s = SignedEvent::CheckOneJsonForm(p.event.event());
+        if (!s.ok()) {
+          s = Bad(p.seq, "record_event_malformed", s.ToString());
+        } else if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
+          s = Bad(p.seq, "signature_invalid",
+                  "the signature does not verify with the signer's key at that point");
+        }
+        if (s.ok()) continue;
+        std::lock_guard<std::mutex> lock(mu);
+        if (p.seq < first_bad) {
+          first_bad = p.seq;
+          failure = s;
+        }
+      }
+    });
+    return {first_bad, failure};
+  }
+
+  // Records a chunk's result in the report (on the verifying thread).
+  Status Settle(const ChunkResult& result, size_t records) {
+    if (result.first_bad != UINT64_MAX) {
+      report_->first_bad_seq = result.first_bad;
+      report_->records = result.first_bad - 1;
+      return result.failure;
+    }
+    report_->signatures += records;
+    report_->records += records;
+    return Status::Ok();
+  }
+
+  // Hands the chunk to the checking threads and goes on: the next chunk's sequential checks
+  // overlap them. Waits for the chunk before it first, so at most one chunk is in flight.
   Status FlushChunk() {
-    FL_RETURN_IF_ERROR(WaitSignatures());
+    FL_RETURN_IF_ERROR(WaitChunk());
     if (chunk_.empty()) return Status::Ok();
     in_flight_.swap(chunk_);
     chunk_.clear();
-    signatures_ = std::async(std::launch::async, [this] {
-      std::atomic<uint64_t> first_bad{UINT64_MAX};
-      ParallelFor(in_flight_.size(), options_.threads, [&](size_t begin, size_t end) {
-        for (size_t i = begin; i < end; ++i) {
-          const Pending& p = in_flight_[i];
-          if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
-            uint64_t current = first_bad.load();
-            while (p.seq < current && !first_bad.compare_exchange_weak(current, p.seq)) {
-            }
-          }
-        }
-      });
-      return first_bad.load();
-    });
+    in_flight_result_ = std::async(std::launch::async, [this] { return CheckChunk(in_flight_); });
     return Status::Ok();
   }
 
   // Waits for the chunk in flight, if any.
-  Status WaitSignatures() {
-    if (!signatures_.valid()) return Status::Ok();
-    uint64_t first_bad = signatures_.get();
-    report_->signatures += in_flight_.size();
-    report_->records += in_flight_.size();
+  Status WaitChunk() {
+    if (!in_flight_result_.valid()) return Status::Ok();
+    Status s = Settle(in_flight_result_.get(), in_flight_.size());
     in_flight_.clear();
-    if (options_.progress) options_.progress(report_->records, head_size_);
-    if (first_bad != UINT64_MAX) {
-      report_->records = first_bad - 1;
-      return Fail(first_bad,
-                  Bad(first_bad, "signature_invalid",
-                      "the signature does not verify with the signer's key at that point"));
-    }
-    return Status::Ok();
+    if (options_.progress && s.ok()) options_.progress(report_->records, head_size_);
+    return s;
+  }
+
+  // After a sequential check failed: a per-record failure of an earlier record, in flight or
+  // not yet handed over, is the first one.
+  Status EarlierFailure() {
+    FL_RETURN_IF_ERROR(WaitChunk());
+    ChunkResult result = CheckChunk(chunk_);
+    return result.first_bad == UINT64_MAX ? Status::Ok() : Settle(result, 0);
   }
 
   // Each record's id row was checked to point at it. Any other id row is corrupt; one pointing
@@ -306,8 +336,8 @@ class LedgerVerifier {
   CompactRange range_;
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> chunk_;
-  std::vector<Pending> in_flight_;    // signatures being checked
-  std::future<uint64_t> signatures_;  // its first bad seq, or UINT64_MAX
+  std::vector<Pending> in_flight_;  // being checked on the checking threads
+  std::future<ChunkResult> in_flight_result_;
 };
 
 }  // namespace
