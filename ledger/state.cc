@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ledger/canonical_row.h"
 #include "ledger/event.h"
 #include "ledger/schema/state.capnp.h"
 #include "ledger/storage_format.h"
@@ -22,29 +23,6 @@ const PublicKey* Org::KeyAt(uint64_t seq) const {
 }
 
 namespace {
-
-template <typename Builder>
-std::string Canonical(Builder builder) {
-  auto words = capnp::canonicalize(builder.asReader());
-  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
-}
-
-// Decodes one canonical capnp row of type T and hands its reader to `fn`; false if the bytes
-// are not a canonical T or `fn` refuses them.
-template <typename T, typename Fn>
-bool DecodeRow(std::string_view bytes, Fn&& fn) {
-  if (bytes.empty() || bytes.size() % 8 != 0) return false;
-  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
-  memcpy(words.begin(), bytes.data(), bytes.size());
-  kj::ArrayPtr<const capnp::word> segments[1] = {words.asPtr()};
-  try {
-    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 1), LedgerReaderOptions());
-    if (!reader.isCanonical()) return false;
-    return fn(reader.getRoot<T>());
-  } catch (const kj::Exception&) {
-    return false;
-  }
-}
 
 void SetAccountRef(schema::AccountRef::Builder out, const AccountKey& key) {
   out.setHolderKind(key.kind);
@@ -63,11 +41,11 @@ std::string EncodeProject(const Project& p) {
   row.setPhase(p.phase);
   row.setRegisteredSeq(p.registered_seq);
   row.setPhaseSeq(p.phase_seq);
-  return Canonical(row);
+  return CanonicalBytes(row);
 }
 
 bool DecodeProject(std::string_view bytes, Project* out) {
-  return DecodeRow<schema::ProjectState>(bytes, [&](schema::ProjectState::Reader row) {
+  return DecodeCanonicalRow<schema::ProjectState>(bytes, [&](schema::ProjectState::Reader row) {
     if (uint16_t(row.getPhase()) > uint16_t(schema::ProjectPhase::CANCELLED)) return false;
     *out = Project{row.getProject(), row.getRegion(), row.getPhase(), row.getRegisteredSeq(),
                    row.getPhaseSeq()};
@@ -84,11 +62,11 @@ std::string EncodeFinding(const Finding& f) {
   row.setProject(f.project);
   row.setOpenedSeq(f.opened_seq);
   row.setResolvedSeq(f.resolved_seq);
-  return Canonical(row);
+  return CanonicalBytes(row);
 }
 
 bool DecodeFinding(std::string_view bytes, Finding* out) {
-  return DecodeRow<schema::FindingState>(bytes, [&](schema::FindingState::Reader row) {
+  return DecodeCanonicalRow<schema::FindingState>(bytes, [&](schema::FindingState::Reader row) {
     *out = Finding{row.getFinding(), row.getAuditor(),   row.getScope(),
                    row.getProject(), row.getOpenedSeq(), row.getResolvedSeq()};
     return true;
@@ -132,11 +110,11 @@ std::string EncodePolicy(const Policy& p) {
     if (p.targets[i].max_bp) targets[i].getMaxBp().setValue(*p.targets[i].max_bp);
   }
   policy.setIdleDaysMax(p.idle_days_max);
-  return Canonical(row);
+  return CanonicalBytes(row);
 }
 
 bool DecodePolicy(std::string_view bytes, Policy* out) {
-  return DecodeRow<schema::PolicyState>(bytes, [&](schema::PolicyState::Reader row) {
+  return DecodeCanonicalRow<schema::PolicyState>(bytes, [&](schema::PolicyState::Reader row) {
     Status s = PolicyFromEvent(row.getPolicy(), out);
     out->set_seq = row.getSetSeq();
     out->setter = row.getSetter();
@@ -161,11 +139,11 @@ std::string EncodeFact(const EventFact& f) {
   row.setReceivedFen(f.received_fen);
   row.setReversedBy(f.reversed_by);
   row.setAcknowledgedBy(f.acknowledged_by);
-  return Canonical(row);
+  return CanonicalBytes(row);
 }
 
 bool DecodeFact(std::string_view bytes, EventFact* out) {
-  return DecodeRow<schema::EventFact>(bytes, [&](schema::EventFact::Reader row) {
+  return DecodeCanonicalRow<schema::EventFact>(bytes, [&](schema::EventFact::Reader row) {
     auto kind_ok = [](schema::AccountRef::Reader r) {
       return uint16_t(r.getHolderKind()) <= uint16_t(schema::AccountHolder::EXTERNAL);
     };
@@ -225,11 +203,11 @@ std::string EncodeOrg(const Org& org) {
     keys[i].setFromSeq(org.keys[i].from_seq);
     keys[i].setPublicKey(capnp::Data::Reader(org.keys[i].key.data(), org.keys[i].key.size()));
   }
-  return Canonical(state);
+  return CanonicalBytes(state);
 }
 
 bool DecodeOrg(std::string_view bytes, Org* out) {
-  return DecodeRow<schema::OrgState>(bytes, [&](schema::OrgState::Reader state) {
+  return DecodeCanonicalRow<schema::OrgState>(bytes, [&](schema::OrgState::Reader state) {
     if (uint16_t(state.getKind()) > uint16_t(schema::OrgKind::AUDITOR) ||
         uint16_t(state.getLevel()) > uint16_t(schema::Level::NONE)) {
       return false;

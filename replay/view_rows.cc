@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ledger/canonical_row.h"
 #include "ledger/codec.h"
 #include "ledger/storage_format.h"
 #include "replay/schema/views.capnp.h"
@@ -30,27 +31,13 @@ AccountHolder HolderOf(schema::HolderKind kind) {
   return kind == schema::HolderKind::POOL ? AccountHolder::POOL : AccountHolder::PROJECT;
 }
 
-template <typename Builder>
-std::string Canonical(Builder builder) {
-  auto words = capnp::canonicalize(builder.asReader());
-  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
-}
-
 // Copies a stored canonical row of type T into `message`; false if it is not one.
 template <typename T>
 bool LoadRow(std::string_view bytes, capnp::MallocMessageBuilder* message) {
-  if (bytes.empty() || bytes.size() % 8 != 0) return false;
-  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
-  memcpy(words.begin(), bytes.data(), bytes.size());
-  kj::ArrayPtr<const capnp::word> segments[1] = {words.asPtr()};
-  try {
-    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 1), LedgerReaderOptions());
-    if (!reader.isCanonical()) return false;
-    message->setRoot(reader.getRoot<T>());
+  return DecodeCanonicalRow<T>(bytes, [&](typename T::Reader row) {
+    message->setRoot(row);
     return true;
-  } catch (const kj::Exception&) {
-    return false;
-  }
+  });
 }
 
 // The region cut to province/city/district: compounds are named uniquely within a district,
@@ -215,7 +202,7 @@ Status ViewRows::EditHolder(AccountHolder kind, std::string_view holder, Edit ed
     view = message.getRoot<schema::HolderView>();
   }
   edit(view);
-  Put(std::move(key), Canonical(view));
+  Put(std::move(key), CanonicalBytes(view));
   return Status::Ok();
 }
 
@@ -225,18 +212,12 @@ Status ViewRows::ActivityDays(AccountHolder kind, std::string_view holder, int64
   std::string bytes;
   FL_RETURN_IF_ERROR(Get(HolderKey(kind, holder), &bytes, found));
   if (!*found) return Status::Ok();
-  if (bytes.size() % 8 != 0 || bytes.empty()) {
-    return Status::Corruption("projection_row_malformed", "holder row of " + std::string(holder));
-  }
-  auto words = kj::heapArray<capnp::word>(bytes.size() / 8);
-  memcpy(words.begin(), bytes.data(), bytes.size());
-  kj::ArrayPtr<const capnp::word> segments[1] = {words.asPtr()};
-  try {
-    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 1), LedgerReaderOptions());
-    auto view = reader.getRoot<schema::HolderView>();
+  bool ok = DecodeCanonicalRow<schema::HolderView>(bytes, [&](schema::HolderView::Reader view) {
     *first_in = view.getFirstInDay();
     *last_out = view.getLastOutDay();
-  } catch (const kj::Exception&) {
+    return true;
+  });
+  if (!ok) {
     return Status::Corruption("projection_row_malformed", "holder row of " + std::string(holder));
   }
   return Status::Ok();
@@ -280,7 +261,7 @@ std::string Movement(uint64_t seq, Event::Which type, int64_t day, schema::Categ
   m.setToKind(to_kind);
   m.setTo(std::string(to));
   m.setAgainstPledge(against_pledge);
-  return Canonical(m);
+  return CanonicalBytes(m);
 }
 
 }  // namespace
@@ -387,7 +368,7 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
       row.setId(id);
       row.setDay(day);
       row.setBody(d);
-      Put(DisbursementPrefix(project) + storage::EncodeU64(seq), Canonical(row));
+      Put(DisbursementPrefix(project) + storage::EncodeU64(seq), CanonicalBytes(row));
       Index(kProject, project, seq);
       FL_RETURN_IF_ERROR(AddFigure(kProject, project, d.getCategory(), &Figures::disbursed_fen, a));
       return MoneyOut(kProject, project, day);
@@ -443,7 +424,7 @@ Status EditDisbursement(const ViewRows& rows, schema::MovementView::Reader m, Ed
   }
   auto row = message.getRoot<schema::DisbursementView>();
   edit(row);
-  *out = Canonical(row);
+  *out = CanonicalBytes(row);
   return Status::Ok();
 }
 
@@ -554,7 +535,7 @@ Status ViewRows::OpenFinding(Event::Reader e, std::string_view signer, uint64_t 
   row.setTargets(f.getTargets());
   auto list = row.initProjects(projects.size());
   for (unsigned i = 0; i < projects.size(); ++i) list.set(i, projects[i]);
-  Put(FindingKey(finding), Canonical(row));
+  Put(FindingKey(finding), CanonicalBytes(row));
   for (const std::string& p : projects) {
     Put(ProjectFindingPrefix(p) + finding, std::string());
     Index(AccountHolder::PROJECT, p, seq);
@@ -578,7 +559,7 @@ Status ViewRows::ResolveFinding(Event::Reader e, uint64_t seq, int64_t day) {
   row.setResolvedDay(day);
   row.setResolution(r.getText());
   for (auto p : row.getProjects().asReader()) Index(AccountHolder::PROJECT, p.cStr(), seq);
-  Put(std::move(key), Canonical(row));
+  Put(std::move(key), CanonicalBytes(row));
   return Status::Ok();
 }
 
