@@ -196,6 +196,17 @@ class CliTest : public ::testing::Test {
     return results;
   }
 
+  // The housing bureau registers project yh-2024-01 (budget 250000 fen) and the city's bureau
+  // allocates 250000 fen of municipal money to it, dated 2024-03-20.
+  void RegisterAndFundYuhuProject() {
+    Expect(0, {"submit", "--data", kData, "--key", "yh.key", "-"}, YuhuProject(250000).dump());
+    json allocation = {
+        {"id", "alloc-1"},         {"type", "funds_allocated"}, {"occurred_on", "2024-03-20"},
+        {"from", "xt-finance"},    {"to", "yh-2024-01"},        {"to_kind", "project"},
+        {"category", "municipal"}, {"amount_fen", 250000}};
+    Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, allocation.dump());
+  }
+
   uint64_t LogSize() {
     CliResult r = Expect(0, {"log", "--data", kData, "--limit", "100000"});
     return JsonLines(r.out).size();
@@ -609,13 +620,7 @@ TEST_F(CliTest, TheBenchmarkNeverUsesADirectoryThatHoldsSomething) {
 
 TEST_F(CliTest, ShowBalanceOfAPoolAProjectAndARegion) {
   BuildLedger(3);  // xt-finance receives 100000 + 200000 + 300000 fen of its own money
-  json project = YuhuProject(250000);
-  Expect(0, {"submit", "--data", kData, "--key", "yh.key", "-"}, project.dump());
-  json allocation = {
-      {"id", "alloc-1"},         {"type", "funds_allocated"}, {"occurred_on", "2024-03-20"},
-      {"from", "xt-finance"},    {"to", "yh-2024-01"},        {"to_kind", "project"},
-      {"category", "municipal"}, {"amount_fen", 250000}};
-  Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, allocation.dump());
+  RegisterAndFundYuhuProject();
 
   json pool = ParseOrFail(
       Expect(0, {"show", "balance", "--data", kData, "--pool", "xt-finance", "--format", "json"})
@@ -650,13 +655,7 @@ TEST_F(CliTest, ShowBalanceOfAPoolAProjectAndARegion) {
 // see only what had happened by then.
 TEST_F(CliTest, ShowEveryViewAsOfASeqAndADate) {
   BuildLedger(3);
-  json project = YuhuProject(250000);
-  Expect(0, {"submit", "--data", kData, "--key", "yh.key", "-"}, project.dump());
-  json allocation = {
-      {"id", "alloc-1"},         {"type", "funds_allocated"}, {"occurred_on", "2024-03-20"},
-      {"from", "xt-finance"},    {"to", "yh-2024-01"},        {"to_kind", "project"},
-      {"category", "municipal"}, {"amount_fen", 250000}};
-  Expect(0, {"submit", "--data", kData, "--key", "xt.key", "-"}, allocation.dump());
+  RegisterAndFundYuhuProject();
   uint64_t head =
       ParseOrFail(Expect(0, {"checkpoint", "--data", kData, "--format", "json"}).out)["size"]
           .get<uint64_t>();
