@@ -50,50 +50,63 @@ Status RebuildViews(const Journal& journal, const RebuildOptions& options, ViewR
   return Status::Ok();
 }
 
+Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffFn& diff,
+                 uint64_t* equal) {
+  *equal = 0;
+  auto stored = journal.NewCursor(storage::kProjectionsFamily);
+  auto stored_only = [&] {
+    std::string_view value = stored->value();
+    diff(stored->key(), nullptr, &value);
+    stored->Next();
+  };
+  rebuilt.ForEachRow([&](std::string_view key, std::string_view value) {
+    while (stored->Valid() && stored->key() < key) stored_only();
+    if (stored->Valid() && stored->key() == key) {
+      if (stored->value() == value) {
+        ++*equal;
+      } else {
+        std::string_view old = stored->value();
+        diff(key, &value, &old);
+      }
+      stored->Next();
+    } else {
+      diff(key, &value, nullptr);
+    }
+  });
+  while (stored->Valid()) stored_only();
+  return stored->status();
+}
+
 Status ReplaceViews(Journal* journal, const ViewRows& rebuilt, ReplaceReport* report) {
   *report = ReplaceReport();
-  const auto& rows = rebuilt.rows();
-  report->rows = rows.size();
   std::vector<LedgerState::Row> puts;
   std::vector<std::string> deletes;
-  auto flush = [&]() -> Status {
-    if (puts.empty() && deletes.empty()) return Status::Ok();
-    Status s = journal->WriteProjectionRows(puts, deletes);
+  Status failure;
+  auto flush = [&]() {
+    if (failure.ok() && !(puts.empty() && deletes.empty())) {
+      failure = journal->WriteProjectionRows(puts, deletes);
+    }
     puts.clear();
     deletes.clear();
-    return s;
   };
-  // Walk the stored and rebuilt rows side by side in key order. The scan reads a snapshot, so
-  // writing the family as it goes does not disturb it.
-  auto next = rows.begin();
-  Status failure;
-  FL_RETURN_IF_ERROR(journal->ScanFamily(
-      storage::kProjectionsFamily, [&](std::string_view key, std::string_view value) {
-        while (next != rows.end() && std::string_view(next->first) < key) {
-          puts.push_back({storage::kProjectionsFamily, next->first, next->second});
+  // The cursor reads a snapshot, so writing the family as the walk goes does not disturb it.
+  uint64_t equal = 0;
+  FL_RETURN_IF_ERROR(DiffViews(
+      *journal, rebuilt,
+      [&](std::string_view key, const std::string_view* now, const std::string_view*) {
+        if (now != nullptr) {
+          puts.push_back({storage::kProjectionsFamily, std::string(key), std::string(*now)});
           ++report->written;
-          ++next;
-        }
-        if (next != rows.end() && std::string_view(next->first) == key) {
-          if (next->second != value) {
-            puts.push_back({storage::kProjectionsFamily, next->first, next->second});
-            ++report->written;
-          }
-          ++next;
         } else {
           deletes.emplace_back(key);
           ++report->deleted;
         }
-        if (puts.size() + deletes.size() >= kReplaceBatchRows) failure = flush();
-        return failure.ok();
-      }));
-  FL_RETURN_IF_ERROR(failure);
-  for (; next != rows.end(); ++next) {
-    puts.push_back({storage::kProjectionsFamily, next->first, next->second});
-    ++report->written;
-    if (puts.size() >= kReplaceBatchRows) FL_RETURN_IF_ERROR(flush());
-  }
-  return flush();
+        if (puts.size() + deletes.size() >= kReplaceBatchRows) flush();
+      },
+      &equal));
+  flush();
+  report->rows = equal + report->written;
+  return failure;
 }
 
 }  // namespace fundledger
