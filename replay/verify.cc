@@ -37,6 +37,7 @@ class LedgerVerifier {
 
   Status Run() {
     head_size_ = journal_.head().size;
+    views_.Reserve(head_size_);
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;

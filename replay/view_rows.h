@@ -70,6 +70,10 @@ class ViewRows : public ProjectionHook, public RowSource {
   void Commit() override;
   void Abort() override;
 
+  // Sizes the in-memory tables for about `events` events (a rebuild knows how many it folds),
+  // so that they do not grow by rehashing.
+  void Reserve(uint64_t events);
+
   // Folds one event (accepted by the rules) into the staged rows.
   Status Fold(schema::Event::Reader event, std::string_view signer, uint64_t seq);
 
@@ -111,6 +115,11 @@ class ViewRows : public ProjectionHook, public RowSource {
   // stored rows on first use in a batch).
   Status EditableHolder(schema::AccountHolder kind, std::string_view holder, Holder** out);
   Status LoadHolder(const std::string& holder_key, Holder* out) const;
+  void Remember(schema::AccountHolder kind, std::string_view holder, Holder* entry) {
+    last_kind_ = kind;
+    last_holder_id_.assign(holder);
+    last_holder_ = entry;
+  }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
   void PutRow(std::string key, std::string value);  // the rarer rows: c d f g p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
@@ -139,6 +148,11 @@ class ViewRows : public ProjectionHook, public RowSource {
   // reaches kCacheHoldersMax.
   static constexpr size_t kCacheHoldersMax = 1 << 14;
   std::unique_ptr<std::unordered_map<std::string, Holder>> cache_;
+  // The entry EditableHolder returned last (entries of an unordered_map stay where they are
+  // until it is cleared: Commit and Abort forget it).
+  schema::AccountHolder last_kind_ = schema::AccountHolder::EXTERNAL;
+  std::string last_holder_id_;
+  Holder* last_holder_ = nullptr;
   mutable bool encoded_valid_ = false;
   mutable std::map<std::string, std::string, std::less<>> encoded_;  // see Materialize
 };
