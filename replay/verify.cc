@@ -1,6 +1,7 @@
 #include "replay/verify.h"
 
 #include <atomic>
+#include <cstring>
 #include <future>
 #include <map>
 #include <mutex>
@@ -119,9 +120,7 @@ class LedgerVerifier {
     range_.Append(MerkleLeafHash(AsBytes(bytes)), [&](uint32_t level, uint64_t index,
                                                       const Hash& hash) {
       if (!failure.ok()) return;
-      Hash stored;
-      Status s = journal_.tree().ReadNode(level, index, &stored);
-      if (!s.ok() || stored != hash) {
+      if (!StoredNodeEquals(level, index, hash)) {
         failure = Fail(seq, Bad(seq, level == 0 ? "leaf_hash_mismatch" : "tree_node_mismatch",
                                 "stored tree node " + std::to_string(level) + "/" +
                                     std::to_string(index) + " differs from the recomputed one"));
@@ -132,6 +131,23 @@ class LedgerVerifier {
       FL_RETURN_IF_ERROR(CheckCheckpoint(it->first, it->second));
     }
     return Status::Ok();
+  }
+
+  // Whether the stored tree node (level, index) is `hash`. Nodes of a level are completed in
+  // index order, so each level is read by its own cursor walking forward, not by a point read
+  // per node.
+  bool StoredNodeEquals(uint32_t level, uint64_t index, const Hash& hash) {
+    if (tree_cursors_.size() <= level) tree_cursors_.resize(level + 1);
+    auto& cursor = tree_cursors_[level];
+    if (!cursor) cursor = journal_.NewCursor(storage::kTreeFamily, storage::TreeKey(level, 0));
+    std::string key = storage::TreeKey(level, index);
+    while (cursor->Valid() && cursor->key() < key) cursor->Next();  // rows no node needs
+    if (!cursor->Valid() || cursor->key() != key) return false;
+    std::string_view stored = cursor->value();
+    bool equal =
+        stored.size() == hash.size() && memcmp(stored.data(), hash.data(), hash.size()) == 0;
+    cursor->Next();
+    return equal;
   }
 
   Status CheckCheckpoint(uint64_t size, const std::string& note) {
@@ -324,6 +340,7 @@ class LedgerVerifier {
   LedgerState state_;
   ViewRows views_;  // the views, rebuilt
   CompactRange range_;
+  std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> chunk_;
   std::vector<Pending> in_flight_;  // being checked on the checking threads
