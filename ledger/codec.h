@@ -46,7 +46,9 @@ Status StructToJson(capnp::DynamicStruct::Reader in, nlohmann::json* out);
 // (Data over kJsonTextBytesMax) and "capnp_malformed" (unreadable input). Whatever `in` holds
 // beyond its JSON form is left out, so comparing the canonical encodings of `in` and `out` tells
 // whether the event has exactly one JSON form. Allocates only in `out`'s message.
-// REQUIRES: `out` is freshly initialised and has `in`'s schema.
+// REQUIRES: `out` is freshly initialised and has `in`'s schema. The schema uses only the shapes
+// the JSON form carries (no floats, Void, AnyPointer, plain groups or nested lists); any other
+// is a programming error and throws std::logic_error on first use.
 Status CopyJsonForm(capnp::DynamicStruct::Reader in, capnp::DynamicStruct::Builder out);
 
 // Well-formed UTF-8 (Unicode table 3-7): no overlong forms, surrogates, code points above
