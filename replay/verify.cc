@@ -12,6 +12,7 @@
 #include "ledger/rules.h"
 #include "ledger/state.h"
 #include "ledger/storage_format.h"
+#include "replay/rebuild.h"
 #include "replay/view_rows.h"
 
 namespace fundledger {
@@ -36,6 +37,7 @@ class LedgerVerifier {
 
   Status Run() {
     head_size_ = journal_.head().size;
+    views_.Reserve(head_size_);
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;
@@ -283,31 +285,19 @@ class LedgerVerifier {
   // The rebuilt view rows must equal the stored ones byte for byte; both are walked in key
   // order side by side, so the first differing row is named.
   Status CompareProjections() {
-    const auto& rebuilt = views_.rows();
-    auto next = rebuilt.begin();
     Status failure;
-    auto mismatch = [&](std::string_view key, std::string_view what) {
-      failure =
-          Status::Corruption("projections_mismatch",
-                             "stored projections row " + Printable(key) + " " + std::string(what));
-    };
-    FL_RETURN_IF_ERROR(journal_.ScanFamily(
-        storage::kProjectionsFamily, [&](std::string_view key, std::string_view value) {
-          if (next != rebuilt.end() && std::string_view(next->first) < key) {
-            mismatch(next->first, "is missing (it is rebuilt from the records)");
-          } else if (next == rebuilt.end() || std::string_view(next->first) != key) {
-            mismatch(key, "is not rebuilt from any record");
-          } else if (next->second != value) {
-            mismatch(key, "differs from the one rebuilt from the records");
-          } else {
-            ++next;
-          }
-          return failure.ok();
-        }));
-    FL_RETURN_IF_ERROR(failure);
-    if (next != rebuilt.end()) {
-      mismatch(next->first, "is missing (it is rebuilt from the records)");
-    }
+    uint64_t equal = 0;
+    FL_RETURN_IF_ERROR(DiffViews(
+        journal_, views_,
+        [&](std::string_view key, const std::string_view* rebuilt, const std::string_view* stored) {
+          if (!failure.ok()) return;
+          std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
+                             : stored == nullptr ? "is missing (it is rebuilt from the records)"
+                                                 : "differs from the one rebuilt from the records";
+          failure = Status::Corruption("projections_mismatch",
+                                       "stored projections row " + Printable(key) + " " + what);
+        },
+        &equal));
     return failure;
   }
 
