@@ -14,6 +14,8 @@ namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+constexpr uint64_t kReplyBytesMax = 64 << 20;
+
 Status ParseServerUrl(std::string_view url, ServerAddress* out) {
   constexpr std::string_view kScheme = "http://";
   auto bad = [&] {
@@ -52,6 +54,13 @@ struct HttpConnection::Impl {
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
 
+  // Runs the asynchronous operations started on `ioc` to their end; the stream's expiry
+  // bounds each (synchronous operations would ignore it).
+  void RunAll() {
+    ioc.restart();
+    ioc.run();
+  }
+
   Status Connect() {
     beast::error_code ec;
     tcp::resolver resolver(ioc);
@@ -59,7 +68,8 @@ struct HttpConnection::Impl {
     if (ec) return Status::IOError("http", address.host + ": " + ec.message());
     stream.emplace(ioc);
     stream->expires_after(std::chrono::milliseconds(timeout_ms));
-    stream->connect(endpoints, ec);
+    stream->async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    RunAll();
     if (ec) {
       stream.reset();
       return Status::IOError("http", address.host + ":" + address.port + ": " + ec.message());
@@ -72,11 +82,15 @@ struct HttpConnection::Impl {
   // One request and its answer on the open stream.
   beast::error_code Once(http::request<http::string_body>& request, HttpReply* out) {
     beast::error_code ec;
-    http::write(*stream, request, ec);
-    if (ec) return ec;
     http::response_parser<http::string_body> parser;
-    parser.body_limit(64 << 20);
-    http::read(*stream, buffer, parser, ec);
+    parser.body_limit(kReplyBytesMax);
+    stream->expires_after(std::chrono::milliseconds(timeout_ms));
+    http::async_write(*stream, request, [&](beast::error_code e, size_t) {
+      ec = e;
+      if (!ec)
+        http::async_read(*stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    });
+    RunAll();
     if (ec) return ec;
     auto& response = parser.get();
     out->status = response.result_int();

@@ -364,7 +364,8 @@ ApiResponse SubmissionResponse(const Submission& submission, bool single,
 
 Status DecodeBody(const ApiRequest& request, size_t events_max, Submission* submission,
                   bool* single) {
-  std::string_view type = request.content_type.substr(0, request.content_type.find(';'));
+  std::string_view type = std::string_view(request.content_type);
+  type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
   if (type == "application/x-capnp") {
     FL_RETURN_IF_ERROR(DecodeCapnpSubmission(request.body, submission));

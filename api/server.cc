@@ -1,6 +1,7 @@
 #include "api/server.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -31,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kFirstReadBytes = 4096;
+constexpr int64_t kLingerMs = 1000;
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -74,6 +76,8 @@ struct Server::Impl {
   ReadGate gate;
   std::atomic<bool> draining{false};
   net::io_context ioc;
+  // Keeps the threads running while a request waits for the writer with no I/O pending.
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
   tcp::acceptor acceptor;
   net::signal_set signals;
   std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
@@ -137,12 +141,26 @@ class Session : public std::enable_shared_from_this<Session> {
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
-  void OnHeader(beast::error_code ec, size_t) {
+  // Answers a request over a limit; false for other errors (the connection just closes).
+  bool FailOnLimit(beast::error_code ec) {
     if (ec == http::error::header_limit) {
-      return Fail(Status::InvalidArgument(
+      Fail(Status::InvalidArgument(
           "header_too_large",
           "request headers are at most " + std::to_string(limits().header_bytes_max) + " bytes"));
+      return true;
     }
+    if (ec == http::error::body_limit) {
+      // Beast finds a Content-Length over the limit with the header, a chunked body as it comes.
+      Fail(Status::InvalidArgument(
+          "body_too_large",
+          "a request body is at most " + std::to_string(limits().body_bytes_max) + " bytes"));
+      return true;
+    }
+    return false;
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (FailOnLimit(ec)) return;
     if (ec) return Close();
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
@@ -162,11 +180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnBody(beast::error_code ec, size_t) {
-    if (ec == http::error::body_limit) {
-      return Fail(Status::InvalidArgument(
-          "body_too_large",
-          "a request body is at most " + std::to_string(limits().body_bytes_max) + " bytes"));
-    }
+    if (FailOnLimit(ec)) return;
     if (ec) return Close();
     stream_.expires_never();  // the answer may wait for a durable batch
     http::request<http::string_body> request = parser_->release();
@@ -195,7 +209,26 @@ class Session : public std::enable_shared_from_this<Session> {
   // An answer to a request that could not be read whole; the connection closes after it.
   void Fail(const Status& status) {
     keep_alive_ = false;
+    linger_ = true;
     Respond(ErrorResponse(status));
+  }
+
+  // After an answer to a request left unread: the rest is read and dropped for a moment before
+  // closing, since closing with unread input resets the connection and the client could lose
+  // the answer.
+  void DoLinger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(Ms(kLingerMs));
+    DoDiscard();
+  }
+  void DoDiscard() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DoDiscard();
+                            });
   }
 
   void Respond(ApiResponse answer) {
@@ -221,6 +254,7 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.metrics.OnResponse(route_, response_->result_int(), uint64_t(us.count()));
     bool keep_alive = response_->keep_alive();
     response_.reset();
+    if (!ec && linger_) return DoLinger();
     if (ec || !keep_alive) return Close();
     DoWaitRequest();
   }
@@ -243,6 +277,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;     // a request is being read, handled or answered
   bool closing_ = false;  // close after the answer in progress
   bool keep_alive_ = true;
+  bool linger_ = false;  // the request was not read whole
 };
 
 }  // namespace
@@ -349,6 +384,7 @@ void Server::Impl::WaitStopped() {
   }
   // Requests still queued are appended (their clients may be gone; the events are durable).
   sequencer->Stop();
+  work.reset();
   ioc.stop();
   for (auto& thread : threads) thread.join();
   threads.clear();
