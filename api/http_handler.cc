@@ -185,7 +185,7 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
   s = OpenView(*context.journal, view_query, &point);
   if (s.ok()) s = AuthorizeRegion(org, point->region());
   RenderedView rendered;
-  if (s.ok()) s = RenderView(*point, view_query, &rendered);
+  if (s.ok()) s = RenderView(*point, view_query, format, &rendered);
   if (!s.ok()) return ErrorResponse(s);
   if (format == "csv") return TextResponse(std::move(rendered.csv), "text/csv; charset=utf-8");
   if (format == "table") {

@@ -135,54 +135,68 @@ Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<
 
 namespace {
 
-// The figures of the view, in its three forms.
-Status RenderFigures(const ViewPoint& point, const std::string& view, RenderedView* out) {
-  Status s;
+// The figures of the view in `format`.
+template <typename Figures>
+void RenderAs(std::string_view format, const Figures& figures,
+              nlohmann::json (*to_json)(const Figures&), std::string (*to_csv)(const Figures&),
+              std::string (*to_table)(const Figures&), RenderedView* out) {
+  if (format == "csv") {
+    out->csv = to_csv(figures);
+  } else if (format == "table") {
+    out->table = to_table(figures);
+  } else {
+    out->json = to_json(figures);
+  }
+}
+
+json FlagsObject(const std::vector<Flag>& flags) { return {{"flags", FlagsJson(flags)}}; }
+
+Status RenderFigures(const ViewPoint& point, const std::string& view, std::string_view format,
+                     RenderedView* out) {
   if (view == "balance") {
     Balance balance;
-    s = BalanceOf(point, &balance);
-    out->json = BalanceJson(balance);
-    out->csv = BalanceCsv(balance);
-    out->table = BalanceTable(balance);
+    FL_RETURN_IF_ERROR(BalanceOf(point, &balance));
+    RenderAs(format, balance, BalanceJson, BalanceCsv, BalanceTable, out);
   } else if (view == "ratios") {
     Ratios ratios;
-    s = RatiosOf(point, &ratios);
-    out->json = RatiosJson(ratios);
-    out->csv = RatiosCsv(ratios);
-    out->table = RatiosTable(ratios);
+    FL_RETURN_IF_ERROR(RatiosOf(point, &ratios));
+    RenderAs(format, ratios, RatiosJson, RatiosCsv, RatiosTable, out);
   } else if (view == "disbursements") {
     Disbursements d;
-    s = DisbursementsOf(point, &d);
-    out->json = DisbursementsJson(d);
-    out->csv = DisbursementsCsv(d);
-    out->table = DisbursementsTable(d);
+    FL_RETURN_IF_ERROR(DisbursementsOf(point, &d));
+    RenderAs(format, d, DisbursementsJson, DisbursementsCsv, DisbursementsTable, out);
   } else {
     std::vector<Flag> flags;
-    s = FlagsOf(point, &flags);
-    out->json = {{"flags", FlagsJson(flags)}};
-    out->csv = FlagsCsv(flags);
-    out->table = FlagsTable(flags);
+    FL_RETURN_IF_ERROR(FlagsOf(point, &flags));
+    RenderAs(format, flags, FlagsObject, FlagsCsv, FlagsTable, out);
   }
-  return s;
+  return Status::Ok();
 }
 
 }  // namespace
 
-Status RenderView(const ViewPoint& point, const ViewQuery& query, RenderedView* out) {
+Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
+                  RenderedView* out) {
   RenderedView figures;
-  FL_RETURN_IF_ERROR(RenderFigures(point, query.view, &figures));
+  FL_RETURN_IF_ERROR(RenderFigures(point, query.view, format, &figures));
   const char* kinds[] = {"project", "pool", "region"};
-  json scope_json = {{kinds[int(query.scope.kind)], query.scope.id}};
-  if (query.scope.kind == ScopeKind::kRegion) scope_json["projects"] = point.projects().size();
-  out->json = {{"view", query.view}, {"scope", scope_json}, {"as_of_seq", point.as_of_seq()}};
-  out->json["as_of_date"] = point.as_of_day() ? json(FormatDate(*point.as_of_day())) : json();
-  out->json["reference_date"] = FormatDate(point.reference_day());
-  out->json.update(figures.json);
-  out->csv = std::move(figures.csv);
-  std::string as_of_text = "seq " + std::to_string(point.as_of_seq());
-  if (point.as_of_day()) as_of_text += ", occurred on or before " + FormatDate(*point.as_of_day());
-  out->table = query.view + " of " + kinds[int(query.scope.kind)] + " " + query.scope.id +
-               " as of " + as_of_text + "\n" + figures.table;
+  if (format == "csv") {
+    out->csv = std::move(figures.csv);
+  } else if (format == "table") {
+    std::string as_of_text = "seq " + std::to_string(point.as_of_seq());
+    if (point.as_of_day()) {
+      as_of_text += ", occurred on or before " + FormatDate(*point.as_of_day());
+    }
+    out->table = query.view + " of " + kinds[int(query.scope.kind)] + " " + query.scope.id +
+                 " as of " + as_of_text + "\n" + figures.table;
+  } else {
+    json scope_json = {{kinds[int(query.scope.kind)], query.scope.id}};
+    if (query.scope.kind == ScopeKind::kRegion) scope_json["projects"] = point.projects().size();
+    out->json = {{"view", query.view}, {"scope", scope_json}, {"as_of_seq", point.as_of_seq()}};
+    out->json["as_of_date"] = point.as_of_day() ? json(FormatDate(*point.as_of_day())) : json();
+    out->json["reference_date"] = FormatDate(point.reference_day());
+    out->json.update(figures.json);
+  }
   return Status::Ok();
 }
 

@@ -68,7 +68,9 @@ struct RenderedView {
 // for access checks before rendering.
 // REQUIRES: no concurrent Append on `journal` while the point is open.
 Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out);
-// Renders the view of `query` at `point` (opened by OpenView for the same query).
-Status RenderView(const ViewPoint& point, const ViewQuery& query, RenderedView* out);
+// Renders the view of `query` at `point` (opened by OpenView for the same query) in `format`
+// ("json", "csv" or "table"; only that member of `out` is filled).
+Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
+                  RenderedView* out);
 
 }  // namespace fundledger

@@ -444,7 +444,7 @@ int Show(const std::string& view, const ShowArgs& args) {
   std::unique_ptr<ViewPoint> point;
   if (s.ok()) s = OpenView(*journal, query, &point);
   RenderedView rendered;
-  if (s.ok()) s = RenderView(*point, query, &rendered);
+  if (s.ok()) s = RenderView(*point, query, args.format, &rendered);
   if (!s.ok()) return Report(s);
   if (args.format == "json") {
     PrintJsonLine(rendered.json);
@@ -677,6 +677,20 @@ int Main(int argc, char** argv) {
     if (views_events->count() == 0) bench.events = 1'000'000;
     status = BenchViews(bench);
   });
+
+  BenchHttpArgs bench_http;
+  auto* bench_http_cmd = bench_cmd->add_subcommand(
+      "http",
+      "ingest over HTTP with concurrent clients, then a project's view over 64 connections");
+  bench_http_cmd->add_option("--events", bench_http.events, "events to post");
+  bench_http_cmd->add_option("--batch", bench_http.batch, "events per request");
+  bench_http_cmd->add_option("--clients", bench_http.clients, "concurrent writers");
+  bench_http_cmd->add_option("--connections", bench_http.connections, "concurrent readers");
+  bench_http_cmd->add_option("--read-seconds", bench_http.read_seconds, "how long to read");
+  bench_http_cmd->add_option("--format", bench_http.format, "request bodies")
+      ->check(CLI::IsMember({"capnp", "json"}));
+  bench_http_cmd->add_option("--dir", bench_http.dir, "scratch directory (default: a temp dir)");
+  bench_http_cmd->callback([&] { status = BenchHttp(bench_http); });
 
   try {
     app.parse(argc, argv);

@@ -350,14 +350,15 @@ TEST_F(ServerTest, ReadsAnswerWhatTheCommandLinePrints) {
     ViewQuery query;
     ASSERT_TRUE(MakeViewQuery(view, "p1", "", std::nullopt, 0, "", &query).ok());
     std::unique_ptr<ViewPoint> point;
-    RenderedView local;
+    RenderedView local, local_csv;
     ASSERT_TRUE(OpenView(L.journal(), query, &point).ok());
-    ASSERT_TRUE(RenderView(*point, query, &local).ok());
+    ASSERT_TRUE(RenderView(*point, query, "json", &local).ok());
+    ASSERT_TRUE(RenderView(*point, query, "csv", &local_csv).ok());
     HttpReply reply = Get("/v1/views/" + view + "?project=p1", "audit");
     ASSERT_EQ(reply.status, 200u) << reply.body;
     EXPECT_EQ(Parse(reply.body), local.json) << view;
     HttpReply csv = Get("/v1/views/" + view + "?project=p1&format=csv", "audit");
-    EXPECT_EQ(csv.body, local.csv);
+    EXPECT_EQ(csv.body, local_csv.csv);
   }
   HttpReply balance = Get("/v1/views/balance?pool=xt-finance&as_of_date=2025-06-01", "audit");
   ASSERT_EQ(balance.status, 200u) << balance.body;
