@@ -1,13 +1,18 @@
 #include "ledger/codec.h"
 
+#include <capnp/any.h>
 #include <capnp/schema.h>
 #include <kj/exception.h>
 
 #include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "crypto/encoding.h"
+#include "ledger/schema/event.capnp.h"
 
 namespace fundledger {
 namespace {
@@ -419,6 +424,414 @@ class StrictParseGuard {
   std::string error_;
 };
 
+// --- The JSON form copied without JSON (CopyJsonForm) -------------------------------------------
+//
+// Mirrors StructToJsonAt followed by StructFromJson, field by field in the same order, but reads
+// and writes the encoding directly (AnyStruct) from a per-struct table of offsets. capnp's
+// DynamicStruct get/set/has re-read the schema on every call (getType, getProto), which cost more
+// than everything else the check does. The raw reads are the ones DynamicStruct makes: the same
+// getStruct, getBlob and typed getList (same expected element size), so that the same malformed
+// input throws; a data value is copied as stored (XOR its default), which is what get then set
+// writes; a pointer is read only when non-null (has()), so pointer defaults never enter.
+
+struct StructInfo;
+
+// How the JSON form carries one value: a field's, an optional number's or a list element's.
+enum class ValueKind : uint8_t { kBool, kInt, kEnum, kText, kData, kStruct, kList };
+
+struct SlotInfo {
+  ValueKind kind = ValueKind::kInt;
+  uint32_t offset = 0;        // data: in units of `bits`; pointers: index in the pointer section
+  uint8_t bits = 0;           // width of a data value: 1, 8, 16, 32 or 64
+  uint16_t enum_default = 0;  // a stored enum is its value XOR the field's default
+  uint16_t enumerants = 0;    // how many enumerants the schema knows
+
+  bool IsPointer() const { return kind >= ValueKind::kText; }
+};
+
+struct FieldInfo {
+  std::string name;  // JSON name, only for naming a failure
+  SlotInfo slot;     // the field's value; an optional number's value member
+  bool optional_pointer = false;
+  bool optional_number = false;
+  uint32_t discriminant_offset = 0;  // optional numbers, in 16-bit units
+  uint16_t none_discriminant = 0;
+  uint16_t value_discriminant = 0;
+  SlotInfo element;                   // lists
+  capnp::ListSchema list_schema;      // lists of structs
+  const StructInfo* child = nullptr;  // structs and lists of structs
+};
+
+struct StructInfo {
+  uint16_t data_words = 0;
+  uint16_t pointers = 0;
+  std::vector<FieldInfo> fields;  // the non-union fields, in schema order
+  bool type_union = false;
+  uint32_t discriminant_offset = 0;  // in 16-bit units
+  struct Member {
+    uint32_t pointer = 0;
+    const StructInfo* body = nullptr;
+  };
+  std::vector<Member> members;  // by discriminant value
+};
+
+// Keyed by schema node id: the ledger schema has no generic (branded) structs.
+using SchemaTable = std::unordered_map<uint64_t, StructInfo>;
+
+// A shape the JSON form cannot carry (floats, Void, AnyPointer, capabilities, plain groups, nested
+// lists) would leave no event with a JSON form: a broken schema, so it stops the program.
+[[noreturn]] void UnsupportedShape(const StructSchema::Field& field) {
+  throw std::logic_error("CopyJsonForm: field " + FieldName(field) + " of " +
+                         field.getContainingStruct().getShortDisplayName().cStr() +
+                         " has a type the JSON form does not carry");
+}
+
+SlotInfo DescribeValue(const capnp::Type& type, const StructSchema::Field& field) {
+  switch (type.which()) {
+    case Which::BOOL:
+      return {ValueKind::kBool, 0, 1};
+    case Which::INT8:
+    case Which::UINT8:
+      return {ValueKind::kInt, 0, 8};
+    case Which::INT16:
+    case Which::UINT16:
+      return {ValueKind::kInt, 0, 16};
+    case Which::INT32:
+    case Which::UINT32:
+      return {ValueKind::kInt, 0, 32};
+    case Which::INT64:
+    case Which::UINT64:
+      return {ValueKind::kInt, 0, 64};
+    case Which::ENUM:
+      return {ValueKind::kEnum, 0, 16, 0, uint16_t(type.asEnum().getEnumerants().size())};
+    case Which::TEXT:
+      return {ValueKind::kText};
+    case Which::DATA:
+      return {ValueKind::kData};
+    case Which::STRUCT:
+      return {ValueKind::kStruct};
+    case Which::LIST:
+      return {ValueKind::kList};
+    default:
+      UnsupportedShape(field);
+  }
+}
+
+// The value of slot field `field` (of a struct or of an optional number's group).
+SlotInfo DescribeSlot(const StructSchema::Field& field) {
+  SlotInfo slot = DescribeValue(field.getType(), field);
+  auto proto = field.getProto().getSlot();
+  slot.offset = proto.getOffset();
+  if (slot.kind == ValueKind::kEnum) slot.enum_default = proto.getDefaultValue().getEnum();
+  return slot;
+}
+
+const StructInfo* AddStruct(StructSchema schema, SchemaTable* table);
+
+FieldInfo DescribeField(const StructSchema::Field& field, SchemaTable* table) {
+  FieldInfo info;
+  info.name = FieldName(field);
+  info.optional_pointer = IsOptionalPointer(field);
+  if (field.getProto().isGroup()) {
+    if (!IsOptionalNumber(field)) UnsupportedShape(field);
+    StructSchema group = field.getType().asStruct();
+    auto members = group.getUnionFields();
+    info.optional_number = true;
+    info.discriminant_offset = group.getProto().getStruct().getDiscriminantOffset();
+    info.none_discriminant = members[0].getProto().getDiscriminantValue();
+    info.value_discriminant = members[1].getProto().getDiscriminantValue();
+    info.slot = DescribeSlot(members[1]);
+    // ScalarToJson writes no struct or list.
+    if (info.slot.kind == ValueKind::kStruct || info.slot.kind == ValueKind::kList) {
+      UnsupportedShape(members[1]);
+    }
+    return info;
+  }
+  info.slot = DescribeSlot(field);
+  if (info.slot.kind == ValueKind::kStruct) {
+    info.child = AddStruct(field.getType().asStruct(), table);
+  } else if (info.slot.kind == ValueKind::kList) {
+    info.list_schema = field.getType().asList();
+    capnp::Type element = info.list_schema.getElementType();
+    info.element = DescribeValue(element, field);
+    if (info.element.kind == ValueKind::kList) UnsupportedShape(field);
+    if (info.element.kind == ValueKind::kStruct) info.child = AddStruct(element.asStruct(), table);
+  }
+  return info;
+}
+
+// Describes `schema` and every struct reachable from it. Entries never move once inserted
+// (unordered_map nodes are stable), so the child pointers stay valid.
+const StructInfo* AddStruct(StructSchema schema, SchemaTable* table) {
+  auto proto = schema.getProto();
+  auto [it, inserted] = table->try_emplace(proto.getId());
+  StructInfo* info = &it->second;
+  if (!inserted) return info;
+  info->data_words = proto.getStruct().getDataWordCount();
+  info->pointers = proto.getStruct().getPointerCount();
+  for (auto field : schema.getNonUnionFields()) info->fields.push_back(DescribeField(field, table));
+  // Other unions are not in the JSON form: left out of the copy as StructToJson leaves them out.
+  info->type_union = HasTypeUnion(schema);
+  if (!info->type_union) return info;
+  info->discriminant_offset = proto.getStruct().getDiscriminantOffset();
+  info->members.resize(schema.getUnionFields().size());
+  for (auto member : schema.getUnionFields()) {
+    StructInfo::Member& m = info->members.at(member.getProto().getDiscriminantValue());
+    m.pointer = member.getProto().getSlot().getOffset();
+    m.body = AddStruct(member.getType().asStruct(), table);
+  }
+  return info;
+}
+
+// Built once, read-only after: safe to share between the checking threads.
+const SchemaTable& LedgerSchemaTable() {
+  static const SchemaTable table = [] {
+    SchemaTable t;
+    AddStruct(capnp::Schema::from<schema::Record>(), &t);
+    return t;
+  }();
+  return table;
+}
+
+// Where a failure is, as a chain on the stack; rendered ("payee.name", "targets[1]") only when
+// something fails, so that the copy allocates nothing for names.
+struct JsonPath {
+  const JsonPath* parent = nullptr;  // nullptr: the root
+  std::string_view name;             // a field's JSON name; empty for a list item
+  uint32_t index = 0;                // a list item's index
+
+  std::string Render() const {
+    if (parent == nullptr) return "";
+    std::string prefix = parent->Render();
+    if (name.empty()) return prefix + "[" + std::to_string(index) + "]";
+    return Join(prefix, name);
+  }
+};
+
+Status Fail(const char* code, const char* message, const JsonPath& path) {
+  return Status::InvalidArgument(code, message, path.Render());
+}
+
+// A data value as stored, little-endian; zero beyond a shorter data section, as capnp reads a
+// field its writer did not have.
+uint64_t LoadBits(kj::ArrayPtr<const capnp::byte> data, uint32_t offset, uint8_t bits) {
+  if (bits == 1) {
+    size_t at = offset / 8;
+    return at < data.size() ? (data[at] >> (offset % 8)) & 1 : 0;
+  }
+  size_t bytes = bits / 8;
+  size_t at = size_t(offset) * bytes;
+  if (at + bytes > data.size()) return 0;
+  uint64_t value = 0;
+  for (size_t i = 0; i < bytes; ++i) value |= uint64_t(data[at + i]) << (8 * i);
+  return value;
+}
+
+// REQUIRES: `data` is a fresh builder's (zero) and holds the slot.
+void StoreBits(kj::ArrayPtr<capnp::byte> data, uint32_t offset, uint8_t bits, uint64_t value) {
+  if (bits == 1) {
+    if (value != 0) data[offset / 8] |= capnp::byte(1u << (offset % 8));
+    return;
+  }
+  size_t bytes = bits / 8;
+  for (size_t i = 0; i < bytes; ++i) data[offset * bytes + i] = capnp::byte(value >> (8 * i));
+}
+
+capnp::AnyPointer::Reader PointerAt(capnp::AnyStruct::Reader in, uint32_t index) {
+  auto pointers = in.getPointerSection();
+  return index < pointers.size() ? pointers[index] : capnp::AnyPointer::Reader();
+}
+
+Status CheckText(capnp::Text::Reader text, const JsonPath& path) {
+  std::string_view s(text.begin(), text.size());
+  if (s.find('\0') != std::string_view::npos) {
+    return Fail("json_field_type", "text contains a NUL character", path);
+  }
+  // The round trip fails when writing the JSON out (nlohmann's dump) ...
+  if (!IsValidUtf8(s)) return Fail("json_field_type", "text is not valid UTF-8", path);
+  // ... and on the way back in, where the text limit is checked.
+  if (s.size() > kJsonTextBytesMax) return Fail("json_out_of_range", "text too long", path);
+  return Status::Ok();
+}
+
+Status CheckData(capnp::Data::Reader data, const JsonPath& path) {
+  // Base64Decode(..., kJsonTextBytesMax) on the way back refuses more decoded bytes.
+  if (data.size() > kJsonTextBytesMax) return Fail("bad_base64", "longer than allowed", path);
+  return Status::Ok();
+}
+
+Status CheckEnum(uint64_t stored, const SlotInfo& slot, const JsonPath& path) {
+  if ((stored ^ slot.enum_default) >= slot.enumerants) {
+    return Fail("unknown_enum_value", "unknown enumerant", path);
+  }
+  return Status::Ok();
+}
+
+// Checks one element of a list of scalars as ScalarToJson and ScalarFromJson would.
+template <typename T>
+Status CheckElement(const T& value, const SlotInfo& element, const JsonPath& path) {
+  if constexpr (std::is_same_v<T, capnp::Text::Reader>) {
+    return CheckText(value, path);
+  } else if constexpr (std::is_same_v<T, capnp::Data::Reader>) {
+    return CheckData(value, path);
+  } else if constexpr (std::is_same_v<T, uint16_t>) {
+    if (element.kind == ValueKind::kEnum) return CheckEnum(value, element, path);
+  }
+  return Status::Ok();
+}
+
+// `in` read as List(T) reads it: the same expected element size, so the same lists are refused.
+template <typename T>
+Status CopyScalarList(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder out,
+                      const SlotInfo& element, const JsonPath& path) {
+  auto items = in.getAs<capnp::List<T>>();
+  if (items.size() > kJsonListItemsMax) return Fail("json_out_of_range", "too many items", path);
+  auto copy = out.initAs<capnp::List<T>>(items.size());
+  for (uint32_t i = 0; i < items.size(); ++i) {
+    auto value = items[i];
+    FL_RETURN_IF_ERROR(CheckElement(value, element, JsonPath{&path, {}, i}));
+    copy.set(i, value);
+  }
+  return Status::Ok();
+}
+
+Status CopyStruct(capnp::AnyStruct::Reader in, capnp::AnyStruct::Builder out,
+                  const StructInfo& info, const JsonPath& path);
+
+Status CopyStructList(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder out,
+                      const FieldInfo& field, const JsonPath& path) {
+  auto items = in.getAs<capnp::DynamicList>(field.list_schema)
+                   .as<capnp::AnyList>()
+                   .as<capnp::List<capnp::AnyStruct>>();
+  if (items.size() > kJsonListItemsMax) return Fail("json_out_of_range", "too many items", path);
+  const StructInfo& element = *field.child;
+  auto copy = out.initAsListOfAnyStruct(element.data_words, element.pointers, items.size());
+  for (uint32_t i = 0; i < items.size(); ++i) {
+    FL_RETURN_IF_ERROR(CopyStruct(items[i], copy[i], element, JsonPath{&path, {}, i}));
+  }
+  return Status::Ok();
+}
+
+Status CopyList(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder out,
+                const FieldInfo& field, const JsonPath& path) {
+  const SlotInfo& element = field.element;
+  switch (element.kind) {
+    case ValueKind::kBool:
+      return CopyScalarList<bool>(in, out, element, path);
+    case ValueKind::kEnum:
+      return CopyScalarList<uint16_t>(in, out, element, path);
+    case ValueKind::kText:
+      return CopyScalarList<capnp::Text>(in, out, element, path);
+    case ValueKind::kData:
+      return CopyScalarList<capnp::Data>(in, out, element, path);
+    case ValueKind::kStruct:
+      return CopyStructList(in, out, field, path);
+    case ValueKind::kInt:
+      break;
+    case ValueKind::kList:
+      throw std::logic_error("CopyJsonForm: nested list");  // refused by DescribeField
+  }
+  switch (element.bits) {
+    case 8:
+      return CopyScalarList<uint8_t>(in, out, element, path);
+    case 16:
+      return CopyScalarList<uint16_t>(in, out, element, path);
+    case 32:
+      return CopyScalarList<uint32_t>(in, out, element, path);
+    default:
+      return CopyScalarList<uint64_t>(in, out, element, path);
+  }
+}
+
+// A pointer field that has() is true for; `out` is null.
+Status CopyPointer(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder out,
+                   const FieldInfo& field, const JsonPath& path) {
+  switch (field.slot.kind) {
+    case ValueKind::kText: {
+      capnp::Text::Reader text = in.getAs<capnp::Text>();
+      FL_RETURN_IF_ERROR(CheckText(text, path));
+      out.setAs<capnp::Text>(text);
+      return Status::Ok();
+    }
+    case ValueKind::kData: {
+      capnp::Data::Reader data = in.getAs<capnp::Data>();
+      FL_RETURN_IF_ERROR(CheckData(data, path));
+      out.setAs<capnp::Data>(data);
+      return Status::Ok();
+    }
+    case ValueKind::kStruct: {
+      const StructInfo& child = *field.child;
+      return CopyStruct(in.getAs<capnp::AnyStruct>(),
+                        out.initAsAnyStruct(child.data_words, child.pointers), child, path);
+    }
+    default:
+      return CopyList(in, out, field, path);
+  }
+}
+
+// A value in the data section (bool, integer, enum), or an optional number's value member.
+Status CopyData(capnp::AnyStruct::Reader in, capnp::AnyStruct::Builder out, const SlotInfo& slot,
+                const JsonPath& path) {
+  uint64_t stored = LoadBits(in.getDataSection(), slot.offset, slot.bits);
+  if (slot.kind == ValueKind::kEnum) FL_RETURN_IF_ERROR(CheckEnum(stored, slot, path));
+  StoreBits(out.getDataSection(), slot.offset, slot.bits, stored);
+  return Status::Ok();
+}
+
+// Written only when its value member is set, read back as none when absent.
+Status CopyOptionalNumber(capnp::AnyStruct::Reader in, capnp::AnyStruct::Builder out,
+                          const FieldInfo& field, const JsonPath& path) {
+  uint64_t which = LoadBits(in.getDataSection(), field.discriminant_offset, 16);
+  if (which == field.none_discriminant || which == field.value_discriminant) {
+    StoreBits(out.getDataSection(), field.discriminant_offset, 16, which);
+  } else {
+    return Fail("json_field_type", "unknown union member", path);
+  }
+  if (which == field.none_discriminant) return Status::Ok();
+  if (!field.slot.IsPointer()) return CopyData(in, out, field.slot, path);
+  return CopyPointer(PointerAt(in, field.slot.offset), out.getPointerSection()[field.slot.offset],
+                     field, path);
+}
+
+Status CopyFields(capnp::AnyStruct::Reader in, capnp::AnyStruct::Builder out,
+                  const std::vector<FieldInfo>& fields, const JsonPath& path) {
+  for (const FieldInfo& field : fields) {
+    JsonPath field_path{&path, field.name};
+    if (field.optional_number) {
+      FL_RETURN_IF_ERROR(CopyOptionalNumber(in, out, field, field_path));
+    } else if (!field.slot.IsPointer()) {
+      FL_RETURN_IF_ERROR(CopyData(in, out, field.slot, field_path));
+    } else {
+      capnp::AnyPointer::Reader value = PointerAt(in, field.slot.offset);
+      if (value.isNull()) {
+        if (field.optional_pointer) continue;
+        return Fail("json_missing_field", "required field is missing", field_path);
+      }
+      FL_RETURN_IF_ERROR(
+          CopyPointer(value, out.getPointerSection()[field.slot.offset], field, field_path));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CopyStruct(capnp::AnyStruct::Reader in, capnp::AnyStruct::Builder out,
+                  const StructInfo& info, const JsonPath& path) {
+  FL_RETURN_IF_ERROR(CopyFields(in, out, info.fields, path));
+  if (!info.type_union) return Status::Ok();
+  uint64_t which = LoadBits(in.getDataSection(), info.discriminant_offset, 16);
+  if (which >= info.members.size()) {
+    return Fail("unknown_type", "unknown event type", JsonPath{&path, kTypeKey});
+  }
+  // The member's fields sit beside the common ones in JSON, so they share the struct's path.
+  // Like StructToJsonAt, a null member reads as the empty struct.
+  const StructInfo::Member& member = info.members[which];
+  StoreBits(out.getDataSection(), info.discriminant_offset, 16, which);
+  auto body = PointerAt(in, member.pointer).getAs<capnp::AnyStruct>();
+  auto body_copy = out.getPointerSection()[member.pointer].initAsAnyStruct(member.body->data_words,
+                                                                           member.body->pointers);
+  return CopyFields(body, body_copy, member.body->fields, path);
+}
+
 }  // namespace
 
 std::string SnakeCase(std::string_view camel) {
@@ -475,6 +888,60 @@ Status StructToJson(DynamicStruct::Reader in, json* out) {
     return Status::InvalidArgument("json_field_type", e.what());
   }
   return Status::Ok();
+}
+
+Status CopyJsonForm(DynamicStruct::Reader in, DynamicStruct::Builder out) {
+  try {
+    const SchemaTable& table = LedgerSchemaTable();
+    auto it = table.find(in.getSchema().getProto().getId());
+    if (it != table.end()) {
+      return CopyStruct(in.as<capnp::AnyStruct>(), out.as<capnp::AnyStruct>(), it->second,
+                        JsonPath{});
+    }
+    // A struct from outside the ledger schema: described for this call only.
+    SchemaTable own;
+    const StructInfo* info = AddStruct(in.getSchema(), &own);
+    return CopyStruct(in.as<capnp::AnyStruct>(), out.as<capnp::AnyStruct>(), *info, JsonPath{});
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
+}
+
+bool IsValidUtf8(std::string_view text) {
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    uint8_t lead = s[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    // The lead byte fixes the length and the range of the second byte (table 3-7), which is
+    // what excludes overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
+    size_t length = 0;
+    uint8_t second_min = 0x80, second_max = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) second_min = 0xA0;
+      if (lead == 0xED) second_max = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) second_min = 0x90;
+      if (lead == 0xF4) second_max = 0x8F;
+    } else {
+      return false;  // a continuation byte, C0, C1 or F5..FF
+    }
+    if (n - i < length) return false;
+    if (s[i + 1] < second_min || s[i + 1] > second_max) return false;
+    for (size_t k = 2; k < length; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+    }
+    i += length;
+  }
+  return true;
 }
 
 }  // namespace fundledger

@@ -37,6 +37,24 @@ Status JsonToStruct(const nlohmann::json& in, capnp::DynamicStruct::Builder out)
 // an unknown union member or enumerant, a missing required field, invalid UTF-8 in a Text.
 Status StructToJson(capnp::DynamicStruct::Reader in, nlohmann::json* out);
 
+// Copies into `out` exactly what the JSON form of `in` carries, as JsonToStruct(StructToJson(in))
+// would build it, without building JSON: the fields the form names, optional pointers only when
+// present, optional numbers by none or value, lists item by item. Fails where that round trip
+// fails, with the same codes: "json_missing_field", "unknown_type", "unknown_enum_value",
+// "json_field_type" (NUL or invalid UTF-8 in a Text, unknown optional-number member, nested list),
+// "json_out_of_range" (Text over kJsonTextBytesMax, list over kJsonListItemsMax), "bad_base64"
+// (Data over kJsonTextBytesMax) and "capnp_malformed" (unreadable input). Whatever `in` holds
+// beyond its JSON form is left out, so comparing the canonical encodings of `in` and `out` tells
+// whether the event has exactly one JSON form. Allocates only in `out`'s message.
+// REQUIRES: `out` is freshly initialised and has `in`'s schema. The schema uses only the shapes
+// the JSON form carries (no floats, Void, AnyPointer, plain groups or nested lists); any other
+// is a programming error and throws std::logic_error on first use.
+Status CopyJsonForm(capnp::DynamicStruct::Reader in, capnp::DynamicStruct::Builder out);
+
+// Well-formed UTF-8 (Unicode table 3-7): no overlong forms, surrogates, code points above
+// U+10FFFF or truncated sequences. Exactly the texts the JSON writer accepts.
+bool IsValidUtf8(std::string_view text);
+
 // snake_case of a camelCase schema name: "floorAreaM2" -> "floor_area_m2".
 std::string SnakeCase(std::string_view camel);
 

@@ -29,6 +29,8 @@ inline constexpr size_t kEventIdBytesMax = 64;
 inline constexpr size_t kEnvelopeCapnpBytesMax = 1 << 20;
 inline constexpr uint64_t kCapnpTraversalWordsMax = kEnvelopeCapnpBytesMax / 8;
 inline constexpr int kCapnpNestingMax = 16;
+// The stack segment of the one-JSON-form check's copy; a typical event takes 30 to 80 words.
+inline constexpr size_t kJsonFormScratchWords = 256;
 
 capnp::ReaderOptions LedgerReaderOptions();
 
@@ -50,8 +52,14 @@ class SignedEvent {
   // own (verification checks it on the signature threads).
   static Status FromStoredEnvelope(schema::Envelope::Reader envelope, SignedEvent* out);
   // InvalidArgument "capnp_noncanonical" unless the event's JSON form expresses it exactly (no
-  // unknown fields, enumerants or union members), so that it has one signed form.
+  // unknown fields, enumerants or union members), so that it has one signed form; the codes of
+  // CopyJsonForm (ledger/codec.h) for data the JSON form cannot hold at all (an unknown
+  // enumerant, invalid UTF-8, a missing required field); "capnp_malformed" if it cannot be read.
+  // Decides as CheckOneJsonFormByRoundTrip does, without building JSON.
   static Status CheckOneJsonForm(schema::Event::Reader event);
+  // The definition of the one-JSON-form check, kept as the reference the fast check is tested
+  // against: the event's canonical bytes equal those of JsonToStruct(StructToJson(event)).
+  static Status CheckOneJsonFormByRoundTrip(schema::Event::Reader event);
 
   schema::Event::Reader event() const;
   std::span<const uint8_t> canonical_event() const;

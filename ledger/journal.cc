@@ -312,6 +312,24 @@ Status Journal::ScanFamilyFrom(
   return FromRocks(it->status());
 }
 
+Journal::RowCursor::RowCursor(std::unique_ptr<rocksdb::Iterator> it) : it_(std::move(it)) {}
+Journal::RowCursor::~RowCursor() = default;
+bool Journal::RowCursor::Valid() const { return it_->Valid(); }
+std::string_view Journal::RowCursor::key() const { return it_->key().ToStringView(); }
+std::string_view Journal::RowCursor::value() const { return it_->value().ToStringView(); }
+void Journal::RowCursor::Next() { it_->Next(); }
+Status Journal::RowCursor::status() const { return FromRocks(it_->status()); }
+
+std::unique_ptr<Journal::RowCursor> Journal::NewCursor(std::string_view family,
+                                                       std::string_view start,
+                                                       bool fill_cache) const {
+  rocksdb::ReadOptions options;
+  options.fill_cache = fill_cache;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, Family(family)));
+  it->Seek(ToSlice(start));
+  return std::unique_ptr<RowCursor>(new RowCursor(std::move(it)));
+}
+
 Status Journal::WriteProjectionRows(const std::vector<LedgerState::Row>& puts,
                                     const std::vector<std::string>& deletes) {
   std::lock_guard<std::mutex> lock(mu_);

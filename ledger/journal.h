@@ -31,6 +31,7 @@
 
 namespace rocksdb {
 class DB;
+class Iterator;
 class ColumnFamilyHandle;
 }  // namespace rocksdb
 
@@ -144,6 +145,29 @@ class Journal : public StateReader {
   Status ScanFamily(
       std::string_view family,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // A forward cursor over one column family's stored rows in key order, on an implicit
+  // snapshot taken when it is made (writes after that are not seen). For walking stored rows
+  // side by side with rows computed in order (verification, replay). The views it returns stay
+  // valid until the next Next(). The cursor must not outlive the journal.
+  class RowCursor {
+   public:
+    ~RowCursor();
+    bool Valid() const;
+    std::string_view key() const;
+    std::string_view value() const;
+    void Next();
+    // Ok, or the error that ended the walk early.
+    Status status() const;
+
+   private:
+    friend class Journal;
+    explicit RowCursor(std::unique_ptr<rocksdb::Iterator> it);
+    std::unique_ptr<rocksdb::Iterator> it_;
+  };
+  // A cursor at the first row of `family` at or after `start`. `fill_cache` false for walks
+  // over a whole family, which would evict the working set.
+  std::unique_ptr<RowCursor> NewCursor(std::string_view family, std::string_view start = {},
+                                       bool fill_cache = false) const;
   // Puts and deletes rows of the projections family in one synced WriteBatch: for replacing
   // the views with ones rebuilt from the records (replay). InvalidArgument on a read-only copy
   // or for another family.

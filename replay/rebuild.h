@@ -4,7 +4,7 @@
 // The rebuild folds every record from genesis into fresh in-memory ViewRows. It checks neither
 // signatures nor rules (that is `verify`, which rebuilds the same rows and compares them): it is
 // the fast path an operator runs after a change to the views' code or to repair a damaged
-// projection row, and the one the speed target of issue "rebuild" measures.
+// projection row; `fundledger bench views` measures its rate against a raw scan of the records.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,15 @@ struct RebuildOptions {
 // Folds records 1..head into `out`. REQUIRES: `out` is fresh and has no stored source.
 Status RebuildViews(const Journal& journal, const RebuildOptions& options, ViewRows* out,
                     uint64_t* records);
+
+// Walks the rebuilt rows and the stored projections side by side in key order and calls `diff`
+// for each key whose rows differ byte for byte: `rebuilt` null when the row is only stored,
+// `stored` null when it is only rebuilt. `*equal` counts the rows that are the same.
+// REQUIRES: `rebuilt` has no stored source.
+using RowDiffFn = std::function<void(std::string_view key, const std::string_view* rebuilt,
+                                     const std::string_view* stored)>;
+Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffFn& diff,
+                 uint64_t* equal);
 
 struct ReplaceReport {
   uint64_t rows = 0;     // rows rebuilt

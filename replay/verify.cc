@@ -1,6 +1,7 @@
 #include "replay/verify.h"
 
 #include <atomic>
+#include <cstring>
 #include <future>
 #include <map>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "ledger/rules.h"
 #include "ledger/state.h"
 #include "ledger/storage_format.h"
+#include "replay/rebuild.h"
 #include "replay/view_rows.h"
 
 namespace fundledger {
@@ -36,6 +38,7 @@ class LedgerVerifier {
 
   Status Run() {
     head_size_ = journal_.head().size;
+    views_.Reserve(head_size_);
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;
@@ -117,9 +120,7 @@ class LedgerVerifier {
     range_.Append(MerkleLeafHash(AsBytes(bytes)), [&](uint32_t level, uint64_t index,
                                                       const Hash& hash) {
       if (!failure.ok()) return;
-      Hash stored;
-      Status s = journal_.tree().ReadNode(level, index, &stored);
-      if (!s.ok() || stored != hash) {
+      if (!StoredNodeEquals(level, index, hash)) {
         failure = Fail(seq, Bad(seq, level == 0 ? "leaf_hash_mismatch" : "tree_node_mismatch",
                                 "stored tree node " + std::to_string(level) + "/" +
                                     std::to_string(index) + " differs from the recomputed one"));
@@ -130,6 +131,23 @@ class LedgerVerifier {
       FL_RETURN_IF_ERROR(CheckCheckpoint(it->first, it->second));
     }
     return Status::Ok();
+  }
+
+  // Whether the stored tree node (level, index) is `hash`. Nodes of a level are completed in
+  // index order, so each level is read by its own cursor walking forward, not by a point read
+  // per node.
+  bool StoredNodeEquals(uint32_t level, uint64_t index, const Hash& hash) {
+    if (tree_cursors_.size() <= level) tree_cursors_.resize(level + 1);
+    auto& cursor = tree_cursors_[level];
+    if (!cursor) cursor = journal_.NewCursor(storage::kTreeFamily, storage::TreeKey(level, 0));
+    std::string key = storage::TreeKey(level, index);
+    while (cursor->Valid() && cursor->key() < key) cursor->Next();  // rows no node needs
+    if (!cursor->Valid() || cursor->key() != key) return false;
+    std::string_view stored = cursor->value();
+    bool equal =
+        stored.size() == hash.size() && memcmp(stored.data(), hash.data(), hash.size()) == 0;
+    cursor->Next();
+    return equal;
   }
 
   Status CheckCheckpoint(uint64_t size, const std::string& note) {
@@ -283,31 +301,19 @@ class LedgerVerifier {
   // The rebuilt view rows must equal the stored ones byte for byte; both are walked in key
   // order side by side, so the first differing row is named.
   Status CompareProjections() {
-    const auto& rebuilt = views_.rows();
-    auto next = rebuilt.begin();
     Status failure;
-    auto mismatch = [&](std::string_view key, std::string_view what) {
-      failure =
-          Status::Corruption("projections_mismatch",
-                             "stored projections row " + Printable(key) + " " + std::string(what));
-    };
-    FL_RETURN_IF_ERROR(journal_.ScanFamily(
-        storage::kProjectionsFamily, [&](std::string_view key, std::string_view value) {
-          if (next != rebuilt.end() && std::string_view(next->first) < key) {
-            mismatch(next->first, "is missing (it is rebuilt from the records)");
-          } else if (next == rebuilt.end() || std::string_view(next->first) != key) {
-            mismatch(key, "is not rebuilt from any record");
-          } else if (next->second != value) {
-            mismatch(key, "differs from the one rebuilt from the records");
-          } else {
-            ++next;
-          }
-          return failure.ok();
-        }));
-    FL_RETURN_IF_ERROR(failure);
-    if (next != rebuilt.end()) {
-      mismatch(next->first, "is missing (it is rebuilt from the records)");
-    }
+    uint64_t equal = 0;
+    FL_RETURN_IF_ERROR(DiffViews(
+        journal_, views_,
+        [&](std::string_view key, const std::string_view* rebuilt, const std::string_view* stored) {
+          if (!failure.ok()) return;
+          std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
+                             : stored == nullptr ? "is missing (it is rebuilt from the records)"
+                                                 : "differs from the one rebuilt from the records";
+          failure = Status::Corruption("projections_mismatch",
+                                       "stored projections row " + Printable(key) + " " + what);
+        },
+        &equal));
     return failure;
   }
 
@@ -334,6 +340,7 @@ class LedgerVerifier {
   LedgerState state_;
   ViewRows views_;  // the views, rebuilt
   CompactRange range_;
+  std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> chunk_;
   std::vector<Pending> in_flight_;  // being checked on the checking threads

@@ -4,6 +4,7 @@
 #include <capnp/serialize.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "ledger/canonical_row.h"
@@ -107,164 +108,390 @@ std::string_view ViewRows::KeyPart(std::string_view key, size_t at) {
   return rest.substr(0, rest.find('\0'));
 }
 
+// ---- typed tables ----
+
+// A holder's balance and HolderView (rows 'b' and 'h') and, in memory, its history ('x').
+struct ViewRows::Holder {
+  bool has_balance = false;
+  bool balance_dirty = false;  // staged: write the 'b' row
+  Balance balance;
+  std::unique_ptr<capnp::MallocMessageBuilder> view;  // HolderView; null while it has no row
+  bool view_dirty = false;                            // staged: write the 'h' row
+  std::vector<uint64_t> history;                      // in memory only, ascending
+
+  schema::HolderView::Builder View() { return view->getRoot<schema::HolderView>(); }
+  // A copy to stage (the history is not staged this way: see Tables::history).
+  Holder Clone() const {
+    Holder h;
+    h.has_balance = has_balance;
+    h.balance = balance;
+    if (view) {
+      h.view = NewHolderMessage();
+      h.view->setRoot(view->getRoot<schema::HolderView>().asReader());
+    }
+    return h;
+  }
+  // A HolderView holds a project's registration; a small first segment keeps the many holders
+  // of a rebuild (and the writer's cache) from taking 8 KiB each.
+  static std::unique_ptr<capnp::MallocMessageBuilder> NewHolderMessage() {
+    constexpr unsigned kHolderFirstSegmentWords = 256;
+    return std::make_unique<capnp::MallocMessageBuilder>(kHolderFirstSegmentWords);
+  }
+};
+
+// A money movement (row 'v'), as reversals, acknowledgements and findings find it again.
+struct ViewRows::Movement {
+  uint64_t seq = 0;
+  Event::Which type = Event::FUNDS_PLEDGED;
+  int64_t day = 0;
+  schema::Category category = schema::Category::CENTRAL;
+  uint64_t amount_fen = 0;
+  AccountHolder from_kind = AccountHolder::EXTERNAL;
+  std::string from;
+  AccountHolder to_kind = AccountHolder::EXTERNAL;
+  std::string to;
+  bool against_pledge = false;
+};
+
+// In memory (no stored source): every view. With a stored source: what the batch changed.
+struct ViewRows::Tables {
+  std::unordered_map<std::string, Holder> holders;             // kind byte + holder
+  std::unordered_map<std::string, Movement> movements;         // event id
+  std::unordered_map<std::string, std::string> disbursements;  // 'd' rows by key
+  std::map<std::string, std::string, std::less<>> rows;        // 'c' 'f' 'g' 'p' 'r' rows
+  std::vector<std::pair<std::string, uint64_t>> history;       // staged only: holder, seq
+};
+
+namespace {
+
+std::string EncodeMovement(uint64_t seq, Event::Which type, int64_t day, schema::Category category,
+                           uint64_t amount_fen, AccountHolder from_kind, std::string_view from,
+                           AccountHolder to_kind, std::string_view to, bool against_pledge) {
+  constexpr size_t kScratchWords = 64;  // a movement with short ids fits: no allocation
+  capnp::word scratch[kScratchWords] = {};
+  capnp::MallocMessageBuilder message(kj::arrayPtr(scratch, kScratchWords));
+  auto m = message.initRoot<schema::MovementView>();
+  m.setSeq(seq);
+  m.setType(uint16_t(type));
+  m.setDay(day);
+  m.setCategory(category);
+  m.setAmountFen(amount_fen);
+  m.setFromKind(from_kind);
+  m.setFrom(capnp::Text::Reader(from.data(), from.size()));
+  m.setToKind(to_kind);
+  m.setTo(capnp::Text::Reader(to.data(), to.size()));
+  m.setAgainstPledge(against_pledge);
+  return CanonicalBytes(m);
+}
+
+}  // namespace
+
+ViewRows::ViewRows(const RowSource* stored)
+    : stored_(stored),
+      tables_(std::make_unique<Tables>()),
+      cache_(std::make_unique<std::unordered_map<std::string, Holder>>()) {}
+
+ViewRows::~ViewRows() = default;
+
+void ViewRows::Reserve(uint64_t events) {
+  // Most events move money; about one in four is a payment.
+  tables_->movements.reserve(events);
+  tables_->disbursements.reserve(events / 4);
+}
+
 // ---- rows ----
 
-Status ViewRows::Load(const std::string& key, std::string* value, bool* found) const {
-  return Get(key, value, found);
+Status ViewRows::LoadHolder(const std::string& holder_key, Holder* out) const {
+  std::string bytes;
+  bool found = false;
+  FL_RETURN_IF_ERROR(stored_->Get(kBalanceRow + holder_key, &bytes, &found));
+  if (found) {
+    if (!DecodeBalance(bytes, &out->balance)) {
+      return Status::Corruption("projection_row_malformed",
+                                "balance row of " + holder_key.substr(1));
+    }
+    out->has_balance = true;
+  }
+  FL_RETURN_IF_ERROR(stored_->Get(kHolderRow + holder_key, &bytes, &found));
+  if (found) {
+    out->view = Holder::NewHolderMessage();
+    if (!LoadRow<schema::HolderView>(bytes, out->view.get())) {
+      return Status::Corruption("projection_row_malformed",
+                                "holder row of " + holder_key.substr(1));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ViewRows::EditableHolder(AccountHolder kind, std::string_view holder, Holder** out) {
+  encoded_valid_ = false;
+  // An event names one or two holders and touches each a few times: remember the last.
+  if (last_holder_ != nullptr && last_kind_ == kind && last_holder_id_ == holder) {
+    *out = last_holder_;
+    return Status::Ok();
+  }
+  std::string key = HolderBytes(kind, holder);
+  if (auto it = tables_->holders.find(key); it != tables_->holders.end()) {
+    *out = &it->second;
+    Remember(kind, holder, *out);
+    return Status::Ok();
+  }
+  Holder entry;
+  if (stored_ != nullptr) {
+    if (auto it = cache_->find(key); it != cache_->end()) {
+      entry = it->second.Clone();
+    } else {
+      FL_RETURN_IF_ERROR(LoadHolder(key, &entry));
+    }
+  }
+  *out = &tables_->holders.emplace(std::move(key), std::move(entry)).first->second;
+  Remember(kind, holder, *out);
+  return Status::Ok();
+}
+
+void ViewRows::Index(AccountHolder kind, std::string_view holder, uint64_t seq) {
+  if (stored_ != nullptr) {
+    tables_->history.emplace_back(HolderBytes(kind, holder), seq);
+    return;
+  }
+  Holder* h = nullptr;
+  (void)EditableHolder(kind, holder, &h);  // in memory: no read, cannot fail
+  h->history.push_back(seq);
+}
+
+void ViewRows::PutRow(std::string key, std::string value) {
+  encoded_valid_ = false;
+  if (key[0] == kDisbursementRow) {
+    tables_->disbursements.insert_or_assign(std::move(key), std::move(value));
+  } else {
+    tables_->rows.insert_or_assign(std::move(key), std::move(value));
+  }
+}
+
+Status ViewRows::GetRow(const std::string& key, std::string* value, bool* found) const {
+  if (key[0] == kDisbursementRow) {
+    if (auto it = tables_->disbursements.find(key); it != tables_->disbursements.end()) {
+      *value = it->second;
+      *found = true;
+      return Status::Ok();
+    }
+  } else if (auto it = tables_->rows.find(key); it != tables_->rows.end()) {
+    *value = it->second;
+    *found = true;
+    return Status::Ok();
+  }
+  *found = false;
+  return stored_ == nullptr ? Status::Ok() : stored_->Get(key, value, found);
+}
+
+void ViewRows::PutMovement(std::string id, Movement m) {
+  encoded_valid_ = false;
+  tables_->movements.insert_or_assign(std::move(id), std::move(m));
+}
+
+Status ViewRows::FindMovement(std::string_view id, Movement* out, bool* found) const {
+  if (auto it = tables_->movements.find(std::string(id)); it != tables_->movements.end()) {
+    *out = it->second;
+    *found = true;
+    return Status::Ok();
+  }
+  *found = false;
+  if (stored_ == nullptr) return Status::Ok();
+  std::string bytes;
+  FL_RETURN_IF_ERROR(stored_->Get(MovementKey(id), &bytes, found));
+  if (!*found) return Status::Ok();
+  bool ok = DecodeCanonicalRow<schema::MovementView>(bytes, [&](schema::MovementView::Reader m) {
+    *out = Movement{m.getSeq(),       Event::Which(m.getType()), m.getDay(),  m.getCategory(),
+                    m.getAmountFen(), m.getFromKind(),           m.getFrom(), m.getToKind(),
+                    m.getTo(),        m.getAgainstPledge()};
+    return true;
+  });
+  if (!ok) {
+    return Status::Corruption("projection_row_malformed", "movement row of " + std::string(id));
+  }
+  return Status::Ok();
 }
 
 Status ViewRows::Get(std::string_view key, std::string* value, bool* found) const {
-  if (auto it = staged_.find(key); it != staged_.end()) {
-    *value = it->second;
-    *found = true;
-    return Status::Ok();
-  }
-  if (auto it = committed_.find(key); it != committed_.end()) {
-    *value = it->second;
-    *found = true;
-    return Status::Ok();
-  }
-  if (stored_ == nullptr) {
-    *found = false;
-    return Status::Ok();
-  }
-  if (auto it = cache_.find(std::string(key)); it != cache_.end()) {
-    *value = it->second;
-    *found = true;
-    return Status::Ok();
-  }
-  return stored_->Get(key, value, found);
+  if (stored_ != nullptr) return stored_->Get(key, value, found);
+  Materialize();
+  auto it = encoded_.find(key);
+  *found = it != encoded_.end();
+  if (*found) *value = it->second;
+  return Status::Ok();
 }
 
 Status ViewRows::Scan(std::string_view prefix,
                       const std::function<bool(std::string_view, std::string_view)>& fn) const {
   if (stored_ != nullptr) return stored_->Scan(prefix, fn);
-  for (auto it = committed_.lower_bound(prefix); it != committed_.end(); ++it) {
+  Materialize();
+  for (auto it = encoded_.lower_bound(prefix); it != encoded_.end(); ++it) {
     if (std::string_view(it->first).substr(0, prefix.size()) != prefix) break;
     if (!fn(it->first, it->second)) break;
   }
   return Status::Ok();
 }
 
-std::vector<LedgerState::Row> ViewRows::StagedRows() const {
-  std::vector<LedgerState::Row> rows;
-  rows.reserve(staged_.size());
-  for (const auto& [key, value] : staged_) {
-    rows.push_back({storage::kProjectionsFamily, key, value});
+void ViewRows::Materialize() const {
+  if (encoded_valid_) return;
+  encoded_.clear();
+  ForEachRow([&](std::string_view key, std::string_view value) {
+    encoded_.emplace_hint(encoded_.end(), key, value);
+  });
+  encoded_valid_ = true;
+}
+
+namespace {
+
+template <typename Map>
+std::vector<const typename Map::value_type*> SortedEntries(const Map& map) {
+  std::vector<const typename Map::value_type*> sorted;
+  sorted.reserve(map.size());
+  for (const auto& entry : map) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  return sorted;
+}
+
+}  // namespace
+
+void ViewRows::ForEachRow(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  assert(stored_ == nullptr);
+  const Tables& t = *tables_;
+  auto holders = SortedEntries(t.holders);
+  std::string key;
+  auto rows_of = [&](char kind) {
+    for (auto it = t.rows.lower_bound(std::string_view(&kind, 1));
+         it != t.rows.end() && it->first[0] == kind; ++it) {
+      fn(it->first, it->second);
+    }
+  };
+  for (const auto* h : holders) {
+    if (h->second.has_balance) fn(kBalanceRow + h->first, EncodeBalance(h->second.balance));
   }
+  rows_of(kCompoundRow);
+  for (const auto* d : SortedEntries(t.disbursements)) fn(d->first, d->second);
+  rows_of(kProjectFindingRow);
+  rows_of(kFindingRow);
+  for (const auto* h : holders) {
+    if (h->second.view) {
+      fn(kHolderRow + h->first, CanonicalBytes(h->second.view->getRoot<schema::HolderView>()));
+    }
+  }
+  rows_of(kPolicyIndex);
+  rows_of(kRegionRow);
+  for (const auto* v : SortedEntries(t.movements)) {
+    const Movement& m = v->second;
+    key.assign(1, kMovementRow);
+    key.append(v->first);
+    fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
+                           m.to_kind, m.to, m.against_pledge));
+  }
+  for (const auto* h : holders) {
+    key.assign(1, kHistoryRow);
+    key.append(h->first);
+    key.push_back('\0');
+    size_t prefix = key.size();
+    for (uint64_t seq : h->second.history) {
+      key.resize(prefix);
+      key.append(storage::EncodeU64(seq));
+      fn(key, std::string_view());
+    }
+  }
+}
+
+size_t ViewRows::row_count() const {
+  const Tables& t = *tables_;
+  size_t n = t.disbursements.size() + t.rows.size() + t.movements.size();
+  for (const auto& [key, h] : t.holders) {
+    n += (h.has_balance ? 1 : 0) + (h.view ? 1 : 0) + h.history.size();
+  }
+  return n;
+}
+
+std::vector<LedgerState::Row> ViewRows::StagedRows() const {
+  assert(stored_ != nullptr);
+  const Tables& t = *tables_;
+  std::vector<LedgerState::Row> rows;
+  auto put = [&](std::string key, std::string value) {
+    rows.push_back({storage::kProjectionsFamily, std::move(key), std::move(value)});
+  };
+  for (const auto& [key, h] : t.holders) {
+    if (h.balance_dirty) put(kBalanceRow + key, EncodeBalance(h.balance));
+    if (h.view_dirty) {
+      put(kHolderRow + key, CanonicalBytes(h.view->getRoot<schema::HolderView>()));
+    }
+  }
+  for (const auto& [holder, seq] : t.history) {
+    put(kHistoryRow + holder + '\0' + storage::EncodeU64(seq), std::string());
+  }
+  for (const auto& [id, m] : t.movements) {
+    put(kMovementRow + id, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen,
+                                          m.from_kind, m.from, m.to_kind, m.to, m.against_pledge));
+  }
+  for (const auto& [key, value] : t.disbursements) put(key, value);
+  for (const auto& [key, value] : t.rows) put(key, value);
   return rows;
 }
 
 void ViewRows::Commit() {
-  if (stored_ != nullptr) {
-    for (auto& [key, value] : staged_) {
-      if (key[0] != kBalanceRow && key[0] != kHolderRow) continue;
-      if (cache_.size() >= kCacheRowsMax) cache_.clear();
-      cache_.insert_or_assign(key, std::move(value));
-    }
+  if (stored_ == nullptr) return;  // in memory, folded rows are the views
+  for (auto& [key, h] : tables_->holders) {
+    if (cache_->size() >= kCacheHoldersMax) cache_->clear();
+    h.balance_dirty = h.view_dirty = false;
+    cache_->insert_or_assign(key, std::move(h));
   }
-  staged_.clear();
+  *tables_ = Tables();
+  last_holder_ = nullptr;
 }
 
-void ViewRows::Abort() { staged_.clear(); }
-
-void ViewRows::Index(AccountHolder kind, std::string_view holder, uint64_t seq) {
-  Put(HistoryPrefix(kind, holder) + storage::EncodeU64(seq), std::string());
+void ViewRows::Abort() {
+  assert(stored_ != nullptr);
+  *tables_ = Tables();
+  last_holder_ = nullptr;
 }
 
 Status ViewRows::AddFigure(AccountHolder kind, std::string_view holder, schema::Category c,
                            int64_t Figures::*field, int64_t fen) {
-  std::string key = BalanceKey(kind, holder);
-  std::string bytes;
-  bool found = false;
-  FL_RETURN_IF_ERROR(Load(key, &bytes, &found));
-  Balance b;
-  if (found && !DecodeBalance(bytes, &b)) {
-    return Status::Corruption("projection_row_malformed", "balance row of " + key.substr(2));
-  }
-  b.by_category[size_t(c)].*field += fen;
-  Put(std::move(key), EncodeBalance(b));
+  Holder* h = nullptr;
+  FL_RETURN_IF_ERROR(EditableHolder(kind, holder, &h));
+  h->balance.by_category[size_t(c)].*field += fen;
+  h->has_balance = h->balance_dirty = true;
   return Status::Ok();
 }
 
 template <typename Edit>
 Status ViewRows::EditHolder(AccountHolder kind, std::string_view holder, Edit edit) {
-  std::string key = HolderKey(kind, holder);
-  std::string bytes;
-  bool found = false;
-  FL_RETURN_IF_ERROR(Load(key, &bytes, &found));
-  capnp::MallocMessageBuilder message;
-  schema::HolderView::Builder view = message.initRoot<schema::HolderView>();
-  if (found) {
-    if (!LoadRow<schema::HolderView>(bytes, &message)) {
-      return Status::Corruption("projection_row_malformed", "holder row of " + key.substr(2));
-    }
-    view = message.getRoot<schema::HolderView>();
+  Holder* h = nullptr;
+  FL_RETURN_IF_ERROR(EditableHolder(kind, holder, &h));
+  if (!h->view) {
+    h->view = Holder::NewHolderMessage();
+    h->view->initRoot<schema::HolderView>();
   }
-  edit(view);
-  Put(std::move(key), CanonicalBytes(view));
-  return Status::Ok();
-}
-
-// The activity days of a holder's row, if it has one.
-Status ViewRows::ActivityDays(AccountHolder kind, std::string_view holder, int64_t* first_in,
-                              int64_t* last_out, bool* found) const {
-  std::string bytes;
-  FL_RETURN_IF_ERROR(Get(HolderKey(kind, holder), &bytes, found));
-  if (!*found) return Status::Ok();
-  bool ok = DecodeCanonicalRow<schema::HolderView>(bytes, [&](schema::HolderView::Reader view) {
-    *first_in = view.getFirstInDay();
-    *last_out = view.getLastOutDay();
-    return true;
-  });
-  if (!ok) {
-    return Status::Corruption("projection_row_malformed", "holder row of " + std::string(holder));
-  }
+  edit(h->View());
+  h->view_dirty = true;
   return Status::Ok();
 }
 
 Status ViewRows::MoneyIn(AccountHolder kind, std::string_view holder, int64_t day) {
-  int64_t first_in = 0, last_out = 0;
-  bool found = false;
-  FL_RETURN_IF_ERROR(ActivityDays(kind, holder, &first_in, &last_out, &found));
-  if (found && first_in != 0 && first_in <= day) return Status::Ok();  // unchanged
+  Holder* h = nullptr;
+  FL_RETURN_IF_ERROR(EditableHolder(kind, holder, &h));
+  if (h->view && h->View().getFirstInDay() != 0 && h->View().getFirstInDay() <= day) {
+    return Status::Ok();  // unchanged
+  }
   return EditHolder(kind, holder, [&](schema::HolderView::Builder v) {
     if (v.getFirstInDay() == 0 || day < v.getFirstInDay()) v.setFirstInDay(day);
   });
 }
 
 Status ViewRows::MoneyOut(AccountHolder kind, std::string_view holder, int64_t day) {
-  int64_t first_in = 0, last_out = 0;
-  bool found = false;
-  FL_RETURN_IF_ERROR(ActivityDays(kind, holder, &first_in, &last_out, &found));
-  if (found && last_out >= day) return Status::Ok();  // unchanged
+  Holder* h = nullptr;
+  FL_RETURN_IF_ERROR(EditableHolder(kind, holder, &h));
+  if (h->view && h->View().getLastOutDay() >= day) return Status::Ok();  // unchanged
   return EditHolder(kind, holder, [&](schema::HolderView::Builder v) {
     if (day > v.getLastOutDay()) v.setLastOutDay(day);
   });
 }
-
-namespace {
-
-// Stages the MovementView of a money event.
-std::string Movement(uint64_t seq, Event::Which type, int64_t day, schema::Category category,
-                     uint64_t amount, AccountHolder from_kind, std::string_view from,
-                     AccountHolder to_kind, std::string_view to, bool against_pledge) {
-  capnp::MallocMessageBuilder message;
-  auto m = message.initRoot<schema::MovementView>();
-  m.setSeq(seq);
-  m.setType(uint16_t(type));
-  m.setDay(day);
-  m.setCategory(category);
-  m.setAmountFen(amount);
-  m.setFromKind(from_kind);
-  m.setFrom(std::string(from));
-  m.setToKind(to_kind);
-  m.setTo(std::string(to));
-  m.setAgainstPledge(against_pledge);
-  return CanonicalBytes(m);
-}
-
-}  // namespace
 
 Status ViewRows::OnAccepted(const SignedEvent& event, const EventContext& context,
                             const LedgerState&) {
@@ -279,14 +506,14 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
   std::string id = e.getId();
   switch (e.which()) {
     case Event::POLICY_SET:
-      Put(std::string(1, kPolicyIndex) + storage::EncodeU64(seq), std::string());
+      PutRow(std::string(1, kPolicyIndex) + storage::EncodeU64(seq), std::string());
       return Status::Ok();
     case Event::PROJECT_REGISTERED: {
       auto p = e.getProjectRegistered();
       std::string project = p.getProject();
-      Put(RegionPrefix(p.getRegion().cStr()) + '\0' + project, std::string());
+      PutRow(RegionPrefix(p.getRegion().cStr()) + '\0' + project, std::string());
       for (auto compound : p.getCompounds()) {
-        Put(CompoundPrefix(p.getRegion().cStr(), compound.cStr()) + project, std::string());
+        PutRow(CompoundPrefix(p.getRegion().cStr(), compound.cStr()) + project, std::string());
       }
       Index(kProject, project, seq);
       return EditHolder(kProject, project, [&](schema::HolderView::Builder v) {
@@ -321,8 +548,9 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
     case Event::FUNDS_PLEDGED: {
       auto p = e.getFundsPledged();
       std::string project = p.getProject();
-      Put(MovementKey(id), Movement(seq, Event::FUNDS_PLEDGED, day, p.getCategory(),
-                                    p.getAmountFen(), kExternal, "", kProject, project, false));
+      PutMovement(std::move(id),
+                  Movement{seq, Event::FUNDS_PLEDGED, day, p.getCategory(), p.getAmountFen(),
+                           kExternal, "", kProject, project, false});
       Index(kProject, project, seq);
       return AddFigure(kProject, project, p.getCategory(), &Figures::pledged_fen,
                        int64_t(p.getAmountFen()));
@@ -332,8 +560,8 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
       AccountHolder to_kind = HolderOf(r.getToKind());
       std::string to = r.getTo();
       int64_t a = int64_t(r.getAmountFen());
-      Put(MovementKey(id), Movement(seq, Event::FUNDS_RECEIVED, day, r.getCategory(), uint64_t(a),
-                                    kExternal, "", to_kind, to, r.hasPledge()));
+      PutMovement(std::move(id), Movement{seq, Event::FUNDS_RECEIVED, day, r.getCategory(),
+                                          uint64_t(a), kExternal, "", to_kind, to, r.hasPledge()});
       Index(to_kind, to, seq);
       FL_RETURN_IF_ERROR(AddFigure(to_kind, to, r.getCategory(), &Figures::received_fen, a));
       if (r.hasPledge()) {
@@ -347,8 +575,8 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
       AccountHolder to_kind = HolderOf(al.getToKind());
       std::string from = al.getFrom(), to = al.getTo();
       int64_t a = int64_t(al.getAmountFen());
-      Put(MovementKey(id), Movement(seq, Event::FUNDS_ALLOCATED, day, al.getCategory(), uint64_t(a),
-                                    kPool, from, to_kind, to, false));
+      PutMovement(std::move(id), Movement{seq, Event::FUNDS_ALLOCATED, day, al.getCategory(),
+                                          uint64_t(a), kPool, from, to_kind, to, false});
       Index(kPool, from, seq);
       Index(to_kind, to, seq);
       FL_RETURN_IF_ERROR(AddFigure(kPool, from, al.getCategory(), &Figures::allocated_out_fen, a));
@@ -360,15 +588,19 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
       auto d = e.getFundsDisbursed();
       std::string project = d.getProject();
       int64_t a = int64_t(d.getAmountFen());
-      Put(MovementKey(id), Movement(seq, Event::FUNDS_DISBURSED, day, d.getCategory(), uint64_t(a),
-                                    kProject, project, kExternal, "", false));
-      capnp::MallocMessageBuilder message;
-      auto row = message.initRoot<schema::DisbursementView>();
-      row.setSeq(seq);
-      row.setId(id);
-      row.setDay(day);
-      row.setBody(d);
-      Put(DisbursementPrefix(project) + storage::EncodeU64(seq), CanonicalBytes(row));
+      {
+        constexpr size_t kScratchWords = 256;  // a payment row fits: one allocation, the bytes
+        capnp::word scratch[kScratchWords] = {};
+        capnp::MallocMessageBuilder message(kj::arrayPtr(scratch, kScratchWords));
+        auto row = message.initRoot<schema::DisbursementView>();
+        row.setSeq(seq);
+        row.setId(id);
+        row.setDay(day);
+        row.setBody(d);
+        PutRow(DisbursementPrefix(project) + storage::EncodeU64(seq), CanonicalBytes(row));
+      }
+      PutMovement(std::move(id), Movement{seq, Event::FUNDS_DISBURSED, day, d.getCategory(),
+                                          uint64_t(a), kProject, project, kExternal, "", false});
       Index(kProject, project, seq);
       FL_RETURN_IF_ERROR(AddFigure(kProject, project, d.getCategory(), &Figures::disbursed_fen, a));
       return MoneyOut(kProject, project, day);
@@ -378,8 +610,8 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
       AccountHolder from_kind = HolderOf(f.getFromKind());
       std::string from = f.getFrom();
       int64_t a = int64_t(f.getAmountFen());
-      Put(MovementKey(id), Movement(seq, Event::FUNDS_REFUNDED, day, f.getCategory(), uint64_t(a),
-                                    from_kind, from, kExternal, "", false));
+      PutMovement(std::move(id), Movement{seq, Event::FUNDS_REFUNDED, day, f.getCategory(),
+                                          uint64_t(a), from_kind, from, kExternal, "", false});
       Index(from_kind, from, seq);
       return AddFigure(from_kind, from, f.getCategory(), &Figures::refunded_fen, a);
     }
@@ -396,96 +628,68 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
   }
 }
 
-namespace {
-
-// The movement of a money event the fold has seen; *found false otherwise.
-Status FindMovement(const ViewRows& rows, std::string_view id, capnp::MallocMessageBuilder* message,
-                    bool* found) {
-  std::string bytes;
-  FL_RETURN_IF_ERROR(rows.Get(ViewRows::MovementKey(id), &bytes, found));
-  if (*found && !LoadRow<schema::MovementView>(bytes, message)) {
-    return Status::Corruption("projection_row_malformed", "movement row of " + std::string(id));
-  }
-  return Status::Ok();
-}
-
-// Loads the disbursement row of `m`, lets `edit` change it, and returns the new bytes.
+// Loads the disbursement row of `m`, lets `edit` change it, and stages the new bytes.
 template <typename Edit>
-Status EditDisbursement(const ViewRows& rows, schema::MovementView::Reader m, Edit edit,
-                        std::string* key, std::string* out) {
-  *key = ViewRows::DisbursementPrefix(m.getFrom().cStr()) + storage::EncodeU64(m.getSeq());
+Status ViewRows::EditDisbursement(const Movement& m, Edit edit) {
+  std::string key = DisbursementPrefix(m.from) + storage::EncodeU64(m.seq);
   std::string bytes;
   bool found = false;
-  FL_RETURN_IF_ERROR(rows.Get(*key, &bytes, &found));
-  capnp::MallocMessageBuilder message;
+  FL_RETURN_IF_ERROR(GetRow(key, &bytes, &found));
+  constexpr size_t kScratchWords = 256;
+  capnp::word scratch[kScratchWords] = {};
+  capnp::MallocMessageBuilder message(kj::arrayPtr(scratch, kScratchWords));
   if (!found || !LoadRow<schema::DisbursementView>(bytes, &message)) {
     return Status::Corruption("projection_row_malformed",
-                              "disbursement row of seq " + std::to_string(m.getSeq()));
+                              "disbursement row of seq " + std::to_string(m.seq));
   }
   auto row = message.getRoot<schema::DisbursementView>();
   edit(row);
-  *out = CanonicalBytes(row);
+  PutRow(std::move(key), CanonicalBytes(row));
   return Status::Ok();
 }
 
-}  // namespace
-
 Status ViewRows::Reverse(Event::Reader e, uint64_t seq) {
-  std::string target = e.getEventReversed().getTarget();
-  capnp::MallocMessageBuilder message;
+  Movement m;
   bool found = false;
-  FL_RETURN_IF_ERROR(FindMovement(*this, target, &message, &found));
+  FL_RETURN_IF_ERROR(FindMovement(e.getEventReversed().getTarget().cStr(), &m, &found));
   if (!found) return Status::Ok();  // outside the fold
-  auto m = message.getRoot<schema::MovementView>().asReader();
-  int64_t a = -int64_t(m.getAmountFen());
-  schema::Category c = m.getCategory();
-  AccountHolder from_kind = m.getFromKind(), to_kind = m.getToKind();
-  std::string from = m.getFrom(), to = m.getTo();
-  if (from_kind != AccountHolder::EXTERNAL) Index(from_kind, from, seq);
-  if (to_kind != AccountHolder::EXTERNAL) Index(to_kind, to, seq);
-  switch (Event::Which(m.getType())) {
+  int64_t a = -int64_t(m.amount_fen);
+  schema::Category c = m.category;
+  if (m.from_kind != AccountHolder::EXTERNAL) Index(m.from_kind, m.from, seq);
+  if (m.to_kind != AccountHolder::EXTERNAL) Index(m.to_kind, m.to, seq);
+  switch (m.type) {
     case Event::FUNDS_PLEDGED:
-      return AddFigure(to_kind, to, c, &Figures::pledged_fen, a);
+      return AddFigure(m.to_kind, m.to, c, &Figures::pledged_fen, a);
     case Event::FUNDS_RECEIVED:
-      FL_RETURN_IF_ERROR(AddFigure(to_kind, to, c, &Figures::received_fen, a));
-      if (m.getAgainstPledge()) {
-        return AddFigure(to_kind, to, c, &Figures::pledge_received_fen, a);
-      }
+      FL_RETURN_IF_ERROR(AddFigure(m.to_kind, m.to, c, &Figures::received_fen, a));
+      if (m.against_pledge) return AddFigure(m.to_kind, m.to, c, &Figures::pledge_received_fen, a);
       return Status::Ok();
     case Event::FUNDS_ALLOCATED:
-      FL_RETURN_IF_ERROR(AddFigure(from_kind, from, c, &Figures::allocated_out_fen, a));
-      return AddFigure(to_kind, to, c, &Figures::allocated_in_fen, a);
+      FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::allocated_out_fen, a));
+      return AddFigure(m.to_kind, m.to, c, &Figures::allocated_in_fen, a);
     case Event::FUNDS_DISBURSED: {
-      FL_RETURN_IF_ERROR(AddFigure(from_kind, from, c, &Figures::disbursed_fen, a));
-      std::string key, bytes;
+      FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::disbursed_fen, a));
       std::string by = e.getId();
-      FL_RETURN_IF_ERROR(EditDisbursement(
-          *this, m, [&](schema::DisbursementView::Builder row) { row.setReversedBy(by); }, &key,
-          &bytes));
-      Put(std::move(key), std::move(bytes));
-      return Status::Ok();
+      return EditDisbursement(
+          m, [&](schema::DisbursementView::Builder row) { row.setReversedBy(by); });
     }
     case Event::FUNDS_REFUNDED:
-      return AddFigure(from_kind, from, c, &Figures::refunded_fen, a);
+      return AddFigure(m.from_kind, m.from, c, &Figures::refunded_fen, a);
     default:
       return Status::Corruption("projection_row_malformed", "a movement of an unknown type");
   }
 }
 
 Status ViewRows::Acknowledge(Event::Reader e, uint64_t seq) {
-  capnp::MallocMessageBuilder message;
+  Movement m;
   bool found = false;
-  FL_RETURN_IF_ERROR(FindMovement(*this, e.getAcknowledged().getTarget().cStr(), &message, &found));
+  FL_RETURN_IF_ERROR(FindMovement(e.getAcknowledged().getTarget().cStr(), &m, &found));
   if (!found) return Status::Ok();
-  auto m = message.getRoot<schema::MovementView>().asReader();
-  if (Event::Which(m.getType()) != Event::FUNDS_DISBURSED) return Status::Ok();  // not in a view
-  Index(AccountHolder::PROJECT, m.getFrom().cStr(), seq);
-  std::string key, bytes, by = e.getId();
-  FL_RETURN_IF_ERROR(EditDisbursement(
-      *this, m, [&](schema::DisbursementView::Builder row) { row.setAcknowledgedBy(by); }, &key,
-      &bytes));
-  Put(std::move(key), std::move(bytes));
-  return Status::Ok();
+  if (m.type != Event::FUNDS_DISBURSED) return Status::Ok();  // not in a view
+  Index(AccountHolder::PROJECT, m.from, seq);
+  std::string by = e.getId();
+  return EditDisbursement(
+      m, [&](schema::DisbursementView::Builder row) { row.setAcknowledgedBy(by); });
 }
 
 Status ViewRows::OpenFinding(Event::Reader e, std::string_view signer, uint64_t seq, int64_t day) {
@@ -493,35 +697,28 @@ Status ViewRows::OpenFinding(Event::Reader e, std::string_view signer, uint64_t 
   std::string finding = f.getFinding();
   std::vector<std::string> projects;
   if (f.hasProject()) projects.emplace_back(f.getProject().cStr());
-  std::vector<std::pair<std::string, std::string>> disbursements;  // key, new bytes
   for (auto target : f.getTargets()) {
-    capnp::MallocMessageBuilder message;
+    Movement m;
     bool found = false;
-    FL_RETURN_IF_ERROR(FindMovement(*this, target.cStr(), &message, &found));
+    FL_RETURN_IF_ERROR(FindMovement(target.cStr(), &m, &found));
     if (!found) continue;
-    auto m = message.getRoot<schema::MovementView>().asReader();
-    for (auto [kind, holder] :
-         {std::pair(m.getFromKind(), m.getFrom()), std::pair(m.getToKind(), m.getTo())}) {
+    for (const auto& [kind, holder] :
+         {std::pair(m.from_kind, m.from), std::pair(m.to_kind, m.to)}) {
       if (kind == AccountHolder::PROJECT &&
-          std::find(projects.begin(), projects.end(), holder.cStr()) == projects.end()) {
-        projects.emplace_back(holder.cStr());
+          std::find(projects.begin(), projects.end(), holder) == projects.end()) {
+        projects.push_back(holder);
       }
     }
-    if (Event::Which(m.getType()) == Event::FUNDS_DISBURSED) {
-      std::string key, bytes;
-      FL_RETURN_IF_ERROR(EditDisbursement(
-          *this, m,
-          [&](schema::DisbursementView::Builder row) {
-            auto old = row.getFindings();
-            capnp::MallocMessageBuilder copy;
-            auto kept = copy.initRoot<schema::DisbursementView>().initFindings(old.size());
-            for (unsigned i = 0; i < old.size(); ++i) kept.set(i, old[i]);
-            auto now = row.initFindings(kept.size() + 1);
-            for (unsigned i = 0; i < kept.size(); ++i) now.set(i, kept[i]);
-            now.set(kept.size(), finding);
-          },
-          &key, &bytes));
-      Put(std::move(key), std::move(bytes));
+    if (m.type == Event::FUNDS_DISBURSED) {
+      FL_RETURN_IF_ERROR(EditDisbursement(m, [&](schema::DisbursementView::Builder row) {
+        auto old = row.getFindings();
+        capnp::MallocMessageBuilder copy;
+        auto kept = copy.initRoot<schema::DisbursementView>().initFindings(old.size());
+        for (unsigned i = 0; i < old.size(); ++i) kept.set(i, old[i]);
+        auto now = row.initFindings(kept.size() + 1);
+        for (unsigned i = 0; i < kept.size(); ++i) now.set(i, kept[i]);
+        now.set(kept.size(), finding);
+      }));
     }
   }
   capnp::MallocMessageBuilder message;
@@ -535,9 +732,9 @@ Status ViewRows::OpenFinding(Event::Reader e, std::string_view signer, uint64_t 
   row.setTargets(f.getTargets());
   auto list = row.initProjects(projects.size());
   for (unsigned i = 0; i < projects.size(); ++i) list.set(i, projects[i]);
-  Put(FindingKey(finding), CanonicalBytes(row));
+  PutRow(FindingKey(finding), CanonicalBytes(row));
   for (const std::string& p : projects) {
-    Put(ProjectFindingPrefix(p) + finding, std::string());
+    PutRow(ProjectFindingPrefix(p) + finding, std::string());
     Index(AccountHolder::PROJECT, p, seq);
   }
   return Status::Ok();
@@ -548,7 +745,7 @@ Status ViewRows::ResolveFinding(Event::Reader e, uint64_t seq, int64_t day) {
   std::string key = FindingKey(r.getFinding().cStr());
   std::string bytes;
   bool found = false;
-  FL_RETURN_IF_ERROR(Load(key, &bytes, &found));
+  FL_RETURN_IF_ERROR(GetRow(key, &bytes, &found));
   if (!found) return Status::Ok();
   capnp::MallocMessageBuilder message;
   if (!LoadRow<schema::FindingView>(bytes, &message)) {
@@ -559,7 +756,7 @@ Status ViewRows::ResolveFinding(Event::Reader e, uint64_t seq, int64_t day) {
   row.setResolvedDay(day);
   row.setResolution(r.getText());
   for (auto p : row.getProjects().asReader()) Index(AccountHolder::PROJECT, p.cStr(), seq);
-  Put(std::move(key), CanonicalBytes(row));
+  PutRow(std::move(key), CanonicalBytes(row));
   return Status::Ok();
 }
 

@@ -29,6 +29,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -52,11 +53,14 @@ class RowSource {
 
 class ViewRows : public ProjectionHook, public RowSource {
  public:
-  // With `stored`, rows not staged are read from it and committed rows are not kept in memory
-  // (the journal's projections family); without, every row stays in memory (a rebuild, a
-  // verification or an as-of fold) and is committed as it is folded: Abort REQUIRES a stored
-  // source.
-  explicit ViewRows(const RowSource* stored = nullptr) : stored_(stored) {}
+  // With `stored`, rows not staged are read from it and only the rows an append batch changes
+  // are staged (the journal's projections family); without, the fold keeps every view in typed
+  // in-memory tables (a rebuild, a verification or an as-of fold), encoded to rows only when
+  // they are read or walked, and Abort REQUIRES a stored source.
+  explicit ViewRows(const RowSource* stored = nullptr);
+  ~ViewRows() override;
+  ViewRows(const ViewRows&) = delete;
+  ViewRows& operator=(const ViewRows&) = delete;
   // REQUIRES: nothing folded yet.
   void set_stored(const RowSource* stored) { stored_ = stored; }
 
@@ -66,16 +70,25 @@ class ViewRows : public ProjectionHook, public RowSource {
   void Commit() override;
   void Abort() override;
 
+  // Sizes the in-memory tables for about `events` events (a rebuild knows how many it folds),
+  // so that they do not grow by rehashing.
+  void Reserve(uint64_t events);
+
   // Folds one event (accepted by the rules) into the staged rows.
   Status Fold(schema::Event::Reader event, std::string_view signer, uint64_t seq);
 
   // RowSource: staged rows first, then committed, then stored. Scan REQUIRES nothing staged.
+  // Without a stored source the first read after a fold encodes every row once.
   Status Get(std::string_view key, std::string* value, bool* found) const override;
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) const override;
 
-  // Committed in-memory rows in key order (a rebuild). REQUIRES: no stored source.
-  const std::map<std::string, std::string, std::less<>>& rows() const { return committed_; }
+  // Every row, encoded, in key order (a rebuild compared with or written over the stored
+  // rows). REQUIRES: no stored source.
+  void ForEachRow(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  // The number of rows ForEachRow walks. REQUIRES: no stored source.
+  size_t row_count() const;
 
   // Row keys.
   static std::string BalanceKey(schema::AccountHolder kind, std::string_view holder);
@@ -94,35 +107,54 @@ class ViewRows : public ProjectionHook, public RowSource {
   static std::string_view KeyPart(std::string_view key, size_t at);
 
  private:
-  Status Load(const std::string& key, std::string* value, bool* found) const;
-  // Without a stored source the rows go straight to the committed ones: rebuilds and folds
-  // never abort.
-  void Put(std::string key, std::string value) {
-    (stored_ ? staged_ : committed_).insert_or_assign(std::move(key), std::move(value));
+  struct Tables;
+  struct Holder;
+  struct Movement;
+
+  // The holder's entry to change: in memory, or staged (copied from the cache or read from the
+  // stored rows on first use in a batch).
+  Status EditableHolder(schema::AccountHolder kind, std::string_view holder, Holder** out);
+  Status LoadHolder(const std::string& holder_key, Holder* out) const;
+  void Remember(schema::AccountHolder kind, std::string_view holder, Holder* entry) {
+    last_kind_ = kind;
+    last_holder_id_.assign(holder);
+    last_holder_ = entry;
   }
-  Status ActivityDays(schema::AccountHolder kind, std::string_view holder, int64_t* first_in,
-                      int64_t* last_out, bool* found) const;
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
+  void PutRow(std::string key, std::string value);  // the rarer rows: c d f g p r
+  Status GetRow(const std::string& key, std::string* value, bool* found) const;
+  void PutMovement(std::string id, Movement m);
+  Status FindMovement(std::string_view id, Movement* out, bool* found) const;
   Status AddFigure(schema::AccountHolder kind, std::string_view holder, schema::Category c,
                    int64_t Figures::*field, int64_t fen);
-  // Loads (or starts) a holder's HolderView, lets `edit` change it and stages it.
+  // Loads (or starts) a holder's HolderView and lets `edit` change it.
   template <typename Edit>
   Status EditHolder(schema::AccountHolder kind, std::string_view holder, Edit edit);
   Status MoneyIn(schema::AccountHolder kind, std::string_view holder, int64_t day);
   Status MoneyOut(schema::AccountHolder kind, std::string_view holder, int64_t day);
+  template <typename Edit>
+  Status EditDisbursement(const Movement& m, Edit edit);
   Status Reverse(schema::Event::Reader e, uint64_t seq);
   Status Acknowledge(schema::Event::Reader e, uint64_t seq);
   Status OpenFinding(schema::Event::Reader e, std::string_view signer, uint64_t seq, int64_t day);
   Status ResolveFinding(schema::Event::Reader e, uint64_t seq, int64_t day);
+  // Encodes every in-memory row into `encoded_` for Get and Scan (an as-of fold).
+  void Materialize() const;
 
   const RowSource* stored_;
-  std::map<std::string, std::string, std::less<>> staged_;
-  // With a stored source: the committed balance and holder rows read or written lately, which
-  // nearly every money event reads again (a pool, its busy projects). Bounded: cleared whole
-  // when it reaches kCacheRowsMax.
-  static constexpr size_t kCacheRowsMax = 1 << 16;
-  std::unordered_map<std::string, std::string> cache_;
-  std::map<std::string, std::string, std::less<>> committed_;  // only without a stored source
+  std::unique_ptr<Tables> tables_;  // in memory: every view; stored: the staged batch
+  // With a stored source: the committed holder entries read or written lately, which nearly
+  // every money event reads again (a pool, its busy projects). Bounded: cleared whole when it
+  // reaches kCacheHoldersMax.
+  static constexpr size_t kCacheHoldersMax = 1 << 14;
+  std::unique_ptr<std::unordered_map<std::string, Holder>> cache_;
+  // The entry EditableHolder returned last (entries of an unordered_map stay where they are
+  // until it is cleared: Commit and Abort forget it).
+  schema::AccountHolder last_kind_ = schema::AccountHolder::EXTERNAL;
+  std::string last_holder_id_;
+  Holder* last_holder_ = nullptr;
+  mutable bool encoded_valid_ = false;
+  mutable std::map<std::string, std::string, std::less<>> encoded_;  // see Materialize
 };
 
 }  // namespace fundledger

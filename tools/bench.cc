@@ -429,7 +429,11 @@ int BenchViews(const BenchArgs& args) {
          (unsigned long long)(head / 2), Percentile(as_of_ms, 0.5),
          (unsigned long long)(project_events / 2));
   journal.reset();
-  fs::remove_all(dir);
+  if (args.keep) {
+    printf("ledger kept in                       %s\n", ledger.string().c_str());
+  } else {
+    fs::remove_all(dir);
+  }
   return kExitOk;
 }
 

@@ -15,6 +15,7 @@ struct BenchArgs {
   uint64_t events = 200000;
   uint64_t batch = 1000;
   std::string dir;  // scratch; default a fresh temp dir, removed afterwards
+  bool keep = false;  // bench views: leave the ledger in DIR/ledger (to profile replay, verify)
 };
 
 // Appends pre-signed events in durable batches; prints events/s and its ratio to the libsodium

@@ -673,6 +673,8 @@ int Main(int argc, char** argv) {
       bench_views->add_option("--events", bench.events, "events in the ledger (default 1000000)");
   bench_views->add_option("--batch", bench.batch, "events per durable batch while building it");
   bench_views->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
+  bench_views->add_flag("--keep", bench.keep,
+                        "keep the ledger in DIR/ledger afterwards (to profile replay and verify)");
   bench_views->callback([&, views_events] {
     if (views_events->count() == 0) bench.events = 1'000'000;
     status = BenchViews(bench);
