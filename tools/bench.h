@@ -14,7 +14,7 @@ namespace fundledger::cli {
 struct BenchArgs {
   uint64_t events = 200000;
   uint64_t batch = 1000;
-  std::string dir;  // scratch; default a fresh temp dir, removed afterwards
+  std::string dir;    // scratch; default a fresh temp dir, removed afterwards
   bool keep = false;  // bench views: leave the ledger in DIR/ledger (to profile replay, verify)
 };
 
