@@ -73,49 +73,115 @@ std::string ItemId(const nlohmann::json& item) {
 
 }  // namespace
 
-Status SubmitEnvelopes(Journal& journal, std::string_view body, nlohmann::json* results,
-                       bool* accepted_all) {
+Status DecodeJsonSubmission(std::string_view body, Submission* out) {
   std::vector<nlohmann::json> items;
-  std::vector<Status> errors;
-  FL_RETURN_IF_ERROR(ParseJsonItems(body, &items, &errors));
-  std::vector<SignedEvent> events;
-  std::vector<size_t> positions;  // item index of each decoded event
+  *out = Submission();
+  FL_RETURN_IF_ERROR(ParseJsonItems(body, &items, &out->errors));
   for (size_t i = 0; i < items.size(); ++i) {
-    if (!errors[i].ok()) continue;
+    if (!out->errors[i].ok()) continue;
     SignedEvent event;
-    errors[i] = SignedEvent::FromEnvelopeJson(items[i], &event);
-    if (errors[i].ok()) {
-      events.push_back(std::move(event));
-      positions.push_back(i);
-    } else if (errors[i].event_id().empty()) {
-      errors[i] = errors[i].WithEventId(ItemId(items[i]));
+    out->errors[i] = SignedEvent::FromEnvelopeJson(items[i], &event);
+    if (out->errors[i].ok()) {
+      out->events.push_back(std::move(event));
+      out->positions.push_back(i);
+    } else if (out->errors[i].event_id().empty()) {
+      out->errors[i] = out->errors[i].WithEventId(ItemId(items[i]));
     }
   }
-  std::vector<AppendResult> appended;
-  if (!events.empty()) FL_RETURN_IF_ERROR(journal.Append(events, &appended));
-  *results = nlohmann::json::array();
-  *accepted_all = true;
-  std::vector<nlohmann::json> out(items.size());
-  for (size_t k = 0; k < events.size(); ++k) {
+  return Status::Ok();
+}
+
+namespace {
+
+uint32_t LoadU32(std::string_view bytes, size_t at) {
+  uint32_t v = 0;
+  for (int b = 3; b >= 0; --b) v = (v << 8) | uint8_t(bytes[at + size_t(b)]);
+  return v;
+}
+
+// The size in bytes of the standard-framed message at the start of `bytes`; 0 if its segment
+// table is cut short, names too many segments or runs past the end.
+size_t CapnpMessageBytes(std::string_view bytes) {
+  if (bytes.size() < 8) return 0;
+  uint64_t segments = uint64_t(LoadU32(bytes, 0)) + 1;
+  if (segments > kCapnpSegmentsMax) return 0;
+  uint64_t table = ((4 + 4 * segments) + 7) / 8 * 8;
+  if (table > bytes.size()) return 0;
+  uint64_t total = table;
+  for (uint64_t s = 0; s < segments; ++s) total += uint64_t(LoadU32(bytes, 4 + 4 * s)) * 8;
+  return total <= bytes.size() ? size_t(total) : 0;
+}
+
+}  // namespace
+
+Status DecodeCapnpSubmission(std::string_view body, Submission* out) {
+  *out = Submission();
+  std::vector<std::string_view> messages;
+  for (size_t at = 0; at < body.size();) {
+    size_t n = CapnpMessageBytes(body.substr(at));
+    if (n == 0) {
+      return Status::InvalidArgument("capnp_malformed", "message " +
+                                                            std::to_string(messages.size() + 1) +
+                                                            " is not a framed Cap'n Proto message");
+    }
+    if (messages.size() == kSubmissionEventsMax) {
+      return Status::InvalidArgument(
+          "too_many_events",
+          "at most " + std::to_string(kSubmissionEventsMax) + " events per submission");
+    }
+    messages.push_back(body.substr(at, n));
+    at += n;
+  }
+  if (messages.empty()) return Status::InvalidArgument("empty_submission", "no event in the body");
+  out->errors.assign(messages.size(), Status::Ok());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    SignedEvent event;
+    auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(messages[i].data()),
+                                          messages[i].size());
+    out->errors[i] = SignedEvent::FromEnvelopeCapnp(bytes, &event);
+    if (!out->errors[i].ok()) continue;
+    out->events.push_back(std::move(event));
+    out->positions.push_back(i);
+  }
+  return Status::Ok();
+}
+
+nlohmann::json RenderSubmission(const Submission& submission,
+                                const std::vector<AppendResult>& appended, bool* accepted_all) {
+  std::vector<Status> errors = submission.errors;
+  std::vector<nlohmann::json> out(errors.size());
+  for (size_t k = 0; k < submission.events.size(); ++k) {
     const AppendResult& r = appended[k];
     if (!r.status.ok()) {
-      errors[positions[k]] = r.status;
+      errors[submission.positions[k]] = r.status;
       continue;
     }
-    out[positions[k]] = {{"id", events[k].id()},
-                         {"seq", r.seq},
-                         {"leaf_hash", Base64Encode(r.leaf_hash)},
-                         {"duplicate", r.duplicate}};
+    out[submission.positions[k]] = {{"id", submission.events[k].id()},
+                                    {"seq", r.seq},
+                                    {"leaf_hash", Base64Encode(r.leaf_hash)},
+                                    {"duplicate", r.duplicate}};
   }
-  for (size_t i = 0; i < items.size(); ++i) {
+  nlohmann::json results = nlohmann::json::array();
+  *accepted_all = true;
+  for (size_t i = 0; i < errors.size(); ++i) {
     if (!errors[i].ok()) {
       *accepted_all = false;
       std::string id = errors[i].event_id();
       out[i] = {{"id", id.empty() ? nlohmann::json() : nlohmann::json(id)},
                 {"error", ErrorJson(errors[i])}};
     }
-    results->push_back(std::move(out[i]));
+    results.push_back(std::move(out[i]));
   }
+  return results;
+}
+
+Status SubmitEnvelopes(Journal& journal, std::string_view body, nlohmann::json* results,
+                       bool* accepted_all) {
+  Submission submission;
+  FL_RETURN_IF_ERROR(DecodeJsonSubmission(body, &submission));
+  std::vector<AppendResult> appended;
+  if (!submission.events.empty()) FL_RETURN_IF_ERROR(journal.Append(submission.events, &appended));
+  *results = RenderSubmission(submission, appended, accepted_all);
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 //   {"id": ..., "error": {"code", "message", "event_id", "field"}}            rejected
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,9 @@
 namespace fundledger {
 
 inline constexpr size_t kSubmissionEventsMax = 10000;
+// A Cap'n Proto submission holds at most this many segments per message (a sender has no need
+// of more; the bound keeps the framing walk short).
+inline constexpr uint32_t kCapnpSegmentsMax = 64;
 
 // Splits a body into its JSON items (see above). `errors[i]` is non-ok where item i could not be
 // parsed (`items[i]` is then null). InvalidArgument if the body holds no item or too many.
@@ -25,6 +29,27 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
                       std::vector<Status>* errors);
 
 nlohmann::json ErrorJson(const Status& status);
+
+// A submission decoded into events, remembering where each input item went, so that the results
+// can be given back in the order of the input.
+struct Submission {
+  std::vector<SignedEvent> events;  // the items that decoded, in input order
+  std::vector<size_t> positions;    // item index of each event
+  std::vector<Status> errors;       // per item: non-ok where it could not be decoded
+};
+
+// Decodes a JSON body (see above). Non-ok only when the body as a whole is unusable
+// (InvalidArgument "json_malformed", "empty_submission", "too_many_events").
+Status DecodeJsonSubmission(std::string_view body, Submission* out);
+// Decodes a body of Cap'n Proto Envelope messages (standard framing), one after another.
+// InvalidArgument "capnp_malformed" when the framing cannot be followed (nothing is decoded
+// then); a message that frames but does not decode is an error of its item.
+Status DecodeCapnpSubmission(std::string_view body, Submission* out);
+// The per-item results in input order. `appended` holds one result per submission.events
+// (Journal::Append's). `*accepted_all` is true if every item was appended or was an identical
+// duplicate.
+nlohmann::json RenderSubmission(const Submission& submission,
+                                const std::vector<AppendResult>& appended, bool* accepted_all);
 
 // Decodes, appends and renders. `*accepted_all` is true if every item was appended (or was an
 // identical duplicate). Returns non-ok only when nothing could be processed (bad body, I/O).

@@ -66,6 +66,18 @@ struct AppendOptions {
   // If any event is rejected, append none: the rejected events carry their reasons and every
   // other event of the batch gets Rejected "batch_not_appended".
   bool all_or_nothing = false;
+
+  // Signatures the caller has already checked (a server verifies on its request threads, so
+  // that its single writer does not). Empty: Append checks every signature itself. Otherwise
+  // one entry per event: a key means the caller verified the event's signature with that key;
+  // Append then checks the signature again only if that is not the signer's key at the event's
+  // point of the log (a key rotated meanwhile). An entry without a key is checked by Append.
+  // REQUIRES: empty or events.size() entries; a key given only for a signature that verifies
+  // with it.
+  std::span<const std::optional<PublicKey>> verified_keys{};
+  // When not null, receives the microseconds the synced write of the batch took (0 if nothing
+  // was written), for a server's metrics.
+  int64_t* write_us = nullptr;
 };
 
 class Journal : public StateReader {
@@ -177,6 +189,8 @@ class Journal : public StateReader {
   Status LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* found) const;
   void PreverifySignatures(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
                            std::vector<uint8_t>* valid) const;
+  static void UsePreverifiedKeys(size_t events, std::span<const std::optional<PublicKey>> verified,
+                                 std::vector<PublicKey>* keys, std::vector<uint8_t>* valid);
   int64_t NowMs() const;
 
   JournalOptions options_;

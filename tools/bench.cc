@@ -470,4 +470,21 @@ int BenchAppend(const BenchArgs& args) {
   return kExitOk;
 }
 
+Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out) {
+  fs::path dir;
+  BenchWorld world;
+  out->today = Today();
+  FL_RETURN_IF_ERROR(Prepare(args, out->today, &dir, &world));
+  out->dir = dir.string();
+  out->setup = std::move(world.setup);
+  out->workload = std::move(world.workload);
+  out->finance_key = world.finance_key;
+  out->housing_key = world.housing_key;
+  return Status::Ok();
+}
+
+double BenchVerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threads) {
+  return VerifyRate(event, key, threads);
+}
+
 }  // namespace fundledger::cli

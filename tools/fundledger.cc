@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "api/reads.h"
 #include "api/submit.h"
 #include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
@@ -21,6 +22,7 @@
 #include "tools/cli_util.h"
 #include "tools/csv_import.h"
 #include "tools/demo.h"
+#include "tools/remote.h"
 
 namespace fundledger::cli {
 namespace {
@@ -148,6 +150,7 @@ struct SubmitArgs {
   std::string signer;
   std::string input = "-";
   std::string format = "json";
+  RemoteArgs remote;
 };
 
 int Submit(const SubmitArgs& args) {
@@ -162,6 +165,7 @@ int Submit(const SubmitArgs& args) {
     if (s.ok()) s = SignItems(body, key, signer, &envelopes);
     body = json(envelopes).dump();
   }
+  if (s.ok() && !args.remote.server.empty()) return RemoteSubmit(args.remote, body, args.format);
   Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
   if (s.ok()) s = OpenLedger(args.data, &views, &journal);
@@ -193,9 +197,12 @@ struct LogArgs {
   uint64_t from = 1;
   uint64_t limit = 100;
   std::string format = "json";
+  RemoteArgs remote;
 };
 
 int Log(const LogArgs& args) {
+  if (!args.remote.server.empty())
+    return RemoteLog(args.remote, args.from, args.limit, args.format);
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   if (!s.ok()) return Report(s);
@@ -203,28 +210,16 @@ int Log(const LogArgs& args) {
   Status failure;
   s = journal->ScanRecords(args.from, [&](uint64_t seq, std::string_view bytes) {
     if (count++ >= args.limit) return false;
-    RecordReader record;
-    SignedEvent event;
-    failure = RecordReader::Open(bytes, &record);
-    if (failure.ok())
-      failure = SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event);
-    if (!failure.ok()) {
-      failure = Status::Corruption(failure.code(),
-                                   "seq " + std::to_string(seq) + ": " + failure.message());
-      return false;
-    }
-    json envelope = event.ToEnvelopeJson();
     if (args.format == "table") {
-      std::cout << seq << "\t" << FormatDate(BusinessDay(record.record().getRecordedAtMs())) << "\t"
-                << envelope["event"]["type"].get<std::string>() << "\t" << event.id() << "\t"
-                << event.signer() << "\n";
+      std::string line;
+      failure = RecordTableLine(seq, bytes, &line);
+      if (failure.ok()) std::cout << line << "\n";
     } else {
-      PrintJsonLine({{"seq", seq},
-                     {"recorded_at_ms", record.record().getRecordedAtMs()},
-                     {"leaf_hash", Base64Encode(MerkleLeafHash(AsBytes(bytes)))},
-                     {"envelope", envelope}});
+      json record;
+      failure = RecordJson(seq, bytes, &record);
+      if (failure.ok()) PrintJsonLine(record);
     }
-    return true;
+    return failure.ok();
   });
   if (s.ok()) s = failure;
   return s.ok() ? kExitOk : Report(s);
@@ -234,26 +229,21 @@ int Log(const LogArgs& args) {
 struct CheckpointArgs {
   std::string data;
   std::string format = "note";
+  RemoteArgs remote;
 };
 
 int CheckpointCmd(const CheckpointArgs& args) {
+  if (!args.remote.server.empty()) return RemoteCheckpoint(args.remote, args.format);
   Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, &views, &journal);
-  std::string note;
-  if (s.ok()) s = journal->WriteCheckpoint(&note);
-  Checkpoint checkpoint;
-  if (s.ok()) s = OpenCheckpoint(note, journal->log_verifier(), &checkpoint);
+  json out;
+  if (s.ok()) s = CheckpointJson(*journal, &out);
   if (!s.ok()) return Report(s);
   if (args.format == "json") {
-    PrintJsonLine({{"origin", checkpoint.origin},
-                   {"size", checkpoint.size},
-                   {"root", Base64Encode(checkpoint.root)},
-                   {"note", note},
-                   {"log_key",
-                    FormatVerifierKey(journal->log_verifier().name, journal->log_verifier().key)}});
+    PrintJsonLine(out);
   } else {
-    std::cout << note;
+    std::cout << out["note"].get<std::string>();
   }
   return kExitOk;
 }
@@ -267,34 +257,35 @@ struct ProofArgs {
   uint64_t from = 0;
   uint64_t to = 0;
   std::string format = "json";
+  RemoteArgs remote;
 };
 
-json HashList(const std::vector<Hash>& hashes) {
-  json out = json::array();
-  for (const auto& h : hashes) out.push_back(Base64Encode(h));
-  return out;
+void PrintProofTable(const json& out, bool inclusion) {
+  if (inclusion) {
+    std::cout << "seq " << out["seq"] << " in tree of " << out["tree_size"] << "\nleaf "
+              << out["leaf_hash"].get<std::string>() << "\nroot " << out["root"].get<std::string>()
+              << "\n";
+  } else {
+    std::cout << "from " << out["size1"] << " " << out["root1"].get<std::string>() << "\nto "
+              << out["size2"] << " " << out["root2"].get<std::string>() << "\n";
+  }
+  for (const auto& h : out["proof"]) std::cout << h.get<std::string>() << "\n";
 }
 
 int ProofInclusion(const ProofArgs& args) {
+  if (!args.remote.server.empty()) {
+    std::string query =
+        args.id.empty() ? "seq=" + std::to_string(args.seq) : QueryPart("id", args.id);
+    if (args.size) query += "&size=" + std::to_string(args.size);
+    return RemoteProof(args.remote, "inclusion", query, args.format);
+  }
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
-  uint64_t seq = args.seq;
-  if (s.ok() && !args.id.empty()) s = journal->FindEvent(args.id, &seq);
-  std::vector<Hash> proof;
-  Hash leaf, root;
-  if (s.ok()) s = journal->InclusionProof(seq, args.size, &proof, &leaf, &root);
+  json out;
+  if (s.ok()) s = InclusionProofJson(*journal, args.seq, args.id, args.size, &out);
   if (!s.ok()) return Report(s);
-  uint64_t size = args.size ? args.size : journal->head().size;
-  json out = {{"seq", seq},
-              {"leaf_index", seq - 1},
-              {"tree_size", size},
-              {"leaf_hash", Base64Encode(leaf)},
-              {"root", Base64Encode(root)},
-              {"proof", HashList(proof)}};
   if (args.format == "table") {
-    std::cout << "seq " << seq << " in tree of " << size << "\nleaf " << Base64Encode(leaf)
-              << "\nroot " << Base64Encode(root) << "\n";
-    for (const auto& h : proof) std::cout << Base64Encode(h) << "\n";
+    PrintProofTable(out, /*inclusion=*/true);
   } else {
     PrintJsonLine(out);
   }
@@ -302,22 +293,18 @@ int ProofInclusion(const ProofArgs& args) {
 }
 
 int ProofConsistency(const ProofArgs& args) {
+  if (!args.remote.server.empty()) {
+    std::string query = "from=" + std::to_string(args.from);
+    if (args.to) query += "&to=" + std::to_string(args.to);
+    return RemoteProof(args.remote, "consistency", query, args.format);
+  }
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
-  std::vector<Hash> proof;
-  Hash root1, root2;
-  uint64_t to = args.to ? args.to : (journal ? journal->head().size : 0);
-  if (s.ok()) s = journal->ConsistencyProof(args.from, to, &proof, &root1, &root2);
+  json out;
+  if (s.ok()) s = ConsistencyProofJson(*journal, args.from, args.to, &out);
   if (!s.ok()) return Report(s);
-  json out = {{"size1", args.from},
-              {"size2", to},
-              {"root1", Base64Encode(root1)},
-              {"root2", Base64Encode(root2)},
-              {"proof", HashList(proof)}};
   if (args.format == "table") {
-    std::cout << "from " << args.from << " " << Base64Encode(root1) << "\nto " << to << " "
-              << Base64Encode(root2) << "\n";
-    for (const auto& h : proof) std::cout << Base64Encode(h) << "\n";
+    PrintProofTable(out, /*inclusion=*/false);
   } else {
     PrintJsonLine(out);
   }
@@ -434,94 +421,58 @@ struct ShowArgs {
   uint64_t as_of_seq = 0;
   std::string as_of_date;
   std::string format = "table";
+  RemoteArgs remote;
 };
 
 int Show(const std::string& view, const ShowArgs& args) {
-  Scope scope;
-  json scope_json;
-  if (int(!args.project.empty()) + int(!args.pool.empty()) + int(args.by_region) != 1) {
-    return Report(
-        Status::InvalidArgument("bad_scope", "give exactly one of --project, --pool, --region"));
-  }
-  if (!args.project.empty()) {
-    scope = {ScopeKind::kProject, args.project};
-    scope_json = {{"project", args.project}};
-  } else if (!args.pool.empty()) {
-    scope = {ScopeKind::kPool, args.pool};
-    scope_json = {{"pool", args.pool}};
-  } else {
-    if (!IsValidRegion(args.region)) {
-      return Report(
-          Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'", "region"));
-    }
-    scope = {ScopeKind::kRegion, args.region};
-    scope_json = {{"region", args.region}};
-  }
-  AsOf as_of;
-  as_of.seq = args.as_of_seq;
-  if (!args.as_of_date.empty()) {
-    int64_t day = 0;
-    Status s = ParseDate(args.as_of_date, "as_of_date", &day);
-    if (!s.ok()) return Report(Status::InvalidArgument(s.code(), s.message(), "as_of_date"));
-    as_of.day = day;
+  std::optional<std::string> region;
+  if (args.by_region) region = args.region;
+  ViewQuery query;
+  Status s =
+      MakeViewQuery(view, args.project, args.pool, region, args.as_of_seq, args.as_of_date, &query);
+  if (!s.ok()) return Report(s);
+  if (!args.remote.server.empty()) {
+    std::string text = args.project.empty() ? "" : QueryPart("project", args.project);
+    if (!args.pool.empty()) text = QueryPart("pool", args.pool);
+    if (args.by_region) text = QueryPart("region", args.region);
+    if (args.as_of_seq) text += "&as_of_seq=" + std::to_string(args.as_of_seq);
+    if (!args.as_of_date.empty()) text += "&" + QueryPart("as_of_date", args.as_of_date);
+    return RemoteShow(args.remote, view, text, args.format);
   }
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
-  if (!s.ok()) return Report(s);
+  s = OpenLedger(args.data, /*views=*/nullptr, &journal);
   std::unique_ptr<ViewPoint> point;
-  s = ViewPoint::Open(*journal, scope, as_of, &point);
-  if (s.code() == "as_of_seq_beyond_head" || s.code() == "bad_region") {
-    return Report(Status::InvalidArgument(s.code(), s.message(), s.field()));
-  }
+  if (s.ok()) s = OpenView(*journal, query, &point);
+  RenderedView rendered;
+  if (s.ok()) s = RenderView(*point, query, args.format, &rendered);
   if (!s.ok()) return Report(s);
-  if (scope.kind == ScopeKind::kRegion) scope_json["projects"] = point->projects().size();
-
-  json body;
-  std::string csv, table;
-  if (view == "balance") {
-    Balance balance;
-    s = BalanceOf(*point, &balance);
-    body = BalanceJson(balance);
-    csv = BalanceCsv(balance);
-    table = BalanceTable(balance);
-  } else if (view == "ratios") {
-    Ratios ratios;
-    s = RatiosOf(*point, &ratios);
-    body = RatiosJson(ratios);
-    csv = RatiosCsv(ratios);
-    table = RatiosTable(ratios);
-  } else if (view == "disbursements") {
-    Disbursements d;
-    s = DisbursementsOf(*point, &d);
-    body = DisbursementsJson(d);
-    csv = DisbursementsCsv(d);
-    table = DisbursementsTable(d);
-  } else {
-    std::vector<Flag> flags;
-    s = FlagsOf(*point, &flags);
-    body = {{"flags", FlagsJson(flags)}};
-    csv = FlagsCsv(flags);
-    table = FlagsTable(flags);
-  }
-  if (!s.ok()) return Report(s);
-  std::string as_of_text = "seq " + std::to_string(point->as_of_seq());
-  if (point->as_of_day())
-    as_of_text += ", occurred on or before " + FormatDate(*point->as_of_day());
   if (args.format == "json") {
-    json out = {{"view", view}, {"scope", scope_json}, {"as_of_seq", point->as_of_seq()}};
-    out["as_of_date"] = point->as_of_day() ? json(FormatDate(*point->as_of_day())) : json();
-    out["reference_date"] = FormatDate(point->reference_day());
-    out.update(body);
-    PrintJsonLine(out);
+    PrintJsonLine(rendered.json);
   } else if (args.format == "csv") {
-    std::cout << csv;
+    std::cout << rendered.csv;
   } else {
-    const char* kinds[] = {"project", "pool", "region"};
-    std::cout << view << " of " << kinds[int(scope.kind)] << " " << scope.id << " as of "
-              << as_of_text << "\n"
-              << table;
+    std::cout << rendered.table;
   }
   return kExitOk;
+}
+
+// --data DIR or --server URL (with --key/--org to sign reads), exactly one.
+void AddLedgerOrServer(CLI::App* cmd, std::string* data, RemoteArgs* remote, bool signs_reads) {
+  auto* data_opt = cmd->add_option("--data", *data, "data directory");
+  auto* server_opt =
+      cmd->add_option("--server", remote->server, "a fundledger server: http://HOST:PORT");
+  data_opt->excludes(server_opt);
+  if (signs_reads) {
+    cmd->add_option("--key", remote->key, "secret key that signs the requests to --server")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--org", remote->org, "the org the key signs for (default: the key's name)");
+  }
+}
+
+void RequireLedgerOrServer(const std::string& data, const RemoteArgs& remote) {
+  if (data.empty() == remote.server.empty()) {
+    throw CLI::ValidationError("--data or --server", "exactly one of them is required");
+  }
 }
 
 void AddFormat(CLI::App* cmd, std::string* format, std::vector<std::string> choices) {
@@ -564,13 +515,16 @@ int Main(int argc, char** argv) {
 
   SubmitArgs submit;
   auto* submit_cmd = app.add_subcommand("submit", "append signed envelopes (or events with --key)");
-  submit_cmd->add_option("--data", submit.data, "data directory")->required();
+  AddLedgerOrServer(submit_cmd, &submit.data, &submit.remote, /*signs_reads=*/false);
   submit_cmd->add_option("--key", submit.key, "sign bare events with this secret key first")
       ->check(CLI::ExistingFile);
   submit_cmd->add_option("--signer", submit.signer, "signing org id (default: the key's name)");
   submit_cmd->add_option("input", submit.input, "a file or - for stdin");
   AddFormat(submit_cmd, &submit.format, {"json", "table"});
-  submit_cmd->callback([&] { status = Submit(submit); });
+  submit_cmd->callback([&] {
+    RequireLedgerOrServer(submit.data, submit.remote);
+    status = Submit(submit);
+  });
 
   ImportArgs import;
   auto* import_cmd =
@@ -591,24 +545,30 @@ int Main(int argc, char** argv) {
 
   LogArgs log;
   auto* log_cmd = app.add_subcommand("log", "list records");
-  log_cmd->add_option("--data", log.data, "data directory")->required();
+  AddLedgerOrServer(log_cmd, &log.data, &log.remote, /*signs_reads=*/true);
   log_cmd->add_option("--from", log.from, "first seq");
   log_cmd->add_option("--limit", log.limit, "records at most");
   AddFormat(log_cmd, &log.format, {"json", "table"});
-  log_cmd->callback([&] { status = Log(log); });
+  log_cmd->callback([&] {
+    RequireLedgerOrServer(log.data, log.remote);
+    status = Log(log);
+  });
 
   CheckpointArgs checkpoint;
   auto* checkpoint_cmd =
       app.add_subcommand("checkpoint", "sign a checkpoint at the head if needed and print it");
-  checkpoint_cmd->add_option("--data", checkpoint.data, "data directory")->required();
+  AddLedgerOrServer(checkpoint_cmd, &checkpoint.data, &checkpoint.remote, /*signs_reads=*/true);
   AddFormat(checkpoint_cmd, &checkpoint.format, {"note", "json"});
-  checkpoint_cmd->callback([&] { status = CheckpointCmd(checkpoint); });
+  checkpoint_cmd->callback([&] {
+    RequireLedgerOrServer(checkpoint.data, checkpoint.remote);
+    status = CheckpointCmd(checkpoint);
+  });
 
   ProofArgs proof;
   auto* proof_cmd = app.add_subcommand("proof", "Merkle proofs (RFC 9162)");
   proof_cmd->require_subcommand(1);
   auto* inclusion_cmd = proof_cmd->add_subcommand("inclusion", "inclusion proof of a record");
-  inclusion_cmd->add_option("--data", proof.data, "data directory")->required();
+  AddLedgerOrServer(inclusion_cmd, &proof.data, &proof.remote, /*signs_reads=*/true);
   auto* seq_opt = inclusion_cmd->add_option("--seq", proof.seq, "record seq");
   auto* id_opt = inclusion_cmd->add_option("--id", proof.id, "event id");
   seq_opt->excludes(id_opt);
@@ -618,14 +578,18 @@ int Main(int argc, char** argv) {
     if (proof.seq == 0 && proof.id.empty()) {
       throw CLI::ValidationError("--seq or --id", "one of them is required");
     }
+    RequireLedgerOrServer(proof.data, proof.remote);
     status = ProofInclusion(proof);
   });
   auto* consistency_cmd = proof_cmd->add_subcommand("consistency", "consistency proof");
-  consistency_cmd->add_option("--data", proof.data, "data directory")->required();
+  AddLedgerOrServer(consistency_cmd, &proof.data, &proof.remote, /*signs_reads=*/true);
   consistency_cmd->add_option("--from", proof.from, "older tree size")->required();
   consistency_cmd->add_option("--to", proof.to, "newer tree size (default: head)");
   AddFormat(consistency_cmd, &proof.format, {"json", "table"});
-  consistency_cmd->callback([&] { status = ProofConsistency(proof); });
+  consistency_cmd->callback([&] {
+    RequireLedgerOrServer(proof.data, proof.remote);
+    status = ProofConsistency(proof);
+  });
 
   VerifyArgs verify;
   auto* verify_cmd = app.add_subcommand("verify", "verify every record, signature and checkpoint");
@@ -662,7 +626,7 @@ int Main(int argc, char** argv) {
       {"flags", "red and yellow lights for auditors"}};
   for (const auto& [name, description] : views) {
     auto* cmd = show_cmd->add_subcommand(name, description);
-    cmd->add_option("--data", show.data, "data directory")->required();
+    AddLedgerOrServer(cmd, &show.data, &show.remote, /*signs_reads=*/true);
     cmd->add_option("--project", show.project, "one project");
     cmd->add_option("--pool", show.pool, "one finance bureau's pool");
     auto* region_opt =
@@ -673,9 +637,27 @@ int Main(int argc, char** argv) {
     AddFormat(cmd, &show.format, {"table", "json", "csv"});
     cmd->callback([&, region_opt, view = name] {
       show.by_region = region_opt->count() > 0;
+      RequireLedgerOrServer(show.data, show.remote);
       status = Show(view, show);
     });
   }
+
+  ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "serve the ledger over HTTP (DESIGN.md section 9)");
+  serve_cmd->add_option("--data", serve.data, "data directory")->required();
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free one)");
+  serve_cmd->add_option("--threads", serve.threads, "request threads (default: one per core)");
+  serve_cmd->add_option("--connections-max", serve.connections_max, "open connections at most")
+      ->check(CLI::Range(uint64_t(1), uint64_t(100000)));
+  serve_cmd->add_option("--request-events-max", serve.request_events_max, "events per POST at most")
+      ->check(CLI::Range(uint64_t(1), uint64_t(kSubmissionEventsMax)));
+  serve_cmd
+      ->add_option("--queue-events-max", serve.queue_events_max,
+                   "events waiting for the writer at most (then 503)")
+      ->check(CLI::Range(uint64_t(1), uint64_t(10000000)));
+  serve_cmd->add_option("--body-bytes-max", serve.body_bytes_max, "request body bytes at most")
+      ->check(CLI::Range(uint64_t(1024), uint64_t(kJsonDocumentBytesMax)));
+  serve_cmd->callback([&] { status = Serve(serve); });
 
   BenchArgs bench;
   auto* bench_cmd = app.add_subcommand("bench", "benchmarks against this machine's limits");
@@ -697,6 +679,20 @@ int Main(int argc, char** argv) {
     if (views_events->count() == 0) bench.events = 1'000'000;
     status = BenchViews(bench);
   });
+
+  BenchHttpArgs bench_http;
+  auto* bench_http_cmd = bench_cmd->add_subcommand(
+      "http",
+      "ingest over HTTP with concurrent clients, then a project's view over 64 connections");
+  bench_http_cmd->add_option("--events", bench_http.events, "events to post");
+  bench_http_cmd->add_option("--batch", bench_http.batch, "events per request");
+  bench_http_cmd->add_option("--clients", bench_http.clients, "concurrent writers");
+  bench_http_cmd->add_option("--connections", bench_http.connections, "concurrent readers");
+  bench_http_cmd->add_option("--read-seconds", bench_http.read_seconds, "how long to read");
+  bench_http_cmd->add_option("--format", bench_http.format, "request bodies")
+      ->check(CLI::IsMember({"capnp", "json"}));
+  bench_http_cmd->add_option("--dir", bench_http.dir, "scratch directory (default: a temp dir)");
+  bench_http_cmd->callback([&] { status = BenchHttp(bench_http); });
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,416 @@
+#include "api/http_handler.h"
+
+#include <charconv>
+#include <map>
+
+#include "api/reads.h"
+#include "api/submit.h"
+#include "crypto/encoding.h"
+
+namespace fundledger {
+
+using nlohmann::json;
+
+namespace {
+
+using Query = std::map<std::string, std::string, std::less<>>;
+
+ApiResponse JsonResponse(const json& body, unsigned status = 200) {
+  ApiResponse out;
+  out.status = status;
+  out.body = body.dump();
+  return out;
+}
+
+ApiResponse TextResponse(std::string body, std::string content_type) {
+  ApiResponse out;
+  out.content_type = std::move(content_type);
+  out.body = std::move(body);
+  return out;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of a query component ('+' is a space).
+Status Unescape(std::string_view text, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out->push_back(' ');
+    } else if (text[i] != '%') {
+      out->push_back(text[i]);
+    } else if (i + 2 < text.size() + 0 && HexValue(text[i + 1]) >= 0 &&
+               HexValue(text[i + 2]) >= 0) {
+      out->push_back(char(HexValue(text[i + 1]) * 16 + HexValue(text[i + 2])));
+      i += 2;
+    } else {
+      return Status::InvalidArgument("bad_query", "a '%' is followed by two hex digits");
+    }
+  }
+  return Status::Ok();
+}
+
+// Parses `a=1&b=2`; every name must be among `allowed` and appear once.
+Status ParseQuery(std::string_view query, std::initializer_list<std::string_view> allowed,
+                  Query* out) {
+  out->clear();
+  for (size_t pos = 0; pos < query.size();) {
+    size_t end = query.find('&', pos);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view part = query.substr(pos, end - pos);
+    pos = end + 1;
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string name, value;
+    FL_RETURN_IF_ERROR(Unescape(part.substr(0, eq), &name));
+    if (eq != std::string_view::npos) FL_RETURN_IF_ERROR(Unescape(part.substr(eq + 1), &value));
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      return Status::InvalidArgument("unknown_parameter", "this endpoint takes no " + name, name);
+    }
+    if (!out->emplace(name, value).second) {
+      return Status::InvalidArgument("repeated_parameter", name + " is given twice", name);
+    }
+  }
+  return Status::Ok();
+}
+
+// A decimal parameter; `*out` is left alone when absent.
+Status QueryU64(const Query& query, std::string_view name, uint64_t* out) {
+  auto it = query.find(name);
+  if (it == query.end()) return Status::Ok();
+  const std::string& text = it->second;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    return Status::InvalidArgument("bad_number", std::string(name) + " is a decimal number", name);
+  }
+  return Status::Ok();
+}
+
+std::string QueryText(const Query& query, std::string_view name) {
+  auto it = query.find(name);
+  return it == query.end() ? std::string() : it->second;
+}
+
+// The signing org of a request that is not public.
+Status Authenticate(const ApiContext& context, const ApiRequest& request, std::string_view path,
+                    std::string_view query, const OrgAccess** org,
+                    std::shared_ptr<const OrgDirectory>* directory) {
+  *directory = context.sequencer->directory();
+  return AuthenticateRequest(**directory, request.method, path, query, request.signature,
+                             context.now_ms(), org);
+}
+
+}  // namespace
+
+unsigned HttpStatusOf(const Status& status) {
+  const std::string& code = status.code();
+  if (code.rfind("auth_", 0) == 0) return 401;
+  if (code == "org_revoked" || code.rfind("forbidden_", 0) == 0) return 403;
+  if (code == "too_many_events" || code == "body_too_large" || code == "header_too_large") {
+    return 413;
+  }
+  if (code == "method_not_allowed") return 405;
+  if (code == "queue_full" || code == "stopping") return 503;
+  switch (status.kind()) {
+    case Status::Kind::kOk:
+      return 200;
+    case Status::Kind::kNotFound:
+      return 404;
+    case Status::Kind::kInvalidArgument:
+      return 400;
+    case Status::Kind::kRejected:
+      return 422;
+    case Status::Kind::kConflict:
+      return 409;
+    case Status::Kind::kCorruption:
+    case Status::Kind::kIOError:
+      return 500;
+  }
+  return 500;
+}
+
+ApiResponse ErrorResponse(const Status& status) {
+  ApiResponse out = JsonResponse(ErrorJson(status), HttpStatusOf(status));
+  if (out.status == 503) out.retry_after_s = 1;
+  return out;
+}
+
+namespace {
+
+ApiResponse GetEvents(const ApiContext& context, const Query& query) {
+  uint64_t from = 1, limit = 100;
+  Status s = QueryU64(query, "from", &from);
+  if (s.ok()) s = QueryU64(query, "limit", &limit);
+  if (s.ok() && (limit == 0 || limit > kLogRecordsMax)) {
+    s = Status::InvalidArgument("bad_limit", "limit is 1 to " + std::to_string(kLogRecordsMax),
+                                "limit");
+  }
+  if (!s.ok()) return ErrorResponse(s);
+  json records = json::array();
+  Status failure;
+  s = context.journal->ScanRecords(from, [&](uint64_t seq, std::string_view bytes) {
+    json record;
+    failure = RecordJson(seq, bytes, &record);
+    if (!failure.ok()) return false;
+    records.push_back(std::move(record));
+    return records.size() < limit;
+  });
+  if (s.ok()) s = failure;
+  return s.ok() ? JsonResponse(records) : ErrorResponse(s);
+}
+
+ApiResponse GetView(const ApiContext& context, std::string_view view, const Query& query,
+                    const OrgAccess& org) {
+  uint64_t as_of_seq = 0;
+  Status s = QueryU64(query, "as_of_seq", &as_of_seq);
+  std::optional<std::string> region;
+  if (auto it = query.find("region"); it != query.end()) region = it->second;
+  ViewQuery view_query;
+  if (s.ok()) {
+    s = MakeViewQuery(view, QueryText(query, "project"), QueryText(query, "pool"), region,
+                      as_of_seq, QueryText(query, "as_of_date"), &view_query);
+  }
+  std::string format = query.count("format") ? QueryText(query, "format") : "json";
+  if (s.ok() && format != "json" && format != "csv" && format != "table") {
+    s = Status::InvalidArgument("bad_format", "format is json, csv or table", "format");
+  }
+  if (!s.ok()) return ErrorResponse(s);
+  ReadGate::Shared hold(*context.gate);
+  std::unique_ptr<ViewPoint> point;
+  s = OpenView(*context.journal, view_query, &point);
+  if (s.ok()) s = AuthorizeRegion(org, point->region());
+  RenderedView rendered;
+  if (s.ok()) s = RenderView(*point, view_query, format, &rendered);
+  if (!s.ok()) return ErrorResponse(s);
+  if (format == "csv") return TextResponse(std::move(rendered.csv), "text/csv; charset=utf-8");
+  if (format == "table") {
+    return TextResponse(std::move(rendered.table), "text/plain; charset=utf-8");
+  }
+  return JsonResponse(rendered.json);
+}
+
+ApiResponse GetProof(const ApiContext& context, std::string_view kind, const Query& query) {
+  json out;
+  Status s;
+  if (kind == "inclusion") {
+    uint64_t seq = 0, size = 0;
+    s = QueryU64(query, "seq", &seq);
+    if (s.ok()) s = QueryU64(query, "size", &size);
+    std::string id = QueryText(query, "id");
+    if (s.ok() && (seq == 0) == id.empty()) {
+      s = Status::InvalidArgument("bad_proof_request", "give seq or id", "seq");
+    }
+    if (s.ok()) s = InclusionProofJson(*context.journal, seq, id, size, &out);
+  } else {
+    uint64_t from = 0, to = 0;
+    s = QueryU64(query, "from", &from);
+    if (s.ok()) s = QueryU64(query, "to", &to);
+    if (s.ok()) s = ConsistencyProofJson(*context.journal, from, to, &out);
+  }
+  return s.ok() ? JsonResponse(out) : ErrorResponse(s);
+}
+
+// The signed reads: authentication, then the route.
+ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std::string_view path,
+                       std::string_view raw_query) {
+  const OrgAccess* org = nullptr;
+  std::shared_ptr<const OrgDirectory> directory;  // keeps *org alive
+  Status s = Authenticate(context, request, path, raw_query, &org, &directory);
+  if (!s.ok()) return ErrorResponse(s);
+  Query query;
+  if (path == "/v1/events") {
+    s = AuthorizeEverything(*org);
+    if (s.ok()) s = ParseQuery(raw_query, {"from", "limit"}, &query);
+    return s.ok() ? GetEvents(context, query) : ErrorResponse(s);
+  }
+  constexpr std::string_view kViews = "/v1/views/";
+  if (path.substr(0, kViews.size()) == kViews) {
+    s = ParseQuery(raw_query, {"project", "pool", "region", "as_of_seq", "as_of_date", "format"},
+                   &query);
+    return s.ok() ? GetView(context, path.substr(kViews.size()), query, *org) : ErrorResponse(s);
+  }
+  if (path == "/v1/checkpoint") {
+    json out;
+    s = CheckpointJson(*context.journal, &out);
+    return s.ok() ? JsonResponse(out) : ErrorResponse(s);
+  }
+  std::string_view kind = path.substr(std::string_view("/v1/proofs/").size());
+  if (kind == "inclusion") {
+    s = ParseQuery(raw_query, {"seq", "id", "size"}, &query);
+  } else {
+    s = ParseQuery(raw_query, {"from", "to"}, &query);
+  }
+  return s.ok() ? GetProof(context, kind, query) : ErrorResponse(s);
+}
+
+ApiResponse Dashboard(const ApiContext& context) {
+  Journal::Head head = context.journal->head();
+  std::string html =
+      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>fundledger</title></head><body>\n<h1>fundledger</h1>\n<p>Ledger " +
+      context.journal->origin() + ": " + std::to_string(head.size) + " records, root " +
+      Base64Encode(head.root) +
+      ".</p>\n<p><a href=\"/v1/public/checkpoint\">Latest signed checkpoint</a> (verify it with "
+      "the log's public key: " +
+      FormatVerifierKey(context.journal->log_verifier().name, context.journal->log_verifier().key) +
+      ").</p>\n</body></html>\n";
+  return TextResponse(std::move(html), "text/html; charset=utf-8");
+}
+
+// Everyone's reads: no signature.
+std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_view path) {
+  if (path == "/healthz") {
+    bool draining = context.draining != nullptr && context.draining->load();
+    if (draining)
+      return ErrorResponse(Status::InvalidArgument("stopping", "the server is stopping"));
+    return JsonResponse({{"status", "ok"}});
+  }
+  if (path == "/metrics") {
+    return TextResponse(context.metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (path == "/") return Dashboard(context);
+  if (path == "/v1/public/checkpoint") {
+    std::string note;
+    Status s = context.journal->LatestCheckpoint(&note);
+    if (!s.ok()) return ErrorResponse(s);
+    return TextResponse(std::move(note), "text/plain; charset=utf-8");
+  }
+  return std::nullopt;
+}
+
+bool IsSignedRead(std::string_view path) {
+  return path == "/v1/events" || path == "/v1/checkpoint" || path.substr(0, 10) == "/v1/views/" ||
+         path == "/v1/proofs/inclusion" || path == "/v1/proofs/consistency";
+}
+
+Route RouteOf(std::string_view method, std::string_view path) {
+  if (path == "/v1/events") return method == "POST" ? Route::kPostEvents : Route::kGetEvents;
+  if (path.substr(0, 10) == "/v1/views/") return Route::kViews;
+  if (path == "/v1/checkpoint") return Route::kCheckpoint;
+  if (path.substr(0, 11) == "/v1/proofs/") return Route::kProofs;
+  if (path.substr(0, 11) == "/v1/public/" || path == "/") return Route::kPublic;
+  return Route::kOther;
+}
+
+// POST /v1/events: decoded and verified here, appended by the sequencer.
+void PostEvents(const ApiContext& context, const ApiRequest& request,
+                std::function<void(ApiResponse)> reply);
+
+}  // namespace
+
+void HandleRequest(const ApiContext& context, const ApiRequest& request,
+                   std::function<void(ApiResponse)> reply) {
+  std::string_view target = request.target;
+  size_t question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  std::string_view query =
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  Route route = RouteOf(request.method, path);
+  auto answer = [&](ApiResponse response) {
+    response.route = route;
+    reply(std::move(response));
+  };
+  if (path == "/v1/events" && request.method == "POST") {
+    PostEvents(context, request, [reply, route](ApiResponse response) {
+      response.route = route;
+      reply(std::move(response));
+    });
+    return;
+  }
+  bool known = IsSignedRead(path) || path == "/healthz" || path == "/metrics" || path == "/" ||
+               path == "/v1/public/checkpoint";
+  if (!known) {
+    return answer(ErrorResponse(Status::NotFound("no_route", "no endpoint " + std::string(path))));
+  }
+  if (request.method != "GET") {
+    return answer(ErrorResponse(
+        Status::InvalidArgument("method_not_allowed", "use GET (POST only on /v1/events)")));
+  }
+  if (auto response = PublicRead(context, path)) return answer(std::move(*response));
+  answer(SignedRead(context, request, path, query));
+}
+
+namespace {
+
+// Verifies each event's signature with its signer's current key, where the directory knows it.
+std::vector<std::optional<PublicKey>> VerifySignatures(const OrgDirectory& directory,
+                                                       const std::vector<SignedEvent>& events) {
+  std::vector<std::optional<PublicKey>> keys(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    std::optional<PublicKey> key = directory.SignerKeyOf(events[i]);
+    if (key && VerifyEventSignature(*key, events[i].canonical_event(), events[i].signature())) {
+      keys[i] = key;
+    }
+  }
+  return keys;
+}
+
+// The answer to a POST: a single envelope gets its own result and status; a list gets 200.
+ApiResponse SubmissionResponse(const Submission& submission, bool single,
+                               const std::vector<AppendResult>& appended) {
+  bool accepted_all = false;
+  json results = RenderSubmission(submission, appended, &accepted_all);
+  if (!single) return JsonResponse(results);
+  if (accepted_all) return JsonResponse(results[0]);
+  Status error = submission.errors[0];
+  if (error.ok() && !appended.empty()) error = appended[0].status;
+  return JsonResponse(results[0]["error"], HttpStatusOf(error));
+}
+
+Status DecodeBody(const ApiRequest& request, size_t events_max, Submission* submission,
+                  bool* single) {
+  std::string_view type = std::string_view(request.content_type);
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  if (type == "application/x-capnp") {
+    FL_RETURN_IF_ERROR(DecodeCapnpSubmission(request.body, submission));
+    *single = submission->errors.size() == 1;
+  } else if (type == "application/json" || type.empty()) {
+    FL_RETURN_IF_ERROR(DecodeJsonSubmission(request.body, submission));
+    size_t first = request.body.find_first_not_of(" \t\r\n");
+    *single =
+        submission->errors.size() == 1 && first != std::string::npos && request.body[first] == '{';
+  } else {
+    return Status::InvalidArgument("content_type_unsupported",
+                                   "send application/json or application/x-capnp", "Content-Type");
+  }
+  if (submission->errors.size() > events_max) {
+    return Status::InvalidArgument("too_many_events",
+                                   "at most " + std::to_string(events_max) + " events per request");
+  }
+  return Status::Ok();
+}
+
+void PostEvents(const ApiContext& context, const ApiRequest& request,
+                std::function<void(ApiResponse)> reply) {
+  auto submission = std::make_shared<Submission>();
+  bool single = false;
+  Status s = DecodeBody(request, context.request_events_max, submission.get(), &single);
+  if (!s.ok()) return reply(ErrorResponse(s));
+  if (submission->events.empty()) return reply(SubmissionResponse(*submission, single, {}));
+  std::vector<std::optional<PublicKey>> keys =
+      VerifySignatures(*context.sequencer->directory(), submission->events);
+  auto done = [submission, single, reply, defer = context.defer](
+                  Status status, std::vector<AppendResult> results) {
+    // Rendering runs on a request thread, leaving the sequencer to the next batch.
+    defer([submission, single, reply, status, results = std::move(results)] {
+      if (!status.ok()) return reply(ErrorResponse(status));
+      reply(SubmissionResponse(*submission, single, results));
+    });
+  };
+  if (!context.sequencer->Submit(submission->events, std::move(keys), std::move(done))) {
+    bool stopping = context.draining != nullptr && context.draining->load();
+    reply(ErrorResponse(stopping ? Status::InvalidArgument("stopping", "the server is stopping")
+                                 : Status::InvalidArgument(
+                                       "queue_full", "the write queue is full; retry shortly")));
+  }
+}
+
+}  // namespace
+
+}  // namespace fundledger

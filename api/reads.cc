@@ -1,0 +1,203 @@
+#include "api/reads.h"
+
+#include "crypto/checkpoint.h"
+#include "crypto/encoding.h"
+#include "crypto/merkle.h"
+#include "ledger/rules.h"
+#include "replay/reports.h"
+
+namespace fundledger {
+
+using nlohmann::json;
+
+namespace {
+
+Status DecodeRecord(uint64_t seq, std::string_view bytes, RecordReader* record,
+                    SignedEvent* event) {
+  Status s = RecordReader::Open(bytes, record);
+  if (s.ok()) s = SignedEvent::FromEnvelopeReader(record->record().getEnvelope(), event);
+  if (!s.ok())
+    return Status::Corruption(s.code(), "seq " + std::to_string(seq) + ": " + s.message());
+  return Status::Ok();
+}
+
+json HashList(const std::vector<Hash>& hashes) {
+  json out = json::array();
+  for (const auto& h : hashes) out.push_back(Base64Encode(h));
+  return out;
+}
+
+}  // namespace
+
+Status RecordJson(uint64_t seq, std::string_view bytes, json* out) {
+  RecordReader record;
+  SignedEvent event;
+  FL_RETURN_IF_ERROR(DecodeRecord(seq, bytes, &record, &event));
+  *out = {{"seq", seq},
+          {"recorded_at_ms", record.record().getRecordedAtMs()},
+          {"leaf_hash", Base64Encode(MerkleLeafHash(AsBytes(bytes)))},
+          {"envelope", event.ToEnvelopeJson()}};
+  return Status::Ok();
+}
+
+Status RecordTableLine(uint64_t seq, std::string_view bytes, std::string* out) {
+  RecordReader record;
+  SignedEvent event;
+  FL_RETURN_IF_ERROR(DecodeRecord(seq, bytes, &record, &event));
+  json envelope = event.ToEnvelopeJson();
+  *out = std::to_string(seq) + "\t" + FormatDate(BusinessDay(record.record().getRecordedAtMs())) +
+         "\t" + envelope["event"]["type"].get<std::string>() + "\t" + event.id() + "\t" +
+         event.signer();
+  return Status::Ok();
+}
+
+Status CheckpointJson(Journal& journal, json* out) {
+  std::string note;
+  FL_RETURN_IF_ERROR(journal.WriteCheckpoint(&note));
+  Checkpoint checkpoint;
+  FL_RETURN_IF_ERROR(OpenCheckpoint(note, journal.log_verifier(), &checkpoint));
+  *out = {{"origin", checkpoint.origin},
+          {"size", checkpoint.size},
+          {"root", Base64Encode(checkpoint.root)},
+          {"note", note},
+          {"log_key", FormatVerifierKey(journal.log_verifier().name, journal.log_verifier().key)}};
+  return Status::Ok();
+}
+
+Status InclusionProofJson(const Journal& journal, uint64_t seq, std::string_view id,
+                          uint64_t tree_size, json* out) {
+  if (!id.empty()) FL_RETURN_IF_ERROR(journal.FindEvent(id, &seq));
+  uint64_t size = tree_size ? tree_size : journal.head().size;
+  std::vector<Hash> proof;
+  Hash leaf, root;
+  FL_RETURN_IF_ERROR(journal.InclusionProof(seq, size, &proof, &leaf, &root));
+  *out = {{"seq", seq},
+          {"leaf_index", seq - 1},
+          {"tree_size", size},
+          {"leaf_hash", Base64Encode(leaf)},
+          {"root", Base64Encode(root)},
+          {"proof", HashList(proof)}};
+  return Status::Ok();
+}
+
+Status ConsistencyProofJson(const Journal& journal, uint64_t size1, uint64_t size2, json* out) {
+  uint64_t to = size2 ? size2 : journal.head().size;
+  std::vector<Hash> proof;
+  Hash root1, root2;
+  FL_RETURN_IF_ERROR(journal.ConsistencyProof(size1, to, &proof, &root1, &root2));
+  *out = {{"size1", size1},
+          {"size2", to},
+          {"root1", Base64Encode(root1)},
+          {"root2", Base64Encode(root2)},
+          {"proof", HashList(proof)}};
+  return Status::Ok();
+}
+
+Status MakeViewQuery(std::string_view view, const std::string& project, const std::string& pool,
+                     const std::optional<std::string>& region, uint64_t as_of_seq,
+                     const std::string& as_of_date, ViewQuery* out) {
+  if (view != "balance" && view != "ratios" && view != "disbursements" && view != "flags") {
+    return Status::InvalidArgument("bad_view", "a view is balance, ratios, disbursements or flags",
+                                   "view");
+  }
+  *out = ViewQuery();
+  out->view = std::string(view);
+  if (int(!project.empty()) + int(!pool.empty()) + int(region.has_value()) != 1) {
+    return Status::InvalidArgument("bad_scope", "give exactly one of project, pool, region");
+  }
+  if (!project.empty()) {
+    out->scope = {ScopeKind::kProject, project};
+  } else if (!pool.empty()) {
+    out->scope = {ScopeKind::kPool, pool};
+  } else {
+    if (!IsValidRegion(*region)) {
+      return Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'", "region");
+    }
+    out->scope = {ScopeKind::kRegion, *region};
+  }
+  out->as_of.seq = as_of_seq;
+  if (!as_of_date.empty()) {
+    int64_t day = 0;
+    Status s = ParseDate(as_of_date, "as_of_date", &day);
+    if (!s.ok()) return Status::InvalidArgument(s.code(), s.message(), "as_of_date");
+    out->as_of.day = day;
+  }
+  return Status::Ok();
+}
+
+Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out) {
+  Status s = ViewPoint::Open(journal, query.scope, query.as_of, out);
+  if (s.code() == "as_of_seq_beyond_head" || s.code() == "bad_region") {
+    return Status::InvalidArgument(s.code(), s.message(), s.field());
+  }
+  return s;
+}
+
+namespace {
+
+// The figures of the view in `format`.
+template <typename Figures>
+void RenderAs(std::string_view format, const Figures& figures,
+              nlohmann::json (*to_json)(const Figures&), std::string (*to_csv)(const Figures&),
+              std::string (*to_table)(const Figures&), RenderedView* out) {
+  if (format == "csv") {
+    out->csv = to_csv(figures);
+  } else if (format == "table") {
+    out->table = to_table(figures);
+  } else {
+    out->json = to_json(figures);
+  }
+}
+
+json FlagsObject(const std::vector<Flag>& flags) { return {{"flags", FlagsJson(flags)}}; }
+
+Status RenderFigures(const ViewPoint& point, const std::string& view, std::string_view format,
+                     RenderedView* out) {
+  if (view == "balance") {
+    Balance balance;
+    FL_RETURN_IF_ERROR(BalanceOf(point, &balance));
+    RenderAs(format, balance, BalanceJson, BalanceCsv, BalanceTable, out);
+  } else if (view == "ratios") {
+    Ratios ratios;
+    FL_RETURN_IF_ERROR(RatiosOf(point, &ratios));
+    RenderAs(format, ratios, RatiosJson, RatiosCsv, RatiosTable, out);
+  } else if (view == "disbursements") {
+    Disbursements d;
+    FL_RETURN_IF_ERROR(DisbursementsOf(point, &d));
+    RenderAs(format, d, DisbursementsJson, DisbursementsCsv, DisbursementsTable, out);
+  } else {
+    std::vector<Flag> flags;
+    FL_RETURN_IF_ERROR(FlagsOf(point, &flags));
+    RenderAs(format, flags, FlagsObject, FlagsCsv, FlagsTable, out);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
+                  RenderedView* out) {
+  RenderedView figures;
+  FL_RETURN_IF_ERROR(RenderFigures(point, query.view, format, &figures));
+  const char* kinds[] = {"project", "pool", "region"};
+  if (format == "csv") {
+    out->csv = std::move(figures.csv);
+  } else if (format == "table") {
+    std::string as_of_text = "seq " + std::to_string(point.as_of_seq());
+    if (point.as_of_day()) {
+      as_of_text += ", occurred on or before " + FormatDate(*point.as_of_day());
+    }
+    out->table = query.view + " of " + kinds[int(query.scope.kind)] + " " + query.scope.id +
+                 " as of " + as_of_text + "\n" + figures.table;
+  } else {
+    json scope_json = {{kinds[int(query.scope.kind)], query.scope.id}};
+    if (query.scope.kind == ScopeKind::kRegion) scope_json["projects"] = point.projects().size();
+    out->json = {{"view", query.view}, {"scope", scope_json}, {"as_of_seq", point.as_of_seq()}};
+    out->json["as_of_date"] = point.as_of_day() ? json(FormatDate(*point.as_of_day())) : json();
+    out->json["reference_date"] = FormatDate(point.reference_day());
+    out->json.update(figures.json);
+  }
+  return Status::Ok();
+}
+
+}  // namespace fundledger

@@ -1,0 +1,440 @@
+#include "api/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "api/http_handler.h"
+#include "api/submit.h"
+#include "ledger/parallel.h"
+
+namespace fundledger {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kFirstReadBytes = 4096;
+constexpr int64_t kLingerMs = 1000;
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::chrono::milliseconds Ms(int64_t ms) { return std::chrono::milliseconds(ms); }
+
+class Session;
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(Journal& journal_in, const ServerOptions& options_in)
+      : journal(journal_in),
+        options(options_in),
+        ioc(int(ThreadsOrCores(options_in.threads))),
+        acceptor(net::make_strand(ioc)),
+        signals(acceptor.get_executor()) {}
+
+  Status Listen();
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void RejectConnection(tcp::socket socket);
+  void BeginStop();
+  void WaitStopped();
+  void Forget(uint64_t id);
+
+  Journal& journal;
+  const ServerOptions options;
+  // Declared before the io_context: sessions destroyed with it still report here.
+  std::mutex mu;  // guards sessions, next_id, stop_requested, stopped
+  std::condition_variable cv;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions;
+  uint64_t next_id = 0;
+  bool stop_requested = false;
+  bool stopped = false;
+  uint16_t port = 0;  // bound
+  Metrics metrics;
+  ReadGate gate;
+  std::atomic<bool> draining{false};
+  net::io_context ioc;
+  // Keeps the threads running while a request waits for the writer with no I/O pending.
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
+  ApiContext context;
+  std::vector<std::thread> threads;
+};
+
+namespace {
+
+// One connection: reads requests within the limits, hands them to HandleRequest, writes the
+// answers. Every handler runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Server::Impl& server, uint64_t id)
+      : stream_(std::move(socket)), server_(server), id_(id) {
+    server_.metrics.AddConnections(1);
+  }
+  ~Session() {
+    server_.metrics.AddConnections(-1);
+    server_.Forget(id_);
+  }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::DoWaitRequest, shared_from_this()));
+  }
+  // On stop: an idle connection closes now, a busy one after its answer.
+  void Drain() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (!self->busy_) self->Close();
+    });
+  }
+
+ private:
+  const ServerLimits& limits() const { return server_.options.limits; }
+
+  void DoWaitRequest() {
+    busy_ = false;
+    if (closing_ || server_.draining) return Close();
+    parser_.emplace();
+    parser_->header_limit(uint32_t(limits().header_bytes_max));
+    parser_->body_limit(limits().body_bytes_max);
+    if (buffer_.size() > 0) return DoReadHeader();
+    stream_.expires_after(Ms(limits().idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t bytes) {
+    if (ec) return Close();
+    buffer_.commit(bytes);
+    DoReadHeader();
+  }
+
+  void DoReadHeader() {
+    busy_ = true;
+    started_ = Clock::now();
+    stream_.expires_after(Ms(limits().header_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  // Answers a request over a limit; false for other errors (the connection just closes).
+  bool FailOnLimit(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      Fail(Status::InvalidArgument(
+          "header_too_large",
+          "request headers are at most " + std::to_string(limits().header_bytes_max) + " bytes"));
+      return true;
+    }
+    if (ec == http::error::body_limit) {
+      // Beast finds a Content-Length over the limit with the header, a chunked body as it comes.
+      Fail(Status::InvalidArgument(
+          "body_too_large",
+          "a request body is at most " + std::to_string(limits().body_bytes_max) + " bytes"));
+      return true;
+    }
+    return false;
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (FailOnLimit(ec)) return;
+    if (ec) return Close();
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      return http::async_write(stream_, *continue_,
+                               [self = shared_from_this()](beast::error_code ec, size_t) {
+                                 if (ec) return self->Close();
+                                 self->DoReadBody();
+                               });
+    }
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    stream_.expires_after(Ms(limits().body_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (FailOnLimit(ec)) return;
+    if (ec) return Close();
+    stream_.expires_never();  // the answer may wait for a durable batch
+    http::request<http::string_body> request = parser_->release();
+    keep_alive_ = request.keep_alive();
+    ApiRequest api;
+    api.method = std::string(request.method_string());
+    api.target = std::string(request.target());
+    api.content_type = std::string(request[http::field::content_type]);
+    api.signature.org = std::string(request[kOrgHeader]);
+    api.signature.timestamp = std::string(request[kTimestampHeader]);
+    api.signature.signature = std::string(request[kSignatureHeader]);
+    api.body = std::move(request.body());
+    auto reply = [self = shared_from_this()](ApiResponse response) {
+      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->Respond(std::move(response));
+      });
+    };
+    try {
+      HandleRequest(server_.context, api, reply);
+    } catch (const std::exception& e) {
+      // A bug, not an input error; the connection is answered rather than left hanging.
+      reply(ErrorResponse(Status::IOError("internal", e.what())));
+    }
+  }
+
+  // An answer to a request that could not be read whole; the connection closes after it.
+  void Fail(const Status& status) {
+    keep_alive_ = false;
+    linger_ = true;
+    Respond(ErrorResponse(status));
+  }
+
+  // After an answer to a request left unread: the rest is read and dropped for a moment before
+  // closing, since closing with unread input resets the connection and the client could lose
+  // the answer.
+  void DoLinger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(Ms(kLingerMs));
+    DoDiscard();
+  }
+  void DoDiscard() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DoDiscard();
+                            });
+  }
+
+  void Respond(ApiResponse answer) {
+    auto response =
+        std::make_shared<http::response<http::string_body>>(http::status(answer.status), 11);
+    response->set(http::field::server, "fundledger");
+    response->set(http::field::content_type, answer.content_type);
+    if (answer.retry_after_s) {
+      response->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
+    }
+    response->keep_alive(keep_alive_ && !closing_ && !server_.draining);
+    response->body() = std::move(answer.body);
+    response->prepare_payload();
+    response_ = response;
+    route_ = answer.route;
+    stream_.expires_after(Ms(limits().write_timeout_ms));
+    http::async_write(stream_, *response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
+    server_.metrics.OnResponse(route_, response_->result_int(), uint64_t(us.count()));
+    bool keep_alive = response_->keep_alive();
+    response_.reset();
+    if (!ec && linger_) return DoLinger();
+    if (ec || !keep_alive) return Close();
+    DoWaitRequest();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  std::shared_ptr<http::response<http::empty_body>> continue_;
+  Server::Impl& server_;
+  const uint64_t id_;
+  Route route_ = Route::kOther;
+  Clock::time_point started_;
+  bool busy_ = false;     // a request is being read, handled or answered
+  bool closing_ = false;  // close after the answer in progress
+  bool keep_alive_ = true;
+  bool linger_ = false;  // the request was not read whole
+};
+
+}  // namespace
+
+Status Server::Impl::Listen() {
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto endpoints =
+      resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive, ec);
+  if (ec || endpoints.empty()) {
+    return Status::InvalidArgument("bad_listen", "cannot resolve " + options.host, "listen");
+  }
+  tcp::endpoint endpoint = *endpoints.begin();
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) port = acceptor.local_endpoint(ec).port();
+  if (ec) {
+    return Status::IOError("listen",
+                           options.host + ":" + std::to_string(options.port) + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+void Server::Impl::DoAccept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
+}
+
+void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+  if (!ec) {
+    std::shared_ptr<Session> session;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!stop_requested && sessions.size() < options.limits.connections_max) {
+        session = std::make_shared<Session>(std::move(socket), *this, next_id);
+        sessions.emplace(next_id++, session);
+      }
+    }
+    if (session) {
+      session->Start();
+    } else if (socket.is_open()) {
+      RejectConnection(std::move(socket));
+    }
+  }
+  DoAccept();
+}
+
+void Server::Impl::RejectConnection(tcp::socket socket) {
+  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  auto response =
+      std::make_shared<http::response<http::string_body>>(http::status::service_unavailable, 11);
+  response->set(http::field::content_type, "application/json");
+  response->set(http::field::retry_after, "1");
+  response->keep_alive(false);
+  response->body() = ErrorJson(Status::InvalidArgument("too_many_connections",
+                                                       "the server is at its limit of "
+                                                       "open connections"))
+                         .dump();
+  response->prepare_payload();
+  stream->expires_after(Ms(options.limits.write_timeout_ms));
+  http::async_write(*stream, *response, [stream, response](beast::error_code, size_t) {
+    beast::error_code ignored;
+    stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
+  });
+}
+
+void Server::Impl::Forget(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu);
+  sessions.erase(id);
+  if (sessions.empty()) cv.notify_all();
+}
+
+void Server::Impl::BeginStop() {
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop_requested) return;
+    stop_requested = true;
+    draining = true;
+    for (auto& [id, weak] : sessions) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+    cv.notify_all();
+  }
+  net::post(acceptor.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    signals.cancel(ignored);
+  });
+  for (auto& session : open) session->Drain();
+}
+
+void Server::Impl::WaitStopped() {
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return stop_requested; });
+    if (stopped) return;
+    cv.wait_for(lock, Ms(options.limits.drain_timeout_ms), [&] { return sessions.empty(); });
+    stopped = true;
+  }
+  // Requests still queued are appended (their clients may be gone; the events are durable).
+  sequencer->Stop();
+  work.reset();
+  ioc.stop();
+  for (auto& thread : threads) thread.join();
+  threads.clear();
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  if (!impl_) return;
+  Stop();
+  Wait();
+}
+
+Status Server::Start(Journal& journal, const ServerOptions& options, std::unique_ptr<Server>* out) {
+  auto impl = std::make_unique<Impl>(journal, options);
+  FL_RETURN_IF_ERROR(impl->Listen());
+  SequencerOptions sequencer_options;
+  sequencer_options.queue_events_max = options.limits.queue_events_max;
+  sequencer_options.batch_events_max = options.limits.batch_events_max;
+  impl->sequencer =
+      std::make_unique<Sequencer>(journal, impl->gate, impl->metrics, sequencer_options);
+  Impl* raw = impl.get();
+  ApiContext& context = impl->context;
+  context.journal = &journal;
+  context.gate = &impl->gate;
+  context.sequencer = impl->sequencer.get();
+  context.metrics = &impl->metrics;
+  context.now_ms = options.now_ms ? options.now_ms : SystemNowMs;
+  context.defer = [raw](std::function<void()> work) { net::post(raw->ioc, std::move(work)); };
+  context.draining = &impl->draining;
+  context.request_events_max = options.limits.request_events_max;
+  if (options.handle_signals) {
+    impl->signals.add(SIGINT);
+    impl->signals.add(SIGTERM);
+    impl->signals.async_wait([raw](beast::error_code ec, int) {
+      if (!ec) raw->BeginStop();
+    });
+  }
+  raw->DoAccept();
+  for (unsigned i = 0; i < ThreadsOrCores(options.threads); ++i) {
+    impl->threads.emplace_back([raw] { raw->ioc.run(); });
+  }
+  out->reset(new Server(std::move(impl)));
+  return Status::Ok();
+}
+
+uint16_t Server::port() const { return impl_->port; }
+
+void Server::Stop() { impl_->BeginStop(); }
+
+void Server::Wait() { impl_->WaitStopped(); }
+
+}  // namespace fundledger

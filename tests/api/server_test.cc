@@ -1,0 +1,672 @@
+// The HTTP server over real loopback sockets: every endpoint, every error status, signed reads,
+// group commit under concurrent writers, slow and vanishing clients, and a graceful stop under
+// load.
+
+#include "api/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "api/client.h"
+#include "api/http_handler.h"
+#include "api/reads.h"
+#include "api/submit.h"
+#include "crypto/merkle.h"
+#include "replay/verify.h"
+#include "tests/ledger/fund_events.h"
+#include "tests/ledger/test_ledger.h"
+
+namespace fundledger {
+namespace {
+
+using nlohmann::json;
+using testing::Allocated;
+using testing::kHeping;
+using testing::ProjectRegistration;
+using testing::Received;
+using testing::TestLedger;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json Parse(const std::string& text) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(value.is_discarded()) << "not JSON: " << text;
+  return value;
+}
+
+// A socket of our own, for clients that misbehave.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    timeval timeout{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+  ~RawClient() { Close(); }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  bool Send(std::string_view bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size());
+  }
+  // The first bytes the server sends.
+  std::string ReadSome() {
+    char buffer[4096];
+    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+    return n > 0 ? std::string(buffer, size_t(n)) : std::string();
+  }
+  // Everything until the server closes the connection (or 5 s pass).
+  std::string ReadToClose() {
+    std::string out;
+    char buffer[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) break;
+      out.append(buffer, size_t(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A ledger of Xiangtan with a project in Heping, served on a loopback port.
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    L.Register("xt-finance", "finance_bureau", "municipal", "hunan/xiangtan");
+    L.Register("bj-finance", "finance_bureau", "municipal", "beijing");
+    L.Register("yh-housing", "housing_bureau", "district", "hunan/xiangtan/yuhu");
+    L.Register("jianshe", "contractor", "none", "hunan/xiangtan");
+    L.Register("audit", "auditor", "none", "hunan");
+    L.Register("gone", "auditor", "none", "hunan");
+    L.AppendOk(L.Signed(
+        "operator", testing::Event("revoke-gone", "org_revoked", {{"org", "gone"}}, "2026-11-02")));
+    L.AppendOk(L.Signed("yh-housing", ProjectRegistration("p1")));
+    L.AppendOk(L.Signed(
+        "xt-finance", Received("r0", "xt-finance", "pool", "municipal", "xt-finance", 1'000'000)));
+  }
+  void TearDown() override { server_.reset(); }
+
+  void Start(ServerLimits limits = ServerLimits()) {
+    ServerOptions options;
+    options.threads = 2;
+    options.limits = limits;
+    Status s = Server::Start(L.journal(), options, &server_);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
+    client_ = std::make_unique<HttpConnection>(address_, 10000);
+  }
+
+  HttpReply Call(const std::string& method, const std::string& target, const std::string& org = "",
+                 const std::string& body = "",
+                 const std::string& content_type = "application/json") {
+    std::optional<RequestSigner> signer;
+    if (!org.empty()) signer = RequestSigner{org, &L.keys().at(org)};
+    HttpReply reply;
+    Status s =
+        client_->Exchange(method, target, body.empty() ? "" : content_type, body, signer, &reply);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return reply;
+  }
+  HttpReply Get(const std::string& target, const std::string& org = "") {
+    return Call("GET", target, org);
+  }
+  HttpReply Post(const json& body) { return Call("POST", "/v1/events", "", body.dump()); }
+
+  json Envelope(const std::string& signer, const json& event) {
+    return L.Signed(signer, event).ToEnvelopeJson();
+  }
+  json ReceiptEnvelope(const std::string& id, uint64_t amount_fen) {
+    return Envelope("xt-finance",
+                    Received(id, "xt-finance", "pool", "municipal", "xt-finance", amount_fen));
+  }
+  json AllocationEnvelope(const std::string& id, uint64_t amount_fen) {
+    return Envelope("xt-finance",
+                    Allocated(id, "xt-finance", "p1", "project", "municipal", amount_fen));
+  }
+
+  TestLedger L;
+  std::unique_ptr<Server> server_;
+  ServerAddress address_;
+  std::unique_ptr<HttpConnection> client_;
+};
+
+TEST_F(ServerTest, PublicEndpointsNeedNoSignature) {
+  Start();
+  HttpReply health = Get("/healthz");
+  EXPECT_EQ(health.status, 200u);
+  EXPECT_EQ(Parse(health.body)["status"], "ok");
+  HttpReply home = Get("/");
+  EXPECT_EQ(home.status, 200u);
+  EXPECT_NE(home.body.find("records"), std::string::npos) << home.body;
+  EXPECT_EQ(Get("/v1/public/checkpoint").status, 404u) << "no checkpoint written yet";
+  EXPECT_EQ(Get("/v1/checkpoint", "jianshe").status, 200u);
+  HttpReply note = Get("/v1/public/checkpoint");
+  EXPECT_EQ(note.status, 200u);
+  Checkpoint checkpoint;
+  ASSERT_TRUE(OpenCheckpoint(note.body, L.journal().log_verifier(), &checkpoint).ok()) << note.body;
+  EXPECT_EQ(checkpoint.size, L.journal().head().size);
+  ASSERT_EQ(Post(ReceiptEnvelope("m1", 5)).status, 200u);
+  HttpReply metrics = Get("/metrics");
+  EXPECT_EQ(metrics.status, 200u);
+  EXPECT_EQ(metrics.content_type.rfind("text/plain", 0), 0u) << metrics.content_type;
+  for (const std::string& name : std::vector<std::string>{
+           "fundledger_events_appended_total 1", "fundledger_batch_events_count 1",
+           "fundledger_fsync_seconds_count 1", "fundledger_request_seconds_bucket{route=\"views\"",
+           "fundledger_journal_records " + std::to_string(L.journal().head().size)}) {
+    EXPECT_NE(metrics.body.find(name), std::string::npos) << name << "\n" << metrics.body;
+  }
+}
+
+TEST_F(ServerTest, PostAnswersEachEnvelopeWithItsResultAndStatus) {
+  Start();
+  uint64_t head = L.journal().head().size;
+  HttpReply one = Post(ReceiptEnvelope("r1", 100));
+  ASSERT_EQ(one.status, 200u) << one.body;
+  json result = Parse(one.body);
+  EXPECT_EQ(result["id"], "r1");
+  EXPECT_EQ(result["seq"], head + 1);
+  EXPECT_EQ(result["duplicate"], false);
+  uint64_t seq = 0;
+  ASSERT_TRUE(L.journal().FindEvent("r1", &seq).ok());
+  EXPECT_EQ(seq, head + 1);
+  // The same again is a duplicate with the original seq; other content under its id conflicts.
+  HttpReply again = Post(ReceiptEnvelope("r1", 100));
+  EXPECT_EQ(again.status, 200u);
+  EXPECT_EQ(Parse(again.body)["duplicate"], true);
+  HttpReply conflict = Post(ReceiptEnvelope("r1", 101));
+  EXPECT_EQ(conflict.status, 409u) << conflict.body;
+  EXPECT_EQ(Parse(conflict.body)["code"], "duplicate_id");
+  EXPECT_EQ(Parse(conflict.body)["event_id"], "r1");
+  // A rule's refusal: 422 naming the rule, the event and the field; nothing changes.
+  HttpReply overdraft = Post(AllocationEnvelope("a-big", 10'000'000));
+  EXPECT_EQ(overdraft.status, 422u) << overdraft.body;
+  json error = Parse(overdraft.body);
+  EXPECT_EQ(error["code"], "overdraft");
+  EXPECT_EQ(error["event_id"], "a-big");
+  EXPECT_EQ(error["field"], "amount_fen");
+  EXPECT_EQ(L.journal().head().size, head + 1);
+  // A list gets 200 and one result per item, in order, errors included.
+  json list = {ReceiptEnvelope("r2", 1), AllocationEnvelope("a-big", 10'000'000),
+               json{{"signer", "xt-finance"}}};
+  HttpReply many = Post(list);
+  ASSERT_EQ(many.status, 200u) << many.body;
+  json results = Parse(many.body);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0]["seq"], head + 2);
+  EXPECT_EQ(results[1]["error"]["code"], "overdraft");
+  EXPECT_TRUE(results[2].contains("error"));
+  // Cap'n Proto envelopes, one after another.
+  std::string capnp =
+      L.Signed("xt-finance", Received("c1", "xt-finance", "pool", "municipal", "xt-finance", 7))
+          .ToEnvelopeCapnp() +
+      L.Signed("xt-finance", Received("c2", "xt-finance", "pool", "municipal", "xt-finance", 8))
+          .ToEnvelopeCapnp();
+  HttpReply binary = Call("POST", "/v1/events", "", capnp, "application/x-capnp");
+  ASSERT_EQ(binary.status, 200u) << binary.body;
+  EXPECT_EQ(Parse(binary.body)[1]["seq"], head + 4);
+  HttpReply torn =
+      Call("POST", "/v1/events", "", capnp.substr(0, capnp.size() - 8), "application/x-capnp");
+  EXPECT_EQ(torn.status, 400u);
+  EXPECT_EQ(Parse(torn.body)["code"], "capnp_malformed");
+}
+
+TEST_F(ServerTest, MalformedRequestsAreRefusedWithTheirStatus) {
+  ServerLimits limits;
+  limits.body_bytes_max = 4096;
+  limits.header_bytes_max = 2048;
+  limits.request_events_max = 3;
+  Start(limits);
+  uint64_t head = L.journal().head().size;
+  struct Case {
+    HttpReply reply;
+    unsigned status;
+    std::string code;
+  };
+  std::vector<Case> cases = {
+      {Call("POST", "/v1/events", "", "{not json"), 400, "json_malformed"},
+      {Call("POST", "/v1/events", "", "x", "text/plain"), 400, "content_type_unsupported"},
+      {Call("POST", "/v1/events", "", std::string(5000, ' ')), 413, "body_too_large"},
+      {Post({ReceiptEnvelope("t1", 1), ReceiptEnvelope("t2", 1), ReceiptEnvelope("t3", 1),
+             ReceiptEnvelope("t4", 1)}),
+       413, "too_many_events"},
+      {Get("/v1/views/balance?project=p1&bogus=1", "audit"), 400, "unknown_parameter"},
+      {Get("/v1/views/balance?project=p1&as_of_seq=x", "audit"), 400, "bad_number"},
+      {Get("/v1/views/balance?project=p1&pool=xt-finance", "audit"), 400, "bad_scope"},
+      {Get("/v1/views/balance?project=p1&as_of_seq=99999", "audit"), 400, "as_of_seq_beyond_head"},
+      {Get("/v1/views/colour?project=p1", "audit"), 400, "bad_view"},
+      {Get("/v1/views/balance?project=nope", "audit"), 404, "project_unknown"},
+      {Get("/v1/proofs/inclusion?id=nope", "audit"), 404, "event_not_found"},
+      {Get("/v1/nothing"), 404, "no_route"},
+      {Call("POST", "/v1/views/balance?project=p1", "", "{}"), 405, "method_not_allowed"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.reply.status, c.status) << c.reply.body;
+    EXPECT_EQ(Parse(c.reply.body)["code"], c.code) << c.reply.body;
+    for (const char* field : {"code", "message", "event_id", "field"}) {
+      EXPECT_TRUE(Parse(c.reply.body).contains(field)) << c.reply.body;
+    }
+  }
+  // Headers over the limit: 413, and the connection is closed.
+  RawClient raw(server_->port());
+  raw.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(4000, 'a') + "\r\n\r\n");
+  std::string answer = raw.ReadToClose();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
+  EXPECT_NE(answer.find("header_too_large"), std::string::npos) << answer;
+  EXPECT_EQ(L.journal().head().size, head) << "refused requests change nothing";
+}
+
+TEST_F(ServerTest, SignedReadsAreCheckedForOrgTimeAndSignature) {
+  Start();
+  std::string target = "/v1/views/balance?project=p1";
+  auto signed_get = [&](const RequestSignature& signature) {
+    RawClient raw(server_->port());
+    raw.Send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + kOrgHeader + ": " +
+             signature.org + "\r\n" + kTimestampHeader + ": " + signature.timestamp + "\r\n" +
+             kSignatureHeader + ": " + signature.signature + "\r\n\r\n");
+    return raw.ReadToClose();
+  };
+  auto status_and_code = [](const std::string& answer) {
+    size_t body = answer.find("\r\n\r\n");
+    return answer.substr(9, 3) + " " + Parse(answer.substr(body + 4)).value("code", "");
+  };
+  std::string path = "/v1/views/balance", query = "project=p1";
+  const KeyPair& audit = L.keys().at("audit");
+  EXPECT_EQ(Get(target).status, 401u);
+  EXPECT_EQ(Parse(Get(target).body)["code"], "auth_missing");
+  EXPECT_EQ(status_and_code(signed_get(
+                SignRequest(audit, "audit", "GET", path, query, WallMs() - 6 * 60 * 1000))),
+            "401 auth_timestamp_stale");
+  EXPECT_EQ(status_and_code(signed_get(
+                SignRequest(audit, "audit", "GET", path, query, WallMs() + 6 * 60 * 1000))),
+            "401 auth_timestamp_stale");
+  // Signed by one org's key in another's name; by an unknown org; over another query.
+  EXPECT_EQ(
+      status_and_code(signed_get(SignRequest(audit, "xt-finance", "GET", path, query, WallMs()))),
+      "401 auth_signature_invalid");
+  EXPECT_EQ(status_and_code(signed_get(SignRequest(audit, "nobody", "GET", path, query, WallMs()))),
+            "401 auth_org_unknown");
+  EXPECT_EQ(
+      status_and_code(signed_get(SignRequest(audit, "audit", "GET", path, "project=p2", WallMs()))),
+      "401 auth_signature_invalid");
+  EXPECT_EQ(status_and_code(
+                signed_get(SignRequest(L.keys().at("gone"), "gone", "GET", path, query, WallMs()))),
+            "403 org_revoked");
+  EXPECT_EQ(status_and_code(signed_get(SignRequest(audit, "audit", "GET", path, query, WallMs()))),
+            "200 ");
+  // Who reads what.
+  struct Case {
+    std::string org, target;
+    unsigned status;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"audit", "/v1/views/flags?region=beijing", 200},
+           {"audit", "/v1/events", 200},
+           {"xt-finance", "/v1/views/ratios?project=p1", 200},
+           {"xt-finance", "/v1/views/balance?region=hunan/xiangtan/yuhu", 200},
+           {"yh-housing", "/v1/views/disbursements?project=p1", 200},
+           {"bj-finance", "/v1/views/balance?project=p1", 403},
+           {"bj-finance", "/v1/views/balance?pool=xt-finance", 403},
+           {"yh-housing", "/v1/views/balance?pool=xt-finance", 403},
+           {"xt-finance", "/v1/views/balance?region=hunan", 403},
+           {"jianshe", "/v1/views/balance?project=p1", 403},
+           {"xt-finance", "/v1/events", 403},
+           {"jianshe", "/v1/proofs/consistency?from=1", 200},
+       }) {
+    HttpReply reply = Get(c.target, c.org);
+    EXPECT_EQ(reply.status, c.status) << c.org << " " << c.target << ": " << reply.body;
+    if (c.status == 403) {
+      std::string code = Parse(reply.body)["code"];
+      EXPECT_TRUE(code == "forbidden_region" || code == "forbidden_kind") << reply.body;
+    }
+  }
+}
+
+TEST_F(ServerTest, ReadsAnswerWhatTheCommandLinePrints) {
+  Start();
+  ASSERT_EQ(Post(AllocationEnvelope("a1", 300'000)).status, 200u);
+  // Views: the same JSON as `show --format json`, rendered here from the same journal.
+  for (std::string view : {"balance", "ratios", "disbursements", "flags"}) {
+    ViewQuery query;
+    ASSERT_TRUE(MakeViewQuery(view, "p1", "", std::nullopt, 0, "", &query).ok());
+    std::unique_ptr<ViewPoint> point;
+    RenderedView local, local_csv;
+    ASSERT_TRUE(OpenView(L.journal(), query, &point).ok());
+    ASSERT_TRUE(RenderView(*point, query, "json", &local).ok());
+    ASSERT_TRUE(RenderView(*point, query, "csv", &local_csv).ok());
+    HttpReply reply = Get("/v1/views/" + view + "?project=p1", "audit");
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+    EXPECT_EQ(Parse(reply.body), local.json) << view;
+    HttpReply csv = Get("/v1/views/" + view + "?project=p1&format=csv", "audit");
+    EXPECT_EQ(csv.body, local_csv.csv);
+  }
+  HttpReply balance = Get("/v1/views/balance?pool=xt-finance&as_of_date=2025-06-01", "audit");
+  ASSERT_EQ(balance.status, 200u) << balance.body;
+  EXPECT_EQ(Parse(balance.body)["total"]["available_fen"], 1'000'000 - 300'000);
+  // The log: the fields of `log --format json`.
+  HttpReply log = Get("/v1/events?from=2&limit=3", "audit");
+  ASSERT_EQ(log.status, 200u);
+  json records = Parse(log.body);
+  ASSERT_EQ(records.size(), 3u);
+  std::string bytes;
+  ASSERT_TRUE(L.journal().ReadRecord(3, &bytes).ok());
+  json expected;
+  ASSERT_TRUE(RecordJson(3, bytes, &expected).ok());
+  EXPECT_EQ(records[1], expected);
+  // Checkpoint and proofs verify against each other.
+  json checkpoint = Parse(Get("/v1/checkpoint", "audit").body);
+  uint64_t size = checkpoint["size"];
+  EXPECT_EQ(size, L.journal().head().size);
+  json inclusion = Parse(Get("/v1/proofs/inclusion?id=a1", "audit").body);
+  EXPECT_EQ(inclusion["tree_size"], size);
+  EXPECT_EQ(inclusion["root"], checkpoint["root"]);
+  json by_seq = Parse(
+      Get("/v1/proofs/inclusion?seq=" + std::to_string(inclusion["seq"].get<uint64_t>()), "audit")
+          .body);
+  EXPECT_EQ(by_seq, inclusion);
+  json consistency =
+      Parse(Get("/v1/proofs/consistency?from=3&to=" + std::to_string(size), "audit").body);
+  EXPECT_EQ(consistency["root2"], checkpoint["root"]);
+  EXPECT_FALSE(consistency["proof"].empty());
+}
+
+TEST_F(ServerTest, ConcurrentWritersEqualSequentialApplication) {
+  Start();
+  uint64_t head = L.journal().head().size;
+  // Receipts and allocations race: whether an allocation finds money in the pool depends on the
+  // order the sequencer gives them, which the results must reflect exactly.
+  constexpr int kWriters = 6, kRequests = 12;
+  std::vector<std::vector<json>> results(kWriters);
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      HttpConnection connection(address_, 20000);
+      for (int r = 0; r < kRequests; ++r) {
+        std::string id = std::to_string(w) + "-" + std::to_string(r);
+        json body = {ReceiptEnvelope("cr-" + id, 20'000), AllocationEnvelope("ca-" + id, 70'000)};
+        HttpReply reply;
+        Status s = connection.Exchange("POST", "/v1/events", "application/json", body.dump(),
+                                       std::nullopt, &reply);
+        ASSERT_TRUE(s.ok()) << s.ToString();
+        ASSERT_EQ(reply.status, 200u) << reply.body;
+        for (auto& item : Parse(reply.body)) results[w].push_back(item);
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  server_.reset();  // the journal is ours again
+  std::set<uint64_t> seqs;
+  uint64_t accepted = 0;
+  for (const auto& list : results) {
+    ASSERT_EQ(list.size(), size_t(2 * kRequests));
+    for (const json& r : list) {
+      if (r.contains("error")) {
+        EXPECT_EQ(r["error"]["code"], "overdraft") << r;
+        uint64_t seq = 0;
+        EXPECT_TRUE(L.journal().FindEvent(r["id"].get<std::string>(), &seq).IsNotFound());
+        continue;
+      }
+      ++accepted;
+      EXPECT_TRUE(seqs.insert(r["seq"].get<uint64_t>()).second) << "seq given twice: " << r;
+      uint64_t seq = 0;
+      ASSERT_TRUE(L.journal().FindEvent(r["id"].get<std::string>(), &seq).ok());
+      EXPECT_EQ(seq, r["seq"].get<uint64_t>());
+    }
+  }
+  EXPECT_EQ(L.journal().head().size, head + accepted) << "nothing lost, nothing extra";
+  EXPECT_LT(accepted, uint64_t(2 * kWriters * kRequests)) << "some allocations must overdraw";
+  // The records applied one by one, in seq order, to a copy of the ledger: every one accepted,
+  // and the same views.
+  TestLedger sequential(L.keys());
+  uint64_t replayed = 0;
+  ASSERT_TRUE(
+      L.journal()
+          .ScanRecords(
+              2,
+              [&](uint64_t, std::string_view bytes) {
+                RecordReader record;
+                SignedEvent event;
+                EXPECT_TRUE(RecordReader::Open(bytes, &record).ok());
+                EXPECT_TRUE(
+                    SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event).ok());
+                sequential.AppendOk(event);
+                ++replayed;
+                return true;
+              })
+          .ok());
+  EXPECT_EQ(replayed + 1, L.journal().head().size);
+  for (auto [kind, id] : {std::pair{ScopeKind::kPool, "xt-finance"}, {ScopeKind::kProject, "p1"}}) {
+    Balance served, applied;
+    ASSERT_TRUE(L.ScopeBalance(kind, id, &served).ok());
+    ASSERT_TRUE(sequential.ScopeBalance(kind, id, &applied).ok());
+    EXPECT_EQ(BalanceJson(served), BalanceJson(applied)) << id;
+  }
+  VerifyReport report;
+  Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_F(ServerTest, ReadsDuringWritesSeeWholeBatches) {
+  Start();
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    HttpConnection connection(address_, 20000);
+    for (int r = 0; r < 40; ++r) {
+      json body = {ReceiptEnvelope("wr-" + std::to_string(r), 1000),
+                   AllocationEnvelope("wa-" + std::to_string(r), 1000)};
+      HttpReply reply;
+      ASSERT_TRUE(
+          connection
+              .Exchange("POST", "/v1/events", "application/json", body.dump(), std::nullopt, &reply)
+              .ok());
+      ASSERT_EQ(reply.status, 200u);
+    }
+    writing = false;
+  });
+  // Every request appends a receipt and an allocation of the same amount in one batch, so a
+  // reader that saw half a batch would find the pool off by 1000.
+  int reads = 0;
+  HttpConnection reader(address_, 20000);
+  RequestSigner audit{"audit", &L.keys().at("audit")};
+  while (writing || reads < 5) {
+    HttpReply reply;
+    ASSERT_TRUE(
+        reader.Exchange("GET", "/v1/views/balance?pool=xt-finance", "", "", audit, &reply).ok());
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+    json total = Parse(reply.body)["total"];
+    EXPECT_EQ(total["available_fen"], 1'000'000) << total;
+    ++reads;
+  }
+  writer.join();
+  EXPECT_GT(reads, 5);
+}
+
+TEST_F(ServerTest, FullQueueAnswers503WithRetryAfter) {
+  // The handler on its own: the read gate held, the writer cannot append, and the queue fills.
+  Metrics metrics;
+  ReadGate gate;
+  SequencerOptions options;
+  options.queue_events_max = 2;
+  Sequencer sequencer(L.journal(), gate, metrics, options);
+  std::atomic<bool> draining{false};
+  ApiContext context;
+  context.journal = &L.journal();
+  context.gate = &gate;
+  context.sequencer = &sequencer;
+  context.metrics = &metrics;
+  context.now_ms = WallMs;
+  context.defer = [](std::function<void()> work) { work(); };
+  context.draining = &draining;
+  std::mutex mu;
+  std::vector<ApiResponse> answers;
+  auto post = [&](const json& body) {
+    ApiRequest request{"POST", "/v1/events", "application/json", {}, body.dump()};
+    HandleRequest(context, request, [&](ApiResponse response) {
+      std::lock_guard<std::mutex> lock(mu);
+      answers.push_back(std::move(response));
+    });
+  };
+  {
+    ReadGate::Shared hold(gate);
+    post(ReceiptEnvelope("q1", 1));  // taken by the writer, which waits for the gate
+    for (int i = 0; i < 200 && metrics.Render().find("write_queue_events 0") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    post(ReceiptEnvelope("q2", 1));
+    post(ReceiptEnvelope("q3", 1));  // the queue holds 2
+    post(ReceiptEnvelope("q4", 1));
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(answers[0].status, 503u);
+    EXPECT_EQ(answers[0].retry_after_s, 1u);
+    EXPECT_EQ(Parse(answers[0].body)["code"], "queue_full");
+  }
+  sequencer.Stop();
+  ASSERT_EQ(answers.size(), 4u);
+  for (size_t i = 1; i < 4; ++i) EXPECT_EQ(answers[i].status, 200u) << answers[i].body;
+}
+
+TEST_F(ServerTest, SlowAndVanishingClientsAreCutOffWithoutHarm) {
+  ServerLimits limits;
+  limits.header_timeout_ms = 300;
+  limits.idle_timeout_ms = 300;
+  limits.body_timeout_ms = 300;
+  Start(limits);
+  auto start = std::chrono::steady_clock::now();
+  // Headers a byte at a time: cut off at the header timeout, not kept forever.
+  std::thread slow([&] {
+    RawClient raw(server_->port());
+    std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(40, 'a');
+    for (char c : request) {
+      if (!raw.Send(std::string_view(&c, 1))) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // Meanwhile others are served.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Get("/healthz").status, 200u);
+  slow.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  // A connection that says nothing is closed after the idle time.
+  {
+    RawClient idle(server_->port());
+    auto t = std::chrono::steady_clock::now();
+    EXPECT_EQ(idle.ReadToClose(), "");
+    EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(3));
+  }
+  // A body promised and not sent; a client gone mid-body; a client gone before its answer.
+  {
+    RawClient partial(server_->port());
+    partial.Send(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n[{\"sig");
+    EXPECT_EQ(partial.ReadToClose(), "");
+  }
+  {
+    RawClient gone(server_->port());
+    gone.Send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n[{");
+  }
+  std::string body = json::array({ReceiptEnvelope("left", 3)}).dump();
+  {
+    RawClient gone(server_->port());
+    gone.Send(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  EXPECT_EQ(Get("/healthz").status, 200u);
+  // The event of the vanished client was appended all the same: resubmitting finds it.
+  HttpReply again = Post(ReceiptEnvelope("left", 3));
+  ASSERT_EQ(again.status, 200u);
+  EXPECT_EQ(Parse(again.body)["duplicate"], true);
+}
+
+TEST_F(ServerTest, ConnectionsBeyondTheLimitGet503) {
+  ServerLimits limits;
+  limits.connections_max = 2;
+  Start(limits);
+  ASSERT_EQ(Get("/healthz").status, 200u);  // one kept-alive connection
+  RawClient second(server_->port());
+  second.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(second.ReadSome().rfind("HTTP/1.1 200", 0), 0u) << "the second is served";
+  RawClient third(server_->port());
+  std::string answer = third.ReadToClose();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("too_many_connections"), std::string::npos) << answer;
+}
+
+TEST_F(ServerTest, StopDrainsRequestsInFlightAndLosesNoAcknowledgedEvent) {
+  ServerLimits limits;
+  limits.drain_timeout_ms = 8000;
+  Start(limits);
+  constexpr int kWriters = 4;
+  std::vector<std::vector<std::string>> acknowledged(kWriters);
+  std::atomic<int> answered{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      HttpConnection connection(address_, 20000);
+      for (int r = 0;; ++r) {
+        std::string id = "s-" + std::to_string(w) + "-" + std::to_string(r);
+        json body = {ReceiptEnvelope(id, 10)};
+        HttpReply reply;
+        if (!connection
+                 .Exchange("POST", "/v1/events", "application/json", body.dump(), std::nullopt,
+                           &reply)
+                 .ok()) {
+          return;  // the server has gone
+        }
+        if (reply.status != 200) {
+          EXPECT_EQ(reply.status, 503u) << reply.body;
+          return;
+        }
+        json result = Parse(reply.body)[0];
+        EXPECT_FALSE(result.contains("error")) << result;
+        acknowledged[w].push_back(id);
+        ++answered;
+      }
+    });
+  }
+  while (answered < 40) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto stop_start = std::chrono::steady_clock::now();
+  server_->Stop();
+  server_->Wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_start, std::chrono::seconds(5))
+      << "drained before the drain time-out";
+  for (auto& t : writers) t.join();
+  server_.reset();
+  L.Reopen();  // closes and opens the database again
+  for (const auto& ids : acknowledged) {
+    for (const std::string& id : ids) {
+      uint64_t seq = 0;
+      EXPECT_TRUE(L.journal().FindEvent(id, &seq).ok()) << id << " was acknowledged";
+    }
+  }
+  VerifyReport report;
+  Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+}  // namespace
+}  // namespace fundledger

@@ -1,0 +1,237 @@
+#include "tools/remote.h"
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "api/client.h"
+#include "api/reads.h"
+#include "api/server.h"
+#include "ledger/key_file.h"
+#include "ledger/rules.h"
+#include "replay/views.h"
+#include "tools/cli_util.h"
+
+namespace fundledger::cli {
+
+using nlohmann::json;
+
+namespace {
+
+// A connection and, when --key is given, the signer of reads.
+struct Remote {
+  std::unique_ptr<HttpConnection> connection;
+  NoteSigner key;
+  std::optional<RequestSigner> signer;
+};
+
+Status OpenRemote(const RemoteArgs& args, Remote* out) {
+  ServerAddress address;
+  FL_RETURN_IF_ERROR(ParseServerUrl(args.server, &address));
+  out->connection = std::make_unique<HttpConnection>(address);
+  if (!args.key.empty()) {
+    FL_RETURN_IF_ERROR(ReadSecretKeyFile(args.key, &out->key));
+    out->signer = RequestSigner{args.org.empty() ? out->key.name : args.org, &out->key.key};
+  }
+  return Status::Ok();
+}
+
+// A signed GET whose answer must be 2xx.
+Status Get(Remote& remote, const std::string& target, HttpReply* reply) {
+  FL_RETURN_IF_ERROR(remote.connection->Exchange("GET", target, "", "", remote.signer, reply));
+  return StatusOfReply(*reply);
+}
+
+Status ParseReply(const HttpReply& reply, json* out) {
+  *out = json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) return Status::IOError("http_reply", "the server's answer is not JSON");
+  return Status::Ok();
+}
+
+std::string TextOf(const json& value, const char* name) {
+  auto it = value.find(name);
+  return it != value.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void PrintSubmitResult(const json& r, const std::string& format) {
+  if (format != "table") return PrintJsonLine(r);
+  if (r.contains("error")) {
+    const json& e = r["error"];
+    std::cout << "rejected " << e["event_id"].dump() << " " << TextOf(e, "code")
+              << " field=" << e["field"].dump() << ": " << TextOf(e, "message") << "\n";
+  } else {
+    std::cout << "seq " << r["seq"] << " " << TextOf(r, "id")
+              << (r.value("duplicate", false) ? " (already recorded)" : "") << "\n";
+  }
+}
+
+// HOST:PORT, HOST may be a bracketed IPv6 address.
+Status ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  auto bad = [] {
+    return Status::InvalidArgument("bad_listen", "--listen is HOST:PORT", "listen");
+  };
+  if (colon == std::string::npos || colon == 0) return bad();
+  std::string port_text = listen.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port_text) > 65535) {
+    return bad();
+  }
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  *port = uint16_t(std::stoul(port_text));
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string QueryPart(const std::string& name, const std::string& value) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out = name + "=";
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(char(c));
+    } else {
+      out += {'%', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out;
+}
+
+int Serve(const ServeArgs& args) {
+  ServerOptions options;
+  Status s = ParseListen(args.listen, &options.host, &options.port);
+  if (!s.ok()) return Report(s);
+  options.threads = args.threads;
+  options.handle_signals = true;
+  options.limits.connections_max = args.connections_max;
+  options.limits.request_events_max = args.request_events_max;
+  options.limits.queue_events_max = args.queue_events_max;
+  options.limits.body_bytes_max = args.body_bytes_max;
+  Views views;  // before the journal, which uses it
+  std::unique_ptr<Journal> journal;
+  s = OpenWithViews(args.data, JournalOptions(), &views, &journal);
+  if (!s.ok()) return Report(s);
+  std::unique_ptr<Server> server;
+  s = Server::Start(*journal, options, &server);
+  if (!s.ok()) return Report(s);
+  std::cout << "fundledger: serving " << args.data << " on http://" << options.host << ":"
+            << server->port() << std::endl;
+  server->Wait();
+  server.reset();
+  journal.reset();  // closes the database cleanly
+  std::cout << "fundledger: stopped" << std::endl;
+  return kExitOk;
+}
+
+int RemoteSubmit(const RemoteArgs& args, const std::string& body, const std::string& format) {
+  Remote remote;
+  Status s = OpenRemote(args, &remote);
+  if (!s.ok()) return Report(s);
+  // One envelope is sent as a list of one, so that the answer is always a list of results.
+  json whole = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  std::string payload = !whole.is_discarded() && whole.is_object() ? "[" + body + "]" : body;
+  HttpReply reply;
+  s = remote.connection->Exchange("POST", "/v1/events", "application/json", payload, std::nullopt,
+                                  &reply);
+  if (s.ok()) s = StatusOfReply(reply);
+  json results;
+  if (s.ok()) s = ParseReply(reply, &results);
+  if (s.ok() && !results.is_array()) s = Status::IOError("http_reply", "expected a list");
+  if (!s.ok()) return Report(s);
+  bool accepted_all = true;
+  for (const auto& r : results) {
+    accepted_all &= !r.contains("error");
+    PrintSubmitResult(r, format);
+  }
+  return accepted_all ? kExitOk : kExitFailure;
+}
+
+int RemoteShow(const RemoteArgs& args, const std::string& view, const std::string& query,
+               const std::string& format) {
+  Remote remote;
+  Status s = OpenRemote(args, &remote);
+  HttpReply reply;
+  if (s.ok()) {
+    s = Get(remote, "/v1/views/" + view + "?" + query + "&" + QueryPart("format", format), &reply);
+  }
+  if (!s.ok()) return Report(s);
+  std::cout << reply.body;
+  if (format == "json") std::cout << "\n";
+  return kExitOk;
+}
+
+int RemoteLog(const RemoteArgs& args, uint64_t from, uint64_t limit, const std::string& format) {
+  Remote remote;
+  Status s = OpenRemote(args, &remote);
+  if (!s.ok()) return Report(s);
+  // Pages of at most kLogRecordsMax records, until `limit` or the head.
+  for (uint64_t printed = 0; printed < limit;) {
+    uint64_t page = std::min(kLogRecordsMax, limit - printed);
+    HttpReply reply;
+    json records;
+    s = Get(remote, "/v1/events?from=" + std::to_string(from) + "&limit=" + std::to_string(page),
+            &reply);
+    if (s.ok()) s = ParseReply(reply, &records);
+    if (!s.ok()) return Report(s);
+    for (const auto& r : records) {
+      if (format == "table") {
+        const json& envelope = r["envelope"];
+        std::cout << r["seq"].get<uint64_t>() << "\t"
+                  << FormatDate(BusinessDay(r["recorded_at_ms"].get<int64_t>())) << "\t"
+                  << TextOf(envelope["event"], "type") << "\t" << TextOf(envelope["event"], "id")
+                  << "\t" << TextOf(envelope, "signer") << "\n";
+      } else {
+        PrintJsonLine(r);
+      }
+    }
+    printed += records.size();
+    if (records.size() < page) break;
+    from = records.back()["seq"].get<uint64_t>() + 1;
+  }
+  return kExitOk;
+}
+
+int RemoteCheckpoint(const RemoteArgs& args, const std::string& format) {
+  Remote remote;
+  Status s = OpenRemote(args, &remote);
+  HttpReply reply;
+  json out;
+  if (s.ok()) s = Get(remote, "/v1/checkpoint", &reply);
+  if (s.ok()) s = ParseReply(reply, &out);
+  if (!s.ok()) return Report(s);
+  if (format == "json") {
+    PrintJsonLine(out);
+  } else {
+    std::cout << TextOf(out, "note");
+  }
+  return kExitOk;
+}
+
+int RemoteProof(const RemoteArgs& args, const std::string& kind, const std::string& query,
+                const std::string& format) {
+  Remote remote;
+  Status s = OpenRemote(args, &remote);
+  HttpReply reply;
+  json out;
+  if (s.ok()) s = Get(remote, "/v1/proofs/" + kind + "?" + query, &reply);
+  if (s.ok()) s = ParseReply(reply, &out);
+  if (!s.ok()) return Report(s);
+  if (format != "table") {
+    PrintJsonLine(out);
+    return kExitOk;
+  }
+  if (kind == "inclusion") {
+    std::cout << "seq " << out["seq"] << " in tree of " << out["tree_size"] << "\nleaf "
+              << TextOf(out, "leaf_hash") << "\nroot " << TextOf(out, "root") << "\n";
+  } else {
+    std::cout << "from " << out["size1"] << " " << TextOf(out, "root1") << "\nto " << out["size2"]
+              << " " << TextOf(out, "root2") << "\n";
+  }
+  for (const auto& h : out["proof"]) std::cout << h.get<std::string>() << "\n";
+  return kExitOk;
+}
+
+}  // namespace fundledger::cli

@@ -1,0 +1,44 @@
+// `fundledger serve`, and the client verbs run against a server (--server URL): submit, show,
+// log, checkpoint and proof print what they print on a local --data ledger.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fundledger::cli {
+
+// How a client verb reaches a server, and who signs its reads.
+struct RemoteArgs {
+  std::string server;  // http://HOST:PORT[/PREFIX]; empty: a local ledger
+  std::string key;     // secret key file that signs reads
+  std::string org;     // the org it signs for (default: the key's name)
+};
+
+struct ServeArgs {
+  std::string data;
+  std::string listen = "127.0.0.1:8080";
+  unsigned threads = 0;
+  uint64_t connections_max = 1024;
+  uint64_t request_events_max = 5000;
+  uint64_t queue_events_max = 50000;
+  uint64_t body_bytes_max = 8 << 20;
+};
+
+int Serve(const ServeArgs& args);
+
+// Posts `body` (envelopes: a JSON value, an array or JSON lines) to POST /v1/events and prints
+// one result per event as `submit` does; `format` json or table.
+int RemoteSubmit(const RemoteArgs& remote, const std::string& body, const std::string& format);
+// GET /v1/views/VIEW with the scope and point as query parameters; prints the answer.
+int RemoteShow(const RemoteArgs& remote, const std::string& view, const std::string& query,
+               const std::string& format);
+int RemoteLog(const RemoteArgs& remote, uint64_t from, uint64_t limit, const std::string& format);
+int RemoteCheckpoint(const RemoteArgs& remote, const std::string& format);
+// GET /v1/proofs/KIND?QUERY; prints the proof as `proof` does.
+int RemoteProof(const RemoteArgs& remote, const std::string& kind, const std::string& query,
+                const std::string& format);
+
+// "name=value&..." with the value percent-encoded.
+std::string QueryPart(const std::string& name, const std::string& value);
+
+}  // namespace fundledger::cli
