@@ -30,10 +30,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
 // Verifications per second of one typical event signature on `threads` threads.
 double VerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threads) {
   constexpr double kSeconds = 1.5;

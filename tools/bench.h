@@ -2,6 +2,7 @@
 // measured in the same run.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -10,6 +11,11 @@
 #include "ledger/event.h"
 
 namespace fundledger::cli {
+
+// Seconds elapsed since `since` on the steady clock (the benchmarks' one timer).
+inline double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
 
 struct BenchArgs {
   uint64_t events = 200000;
