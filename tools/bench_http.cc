@@ -213,6 +213,7 @@ int BenchHttp(const BenchHttpArgs& args) {
   double writer_s = MetricValue(metrics.body, "fundledger_append_seconds_sum");
   double fsync_s = MetricValue(metrics.body, "fundledger_fsync_seconds_sum");
   double batches = MetricValue(metrics.body, "fundledger_batch_events_count");
+  double syncs = MetricValue(metrics.body, "fundledger_fsync_seconds_count");
   ReadFigures reads = ReadRatios(address, world.housing_key, args.connections, args.read_seconds);
   server->Stop();
   server->Wait();
@@ -234,9 +235,12 @@ int BenchHttp(const BenchHttpArgs& args) {
   printf("  refused events %llu, failed requests %llu, journal %llu records\n",
          (unsigned long long)ingest.rejected, (unsigned long long)ingest.failed_requests,
          (unsigned long long)records);
-  printf("  the writer busy %.0f%% of the time (%.0f%% in fsync), %.0f batches of %.0f events\n",
-         100 * writer_s / ingest.seconds, 100 * fsync_s / ingest.seconds, batches,
-         batches > 0 ? double(world.workload.size()) / batches : 0.0);
+  printf(
+      "  the writer busy %.0f%% of the time, %.0f batches of %.0f events; the WAL sync (beside "
+      "it) %.0f%%, %.0f syncs\n",
+      100 * writer_s / ingest.seconds, batches,
+      batches > 0 ? double(world.workload.size()) / batches : 0.0, 100 * fsync_s / ingest.seconds,
+      syncs);
   printf(
       "GET /v1/views/ratios?project=...     %.0f requests/s, p50 %.2f ms, p99 %.2f ms (%u "
       "connections, signed, %.0f s; %llu failed)\n",
