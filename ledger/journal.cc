@@ -149,6 +149,9 @@ Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions
   // of the written batches, each whole, holding at least every synced one.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.manual_wal_flush = false;  // each write reaches the WAL file before it returns
+  // After a failed write or sync the journal stops for good (Journal::Fail); RocksDB must not
+  // resume writing on its own either.
+  db_options.max_bgerror_resume_count = 0;
   // One writer: its batches go into the memtables one at a time, which lets them use the
   // insert hints (FamilyOptions).
   db_options.allow_concurrent_memtable_write = false;
