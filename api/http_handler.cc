@@ -370,9 +370,13 @@ std::vector<std::optional<PublicKey>> VerifySignatures(const OrgDirectory& direc
 // The answer to a POST: a single envelope gets its own result and status; a list gets 200.
 ApiResponse SubmissionResponse(const Submission& submission, bool single,
                                const std::vector<AppendResult>& appended) {
+  if (!single) {
+    ApiResponse out;
+    out.body = RenderSubmissionText(submission, appended);
+    return out;
+  }
   bool accepted_all = false;
   json results = RenderSubmission(submission, appended, &accepted_all);
-  if (!single) return JsonResponse(results);
   if (accepted_all) return JsonResponse(results[0]);
   Status error = submission.errors[0];
   if (error.ok() && !appended.empty()) error = appended[0].status;
