@@ -509,7 +509,8 @@ std::vector<std::pair<const char*, int64_t>> Columns(const Figures& f) {
           {"pledge_outstanding_fen", f.pledge_outstanding_fen()}};
 }
 
-// Fen as yuan with two decimals and thousands separators, exactly.
+}  // namespace
+
 std::string Yuan(int64_t fen) {
   bool negative = fen < 0;
   uint64_t v = negative ? uint64_t(0) - uint64_t(fen) : uint64_t(fen);
@@ -523,6 +524,8 @@ std::string Yuan(int64_t fen) {
   snprintf(cents, sizeof(cents), ".%02u", unsigned(v % 100));
   return (negative ? "-" : "") + grouped + cents;
 }
+
+namespace {
 
 // Basis points as a percentage with two decimals ("66.67%"), or "-" for null.
 std::string Percent(const std::optional<int64_t>& bp) {
@@ -542,7 +545,8 @@ nlohmann::json Nullable(const std::optional<int64_t>& v) {
 
 std::string CsvValue(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : ""; }
 
-// RFC 4180 quoting where needed.
+}  // namespace
+
 std::string CsvField(std::string_view text) {
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string out = "\"";
@@ -552,6 +556,8 @@ std::string CsvField(std::string_view text) {
   }
   return out + "\"";
 }
+
+namespace {
 
 std::string Padded(std::string_view text, int width, bool left) {
   // Width in display columns: count UTF-8 lead bytes, CJK as two columns.

@@ -133,6 +133,11 @@ nlohmann::json FlagsJson(const std::vector<Flag>& flags);
 std::string FlagsCsv(const std::vector<Flag>& flags);
 std::string FlagsTable(const std::vector<Flag>& flags);
 
+// Fen as yuan with two decimals and thousands separators, exactly ("-1,234.05").
+std::string Yuan(int64_t fen);
+// A CSV cell, quoted as RFC 4180 asks where it holds a comma, a quote or a line break.
+std::string CsvField(std::string_view text);
+
 // "YYYY-MM-DD" names; category, work and org kind names as in the event JSON.
 const char* CategoryName(schema::Category c);
 const char* WorkName(schema::Work w);

@@ -22,6 +22,7 @@
 #include "tools/cli_util.h"
 #include "tools/csv_import.h"
 #include "tools/demo.h"
+#include "tools/public_export.h"
 #include "tools/remote.h"
 
 namespace fundledger::cli {
@@ -641,6 +642,30 @@ int Main(int argc, char** argv) {
       status = Show(view, show);
     });
   }
+
+  ExportArgs export_args;
+  auto* export_cmd =
+      app.add_subcommand("export", "write the public bundle of a project or a region (公示)");
+  export_cmd->add_option("--data", export_args.data, "data directory")->required();
+  auto* export_project = export_cmd->add_option("--project", export_args.project, "one project");
+  auto* export_region = export_cmd->add_option("--region", export_args.region,
+                                               "every project in a region (\"\": all)");
+  export_project->excludes(export_region);
+  export_cmd->add_option("--out", export_args.out, "a new or empty directory")->required();
+  export_cmd->callback([&, export_region] {
+    export_args.by_region = export_region->count() > 0;
+    status = Export(export_args);
+  });
+
+  VerifyExportArgs verify_export;
+  auto* verify_export_cmd =
+      app.add_subcommand("verify-export", "check a public bundle offline against the log's key");
+  verify_export_cmd->add_option("dir", verify_export.dir, "the bundle's directory")->required();
+  verify_export_cmd
+      ->add_option("--log-key", verify_export.log_key,
+                   "the log's verifier key (.pub or its text) as obtained independently")
+      ->required();
+  verify_export_cmd->callback([&] { status = VerifyExport(verify_export); });
 
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "serve the ledger over HTTP (DESIGN.md section 9)");
