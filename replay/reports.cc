@@ -486,6 +486,28 @@ Status PoolFlags(const ViewPoint& point, std::vector<Flag>* out) {
 
 }  // namespace
 
+Status ProjectsOf(const ViewPoint& point, std::vector<ProjectSummary>* out) {
+  out->clear();
+  auto phases = capnp::Schema::from<schema::ProjectPhase>().getEnumerants();
+  for (const std::string& id : point.projects()) {
+    Row<schema::HolderView> row;
+    bool found = false;
+    FL_RETURN_IF_ERROR(
+        ReadRow(point.rows(), ViewRows::HolderKey(AccountHolder::PROJECT, id), &row, &found));
+    if (!found) continue;
+    auto p = row->getProject();
+    ProjectSummary summary{id, p.getName(), p.getRegion(), "", 0, 0};
+    uint16_t phase = uint16_t(row->getPhase());
+    summary.phase = phase < phases.size() ? phases[phase].getProto().getName().cStr() : "";
+    for (auto a : p.getFundingPlan()) summary.plan_fen += int64_t(a.getAmountFen());
+    auto b = p.getBudget();
+    summary.budget_fen =
+        int64_t(b.getBasicFen()) + int64_t(b.getImprovementFen()) + int64_t(b.getEnhancementFen());
+    out->push_back(std::move(summary));
+  }
+  return Status::Ok();
+}
+
 Status FlagsOf(const ViewPoint& point, std::vector<Flag>* out) {
   out->clear();
   if (point.scope().kind == ScopeKind::kPool) return PoolFlags(point, out);

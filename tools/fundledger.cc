@@ -682,6 +682,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t(1), uint64_t(10000000)));
   serve_cmd->add_option("--body-bytes-max", serve.body_bytes_max, "request body bytes at most")
       ->check(CLI::Range(uint64_t(1024), uint64_t(kJsonDocumentBytesMax)));
+  serve_cmd->add_option("--web-dir", serve.web_dir,
+                        "the dashboard's files (default: web/ of the source tree)");
+  serve_cmd->add_option("--echarts", serve.echarts_file,
+                        "ECharts' echarts.min.js (default: the source tree's node_modules)");
   serve_cmd->callback([&] { status = Serve(serve); });
 
   BenchArgs bench;
