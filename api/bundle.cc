@@ -152,7 +152,10 @@ Status ParseResidentsStatement(std::string_view text, ResidentsStatement* out) {
 
 // ---- events.jsonl ----
 
-Status RenderEventLine(const BundleRecord& r, std::string* out) {
+namespace {
+
+// The events.jsonl line of a record and, for a published one, its envelope's JSON form.
+Status RenderRecord(const BundleRecord& r, std::string* line, json* envelope) {
   std::string proof = "[";
   for (size_t i = 0; i < r.proof.size(); ++i) {
     proof += (i ? ",\"" : "\"") + Base64Encode(r.proof[i]) + "\"";
@@ -161,7 +164,7 @@ Status RenderEventLine(const BundleRecord& r, std::string* out) {
   std::string head = "{\"seq\":" + std::to_string(r.seq) + ",\"leaf_hash\":\"" +
                      Base64Encode(r.leaf_hash) + "\",\"proof\":" + proof;
   if (r.withheld()) {
-    *out = head + ",\"withheld\":\"resident_receipt\"}\n";
+    *line = head + ",\"withheld\":\"resident_receipt\"}\n";
     return Status::Ok();
   }
   RecordReader record;
@@ -171,10 +174,19 @@ Status RenderEventLine(const BundleRecord& r, std::string* out) {
   if (!s.ok()) {
     return Status::Corruption(s.code(), "seq " + std::to_string(r.seq) + ": " + s.message());
   }
-  *out = head + ",\"recorded_at_ms\":" + std::to_string(record.record().getRecordedAtMs()) +
-         ",\"record\":\"" + Base64Encode(AsBytes(r.bytes)) + "\",\"envelope\":" +
-         event.ToEnvelopeJson().dump(-1, ' ', false, json::error_handler_t::strict) + "}\n";
+  *envelope = event.ToEnvelopeJson();
+  *line = head + ",\"recorded_at_ms\":" + std::to_string(record.record().getRecordedAtMs()) +
+          ",\"record\":\"" + Base64Encode(AsBytes(r.bytes)) +
+          "\",\"envelope\":" + envelope->dump(-1, ' ', false, json::error_handler_t::strict) +
+          "}\n";
   return Status::Ok();
+}
+
+}  // namespace
+
+Status RenderEventLine(const BundleRecord& r, std::string* out) {
+  json envelope;
+  return RenderRecord(r, out, &envelope);
 }
 
 // ---- the figures the files show, folded from the published events ----
@@ -935,15 +947,12 @@ Status RenderBundle(const BundleInput& in, std::vector<BundleFile>* out) {
   std::string events;
   for (const BundleRecord& r : in.records) {
     std::string line;
-    FL_RETURN_IF_ERROR(RenderEventLine(r, &line));
+    json envelope;
+    FL_RETURN_IF_ERROR(RenderRecord(r, &line, &envelope));
     events += line;
-    if (r.withheld()) continue;
-    RecordReader record;
-    SignedEvent event;
-    FL_RETURN_IF_ERROR(RecordReader::Open(r.bytes, &record));
-    FL_RETURN_IF_ERROR(SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event));
-    json envelope = event.ToEnvelopeJson();
-    fold.Add(r.seq, event.signer(), envelope["event"]);
+    if (!r.withheld()) {
+      fold.Add(r.seq, envelope["signer"].get<std::string>(), envelope["event"]);
+    }
   }
   fold.AddResidents(in.residents);
   Renderer render(in, fold);

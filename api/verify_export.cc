@@ -138,12 +138,19 @@ class Verifier {
   Status EventLine(size_t n, std::string_view line, uint64_t* last_seq);
   Status Published(size_t n, const json& item, BundleRecord* record);
   Status Withheld(size_t n, const BundleRecord& record);
+  Status Signatures();
   Status Compare(const BundleFile& expected) const;
 
   const std::map<std::string, std::string>& files_;
   const NoteVerifier& log_key_;
   BundleInput input_;
   KeyHistory keys_;
+  struct SignedRecord {
+    size_t line = 0;
+    uint64_t seq = 0;
+    SignedEvent event;
+  };
+  std::vector<SignedRecord> signed_;  // the published records, in seq order
   std::set<uint64_t> withheld_seen_;
 };
 
@@ -256,22 +263,35 @@ Status Verifier::Published(size_t n, const json& item, BundleRecord* record) {
   if (reader.record().getSeq() != record->seq) {
     return Invalid(kFile, n, "the record's own seq is not the line's");
   }
-  schema::Event::Reader e = event.event();
-  if (IsWithheldEvent(e)) return Invalid(kFile, n, "a published record carries a contributor_ref");
-  bool genesis = record->seq == 1 && e.isOrgRegistered() &&
-                 e.getOrgRegistered().getKind() == schema::OrgKind::OPERATOR &&
-                 event.signer() == e.getOrgRegistered().getOrg().cStr();
-  if (genesis) keys_.Apply(record->seq, e);
-  const PublicKey* key = keys_.KeyAt(event.signer(), record->seq);
-  if (key == nullptr) {
-    return Invalid(kFile, n,
-                   "the signer " + event.signer() + " holds no key at seq " +
-                       std::to_string(record->seq) + " in the bundle's registry events");
+  if (IsWithheldEvent(event.event())) {
+    return Invalid(kFile, n, "a published record carries a contributor_ref");
   }
-  if (!VerifyEventSignature(*key, event.canonical_event(), event.signature())) {
-    return Invalid(kFile, n, "the signature of " + event.signer() + " does not verify");
+  signed_.push_back({n, record->seq, std::move(event)});
+  return Status::Ok();
+}
+
+// Every event's signature, with the key its signer held at its seq as the registry events
+// before it give them. Last, since it costs the most: a bundle whose bytes were changed fails
+// on the cheaper checks first.
+Status Verifier::Signatures() {
+  for (const SignedRecord& r : signed_) {
+    schema::Event::Reader e = r.event.event();
+    bool genesis = r.seq == 1 && e.isOrgRegistered() &&
+                   e.getOrgRegistered().getKind() == schema::OrgKind::OPERATOR &&
+                   r.event.signer() == e.getOrgRegistered().getOrg().cStr();
+    if (genesis) keys_.Apply(r.seq, e);
+    const PublicKey* key = keys_.KeyAt(r.event.signer(), r.seq);
+    if (key == nullptr) {
+      return Invalid("events.jsonl", r.line,
+                     "the signer " + r.event.signer() + " holds no key at seq " +
+                         std::to_string(r.seq) + " in the bundle's registry events");
+    }
+    if (!VerifyEventSignature(*key, r.event.canonical_event(), r.event.signature())) {
+      return Invalid("events.jsonl", r.line,
+                     "the signature of " + r.event.signer() + " does not verify");
+    }
+    if (!genesis) keys_.Apply(r.seq, e);
   }
-  if (!genesis) keys_.Apply(record->seq, e);
   return Status::Ok();
 }
 
@@ -325,6 +345,7 @@ Status Verifier::Run(ExportSummary* out) {
   Status s = RenderBundle(input_, &expected);
   if (!s.ok()) return Invalid("events.jsonl", 1, s.message());
   for (const BundleFile& file : expected) FL_RETURN_IF_ERROR(Compare(file));
+  FL_RETURN_IF_ERROR(Signatures());
   *out = {input_.scope, input_.checkpoint, input_.records.size() - withheld_seen_.size(),
           withheld_seen_.size()};
   return Status::Ok();

@@ -6,13 +6,15 @@
 //   2. checkpoint.txt is a checkpoint signed by the log key;
 //   3. residents.txt is a statement signed by the log key, of the same checkpoint;
 //   4. every line of events.jsonl: its inclusion proof leads from its leaf hash to the
-//      checkpoint's root; a published record's bytes hash to that leaf, decode canonically to
-//      the same seq, and its event's signature verifies with the key its signer held at that
-//      seq, from the registry events of the bundle (org_registered, key_rotated, org_revoked,
-//      the genesis at seq 1 the root of them); a withheld line is one the statement lists;
-//   5. every file (events.jsonl itself, the decoded envelopes in it, project.json, the CSV
-//      files and README.txt) is exactly what RenderBundle gives for those records: so every
-//      figure and total is what the events add up to.
+//      checkpoint's root; a published record's bytes hash to that leaf and decode canonically
+//      to the same seq; a withheld line is one the statement lists; and the line (the decoded
+//      envelope in it included) is exactly what its record renders to;
+//   5. every other file (project.json, the CSV files and README.txt) is exactly what
+//      RenderBundle gives for those records: so every figure and total is what the events add
+//      up to;
+//   6. every event's signature verifies with the key its signer held at that seq, from the
+//      registry events of the bundle (org_registered, key_rotated, org_revoked, the genesis at
+//      seq 1 the root of them). Last, as the costliest check.
 // The first failure is returned, naming the file and the line ("events.jsonl line 7: ...").
 //
 // Thread safety: pure functions (VerifyBundleDir reads files).
