@@ -383,27 +383,10 @@ TEST_F(ExportTest, ExportRefusesBadScopesAndUsedDirectories) {
 // `fundledger serve` answers the same bundle under /v1/public/export/, without a signature,
 // and a summary whose figures are the views'.
 TEST_F(ExportTest, TheServerServesTheSameBundle) {
-  std::string out_path = *dir_ / "serve.out";
-  std::string cwd = dir_->path().string();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
-      ::_exit(127);
-    }
-    ::execl(FL_BINARY, FL_BINARY, "serve", "--data", "ledger", "--listen", "127.0.0.1:0",
-            "--threads", "2", nullptr);
-    ::_exit(127);
-  }
-  std::string port;
-  std::regex serving("on http://127\\.0\\.0\\.1:([0-9]+)");
-  for (int i = 0; i < 500 && port.empty(); ++i) {
-    std::smatch match;
-    std::string text = ReadFile(out_path);
-    if (std::regex_search(text, match, serving)) port = match[1];
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_FALSE(port.empty()) << ReadFile(out_path);
+  std::string url;
+  pid_t pid = test::StartServe(FL_BINARY, *dir_, "ledger", &url);
+  ASSERT_FALSE(url.empty()) << ReadFile(*dir_ / "serve.out");
+  std::string port = url.substr(url.rfind(':') + 1);
   HttpConnection connection(ServerAddress{"127.0.0.1", port, ""});
   auto files = Files("bundle");
   for (const char* name : kBundleFiles) {
