@@ -1,10 +1,12 @@
 #include "replay/verify.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
-#include <future>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "crypto/checkpoint.h"
@@ -19,7 +21,11 @@
 namespace fundledger {
 namespace {
 
-constexpr size_t kVerifyChunkRecords = 4096;
+// Records per batch handed to the checking threads: small enough that no worker idles long at
+// the end, large enough that the queue's lock is cheap per record.
+constexpr size_t kCheckBatchRecords = 256;
+// How often (in records) progress is reported.
+constexpr uint64_t kProgressRecords = 16384;
 
 Status Bad(uint64_t seq, std::string_view code, const std::string& what) {
   return Status::Corruption(code, "seq " + std::to_string(seq) + ": " + what);
@@ -29,6 +35,109 @@ struct Pending {
   uint64_t seq;
   SignedEvent event;
   PublicKey key;
+};
+
+// The per-record checks that need no state (signature, one JSON form), on worker threads fed
+// in batches through a bounded queue. The verifying thread hands batches over as its sequential
+// checks pass them; when the queue is full it checks the oldest batch itself instead of waiting.
+// So both cores stay busy whichever side is slower, and small batches keep the workers from
+// idling at the end of one large chunk.
+//
+// Thread safety: Submit, Finish and failed are called by the verifying thread only.
+class RecordChecker {
+ public:
+  struct Result {
+    uint64_t first_bad = UINT64_MAX;  // the lowest failing seq, if any
+    Status failure;                   // its failure
+  };
+
+  explicit RecordChecker(unsigned threads) {
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~RecordChecker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& worker : workers_) worker.join();
+  }
+  RecordChecker(const RecordChecker&) = delete;
+  RecordChecker& operator=(const RecordChecker&) = delete;
+
+  void Submit(std::vector<Pending> batch) {
+    if (batch.empty()) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (queue_.size() >= kQueueBatchesMax) {
+      std::vector<Pending> oldest = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      Check(oldest);
+      lock.lock();
+    }
+    queue_.push_back(std::move(batch));
+    lock.unlock();
+    work_cv_.notify_one();
+  }
+
+  // Waits until every batch submitted is checked; the lowest failure among them.
+  Result Finish() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
+    return result_;
+  }
+
+  // Whether some record has failed already (cheap; for stopping early).
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  // Records checked so far, for progress displays.
+  uint64_t checked() const { return checked_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr size_t kQueueBatchesMax = 32;
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping
+      std::vector<Pending> batch = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      lock.unlock();
+      Check(batch);
+      lock.lock();
+      --busy_;
+      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+    }
+  }
+
+  void Check(const std::vector<Pending>& batch) {
+    for (const Pending& p : batch) {
+      Status s = SignedEvent::CheckOneJsonForm(p.event.event());
+      if (!s.ok()) {
+        s = Bad(p.seq, "record_event_malformed", s.ToString());
+      } else if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
+        s = Bad(p.seq, "signature_invalid",
+                "the signature does not verify with the signer's key at that point");
+      }
+      if (s.ok()) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_ = true;
+      if (p.seq < result_.first_bad) result_ = {p.seq, s};
+    }
+    checked_.fetch_add(batch.size(), std::memory_order_relaxed);
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a batch is queued, or stopping
+  std::condition_variable idle_cv_;  // the queue is empty and no worker is checking
+  std::deque<std::vector<Pending>> queue_;
+  size_t busy_ = 0;  // workers checking a batch
+  bool stop_ = false;
+  Result result_;
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> checked_{0};
+  std::vector<std::thread> workers_;
 };
 
 class LedgerVerifier {
@@ -49,19 +158,31 @@ class LedgerVerifier {
                                  " records but the journal ends at seq " +
                                  std::to_string(head_size_));
     }
+    checker_ = std::make_unique<RecordChecker>(ThreadsOrCores(options_.threads));
     Status failure;
     FL_RETURN_IF_ERROR(journal_.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
       if (seq > head_size_) return false;
       failure = CheckRecord(seq, bytes);
-      if (failure.ok() && chunk_.size() >= kVerifyChunkRecords) failure = FlushChunk();
+      if (failure.ok() && batch_.size() >= kCheckBatchRecords) {
+        checker_->Submit(std::move(batch_));
+        batch_.clear();
+        batch_.reserve(kCheckBatchRecords);
+        if (options_.progress && seq % kProgressRecords < kCheckBatchRecords) {
+          options_.progress(checker_->checked(), head_size_);
+        }
+        // A failed signature ends the scan; Finish names the first failure.
+        if (checker_->failed()) return false;
+      }
       return failure.ok();
     }));
     if (!failure.ok()) {
       FL_RETURN_IF_ERROR(EarlierFailure());
       return failure;
     }
-    FL_RETURN_IF_ERROR(FlushChunk());
-    FL_RETURN_IF_ERROR(WaitChunk());
+    checker_->Submit(std::move(batch_));
+    FL_RETURN_IF_ERROR(Settle(checker_->Finish()));
+    report_->records = report_->signatures = range_.size();
+    if (options_.progress) options_.progress(range_.size(), head_size_);
     if (range_.size() != head_size_) {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
@@ -74,11 +195,12 @@ class LedgerVerifier {
  private:
   Status Fail(uint64_t seq, Status s) {
     report_->first_bad_seq = seq;
+    report_->records = seq - 1;
     return s;
   }
 
   // Structural checks of one record, in order; rules are applied here too (they are cheap);
-  // signatures are deferred to the chunk's parallel pass.
+  // signatures are deferred to the checking threads.
   Status CheckRecord(uint64_t seq, std::string_view bytes) {
     uint64_t expected = range_.size() + 1;
     if (seq != expected) return Fail(expected, Bad(expected, "record_missing", "record missing"));
@@ -111,7 +233,7 @@ class LedgerVerifier {
     if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
     state_.Commit();
     views_.Commit();
-    chunk_.push_back(std::move(pending));
+    batch_.push_back(std::move(pending));
     return Status::Ok();
   }
 
@@ -169,75 +291,24 @@ class LedgerVerifier {
     return Status::Ok();
   }
 
-  // The per-record checks that need no state (signature, one JSON form) of `chunk`, on the
-  // checking threads: ok, or the failure of the lowest seq.
-  struct ChunkResult {
-    uint64_t first_bad = UINT64_MAX;
-    Status failure;
-  };
-  ChunkResult CheckChunk(const std::vector<Pending>& chunk) const {
-    std::mutex mu;
-    uint64_t first_bad = UINT64_MAX;
-    Status failure;
-    ParallelFor(chunk.size(), options_.threads, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        const Pending& p = chunk[i];
-        Status s = SignedEvent::CheckOneJsonForm(p.event.event());
-        if (!s.ok()) {
-          s = Bad(p.seq, "record_event_malformed", s.ToString());
-        } else if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
-          s = Bad(p.seq, "signature_invalid",
-                  "the signature does not verify with the signer's key at that point");
-        }
-        if (s.ok()) continue;
-        std::lock_guard<std::mutex> lock(mu);
-        if (p.seq < first_bad) {
-          first_bad = p.seq;
-          failure = s;
-        }
-      }
-    });
-    return {first_bad, failure};
+  // After a sequential check failed: a per-record failure of an earlier record, handed over
+  // or not, is the first one.
+  Status EarlierFailure() {
+    checker_->Submit(std::move(batch_));
+    RecordChecker::Result result = checker_->Finish();
+    uint64_t sequential_bad = report_->first_bad_seq ? report_->first_bad_seq : UINT64_MAX;
+    return result.first_bad < sequential_bad ? Settle(result) : Status::Ok();
   }
 
-  // Records a chunk's result in the report (on the verifying thread).
-  Status Settle(const ChunkResult& result, size_t records) {
+  // Records the checks' outcome in the report (on the verifying thread).
+  Status Settle(const RecordChecker::Result& result) {
     if (result.first_bad != UINT64_MAX) {
       report_->first_bad_seq = result.first_bad;
       report_->records = result.first_bad - 1;
+      report_->signatures = result.first_bad - 1;
       return result.failure;
     }
-    report_->signatures += records;
-    report_->records += records;
     return Status::Ok();
-  }
-
-  // Hands the chunk to the checking threads and goes on: the next chunk's sequential checks
-  // overlap them. Waits for the chunk before it first, so at most one chunk is in flight.
-  Status FlushChunk() {
-    FL_RETURN_IF_ERROR(WaitChunk());
-    if (chunk_.empty()) return Status::Ok();
-    in_flight_.swap(chunk_);
-    chunk_.clear();
-    in_flight_result_ = std::async(std::launch::async, [this] { return CheckChunk(in_flight_); });
-    return Status::Ok();
-  }
-
-  // Waits for the chunk in flight, if any.
-  Status WaitChunk() {
-    if (!in_flight_result_.valid()) return Status::Ok();
-    Status s = Settle(in_flight_result_.get(), in_flight_.size());
-    in_flight_.clear();
-    if (options_.progress && s.ok()) options_.progress(report_->records, head_size_);
-    return s;
-  }
-
-  // After a sequential check failed: a per-record failure of an earlier record, in flight or
-  // not yet handed over, is the first one.
-  Status EarlierFailure() {
-    FL_RETURN_IF_ERROR(WaitChunk());
-    ChunkResult result = CheckChunk(chunk_);
-    return result.first_bad == UINT64_MAX ? Status::Ok() : Settle(result, 0);
   }
 
   // Each record's id row was checked to point at it. Any other id row is corrupt; one pointing
@@ -342,9 +413,8 @@ class LedgerVerifier {
   CompactRange range_;
   std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
   int64_t last_recorded_at_ms_ = 0;
-  std::vector<Pending> chunk_;
-  std::vector<Pending> in_flight_;  // being checked on the checking threads
-  std::future<ChunkResult> in_flight_result_;
+  std::vector<Pending> batch_;  // checked sequentially, not yet handed to the checker
+  std::unique_ptr<RecordChecker> checker_;
 };
 
 }  // namespace
