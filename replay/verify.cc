@@ -1,5 +1,8 @@
 #include "replay/verify.h"
 
+#include <sodium.h>
+
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -140,6 +143,44 @@ class RecordChecker {
   std::vector<std::thread> workers_;
 };
 
+// A keyed fingerprint of a set of (event id, seq) pairs: their count and the lane-wise sum of
+// a 128-bit SipHash of each pair, under a key drawn for one verification. Stored rows, written
+// before the key was drawn, whose pairs differ from the records' match their fingerprint with a
+// probability of about 2^-128. It replaces a point read of the id row per record.
+class IdFingerprint {
+ public:
+  using Key = std::array<uint8_t, crypto_shorthash_siphashx24_KEYBYTES>;
+  static Key NewKey() {
+    Key key;
+    randombytes_buf(key.data(), key.size());
+    return key;
+  }
+  explicit IdFingerprint(const Key& key) : key_(key) {}
+
+  void Add(std::string_view id, uint64_t seq) {
+    input_.assign(id);
+    input_ += storage::EncodeU64(seq);
+    uint8_t out[crypto_shorthash_siphashx24_BYTES];
+    crypto_shorthash_siphashx24(out, reinterpret_cast<const uint8_t*>(input_.data()), input_.size(),
+                                key_.data());
+    uint64_t lane[2];
+    memcpy(lane, out, sizeof(lane));
+    sum_[0] += lane[0];
+    sum_[1] += lane[1];
+    ++count_;
+  }
+  bool operator==(const IdFingerprint& other) const {
+    return count_ == other.count_ && sum_[0] == other.sum_[0] && sum_[1] == other.sum_[1];
+  }
+  const Key& key() const { return key_; }
+
+ private:
+  Key key_;
+  uint64_t count_ = 0;
+  uint64_t sum_[2] = {0, 0};
+  std::string input_;  // reused
+};
+
 class LedgerVerifier {
  public:
   LedgerVerifier(const Journal& journal, const VerifyOptions& options, VerifyReport* report)
@@ -148,6 +189,7 @@ class LedgerVerifier {
   Status Run() {
     head_size_ = journal_.head().size;
     views_.Reserve(head_size_);
+    state_.Reserve(head_size_);
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;
@@ -176,11 +218,11 @@ class LedgerVerifier {
       return failure.ok();
     }));
     if (!failure.ok()) {
-      FL_RETURN_IF_ERROR(EarlierFailure());
-      return failure;
+      Status earlier = EarlierFailure();
+      return EarlierIdFailure(earlier.ok() ? failure : earlier);
     }
     checker_->Submit(std::move(batch_));
-    FL_RETURN_IF_ERROR(Settle(checker_->Finish()));
+    if (Status s = Settle(checker_->Finish()); !s.ok()) return EarlierIdFailure(s);
     report_->records = report_->signatures = range_.size();
     if (options_.progress) options_.progress(range_.size(), head_size_);
     if (range_.size() != head_size_) {
@@ -219,12 +261,8 @@ class LedgerVerifier {
     if (!s.ok()) return Fail(seq, Bad(seq, "record_event_malformed", s.ToString()));
 
     FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
-    uint64_t id_seq = 0;
-    s = journal_.FindEvent(pending.event.id(), &id_seq);
-    if (!s.ok() || id_seq != seq) {
-      return Fail(seq, Bad(seq, "id_index_mismatch",
-                           "id " + pending.event.id() + " does not point at this record"));
-    }
+    capnp::Text::Reader id = pending.event.event().getId();
+    record_ids_.Add(std::string_view(id.cStr(), id.size()), seq);
     s = SignerKey(state_, pending.event, &pending.key);
     if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, &state_);
     if (!s.ok())
@@ -311,62 +349,104 @@ class LedgerVerifier {
     return Status::Ok();
   }
 
-  // Each record's id row was checked to point at it. Any other id row is corrupt; one pointing
-  // past the verified head is left by a record cut from the end of the log (its submitter may
-  // hold a receipt for it), unless a concurrent append has since written that record.
+  // Every record's id row points at it, and there is no other id row within the head: the id
+  // rows within the head, fingerprinted, equal the records' (id, seq) pairs. When they differ,
+  // the first record whose id row does not point at it is searched for and named. An id row
+  // pointing past the verified head is left by a record cut from the end of the log (its
+  // submitter may hold a receipt for it), unless a concurrent append has since written that
+  // record.
   Status CheckIdRows() {
-    uint64_t within = 0, missing = 0;
+    IdFingerprint stored(record_ids_.key());
+    uint64_t missing = 0;
     bool malformed = false;
     std::string bytes;
     FL_RETURN_IF_ERROR(
-        journal_.ScanFamily(storage::kIdsFamily, [&](std::string_view, std::string_view value) {
+        journal_.ScanFamily(storage::kIdsFamily, [&](std::string_view id, std::string_view value) {
           uint64_t seq = value.size() == 8 ? storage::DecodeU64(value) : 0;
           if (seq == 0) {
             malformed = true;
           } else if (seq <= head_size_) {
-            ++within;
+            stored.Add(id, seq);
           } else if (!journal_.ReadRecord(seq, &bytes).ok() && (missing == 0 || seq < missing)) {
             missing = seq;
           }
           return true;
         }));
+    if (malformed || !(stored == record_ids_)) {
+      FL_RETURN_IF_ERROR(FirstIdFailure(head_size_ + 1));
+      return Status::Corruption("id_index_mismatch", "the id rows are not one per record");
+    }
     if (missing != 0) {
       return Fail(missing,
                   Bad(missing, "record_missing", "an id row points at this missing record"));
     }
-    if (malformed || within != head_size_) {
-      return Status::Corruption("id_index_mismatch", "the id rows are not one per record");
-    }
     return Status::Ok();
   }
 
-  // The state rebuilt from the records (registry, accounts, projects, policies, event facts,
-  // findings) must equal the stored rows byte for byte.
-  Status CompareState(std::string_view family, std::string_view code) {
-    std::map<std::string, std::string> stored;
-    FL_RETURN_IF_ERROR(journal_.ScanFamily(family, [&](std::string_view k, std::string_view v) {
-      stored.emplace(std::string(k), std::string(v));
-      return true;
-    }));
+  // The first record before `before_seq` whose id row does not point at it, by a point read per
+  // record: only once something is known to be wrong.
+  Status FirstIdFailure(uint64_t before_seq) {
     Status failure;
-    state_.ForEachRow(family, [&](std::string_view key, std::string_view value) {
-      if (!failure.ok()) return;
-      auto it = stored.find(std::string(key));
-      if (it == stored.end() || it->second != value) {
-        failure =
-            Status::Corruption(code, "stored " + std::string(family) + " row " + Printable(key) +
-                                         " differs from the one rebuilt from the records");
-        return;
+    FL_RETURN_IF_ERROR(journal_.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
+      if (seq >= before_seq) return false;
+      RecordReader record;
+      SignedEvent event;
+      if (!RecordReader::Open(bytes, &record).ok() ||
+          !SignedEvent::FromStoredEnvelope(record.record().getEnvelope(), &event).ok()) {
+        return false;  // checked in order before; not reached below a failure
       }
-      stored.erase(it);
+      uint64_t id_seq = 0;
+      if (!journal_.FindEvent(event.id(), &id_seq).ok() || id_seq != seq) {
+        failure = Fail(seq, Bad(seq, "id_index_mismatch",
+                                "id " + event.id() + " does not point at this record"));
+      }
+      return failure.ok();
+    }));
+    return failure;
+  }
+
+  // `failure` was found at report_->first_bad_seq; an id row of an earlier record that does not
+  // point at it is the first failure instead.
+  Status EarlierIdFailure(Status failure) {
+    if (report_->first_bad_seq > 1) FL_RETURN_IF_ERROR(FirstIdFailure(report_->first_bad_seq));
+    return failure;
+  }
+
+  // The state rebuilt from the records (registry, accounts, projects, policies, event facts,
+  // findings) must equal the stored rows byte for byte. The stored rows are walked in key order
+  // and each is looked up among the rebuilt ones, so the first differing stored row is named;
+  // a rebuilt row that is not stored shows as a count short, and is then searched for.
+  Status CompareState(std::string_view family, std::string_view code) {
+    auto differs = [&](std::string_view key, std::string_view what) {
+      return Status::Corruption(code, "stored " + std::string(family) + " row " + Printable(key) +
+                                          " " + std::string(what));
+    };
+    uint64_t matched = 0;
+    std::string rebuilt;
+    auto cursor = journal_.NewCursor(family);
+    for (; cursor->Valid(); cursor->Next()) {
+      if (!state_.FindRow(family, cursor->key(), &rebuilt)) {
+        return differs(cursor->key(), "is not rebuilt from any record");
+      }
+      if (rebuilt != cursor->value()) {
+        return differs(cursor->key(), "differs from the one rebuilt from the records");
+      }
+      ++matched;
+    }
+    FL_RETURN_IF_ERROR(cursor->status());
+    if (matched == state_.RowCount(family)) return Status::Ok();
+    Status failure;
+    std::string stored;
+    state_.ForEachRow(family, [&](std::string_view key, std::string_view) {
+      bool found = false;
+      if (!failure.ok()) return;
+      failure = journal_.Get(family, key, &stored, &found);
+      if (failure.ok() && !found)
+        failure = differs(key, "is missing (it is rebuilt from the records)");
     });
     FL_RETURN_IF_ERROR(failure);
-    if (!stored.empty()) {
-      return Status::Corruption(code, "stored " + std::string(family) + " row " +
-                                          Printable(stored.begin()->first) +
-                                          " is not rebuilt from any record");
-    }
-    return Status::Ok();
+    return Status::Corruption(code, "the stored " + std::string(family) +
+                                        " rows are not the rebuilt ones");  // not reached
   }
 
   // The rebuilt view rows must equal the stored ones byte for byte; both are walked in key
@@ -411,6 +491,7 @@ class LedgerVerifier {
   LedgerState state_;
   ViewRows views_;  // the views, rebuilt
   CompactRange range_;
+  IdFingerprint record_ids_{IdFingerprint::NewKey()};              // of every record verified
   std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> batch_;  // checked sequentially, not yet handed to the checker
