@@ -188,8 +188,8 @@ class LedgerVerifier {
 
   Status Run() {
     head_size_ = journal_.head().size;
-    views_.Reserve(head_size_);
-    state_.Reserve(head_size_);
+    views_->Reserve(head_size_);
+    state_->Reserve(head_size_);
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;
@@ -228,10 +228,7 @@ class LedgerVerifier {
     if (range_.size() != head_size_) {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
-    FL_RETURN_IF_ERROR(CheckIdRows());
-    FL_RETURN_IF_ERROR(CompareState(storage::kRegistryFamily, "registry_mismatch"));
-    FL_RETURN_IF_ERROR(CompareState(storage::kAccountsFamily, "accounts_mismatch"));
-    return CompareProjections();
+    return CompareStoredRows();
   }
 
  private:
@@ -263,14 +260,14 @@ class LedgerVerifier {
     FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
     capnp::Text::Reader id = pending.event.event().getId();
     record_ids_.Add(std::string_view(id.cStr(), id.size()), seq);
-    s = SignerKey(state_, pending.event, &pending.key);
-    if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, &state_);
+    s = SignerKey(*state_, pending.event, &pending.key);
+    if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_.get());
     if (!s.ok())
       return Fail(seq, Bad(seq, "rule_violated", s.WithEventId(pending.event.id()).ToString()));
-    s = views_.OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_);
+    s = views_->OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, *state_);
     if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
-    state_.Commit();
-    views_.Commit();
+    state_->Commit();
+    views_->Commit();
     batch_.push_back(std::move(pending));
     return Status::Ok();
   }
@@ -412,6 +409,24 @@ class LedgerVerifier {
     return failure;
   }
 
+  // The id rows, the state rows and the view rows are compared with the rebuilt ones side by
+  // side, and the rebuilt tables freed, on two threads: the records are done, so the checking
+  // threads are idle. A failure is reported in the order ids, registry, accounts, projections.
+  Status CompareStoredRows() {
+    Status ids, registry, accounts, projections;
+    std::thread views_side([&] {
+      projections = CompareProjections();
+      views_.reset();
+    });
+    ids = CheckIdRows();
+    registry = CompareState(storage::kRegistryFamily, "registry_mismatch");
+    accounts = CompareState(storage::kAccountsFamily, "accounts_mismatch");
+    state_.reset();
+    views_side.join();
+    for (Status* s : {&ids, &registry, &accounts, &projections}) FL_RETURN_IF_ERROR(*s);
+    return Status::Ok();
+  }
+
   // The state rebuilt from the records (registry, accounts, projects, policies, event facts,
   // findings) must equal the stored rows byte for byte. The stored rows are walked in key order
   // and each is looked up among the rebuilt ones, so the first differing stored row is named;
@@ -425,7 +440,7 @@ class LedgerVerifier {
     std::string rebuilt;
     auto cursor = journal_.NewCursor(family);
     for (; cursor->Valid(); cursor->Next()) {
-      if (!state_.FindRow(family, cursor->key(), &rebuilt)) {
+      if (!state_->FindRow(family, cursor->key(), &rebuilt)) {
         return differs(cursor->key(), "is not rebuilt from any record");
       }
       if (rebuilt != cursor->value()) {
@@ -434,10 +449,10 @@ class LedgerVerifier {
       ++matched;
     }
     FL_RETURN_IF_ERROR(cursor->status());
-    if (matched == state_.RowCount(family)) return Status::Ok();
+    if (matched == state_->RowCount(family)) return Status::Ok();
     Status failure;
     std::string stored;
-    state_.ForEachRow(family, [&](std::string_view key, std::string_view) {
+    state_->ForEachRow(family, [&](std::string_view key, std::string_view) {
       bool found = false;
       if (!failure.ok()) return;
       failure = journal_.Get(family, key, &stored, &found);
@@ -455,7 +470,7 @@ class LedgerVerifier {
     Status failure;
     uint64_t equal = 0;
     FL_RETURN_IF_ERROR(DiffViews(
-        journal_, views_,
+        journal_, *views_,
         [&](std::string_view key, const std::string_view* rebuilt, const std::string_view* stored) {
           if (!failure.ok()) return;
           std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
@@ -488,8 +503,9 @@ class LedgerVerifier {
   VerifyReport* report_;
   uint64_t head_size_ = 0;
   std::map<uint64_t, std::string> checkpoints_;
-  LedgerState state_;
-  ViewRows views_;  // the views, rebuilt
+  // Rebuilt from the records; freed once compared (their destruction takes a while).
+  std::unique_ptr<LedgerState> state_ = std::make_unique<LedgerState>();
+  std::unique_ptr<ViewRows> views_ = std::make_unique<ViewRows>();
   CompactRange range_;
   IdFingerprint record_ids_{IdFingerprint::NewKey()};              // of every record verified
   std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
