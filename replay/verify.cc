@@ -116,7 +116,7 @@ class RecordChecker {
 
   void Check(const std::vector<Pending>& batch) {
     for (const Pending& p : batch) {
-      Status s = SignedEvent::CheckOneJsonForm(p.event.event());
+      Status s = p.event.CheckOneJsonForm();
       if (!s.ok()) {
         s = Bad(p.seq, "record_event_malformed", s.ToString());
       } else if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
