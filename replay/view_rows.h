@@ -110,6 +110,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   struct Tables;
   struct Holder;
   struct Movement;
+  struct Payment;
 
   // The holder's entry to change: in memory, or staged (copied from the cache or read from the
   // stored rows on first use in a batch).
@@ -121,7 +122,7 @@ class ViewRows : public ProjectionHook, public RowSource {
     last_holder_ = entry;
   }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
-  void PutRow(std::string key, std::string value);  // the rarer rows: c d f g p r
+  void PutRow(std::string key, std::string value);  // the rarer rows: c f g p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
   void PutMovement(std::string id, Movement m);
   Status FindMovement(std::string_view id, Movement* out, bool* found) const;
