@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <memory_resource>
 
 #include "ledger/canonical_row.h"
 #include "ledger/codec.h"
@@ -171,8 +172,16 @@ struct ViewRows::Payment {
 
 // In memory (no stored source): every view. With a stored source: what the batch changed.
 struct ViewRows::Tables {
-  std::unordered_map<std::string, Holder> holders;         // kind byte + holder
-  std::unordered_map<std::string, Movement> movements;     // event id
+  // The movements' nodes and ids: one per money event, never removed one by one, so they are
+  // carved from blocks (no malloc per movement) and freed with the tables.
+  std::pmr::monotonic_buffer_resource arena;
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, Holder> holders;  // kind byte + holder
+  std::pmr::unordered_map<std::pmr::string, Movement, IdHash, std::equal_to<>> movements{
+      &arena};                                             // by event id
   std::unordered_map<std::string, Payment> disbursements;  // 'd' rows by key
   std::map<std::string, std::string, std::less<>> rows;    // 'c' 'f' 'g' 'p' 'r' rows
   std::vector<std::pair<std::string, uint64_t>> history;   // staged only: holder, seq
@@ -292,13 +301,14 @@ Status ViewRows::GetRow(const std::string& key, std::string* value, bool* found)
   return stored_ == nullptr ? Status::Ok() : stored_->Get(key, value, found);
 }
 
-void ViewRows::PutMovement(std::string id, Movement m) {
+void ViewRows::PutMovement(std::string_view id, Movement m) {
   encoded_valid_ = false;
-  tables_->movements.insert_or_assign(std::move(id), std::move(m));
+  std::pmr::string key(id, tables_->movements.get_allocator());
+  tables_->movements.insert_or_assign(std::move(key), std::move(m));
 }
 
 Status ViewRows::FindMovement(std::string_view id, Movement* out, bool* found) const {
-  if (auto it = tables_->movements.find(std::string(id)); it != tables_->movements.end()) {
+  if (auto it = tables_->movements.find(id); it != tables_->movements.end()) {
     *out = it->second;
     *found = true;
     return Status::Ok();
@@ -393,7 +403,7 @@ void ViewRows::ForEachRow(
   for (const auto* v : SortedEntries(t.movements)) {
     const Movement& m = v->second;
     key.assign(1, kMovementRow);
-    key.append(v->first);
+    key.append(v->first.data(), v->first.size());
     fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
                            m.to_kind, m.to, m.against_pledge));
   }
@@ -436,8 +446,8 @@ std::vector<LedgerState::Row> ViewRows::StagedRows() const {
     put(kHistoryRow + holder + '\0' + storage::EncodeU64(seq), std::string());
   }
   for (const auto& [id, m] : t.movements) {
-    put(kMovementRow + id, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen,
-                                          m.from_kind, m.from, m.to_kind, m.to, m.against_pledge));
+    put(MovementKey(id), EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind,
+                                        m.from, m.to_kind, m.to, m.against_pledge));
   }
   for (const auto& [key, payment] : t.disbursements) put(key, CanonicalBytes(payment.Row()));
   for (const auto& [key, value] : t.rows) put(key, value);
@@ -451,13 +461,13 @@ void ViewRows::Commit() {
     h.balance_dirty = h.view_dirty = false;
     cache_->insert_or_assign(key, std::move(h));
   }
-  *tables_ = Tables();
+  tables_ = std::make_unique<Tables>();
   last_holder_ = nullptr;
 }
 
 void ViewRows::Abort() {
   assert(stored_ != nullptr);
-  *tables_ = Tables();
+  tables_ = std::make_unique<Tables>();
   last_holder_ = nullptr;
 }
 

@@ -124,7 +124,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
   void PutRow(std::string key, std::string value);  // the rarer rows: c f g p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
-  void PutMovement(std::string id, Movement m);
+  void PutMovement(std::string_view id, Movement m);
   Status FindMovement(std::string_view id, Movement* out, bool* found) const;
   Status AddFigure(schema::AccountHolder kind, std::string_view holder, schema::Category c,
                    int64_t Figures::*field, int64_t fen);
