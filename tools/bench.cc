@@ -334,17 +334,22 @@ Status Prepare(const BenchArgs& args, const std::string& today, fs::path* dir, B
 
 }  // namespace
 
-int BenchViews(const BenchArgs& args) {
+int BenchViews(const BenchArgs& args, const std::string& existing_ledger) {
   fs::path dir;
   BenchWorld world;
-  Status s = Prepare(args, Today(), &dir, &world);
+  // With --ledger only the typical event of a small world is needed (its keys are fixed).
+  BenchArgs world_args = args;
+  if (!existing_ledger.empty()) world_args.events = std::min<uint64_t>(args.events, 1000);
+  Status s = Prepare(world_args, Today(), &dir, &world);
   if (!s.ok()) return Report(s);
   unsigned cores = ThreadsOrCores(0);
   const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
-  fs::path ledger = dir / "ledger";
+  fs::path ledger = existing_ledger.empty() ? dir / "ledger" : fs::path(existing_ledger);
   double append = 0;
-  s = RunAppend(world, ledger, args.batch, /*fund_rules=*/true, &append);
-  if (!s.ok()) return Report(s);
+  if (existing_ledger.empty()) {
+    s = RunAppend(world, ledger, args.batch, /*fund_rules=*/true, &append);
+    if (!s.ok()) return Report(s);
+  }
 
   double scan = 0;
   uint64_t records = 0;
@@ -410,8 +415,13 @@ int BenchViews(const BenchArgs& args) {
 
   printf("cores                                %u\n", cores);
   printf("ed25519 verify, %u cores              %.0f /s   (limit of verify)\n", cores, verify_n);
-  printf("ledger                               %llu records, %d projects, append %.0f events/s\n",
-         (unsigned long long)head, kBenchProjects, append);
+  if (existing_ledger.empty()) {
+    printf("ledger                               %llu records, %d projects, append %.0f events/s\n",
+           (unsigned long long)head, kBenchProjects, append);
+  } else {
+    printf("ledger                               %llu records, %s (existing)\n",
+           (unsigned long long)head, existing_ledger.c_str());
+  }
   printf("raw RocksDB scan of the records      %.0f records/s   (limit of rebuild)\n", scan);
   printf("rebuild of the views, no signatures  %.0f records/s = %.2f x raw scan\n", rebuild,
          rebuild / scan);
@@ -425,7 +435,7 @@ int BenchViews(const BenchArgs& args) {
          (unsigned long long)(head / 2), Percentile(as_of_ms, 0.5),
          (unsigned long long)(project_events / 2));
   journal.reset();
-  if (args.keep) {
+  if (args.keep && existing_ledger.empty()) {
     printf("ledger kept in                       %s\n", ledger.string().c_str());
   } else {
     fs::remove_all(dir);

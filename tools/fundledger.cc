@@ -689,6 +689,7 @@ int Main(int argc, char** argv) {
   serve_cmd->callback([&] { status = Serve(serve); });
 
   BenchArgs bench;
+  std::string bench_ledger;
   auto* bench_cmd = app.add_subcommand("bench", "benchmarks against this machine's limits");
   bench_cmd->require_subcommand(1);
   auto* bench_append = bench_cmd->add_subcommand("append", "append pre-signed events");
@@ -704,9 +705,11 @@ int Main(int argc, char** argv) {
   bench_views->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
   bench_views->add_flag("--keep", bench.keep,
                         "keep the ledger in DIR/ledger afterwards (to profile replay and verify)");
+  bench_views->add_option("--ledger", bench_ledger,
+                          "measure this existing ledger (one left by --keep), read only");
   bench_views->callback([&, views_events] {
     if (views_events->count() == 0) bench.events = 1'000'000;
-    status = BenchViews(bench);
+    status = BenchViews(bench, bench_ledger);
   });
 
   BenchHttpArgs bench_http;
