@@ -57,12 +57,30 @@ Status NoSecondForm() {
                                  "the event holds data its JSON form cannot express", "event");
 }
 
-bool SameCanonicalForm(schema::Event::Reader a, schema::Event::Reader b) {
-  auto canonical_a = capnp::canonicalize(a);
+bool IsCanonicalFormOf(std::span<const uint8_t> canonical, schema::Event::Reader b) {
   auto canonical_b = capnp::canonicalize(b);
-  return canonical_a.size() == canonical_b.size() &&
-         memcmp(canonical_a.begin(), canonical_b.begin(),
-                canonical_a.size() * sizeof(capnp::word)) == 0;
+  return canonical.size() == canonical_b.size() * sizeof(capnp::word) &&
+         memcmp(canonical.data(), canonical_b.begin(), canonical.size()) == 0;
+}
+
+// Whether the event's JSON form expresses exactly the event whose canonical bytes are
+// `canonical` (see CheckOneJsonForm).
+Status CheckJsonFormCopy(schema::Event::Reader event, std::span<const uint8_t> canonical) {
+  try {
+    // The JSON form must express the event exactly (no unknown fields, enumerants or types), so
+    // that an event has one signed form whichever way it arrived: the event equals the copy of
+    // what its JSON form carries. The copy's first segment lives on the stack, as an event
+    // rarely needs more, so that a check of every stored record does not go to the allocator.
+    capnp::word scratch[kJsonFormScratchWords] = {};
+    capnp::MallocMessageBuilder copy(kj::arrayPtr(scratch, kJsonFormScratchWords));
+    auto root = copy.initRoot<schema::Event>();
+    FL_RETURN_IF_ERROR(
+        CopyJsonForm(capnp::DynamicStruct::Reader(event), capnp::DynamicStruct::Builder(root)));
+    if (!IsCanonicalFormOf(canonical, root.asReader())) return NoSecondForm();
+    return Status::Ok();
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr(), "event");
+  }
 }
 
 }  // namespace
@@ -143,20 +161,15 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
 
 Status SignedEvent::CheckOneJsonForm(schema::Event::Reader event) {
   try {
-    // The JSON form must express the event exactly (no unknown fields, enumerants or types), so
-    // that an event has one signed form whichever way it arrived: the event equals the copy of
-    // what its JSON form carries. The copy's first segment lives on the stack, as an event
-    // rarely needs more, so that a check of every stored record does not go to the allocator.
-    capnp::word scratch[kJsonFormScratchWords] = {};
-    capnp::MallocMessageBuilder copy(kj::arrayPtr(scratch, kJsonFormScratchWords));
-    auto root = copy.initRoot<schema::Event>();
-    FL_RETURN_IF_ERROR(
-        CopyJsonForm(capnp::DynamicStruct::Reader(event), capnp::DynamicStruct::Builder(root)));
-    if (!SameCanonicalForm(event, root.asReader())) return NoSecondForm();
-    return Status::Ok();
+    auto canonical = capnp::canonicalize(event);
+    return CheckJsonFormCopy(event, WordBytes(canonical));
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr(), "event");
   }
+}
+
+Status SignedEvent::CheckOneJsonForm() const {
+  return CheckJsonFormCopy(event(), canonical_event());
 }
 
 Status SignedEvent::CheckOneJsonFormByRoundTrip(schema::Event::Reader event) {

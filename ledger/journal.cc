@@ -424,6 +424,12 @@ Status Journal::PutRawForTesting(std::string_view family, std::string_view key,
   return FromRocks(db_->Put(sync, Family(family), ToSlice(key), ToSlice(value)));
 }
 
+Status Journal::DeleteRawForTesting(std::string_view family, std::string_view key) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Delete(sync, Family(family), ToSlice(key)));
+}
+
 Status Journal::Get(std::string_view family, std::string_view key, std::string* value,
                     bool* found) const {
   auto s = db_->Get(rocksdb::ReadOptions(), Family(family), ToSlice(key), value);

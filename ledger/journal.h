@@ -212,6 +212,8 @@ class Journal : public StateReader {
                              const std::vector<std::string>& deletes);
   // Writes one raw row, bypassing every rule. Only for tamper tests of verification.
   Status PutRawForTesting(std::string_view family, std::string_view key, std::string_view value);
+  // Deletes one raw row, bypassing every rule. Only for tamper tests of verification.
+  Status DeleteRawForTesting(std::string_view family, std::string_view key);
 
  private:
   class TreeReader;

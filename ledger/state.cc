@@ -599,4 +599,42 @@ void LedgerState::ForEachRow(
   for (const auto& [k, v] : policies_.committed) fn(RowKey(kPolicyPrefix, k), EncodePolicy(v));
 }
 
+bool LedgerState::FindRow(std::string_view family, std::string_view key, std::string* value) const {
+  if (family == storage::kRegistryFamily) {
+    auto it = orgs_.find(std::string(key));
+    if (it == orgs_.end()) return false;
+    *value = EncodeOrg(it->second);
+    return true;
+  }
+  if (family != storage::kAccountsFamily || key.empty()) return false;
+  std::string_view id = key.substr(1);
+  auto encode = [&](const auto& table, auto encoder) {
+    auto it = table.committed.find(id);
+    if (it == table.committed.end()) return false;
+    *value = encoder(it->second);
+    return true;
+  };
+  switch (key[0]) {
+    case kBalancePrefix:
+      return encode(balances_, EncodeBalance);
+    case kFactPrefix:
+      return encode(facts_, EncodeFact);
+    case kFindingPrefix:
+      return encode(findings_, EncodeFinding);
+    case kProjectPrefix:
+      return encode(projects_, EncodeProject);
+    case kPolicyPrefix:
+      return encode(policies_, EncodePolicy);
+    default:
+      return false;
+  }
+}
+
+size_t LedgerState::RowCount(std::string_view family) const {
+  if (family == storage::kRegistryFamily) return orgs_.size();
+  if (family != storage::kAccountsFamily) return 0;
+  return balances_.committed.size() + facts_.committed.size() + findings_.committed.size() +
+         projects_.committed.size() + policies_.committed.size();
+}
+
 }  // namespace fundledger

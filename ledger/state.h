@@ -199,28 +199,55 @@ class LedgerState {
 
   // Loads one stored row at open; false if it is malformed.
   bool LoadRow(std::string_view family, std::string_view key, std::string_view value);
-  // Every committed row of `family` in key order (verification compares them with the stored
-  // ones). REQUIRES: no reader (all rows are in memory).
+  // Every committed row of `family`, in no particular order (verification compares them with
+  // the stored ones). REQUIRES: no reader (all rows are in memory).
   void ForEachRow(
       std::string_view family,
       const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  // Makes room for the facts and ids of `events` events (a verifier knows how many it will
+  // hold), so that the tables do not grow by rehashing. REQUIRES: no reader.
+  void Reserve(size_t events) {
+    facts_.committed.reserve(events);
+    event_ids_.committed.reserve(events);
+  }
+  // The committed row `key` of `family`, encoded as stored: false if there is none.
+  // REQUIRES: no reader.
+  bool FindRow(std::string_view family, std::string_view key, std::string* value) const;
+  // How many committed rows `family` has. REQUIRES: no reader.
+  size_t RowCount(std::string_view family) const;
 
   // Loading (open) and comparison (verify).
   void LoadOrg(Org org);
   const std::map<std::string, Org>& orgs() const { return orgs_; }  // committed
 
  private:
+  // Hashing for string-keyed tables looked up by string_view without a copy.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   template <typename T>
+  using HashMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+  template <typename T>
+  using OrderedMap = std::map<std::string, T, std::less<>>;
+
+  // Committed rows and the rows staged over them. Hashed, except where a region prefix is
+  // searched (policies): the rules look rows up one by one, and a verifier holds one fact and
+  // one id per event, where a tree's string compares and node copies would cost.
+  template <typename T, typename Map = HashMap<T>>
   struct Table {
-    std::map<std::string, T, std::less<>> committed, staged;
+    Map committed, staged;
     const T* Find(std::string_view key) const {
       if (auto it = staged.find(key); it != staged.end()) return &it->second;
       if (auto it = committed.find(key); it != committed.end()) return &it->second;
       return nullptr;
     }
+    // Moves the staged nodes into the committed map (no copies of keys or values).
     void Commit() {
-      for (auto& [k, v] : staged) committed[k] = std::move(v);
-      staged.clear();
+      while (!staged.empty()) {
+        auto moved = committed.insert(staged.extract(staged.begin()));
+        if (!moved.inserted) moved.position->second = std::move(moved.node.mapped());
+      }
     }
   };
 
@@ -231,11 +258,11 @@ class LedgerState {
   std::string staged_operator_id_;
   Table<Project> projects_;
   Table<Finding> findings_;
-  Table<Policy> policies_;   // keyed by region '\0' setter
-  Table<int64_t> balances_;  // keyed by AccountKey::Encode()
-  Table<EventFact> facts_;   // committed only without a reader
+  Table<Policy, OrderedMap<Policy>> policies_;  // keyed by region '\0' setter
+  Table<int64_t> balances_;                     // keyed by AccountKey::Encode()
+  Table<EventFact> facts_;                      // committed only without a reader
   Table<uint64_t> event_ids_;
-  mutable std::map<std::string, EventFact, std::less<>> fact_cache_;  // read back, this batch
+  mutable HashMap<EventFact> fact_cache_;  // read back, this batch
   __int128 committed_sum_ = 0;
   __int128 staged_sum_delta_ = 0;
 };

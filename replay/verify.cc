@@ -1,10 +1,15 @@
 #include "replay/verify.h"
 
+#include <sodium.h>
+
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
-#include <future>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "crypto/checkpoint.h"
@@ -19,7 +24,11 @@
 namespace fundledger {
 namespace {
 
-constexpr size_t kVerifyChunkRecords = 4096;
+// Records per batch handed to the checking threads: small enough that no worker idles long at
+// the end, large enough that the queue's lock is cheap per record.
+constexpr size_t kCheckBatchRecords = 256;
+// How often (in records) progress is reported.
+constexpr uint64_t kProgressRecords = 16384;
 
 Status Bad(uint64_t seq, std::string_view code, const std::string& what) {
   return Status::Corruption(code, "seq " + std::to_string(seq) + ": " + what);
@@ -31,6 +40,147 @@ struct Pending {
   PublicKey key;
 };
 
+// The per-record checks that need no state (signature, one JSON form), on worker threads fed
+// in batches through a bounded queue. The verifying thread hands batches over as its sequential
+// checks pass them; when the queue is full it checks the oldest batch itself instead of waiting.
+// So both cores stay busy whichever side is slower, and small batches keep the workers from
+// idling at the end of one large chunk.
+//
+// Thread safety: Submit, Finish and failed are called by the verifying thread only.
+class RecordChecker {
+ public:
+  struct Result {
+    uint64_t first_bad = UINT64_MAX;  // the lowest failing seq, if any
+    Status failure;                   // its failure
+  };
+
+  explicit RecordChecker(unsigned threads) {
+    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  ~RecordChecker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& worker : workers_) worker.join();
+  }
+  RecordChecker(const RecordChecker&) = delete;
+  RecordChecker& operator=(const RecordChecker&) = delete;
+
+  void Submit(std::vector<Pending> batch) {
+    if (batch.empty()) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (queue_.size() >= kQueueBatchesMax) {
+      std::vector<Pending> oldest = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      Check(oldest);
+      lock.lock();
+    }
+    queue_.push_back(std::move(batch));
+    lock.unlock();
+    work_cv_.notify_one();
+  }
+
+  // Waits until every batch submitted is checked; the lowest failure among them.
+  Result Finish() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
+    return result_;
+  }
+
+  // Whether some record has failed already (cheap; for stopping early).
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  // Records checked so far, for progress displays.
+  uint64_t checked() const { return checked_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr size_t kQueueBatchesMax = 32;
+
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping
+      std::vector<Pending> batch = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      lock.unlock();
+      Check(batch);
+      lock.lock();
+      --busy_;
+      if (queue_.empty() && busy_ == 0) idle_cv_.notify_all();
+    }
+  }
+
+  void Check(const std::vector<Pending>& batch) {
+    for (const Pending& p : batch) {
+      Status s = p.event.CheckOneJsonForm();
+      if (!s.ok()) {
+        s = Bad(p.seq, "record_event_malformed", s.ToString());
+      } else if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
+        s = Bad(p.seq, "signature_invalid",
+                "the signature does not verify with the signer's key at that point");
+      }
+      if (s.ok()) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_ = true;
+      if (p.seq < result_.first_bad) result_ = {p.seq, s};
+    }
+    checked_.fetch_add(batch.size(), std::memory_order_relaxed);
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a batch is queued, or stopping
+  std::condition_variable idle_cv_;  // the queue is empty and no worker is checking
+  std::deque<std::vector<Pending>> queue_;
+  size_t busy_ = 0;  // workers checking a batch
+  bool stop_ = false;
+  Result result_;
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> checked_{0};
+  std::vector<std::thread> workers_;
+};
+
+// A keyed fingerprint of a set of (event id, seq) pairs: their count and the lane-wise sum of
+// a 128-bit SipHash of each pair, under a key drawn for one verification. Stored rows, written
+// before the key was drawn, whose pairs differ from the records' match their fingerprint with a
+// probability of about 2^-128. It replaces a point read of the id row per record.
+class IdFingerprint {
+ public:
+  using Key = std::array<uint8_t, crypto_shorthash_siphashx24_KEYBYTES>;
+  static Key NewKey() {
+    Key key;
+    randombytes_buf(key.data(), key.size());
+    return key;
+  }
+  explicit IdFingerprint(const Key& key) : key_(key) {}
+
+  void Add(std::string_view id, uint64_t seq) {
+    input_.assign(id);
+    input_ += storage::EncodeU64(seq);
+    uint8_t out[crypto_shorthash_siphashx24_BYTES];
+    crypto_shorthash_siphashx24(out, reinterpret_cast<const uint8_t*>(input_.data()), input_.size(),
+                                key_.data());
+    uint64_t lane[2];
+    memcpy(lane, out, sizeof(lane));
+    sum_[0] += lane[0];
+    sum_[1] += lane[1];
+    ++count_;
+  }
+  bool operator==(const IdFingerprint& other) const {
+    return count_ == other.count_ && sum_[0] == other.sum_[0] && sum_[1] == other.sum_[1];
+  }
+  const Key& key() const { return key_; }
+
+ private:
+  Key key_;
+  uint64_t count_ = 0;
+  uint64_t sum_[2] = {0, 0};
+  std::string input_;  // reused
+};
+
 class LedgerVerifier {
  public:
   LedgerVerifier(const Journal& journal, const VerifyOptions& options, VerifyReport* report)
@@ -38,7 +188,8 @@ class LedgerVerifier {
 
   Status Run() {
     head_size_ = journal_.head().size;
-    views_.Reserve(head_size_);
+    views_->Reserve(head_size_);
+    state_->Reserve(head_size_);
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;
@@ -49,36 +200,46 @@ class LedgerVerifier {
                                  " records but the journal ends at seq " +
                                  std::to_string(head_size_));
     }
+    checker_ = std::make_unique<RecordChecker>(ThreadsOrCores(options_.threads));
     Status failure;
     FL_RETURN_IF_ERROR(journal_.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
       if (seq > head_size_) return false;
       failure = CheckRecord(seq, bytes);
-      if (failure.ok() && chunk_.size() >= kVerifyChunkRecords) failure = FlushChunk();
+      if (failure.ok() && batch_.size() >= kCheckBatchRecords) {
+        checker_->Submit(std::move(batch_));
+        batch_.clear();
+        batch_.reserve(kCheckBatchRecords);
+        if (options_.progress && seq % kProgressRecords < kCheckBatchRecords) {
+          options_.progress(checker_->checked(), head_size_);
+        }
+        // A failed signature ends the scan; Finish names the first failure.
+        if (checker_->failed()) return false;
+      }
       return failure.ok();
     }));
     if (!failure.ok()) {
-      FL_RETURN_IF_ERROR(EarlierFailure());
-      return failure;
+      Status earlier = EarlierFailure();
+      return EarlierIdFailure(earlier.ok() ? failure : earlier);
     }
-    FL_RETURN_IF_ERROR(FlushChunk());
-    FL_RETURN_IF_ERROR(WaitChunk());
+    checker_->Submit(std::move(batch_));
+    if (Status s = Settle(checker_->Finish()); !s.ok()) return EarlierIdFailure(s);
+    report_->records = report_->signatures = range_.size();
+    if (options_.progress) options_.progress(range_.size(), head_size_);
     if (range_.size() != head_size_) {
       return Bad(range_.size() + 1, "record_missing", "record is missing");
     }
-    FL_RETURN_IF_ERROR(CheckIdRows());
-    FL_RETURN_IF_ERROR(CompareState(storage::kRegistryFamily, "registry_mismatch"));
-    FL_RETURN_IF_ERROR(CompareState(storage::kAccountsFamily, "accounts_mismatch"));
-    return CompareProjections();
+    return CompareStoredRows();
   }
 
  private:
   Status Fail(uint64_t seq, Status s) {
     report_->first_bad_seq = seq;
+    report_->records = seq - 1;
     return s;
   }
 
   // Structural checks of one record, in order; rules are applied here too (they are cheap);
-  // signatures are deferred to the chunk's parallel pass.
+  // signatures are deferred to the checking threads.
   Status CheckRecord(uint64_t seq, std::string_view bytes) {
     uint64_t expected = range_.size() + 1;
     if (seq != expected) return Fail(expected, Bad(expected, "record_missing", "record missing"));
@@ -97,21 +258,17 @@ class LedgerVerifier {
     if (!s.ok()) return Fail(seq, Bad(seq, "record_event_malformed", s.ToString()));
 
     FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
-    uint64_t id_seq = 0;
-    s = journal_.FindEvent(pending.event.id(), &id_seq);
-    if (!s.ok() || id_seq != seq) {
-      return Fail(seq, Bad(seq, "id_index_mismatch",
-                           "id " + pending.event.id() + " does not point at this record"));
-    }
-    s = SignerKey(state_, pending.event, &pending.key);
-    if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, &state_);
+    capnp::Text::Reader id = pending.event.event().getId();
+    record_ids_.Add(std::string_view(id.cStr(), id.size()), seq);
+    s = SignerKey(*state_, pending.event, &pending.key);
+    if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_.get());
     if (!s.ok())
       return Fail(seq, Bad(seq, "rule_violated", s.WithEventId(pending.event.id()).ToString()));
-    s = views_.OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_);
+    s = views_->OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, *state_);
     if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
-    state_.Commit();
-    views_.Commit();
-    chunk_.push_back(std::move(pending));
+    state_->Commit();
+    views_->Commit();
+    batch_.push_back(std::move(pending));
     return Status::Ok();
   }
 
@@ -169,133 +326,142 @@ class LedgerVerifier {
     return Status::Ok();
   }
 
-  // The per-record checks that need no state (signature, one JSON form) of `chunk`, on the
-  // checking threads: ok, or the failure of the lowest seq.
-  struct ChunkResult {
-    uint64_t first_bad = UINT64_MAX;
-    Status failure;
-  };
-  ChunkResult CheckChunk(const std::vector<Pending>& chunk) const {
-    std::mutex mu;
-    uint64_t first_bad = UINT64_MAX;
-    Status failure;
-    ParallelFor(chunk.size(), options_.threads, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        const Pending& p = chunk[i];
-        Status s = SignedEvent::CheckOneJsonForm(p.event.event());
-        if (!s.ok()) {
-          s = Bad(p.seq, "record_event_malformed", s.ToString());
-        } else if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
-          s = Bad(p.seq, "signature_invalid",
-                  "the signature does not verify with the signer's key at that point");
-        }
-        if (s.ok()) continue;
-        std::lock_guard<std::mutex> lock(mu);
-        if (p.seq < first_bad) {
-          first_bad = p.seq;
-          failure = s;
-        }
-      }
-    });
-    return {first_bad, failure};
+  // After a sequential check failed: a per-record failure of an earlier record, handed over
+  // or not, is the first one.
+  Status EarlierFailure() {
+    checker_->Submit(std::move(batch_));
+    RecordChecker::Result result = checker_->Finish();
+    uint64_t sequential_bad = report_->first_bad_seq ? report_->first_bad_seq : UINT64_MAX;
+    return result.first_bad < sequential_bad ? Settle(result) : Status::Ok();
   }
 
-  // Records a chunk's result in the report (on the verifying thread).
-  Status Settle(const ChunkResult& result, size_t records) {
+  // Records the checks' outcome in the report (on the verifying thread).
+  Status Settle(const RecordChecker::Result& result) {
     if (result.first_bad != UINT64_MAX) {
       report_->first_bad_seq = result.first_bad;
       report_->records = result.first_bad - 1;
+      report_->signatures = result.first_bad - 1;
       return result.failure;
     }
-    report_->signatures += records;
-    report_->records += records;
     return Status::Ok();
   }
 
-  // Hands the chunk to the checking threads and goes on: the next chunk's sequential checks
-  // overlap them. Waits for the chunk before it first, so at most one chunk is in flight.
-  Status FlushChunk() {
-    FL_RETURN_IF_ERROR(WaitChunk());
-    if (chunk_.empty()) return Status::Ok();
-    in_flight_.swap(chunk_);
-    chunk_.clear();
-    in_flight_result_ = std::async(std::launch::async, [this] { return CheckChunk(in_flight_); });
-    return Status::Ok();
-  }
-
-  // Waits for the chunk in flight, if any.
-  Status WaitChunk() {
-    if (!in_flight_result_.valid()) return Status::Ok();
-    Status s = Settle(in_flight_result_.get(), in_flight_.size());
-    in_flight_.clear();
-    if (options_.progress && s.ok()) options_.progress(report_->records, head_size_);
-    return s;
-  }
-
-  // After a sequential check failed: a per-record failure of an earlier record, in flight or
-  // not yet handed over, is the first one.
-  Status EarlierFailure() {
-    FL_RETURN_IF_ERROR(WaitChunk());
-    ChunkResult result = CheckChunk(chunk_);
-    return result.first_bad == UINT64_MAX ? Status::Ok() : Settle(result, 0);
-  }
-
-  // Each record's id row was checked to point at it. Any other id row is corrupt; one pointing
-  // past the verified head is left by a record cut from the end of the log (its submitter may
-  // hold a receipt for it), unless a concurrent append has since written that record.
+  // Every record's id row points at it, and there is no other id row within the head: the id
+  // rows within the head, fingerprinted, equal the records' (id, seq) pairs. When they differ,
+  // the first record whose id row does not point at it is searched for and named. An id row
+  // pointing past the verified head is left by a record cut from the end of the log (its
+  // submitter may hold a receipt for it), unless a concurrent append has since written that
+  // record.
   Status CheckIdRows() {
-    uint64_t within = 0, missing = 0;
+    IdFingerprint stored(record_ids_.key());
+    uint64_t missing = 0;
     bool malformed = false;
     std::string bytes;
     FL_RETURN_IF_ERROR(
-        journal_.ScanFamily(storage::kIdsFamily, [&](std::string_view, std::string_view value) {
+        journal_.ScanFamily(storage::kIdsFamily, [&](std::string_view id, std::string_view value) {
           uint64_t seq = value.size() == 8 ? storage::DecodeU64(value) : 0;
           if (seq == 0) {
             malformed = true;
           } else if (seq <= head_size_) {
-            ++within;
+            stored.Add(id, seq);
           } else if (!journal_.ReadRecord(seq, &bytes).ok() && (missing == 0 || seq < missing)) {
             missing = seq;
           }
           return true;
         }));
+    if (malformed || !(stored == record_ids_)) {
+      FL_RETURN_IF_ERROR(FirstIdFailure(head_size_ + 1));
+      return Status::Corruption("id_index_mismatch", "the id rows are not one per record");
+    }
     if (missing != 0) {
       return Fail(missing,
                   Bad(missing, "record_missing", "an id row points at this missing record"));
     }
-    if (malformed || within != head_size_) {
-      return Status::Corruption("id_index_mismatch", "the id rows are not one per record");
-    }
+    return Status::Ok();
+  }
+
+  // The first record before `before_seq` whose id row does not point at it, by a point read per
+  // record: only once something is known to be wrong.
+  Status FirstIdFailure(uint64_t before_seq) {
+    Status failure;
+    FL_RETURN_IF_ERROR(journal_.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
+      if (seq >= before_seq) return false;
+      RecordReader record;
+      SignedEvent event;
+      if (!RecordReader::Open(bytes, &record).ok() ||
+          !SignedEvent::FromStoredEnvelope(record.record().getEnvelope(), &event).ok()) {
+        return false;  // checked in order before; not reached below a failure
+      }
+      uint64_t id_seq = 0;
+      if (!journal_.FindEvent(event.id(), &id_seq).ok() || id_seq != seq) {
+        failure = Fail(seq, Bad(seq, "id_index_mismatch",
+                                "id " + event.id() + " does not point at this record"));
+      }
+      return failure.ok();
+    }));
+    return failure;
+  }
+
+  // `failure` was found at report_->first_bad_seq; an id row of an earlier record that does not
+  // point at it is the first failure instead.
+  Status EarlierIdFailure(Status failure) {
+    if (report_->first_bad_seq > 1) FL_RETURN_IF_ERROR(FirstIdFailure(report_->first_bad_seq));
+    return failure;
+  }
+
+  // The id rows, the state rows and the view rows are compared with the rebuilt ones side by
+  // side, and the rebuilt tables freed, on two threads: the records are done, so the checking
+  // threads are idle. A failure is reported in the order ids, registry, accounts, projections.
+  Status CompareStoredRows() {
+    Status ids, registry, accounts, projections;
+    std::thread views_side([&] {
+      projections = CompareProjections();
+      views_.reset();
+    });
+    ids = CheckIdRows();
+    registry = CompareState(storage::kRegistryFamily, "registry_mismatch");
+    accounts = CompareState(storage::kAccountsFamily, "accounts_mismatch");
+    state_.reset();
+    views_side.join();
+    for (Status* s : {&ids, &registry, &accounts, &projections}) FL_RETURN_IF_ERROR(*s);
     return Status::Ok();
   }
 
   // The state rebuilt from the records (registry, accounts, projects, policies, event facts,
-  // findings) must equal the stored rows byte for byte.
+  // findings) must equal the stored rows byte for byte. The stored rows are walked in key order
+  // and each is looked up among the rebuilt ones, so the first differing stored row is named;
+  // a rebuilt row that is not stored shows as a count short, and is then searched for.
   Status CompareState(std::string_view family, std::string_view code) {
-    std::map<std::string, std::string> stored;
-    FL_RETURN_IF_ERROR(journal_.ScanFamily(family, [&](std::string_view k, std::string_view v) {
-      stored.emplace(std::string(k), std::string(v));
-      return true;
-    }));
-    Status failure;
-    state_.ForEachRow(family, [&](std::string_view key, std::string_view value) {
-      if (!failure.ok()) return;
-      auto it = stored.find(std::string(key));
-      if (it == stored.end() || it->second != value) {
-        failure =
-            Status::Corruption(code, "stored " + std::string(family) + " row " + Printable(key) +
-                                         " differs from the one rebuilt from the records");
-        return;
+    auto differs = [&](std::string_view key, std::string_view what) {
+      return Status::Corruption(code, "stored " + std::string(family) + " row " + Printable(key) +
+                                          " " + std::string(what));
+    };
+    uint64_t matched = 0;
+    std::string rebuilt;
+    auto cursor = journal_.NewCursor(family);
+    for (; cursor->Valid(); cursor->Next()) {
+      if (!state_->FindRow(family, cursor->key(), &rebuilt)) {
+        return differs(cursor->key(), "is not rebuilt from any record");
       }
-      stored.erase(it);
+      if (rebuilt != cursor->value()) {
+        return differs(cursor->key(), "differs from the one rebuilt from the records");
+      }
+      ++matched;
+    }
+    FL_RETURN_IF_ERROR(cursor->status());
+    if (matched == state_->RowCount(family)) return Status::Ok();
+    Status failure;
+    std::string stored;
+    state_->ForEachRow(family, [&](std::string_view key, std::string_view) {
+      bool found = false;
+      if (!failure.ok()) return;
+      failure = journal_.Get(family, key, &stored, &found);
+      if (failure.ok() && !found)
+        failure = differs(key, "is missing (it is rebuilt from the records)");
     });
     FL_RETURN_IF_ERROR(failure);
-    if (!stored.empty()) {
-      return Status::Corruption(code, "stored " + std::string(family) + " row " +
-                                          Printable(stored.begin()->first) +
-                                          " is not rebuilt from any record");
-    }
-    return Status::Ok();
+    return Status::Corruption(code, "the stored " + std::string(family) +
+                                        " rows are not the rebuilt ones");  // not reached
   }
 
   // The rebuilt view rows must equal the stored ones byte for byte; both are walked in key
@@ -304,7 +470,7 @@ class LedgerVerifier {
     Status failure;
     uint64_t equal = 0;
     FL_RETURN_IF_ERROR(DiffViews(
-        journal_, views_,
+        journal_, *views_,
         [&](std::string_view key, const std::string_view* rebuilt, const std::string_view* stored) {
           if (!failure.ok()) return;
           std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
@@ -337,14 +503,15 @@ class LedgerVerifier {
   VerifyReport* report_;
   uint64_t head_size_ = 0;
   std::map<uint64_t, std::string> checkpoints_;
-  LedgerState state_;
-  ViewRows views_;  // the views, rebuilt
+  // Rebuilt from the records; freed once compared (their destruction takes a while).
+  std::unique_ptr<LedgerState> state_ = std::make_unique<LedgerState>();
+  std::unique_ptr<ViewRows> views_ = std::make_unique<ViewRows>();
   CompactRange range_;
+  IdFingerprint record_ids_{IdFingerprint::NewKey()};              // of every record verified
   std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
   int64_t last_recorded_at_ms_ = 0;
-  std::vector<Pending> chunk_;
-  std::vector<Pending> in_flight_;  // being checked on the checking threads
-  std::future<ChunkResult> in_flight_result_;
+  std::vector<Pending> batch_;  // checked sequentially, not yet handed to the checker
+  std::unique_ptr<RecordChecker> checker_;
 };
 
 }  // namespace

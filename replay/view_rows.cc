@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <memory_resource>
 
 #include "ledger/canonical_row.h"
 #include "ledger/codec.h"
@@ -153,13 +154,37 @@ struct ViewRows::Movement {
   bool against_pledge = false;
 };
 
+// A payment's DisbursementView (row 'd'), kept as a message until it is encoded: its
+// acknowledgement, reversal and findings edit it in place instead of decoding and re-encoding it.
+struct ViewRows::Payment {
+  std::unique_ptr<capnp::MallocMessageBuilder> message;
+
+  schema::DisbursementView::Builder Row() const {
+    return message->getRoot<schema::DisbursementView>();
+  }
+  // A first segment that holds the row built from a payment of `body_words`, with room for the
+  // acknowledgement's id: one allocation per payment.
+  static std::unique_ptr<capnp::MallocMessageBuilder> NewMessage(size_t body_words) {
+    constexpr size_t kRowWordsMin = 32;  // root, seq, day, id and an acknowledgement
+    return std::make_unique<capnp::MallocMessageBuilder>(unsigned(body_words + kRowWordsMin));
+  }
+};
+
 // In memory (no stored source): every view. With a stored source: what the batch changed.
 struct ViewRows::Tables {
-  std::unordered_map<std::string, Holder> holders;             // kind byte + holder
-  std::unordered_map<std::string, Movement> movements;         // event id
-  std::unordered_map<std::string, std::string> disbursements;  // 'd' rows by key
-  std::map<std::string, std::string, std::less<>> rows;        // 'c' 'f' 'g' 'p' 'r' rows
-  std::vector<std::pair<std::string, uint64_t>> history;       // staged only: holder, seq
+  // The movements' nodes and ids: one per money event, never removed one by one, so they are
+  // carved from blocks (no malloc per movement) and freed with the tables.
+  std::pmr::monotonic_buffer_resource arena;
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, Holder> holders;  // kind byte + holder
+  std::pmr::unordered_map<std::pmr::string, Movement, IdHash, std::equal_to<>> movements{
+      &arena};                                             // by event id
+  std::unordered_map<std::string, Payment> disbursements;  // 'd' rows by key
+  std::map<std::string, std::string, std::less<>> rows;    // 'c' 'f' 'g' 'p' 'r' rows
+  std::vector<std::pair<std::string, uint64_t>> history;   // staged only: holder, seq
 };
 
 namespace {
@@ -260,22 +285,14 @@ void ViewRows::Index(AccountHolder kind, std::string_view holder, uint64_t seq) 
 }
 
 void ViewRows::PutRow(std::string key, std::string value) {
+  assert(key[0] != kDisbursementRow);  // payments are typed: see Payment
   encoded_valid_ = false;
-  if (key[0] == kDisbursementRow) {
-    tables_->disbursements.insert_or_assign(std::move(key), std::move(value));
-  } else {
-    tables_->rows.insert_or_assign(std::move(key), std::move(value));
-  }
+  tables_->rows.insert_or_assign(std::move(key), std::move(value));
 }
 
 Status ViewRows::GetRow(const std::string& key, std::string* value, bool* found) const {
-  if (key[0] == kDisbursementRow) {
-    if (auto it = tables_->disbursements.find(key); it != tables_->disbursements.end()) {
-      *value = it->second;
-      *found = true;
-      return Status::Ok();
-    }
-  } else if (auto it = tables_->rows.find(key); it != tables_->rows.end()) {
+  assert(key[0] != kDisbursementRow);
+  if (auto it = tables_->rows.find(key); it != tables_->rows.end()) {
     *value = it->second;
     *found = true;
     return Status::Ok();
@@ -284,13 +301,14 @@ Status ViewRows::GetRow(const std::string& key, std::string* value, bool* found)
   return stored_ == nullptr ? Status::Ok() : stored_->Get(key, value, found);
 }
 
-void ViewRows::PutMovement(std::string id, Movement m) {
+void ViewRows::PutMovement(std::string_view id, Movement m) {
   encoded_valid_ = false;
-  tables_->movements.insert_or_assign(std::move(id), std::move(m));
+  std::pmr::string key(id, tables_->movements.get_allocator());
+  tables_->movements.insert_or_assign(std::move(key), std::move(m));
 }
 
 Status ViewRows::FindMovement(std::string_view id, Movement* out, bool* found) const {
-  if (auto it = tables_->movements.find(std::string(id)); it != tables_->movements.end()) {
+  if (auto it = tables_->movements.find(id); it != tables_->movements.end()) {
     *out = it->second;
     *found = true;
     return Status::Ok();
@@ -370,7 +388,9 @@ void ViewRows::ForEachRow(
     if (h->second.has_balance) fn(kBalanceRow + h->first, EncodeBalance(h->second.balance));
   }
   rows_of(kCompoundRow);
-  for (const auto* d : SortedEntries(t.disbursements)) fn(d->first, d->second);
+  for (const auto* d : SortedEntries(t.disbursements)) {
+    fn(d->first, CanonicalBytes(d->second.Row()));
+  }
   rows_of(kProjectFindingRow);
   rows_of(kFindingRow);
   for (const auto* h : holders) {
@@ -383,7 +403,7 @@ void ViewRows::ForEachRow(
   for (const auto* v : SortedEntries(t.movements)) {
     const Movement& m = v->second;
     key.assign(1, kMovementRow);
-    key.append(v->first);
+    key.append(v->first.data(), v->first.size());
     fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
                            m.to_kind, m.to, m.against_pledge));
   }
@@ -426,10 +446,10 @@ std::vector<LedgerState::Row> ViewRows::StagedRows() const {
     put(kHistoryRow + holder + '\0' + storage::EncodeU64(seq), std::string());
   }
   for (const auto& [id, m] : t.movements) {
-    put(kMovementRow + id, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen,
-                                          m.from_kind, m.from, m.to_kind, m.to, m.against_pledge));
+    put(MovementKey(id), EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind,
+                                        m.from, m.to_kind, m.to, m.against_pledge));
   }
-  for (const auto& [key, value] : t.disbursements) put(key, value);
+  for (const auto& [key, payment] : t.disbursements) put(key, CanonicalBytes(payment.Row()));
   for (const auto& [key, value] : t.rows) put(key, value);
   return rows;
 }
@@ -441,13 +461,13 @@ void ViewRows::Commit() {
     h.balance_dirty = h.view_dirty = false;
     cache_->insert_or_assign(key, std::move(h));
   }
-  *tables_ = Tables();
+  tables_ = std::make_unique<Tables>();
   last_holder_ = nullptr;
 }
 
 void ViewRows::Abort() {
   assert(stored_ != nullptr);
-  *tables_ = Tables();
+  tables_ = std::make_unique<Tables>();
   last_holder_ = nullptr;
 }
 
@@ -589,15 +609,15 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
       std::string project = d.getProject();
       int64_t a = int64_t(d.getAmountFen());
       {
-        constexpr size_t kScratchWords = 256;  // a payment row fits: one allocation, the bytes
-        capnp::word scratch[kScratchWords] = {};
-        capnp::MallocMessageBuilder message(kj::arrayPtr(scratch, kScratchWords));
-        auto row = message.initRoot<schema::DisbursementView>();
+        Payment payment{Payment::NewMessage(d.totalSize().wordCount)};
+        auto row = payment.message->initRoot<schema::DisbursementView>();
         row.setSeq(seq);
         row.setId(id);
         row.setDay(day);
         row.setBody(d);
-        PutRow(DisbursementPrefix(project) + storage::EncodeU64(seq), CanonicalBytes(row));
+        encoded_valid_ = false;
+        tables_->disbursements.insert_or_assign(
+            DisbursementPrefix(project) + storage::EncodeU64(seq), std::move(payment));
       }
       PutMovement(std::move(id), Movement{seq, Event::FUNDS_DISBURSED, day, d.getCategory(),
                                           uint64_t(a), kProject, project, kExternal, "", false});
@@ -628,23 +648,25 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
   }
 }
 
-// Loads the disbursement row of `m`, lets `edit` change it, and stages the new bytes.
+// Lets `edit` change the disbursement row of `m`: in memory, or staged (read from the stored
+// rows on first use in a batch).
 template <typename Edit>
 Status ViewRows::EditDisbursement(const Movement& m, Edit edit) {
+  encoded_valid_ = false;
   std::string key = DisbursementPrefix(m.from) + storage::EncodeU64(m.seq);
-  std::string bytes;
-  bool found = false;
-  FL_RETURN_IF_ERROR(GetRow(key, &bytes, &found));
-  constexpr size_t kScratchWords = 256;
-  capnp::word scratch[kScratchWords] = {};
-  capnp::MallocMessageBuilder message(kj::arrayPtr(scratch, kScratchWords));
-  if (!found || !LoadRow<schema::DisbursementView>(bytes, &message)) {
-    return Status::Corruption("projection_row_malformed",
-                              "disbursement row of seq " + std::to_string(m.seq));
+  auto it = tables_->disbursements.find(key);
+  if (it == tables_->disbursements.end()) {
+    std::string bytes;
+    bool found = false;
+    if (stored_ != nullptr) FL_RETURN_IF_ERROR(stored_->Get(key, &bytes, &found));
+    Payment payment{Payment::NewMessage(bytes.size() / sizeof(capnp::word))};
+    if (!found || !LoadRow<schema::DisbursementView>(bytes, payment.message.get())) {
+      return Status::Corruption("projection_row_malformed",
+                                "disbursement row of seq " + std::to_string(m.seq));
+    }
+    it = tables_->disbursements.emplace(std::move(key), std::move(payment)).first;
   }
-  auto row = message.getRoot<schema::DisbursementView>();
-  edit(row);
-  PutRow(std::move(key), CanonicalBytes(row));
+  edit(it->second.Row());
   return Status::Ok();
 }
 

@@ -110,6 +110,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   struct Tables;
   struct Holder;
   struct Movement;
+  struct Payment;
 
   // The holder's entry to change: in memory, or staged (copied from the cache or read from the
   // stored rows on first use in a batch).
@@ -121,9 +122,9 @@ class ViewRows : public ProjectionHook, public RowSource {
     last_holder_ = entry;
   }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
-  void PutRow(std::string key, std::string value);  // the rarer rows: c d f g p r
+  void PutRow(std::string key, std::string value);  // the rarer rows: c f g p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
-  void PutMovement(std::string id, Movement m);
+  void PutMovement(std::string_view id, Movement m);
   Status FindMovement(std::string_view id, Movement* out, bool* found) const;
   Status AddFigure(schema::AccountHolder kind, std::string_view holder, schema::Category c,
                    int64_t Figures::*field, int64_t fen);

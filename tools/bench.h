@@ -31,7 +31,8 @@ int BenchAppend(const BenchArgs& args);
 // Builds a ledger of `events` (full rules and views), then measures against the same-run limits:
 // rebuild of the views against a raw RocksDB scan of the records, full verify against the
 // libsodium verify rate times the cores, and a project's view at the head and as of mid-history.
-int BenchViews(const BenchArgs& args);
+// With `existing_ledger` (one left by --keep), measures that ledger, read only, instead.
+int BenchViews(const BenchArgs& args, const std::string& existing_ledger = "");
 
 // For benchmarks in other files (bench http): the scratch directory and the pre-signed world of
 // bench append (orgs, 100 approved projects, then receipt, allocation, payment and

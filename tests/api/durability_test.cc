@@ -15,6 +15,7 @@
 #include "api/client.h"
 #include "api/sequencer.h"
 #include "api/server.h"
+#include "crypto/checkpoint.h"
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
 #include "tests/ledger/fault_fs.h"
@@ -57,7 +58,7 @@ class DurabilityTest : public ::testing::Test {
     L.AppendOk(L.Signed(
         "xt-finance", Received("r0", "xt-finance", "pool", "municipal", "xt-finance", 1'000'000)));
     ServerOptions options;
-    options.threads = 2;
+    options.threads = 4;  // reads waiting for the gate hold a request thread each
     Status s = Server::Start(L.journal(), options, &server_);
     ASSERT_TRUE(s.ok()) << s.ToString();
     address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
@@ -129,6 +130,9 @@ TEST_F(DurabilityTest, TheNextBatchIsWrittenWhileTheLastOneSyncs) {
 
 TEST_F(DurabilityTest, AReadDoesNotSeeABatchBeforeItIsDurable) {
   const int64_t before = PoolAvailableFen();
+  EXPECT_EQ(Get("/v1/public/checkpoint", false).status, 404u) << "no checkpoint yet";
+  // A minute of activity later, the held batch also writes an automatic checkpoint.
+  L.set_now_ms(testing::kTestNowMs + 61'000);
   fault_.fs->HoldSyncs(true);
   std::thread writer([&] {
     HttpConnection connection(address_, 20000);
@@ -138,21 +142,35 @@ TEST_F(DurabilityTest, AReadDoesNotSeeABatchBeforeItIsDurable) {
   // The batch is written and its sync held: reads wait rather than show it.
   std::atomic<bool> released{false};
   int64_t seen = 0;
-  bool answered_after_release = false;
-  std::string events_body;
-  std::thread reader([&] {
+  std::string events, note;
+  bool answered_after_release[3] = {};
+  std::vector<std::thread> readers;
+  readers.emplace_back([&] {
     seen = PoolAvailableFen();
-    answered_after_release = released;
-    events_body = Get("/v1/events?from=1&limit=1000").body;
+    answered_after_release[0] = released;
+  });
+  readers.emplace_back([&] {
+    events = Get("/v1/events?from=1&limit=1000").body;
+    answered_after_release[1] = released;
+  });
+  readers.emplace_back([&] {
+    note = Get("/v1/public/checkpoint", false).body;
+    answered_after_release[2] = released;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   released = true;
   fault_.fs->HoldSyncs(false);
-  reader.join();
+  for (auto& t : readers) t.join();
   writer.join();
-  EXPECT_TRUE(answered_after_release) << "a read was answered while the batch was not durable";
+  const char* reads[3] = {"view", "events", "public checkpoint"};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(answered_after_release[i]) << reads[i] << " answered before the batch was durable";
+  }
   EXPECT_EQ(seen, before + 20) << "the read saw part of the batch or none of it";
-  EXPECT_NE(events_body.find("held-2"), std::string::npos);
+  EXPECT_NE(events.find("held-2"), std::string::npos);
+  Checkpoint checkpoint;
+  ASSERT_TRUE(OpenCheckpoint(note, L.journal().log_verifier(), &checkpoint).ok()) << note;
+  EXPECT_EQ(checkpoint.size, L.journal().head().size);
 }
 
 TEST_F(DurabilityTest, AfterAFailedSyncNothingIsAcknowledgedOrReadAgain) {

@@ -102,6 +102,28 @@ Verdicts CheckBoth(Segments segments) {
   };
   v.readable = run(&SignedEvent::CheckOneJsonForm, &v.fast);
   v.readable = run(&SignedEvent::CheckOneJsonFormByRoundTrip, &v.reference) && v.readable;
+  // The check of a SignedEvent (verification's, from its canonical bytes at hand) decides as
+  // the check of the event read from those bytes.
+  capnp::SegmentArrayMessageReader reader(segments, LedgerReaderOptions());
+  SignedEvent event;
+  Status made;
+  try {
+    capnp::MallocMessageBuilder envelope;
+    auto root = envelope.initRoot<schema::Envelope>();
+    root.setSigner("checker");
+    root.initSignature(sizeof(Signature));
+    root.setEvent(reader.getRoot<schema::Event>());
+    made = SignedEvent::FromStoredEnvelope(root.asReader(), &event);
+  } catch (const kj::Exception&) {
+    made = Status::InvalidArgument("capnp_malformed", "unreadable");
+  }
+  if (v.readable && made.ok()) {
+    Status member = event.CheckOneJsonForm();
+    Status of_reader = SignedEvent::CheckOneJsonForm(event.event());
+    if (member.ok() != of_reader.ok() || member.code() != of_reader.code()) {
+      v.fast = Status::InvalidArgument("member_check_differs", member.ToString());
+    }
+  }
   return v;
 }
 

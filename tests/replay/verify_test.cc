@@ -136,12 +136,44 @@ TEST_F(VerifyTest, ATamperedRegistryRowIsFound) {
   EXPECT_NE(s.message().find("xt-finance"), std::string::npos);
 }
 
-TEST_F(VerifyTest, AnIdIndexPointingElsewhereIsFound) {
+TEST_F(VerifyTest, AnIdIndexPointingElsewhereIsFoundAndNamed) {
+  uint64_t r5 = 0;
+  ASSERT_TRUE(ledger_.journal().FindEvent("r5", &r5).ok());
   ASSERT_TRUE(
       ledger_.journal().PutRawForTesting(storage::kIdsFamily, "r5", storage::EncodeU64(3)).ok());
   VerifyReport report;
   Status s = Verify(&report);
   EXPECT_EQ(s.code(), "id_index_mismatch");
+  EXPECT_EQ(report.first_bad_seq, r5);
+  EXPECT_NE(s.message().find("id r5 does not point"), std::string::npos) << s.message();
+
+  // A later record that fails too does not hide it: the first failure is named.
+  std::string last_key = storage::EncodeU64(size_);
+  std::string last = Read(storage::kRecordsFamily, last_key);
+  last[last.size() / 2] ^= 0x01;
+  ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kRecordsFamily, last_key, last).ok());
+  s = Verify(&report);
+  EXPECT_EQ(s.code(), "id_index_mismatch") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, r5);
+}
+
+TEST_F(VerifyTest, AnIdRowOfNoRecordIsFound) {
+  ASSERT_TRUE(
+      ledger_.journal().PutRawForTesting(storage::kIdsFamily, "r5x", storage::EncodeU64(3)).ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "id_index_mismatch");
+  EXPECT_NE(s.message().find("not one per record"), std::string::npos) << s.message();
+}
+
+TEST_F(VerifyTest, AMissingIdRowIsFoundAndNamed) {
+  uint64_t r7 = 0;
+  ASSERT_TRUE(ledger_.journal().FindEvent("r7", &r7).ok());
+  ASSERT_TRUE(ledger_.journal().DeleteRawForTesting(storage::kIdsFamily, "r7").ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "id_index_mismatch");
+  EXPECT_EQ(report.first_bad_seq, r7) << s.ToString();
 }
 
 TEST_F(VerifyTest, TheBalanceViewIsKeptWithEveryAppend) {
@@ -212,6 +244,34 @@ TEST_F(VerifyTest, AnAccountNoRecordCreatedIsFound) {
   Status s = Verify(&report);
   EXPECT_EQ(s.code(), "accounts_mismatch");
   EXPECT_NE(s.message().find("not rebuilt"), std::string::npos) << s.message();
+}
+
+// A rebuilt row that is not stored is named, whichever table it belongs to.
+TEST_F(VerifyTest, AMissingStateRowIsFoundAndNamed) {
+  struct Case {
+    std::string_view family;
+    std::string key;
+    std::string_view code;
+    std::string_view named;  // in the message
+  };
+  std::string balance =
+      "a" +
+      AccountKey{schema::AccountHolder::POOL, "xt-finance", schema::Category::MUNICIPAL}.Encode();
+  for (const Case& c :
+       {Case{storage::kAccountsFamily, balance, "accounts_mismatch", "xt-finance"},
+        Case{storage::kAccountsFamily, "er7", "accounts_mismatch", "row er7 "},
+        Case{storage::kRegistryFamily, "yh-finance", "registry_mismatch", "row yh-finance "}}) {
+    std::string original = Read(c.family, c.key);
+    ASSERT_FALSE(original.empty()) << c.key;
+    ASSERT_TRUE(ledger_.journal().DeleteRawForTesting(c.family, c.key).ok());
+    VerifyReport report;
+    Status s = Verify(&report);
+    EXPECT_EQ(s.code(), c.code) << s.ToString();
+    EXPECT_NE(s.message().find("is missing"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(c.named), std::string::npos) << s.message();
+    ASSERT_TRUE(ledger_.journal().PutRawForTesting(c.family, c.key, original).ok());
+    EXPECT_TRUE(Verify(&report).ok());
+  }
 }
 
 }  // namespace fundledger::testing
