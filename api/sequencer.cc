@@ -60,6 +60,11 @@ bool ReadGate::readers_waiting() const {
   return readers_waiting_ > 0;
 }
 
+bool ReadGate::writer_waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return writers_waiting_ > 0;
+}
+
 Sequencer::Sequencer(Journal& journal, ReadGate& gate, Metrics& metrics,
                      const SequencerOptions& options)
     : journal_(journal), gate_(gate), metrics_(metrics), options_(options) {

@@ -52,6 +52,8 @@ class ReadGate {
   void Unlock();
   // True while a reader waits to get in.
   bool readers_waiting() const;
+  // True while a writer waits to get in.
+  bool writer_waiting() const;
 
   class Shared {  // RAII shared hold
    public:

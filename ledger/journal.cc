@@ -827,10 +827,18 @@ Status Journal::failure() const {
 
 Status Journal::Fail(const Status& cause) {
   std::lock_guard<std::mutex> lock(failure_mu_);
-  if (failure_.ok()) {
+  // The writer and the sync thread may each fail, in either order: when a sync fails, RocksDB's
+  // next write fails too ("Writer has previous error"), possibly before the sync returns. Every
+  // distinct cause is named, so that the root one is there whichever came first.
+  if (failure_causes_.size() < kFailureCausesMax &&
+      std::find(failure_causes_.begin(), failure_causes_.end(), cause.message()) ==
+          failure_causes_.end()) {
+    failure_causes_.push_back(cause.message());
+    std::string causes;
+    for (const std::string& c : failure_causes_) causes += (causes.empty() ? "" : "; ") + c;
     failure_ = Status::IOError(
         "journal_failed",
-        "a write or sync of the journal failed (" + cause.message() +
+        "a write or sync of the journal failed (" + causes +
             "); the ledger accepts no more writes until it is opened again, which recovers "
             "every acknowledged event from what is on disk");
   }

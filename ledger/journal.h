@@ -20,7 +20,7 @@
 //
 // Failure: if a write or a sync fails, the journal fails for good: every later AppendUnsynced,
 // Sync, Append, WriteCheckpoint and WriteProjectionRows returns IOError "journal_failed" naming
-// the cause, and failure() says so. After a failed fsync the kernel may have dropped the pages
+// what failed, and failure() says so. After a failed fsync the kernel may have dropped the pages
 // it could not write and a retried fsync can report success for data that is gone (as
 // PostgreSQL concluded in 2018, and since then panics rather than retrying), so what is on disk
 // is known only after the ledger is opened again: recovery replays the WAL as it is, keeping
@@ -261,8 +261,10 @@ class Journal : public StateReader {
   std::mutex sync_mu_;           // serialises syncs
   uint64_t synced_batches_ = 0;  // guarded by sync_mu_: the batches a sync has covered
 
-  mutable std::mutex failure_mu_;  // guards failure_
+  static constexpr size_t kFailureCausesMax = 4;
+  mutable std::mutex failure_mu_;  // guards failure_ and failure_causes_
   Status failure_;
+  std::vector<std::string> failure_causes_;  // what failed, in order
   std::atomic<bool> failed_{false};
 };
 

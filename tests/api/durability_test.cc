@@ -275,13 +275,13 @@ TEST(ReadGate, AWaitingWriterKeepsNewReadersOut) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     gate.Unlock();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the writer waits for us
+  ASSERT_TRUE(Eventually([&] { return gate.writer_waiting(); }));  // it waits for us
   std::atomic<bool> late_read_saw_write{false};
   std::thread late_reader([&] {
     ReadGate::Shared hold(gate);
     late_read_saw_write = written.load();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(Eventually([&] { return gate.readers_waiting(); }));
   gate.UnlockShared();
   writer.join();
   late_reader.join();
