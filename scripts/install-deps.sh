@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that fundledger builds and tests with. Does nothing (and needs
 # no network) when every package is already installed, so that repeated runs are fast.
+# With arguments, installs those packages instead (scripts/install-bench-deps.sh uses this).
 set -euo pipefail
 
 packages=(
@@ -18,6 +19,9 @@ packages=(
   g++
   pkg-config
 )
+if (($# > 0)); then
+  packages=("$@")
+fi
 
 missing=()
 for package in "${packages[@]}"; do
