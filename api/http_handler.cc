@@ -6,6 +6,7 @@
 #include "api/reads.h"
 #include "api/submit.h"
 #include "crypto/encoding.h"
+#include "ledger/rules.h"
 
 namespace fundledger {
 
@@ -248,7 +249,8 @@ ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std
   return s.ok() ? GetProof(context, kind, query) : ErrorResponse(s);
 }
 
-ApiResponse Dashboard(const ApiContext& context) {
+// The page at / when the server has no dashboard files (see LoadWebAssets).
+ApiResponse PlainPage(const ApiContext& context) {
   Journal::Head head = context.journal->head();
   std::string html =
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -258,12 +260,83 @@ ApiResponse Dashboard(const ApiContext& context) {
       ".</p>\n<p><a href=\"/v1/public/checkpoint\">Latest signed checkpoint</a> (verify it with "
       "the log's public key: " +
       FormatVerifierKey(context.journal->log_verifier().name, context.journal->log_verifier().key) +
-      ").</p>\n</body></html>\n";
+      ").</p>\n<p>The dashboard's files were not found when the server started (serve "
+      "--web-dir).</p>\n</body></html>\n";
   return TextResponse(std::move(html), "text/html; charset=utf-8");
 }
 
+ApiResponse BodyResponse(const Status& s, const std::shared_ptr<const std::string>& body,
+                         std::string content_type) {
+  if (!s.ok()) return ErrorResponse(s);
+  return TextResponse(*body, std::move(content_type));
+}
+
+// ?project=P or ?region=R (R may be empty: the whole ledger), exactly one.
+Status PublicScope(std::string_view raw_query, Scope* out) {
+  Query query;
+  FL_RETURN_IF_ERROR(ParseQuery(raw_query, {"project", "region"}, &query));
+  auto project = query.find("project");
+  auto region = query.find("region");
+  if ((project == query.end()) == (region == query.end())) {
+    return Status::InvalidArgument("bad_scope", "give exactly one of project, region");
+  }
+  if (project != query.end()) {
+    FL_RETURN_IF_ERROR(CheckId(project->second, "project"));
+    *out = {ScopeKind::kProject, project->second};
+  } else {
+    if (!IsValidRegion(region->second)) {
+      return Status::InvalidArgument("bad_region", "lowercase ascii slugs joined by '/'", "region");
+    }
+    *out = {ScopeKind::kRegion, region->second};
+  }
+  return Status::Ok();
+}
+
+const char* ExportContentType(std::string_view name) {
+  if (name.ends_with(".csv")) return "text/csv; charset=utf-8";
+  if (name.ends_with(".jsonl")) return "application/x-ndjson; charset=utf-8";
+  if (name.ends_with(".json")) return "application/json; charset=utf-8";
+  return "text/plain; charset=utf-8";
+}
+
+constexpr std::string_view kExportPath = "/v1/public/export/";
+
+// The transparency reads beyond the checkpoint (api/public_reads.h).
+ApiResponse PublicExportRead(const ApiContext& context, std::string_view path,
+                             std::string_view raw_query) {
+  if (context.public_reads == nullptr) {
+    return ErrorResponse(Status::NotFound("no_route", "no public exports on this server"));
+  }
+  std::shared_ptr<const std::string> body;
+  if (path == "/v1/public/projects") {
+    Query query;
+    Status s = ParseQuery(raw_query, {}, &query);
+    if (s.ok()) s = context.public_reads->Projects(&body);
+    return BodyResponse(s, body, "application/json");
+  }
+  Scope scope;
+  Status s = PublicScope(raw_query, &scope);
+  if (!s.ok()) return ErrorResponse(s);
+  if (path == "/v1/public/summary") {
+    return BodyResponse(context.public_reads->Summary(scope, &body), body, "application/json");
+  }
+  std::string_view name = path.substr(kExportPath.size());
+  s = context.public_reads->ExportFile(scope, name, &body);
+  ApiResponse out = BodyResponse(s, body, ExportContentType(name));
+  if (s.ok() && name != "project.json") {
+    out.content_disposition = "attachment; filename=\"" + std::string(name) + "\"";
+  }
+  return out;
+}
+
+bool IsPublicExportPath(std::string_view path) {
+  return path == "/v1/public/projects" || path == "/v1/public/summary" ||
+         path.starts_with(kExportPath);
+}
+
 // Everyone's reads: no signature.
-std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_view path) {
+std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_view path,
+                                      std::string_view query) {
   if (path == "/healthz") {
     bool draining = context.draining != nullptr && context.draining->load();
     if (draining)
@@ -273,14 +346,25 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
   if (path == "/metrics") {
     return TextResponse(context.metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
   }
-  if (path == "/") return Dashboard(context);
+  if (context.web != nullptr) {
+    auto file = context.web->files.find(path);
+    if (file != context.web->files.end()) {
+      return TextResponse(file->second.body, file->second.content_type);
+    }
+  }
+  if (path == "/") return PlainPage(context);
   if (path == "/v1/public/checkpoint") {
     std::string note;
     Status s = context.journal->LatestCheckpoint(&note);
     if (!s.ok()) return ErrorResponse(s);
     return TextResponse(std::move(note), "text/plain; charset=utf-8");
   }
+  if (IsPublicExportPath(path)) return PublicExportRead(context, path, query);
   return std::nullopt;
+}
+
+bool IsWebPath(const ApiContext& context, std::string_view path) {
+  return path == "/" || (context.web != nullptr && context.web->files.count(path) > 0);
 }
 
 bool IsSignedRead(std::string_view path) {
@@ -293,7 +377,10 @@ Route RouteOf(std::string_view method, std::string_view path) {
   if (path.substr(0, 10) == "/v1/views/") return Route::kViews;
   if (path == "/v1/checkpoint") return Route::kCheckpoint;
   if (path.substr(0, 11) == "/v1/proofs/") return Route::kProofs;
-  if (path.substr(0, 11) == "/v1/public/" || path == "/") return Route::kPublic;
+  if (path.substr(0, 11) == "/v1/public/" || path == "/" || path == "/dashboard.js" ||
+      path == "/dashboard.css" || path.substr(0, 8) == "/vendor/") {
+    return Route::kPublic;
+  }
   return Route::kOther;
 }
 
@@ -322,8 +409,9 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
     });
     return;
   }
-  bool known = IsSignedRead(path) || path == "/healthz" || path == "/metrics" || path == "/" ||
-               path == "/v1/public/checkpoint";
+  bool known = IsSignedRead(path) || path == "/healthz" || path == "/metrics" ||
+               IsWebPath(context, path) || path == "/v1/public/checkpoint" ||
+               IsPublicExportPath(path);
   if (!known) {
     return answer(ErrorResponse(Status::NotFound("no_route", "no endpoint " + std::string(path))));
   }
@@ -331,7 +419,7 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
     return answer(ErrorResponse(
         Status::InvalidArgument("method_not_allowed", "use GET (POST only on /v1/events)")));
   }
-  if (auto response = PublicRead(context, path)) return answer(std::move(*response));
+  if (auto response = PublicRead(context, path, query)) return answer(std::move(*response));
   answer(SignedRead(context, request, path, query));
 }
 

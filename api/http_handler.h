@@ -12,7 +12,10 @@
 //   GET  /v1/checkpoint                 signs one at the head if needed (any registered org)
 //   GET  /v1/proofs/inclusion?seq=|id=[&size=]   GET /v1/proofs/consistency?from=[&to=]
 //   GET  /v1/public/checkpoint          the latest signed checkpoint note, text (anyone)
-//   GET  /, /healthz, /metrics          dashboard, health, Prometheus text (anyone)
+//   GET  /v1/public/projects, /v1/public/summary?project=|region=,
+//        /v1/public/export/FILE?project=|region=    transparency exports (api/public_reads.h)
+//   GET  /, /dashboard.js, /dashboard.css, /vendor/echarts.min.js   the public dashboard
+//   GET  /healthz, /metrics             health, Prometheus text (anyone)
 //
 // Answers are the JSON of the command line's --format json. An error is
 // {"code", "message", "event_id", "field"} with the status of its kind: 400 malformed, 401 not
@@ -33,6 +36,7 @@
 
 #include "api/auth.h"
 #include "api/metrics.h"
+#include "api/public_reads.h"
 #include "api/sequencer.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
@@ -51,6 +55,7 @@ struct ApiResponse {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::string content_disposition;        // downloads: attachment; filename=...
   std::optional<unsigned> retry_after_s;  // with 503
   Route route = Route::kOther;            // for the metrics
 };
@@ -66,6 +71,8 @@ struct ApiContext {
   std::function<void(std::function<void()>)> defer;
   const std::atomic<bool>* draining = nullptr;  // true while the server stops
   size_t request_events_max = 5000;
+  PublicReads* public_reads = nullptr;  // the /v1/public/ reads beyond the checkpoint
+  const WebAssets* web = nullptr;       // the dashboard's files; nullptr: a plain page at /
 };
 
 // Answers `request`; `reply` is called exactly once, possibly later and from another thread

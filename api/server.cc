@@ -81,6 +81,8 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   net::signal_set signals;
   std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
+  std::unique_ptr<PublicReads> public_reads;
+  WebAssets web;
   ApiContext context;
   std::vector<std::thread> threads;
 };
@@ -236,6 +238,9 @@ class Session : public std::enable_shared_from_this<Session> {
         std::make_shared<http::response<http::string_body>>(http::status(answer.status), 11);
     response->set(http::field::server, "fundledger");
     response->set(http::field::content_type, answer.content_type);
+    if (!answer.content_disposition.empty()) {
+      response->set(http::field::content_disposition, answer.content_disposition);
+    }
     if (answer.retry_after_s) {
       response->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
     }
@@ -400,6 +405,9 @@ Server::~Server() {
 
 Status Server::Start(Journal& journal, const ServerOptions& options, std::unique_ptr<Server>* out) {
   auto impl = std::make_unique<Impl>(journal, options);
+  if (!options.web_dir.empty() || !options.echarts_file.empty()) {
+    FL_RETURN_IF_ERROR(LoadWebAssets(options.web_dir, options.echarts_file, &impl->web));
+  }
   FL_RETURN_IF_ERROR(impl->Listen());
   SequencerOptions sequencer_options;
   sequencer_options.queue_events_max = options.limits.queue_events_max;
@@ -416,6 +424,9 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   context.defer = [raw](std::function<void()> work) { net::post(raw->ioc, std::move(work)); };
   context.draining = &impl->draining;
   context.request_events_max = options.limits.request_events_max;
+  impl->public_reads = std::make_unique<PublicReads>(journal, impl->gate, options.log_signer);
+  context.public_reads = impl->public_reads.get();
+  context.web = &impl->web;
   if (options.handle_signals) {
     impl->signals.add(SIGINT);
     impl->signals.add(SIGTERM);

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "crypto/note.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
 
@@ -47,6 +48,13 @@ struct ServerOptions {
   ServerLimits limits;
   bool handle_signals = false;      // SIGINT and SIGTERM call Stop()
   std::function<int64_t()> now_ms;  // wall clock for request timestamps; default the system's
+  // The public exports' residents statements are signed with the log key (api/export.h); not
+  // owned, must outlive the Server. nullptr: /v1/public/export/ answers 404.
+  const NoteSigner* log_signer = nullptr;
+  // The dashboard's files (index.html, dashboard.js, dashboard.css) and ECharts' echarts.min.js,
+  // read at Start (LoadWebAssets); empty or missing: a plain page at /, figures without charts.
+  std::string web_dir;
+  std::string echarts_file;
 };
 
 class Server {

@@ -486,6 +486,28 @@ Status PoolFlags(const ViewPoint& point, std::vector<Flag>* out) {
 
 }  // namespace
 
+Status ProjectsOf(const ViewPoint& point, std::vector<ProjectSummary>* out) {
+  out->clear();
+  auto phases = capnp::Schema::from<schema::ProjectPhase>().getEnumerants();
+  for (const std::string& id : point.projects()) {
+    Row<schema::HolderView> row;
+    bool found = false;
+    FL_RETURN_IF_ERROR(
+        ReadRow(point.rows(), ViewRows::HolderKey(AccountHolder::PROJECT, id), &row, &found));
+    if (!found) continue;
+    auto p = row->getProject();
+    ProjectSummary summary{id, p.getName(), p.getRegion(), "", 0, 0};
+    uint16_t phase = uint16_t(row->getPhase());
+    summary.phase = phase < phases.size() ? phases[phase].getProto().getName().cStr() : "";
+    for (auto a : p.getFundingPlan()) summary.plan_fen += int64_t(a.getAmountFen());
+    auto b = p.getBudget();
+    summary.budget_fen =
+        int64_t(b.getBasicFen()) + int64_t(b.getImprovementFen()) + int64_t(b.getEnhancementFen());
+    out->push_back(std::move(summary));
+  }
+  return Status::Ok();
+}
+
 Status FlagsOf(const ViewPoint& point, std::vector<Flag>* out) {
   out->clear();
   if (point.scope().kind == ScopeKind::kPool) return PoolFlags(point, out);
@@ -509,7 +531,8 @@ std::vector<std::pair<const char*, int64_t>> Columns(const Figures& f) {
           {"pledge_outstanding_fen", f.pledge_outstanding_fen()}};
 }
 
-// Fen as yuan with two decimals and thousands separators, exactly.
+}  // namespace
+
 std::string Yuan(int64_t fen) {
   bool negative = fen < 0;
   uint64_t v = negative ? uint64_t(0) - uint64_t(fen) : uint64_t(fen);
@@ -523,6 +546,8 @@ std::string Yuan(int64_t fen) {
   snprintf(cents, sizeof(cents), ".%02u", unsigned(v % 100));
   return (negative ? "-" : "") + grouped + cents;
 }
+
+namespace {
 
 // Basis points as a percentage with two decimals ("66.67%"), or "-" for null.
 std::string Percent(const std::optional<int64_t>& bp) {
@@ -542,7 +567,8 @@ nlohmann::json Nullable(const std::optional<int64_t>& v) {
 
 std::string CsvValue(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : ""; }
 
-// RFC 4180 quoting where needed.
+}  // namespace
+
 std::string CsvField(std::string_view text) {
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string out = "\"";
@@ -552,6 +578,8 @@ std::string CsvField(std::string_view text) {
   }
   return out + "\"";
 }
+
+namespace {
 
 std::string Padded(std::string_view text, int width, bool left) {
   // Width in display columns: count UTF-8 lead bytes, CJK as two columns.

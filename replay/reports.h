@@ -110,6 +110,14 @@ struct Flag {
   std::optional<int64_t> amount_fen, limit_fen, days;
 };
 
+// A project as the views describe it at a point.
+struct ProjectSummary {
+  std::string id, name, region;
+  std::string phase;       // registered, approved, started, completed, settled or cancelled
+  int64_t plan_fen = 0;    // the funding plan's total (as revised)
+  int64_t budget_fen = 0;  // the works budget's total (as revised)
+};
+
 // round-half-up(num x 10000 / den), nullopt if den is 0; exact (worked in 128 bits), and
 // saturated at the int64 bounds when the quotient lies beyond them.
 std::optional<int64_t> RatioBp(int64_t num, int64_t den);
@@ -118,6 +126,8 @@ Status BalanceOf(const ViewPoint& point, Balance* out);
 Status RatiosOf(const ViewPoint& point, Ratios* out);
 Status DisbursementsOf(const ViewPoint& point, Disbursements* out);
 Status FlagsOf(const ViewPoint& point, std::vector<Flag>* out);
+// The projects of the point (ViewPoint::projects()), in that order.
+Status ProjectsOf(const ViewPoint& point, std::vector<ProjectSummary>* out);
 
 // {"categories": {"central": {received_fen, ...}, ...}, "total": {...}}
 nlohmann::json BalanceJson(const Balance& balance);
@@ -132,6 +142,11 @@ std::string DisbursementsTable(const Disbursements& d);
 nlohmann::json FlagsJson(const std::vector<Flag>& flags);
 std::string FlagsCsv(const std::vector<Flag>& flags);
 std::string FlagsTable(const std::vector<Flag>& flags);
+
+// Fen as yuan with two decimals and thousands separators, exactly ("-1,234.05").
+std::string Yuan(int64_t fen);
+// A CSV cell, quoted as RFC 4180 asks where it holds a comma, a quote or a line break.
+std::string CsvField(std::string_view text);
 
 // "YYYY-MM-DD" names; category, work and org kind names as in the event JSON.
 const char* CategoryName(schema::Category c);

@@ -134,8 +134,13 @@ Status BenchRawPointReads(const std::string& ledger_dir, uint64_t leaves, double
 Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir, uint64_t batch,
                        bool fund_rules, double* rate);
 Status BenchOpenReadOnly(const std::string& ledger_dir, std::unique_ptr<Journal>* out);
-// Rebuilds the views from the records (no signatures); records/s.
-Status BenchRebuild(const Journal& journal, double* rate);
+// Rebuilds the views from the records (no signatures): records/s, and the CPU time per record of
+// the thread that folds them (which moves less with other work on the machine than the rate).
+struct RebuildFigures {
+  double records_per_s = 0;
+  double fold_cpu_us_per_record = 0;
+};
+Status BenchRebuild(const Journal& journal, RebuildFigures* out);
 // Full verification; records/s.
 Status BenchVerifyLedger(const Journal& journal, double* rate);
 // A project's balance and ratios (an auditor's screen) at the head, the projects in turn.
@@ -172,7 +177,7 @@ void ReportRawWrite(double rate, size_t value_bytes, uint64_t batch, BenchReport
 void ReportWorkload(const BenchWorkload& world, uint64_t batch, BenchReport* report);
 void ReportAppend(const std::string& key, const std::string& label, double rate,
                   const VerifyLimit& limit, std::optional<double> target, BenchReport* report);
-void ReportRebuild(const ScanFigures& scan, double rebuild, BenchReport* report);
+void ReportRebuild(const ScanFigures& scan, const RebuildFigures& rebuild, BenchReport* report);
 void ReportVerifyLedger(double rate, const VerifyLimit& limit, BenchReport* report);
 // `point_read` (p50) is the unit of the views' latency; absent when it was not measured.
 void ReportViewAtHead(const BenchLatency& view, std::optional<double> point_read_us,

@@ -22,6 +22,7 @@
 #include "tools/cli_util.h"
 #include "tools/csv_import.h"
 #include "tools/demo.h"
+#include "tools/public_export.h"
 #include "tools/remote.h"
 
 namespace fundledger::cli {
@@ -642,6 +643,30 @@ int Main(int argc, char** argv) {
     });
   }
 
+  ExportArgs export_args;
+  auto* export_cmd =
+      app.add_subcommand("export", "write the public bundle of a project or a region (公示)");
+  export_cmd->add_option("--data", export_args.data, "data directory")->required();
+  auto* export_project = export_cmd->add_option("--project", export_args.project, "one project");
+  auto* export_region = export_cmd->add_option("--region", export_args.region,
+                                               "every project in a region (\"\": all)");
+  export_project->excludes(export_region);
+  export_cmd->add_option("--out", export_args.out, "a new or empty directory")->required();
+  export_cmd->callback([&, export_region] {
+    export_args.by_region = export_region->count() > 0;
+    status = Export(export_args);
+  });
+
+  VerifyExportArgs verify_export;
+  auto* verify_export_cmd =
+      app.add_subcommand("verify-export", "check a public bundle offline against the log's key");
+  verify_export_cmd->add_option("dir", verify_export.dir, "the bundle's directory")->required();
+  verify_export_cmd
+      ->add_option("--log-key", verify_export.log_key,
+                   "the log's verifier key (.pub or its text) as obtained independently")
+      ->required();
+  verify_export_cmd->callback([&] { status = VerifyExport(verify_export); });
+
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "serve the ledger over HTTP (DESIGN.md section 9)");
   serve_cmd->add_option("--data", serve.data, "data directory")->required();
@@ -657,6 +682,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t(1), uint64_t(10000000)));
   serve_cmd->add_option("--body-bytes-max", serve.body_bytes_max, "request body bytes at most")
       ->check(CLI::Range(uint64_t(1024), uint64_t(kJsonDocumentBytesMax)));
+  serve_cmd->add_option("--web-dir", serve.web_dir,
+                        "the dashboard's files (default: web/ of the source tree)");
+  serve_cmd->add_option("--echarts", serve.echarts_file,
+                        "ECharts' echarts.min.js (default: the source tree's node_modules)");
   serve_cmd->callback([&] { status = Serve(serve); });
 
   BenchArgs bench;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/client.h"
+#include "api/export.h"
 #include "api/reads.h"
 #include "api/server.h"
 #include "ledger/key_file.h"
@@ -110,10 +111,15 @@ int Serve(const ServeArgs& args) {
   options.limits.request_events_max = args.request_events_max;
   options.limits.queue_events_max = args.queue_events_max;
   options.limits.body_bytes_max = args.body_bytes_max;
+  options.web_dir = args.web_dir.empty() ? FL_WEB_DIR : args.web_dir;
+  options.echarts_file = args.echarts_file.empty() ? FL_ECHARTS_FILE : args.echarts_file;
   Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
   s = OpenWithViews(args.data, JournalOptions(), &views, &journal);
+  NoteSigner log_signer;  // signs the public exports' residents statements
+  if (s.ok()) s = ReadLogSigner(args.data, *journal, &log_signer);
   if (!s.ok()) return Report(s);
+  options.log_signer = &log_signer;
   std::unique_ptr<Server> server;
   s = Server::Start(*journal, options, &server);
   if (!s.ok()) return Report(s);

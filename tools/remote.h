@@ -22,6 +22,8 @@ struct ServeArgs {
   uint64_t request_events_max = 5000;
   uint64_t queue_events_max = 50000;
   uint64_t body_bytes_max = 8 << 20;
+  std::string web_dir;       // the dashboard's files; default: web/ of the source tree
+  std::string echarts_file;  // default: the source tree's node_modules/echarts/dist/echarts.min.js
 };
 
 int Serve(const ServeArgs& args);

@@ -35,6 +35,7 @@ const std::vector<Expected> kFigures = {
     {"http_view", "project view over HTTP", true, false},
     {"raw_rocksdb_scan", "raw RocksDB scan of the records", false, false},
     {"rebuild", "rebuild of the views, no signatures", true, true},
+    {"rebuild_fold_cpu", "  the folding thread's CPU", false, false},
     {"full_verify", "full verify", true, true},
     {"raw_rocksdb_point_read", "raw RocksDB point read (tree nodes)", false, false},
     {"view_at_head", "project view at the head", true, false},

@@ -81,25 +81,8 @@ class ServeTest : public ::testing::Test {
   }
 
   void StartServer() {
-    std::string out_path = dir_ / "serve.out", cwd = dir_.path().string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
-        ::_exit(127);
-      }
-      ::execl(FL_BINARY, FL_BINARY, "serve", "--data", "data", "--listen", "127.0.0.1:0",
-              "--threads", "2", nullptr);
-      ::_exit(127);
-    }
-    std::regex serving("on (http://127\\.0\\.0\\.1:[0-9]+)");
-    for (int i = 0; i < 500 && url_.empty(); ++i) {
-      std::smatch match;
-      std::string text = ReadFile(out_path);
-      if (std::regex_search(text, match, serving)) url_ = match[1];
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_FALSE(url_.empty()) << ReadFile(out_path);
+    pid_ = test::StartServe(FL_BINARY, dir_, "data", &url_);
+    ASSERT_FALSE(url_.empty()) << ReadFile(dir_ / "serve.out");
   }
 
   TestDir dir_;

@@ -11,10 +11,13 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace fundledger::test {
 
@@ -110,6 +113,33 @@ inline CliResult ExpectExit(const std::string& binary, const TestDir& dir, int e
   EXPECT_EQ(r.exit_code, expected) << "fundledger " << ::testing::PrintToString(args) << "\n"
                                    << Describe(r);
   return r;
+}
+
+// Starts `binary serve --data DATA --listen 127.0.0.1:0 --threads 2` in `dir`, its output going
+// to dir/serve.out. Returns its pid (the caller stops it) and sets *url to
+// http://127.0.0.1:PORT once it serves, or leaves it empty if it does not within 5 s.
+inline pid_t StartServe(const std::string& binary, const TestDir& dir, const std::string& data,
+                        std::string* url) {
+  std::string out_path = dir / "serve.out", cwd = dir.path().string();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
+      ::_exit(127);
+    }
+    ::execl(binary.c_str(), binary.c_str(), "serve", "--data", data.c_str(), "--listen",
+            "127.0.0.1:0", "--threads", "2", nullptr);
+    ::_exit(127);
+  }
+  std::regex serving("on (http://127\\.0\\.0\\.1:[0-9]+)");
+  url->clear();
+  for (int i = 0; i < 500 && url->empty(); ++i) {
+    std::smatch match;
+    std::string text = ReadFile(out_path);
+    if (std::regex_search(text, match, serving)) *url = match[1];
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pid;
 }
 
 // One JSON value per non-empty line; a test failure, not an exception, for a line that is not.

@@ -1,0 +1,311 @@
+#include "api/public_reads.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "api/export.h"
+#include "crypto/encoding.h"
+#include "ledger/rules.h"
+#include "replay/reports.h"
+
+namespace fundledger {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kWebFileBytesMax = 8 << 20;
+
+Status ReadWebFile(const fs::path& path, std::string* out, bool* found) {
+  std::error_code ec;
+  *found = fs::is_regular_file(path, ec);
+  if (!*found) return Status::Ok();
+  uintmax_t size = fs::file_size(path, ec);
+  if (ec || size > kWebFileBytesMax) {
+    return Status::IOError("web_file", path.string() + ": unreadable or over 8 MiB");
+  }
+  std::ifstream stream(path, std::ios::binary);
+  out->assign(size, '\0');
+  stream.read(out->data(), std::streamsize(size));
+  if (!stream) return Status::IOError("web_file", path.string() + ": cannot be read");
+  return Status::Ok();
+}
+
+std::string ScopeKey(const Scope& scope) {
+  return std::string(scope.kind == ScopeKind::kRegion ? "region:" : "project:") + scope.id;
+}
+
+std::string ScopeQuery(const Scope& scope) {
+  std::string out = scope.kind == ScopeKind::kRegion ? "region=" : "project=";
+  for (unsigned char c : scope.id) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(char(c));
+    } else {
+      char buf[4];
+      snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+json Bp(const std::optional<int64_t>& v) { return v ? json(*v) : json(); }
+
+json CategoryFen(const std::array<int64_t, kCategories>& fen) {
+  json out = json::object();
+  for (size_t c = 0; c < kCategories; ++c) out[CategoryName(schema::Category(c))] = fen[c];
+  return out;
+}
+
+std::array<int64_t, kCategories> MoneyInOf(const Balance& balance) {
+  std::array<int64_t, kCategories> in{};
+  for (size_t c = 0; c < kCategories; ++c) in[c] = balance.by_category[c].money_in_fen();
+  return in;
+}
+
+json Totals(const std::vector<DisbursementTotal>& totals, size_t max) {
+  json out = json::array();
+  int64_t rest_fen = 0, rest_count = 0;
+  for (size_t i = 0; i < totals.size(); ++i) {
+    const DisbursementTotal& t = totals[i];
+    if (i >= max) {
+      rest_fen += t.amount_fen;
+      rest_count += t.count;
+      continue;
+    }
+    out.push_back({{"key", t.key},
+                   {"name", t.name.empty() ? t.key : t.name},
+                   {"amount_fen", t.amount_fen},
+                   {"count", t.count},
+                   {"share_bp", Bp(t.share_bp)}});
+  }
+  if (rest_count > 0) {
+    out.push_back({{"key", ""},
+                   {"name", "其他 others"},
+                   {"amount_fen", rest_fen},
+                   {"count", rest_count},
+                   {"share_bp", nullptr}});
+  }
+  return out;
+}
+
+}  // namespace
+
+Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file, WebAssets* out) {
+  out->files.clear();
+  const std::pair<const char*, const char*> kFiles[] = {
+      {"index.html", "text/html; charset=utf-8"},
+      {"dashboard.js", "text/javascript; charset=utf-8"},
+      {"dashboard.css", "text/css; charset=utf-8"}};
+  for (const auto& [name, type] : kFiles) {
+    std::string body;
+    bool found = false;
+    FL_RETURN_IF_ERROR(ReadWebFile(fs::path(web_dir) / name, &body, &found));
+    std::string path = std::string("/") + (std::string_view(name) == "index.html" ? "" : name);
+    if (found) out->files[path] = {type, std::move(body)};
+  }
+  std::string body;
+  bool found = false;
+  FL_RETURN_IF_ERROR(ReadWebFile(echarts_file, &body, &found));
+  if (found) out->files["/vendor/echarts.min.js"] = {"text/javascript; charset=utf-8", body};
+  return Status::Ok();
+}
+
+Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint) const {
+  Status s = journal_.LatestCheckpoint(note);
+  if (s.IsNotFound()) {
+    return Status::NotFound("no_checkpoint", "the log has not signed a checkpoint yet");
+  }
+  FL_RETURN_IF_ERROR(s);
+  return OpenCheckpoint(*note, journal_.log_verifier(), checkpoint);
+}
+
+std::shared_ptr<const std::string> PublicReads::Cached(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cache_.find(key);
+  return it == cache_.end() ? nullptr : it->second;
+}
+
+void PublicReads::Remember(const std::string& key, std::shared_ptr<const std::string> value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (value->size() > kPublicCacheBytesMax || cache_.count(key)) return;
+  while (!cache_order_.empty() && (cache_.size() >= kPublicCacheEntriesMax ||
+                                   cache_bytes_ + value->size() > kPublicCacheBytesMax)) {
+    auto oldest = cache_.find(cache_order_.front());
+    cache_bytes_ -= oldest->second->size();
+    cache_.erase(oldest);
+    cache_order_.erase(cache_order_.begin());
+  }
+  cache_bytes_ += value->size();
+  cache_.emplace(key, std::move(value));
+  cache_order_.push_back(key);
+}
+
+Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
+  std::string note;
+  Checkpoint checkpoint;
+  FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
+  std::string key = "projects|" + std::to_string(checkpoint.size);
+  if ((*out = Cached(key))) return Status::Ok();
+  std::vector<ProjectSummary> projects;
+  {
+    ReadGate::Shared hold(gate_);
+    std::unique_ptr<ViewPoint> point;
+    FL_RETURN_IF_ERROR(
+        ViewPoint::Open(journal_, {ScopeKind::kRegion, ""}, AsOf{checkpoint.size, {}}, &point));
+    FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
+  }
+  json list = json::array();
+  for (const ProjectSummary& p : projects) {
+    list.push_back({{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
+  }
+  json body = {{"checkpoint",
+                {{"origin", checkpoint.origin},
+                 {"size", checkpoint.size},
+                 {"root", Base64Encode(checkpoint.root)}}},
+               {"projects", list}};
+  *out = std::make_shared<const std::string>(body.dump());
+  Remember(key, *out);
+  return Status::Ok();
+}
+
+// 分配进度 of a region: what the finance bureaus' pools in it passed on of what they got.
+Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, json* out) const {
+  int64_t in = 0, allocated = 0;
+  int pools = 0;
+  for (const auto& [id, org] : journal_.state().orgs()) {
+    if (org.kind != schema::OrgKind::FINANCE_BUREAU || org.registered_seq > size ||
+        !RegionWithin(org.region, scope.id)) {
+      continue;
+    }
+    std::unique_ptr<ViewPoint> point;
+    FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kPool, id}, AsOf{size, {}}, &point));
+    Balance balance;
+    FL_RETURN_IF_ERROR(BalanceOf(*point, &balance));
+    in += balance.Total().money_in_fen();
+    allocated += balance.Total().allocated_out_fen;
+    ++pools;
+  }
+  (*out)["allocation_rate_bp"] = Bp(RatioBp(allocated, in));
+  (*out)["allocation_basis"] = "pools";
+  (*out)["pools"] = pools;
+  (*out)["pools_money_in_fen"] = in;
+  (*out)["pools_allocated_out_fen"] = allocated;
+  return Status::Ok();
+}
+
+Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
+                                 const Checkpoint& checkpoint, json* out) const {
+  ReadGate::Shared hold(gate_);
+  std::unique_ptr<ViewPoint> point;
+  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, scope, AsOf{checkpoint.size, {}}, &point));
+  Balance balance;
+  Ratios ratios;
+  Disbursements disbursements;
+  std::vector<Flag> flags;
+  std::vector<ProjectSummary> projects;
+  FL_RETURN_IF_ERROR(BalanceOf(*point, &balance));
+  FL_RETURN_IF_ERROR(RatiosOf(*point, &ratios));
+  FL_RETURN_IF_ERROR(DisbursementsOf(*point, &disbursements));
+  FL_RETURN_IF_ERROR(FlagsOf(*point, &flags));
+  FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
+  Figures total = balance.Total();
+  json project_list = json::array(), by_project = json::array();
+  int64_t plan_fen = 0;
+  for (const ProjectSummary& p : projects) {
+    project_list.push_back(
+        {{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
+    plan_fen += p.plan_fen;
+    if (scope.kind != ScopeKind::kRegion) continue;
+    std::unique_ptr<ViewPoint> one;
+    FL_RETURN_IF_ERROR(
+        ViewPoint::Open(journal_, {ScopeKind::kProject, p.id}, AsOf{checkpoint.size, {}}, &one));
+    Balance b;
+    FL_RETURN_IF_ERROR(BalanceOf(*one, &b));
+    by_project.push_back(
+        {{"project", p.id}, {"name", p.name}, {"by_category", CategoryFen(MoneyInOf(b))}});
+  }
+  json progress = {{"money_in_fen", total.money_in_fen()},
+                   {"disbursed_fen", total.disbursed_fen},
+                   {"plan_fen", plan_fen},
+                   {"payment_rate_bp", Bp(ratios.payment_rate_bp)}};
+  if (scope.kind == ScopeKind::kRegion) {
+    FL_RETURN_IF_ERROR(PoolProgress(scope, checkpoint.size, &progress));
+  } else {
+    progress["allocation_rate_bp"] = Bp(RatioBp(total.money_in_fen(), plan_fen));
+    progress["allocation_basis"] = "funding_plan";
+  }
+  json exports = json::object();
+  for (const char* name : kBundleFiles) {
+    exports[name] = "/v1/public/export/" + std::string(name) + "?" + ScopeQuery(scope);
+  }
+  *out = {
+      {"scope",
+       {{"kind", scope.kind == ScopeKind::kRegion ? "region" : "project"}, {"id", scope.id}}},
+      {"checkpoint",
+       {{"origin", checkpoint.origin},
+        {"size", checkpoint.size},
+        {"root", Base64Encode(checkpoint.root)},
+        {"note", note},
+        {"log_key", FormatVerifierKey(journal_.log_verifier().name, journal_.log_verifier().key)}}},
+      {"reference_date", FormatDate(point->reference_day())},
+      {"projects", project_list},
+      {"money_in",
+       {{"total_fen", total.money_in_fen()}, {"by_category", CategoryFen(MoneyInOf(balance))}}},
+      {"money_in_by_project", by_project},
+      {"progress", progress},
+      {"disbursements",
+       {{"total_fen", disbursements.total_fen},
+        {"count", disbursements.count},
+        {"by_work", Totals(disbursements.by_work, kCategories)},
+        {"by_payee", Totals(disbursements.by_payee, kSummaryPayeesMax)}}},
+      {"flags", FlagsJson(flags)},
+      {"exports", exports}};
+  return Status::Ok();
+}
+
+Status PublicReads::Summary(const Scope& scope, std::shared_ptr<const std::string>* out) {
+  std::string note;
+  Checkpoint checkpoint;
+  FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
+  std::string key = "summary|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size);
+  if ((*out = Cached(key))) return Status::Ok();
+  json body;
+  FL_RETURN_IF_ERROR(BuildSummary(scope, note, checkpoint, &body));
+  *out = std::make_shared<const std::string>(body.dump());
+  Remember(key, *out);
+  return Status::Ok();
+}
+
+Status PublicReads::ExportFile(const Scope& scope, std::string_view name,
+                               std::shared_ptr<const std::string>* out) {
+  auto known = std::find_if(std::begin(kBundleFiles), std::end(kBundleFiles),
+                            [&](const char* file) { return name == file; });
+  if (known == std::end(kBundleFiles)) {
+    return Status::NotFound("no_such_file", "a bundle has no file " + std::string(name));
+  }
+  if (log_signer_ == nullptr) {
+    return Status::NotFound("export_unavailable", "this server has no log key to sign exports");
+  }
+  std::string note;
+  Checkpoint checkpoint;
+  FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
+  std::string prefix = "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";
+  if ((*out = Cached(prefix + std::string(name)))) return Status::Ok();
+  BundleInput bundle;
+  {
+    ReadGate::Shared hold(gate_);
+    FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle));
+  }
+  std::vector<BundleFile> files;
+  FL_RETURN_IF_ERROR(RenderBundle(bundle, &files));
+  for (BundleFile& file : files) {
+    auto content = std::make_shared<const std::string>(std::move(file.content));
+    if (file.name == name) *out = content;
+    Remember(prefix + file.name, std::move(content));
+  }
+  return Status::Ok();
+}
+
+}  // namespace fundledger

@@ -1,0 +1,91 @@
+// The public side of `fundledger serve` (DESIGN.md sections 9 and 10): everyone's reads, no
+// signature, all tied to the latest signed checkpoint, and the dashboard's files.
+//
+//   GET /v1/public/checkpoint                       the latest signed checkpoint note (text)
+//   GET /v1/public/projects                         every project at that checkpoint
+//   GET /v1/public/summary?project=P | ?region=R    the dashboard's figures for a scope
+//   GET /v1/public/export/FILE?project=P | ?region=R  one file of the scope's export bundle
+//                                                   (api/bundle.h), FILE one of kBundleFiles
+//   GET /, /dashboard.js, /dashboard.css, /vendor/echarts.min.js    the dashboard
+//
+// Public answers use the latest stored checkpoint (written every 10,000 events or 60 s of
+// activity, and by `fundledger checkpoint`), never one signed on request: an anonymous reader
+// cannot make the server write. A scope's answers at one checkpoint never change, so they are
+// kept in a small cache (kPublicCacheEntriesMax answers, kPublicCacheBytesMax bytes).
+//
+// Thread safety: every method may be called from many threads at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "api/bundle.h"
+#include "api/sequencer.h"
+#include "crypto/note.h"
+#include "crypto/status.h"
+#include "ledger/journal.h"
+
+namespace fundledger {
+
+inline constexpr size_t kPublicCacheEntriesMax = 64;
+inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
+inline constexpr size_t kSummaryPayeesMax = 20;  // the dashboard's payee chart
+
+// The files the dashboard is made of, read once when the server starts.
+struct WebAssets {
+  struct File {
+    std::string content_type;
+    std::string body;
+  };
+  std::map<std::string, File, std::less<>> files;  // by path: "/", "/dashboard.js", ...
+};
+
+// Reads the dashboard (index.html, dashboard.js, dashboard.css from `web_dir`) and ECharts
+// (`echarts_file`, the npm package's dist/echarts.min.js). A file that is missing is left out
+// (the dashboard then shows its figures without charts); IOError for a file that exists but
+// cannot be read or is over 8 MiB.
+Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file, WebAssets* out);
+
+class PublicReads {
+ public:
+  // `log_signer` signs the residents statement of export bundles (api/export.h); nullptr:
+  // exports answer NotFound "export_unavailable". Not owned; all outlive this.
+  PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer)
+      : journal_(journal), gate_(gate), log_signer_(log_signer) {}
+
+  // Each answer is the body to send, JSON or the file's bytes.
+  // {checkpoint, projects: [{id, name, region, phase}]} of the whole ledger.
+  Status Projects(std::shared_ptr<const std::string>* out);
+  // The dashboard's figures of a project or region scope: {scope, checkpoint, projects,
+  // money_in {total_fen, by_category}, money_in_by_project (regions), progress
+  // {allocation_rate_bp, allocation_basis, payment_rate_bp, ...}, disbursements {total_fen,
+  // count, by_work, by_payee}, flags, exports}. NotFound "project_unknown" etc. as the views.
+  Status Summary(const Scope& scope, std::shared_ptr<const std::string>* out);
+  // One file of the bundle of `scope`. NotFound "no_such_file" for a name not in kBundleFiles.
+  Status ExportFile(const Scope& scope, std::string_view name,
+                    std::shared_ptr<const std::string>* out);
+
+ private:
+  // The latest checkpoint: NotFound "no_checkpoint" if none has been signed yet.
+  Status Latest(std::string* note, Checkpoint* checkpoint) const;
+  Status BuildSummary(const Scope& scope, const std::string& note, const Checkpoint& checkpoint,
+                      nlohmann::json* out) const;
+  Status PoolProgress(const Scope& scope, uint64_t size, nlohmann::json* out) const;
+  // The cache: answers by key, oldest evicted first.
+  std::shared_ptr<const std::string> Cached(const std::string& key);
+  void Remember(const std::string& key, std::shared_ptr<const std::string> value);
+
+  const Journal& journal_;
+  ReadGate& gate_;
+  const NoteSigner* log_signer_;
+  std::mutex mu_;  // guards the cache
+  std::map<std::string, std::shared_ptr<const std::string>> cache_;
+  std::vector<std::string> cache_order_;
+  size_t cache_bytes_ = 0;
+};
+
+}  // namespace fundledger

@@ -1,0 +1,382 @@
+#include "api/verify_export.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "crypto/encoding.h"
+#include "crypto/merkle.h"
+#include "ledger/codec.h"
+#include "ledger/event.h"
+
+namespace fundledger {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+Status Invalid(std::string_view file, size_t line, std::string_view what) {
+  return Status::Rejected(
+      "export_invalid",
+      std::string(file) + " line " + std::to_string(line) + ": " + std::string(what), file);
+}
+
+Status Malformed(std::string_view file, size_t line, std::string_view what) {
+  return Status::InvalidArgument(
+      "export_malformed",
+      std::string(file) + " line " + std::to_string(line) + ": " + std::string(what), file);
+}
+
+bool IsBundleFile(std::string_view name) {
+  return std::find_if(std::begin(kBundleFiles), std::end(kBundleFiles),
+                      [&](const char* n) { return name == n; }) != std::end(kBundleFiles);
+}
+
+size_t SizeMax(std::string_view name) {
+  if (name == "events.jsonl") return kBundleEventsBytesMax;
+  if (name == "project.json" || name.ends_with(".csv")) return kBundleTableBytesMax;
+  return kBundleTextBytesMax;
+}
+
+size_t LineCount(std::string_view text) {
+  return size_t(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Opens a signed note written by the exporter: its text, a blank line and exactly one
+// signature line, by the log key. The failure names the line at fault where it can.
+Status OpenBundleNote(std::string_view file, std::string_view note, const NoteVerifier& log_key,
+                      std::string* text) {
+  size_t split = note.rfind("\n\n");
+  size_t signature_line =
+      split == std::string_view::npos ? 1 : LineCount(note.substr(0, split)) + 3;
+  if (split == std::string_view::npos ||
+      note.substr(split + 2).find('\n') + 1 != note.size() - split - 2) {
+    return Malformed(file, signature_line,
+                     "a signed note is its text, a blank line and one signature line");
+  }
+  Status s = OpenNote(note, log_key, text);
+  if (s.ok()) return s;
+  if (s.code() == "note_signature_invalid") {
+    return Invalid(file, signature_line,
+                   "the log key's signature does not verify lines 1 to " +
+                       std::to_string(signature_line - 2) + " (" + s.message() + ")");
+  }
+  // Malformed: the first line holding a byte a note cannot hold, else the signature line.
+  size_t line = 1;
+  for (size_t i = 0; i < note.size(); ++i) {
+    unsigned char c = note[i];
+    if (c == '\n') {
+      ++line;
+    } else if (c < 0x20 || c == 0x7f) {
+      return Malformed(file, line, s.message());
+    }
+  }
+  size_t start = 0;
+  line = 1;
+  while (start < note.size()) {
+    size_t end = note.find('\n', start);
+    if (end == std::string_view::npos) end = note.size();
+    if (!IsValidUtf8(note.substr(start, end - start))) return Malformed(file, line, s.message());
+    start = end + 1;
+    ++line;
+  }
+  return Malformed(file, signature_line, s.message());
+}
+
+// The keys of the orgs as the bundle's registry events give them, as ledger/state.h keeps
+// them: a registration's key applies from its own seq, a rotation's from the next.
+class KeyHistory {
+ public:
+  // The key `signer` held at `seq`; nullptr if none (unregistered by then, or revoked).
+  const PublicKey* KeyAt(const std::string& signer, uint64_t seq) const {
+    auto it = orgs_.find(signer);
+    if (it == orgs_.end()) return nullptr;
+    if (it->second.revoked_seq != 0 && it->second.revoked_seq < seq) return nullptr;
+    const PublicKey* found = nullptr;
+    for (const auto& [from, key] : it->second.keys) {
+      if (from <= seq) found = &key;
+    }
+    return found;
+  }
+  void Apply(uint64_t seq, schema::Event::Reader e) {
+    auto key_of = [](capnp::Data::Reader data) {
+      PublicKey key{};
+      if (data.size() == key.size()) std::copy(data.begin(), data.end(), key.begin());
+      return key;
+    };
+    if (e.isOrgRegistered()) {
+      Org& org = orgs_[e.getOrgRegistered().getOrg()];
+      org.keys = {{seq, key_of(e.getOrgRegistered().getPublicKey())}};
+      org.revoked_seq = 0;
+    } else if (e.isKeyRotated()) {
+      orgs_[e.getKeyRotated().getOrg()].keys.emplace_back(seq + 1,
+                                                          key_of(e.getKeyRotated().getPublicKey()));
+    } else if (e.isOrgRevoked()) {
+      orgs_[e.getOrgRevoked().getOrg()].revoked_seq = seq;
+    }
+  }
+
+ private:
+  struct Org {
+    std::vector<std::pair<uint64_t, PublicKey>> keys;
+    uint64_t revoked_seq = 0;
+  };
+  std::map<std::string, Org> orgs_;
+};
+
+class Verifier {
+ public:
+  Verifier(const std::map<std::string, std::string>& files, const NoteVerifier& log_key)
+      : files_(files), log_key_(log_key) {}
+  Status Run(ExportSummary* out);
+
+ private:
+  const std::string& File(const char* name) const { return files_.at(name); }
+  Status Notes();
+  Status EventLine(size_t n, std::string_view line, uint64_t* last_seq);
+  Status Published(size_t n, const json& item, BundleRecord* record);
+  Status Withheld(size_t n, const BundleRecord& record);
+  Status Signatures();
+  Status Compare(const BundleFile& expected) const;
+
+  const std::map<std::string, std::string>& files_;
+  const NoteVerifier& log_key_;
+  BundleInput input_;
+  KeyHistory keys_;
+  struct SignedRecord {
+    size_t line = 0;
+    uint64_t seq = 0;
+    SignedEvent event;
+  };
+  std::vector<SignedRecord> signed_;  // the published records, in seq order
+  std::set<uint64_t> withheld_seen_;
+};
+
+Status Verifier::Notes() {
+  std::string text;
+  input_.checkpoint_note = File("checkpoint.txt");
+  FL_RETURN_IF_ERROR(OpenBundleNote("checkpoint.txt", input_.checkpoint_note, log_key_, &text));
+  Status s = ParseCheckpointBody(text, &input_.checkpoint);
+  if (!s.ok()) return Malformed("checkpoint.txt", 1, s.message());
+  if (LineCount(text) != 3) return Malformed("checkpoint.txt", 4, "a checkpoint has three lines");
+  input_.residents_note = File("residents.txt");
+  FL_RETURN_IF_ERROR(OpenBundleNote("residents.txt", input_.residents_note, log_key_, &text));
+  s = ParseResidentsStatement(text, &input_.residents);
+  if (!s.ok()) return Malformed("residents.txt", 1, s.message());
+  if (!(input_.residents.checkpoint == input_.checkpoint)) {
+    return Invalid("residents.txt", 3, "the statement is of another checkpoint");
+  }
+  input_.scope = input_.residents.scope;
+  input_.log_key = FormatVerifierKey(log_key_.name, log_key_.key);
+  return Status::Ok();
+}
+
+Status HashField(const json& item, const char* name, Hash* out) {
+  std::vector<uint8_t> bytes;
+  if (!item.contains(name) || !item[name].is_string() ||
+      !Base64Decode(item[name].get<std::string>(), &bytes, out->size()).ok() ||
+      bytes.size() != out->size()) {
+    return Status::InvalidArgument("bad_hash", std::string(name) + " is 32 bytes in base64");
+  }
+  std::copy(bytes.begin(), bytes.end(), out->begin());
+  return Status::Ok();
+}
+
+Status Verifier::EventLine(size_t n, std::string_view line, uint64_t* last_seq) {
+  constexpr const char* kFile = "events.jsonl";
+  if (line.size() > kBundleLineBytesMax) return Malformed(kFile, n, "the line is too long");
+  json item;
+  Status s = ParseJson(line, &item);
+  if (!s.ok() || !item.is_object()) return Malformed(kFile, n, "not a JSON object");
+  BundleRecord record;
+  if (!item.contains("seq") || !item["seq"].is_number_unsigned()) {
+    return Malformed(kFile, n, "seq is a positive integer");
+  }
+  record.seq = item["seq"].get<uint64_t>();
+  if (record.seq <= *last_seq || record.seq > input_.checkpoint.size) {
+    return Invalid(kFile, n,
+                   "seq " + std::to_string(record.seq) +
+                       " is out of order or beyond the checkpoint's tree size");
+  }
+  *last_seq = record.seq;
+  s = HashField(item, "leaf_hash", &record.leaf_hash);
+  if (!s.ok()) return Malformed(kFile, n, s.message());
+  if (!item.contains("proof") || !item["proof"].is_array() ||
+      item["proof"].size() > kMerkleLevelsMax) {
+    return Malformed(kFile, n, "proof is a list of hashes");
+  }
+  for (const json& h : item["proof"]) {
+    Hash hash;
+    s = HashField(json{{"proof", h}}, "proof", &hash);
+    if (!s.ok()) return Malformed(kFile, n, "proof: " + s.message());
+    record.proof.push_back(hash);
+  }
+  s = MerkleVerifyInclusion(record.seq - 1, input_.checkpoint.size, record.leaf_hash, record.proof,
+                            input_.checkpoint.root);
+  if (!s.ok()) {
+    return Invalid(kFile, n,
+                   "the inclusion proof of seq " + std::to_string(record.seq) +
+                       " does not lead to the checkpoint's root");
+  }
+  FL_RETURN_IF_ERROR(item.contains("withheld") ? Withheld(n, record) : Published(n, item, &record));
+  std::string expected;
+  FL_RETURN_IF_ERROR(RenderEventLine(record, &expected));
+  if (expected != std::string(line) + "\n") {
+    return Invalid(kFile, n,
+                   "the line is not exactly what its record decodes to (a changed or added field)");
+  }
+  input_.records.push_back(std::move(record));
+  return Status::Ok();
+}
+
+Status Verifier::Withheld(size_t n, const BundleRecord& record) {
+  const auto& list = input_.residents.withheld;
+  auto it = std::find_if(list.begin(), list.end(),
+                         [&](const WithheldRecord& w) { return w.seq == record.seq; });
+  if (it == list.end() || it->leaf_hash != record.leaf_hash) {
+    return Invalid("events.jsonl", n,
+                   "a withheld record that residents.txt does not list with this leaf hash");
+  }
+  withheld_seen_.insert(record.seq);
+  return Status::Ok();
+}
+
+Status Verifier::Published(size_t n, const json& item, BundleRecord* record) {
+  constexpr const char* kFile = "events.jsonl";
+  std::vector<uint8_t> bytes;
+  if (!item.contains("record") || !item["record"].is_string() ||
+      !Base64Decode(item["record"].get<std::string>(), &bytes, kBundleRecordBytesMax).ok() ||
+      bytes.empty()) {
+    return Malformed(kFile, n, "record is the record's bytes in base64");
+  }
+  record->bytes.assign(bytes.begin(), bytes.end());
+  if (MerkleLeafHash(bytes) != record->leaf_hash) {
+    return Invalid(kFile, n, "leaf_hash is not the hash of the record bytes");
+  }
+  RecordReader reader;
+  SignedEvent event;
+  Status s = RecordReader::Open(record->bytes, &reader);
+  if (s.ok()) s = SignedEvent::FromEnvelopeReader(reader.record().getEnvelope(), &event);
+  if (!s.ok()) return Invalid(kFile, n, "the record does not decode: " + s.message());
+  if (reader.record().getSeq() != record->seq) {
+    return Invalid(kFile, n, "the record's own seq is not the line's");
+  }
+  if (IsWithheldEvent(event.event())) {
+    return Invalid(kFile, n, "a published record carries a contributor_ref");
+  }
+  signed_.push_back({n, record->seq, std::move(event)});
+  return Status::Ok();
+}
+
+// Every event's signature, with the key its signer held at its seq as the registry events
+// before it give them. Last, since it costs the most: a bundle whose bytes were changed fails
+// on the cheaper checks first.
+Status Verifier::Signatures() {
+  for (const SignedRecord& r : signed_) {
+    schema::Event::Reader e = r.event.event();
+    bool genesis = r.seq == 1 && e.isOrgRegistered() &&
+                   e.getOrgRegistered().getKind() == schema::OrgKind::OPERATOR &&
+                   r.event.signer() == e.getOrgRegistered().getOrg().cStr();
+    if (genesis) keys_.Apply(r.seq, e);
+    const PublicKey* key = keys_.KeyAt(r.event.signer(), r.seq);
+    if (key == nullptr) {
+      return Invalid("events.jsonl", r.line,
+                     "the signer " + r.event.signer() + " holds no key at seq " +
+                         std::to_string(r.seq) + " in the bundle's registry events");
+    }
+    if (!VerifyEventSignature(*key, r.event.canonical_event(), r.event.signature())) {
+      return Invalid("events.jsonl", r.line,
+                     "the signature of " + r.event.signer() + " does not verify");
+    }
+    if (!genesis) keys_.Apply(r.seq, e);
+  }
+  return Status::Ok();
+}
+
+// The first line where `expected` and the file differ.
+Status Verifier::Compare(const BundleFile& expected) const {
+  const std::string& found = files_.at(expected.name);
+  if (found == expected.content) return Status::Ok();
+  size_t at = 0, line = 1;
+  while (at < found.size() && at < expected.content.size() && found[at] == expected.content[at]) {
+    if (found[at] == '\n') ++line;
+    ++at;
+  }
+  auto line_of = [&](const std::string& text) {
+    size_t start = text.rfind('\n', at == 0 ? 0 : at - 1);
+    start = (start == std::string::npos || at == 0) ? 0 : start + 1;
+    size_t end = text.find('\n', at);
+    std::string out = text.substr(start, std::min<size_t>(end - start, 160));
+    return out;
+  };
+  return Invalid(expected.name, line,
+                 "not what the events add up to: expected \"" + line_of(expected.content) +
+                     "\", found \"" + line_of(found) + "\"");
+}
+
+Status Verifier::Run(ExportSummary* out) {
+  for (const char* name : kBundleFiles) {
+    if (!files_.count(name)) return Malformed(name, 1, "the file is missing");
+  }
+  for (const auto& [name, content] : files_) {
+    if (!IsBundleFile(name)) return Malformed(name, 1, "not a file of a bundle");
+    if (content.size() > SizeMax(name)) return Malformed(name, 1, "the file is too large");
+  }
+  FL_RETURN_IF_ERROR(Notes());
+  const std::string& events = File("events.jsonl");
+  if (!events.empty() && events.back() != '\n') {
+    return Malformed("events.jsonl", LineCount(events) + 1, "the last line has no newline");
+  }
+  uint64_t last_seq = 0;
+  size_t n = 0;
+  for (size_t start = 0; start < events.size();) {
+    size_t end = events.find('\n', start);
+    if (++n > kBundleRecordsMax) return Malformed("events.jsonl", n, "too many lines");
+    FL_RETURN_IF_ERROR(
+        EventLine(n, std::string_view(events).substr(start, end - start), &last_seq));
+    start = end + 1;
+  }
+  if (withheld_seen_.size() != input_.residents.withheld.size()) {
+    return Invalid("residents.txt", 6, "lists a withheld record that events.jsonl does not hold");
+  }
+  std::vector<BundleFile> expected;
+  Status s = RenderBundle(input_, &expected);
+  if (!s.ok()) return Invalid("events.jsonl", 1, s.message());
+  for (const BundleFile& file : expected) FL_RETURN_IF_ERROR(Compare(file));
+  FL_RETURN_IF_ERROR(Signatures());
+  *out = {input_.scope, input_.checkpoint, input_.records.size() - withheld_seen_.size(),
+          withheld_seen_.size()};
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status VerifyBundleFiles(const std::map<std::string, std::string>& files,
+                         const NoteVerifier& log_key, ExportSummary* out) {
+  return Verifier(files, log_key).Run(out);
+}
+
+Status VerifyBundleDir(const std::string& dir, const NoteVerifier& log_key, ExportSummary* out) {
+  std::map<std::string, std::string> files;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) return Status::InvalidArgument("export_malformed", dir + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (!IsBundleFile(name)) return Malformed(name, 1, "not a file of a bundle");
+    if (!it->is_regular_file(ec)) return Malformed(name, 1, "not a regular file");
+    uintmax_t size = it->file_size(ec);
+    if (ec || size > SizeMax(name)) return Malformed(name, 1, "the file is too large");
+    std::ifstream stream(it->path(), std::ios::binary);
+    std::string content(size, '\0');
+    stream.read(content.data(), std::streamsize(size));
+    if (!stream) return Malformed(name, 1, "cannot be read");
+    files.emplace(name, std::move(content));
+  }
+  if (ec) return Status::InvalidArgument("export_malformed", dir + ": " + ec.message());
+  return VerifyBundleFiles(files, log_key, out);
+}
+
+}  // namespace fundledger

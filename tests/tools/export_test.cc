@@ -1,0 +1,429 @@
+// `fundledger export` and `verify-export` on a demo ledger, run as their users run them, and the
+// same bundle served by `fundledger serve` under /v1/public/export/. The bundles must verify;
+// every changed byte of every file must fail naming the file and the line; no contributor_ref
+// may leave the ledger; and the figures must be those of the views.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/bundle.h"
+#include "api/client.h"
+#include "api/verify_export.h"
+#include "crypto/checkpoint.h"
+#include "crypto/encoding.h"
+#include "ledger/key_file.h"
+#include "ledger/rules.h"
+#include "tests/tools/test_dir.h"
+
+namespace fundledger {
+namespace {
+
+using nlohmann::json;
+using test::CliResult;
+using test::JsonLines;
+using test::ReadFile;
+using test::TestDir;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One demo ledger for the whole suite (building it is the slow part), with one resident
+// receipt that names a household reversed, and the bundles exported from it.
+class ExportTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TestDir();
+    Run(0, {"demo", "--data", "ledger", "--seed", "1", "--projects", "10"});
+    records_ = JsonLines(Run(0, {"log", "--data", "ledger", "--limit", "100000"}).out);
+    ReverseOneWithheldReceipt();
+    Run(0, {"export", "--data", "ledger", "--project", project_, "--out", "bundle"});
+    Run(0, {"export", "--data", "ledger", "--region", "", "--out", "all"});
+    records_ = JsonLines(Run(0, {"log", "--data", "ledger", "--limit", "100000"}).out);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  static CliResult Run(int expected, const std::vector<std::string>& args,
+                       const std::string& input = "") {
+    return test::ExpectExit(FL_BINARY, *dir_, expected, args, input);
+  }
+
+  // In an open project, the street office records two receipts that name a household (with a
+  // contributor_ref) and reverses the first.
+  static void ReverseOneWithheldReceipt() {
+    std::map<std::string, std::string> phase;
+    for (const json& r : records_) {
+      const json& e = r["envelope"]["event"];
+      if (e["type"] == "project_status") phase[e["project"]] = e["status"];
+    }
+    std::string today = FormatDate(BusinessDay(NowMs()));
+    for (const json& r : records_) {
+      const json& e = r["envelope"]["event"];
+      if (e["type"] != "funds_received" || e["category"] != "resident" ||
+          e["to_kind"] != "project" || phase[e["to"]] == "settled" ||
+          phase[e["to"]] == "cancelled") {
+        continue;
+      }
+      project_ = e["to"];
+      reversed_ = project_ + ".household-1";
+      std::string lines;
+      for (int i = 1; i <= 2; ++i) {
+        json receipt = {{"id", project_ + ".household-" + std::to_string(i)},
+                        {"type", "funds_received"},
+                        {"occurred_on", today},
+                        {"to", project_},
+                        {"to_kind", "project"},
+                        {"category", "resident"},
+                        {"source_org", e["source_org"]},
+                        {"channel", "donation"},
+                        {"amount_fen", 10000 * i + 45},
+                        {"households", 1},
+                        {"contributor_ref", std::string(63, 'a') + char('0' + i)}};
+        lines += receipt.dump() + "\n";
+      }
+      json reversal = {{"id", reversed_ + ".fix"},
+                       {"type", "event_reversed"},
+                       {"occurred_on", today},
+                       {"target", reversed_}};
+      lines += reversal.dump() + "\n";
+      std::string key = "ledger/keys/" + r["envelope"]["signer"].get<std::string>() + ".key";
+      Run(0, {"submit", "--data", "ledger", "--key", key, "-"}, lines);
+      return;
+    }
+    FAIL() << "no open project with residents' money";
+  }
+
+  static std::map<std::string, std::string> Files(const std::string& bundle) {
+    std::map<std::string, std::string> files;
+    for (const char* name : kBundleFiles) files[name] = ReadFile(*dir_ / (bundle + "/" + name));
+    return files;
+  }
+
+  static NoteVerifier LogKey() {
+    NoteVerifier key;
+    Status s = ReadPublicKey(*dir_ / "ledger/keys/log.pub", &key);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return key;
+  }
+
+  static json View(const std::string& view, const std::string& flag, const std::string& id) {
+    return json::parse(
+        Run(0, {"show", view, "--data", "ledger", flag, id, "--format", "json"}).out);
+  }
+
+  static inline TestDir* dir_ = nullptr;
+  static inline std::vector<json> records_;
+  static inline std::string project_, reversed_;
+};
+
+TEST_F(ExportTest, BundlesOfAProjectAndOfTheWholeLedgerVerify) {
+  for (const char* bundle : {"bundle", "all"}) {
+    CliResult r = Run(0, {"verify-export", bundle, "--log-key", "ledger/keys/log.pub"});
+    EXPECT_NE(r.out.find("ok: "), std::string::npos) << r.out;
+  }
+  ExportSummary summary;
+  Status s = VerifyBundleFiles(Files("bundle"), LogKey(), &summary);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(summary.scope.id, project_);
+  EXPECT_GT(summary.withheld, 0u);
+  EXPECT_GT(summary.published, 50u);
+}
+
+TEST_F(ExportTest, NoContributorRefLeavesTheLedger) {
+  std::set<std::string> refs;
+  for (const json& r : records_) {
+    const json& e = r["envelope"]["event"];
+    if (e.contains("contributor_ref")) refs.insert(e["contributor_ref"]);
+  }
+  ASSERT_GT(refs.size(), 5u);
+  for (const char* bundle : {"bundle", "all"}) {
+    for (const auto& [name, content] : Files(bundle)) {
+      for (const std::string& ref : refs) {
+        EXPECT_EQ(content.find(ref), std::string::npos) << bundle << "/" << name;
+      }
+      EXPECT_EQ(content.find("\"contributor_ref\""), std::string::npos) << bundle << "/" << name;
+    }
+    // A withheld line carries neither the record nor the event.
+    size_t withheld = 0;
+    for (const json& line : JsonLines(Files(bundle)["events.jsonl"])) {
+      if (!line.contains("withheld")) continue;
+      ++withheld;
+      EXPECT_FALSE(line.contains("record") || line.contains("envelope")) << line.dump();
+    }
+    EXPECT_GT(withheld, 0u) << bundle;
+  }
+}
+
+// The bundle's totals are the views' figures for the same scope at the same checkpoint.
+TEST_F(ExportTest, FiguresAreThoseOfTheViews) {
+  for (const auto& [bundle, flag, id] :
+       {std::tuple<std::string, std::string, std::string>{"bundle", "--project", project_},
+        {"all", "--region", ""}}) {
+    json package = json::parse(Files(bundle)["project.json"]);
+    json balance = View("balance", flag, id);
+    const json& totals = package["totals"];
+    const json& t = balance["total"];
+    int64_t money_in = t["received_fen"].get<int64_t>() + t["allocated_in_fen"].get<int64_t>();
+    EXPECT_EQ(totals["moneyInFen"], money_in) << bundle;
+    EXPECT_EQ(totals["disbursedFen"], t["disbursed_fen"]) << bundle;
+    EXPECT_EQ(totals["refundedFen"], t["refunded_fen"]) << bundle;
+    EXPECT_EQ(totals["availableFen"], t["available_fen"]) << bundle;
+    for (const auto& [category, figures] : balance["categories"].items()) {
+      int64_t in =
+          figures["received_fen"].get<int64_t>() + figures["allocated_in_fen"].get<int64_t>();
+      int64_t shown = totals["byCategory"].contains(category)
+                          ? totals["byCategory"][category]["moneyInFen"].get<int64_t>()
+                          : 0;
+      EXPECT_EQ(shown, in) << bundle << " " << category;
+    }
+    // The CSV totals: the last row of each.
+    std::string funding = Files(bundle)["funding.csv"];
+    EXPECT_EQ(funding.substr(0, 3), "\xEF\xBB\xBF");
+    EXPECT_NE(funding.find("合计 total,,,,,,,,"), std::string::npos);
+    EXPECT_NE(funding.find("," + std::to_string(money_in) + ","), std::string::npos) << bundle;
+    json disbursements = View("disbursements", flag, id);
+    std::string paid = Files(bundle)["disbursements.csv"];
+    std::string last = paid.substr(paid.rfind("合计"));
+    EXPECT_NE(last.find("(" + disbursements["count"].dump() + ", reversed ones left out)"),
+              std::string::npos)
+        << last;
+    EXPECT_NE(last.find("," + disbursements["total_fen"].dump() + ","), std::string::npos) << last;
+  }
+}
+
+// residents.txt sums the household receipts per project, source and channel, net of the
+// reversal, and lists every withheld leaf.
+TEST_F(ExportTest, ResidentSumsAreNetOfReversals) {
+  std::map<std::string, std::pair<int64_t, int64_t>> expected;  // channel -> fen, households
+  size_t withheld = 0;
+  for (const json& r : records_) {
+    const json& e = r["envelope"]["event"];
+    if (!e.contains("contributor_ref") || e["to"] != project_) continue;
+    ++withheld;
+    if (e["id"] == reversed_) continue;
+    expected[e["channel"]].first += e["amount_fen"].get<int64_t>();
+    expected[e["channel"]].second += e["households"].get<int64_t>();
+  }
+  std::string text = Files("bundle")["residents.txt"];
+  std::regex line("residents (\\S+) (\\S+) (\\S+) (\\d+) (\\d+) (\\d+)\n");
+  std::map<std::string, std::pair<int64_t, int64_t>> found;
+  for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it) {
+    EXPECT_EQ((*it)[1], project_);
+    found[(*it)[3]] = {std::stoll((*it)[4]), std::stoll((*it)[5])};
+  }
+  EXPECT_EQ(found, expected);
+  size_t listed = 0;
+  for (size_t at = text.find("\nwithheld "); at != std::string::npos;
+       at = text.find("\nwithheld ", at + 1)) {
+    ++listed;
+  }
+  EXPECT_EQ(listed, withheld);
+  EXPECT_NE(text.find(" " + reversed_ + "\n"), std::string::npos);
+}
+
+// The line (1-based) that holds byte `at`.
+size_t LineOf(const std::string& text, size_t at) {
+  return size_t(std::count(text.begin(), text.begin() + long(at), '\n')) + 1;
+}
+
+// Every file, byte by byte where it is small and at about 100 evenly spread places where it
+// is large (the first and last bytes and line ends among them): the bundle with one
+// byte changed never verifies, and the error names the file and, where the file is rendered
+// from the events, the very line.
+TEST_F(ExportTest, EveryChangedByteFailsNamingTheFileAndLine) {
+  const std::map<std::string, std::string> files = Files("bundle");
+  const NoteVerifier key = LogKey();
+  ExportSummary summary;
+  ASSERT_TRUE(VerifyBundleFiles(files, key, &summary).ok());
+  size_t tried = 0;
+  for (const auto& [name, content] : files) {
+    bool note = name == "checkpoint.txt" || name == "residents.txt";
+    std::vector<size_t> positions;
+    size_t step = content.size() <= 1024 ? 1 : content.size() / 80;
+    for (size_t at = 0; at < content.size(); at += step) positions.push_back(at);
+    positions.push_back(content.size() - 1);
+    for (size_t nl = content.find('\n'); nl != std::string::npos;
+         nl = content.find('\n', nl + 1 + content.size() / 20)) {
+      positions.push_back(nl);
+    }
+    for (size_t at : positions) {
+      uint8_t flip = tried % 2 ? 0x20 : 0x01;
+      std::map<std::string, std::string> changed = files;
+      changed[name][at] = char(uint8_t(content[at]) ^ flip);
+      Status s = VerifyBundleFiles(changed, key, &summary);
+      ++tried;
+      ASSERT_FALSE(s.ok()) << name << " byte " << at << " ^ " << int(flip) << " verified";
+      ASSERT_EQ(s.field(), name) << s.ToString();
+      std::string expected = name + " line ";
+      if (!note) expected += std::to_string(LineOf(content, at)) + ":";
+      ASSERT_EQ(s.message().substr(0, expected.size()), expected)
+          << "byte " << at << " ^ " << int(flip) << ": " << s.ToString();
+    }
+  }
+  EXPECT_GT(tried, 1000u);
+}
+
+TEST_F(ExportTest, TheCommandLineNamesTheFileAndLine) {
+  Run(0, {"export", "--data", "ledger", "--project", project_, "--out", "changed"});
+  std::string funding = ReadFile(*dir_ / "changed/funding.csv");
+  size_t third = funding.find('\n', funding.find('\n') + 1) + 1;  // line 3
+  size_t digit = funding.find_first_of("123456789", funding.find(",\"", third) + 2);
+  funding[digit] = funding[digit] == '9' ? '8' : char(funding[digit] + 1);
+  test::WriteFile(*dir_ / "changed/funding.csv", funding);
+  CliResult r = Run(1, {"verify-export", "changed", "--log-key", "ledger/keys/log.pub"});
+  EXPECT_NE(r.err.find("funding.csv line 3:"), std::string::npos) << r.err;
+
+  // A key that is not the log's.
+  r = Run(1, {"verify-export", "bundle", "--log-key", "ledger/keys/operator.pub"});
+  EXPECT_NE(r.err.find("checkpoint.txt line 5:"), std::string::npos) << r.err;
+}
+
+TEST_F(ExportTest, MissingExtraAndOversizedFilesFail) {
+  const NoteVerifier key = LogKey();
+  ExportSummary summary;
+  auto files = Files("bundle");
+  files.erase("funding.csv");
+  Status s = VerifyBundleFiles(files, key, &summary);
+  EXPECT_EQ(s.field(), "funding.csv") << s.ToString();
+  files = Files("bundle");
+  files["notes.txt"] = "added";
+  s = VerifyBundleFiles(files, key, &summary);
+  EXPECT_EQ(s.field(), "notes.txt") << s.ToString();
+  files = Files("bundle");
+  files["events.jsonl"] = std::string(kBundleLineBytesMax + 1, '{') + "\n";
+  s = VerifyBundleFiles(files, key, &summary);
+  EXPECT_EQ(s.message(), "events.jsonl line 1: the line is too long") << s.ToString();
+  files = Files("bundle");
+  files["README.txt"] = std::string(kBundleTextBytesMax + 1, ' ');
+  s = VerifyBundleFiles(files, key, &summary);
+  EXPECT_EQ(s.message(), "README.txt line 1: the file is too large") << s.ToString();
+
+  Run(0, {"export", "--data", "ledger", "--project", project_, "--out", "extra"});
+  test::WriteFile(*dir_ / "extra/notes.txt", "added");
+  CliResult r = Run(1, {"verify-export", "extra", "--log-key", "ledger/keys/log.pub"});
+  EXPECT_NE(r.err.find("notes.txt line 1: not a file of a bundle"), std::string::npos) << r.err;
+}
+
+// Signatures are checked with the keys of the bundle's registry events: a bundle rendered
+// without the registration of a signer (every other file consistent with that) fails on the
+// signatures of its events.
+TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
+  auto files = Files("bundle");
+  BundleInput input;
+  input.checkpoint_note = files["checkpoint.txt"];
+  input.residents_note = files["residents.txt"];
+  NoteVerifier key = LogKey();
+  std::string text;
+  ASSERT_TRUE(OpenNote(input.checkpoint_note, key, &text).ok());
+  ASSERT_TRUE(ParseCheckpointBody(text, &input.checkpoint).ok());
+  ASSERT_TRUE(OpenNote(input.residents_note, key, &text).ok());
+  ASSERT_TRUE(ParseResidentsStatement(text, &input.residents).ok());
+  input.scope = input.residents.scope;
+  input.log_key = FormatVerifierKey(key.name, key.key);
+  std::string removed;
+  for (const json& line : JsonLines(files["events.jsonl"])) {
+    BundleRecord r;
+    r.seq = line["seq"];
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(Base64Decode(line["leaf_hash"].get<std::string>(), &bytes).ok());
+    std::copy(bytes.begin(), bytes.end(), r.leaf_hash.begin());
+    for (const json& h : line["proof"]) {
+      ASSERT_TRUE(Base64Decode(h.get<std::string>(), &bytes).ok());
+      std::copy(bytes.begin(), bytes.end(), r.proof.emplace_back().begin());
+    }
+    if (line.contains("record")) {
+      // The first registration after the genesis is left out.
+      if (removed.empty() && r.seq > 1 && line["envelope"]["event"]["type"] == "org_registered") {
+        removed = line["envelope"]["event"]["org"];
+        continue;
+      }
+      ASSERT_TRUE(Base64Decode(line["record"].get<std::string>(), &bytes, 1 << 20).ok());
+      r.bytes.assign(bytes.begin(), bytes.end());
+    }
+    input.records.push_back(std::move(r));
+  }
+  std::vector<BundleFile> rendered;
+  ASSERT_TRUE(RenderBundle(input, &rendered).ok());
+  std::map<std::string, std::string> changed;
+  for (BundleFile& f : rendered) changed[f.name] = std::move(f.content);
+  ExportSummary summary;
+  Status s = VerifyBundleFiles(changed, key, &summary);
+  EXPECT_NE(s.message().find("the signer " + removed + " holds no key"), std::string::npos)
+      << removed << ": " << s.ToString();
+  EXPECT_EQ(s.field(), "events.jsonl");
+}
+
+TEST_F(ExportTest, ExportRefusesBadScopesAndUsedDirectories) {
+  CliResult r = Run(1, {"export", "--data", "ledger", "--project", "no-such", "--out", "x1"});
+  EXPECT_NE(r.err.find("project_unknown"), std::string::npos) << r.err;
+  r = Run(2, {"export", "--data", "ledger", "--region", "Hunan", "--out", "x2"});
+  EXPECT_NE(r.err.find("bad_region"), std::string::npos) << r.err;
+  r = Run(2, {"export", "--data", "ledger", "--project", project_, "--out", "bundle"});
+  EXPECT_NE(r.err.find("export_dir_not_empty"), std::string::npos) << r.err;
+  Run(2, {"export", "--data", "ledger", "--out", "x3"});
+  Run(2, {"export", "--data", "ledger", "--project", project_, "--region", "", "--out", "x4"});
+}
+
+// `fundledger serve` answers the same bundle under /v1/public/export/, without a signature,
+// and a summary whose figures are the views'.
+TEST_F(ExportTest, TheServerServesTheSameBundle) {
+  std::string url;
+  pid_t pid = test::StartServe(FL_BINARY, *dir_, "ledger", &url);
+  ASSERT_FALSE(url.empty()) << ReadFile(*dir_ / "serve.out");
+  std::string port = url.substr(url.rfind(':') + 1);
+  HttpConnection connection(ServerAddress{"127.0.0.1", port, ""});
+  auto files = Files("bundle");
+  for (const char* name : kBundleFiles) {
+    HttpReply reply;
+    ASSERT_TRUE(connection
+                    .Exchange("GET",
+                              "/v1/public/export/" + std::string(name) + "?project=" + project_, "",
+                              "", std::nullopt, &reply)
+                    .ok());
+    EXPECT_EQ(reply.status, 200u) << name << ": " << reply.body;
+    EXPECT_EQ(reply.body, files[name]) << name;
+  }
+  HttpReply reply;
+  ASSERT_TRUE(
+      connection
+          .Exchange("GET", "/v1/public/summary?project=" + project_, "", "", std::nullopt, &reply)
+          .ok());
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  json summary = json::parse(reply.body);
+  json balance = View("balance", "--project", project_);
+  json ratios = View("ratios", "--project", project_);
+  EXPECT_EQ(summary["money_in"]["total_fen"].get<int64_t>(),
+            balance["total"]["received_fen"].get<int64_t>() +
+                balance["total"]["allocated_in_fen"].get<int64_t>());
+  EXPECT_EQ(summary["progress"]["payment_rate_bp"], ratios["payment_rate_bp"]);
+  EXPECT_EQ(summary["checkpoint"]["size"], records_.size());
+  for (const char* bad :
+       {"/v1/public/export/other.txt?project=x", "/v1/public/export/project.json?project=nope",
+        "/v1/public/summary?region=Bad", "/v1/public/summary"}) {
+    ASSERT_TRUE(connection.Exchange("GET", bad, "", "", std::nullopt, &reply).ok());
+    EXPECT_TRUE(reply.status == 404 || reply.status == 400) << bad << ": " << reply.status;
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+}  // namespace fundledger
