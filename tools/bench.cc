@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <thread>
 
@@ -222,6 +223,25 @@ Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out) {
   return s;
 }
 
+namespace {
+double ProcessCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
+}
+}  // namespace
+
+ThroughputMeter::ThroughputMeter() : start_(Clock::now()), cpu_start_(ProcessCpuSeconds()) {}
+
+Throughput ThroughputMeter::Done(uint64_t items) const {
+  double wall = Seconds(start_);
+  return {double(items) / wall, (ProcessCpuSeconds() - cpu_start_) / wall};
+}
+
+std::string CoresBusyText(const Throughput& t) {
+  return Format(" (%.2f of ", t.cores_busy) + std::to_string(ThreadsOrCores(0)) + " cores busy)";
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -343,7 +363,7 @@ void ReportWorkload(const BenchWorkload& world, uint64_t batch, BenchReport* rep
 // ---- fundledger's append ----
 
 Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir, uint64_t batch,
-                       bool fund_rules, double* rate) {
+                       bool fund_rules, Throughput* out) {
   NoteSigner log_key{"bench.fundledger", 0, KeyPair::Generate()};
   log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
   JournalOptions options;
@@ -362,18 +382,19 @@ Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir
     return Status::Ok();
   };
   FL_RETURN_IF_ERROR(append(world.setup));
-  auto start = Clock::now();
+  ThroughputMeter meter;
   for (size_t at = 0; at < world.workload.size(); at += batch) {
     size_t n = std::min<size_t>(batch, world.workload.size() - at);
     FL_RETURN_IF_ERROR(append(std::span<const SignedEvent>(world.workload.data() + at, n)));
   }
-  *rate = double(world.workload.size()) / Seconds(start);
+  *out = meter.Done(world.workload.size());
   return Status::Ok();
 }
 
-void ReportAppend(const std::string& key, const std::string& label, double rate,
+void ReportAppend(const std::string& key, const std::string& label, const Throughput& rate,
                   const VerifyLimit& limit, std::optional<double> target, BenchReport* report) {
-  report->Add(key, label, rate, "events/s", Format("%.0f events/s", rate), rate / limit.limit(),
+  report->Add(key, label, rate.per_s, "events/s",
+              Format("%.0f events/s", rate.per_s) + CoresBusyText(rate), rate.per_s / limit.limit(),
               VerifyLimitName(limit), target);
 }
 
@@ -385,7 +406,8 @@ int BenchAppend(const BenchArgs& args) {
   if (!s.ok()) return Report(s);
   fs::path dir = world.dir;
   size_t record_bytes = EncodeRecord(1, 0, world.typical()).bytes.size();
-  double raw = 0, without = 0, with = 0;
+  double raw = 0;
+  Throughput without, with;
   s = BenchRawWriteRate((dir / "raw").string(), args.events, args.batch, record_bytes, &raw);
   if (s.ok()) ReportRawWrite(raw, record_bytes, args.batch, &report);
   if (s.ok()) ReportWorkload(world, args.batch, &report);
@@ -401,8 +423,8 @@ int BenchAppend(const BenchArgs& args) {
   if (!s.ok()) return Report(s);
   ReportAppend("append_in_process", "append, full rules and views", with, limit,
                kTargetAppendOfVerifyLimit, &report);
-  report.Add("append_rules_cost", "  full rules and views / journal only", with / without, "x",
-             Format("%.2f", with / without));
+  report.Add("append_rules_cost", "  full rules and views / journal only",
+             with.per_s / without.per_s, "x", Format("%.2f", with.per_s / without.per_s));
   return report.Finish("fundledger bench append") ? kExitOk : kExitFailure;
 }
 

@@ -77,6 +77,25 @@ Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out);
 // system's temp directory named after this process.
 Status BenchScratchDir(const std::string& dir, std::string* out);
 
+// A rate, and how many cores the process kept busy meanwhile (CPU time / wall time): a figure
+// below the cores it could use shows time spent waiting (on a lock, a serial phase, an fsync).
+struct Throughput {
+  double per_s = 0;
+  double cores_busy = 0;
+};
+// Times what it is given: the wall clock and the process's CPU time since it was made.
+class ThroughputMeter {
+ public:
+  ThroughputMeter();
+  Throughput Done(uint64_t items) const;
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  double cpu_start_;
+};
+// " (1.52 of 2 cores busy)"
+std::string CoresBusyText(const Throughput& t);
+
 // A latency distribution and the rate of the calls that made it (one thread).
 struct BenchLatency {
   double per_s = 0;
@@ -132,7 +151,7 @@ Status BenchRawPointReads(const std::string& ledger_dir, uint64_t leaves, double
 // Appends the setup to a new ledger in `ledger_dir`, then times the workload in durable batches
 // of `batch`, with the fund rules and the views or through the journal alone; events/s.
 Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir, uint64_t batch,
-                       bool fund_rules, double* rate);
+                       bool fund_rules, Throughput* out);
 Status BenchOpenReadOnly(const std::string& ledger_dir, std::unique_ptr<Journal>* out);
 // Rebuilds the views from the records (no signatures): records/s, and the CPU time per record of
 // the thread that folds them (which moves less with other work on the machine than the rate).
@@ -142,7 +161,7 @@ struct RebuildFigures {
 };
 Status BenchRebuild(const Journal& journal, RebuildFigures* out);
 // Full verification; records/s.
-Status BenchVerifyLedger(const Journal& journal, double* rate);
+Status BenchVerifyLedger(const Journal& journal, Throughput* out);
 // A project's balance and ratios (an auditor's screen) at the head, the projects in turn.
 Status BenchViewAtHead(const Journal& journal, double seconds, BenchLatency* out);
 // A project's balance as of `as_of_seq` (its own events up to there are folded).
@@ -175,10 +194,10 @@ Status BenchBuiltLedger(const BenchWorkload& world, const std::string& ledger_di
 
 void ReportRawWrite(double rate, size_t value_bytes, uint64_t batch, BenchReport* report);
 void ReportWorkload(const BenchWorkload& world, uint64_t batch, BenchReport* report);
-void ReportAppend(const std::string& key, const std::string& label, double rate,
+void ReportAppend(const std::string& key, const std::string& label, const Throughput& rate,
                   const VerifyLimit& limit, std::optional<double> target, BenchReport* report);
 void ReportRebuild(const ScanFigures& scan, const RebuildFigures& rebuild, BenchReport* report);
-void ReportVerifyLedger(double rate, const VerifyLimit& limit, BenchReport* report);
+void ReportVerifyLedger(const Throughput& rate, const VerifyLimit& limit, BenchReport* report);
 // `point_read` (p50) is the unit of the views' latency; absent when it was not measured.
 void ReportViewAtHead(const BenchLatency& view, std::optional<double> point_read_us,
                       BenchReport* report);

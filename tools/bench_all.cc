@@ -69,7 +69,7 @@ Status RunAll(const BenchAllArgs& args, const BenchWorkload& world, BenchReport*
   // The ledger appended here is the one every read-side figure below is measured on.
   std::string ledger = (dir / "ledger").string();
   limit = BenchVerifyLimit(world, args.seconds);
-  double append = 0;
+  Throughput append;
   FL_RETURN_IF_ERROR(BenchAppendRate(world, ledger, batch, /*fund_rules=*/true, &append));
   ReportAppend("append_in_process", "append in-process, full rules, views", append, limit,
                kTargetAppendOfVerifyLimit, report);
@@ -93,7 +93,7 @@ Status RunAll(const BenchAllArgs& args, const BenchWorkload& world, BenchReport*
   fs::remove_all(ledger);
 
   limit = BenchVerifyLimit(world, args.seconds);
-  return RunPostgresql(args, world, append, figures.events_per_s, limit, report);
+  return RunPostgresql(args, world, append.per_s, figures.events_per_s, limit, report);
 }
 
 }  // namespace

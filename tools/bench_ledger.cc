@@ -172,11 +172,11 @@ Status BenchRebuild(const Journal& journal, RebuildFigures* out) {
   return Status::Ok();
 }
 
-Status BenchVerifyLedger(const Journal& journal, double* rate) {
-  auto start = Clock::now();
+Status BenchVerifyLedger(const Journal& journal, Throughput* out) {
+  ThroughputMeter meter;
   VerifyReport report;
   FL_RETURN_IF_ERROR(VerifyLedger(journal, VerifyOptions(), &report));
-  *rate = double(report.records) / Seconds(start);
+  *out = meter.Done(report.records);
   return Status::Ok();
 }
 
@@ -304,9 +304,10 @@ void ReportRebuild(const ScanFigures& scan, const RebuildFigures& rebuild, Bench
                   Format(" (the raw scan: %.2f us/record)", 1e6 / scan.records_per_s));
 }
 
-void ReportVerifyLedger(double rate, const VerifyLimit& limit, BenchReport* report) {
-  report->Add("full_verify", "full verify", rate, "records/s", Format("%.0f records/s", rate),
-              rate / limit.limit(), VerifyLimitName(limit), kTargetVerifyOfVerifyLimit);
+void ReportVerifyLedger(const Throughput& rate, const VerifyLimit& limit, BenchReport* report) {
+  report->Add("full_verify", "full verify", rate.per_s, "records/s",
+              Format("%.0f records/s", rate.per_s) + CoresBusyText(rate),
+              rate.per_s / limit.limit(), VerifyLimitName(limit), kTargetVerifyOfVerifyLimit);
 }
 
 void ReportPointReads(const BenchLatency& reads, BenchReport* report) {
@@ -376,7 +377,7 @@ Status BenchBuiltLedger(const BenchWorkload& world, const std::string& ledger_di
 
   // The limit is measured just before the verify it bounds, so that both see the same machine.
   VerifyLimit limit = BenchVerifyLimit(world, seconds);
-  double verify = 0;
+  Throughput verify;
   FL_RETURN_IF_ERROR(BenchVerifyLedger(*journal, &verify));
   ReportVerifyLedger(verify, limit, report);
 
@@ -406,11 +407,11 @@ int BenchViews(const BenchArgs& args, const std::string& existing_ledger) {
   ReportMachine(&report);
   if (existing_ledger.empty()) {
     ReportWorkload(world, args.batch, &report);
-    double append = 0;
+    Throughput append;
     s = BenchAppendRate(world, ledger.string(), args.batch, /*fund_rules=*/true, &append);
     if (s.ok()) {
-      report.Add("append_in_process", "ledger built by append, full rules", append, "events/s",
-                 Format("%.0f events/s", append));
+      report.Add("append_in_process", "ledger built by append, full rules", append.per_s,
+                 "events/s", Format("%.0f events/s", append.per_s) + CoresBusyText(append));
     }
   } else {
     report.Note("ledger", "ledger", existing_ledger + " (existing, read only)");
