@@ -77,13 +77,17 @@ Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out);
 // system's temp directory named after this process.
 Status BenchScratchDir(const std::string& dir, std::string* out);
 
-// A rate, and how many cores the process kept busy meanwhile (CPU time / wall time): a figure
-// below the cores it could use shows time spent waiting (on a lock, a serial phase, an fsync).
+// A rate, how many cores this process kept busy meanwhile (its CPU time / wall time: below the
+// cores it could use, it waited on a lock, a serial phase or an fsync), and how many the rest of
+// the machine used (/proc/stat less this process: other work on a shared machine, which the
+// figure then had to share the cores with).
 struct Throughput {
   double per_s = 0;
   double cores_busy = 0;
+  double others_cores = 0;
 };
-// Times what it is given: the wall clock and the process's CPU time since it was made.
+// Times what it is given: the wall clock, the process's and the machine's CPU time since it was
+// made.
 class ThroughputMeter {
  public:
   ThroughputMeter();
@@ -92,8 +96,9 @@ class ThroughputMeter {
  private:
   std::chrono::steady_clock::time_point start_;
   double cpu_start_;
+  double machine_cpu_start_;
 };
-// " (1.52 of 2 cores busy)"
+// " (1.52 of 2 cores busy, others 0.03)"
 std::string CoresBusyText(const Throughput& t);
 
 // A latency distribution and the rate of the calls that made it (one thread).
@@ -123,6 +128,9 @@ struct VerifyLimit {
   double limit() const { return std::max(one_core * cores, all_cores); }
 };
 VerifyLimit BenchVerifyLimit(const BenchWorkload& world, double seconds);
+// Of two measurements of the limit (before and after the figure it bounds), the higher: other
+// work on the machine during one of them must not make a figure look closer to its limit.
+VerifyLimit HigherLimit(const VerifyLimit& a, const VerifyLimit& b);
 void ReportVerifyLimit(const VerifyLimit& limit, BenchReport* report);
 // The start of a single benchmark: the workload (as PrepareBenchWorkload), the machine's line
 // and the signature-checking limit, printed.
@@ -227,7 +235,7 @@ uint64_t BenchHttpAckLagCycles(const BenchHttpArgs& args);
 struct HttpFigures {
   // Ingest: the workload posted by `clients` connections, full rules and views.
   double seconds = 0;
-  double events_per_s = 0;
+  Throughput ingest;
   uint64_t rejected = 0;
   uint64_t failed_requests = 0;
   uint64_t records = 0;                                      // in the journal afterwards
