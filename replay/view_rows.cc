@@ -251,9 +251,11 @@ Status ViewRows::LoadHolder(const std::string& holder_key, Holder* out) const {
 Status ViewRows::EditableHolder(AccountHolder kind, std::string_view holder, Holder** out) {
   encoded_valid_ = false;
   // An event names one or two holders and touches each a few times: remember the last.
-  if (last_holder_ != nullptr && last_kind_ == kind && last_holder_id_ == holder) {
-    *out = last_holder_;
-    return Status::Ok();
+  for (const Recent& r : recent_) {
+    if (r.entry != nullptr && r.kind == kind && r.id == holder) {
+      *out = r.entry;
+      return Status::Ok();
+    }
   }
   std::string key = HolderBytes(kind, holder);
   if (auto it = tables_->holders.find(key); it != tables_->holders.end()) {
@@ -462,13 +464,13 @@ void ViewRows::Commit() {
     cache_->insert_or_assign(key, std::move(h));
   }
   tables_ = std::make_unique<Tables>();
-  last_holder_ = nullptr;
+  Forget();
 }
 
 void ViewRows::Abort() {
   assert(stored_ != nullptr);
   tables_ = std::make_unique<Tables>();
-  last_holder_ = nullptr;
+  Forget();
 }
 
 Status ViewRows::AddFigure(AccountHolder kind, std::string_view holder, schema::Category c,

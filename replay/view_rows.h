@@ -116,11 +116,15 @@ class ViewRows : public ProjectionHook, public RowSource {
   // stored rows on first use in a batch).
   Status EditableHolder(schema::AccountHolder kind, std::string_view holder, Holder** out);
   Status LoadHolder(const std::string& holder_key, Holder* out) const;
+  // Remembers `entry` as the most recent of the last two holders (a money event moves between
+  // two and touches each a few times, alternately).
   void Remember(schema::AccountHolder kind, std::string_view holder, Holder* entry) {
-    last_kind_ = kind;
-    last_holder_id_.assign(holder);
-    last_holder_ = entry;
+    std::swap(recent_[0], recent_[1]);
+    recent_[0].kind = kind;
+    recent_[0].id.assign(holder);
+    recent_[0].entry = entry;
   }
+  void Forget() { recent_[0].entry = recent_[1].entry = nullptr; }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
   void PutRow(std::string key, std::string value);  // the rarer rows: c f g p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
@@ -149,11 +153,14 @@ class ViewRows : public ProjectionHook, public RowSource {
   // reaches kCacheHoldersMax.
   static constexpr size_t kCacheHoldersMax = 1 << 14;
   std::unique_ptr<std::unordered_map<std::string, Holder>> cache_;
-  // The entry EditableHolder returned last (entries of an unordered_map stay where they are
+  // The two entries EditableHolder returned last (entries of an unordered_map stay where they are
   // until it is cleared: Commit and Abort forget it).
-  schema::AccountHolder last_kind_ = schema::AccountHolder::EXTERNAL;
-  std::string last_holder_id_;
-  Holder* last_holder_ = nullptr;
+  struct Recent {
+    schema::AccountHolder kind = schema::AccountHolder::EXTERNAL;
+    std::string id;
+    Holder* entry = nullptr;
+  };
+  Recent recent_[2];
   mutable bool encoded_valid_ = false;
   mutable std::map<std::string, std::string, std::less<>> encoded_;  // see Materialize
 };
