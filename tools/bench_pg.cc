@@ -208,10 +208,11 @@ class PgServer {
          << "checkpoint_timeout = 15min\n";
     if (!conf.flush()) return Status::IOError("postgresql_conf", "cannot write postgresql.conf");
     conf.close();
+    // Stopped by the destructor even if pg_ctl gives up waiting for a server it did start.
+    started_ = true;
     FL_RETURN_IF_ERROR(RunProgram(
         {bin + "/pg_ctl", "-D", data_, "-l", dir + "/server.log", "-w", "-t", "60", "start"}, as_,
         dir, dir + "/pg_ctl.log"));
-    started_ = true;
     return Status::Ok();
   }
   std::string ConnInfo() const {
