@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <ctime>
 #include <filesystem>
 #include <thread>
 
