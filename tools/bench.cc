@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <rocksdb/db.h>
@@ -31,48 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-// Verifications per second of one typical event signature on `threads` threads.
-double VerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threads) {
-  constexpr double kSeconds = 1.5;
-  std::atomic<uint64_t> total{0};
-  auto work = [&] {
-    uint64_t n = 0;
-    auto start = Clock::now();
-    while (Seconds(start) < kSeconds) {
-      for (int i = 0; i < 64; ++i) {
-        if (!VerifyEventSignature(key, event.canonical_event(), event.signature())) std::abort();
-      }
-      n += 64;
-    }
-    total += n;
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
-  for (auto& t : pool) t.join();
-  return double(total.load()) / kSeconds;
-}
-
-// CPU seconds the calling thread has run.
-double ThreadCpuSeconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
-}
-
-constexpr int kBenchProjects = 100;
-
-// Signers of the benchmark's world, with deterministic keys.
-struct BenchWorld {
-  KeyPair operator_key = KeyPair::FromSeed(Sha256Of("bench/operator"));
-  KeyPair finance_key = KeyPair::FromSeed(Sha256Of("bench/xt-finance"));
-  KeyPair housing_key = KeyPair::FromSeed(Sha256Of("bench/xt-housing"));
-  KeyPair contractor_key = KeyPair::FromSeed(Sha256Of("bench/jianshe"));
-  std::vector<SignedEvent> setup;     // orgs, approved projects
-  std::vector<SignedEvent> workload;  // timed
-
-  static KeySeed Sha256Of(std::string_view text) { return Sha256(text); }
-};
 
 json Registration(const std::string& org, const std::string& name, const std::string& kind,
                   const std::string& level, const KeyPair& key, const std::string& today) {
@@ -165,7 +123,7 @@ void CycleEvents(uint64_t i, uint64_t ack_lag, const std::string& today,
                    {"target", "pay-" + std::to_string(i - ack_lag)}}});
 }
 
-Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorld* world) {
+Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorkload* world) {
   std::vector<std::pair<std::string, json>> setup = {
       {"operator", GenesisEvent("operator", "operator", world->operator_key.public_key(), today)},
       {"operator", Registration("xt-finance", "湘潭市财政局", "finance_bureau", "municipal",
@@ -185,15 +143,16 @@ Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorld* w
                       {"consent_bp", 8000}}});
   }
   std::vector<std::pair<std::string, json>> workload;
-  uint64_t ack_lag = std::max<uint64_t>(1, args.batch / 4);
+  uint64_t ack_lag =
+      args.ack_lag_cycles ? args.ack_lag_cycles : std::max<uint64_t>(1, args.batch / 4);
   for (uint64_t i = 0; workload.size() < args.events; ++i)
     CycleEvents(i, ack_lag, today, &workload);
   workload.resize(args.events);
   auto key_of = [&](const std::string& signer) -> const KeyPair& {
-    if (signer == "operator") return world->operator_key;
-    if (signer == "xt-finance") return world->finance_key;
-    if (signer == "xt-housing") return world->housing_key;
-    return world->contractor_key;
+    return signer == "operator"     ? world->operator_key
+           : signer == "xt-finance" ? world->finance_key
+           : signer == "xt-housing" ? world->housing_key
+                                    : world->contractor_key;
   };
   auto sign_all = [&](const std::vector<std::pair<std::string, json>>& in,
                       std::vector<SignedEvent>* out) {
@@ -213,44 +172,187 @@ Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorld* w
   return sign_all(workload, &world->workload);
 }
 
-// Appends the setup, then times the workload in durable batches; events per second.
-Status RunAppend(const BenchWorld& world, const fs::path& dir, uint64_t batch, bool fund_rules,
-                 double* rate) {
-  NoteSigner log_key{"bench.fundledger", 0, KeyPair::Generate()};
-  log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
-  JournalOptions options;
-  options.skip_fund_rules_for_benchmark = !fund_rules;
-  // With the fund rules, the views too: the whole write path a ledger runs.
-  Views views;
-  std::unique_ptr<Journal> journal;
-  FL_RETURN_IF_ERROR(
-      fund_rules
-          ? CreateWithViews(dir.string(), "bench.fundledger", log_key, options, &views, &journal)
-          : Journal::Create(dir.string(), "bench.fundledger", log_key, options, &journal));
-  std::vector<AppendResult> results;
-  auto append = [&](std::span<const SignedEvent> events) {
-    FL_RETURN_IF_ERROR(journal->Append(events, &results));
-    for (const auto& r : results) FL_RETURN_IF_ERROR(r.status);
-    return Status::Ok();
-  };
-  FL_RETURN_IF_ERROR(append(world.setup));
-  auto start = Clock::now();
-  for (size_t at = 0; at < world.workload.size(); at += batch) {
-    size_t n = std::min<size_t>(batch, world.workload.size() - at);
-    FL_RETURN_IF_ERROR(append(std::span<const SignedEvent>(world.workload.data() + at, n)));
+std::string Today() {
+  return FormatDate(BusinessDay(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()));
+}
+
+}  // namespace
+
+PublicKey BenchWorkload::KeyOf(const std::string& signer) const {
+  return signer == "operator"     ? operator_key.public_key()
+         : signer == "xt-finance" ? finance_key.public_key()
+         : signer == "xt-housing" ? housing_key.public_key()
+                                  : contractor_key.public_key();
+}
+
+Status BenchScratchDir(const std::string& dir_arg, std::string* out) {
+  fs::path dir = dir_arg.empty()
+                     ? fs::temp_directory_path() / ("fundledger-bench-" + std::to_string(getpid()))
+                     : fs::path(dir_arg);
+  if (!dir_arg.empty() && fs::exists(dir) && !fs::is_empty(dir)) {
+    // The benchmark writes and deletes its scratch ledgers; it never touches a directory that
+    // already holds something (a real ledger, say).
+    return Status::InvalidArgument("bench_dir_not_empty",
+                                   dir_arg + " is not empty; give a new or empty directory", "dir");
   }
-  *rate = double(world.workload.size()) / Seconds(start);
+  fs::remove_all(dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("mkdir", dir.string() + ": " + ec.message());
+  *out = dir.string();
   return Status::Ok();
 }
 
-// RocksDB alone: synced WriteBatches of `batch` values the size of a typical record.
-Status RawRocksDbRate(const fs::path& dir, uint64_t events, uint64_t batch, size_t value_bytes,
-                      double* rate) {
+Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out) {
+  if (args.events == 0 || args.events > kBenchEventsMax || args.batch == 0 ||
+      args.batch > kAppendBatchEventsMax) {
+    return Status::InvalidArgument(
+        "bad_bench_args", "need 0 < events <= " + std::to_string(kBenchEventsMax) +
+                              " and 0 < batch <= " + std::to_string(kAppendBatchEventsMax));
+  }
+  FL_RETURN_IF_ERROR(BenchScratchDir(args.dir, &out->dir));
+  out->today = Today();
+  // Fixed keys: a ledger kept by one run can be measured by another (bench views --ledger).
+  out->operator_key = KeyPair::FromSeed(Sha256("bench/operator"));
+  out->finance_key = KeyPair::FromSeed(Sha256("bench/xt-finance"));
+  out->housing_key = KeyPair::FromSeed(Sha256("bench/xt-housing"));
+  out->contractor_key = KeyPair::FromSeed(Sha256("bench/jianshe"));
+  Status s = BuildWorld(args, out->today, out);
+  if (!s.ok()) fs::remove_all(out->dir);
+  return s;
+}
+
+namespace {
+
+double ProcessCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
+}
+
+// CPU seconds every process of the machine has run: the first line of /proc/stat, "cpu  user
+// nice system idle iowait irq softirq steal ..." in clock ticks; idle and iowait are not busy.
+double MachineCpuSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {};
+  in >> cpu;
+  for (auto& x : v) in >> x;
+  if (!in || cpu != "cpu") return 0;
+  uint64_t busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return double(busy) / double(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+ThroughputMeter::ThroughputMeter()
+    : start_(Clock::now()),
+      cpu_start_(ProcessCpuSeconds()),
+      machine_cpu_start_(MachineCpuSeconds()) {}
+
+Throughput ThroughputMeter::Done(uint64_t items) const {
+  double wall = Seconds(start_);
+  double ours = ProcessCpuSeconds() - cpu_start_;
+  double machine = MachineCpuSeconds() - machine_cpu_start_;
+  return {double(items) / wall, ours / wall, std::max(0.0, machine - ours) / wall};
+}
+
+std::string CoresBusyText(const Throughput& t) {
+  return Format(" (%.2f of ", t.cores_busy) + std::to_string(ThreadsOrCores(0)) +
+         Format(" cores busy, others %.2f)", t.others_cores);
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
+}
+
+Status BenchMeasureLatency(double seconds, size_t samples_max, const std::function<Status()>& fn,
+                           BenchLatency* out) {
+  std::vector<double> us;
+  auto start = Clock::now();
+  do {
+    auto t = Clock::now();
+    FL_RETURN_IF_ERROR(fn());
+    us.push_back(Seconds(t) * 1e6);
+  } while (us.size() < samples_max && Seconds(start) < seconds);
+  double elapsed = Seconds(start);
+  out->samples = us.size();
+  out->per_s = double(us.size()) / elapsed;
+  out->p50_us = Percentile(us, 0.5);
+  out->p99_us = Percentile(std::move(us), 0.99);
+  return Status::Ok();
+}
+
+// ---- limits ----
+
+double BenchVerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threads,
+                       double seconds) {
+  std::atomic<uint64_t> total{0};
+  auto work = [&] {
+    uint64_t n = 0;
+    auto start = Clock::now();
+    while (Seconds(start) < seconds) {
+      for (int i = 0; i < 64; ++i) {
+        if (!VerifyEventSignature(key, event.canonical_event(), event.signature())) std::abort();
+      }
+      n += 64;
+    }
+    total += n;
+  };
+  auto start = Clock::now();
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  return double(total.load()) / Seconds(start);
+}
+
+VerifyLimit BenchVerifyLimit(const BenchWorkload& world, double seconds) {
+  VerifyLimit limit;
+  limit.cores = ThreadsOrCores(0);
+  PublicKey key = world.KeyOf(world.typical().signer());
+  limit.one_core = BenchVerifyRate(world.typical(), key, 1, seconds);
+  limit.all_cores = BenchVerifyRate(world.typical(), key, limit.cores, seconds);
+  return limit;
+}
+
+VerifyLimit HigherLimit(const VerifyLimit& a, const VerifyLimit& b) {
+  return a.limit() >= b.limit() ? a : b;
+}
+
+std::string VerifyLimitName(const VerifyLimit& limit) {
+  return "verify limit (" + Format("%.0f", limit.limit()) + " /s)";
+}
+
+void ReportVerifyLimit(const VerifyLimit& limit, BenchReport* report) {
+  report->Add("verify_1_core", "ed25519 verify, 1 core", limit.one_core, "/s",
+              Format("%.0f /s", limit.one_core));
+  report->Add("verify_all_cores", "ed25519 verify, " + std::to_string(limit.cores) + " cores",
+              limit.all_cores, "/s",
+              Format("%.0f /s", limit.all_cores) + "; limit of signature checking: the larger of " +
+                  "this and 1 core x " + std::to_string(limit.cores) + " = " +
+                  Format("%.0f /s", limit.limit()));
+}
+
+Status BeginBench(const BenchArgs& args, BenchWorkload* world, BenchReport* report,
+                  VerifyLimit* limit) {
+  FL_RETURN_IF_ERROR(PrepareBenchWorkload(args, world));
+  ReportMachine(report);
+  *limit = BenchVerifyLimit(*world, 1.5);
+  ReportVerifyLimit(*limit, report);
+  return Status::Ok();
+}
+
+Status BenchRawWriteRate(const std::string& dir, uint64_t events, uint64_t batch,
+                         size_t value_bytes, double* rate) {
   rocksdb::Options options;
   options.create_if_missing = true;
-  options.enable_pipelined_write = true;
+  options.enable_pipelined_write = true;  // as the journal opens its database
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &raw);
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
   if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string value(value_bytes, 'x');
@@ -269,244 +371,87 @@ Status RawRocksDbRate(const fs::path& dir, uint64_t events, uint64_t batch, size
   return Status::Ok();
 }
 
-// RocksDB alone: a sequential scan of the records family of the ledger in `dir`; records/s.
-Status RawScanRate(const fs::path& dir, double* rate, uint64_t* records) {
-  std::string path = (dir / storage::kDatabaseDir).string();
-  std::vector<std::string> names;
-  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names);
-  if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
-  if (!s.ok()) return Status::IOError("rocksdb", s.ToString());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::ColumnFamilyHandle* family = nullptr;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == storage::kRecordsFamily) family = handles[i];
-  }
-  uint64_t n = 0, bytes = 0;
-  auto start = Clock::now();
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      bytes += it->value().size() + uint8_t(it->value()[0]);
-      ++n;
-    }
-  }
-  *rate = double(n) / Seconds(start);
-  *records = n + (bytes == 0);  // bytes is used, so the scan is not optimised away
-  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
-  return Status::Ok();
+void ReportRawWrite(double rate, size_t value_bytes, uint64_t batch, BenchReport* report) {
+  report->Add("raw_rocksdb_synced_puts", "raw RocksDB, synced batches", rate, "puts/s",
+              Format("%.0f puts/s", rate) + " of " + std::to_string(value_bytes) +
+                  " bytes, batches of " + std::to_string(batch));
 }
 
-Status ScratchDir(const BenchArgs& args, fs::path* out) {
-  fs::path dir = args.dir.empty()
-                     ? fs::temp_directory_path() / ("fundledger-bench-" + std::to_string(getpid()))
-                     : fs::path(args.dir);
-  if (!args.dir.empty() && fs::exists(dir) && !fs::is_empty(dir)) {
-    // The benchmark writes and deletes its scratch ledgers; it never touches a directory that
-    // already holds something (a real ledger, say).
-    return Status::InvalidArgument(
-        "bench_dir_not_empty", args.dir + " is not empty; give a new or empty directory", "dir");
-  }
-  fs::remove_all(dir);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IOError("mkdir", dir.string() + ": " + ec.message());
-  *out = dir;
-  return Status::Ok();
+void ReportWorkload(const BenchWorkload& world, uint64_t batch, BenchReport* report) {
+  report->Note("workload", "workload",
+               "receipt, allocation, payment, acknowledgement; " +
+                   std::to_string(world.workload.size()) + " events (after " +
+                   std::to_string(world.setup.size()) + " of set-up), batches of " +
+                   std::to_string(batch) + ", record of a payment " +
+                   std::to_string(EncodeRecord(1, 0, world.typical()).bytes.size()) + " bytes");
 }
 
-std::string Today() {
-  return FormatDate(BusinessDay(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count()));
-}
+// ---- fundledger's append ----
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
-}
-
-// Checks the arguments, makes the scratch directory and signs the workload.
-Status Prepare(const BenchArgs& args, const std::string& today, fs::path* dir, BenchWorld* world) {
-  if (args.events == 0 || args.batch == 0 || args.batch > kAppendBatchEventsMax) {
-    return Status::InvalidArgument("bad_bench_args", "need events > 0 and 0 < batch <= " +
-                                                         std::to_string(kAppendBatchEventsMax));
-  }
-  FL_RETURN_IF_ERROR(ScratchDir(args, dir));
-  return BuildWorld(args, today, world);
-}
-
-}  // namespace
-
-int BenchViews(const BenchArgs& args, const std::string& existing_ledger) {
-  fs::path dir;
-  BenchWorld world;
-  // With --ledger only the typical event of a small world is needed (its keys are fixed).
-  BenchArgs world_args = args;
-  if (!existing_ledger.empty()) world_args.events = std::min<uint64_t>(args.events, 1000);
-  Status s = Prepare(world_args, Today(), &dir, &world);
-  if (!s.ok()) return Report(s);
-  unsigned cores = ThreadsOrCores(0);
-  const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
-  fs::path ledger = existing_ledger.empty() ? dir / "ledger" : fs::path(existing_ledger);
-  double append = 0;
-  if (existing_ledger.empty()) {
-    s = RunAppend(world, ledger, args.batch, /*fund_rules=*/true, &append);
-    if (!s.ok()) return Report(s);
-  }
-
-  double scan = 0;
-  uint64_t records = 0;
-  s = RawScanRate(ledger, &scan, &records);
-  if (!s.ok()) return Report(s);
-
+Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir, uint64_t batch,
+                       bool fund_rules, Throughput* out) {
+  NoteSigner log_key{"bench.fundledger", 0, KeyPair::Generate()};
+  log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
   JournalOptions options;
-  options.read_only = true;
+  options.skip_fund_rules_for_benchmark = !fund_rules;
+  // With the fund rules, the views too: the whole write path a ledger runs.
+  Views views;
   std::unique_ptr<Journal> journal;
-  s = Journal::Open(ledger.string(), options, &journal);
-  if (!s.ok()) return Report(s);
-  uint64_t head = journal->head().size;
+  FL_RETURN_IF_ERROR(
+      fund_rules
+          ? CreateWithViews(ledger_dir, "bench.fundledger", log_key, options, &views, &journal)
+          : Journal::Create(ledger_dir, "bench.fundledger", log_key, options, &journal));
+  std::vector<AppendResult> results;
+  auto append = [&](std::span<const SignedEvent> events) {
+    FL_RETURN_IF_ERROR(journal->Append(events, &results));
+    for (const auto& r : results) FL_RETURN_IF_ERROR(r.status);
+    return Status::Ok();
+  };
+  FL_RETURN_IF_ERROR(append(world.setup));
+  ThroughputMeter meter;
+  for (size_t at = 0; at < world.workload.size(); at += batch) {
+    size_t n = std::min<size_t>(batch, world.workload.size() - at);
+    FL_RETURN_IF_ERROR(append(std::span<const SignedEvent>(world.workload.data() + at, n)));
+  }
+  *out = meter.Done(world.workload.size());
+  return Status::Ok();
+}
 
-  auto start = Clock::now();
-  uint64_t rebuilt_records = 0;
-  double fold_cpu_start = ThreadCpuSeconds();
-  {
-    ViewRows rebuilt;
-    s = RebuildViews(*journal, RebuildOptions(), &rebuilt, &rebuilt_records);
-  }
-  double rebuild = double(rebuilt_records) / Seconds(start);
-  // The fold runs on this thread (the scan on another): its CPU time per record shows what the
-  // rebuild costs whatever else the machine is doing.
-  double fold_us =
-      (ThreadCpuSeconds() - fold_cpu_start) * 1e6 / double(std::max<uint64_t>(1, rebuilt_records));
-  if (!s.ok()) return Report(s);
-
-  // The limit is measured just before the verify it bounds, so that both see the same machine.
-  double verify_n = VerifyRate(typical, world.finance_key.public_key(), cores);
-  start = Clock::now();
-  VerifyReport report;
-  s = VerifyLedger(*journal, VerifyOptions(), &report);
-  double verify = double(report.records) / Seconds(start);
-  if (!s.ok()) return Report(s);
-
-  // A project's balance and ratios at the head, as an auditor's screen asks for them.
-  constexpr int kSamples = 20000;
-  std::vector<double> head_us;
-  head_us.reserve(kSamples);
-  for (int i = 0; i < kSamples && s.ok(); ++i) {
-    auto t = Clock::now();
-    std::unique_ptr<ViewPoint> point;
-    s = ViewPoint::Open(*journal,
-                        Scope{ScopeKind::kProject, "xt-" + std::to_string(i % kBenchProjects)},
-                        AsOf(), &point);
-    Balance balance;
-    Ratios ratios;
-    if (s.ok()) s = BalanceOf(*point, &balance);
-    if (s.ok()) s = RatiosOf(*point, &ratios);
-    head_us.push_back(Seconds(t) * 1e6);
-  }
-  if (!s.ok()) return Report(s);
-  // The same as of the middle of the history: the project's own events up to there are folded.
-  constexpr int kAsOfSamples = 20;
-  std::vector<double> as_of_ms;
-  for (int i = 0; i < kAsOfSamples && s.ok(); ++i) {
-    auto t = Clock::now();
-    std::unique_ptr<ViewPoint> point;
-    s = ViewPoint::Open(*journal,
-                        Scope{ScopeKind::kProject, "xt-" + std::to_string(i % kBenchProjects)},
-                        AsOf{head / 2, std::nullopt}, &point);
-    Balance balance;
-    if (s.ok()) s = BalanceOf(*point, &balance);
-    as_of_ms.push_back(Seconds(t) * 1e3);
-  }
-  if (!s.ok()) return Report(s);
-  uint64_t project_events = head / kBenchProjects;
-
-  printf("cores                                %u\n", cores);
-  printf("ed25519 verify, %u cores              %.0f /s   (limit of verify)\n", cores, verify_n);
-  if (existing_ledger.empty()) {
-    printf("ledger                               %llu records, %d projects, append %.0f events/s\n",
-           (unsigned long long)head, kBenchProjects, append);
-  } else {
-    printf("ledger                               %llu records, %s (existing)\n",
-           (unsigned long long)head, existing_ledger.c_str());
-  }
-  printf("raw RocksDB scan of the records      %.0f records/s   (limit of rebuild)\n", scan);
-  printf("rebuild of the views, no signatures  %.0f records/s = %.2f x raw scan\n", rebuild,
-         rebuild / scan);
-  printf("  the folding thread's CPU           %.2f us/record (the raw scan: %.2f us/record)\n",
-         fold_us, 1e6 / scan);
-  printf("full verify                          %.0f records/s = %.2f x verify limit\n", verify,
-         verify / verify_n);
-  printf(
-      "project view at the head             median %.1f us, p99 %.1f us (balance + ratios, %d "
-      "samples)\n",
-      Percentile(head_us, 0.5), Percentile(head_us, 0.99), kSamples);
-  printf("project view as of seq %llu       median %.1f ms (folds ~%llu of the project's events)\n",
-         (unsigned long long)(head / 2), Percentile(as_of_ms, 0.5),
-         (unsigned long long)(project_events / 2));
-  journal.reset();
-  if (args.keep && existing_ledger.empty()) {
-    printf("ledger kept in                       %s\n", ledger.string().c_str());
-  } else {
-    fs::remove_all(dir);
-  }
-  return kExitOk;
+void ReportAppend(const std::string& key, const std::string& label, const Throughput& rate,
+                  const VerifyLimit& limit, std::optional<double> target, BenchReport* report) {
+  report->Add(key, label, rate.per_s, "events/s",
+              Format("%.0f events/s", rate.per_s) + CoresBusyText(rate), rate.per_s / limit.limit(),
+              VerifyLimitName(limit), target);
 }
 
 int BenchAppend(const BenchArgs& args) {
-  fs::path dir;
-  BenchWorld world;
-  Status s = Prepare(args, Today(), &dir, &world);
+  BenchWorkload world;
+  BenchReport report(args.json);
+  VerifyLimit limit;
+  Status s = BeginBench(args, &world, &report, &limit);
   if (!s.ok()) return Report(s);
-  unsigned cores = ThreadsOrCores(0);
-  const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
-  double verify_1 = VerifyRate(typical, world.finance_key.public_key(), 1);
-  double verify_n = VerifyRate(typical, world.finance_key.public_key(), cores);
-  size_t record_bytes = EncodeRecord(1, 0, typical).bytes.size();
-  double raw = 0, without = 0, with = 0;
-  s = RawRocksDbRate(dir / "raw", args.events, args.batch, record_bytes, &raw);
-  if (s.ok())
-    s = RunAppend(world, dir / "journal-only", args.batch, /*fund_rules=*/false, &without);
-  if (s.ok()) s = RunAppend(world, dir / "full-rules", args.batch, /*fund_rules=*/true, &with);
-  if (!s.ok()) return Report(s);
-  printf("cores                                %u\n", cores);
-  printf("ed25519 verify, 1 core               %.0f /s\n", verify_1);
-  printf("ed25519 verify, %u cores              %.0f /s   (limit)\n", cores, verify_n);
-  printf("raw RocksDB, synced batches          %.0f puts/s of %zu bytes\n", raw, record_bytes);
-  printf(
-      "workload                             receipt, allocation, payment, acknowledgement; "
-      "%llu events, batches of %llu\n",
-      (unsigned long long)args.events, (unsigned long long)args.batch);
-  printf("append, journal only (no fund rules) %.0f events/s = %.2f x limit\n", without,
-         without / verify_n);
-  printf(
-      "append, full rules and views         %.0f events/s = %.2f x limit = %.2f x journal only\n",
-      with, with / verify_n, with / without);
+  fs::path dir = world.dir;
+  size_t record_bytes = EncodeRecord(1, 0, world.typical()).bytes.size();
+  double raw = 0;
+  Throughput without, with;
+  s = BenchRawWriteRate((dir / "raw").string(), args.events, args.batch, record_bytes, &raw);
+  if (s.ok()) ReportRawWrite(raw, record_bytes, args.batch, &report);
+  if (s.ok()) ReportWorkload(world, args.batch, &report);
+  if (s.ok()) {
+    s = BenchAppendRate(world, (dir / "journal-only").string(), args.batch, false, &without);
+  }
+  if (s.ok()) {
+    ReportAppend("append_journal_only", "append, journal only (no fund rules)", without, limit,
+                 std::nullopt, &report);
+    s = BenchAppendRate(world, (dir / "full-rules").string(), args.batch, true, &with);
+  }
   fs::remove_all(dir);
-  return kExitOk;
-}
-
-Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out) {
-  fs::path dir;
-  BenchWorld world;
-  out->today = Today();
-  FL_RETURN_IF_ERROR(Prepare(args, out->today, &dir, &world));
-  out->dir = dir.string();
-  out->setup = std::move(world.setup);
-  out->workload = std::move(world.workload);
-  out->finance_key = world.finance_key;
-  out->housing_key = world.housing_key;
-  return Status::Ok();
-}
-
-double BenchVerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threads) {
-  return VerifyRate(event, key, threads);
+  if (!s.ok()) return Report(s);
+  ReportAppend("append_in_process", "append, full rules and views", with, limit,
+               kTargetAppendOfVerifyLimit, &report);
+  report.Add("append_rules_cost", "  full rules and views / journal only",
+             with.per_s / without.per_s, "x", Format("%.2f", with.per_s / without.per_s));
+  return report.Finish("fundledger bench append") ? kExitOk : kExitFailure;
 }
 
 }  // namespace fundledger::cli

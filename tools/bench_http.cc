@@ -1,16 +1,12 @@
 // `fundledger bench http`: the server measured through real loopback sockets, by a load
 // generator in the same process (so client and server share the machine's cores).
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <sys/resource.h>
 
 #include "api/client.h"
 #include "api/server.h"
@@ -27,12 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size())))];
-}
 
 // Money enough in the pool and every project that requests sequenced in any order never
 // overdraw: 10^13 fen into the bureau's pool, 10^10 fen to each project.
@@ -98,18 +88,9 @@ std::vector<std::string> RequestBodies(const BenchWorkload& world, uint64_t batc
   return bodies;
 }
 
-// CPU time this process has used (every thread: server, writer, load generator, RocksDB's).
-double ProcessCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
-}
-
 struct IngestFigures {
   double seconds = 0;
-  double cpu_seconds = 0;  // of the whole process
-  double events_per_s = 0;
+  Throughput rate;
   uint64_t rejected = 0;
   uint64_t failed_requests = 0;
 };
@@ -120,7 +101,7 @@ IngestFigures Ingest(const ServerAddress& address, const std::vector<std::string
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> rejected{0}, failed{0};
   auto start = Clock::now();
-  const double cpu_start = ProcessCpuSeconds();
+  ThroughputMeter meter;
   std::vector<std::thread> threads;
   for (unsigned c = 0; c < clients; ++c) {
     threads.emplace_back([&] {
@@ -143,21 +124,13 @@ IngestFigures Ingest(const ServerAddress& address, const std::vector<std::string
     });
   }
   for (auto& t : threads) t.join();
-  double seconds = Seconds(start);
-  return {seconds, ProcessCpuSeconds() - cpu_start, double(events) / seconds, rejected.load(),
-          failed.load()};
+  return {Seconds(start), meter.Done(events), rejected.load(), failed.load()};
 }
-
-struct ReadFigures {
-  double requests_per_s = 0;
-  double p50_ms = 0, p99_ms = 0;
-  uint64_t failed = 0;
-};
 
 // `connections` clients read a project's ratios as the housing bureau for `seconds`, each
 // request signed afresh by the client and verified by the server.
-ReadFigures ReadRatios(const ServerAddress& address, const KeyPair& key, unsigned connections,
-                       double seconds) {
+void ReadRatios(const ServerAddress& address, const KeyPair& key, unsigned connections,
+                double seconds, HttpFigures* out) {
   std::vector<std::vector<double>> latencies(connections);
   std::atomic<uint64_t> failed{0};
   std::atomic<bool> stop{false};
@@ -173,7 +146,7 @@ ReadFigures ReadRatios(const ServerAddress& address, const KeyPair& key, unsigne
         HttpReply reply;
         Status s = connection.Exchange("GET", "/v1/views/ratios?" + query, "", "", signer, &reply);
         if (!s.ok() || reply.status != 200) ++failed;
-        latencies[c].push_back(Seconds(t) * 1e3);
+        latencies[c].push_back(Seconds(t) * 1e6);
       }
     });
   }
@@ -183,7 +156,11 @@ ReadFigures ReadRatios(const ServerAddress& address, const KeyPair& key, unsigne
   double elapsed = Seconds(start);
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  return {double(all.size()) / elapsed, Percentile(all, 0.5), Percentile(all, 0.99), failed.load()};
+  out->reads.samples = all.size();
+  out->reads.per_s = double(all.size()) / elapsed;
+  out->reads.p50_us = Percentile(all, 0.5);
+  out->reads.p99_us = Percentile(std::move(all), 0.99);
+  out->failed_reads = failed.load();
 }
 
 // A value of the server's /metrics ("name value" line), 0 if absent.
@@ -194,79 +171,116 @@ double MetricValue(const std::string& text, const std::string& name) {
 
 }  // namespace
 
-int BenchHttp(const BenchHttpArgs& args) {
-  if (args.batch == 0 || args.batch > 5000 || args.clients == 0 || args.connections == 0) {
-    return Report(Status::InvalidArgument("bad_bench_args",
-                                          "need 0 < batch <= 5000, clients > 0, connections > 0"));
-  }
-  BenchArgs prepare{args.events, 0, args.dir};
-  // Acknowledgements target payments several rounds of every client back, so that requests
-  // sequenced out of order still find them.
-  prepare.batch = std::min<uint64_t>(kAppendBatchEventsMax, args.batch * args.clients * 8);
-  BenchWorkload world;
-  Status s = PrepareBenchWorkload(prepare, &world);
-  if (!s.ok()) return Report(s);
-  unsigned cores = ThreadsOrCores(0);
-  bool capnp = args.format == "capnp";
-  const SignedEvent& typical = world.workload[std::min<size_t>(2, world.workload.size() - 1)];
-  double verify_1 = BenchVerifyRate(typical, world.finance_key.public_key(), 1);
-  double limit = verify_1 * cores;
-  std::vector<std::string> bodies = RequestBodies(world, args.batch, capnp);
+uint64_t BenchHttpAckLagCycles(const BenchHttpArgs& args) {
+  return std::max<uint64_t>(
+      1, std::min<uint64_t>(kAppendBatchEventsMax, args.batch * args.clients * 8) / 4);
+}
 
+Status BenchHttpRun(const BenchWorkload& world, const BenchHttpArgs& args,
+                    const std::string& ledger_dir, HttpFigures* out) {
+  bool capnp = args.format == "capnp";
+  std::vector<std::string> bodies = RequestBodies(world, args.batch, capnp);
   Views views;
   std::unique_ptr<Journal> journal;
-  s = CreateLedger(world, fs::path(world.dir) / "ledger", &views, &journal);
+  FL_RETURN_IF_ERROR(CreateLedger(world, ledger_dir, &views, &journal));
   std::unique_ptr<Server> server;
   ServerOptions options;
-  options.threads = cores;
-  if (s.ok()) s = Server::Start(*journal, options, &server);
-  if (!s.ok()) return Report(s);
+  options.threads = ThreadsOrCores(0);
+  FL_RETURN_IF_ERROR(Server::Start(*journal, options, &server));
   ServerAddress address{"127.0.0.1", std::to_string(server->port()), ""};
   IngestFigures ingest = Ingest(address, bodies, world.workload.size(), args.clients, capnp);
+  out->seconds = ingest.seconds;
+  out->ingest = ingest.rate;
+  out->rejected = ingest.rejected;
+  out->failed_requests = ingest.failed_requests;
   HttpReply metrics;
   HttpConnection(address).Exchange("GET", "/metrics", "", "", std::nullopt, &metrics).ok();
-  double writer_s = MetricValue(metrics.body, "fundledger_append_seconds_sum");
-  double fsync_s = MetricValue(metrics.body, "fundledger_fsync_seconds_sum");
-  double batches = MetricValue(metrics.body, "fundledger_batch_events_count");
-  double syncs = MetricValue(metrics.body, "fundledger_fsync_seconds_count");
-  ReadFigures reads = ReadRatios(address, world.housing_key, args.connections, args.read_seconds);
+  out->writer_s = MetricValue(metrics.body, "fundledger_append_seconds_sum");
+  out->fsync_s = MetricValue(metrics.body, "fundledger_fsync_seconds_sum");
+  out->batches = MetricValue(metrics.body, "fundledger_batch_events_count");
+  out->syncs = MetricValue(metrics.body, "fundledger_fsync_seconds_count");
+  ReadRatios(address, world.housing_key, args.connections, args.read_seconds, out);
   server->Stop();
   server->Wait();
   server.reset();
-  uint64_t records = journal->head().size;
-  journal.reset();
-  fs::remove_all(world.dir);
+  out->records = journal->head().size;
+  return Status::Ok();
+}
 
-  printf("cores                                %u\n", cores);
-  printf("ed25519 verify, 1 core               %.0f /s; x %u cores = %.0f /s (limit)\n", verify_1,
-         cores, limit);
-  printf(
-      "workload                             receipt, allocation, payment, acknowledgement; %llu "
-      "events, %llu per request (%s), %u clients\n",
-      (unsigned long long)world.workload.size(), (unsigned long long)args.batch,
-      capnp ? "application/x-capnp" : "application/json", args.clients);
-  printf("ingest over HTTP, full rules, views  %.0f events/s = %.2f x limit\n", ingest.events_per_s,
-         ingest.events_per_s / limit);
-  printf("  refused events %llu, failed requests %llu, journal %llu records\n",
-         (unsigned long long)ingest.rejected, (unsigned long long)ingest.failed_requests,
-         (unsigned long long)records);
-  printf(
-      "  the process used %.2f of %u cores: %.1f us of CPU per event, of which %.1f us verify "
-      "its signature\n",
-      ingest.cpu_seconds / ingest.seconds, cores,
-      1e6 * ingest.cpu_seconds / double(world.workload.size()), 1e6 / verify_1);
-  printf(
-      "  the writer busy %.0f%% of the time, %.0f batches of %.0f events; the WAL sync (beside "
-      "it) %.0f%%, %.0f syncs\n",
-      100 * writer_s / ingest.seconds, batches,
-      batches > 0 ? double(world.workload.size()) / batches : 0.0, 100 * fsync_s / ingest.seconds,
-      syncs);
-  printf(
-      "GET /v1/views/ratios?project=...     %.0f requests/s, p50 %.2f ms, p99 %.2f ms (%u "
-      "connections, signed, %.0f s; %llu failed)\n",
-      reads.requests_per_s, reads.p50_ms, reads.p99_ms, args.connections, args.read_seconds,
-      (unsigned long long)reads.failed);
-  return ingest.failed_requests + ingest.rejected + reads.failed == 0 ? kExitOk : kExitFailure;
+void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t events,
+                const VerifyLimit& limit, BenchReport* report) {
+  bool capnp = args.format == "capnp";
+  report->Note("http_workload", "HTTP workload",
+               std::to_string(events) + " events, " + std::to_string(args.batch) +
+                   " per request (" + (capnp ? "application/x-capnp" : "application/json") + "), " +
+                   std::to_string(args.clients) + " clients");
+  // The cores busy include the in-process clients' own work (building and sending requests).
+  report->Add("http_ingest", "ingest over HTTP, full rules, views", http.ingest.per_s, "events/s",
+              Format("%.0f events/s", http.ingest.per_s) + CoresBusyText(http.ingest),
+              http.ingest.per_s / limit.limit(), VerifyLimitName(limit),
+              kTargetHttpIngestOfVerifyLimit);
+  report->Note("http_ingest_detail", "",
+               "  refused events " + std::to_string(http.rejected) + ", failed requests " +
+                   std::to_string(http.failed_requests) + ", journal " +
+                   std::to_string(http.records) + " records");
+  // The WAL syncs run on their own thread, beside the writer's next batch.
+  report->Note(
+      "http_writer", "",
+      Format("  the writer busy %.0f%% of the time, ", 100 * http.writer_s / http.seconds) +
+          Format("%.0f batches of ", http.batches) +
+          Format("%.0f events", http.batches > 0 ? double(events) / http.batches : 0.0) +
+          Format("; the WAL sync (beside it) %.0f%%", 100 * http.fsync_s / http.seconds) +
+          Format(", %.0f syncs", http.syncs));
+  // What bounds ingest when every core is busy: the process's CPU per event against what
+  // checking one signature takes.
+  report->Note("http_cpu", "",
+               Format("  %.1f us of the process's CPU per event",
+                      1e6 * http.ingest.cores_busy / http.ingest.per_s) +
+                   Format(", of which %.1f us verify its signature", 1e6 / limit.one_core));
+  // Every read carries a signature the server checks (and the in-process client makes), so the
+  // reads are bounded by signature checking too.
+  report->Add("http_view", "project view over HTTP", http.reads.per_s, "requests/s",
+              Format("%.0f requests/s", http.reads.per_s) +
+                  Format(", p50 %.2f ms", http.reads.p50_us / 1e3) +
+                  Format(", p99 %.2f ms", http.reads.p99_us / 1e3) + " (GET ratios, " +
+                  std::to_string(args.connections) + " connections, signed; " +
+                  std::to_string(http.failed_reads) + " failed)",
+              http.reads.per_s / limit.limit(), VerifyLimitName(limit));
+}
+
+Status CheckHttpArgs(const BenchHttpArgs& args) {
+  if (args.batch == 0 || args.batch > 5000 || args.clients == 0 || args.clients > 1024 ||
+      args.connections == 0 || args.connections > 1024 || !(args.read_seconds > 0) ||
+      args.read_seconds > kBenchSecondsMax) {
+    return Status::InvalidArgument("bad_bench_args",
+                                   "need 0 < batch <= 5000, 0 < clients, connections <= 1024 and "
+                                   "0 < read seconds <= 600");
+  }
+  return Status::Ok();
+}
+
+int BenchHttp(const BenchHttpArgs& args) {
+  Status s = CheckHttpArgs(args);
+  if (!s.ok()) return Report(s);
+  BenchArgs prepare;
+  prepare.events = args.events;
+  prepare.batch = kAppendBatchEventsMax;  // in-process batches are not used; any valid size
+  prepare.ack_lag_cycles = BenchHttpAckLagCycles(args);
+  prepare.dir = args.dir;
+  prepare.json = args.json;
+  BenchWorkload world;
+  BenchReport report(args.json);
+  VerifyLimit limit;
+  s = BeginBench(prepare, &world, &report, &limit);
+  if (!s.ok()) return Report(s);
+  HttpFigures http;
+  s = BenchHttpRun(world, args, (fs::path(world.dir) / "ledger").string(), &http);
+  fs::remove_all(world.dir);
+  if (!s.ok()) return Report(s);
+  ReportHttp(http, args, world.workload.size(), limit, &report);
+  bool finished = report.Finish("fundledger bench http");
+  return http.failed_requests + http.rejected + http.failed_reads == 0 && finished ? kExitOk
+                                                                                   : kExitFailure;
 }
 
 }  // namespace fundledger::cli

@@ -696,13 +696,15 @@ int Main(int argc, char** argv) {
   bench_append->add_option("--events", bench.events, "events to append");
   bench_append->add_option("--batch", bench.batch, "events per durable batch");
   bench_append->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
+  bench_append->add_option("--json", bench.json, "also write the figures to this JSON file");
   bench_append->callback([&] { status = BenchAppend(bench); });
   auto* bench_views = bench_cmd->add_subcommand(
-      "views", "rebuild, full verify and project views on a ledger of --events");
+      "views", "rebuild, full verify, project views and proofs on a ledger of --events");
   auto* views_events =
       bench_views->add_option("--events", bench.events, "events in the ledger (default 1000000)");
   bench_views->add_option("--batch", bench.batch, "events per durable batch while building it");
   bench_views->add_option("--dir", bench.dir, "scratch directory (default: a temp dir)");
+  bench_views->add_option("--json", bench.json, "also write the figures to this JSON file");
   bench_views->add_flag("--keep", bench.keep,
                         "keep the ledger in DIR/ledger afterwards (to profile replay and verify)");
   bench_views->add_option("--ledger", bench_ledger,
@@ -724,7 +726,67 @@ int Main(int argc, char** argv) {
   bench_http_cmd->add_option("--format", bench_http.format, "request bodies")
       ->check(CLI::IsMember({"capnp", "json"}));
   bench_http_cmd->add_option("--dir", bench_http.dir, "scratch directory (default: a temp dir)");
+  bench_http_cmd->add_option("--json", bench_http.json, "also write the figures to this JSON file");
   bench_http_cmd->callback([&] { status = BenchHttp(bench_http); });
+
+  // The PostgreSQL baseline's options, shared by bench pg and bench all.
+  BenchPgArgs bench_pg;
+  auto add_pg_options = [&](CLI::App* cmd, const std::string& prefix) {
+    cmd->add_option("--" + prefix + "writers", bench_pg.writers,
+                    "concurrent writers to try (default 1 2 4)")
+        ->check(CLI::Range(1, 64));
+    cmd->add_option("--" + prefix + "methods", bench_pg.methods,
+                    "how batches are stored: copy (COPY binary), insert (multi-row INSERT)")
+        ->check(CLI::IsMember({"copy", "insert"}));
+    cmd->add_option(
+        "--" + prefix + "bin", bench_pg.bin_dir,
+        "directory of initdb and pg_ctl (default: the newest /usr/lib/postgresql/*/bin)");
+    cmd->add_option("--" + prefix + "user", bench_pg.user,
+                    "the user the server runs as when started by root (default postgres)");
+  };
+  BenchArgs bench_pg_base;
+  auto* bench_pg_cmd = bench_cmd->add_subcommand(
+      "pg", "the PostgreSQL baseline: signatures checked, hash chain, append-only table");
+  bench_pg_cmd->add_option("--events", bench_pg_base.events, "events to store");
+  bench_pg_cmd->add_option("--batch", bench_pg.batch, "events per transaction")
+      ->check(CLI::Range(1, 10000));
+  bench_pg_cmd->add_option("--dir", bench_pg_base.dir, "scratch directory (default: a temp dir)");
+  bench_pg_cmd->add_option("--json", bench_pg_base.json,
+                           "also write the figures to this JSON file");
+  add_pg_options(bench_pg_cmd, "");
+  bench_pg_cmd->callback([&] { status = BenchPg(bench_pg_base, bench_pg); });
+
+  BenchAllArgs bench_all;
+  auto* bench_all_cmd = bench_cmd->add_subcommand(
+      "all", "every benchmark in one run, each figure next to its limit (see BENCHMARKS.md)");
+  bench_all_cmd->add_option("--events", bench_all.base.events, "events of the workload");
+  bench_all_cmd->add_option("--batch", bench_all.base.batch, "events per in-process append");
+  bench_all_cmd->add_option("--seconds", bench_all.seconds,
+                            "length of each timed measurement (limits, reads, proofs)");
+  bench_all_cmd->add_option("--http-batch", bench_all.http.batch, "events per HTTP request");
+  bench_all_cmd->add_option("--clients", bench_all.http.clients, "concurrent HTTP writers");
+  bench_all_cmd->add_option("--connections", bench_all.http.connections, "concurrent HTTP readers");
+  bench_all_cmd->add_option("--format", bench_all.http.format, "HTTP request bodies")
+      ->check(CLI::IsMember({"capnp", "json"}));
+  bench_all_cmd
+      ->add_option("--postgresql", bench_all.postgresql,
+                   "the baseline: auto (when installed), skip, require")
+      ->check(CLI::IsMember({"auto", "skip", "require"}));
+  bench_all_cmd->add_option("--pg-batch", bench_all.pg.batch, "events per PostgreSQL transaction")
+      ->check(CLI::Range(1, 10000));
+  add_pg_options(bench_all_cmd, "pg-");
+  bench_all_cmd->add_option("--dir", bench_all.base.dir, "scratch directory (default: a temp dir)");
+  bench_all_cmd->add_option("--json", bench_all.base.json,
+                            "also write the figures to this JSON file");
+  bench_all_cmd->callback([&] {
+    bench_all.pg.writers = bench_pg.writers;
+    bench_all.pg.methods = bench_pg.methods;
+    bench_all.pg.bin_dir = bench_pg.bin_dir;
+    bench_all.pg.user = bench_pg.user;
+    std::string command = "fundledger bench all";
+    for (int i = 3; i < argc; ++i) command += std::string(" ") + argv[i];
+    status = BenchAll(bench_all, command);
+  });
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,116 @@
+// `fundledger bench all` on a tiny workload: not a timed test, but the benchmark must keep
+// running to its end and print every figure, so that it cannot rot between the runs that
+// BENCHMARKS.md records. The PostgreSQL baseline runs when PostgreSQL is installed and is
+// reported skipped otherwise.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/tools/test_dir.h"
+
+namespace fundledger {
+namespace {
+
+using nlohmann::json;
+using test::TestDir;
+
+struct Expected {
+  const char* key;
+  const char* label;
+  bool has_ratio;
+  bool has_target;
+};
+
+// Every figure of bench all, with the label its line starts with.
+const std::vector<Expected> kFigures = {
+    {"verify_1_core", "ed25519 verify, 1 core", false, false},
+    {"verify_all_cores", "ed25519 verify, ", false, false},
+    {"raw_rocksdb_synced_puts", "raw RocksDB, synced batches", false, false},
+    {"append_in_process", "append in-process, full rules, views", true, true},
+    {"http_ingest", "ingest over HTTP, full rules, views", true, true},
+    {"http_view", "project view over HTTP", true, false},
+    {"raw_rocksdb_scan", "raw RocksDB scan of the records", false, false},
+    {"rebuild", "rebuild of the views, no signatures", true, true},
+    {"rebuild_fold_cpu", "  the folding thread's CPU", false, false},
+    {"full_verify", "full verify", true, true},
+    {"raw_rocksdb_point_read", "raw RocksDB point read (tree nodes)", false, false},
+    {"view_at_head", "project view at the head", true, false},
+    {"view_as_of", "project view as of mid-history", false, false},
+    {"inclusion_proof", "inclusion proof at ", true, false},
+    {"consistency_proof", "consistency proof to ", true, false},
+    {"bytes_per_event", "stored bytes per event", true, false},
+};
+
+const std::vector<Expected> kPostgresqlFigures = {
+    {"postgresql_copy_1", "  PostgreSQL, COPY, 1 writer", false, false},
+    {"postgresql_insert_2", "  PostgreSQL, INSERT, 2 writers", false, false},
+    {"postgresql", "PostgreSQL baseline (best)", true, false},
+    {"append_vs_postgresql", "append in-process / PostgreSQL", true, true},
+    {"http_ingest_vs_postgresql", "ingest over HTTP / PostgreSQL", true, true},
+};
+
+bool HasLineStartingWith(const std::string& out, const std::string& prefix) {
+  return out.rfind(prefix, 0) == 0 || out.find("\n" + prefix) != std::string::npos;
+}
+
+void ExpectFigure(const json& figures, const std::string& out, const Expected& e) {
+  SCOPED_TRACE(e.key);
+  ASSERT_TRUE(figures.contains(e.key));
+  const json& f = figures[e.key];
+  EXPECT_TRUE(f["value"].is_number());
+  EXPECT_TRUE(std::isfinite(f["value"].get<double>()));
+  EXPECT_GT(f["value"].get<double>(), 0);
+  EXPECT_EQ(f.contains("ratio"), e.has_ratio);
+  if (e.has_ratio) {
+    EXPECT_GT(f["ratio"].get<double>(), 0);
+  }
+  EXPECT_EQ(f.contains("target"), e.has_target);
+  if (e.has_target) {
+    EXPECT_TRUE(f["met"].is_boolean());
+  }
+  EXPECT_TRUE(HasLineStartingWith(out, e.label)) << "no line starts with \"" << e.label << "\"";
+  EXPECT_TRUE(HasLineStartingWith(out, f["label"].get<std::string>()));
+}
+
+TEST(BenchAll, TinyWorkloadPrintsEveryFigure) {
+  TestDir dir;
+  std::string json_path = dir / "bench.json";
+  test::CliResult r = test::ExpectExit(
+      FL_BINARY, dir, 0,
+      {"bench", "all", "--events", "400", "--batch", "100", "--http-batch", "20", "--clients", "4",
+       "--connections", "4", "--seconds", "0.05", "--pg-writers", "1", "2", "--json", json_path});
+  json report = json::parse(test::ReadFile(json_path), nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << test::Describe(r);
+  const json& figures = report["figures"];
+  for (const auto& e : kFigures) ExpectFigure(figures, r.out, e);
+  EXPECT_TRUE(HasLineStartingWith(r.out, "machine "));
+  EXPECT_TRUE(HasLineStartingWith(r.out, "workload "));
+  EXPECT_TRUE(HasLineStartingWith(r.out, "load at the end "));
+  EXPECT_NE(r.out.find("refused events 0, failed requests 0"), std::string::npos) << r.out;
+
+  // The baseline ran, or the report says why not and how to install it.
+  if (figures.contains("postgresql")) {
+    for (const auto& e : kPostgresqlFigures) ExpectFigure(figures, r.out, e);
+    // 2 methods x 2 writer counts, the best, and fundledger as multiples of it.
+    EXPECT_EQ(figures.size(), kFigures.size() + 4 + 1 + 2);
+  } else {
+    std::string note = report["notes"]["postgresql"].get<std::string>();
+    EXPECT_NE(note.find("skipped"), std::string::npos) << note;
+    EXPECT_NE(note.find("install-bench-deps.sh"), std::string::npos) << note;
+    EXPECT_EQ(figures.size(), kFigures.size());
+  }
+}
+
+TEST(BenchAll, RefusesBadArguments) {
+  TestDir dir;
+  test::ExpectExit(FL_BINARY, dir, 2, {"bench", "all", "--events", "0", "--postgresql", "skip"});
+  test::ExpectExit(FL_BINARY, dir, 2, {"bench", "all", "--seconds", "0", "--postgresql", "skip"});
+  test::ExpectExit(FL_BINARY, dir, 2, {"bench", "all", "--postgresql", "maybe"});
+}
+
+}  // namespace
+}  // namespace fundledger
