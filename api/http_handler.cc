@@ -181,7 +181,6 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     s = Status::InvalidArgument("bad_format", "format is json, csv or table", "format");
   }
   if (!s.ok()) return ErrorResponse(s);
-  ReadGate::Shared hold(*context.gate);
   std::unique_ptr<ViewPoint> point;
   s = OpenView(*context.journal, view_query, &point);
   if (s.ok()) s = AuthorizeRegion(org, point->region());
@@ -216,6 +215,20 @@ ApiResponse GetProof(const ApiContext& context, std::string_view kind, const Que
   return s.ok() ? JsonResponse(out) : ErrorResponse(s);
 }
 
+// Every read of the journal holds the read gate shared (the writer keeps it while a batch is
+// half applied or not yet durable) and is refused once the journal has failed: its state may
+// then hold a batch that never became durable.
+class JournalRead {
+ public:
+  explicit JournalRead(const ApiContext& context)
+      : hold_(*context.gate), failure_(context.journal->failure()) {}
+  const Status& failure() const { return failure_; }
+
+ private:
+  ReadGate::Shared hold_;
+  Status failure_;
+};
+
 // The signed reads: authentication, then the route.
 ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std::string_view path,
                        std::string_view raw_query) {
@@ -223,6 +236,8 @@ ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std
   std::shared_ptr<const OrgDirectory> directory;  // keeps *org alive
   Status s = Authenticate(context, request, path, raw_query, &org, &directory);
   if (!s.ok()) return ErrorResponse(s);
+  JournalRead read(context);
+  if (!read.failure().ok()) return ErrorResponse(read.failure());
   Query query;
   if (path == "/v1/events") {
     s = AuthorizeEverything(*org);
@@ -341,6 +356,8 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
     bool draining = context.draining != nullptr && context.draining->load();
     if (draining)
       return ErrorResponse(Status::InvalidArgument("stopping", "the server is stopping"));
+    Status failure = context.journal->failure();
+    if (!failure.ok()) return ErrorResponse(failure);
     return JsonResponse({{"status", "ok"}});
   }
   if (path == "/metrics") {
@@ -352,15 +369,16 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
       return TextResponse(file->second.body, file->second.content_type);
     }
   }
-  if (path == "/") return PlainPage(context);
-  if (path == "/v1/public/checkpoint") {
-    std::string note;
-    Status s = context.journal->LatestCheckpoint(&note);
-    if (!s.ok()) return ErrorResponse(s);
-    return TextResponse(std::move(note), "text/plain; charset=utf-8");
-  }
+  // The exports hold the read gate themselves (api/public_reads.h).
   if (IsPublicExportPath(path)) return PublicExportRead(context, path, query);
-  return std::nullopt;
+  if (path != "/" && path != "/v1/public/checkpoint") return std::nullopt;
+  JournalRead read(context);
+  if (!read.failure().ok()) return ErrorResponse(read.failure());
+  if (path == "/") return PlainPage(context);
+  std::string note;
+  Status s = context.journal->LatestCheckpoint(&note);
+  if (!s.ok()) return ErrorResponse(s);
+  return TextResponse(std::move(note), "text/plain; charset=utf-8");
 }
 
 bool IsWebPath(const ApiContext& context, std::string_view path) {
@@ -441,9 +459,13 @@ std::vector<std::optional<PublicKey>> VerifySignatures(const OrgDirectory& direc
 // The answer to a POST: a single envelope gets its own result and status; a list gets 200.
 ApiResponse SubmissionResponse(const Submission& submission, bool single,
                                const std::vector<AppendResult>& appended) {
+  if (!single) {
+    ApiResponse out;
+    out.body = RenderSubmissionText(submission, appended);
+    return out;
+  }
   bool accepted_all = false;
   json results = RenderSubmission(submission, appended, &accepted_all);
-  if (!single) return JsonResponse(results);
   if (accepted_all) return JsonResponse(results[0]);
   Status error = submission.errors[0];
   if (error.ok() && !appended.empty()) error = appended[0].status;
@@ -476,6 +498,8 @@ Status DecodeBody(const ApiRequest& request, size_t events_max, Submission* subm
 
 void PostEvents(const ApiContext& context, const ApiRequest& request,
                 std::function<void(ApiResponse)> reply) {
+  Status failure = context.journal->failure();
+  if (!failure.ok()) return reply(ErrorResponse(failure));
   auto submission = std::make_shared<Submission>();
   bool single = false;
   Status s = DecodeBody(request, context.request_events_max, submission.get(), &single);
@@ -491,7 +515,9 @@ void PostEvents(const ApiContext& context, const ApiRequest& request,
       reply(SubmissionResponse(*submission, single, results));
     });
   };
-  if (!context.sequencer->Submit(submission->events, std::move(keys), std::move(done))) {
+  // The sequencer reads the events from the submission, which the callback keeps alive.
+  std::shared_ptr<const std::vector<SignedEvent>> events(submission, &submission->events);
+  if (!context.sequencer->Submit(std::move(events), std::move(keys), std::move(done))) {
     bool stopping = context.draining != nullptr && context.draining->load();
     reply(ErrorResponse(stopping ? Status::InvalidArgument("stopping", "the server is stopping")
                                  : Status::InvalidArgument(

@@ -21,9 +21,11 @@
 // {"code", "message", "event_id", "field"} with the status of its kind: 400 malformed, 401 not
 // authenticated, 403 not allowed, 404 not found, 405 wrong method, 409 conflict (an id recorded
 // with other content), 413 too large, 422 refused by a rule, 503 busy or stopping (with
-// Retry-After). POST /v1/events with an array answers 200 and one result per item (an item's
-// error is in its result); with a single envelope it answers that envelope's result with the
-// status that fits it.
+// Retry-After), 500 for a failed journal ("journal_failed": a write or sync of the journal failed;
+// from then on the server acknowledges no write and serves no read of the journal, and /healthz
+// answers the same error, until it is restarted). POST /v1/events with an array answers 200 and one
+// result per item (an item's error is in its result); with a single envelope it answers that
+// envelope's result with the status that fits it.
 //
 // Thread safety: HandleRequest may be called from many threads at once.
 #pragma once

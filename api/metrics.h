@@ -5,8 +5,10 @@
 //   events_appended_total, events_duplicate_total      accepted events, and identical resubmits
 //   events_rejected_total{rule}                         refused events by the rule's code
 //   batch_events (histogram)                            events per group-commit batch
-//   fsync_seconds (histogram)                           the synced RocksDB write of a batch
-//   append_seconds (histogram)                          a whole batch: rules, views, write
+//   fsync_seconds (histogram)                           a WAL sync, covering the batches
+//                                                       written since the last one
+//   append_seconds (histogram)                          a batch's rules, views and (unsynced)
+//                                                       write, by the writer
 //   request_seconds{route} (histogram)                  request handling, read to response
 //   responses_total{status}                             responses by HTTP status
 //   journal_records                                     records in the journal (its size)
@@ -53,7 +55,8 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  void OnBatch(uint64_t events, uint64_t append_us, uint64_t write_us);
+  void OnBatch(uint64_t events, uint64_t append_us);
+  void OnSync(uint64_t fsync_us);
   void OnAppended(uint64_t appended, uint64_t duplicates);
   void OnRejected(std::string_view rule);
   void OnResponse(Route route, unsigned status, uint64_t us);

@@ -113,7 +113,14 @@ Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file
 }
 
 Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint) const {
-  Status s = journal_.LatestCheckpoint(note);
+  Status s;
+  {
+    // Under the read gate: a checkpoint the writer has written and not yet synced is not shown,
+    // and nothing is once the journal has failed (api/sequencer.h).
+    ReadGate::Shared hold(gate_);
+    FL_RETURN_IF_ERROR(journal_.failure());
+    s = journal_.LatestCheckpoint(note);
+  }
   if (s.IsNotFound()) {
     return Status::NotFound("no_checkpoint", "the log has not signed a checkpoint yet");
   }

@@ -1,5 +1,6 @@
 #include "api/sequencer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 
@@ -7,9 +8,29 @@
 
 namespace fundledger {
 
+namespace {
+
+uint64_t MicrosecondsSince(std::chrono::steady_clock::time_point start) {
+  return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count());
+}
+
+}  // namespace
+
 void ReadGate::LockShared() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !writer_ && writers_waiting_ == 0; });
+  if (!writer_ && writers_waiting_ == 0) {
+    ++readers_;
+    return;
+  }
+  const uint64_t since = releases_;
+  ++readers_waiting_;
+  // In when no writer holds or waits, or when a release since this reader came lets it in
+  // ahead of the waiting writer.
+  cv_.wait(lock, [&] { return !writer_ && (writers_waiting_ == 0 || releases_ != since); });
+  --readers_waiting_;
+  if (releases_ != since) --readers_admitted_;
   ++readers_;
 }
 
@@ -21,7 +42,7 @@ void ReadGate::UnlockShared() {
 void ReadGate::Lock() {
   std::unique_lock<std::mutex> lock(mu_);
   ++writers_waiting_;
-  cv_.wait(lock, [&] { return !writer_ && readers_ == 0; });
+  cv_.wait(lock, [&] { return !writer_ && readers_ == 0 && readers_admitted_ == 0; });
   --writers_waiting_;
   writer_ = true;
 }
@@ -29,7 +50,19 @@ void ReadGate::Lock() {
 void ReadGate::Unlock() {
   std::lock_guard<std::mutex> lock(mu_);
   writer_ = false;
+  ++releases_;
+  readers_admitted_ = readers_waiting_;  // every reader waiting now goes before the next writer
   cv_.notify_all();
+}
+
+bool ReadGate::readers_waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return readers_waiting_ > 0;
+}
+
+bool ReadGate::writer_waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return writers_waiting_ > 0;
 }
 
 Sequencer::Sequencer(Journal& journal, ReadGate& gate, Metrics& metrics,
@@ -39,20 +72,22 @@ Sequencer::Sequencer(Journal& journal, ReadGate& gate, Metrics& metrics,
   directory_ = OrgDirectory::FromState(journal_.state());
   metrics_.set_journal_records(journal_.head().size);
   gate_.Unlock();
-  thread_ = std::thread([this] { Run(); });
+  writer_ = std::thread([this] { RunWriter(); });
+  syncer_ = std::thread([this] { RunSyncer(); });
 }
 
 Sequencer::~Sequencer() { Stop(); }
 
-bool Sequencer::Submit(std::vector<SignedEvent> events,
+bool Sequencer::Submit(std::shared_ptr<const std::vector<SignedEvent>> events,
                        std::vector<std::optional<PublicKey>> verified_keys, Done done) {
-  assert(!events.empty() && verified_keys.size() == events.size());
+  assert(events && !events->empty() && verified_keys.size() == events->size());
+  const size_t n = events->size();
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_ || queued_events_ + events.size() > options_.queue_events_max) return false;
-  queued_events_ += events.size();
+  if (stopping_ || queued_events_ + n > options_.queue_events_max) return false;
+  queued_events_ += n;
   metrics_.set_queue_events(queued_events_);
   queue_.push_back(Request{std::move(events), std::move(verified_keys), std::move(done)});
-  cv_.notify_one();
+  writer_cv_.notify_all();
   return true;
 }
 
@@ -65,16 +100,17 @@ void Sequencer::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    cv_.notify_one();
+    writer_cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  if (writer_.joinable()) writer_.join();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 std::vector<Sequencer::Request> Sequencer::TakeBatch() {
   std::vector<Request> batch;
   size_t events = 0;
   while (!queue_.empty()) {
-    size_t n = queue_.front().events.size();
+    size_t n = queue_.front().events->size();
     if (!batch.empty() && events + n > options_.batch_events_max) break;
     events += n;
     batch.push_back(std::move(queue_.front()));
@@ -85,68 +121,152 @@ std::vector<Sequencer::Request> Sequencer::TakeBatch() {
   return batch;
 }
 
-void Sequencer::Run() {
+void Sequencer::RunWriter() {
   for (;;) {
     std::vector<Request> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
+      writer_cv_.wait(lock, [&] {
+        return (stopping_ && queue_.empty()) ||
+               (!queue_.empty() && in_flight_events_ < options_.unsynced_events_max);
+      });
+      if (queue_.empty()) {  // stopping, and everything queued is written
+        writer_done_ = true;
+        ReleaseGateIfDurable();
+        syncer_cv_.notify_all();
+        return;
+      }
       batch = TakeBatch();
     }
-    AppendBatch(batch);
+    HoldGateForWrite();
+    Written written = Write(std::move(batch));
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    ++in_flight_batches_;
+    in_flight_events_ += written.events;
+    unsynced_.push_back(std::move(written));
+    syncer_cv_.notify_all();
   }
 }
 
-void Sequencer::AppendBatch(std::vector<Request>& batch) {
-  std::vector<SignedEvent> events;
-  std::vector<std::optional<PublicKey>> keys;
-  for (Request& r : batch) {
-    events.insert(events.end(), r.events.begin(), r.events.end());
-    keys.insert(keys.end(), r.verified_keys.begin(), r.verified_keys.end());
+void Sequencer::HoldGateForWrite() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    // Waiting readers go first: the gate is let go once the batches in flight are durable.
+    if (gate_held_ && gate_.readers_waiting()) {
+      writer_cv_.wait(lock, [&] { return !gate_held_; });
+    }
+    if (gate_held_) {
+      writing_ = true;
+      return;
+    }
   }
-  std::vector<AppendResult> results;
+  gate_.Lock();  // waits for the readers inside (and those let in first) to finish
+  std::lock_guard<std::mutex> lock(mu_);
+  gate_held_ = true;
+  writing_ = true;
+}
+
+Sequencer::Written Sequencer::Write(std::vector<Request> batch) {
+  Written written;
+  written.requests = std::move(batch);
+  for (const Request& r : written.requests) written.events += r.events->size();
+  // One request is appended from its own vector; several are put together.
+  std::vector<SignedEvent> joined;
+  std::vector<std::optional<PublicKey>> joined_keys;
+  std::span<const SignedEvent> events = *written.requests.front().events;
+  std::span<const std::optional<PublicKey>> keys = written.requests.front().verified_keys;
+  if (written.requests.size() > 1) {
+    joined.reserve(written.events);
+    joined_keys.reserve(written.events);
+    for (const Request& r : written.requests) {
+      joined.insert(joined.end(), r.events->begin(), r.events->end());
+      joined_keys.insert(joined_keys.end(), r.verified_keys.begin(), r.verified_keys.end());
+    }
+    events = joined;
+    keys = joined_keys;
+  }
   AppendOptions options;
   options.verified_keys = keys;
-  int64_t write_us = 0;
-  options.write_us = &write_us;
   auto start = std::chrono::steady_clock::now();
-  gate_.Lock();
-  Status s = journal_.Append(events, &results, options);
+  written.status = journal_.AppendUnsynced(events, &written.results, options, &written.sync_ticket);
   bool registry_changed = false;
-  for (size_t i = 0; s.ok() && i < events.size(); ++i) {
-    registry_changed |=
-        results[i].status.ok() && !results[i].duplicate && IsRegistryEvent(events[i]);
+  for (size_t i = 0; written.status.ok() && i < events.size(); ++i) {
+    const AppendResult& r = written.results[i];
+    registry_changed |= r.status.ok() && !r.duplicate && IsRegistryEvent(events[i]);
   }
-  if (registry_changed) {
-    auto directory = OrgDirectory::FromState(journal_.state());
+  // Built now, while the gate keeps readers out and no other batch is sequenced; published once
+  // the batch is durable.
+  if (registry_changed) written.directory = OrgDirectory::FromState(journal_.state());
+  written.records = journal_.head().size;
+  metrics_.OnBatch(written.events, MicrosecondsSince(start));
+  return written;
+}
+
+void Sequencer::RunSyncer() {
+  for (;;) {
+    std::deque<Written> group;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      syncer_cv_.wait(lock, [&] { return !unsynced_.empty() || writer_done_; });
+      if (unsynced_.empty()) return;  // the writer is done and everything is completed
+      group.swap(unsynced_);
+    }
+    // One sync covers every batch written so far.
+    uint64_t ticket = 0;
+    for (const Written& w : group) ticket = std::max(ticket, w.sync_ticket);
+    auto start = std::chrono::steady_clock::now();
+    Status synced = journal_.Sync(ticket);
+    metrics_.OnSync(MicrosecondsSince(start));
+    size_t events = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Written& w : group) {
+        events += w.events;
+        // Published before any answer, so that an org acknowledged as registered can sign.
+        if (synced.ok() && w.status.ok() && w.directory) directory_ = w.directory;
+      }
+    }
+    for (Written& w : group) Complete(w, synced);
     std::lock_guard<std::mutex> lock(mu_);
-    directory_ = std::move(directory);
+    in_flight_batches_ -= group.size();
+    in_flight_events_ -= events;
+    ReleaseGateIfDurable();
+    writer_cv_.notify_all();
   }
-  uint64_t records = journal_.head().size;
+}
+
+void Sequencer::ReleaseGateIfDurable() {
+  if (!gate_held_ || writing_ || in_flight_batches_ > 0) return;
   gate_.Unlock();
-  auto append_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  metrics_.OnBatch(events.size(), uint64_t(append_us), uint64_t(write_us));
-  metrics_.set_journal_records(records);
-  uint64_t appended = 0, duplicates = 0;
-  for (const AppendResult& r : results) {
-    if (!r.status.ok())
-      metrics_.OnRejected(r.status.code());
-    else if (r.duplicate)
-      ++duplicates;
-    else
-      ++appended;
+  gate_held_ = false;
+}
+
+void Sequencer::Complete(Written& written, const Status& synced) {
+  Status s = written.status.ok() ? synced : written.status;
+  if (s.ok()) {
+    metrics_.set_journal_records(written.records);
+    uint64_t appended = 0, duplicates = 0;
+    for (const AppendResult& r : written.results) {
+      if (!r.status.ok()) {
+        metrics_.OnRejected(r.status.code());
+      } else if (r.duplicate) {
+        ++duplicates;
+      } else {
+        ++appended;
+      }
+    }
+    metrics_.OnAppended(appended, duplicates);
   }
-  metrics_.OnAppended(appended, duplicates);
   size_t at = 0;
-  for (Request& r : batch) {
+  for (Request& r : written.requests) {
+    const size_t n = r.events->size();
     std::vector<AppendResult> slice;
     if (s.ok()) {
-      slice.assign(results.begin() + long(at), results.begin() + long(at + r.events.size()));
+      slice.assign(std::make_move_iterator(written.results.begin() + long(at)),
+                   std::make_move_iterator(written.results.begin() + long(at + n)));
     }
-    at += r.events.size();
+    at += n;
     r.done(s, std::move(slice));
   }
 }

@@ -175,6 +175,58 @@ nlohmann::json RenderSubmission(const Submission& submission,
   return results;
 }
 
+namespace {
+
+// Appends `text` as a JSON string when it needs no escaping (printable ASCII other than '"' and
+// '\\'); false, and nothing appended, otherwise.
+bool AppendPlainJsonString(std::string_view text, std::string* out) {
+  for (char c : text) {
+    if (uint8_t(c) < 0x20 || uint8_t(c) >= 0x7f || c == '"' || c == '\\') return false;
+  }
+  out->push_back('"');
+  out->append(text);
+  out->push_back('"');
+  return true;
+}
+
+}  // namespace
+
+std::string RenderSubmissionText(const Submission& submission,
+                                 const std::vector<AppendResult>& appended) {
+  constexpr size_t kNoEvent = ~size_t(0);
+  std::vector<size_t> event_of(submission.errors.size(), kNoEvent);  // per item
+  for (size_t k = 0; k < submission.events.size(); ++k) event_of[submission.positions[k]] = k;
+  std::string out;
+  out.reserve(16 + submission.errors.size() * 112);  // an accepted result is about 100 bytes
+  out.push_back('[');
+  for (size_t i = 0; i < event_of.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    const size_t k = event_of[i];
+    if (k == kNoEvent || !appended[k].status.ok()) {
+      // Errors are few and their messages free text: the JSON library writes them.
+      const Status& error = k == kNoEvent ? submission.errors[i] : appended[k].status;
+      nlohmann::json item = {
+          {"id", error.event_id().empty() ? nlohmann::json() : nlohmann::json(error.event_id())},
+          {"error", ErrorJson(error)}};
+      out += item.dump();
+      continue;
+    }
+    const AppendResult& r = appended[k];
+    out += r.duplicate ? "{\"duplicate\":true,\"id\":" : "{\"duplicate\":false,\"id\":";
+    capnp::Text::Reader id = submission.events[k].event().getId();
+    if (!AppendPlainJsonString(std::string_view(id.cStr(), id.size()), &out)) {
+      out += nlohmann::json(id.cStr()).dump();  // not reached for valid ids; kept exact anyway
+    }
+    out += ",\"leaf_hash\":\"";
+    out += Base64Encode(r.leaf_hash);
+    out += "\",\"seq\":";
+    out += std::to_string(r.seq);
+    out.push_back('}');
+  }
+  out.push_back(']');
+  return out;
+}
+
 Status SubmitEnvelopes(Journal& journal, std::string_view body, nlohmann::json* results,
                        bool* accepted_all) {
   Submission submission;

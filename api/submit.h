@@ -50,6 +50,10 @@ Status DecodeCapnpSubmission(std::string_view body, Submission* out);
 // duplicate.
 nlohmann::json RenderSubmission(const Submission& submission,
                                 const std::vector<AppendResult>& appended, bool* accepted_all);
+// The same results as JSON text, RenderSubmission(...).dump() byte for byte, written directly
+// rather than built as a JSON value: the server answers every posted list with it.
+std::string RenderSubmissionText(const Submission& submission,
+                                 const std::vector<AppendResult>& appended);
 
 // Decodes, appends and renders. `*accepted_all` is true if every item was appended (or was an
 // identical duplicate). Returns non-ok only when nothing could be processed (bad body, I/O).

@@ -1,7 +1,11 @@
 #include "ledger/journal.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 
@@ -10,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 
 #include "crypto/encoding.h"
 #include "ledger/key_file.h"
@@ -21,9 +26,18 @@ namespace fundledger {
 
 namespace fs = std::filesystem;
 
+// RocksDB's block cache, shared by the column families.
+constexpr size_t kBlockCacheBytes = 32 << 20;
+
 struct Journal::Families {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before the DB
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> by_name;
+  // The families every append writes, found once rather than by name per row.
+  rocksdb::ColumnFamilyHandle* records = nullptr;
+  rocksdb::ColumnFamilyHandle* ids = nullptr;
+  rocksdb::ColumnFamilyHandle* tree = nullptr;
+  rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
+  rocksdb::ColumnFamilyHandle* projections = nullptr;
 };
 
 class Journal::TreeReader : public NodeReader {
@@ -76,6 +90,40 @@ int64_t SystemNowMs() {
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
+// The options of one column family, for the append path.
+rocksdb::ColumnFamilyOptions FamilyOptions(std::string_view name,
+                                           const rocksdb::Options& db_options,
+                                           const std::shared_ptr<rocksdb::Cache>& block_cache) {
+  rocksdb::ColumnFamilyOptions family(db_options);
+  // Each append inserts a few thousand keys into the memtables, and a skip-list insert that
+  // descends from the top costs a dozen or more key comparisons on cold memory. With a hint, an
+  // insert starts from where the last one with the same prefix went, which is nearly free for a
+  // key just after it: records follow each other, tree nodes follow each other per level (the
+  // key's first byte), and the journal puts the other families' rows of a batch in key order.
+  family.memtable_insert_with_hint_prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(name == storage::kTreeFamily ? 1 : 0));
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = block_cache;  // one for all families
+  // Table blocks are checksummed as they are written (flushes and compactions) and read; XXH3
+  // costs a fraction of CRC32C where RocksDB is built without the CPU's CRC instruction.
+  table.checksum = rocksdb::kXXH3;
+  if (name == storage::kIdsFamily || name == storage::kAccountsFamily ||
+      name == storage::kProjectionsFamily || name == storage::kRegistryFamily) {
+    // Point reads during appends: a whole-key bloom filter per table file answers most reads of
+    // absent keys without reading its blocks.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+  }
+  if (name == storage::kIdsFamily) {
+    // Every append looks up each new event's id, which is absent: a bloom filter over the
+    // memtable answers that without searching it.
+    family.memtable_prefix_bloom_size_ratio = 0.02;
+    family.memtable_whole_key_filtering = true;
+  }
+  family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return family;
+}
+
 }  // namespace
 
 Journal::Journal() : tree_(std::make_unique<TreeReader>(this)), state_(this) {}
@@ -108,10 +156,23 @@ Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions
   // Group commit depends on few, large synced batches; pipelining lets the WAL write of one
   // batch overlap the memtable insert of the previous.
   db_options.enable_pipelined_write = true;
+  // Appends are written unsynced and made durable by SyncWAL (Journal::Sync). After a crash
+  // the WAL is replayed up to its first torn or lost record: the recovered ledger is a prefix
+  // of the written batches, each whole, holding at least every synced one.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.manual_wal_flush = false;  // each write reaches the WAL file before it returns
+  // After a failed write or sync the journal stops for good (Journal::Fail); RocksDB must not
+  // resume writing on its own either.
+  db_options.max_bgerror_resume_count = 0;
+  // One writer: its batches go into the memtables one at a time, which lets them use the
+  // insert hints (FamilyOptions).
+  db_options.allow_concurrent_memtable_write = false;
+  if (options.env != nullptr) db_options.env = options.env;
   db_options.IncreaseParallelism(int(std::max(2u, std::thread::hardware_concurrency())));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  auto block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   for (auto name : FamilyNames()) {
-    descriptors.emplace_back(std::string(name), rocksdb::ColumnFamilyOptions(db_options));
+    descriptors.emplace_back(std::string(name), FamilyOptions(name, db_options, block_cache));
   }
   std::string db_path = (fs::path(dir) / storage::kDatabaseDir).string();
   auto families = std::make_unique<Families>();
@@ -132,6 +193,12 @@ Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions
   for (size_t i = 0; i < descriptors.size(); ++i) {
     families->by_name[descriptors[i].name] = families->handles[i];
   }
+  auto named = [&](std::string_view name) { return families->by_name.find(name)->second; };
+  families->records = named(storage::kRecordsFamily);
+  families->ids = named(storage::kIdsFamily);
+  families->tree = named(storage::kTreeFamily);
+  families->checkpoints = named(storage::kCheckpointsFamily);
+  families->projections = named(storage::kProjectionsFamily);
   journal->families_ = std::move(families);
   *out = std::move(journal);
   return Status::Ok();
@@ -334,6 +401,7 @@ Status Journal::WriteProjectionRows(const std::vector<LedgerState::Row>& puts,
                                     const std::vector<std::string>& deletes) {
   std::lock_guard<std::mutex> lock(mu_);
   if (options_.read_only) return Status::InvalidArgument("read_only", "opened read-only");
+  FL_RETURN_IF_ERROR(failure());
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* family = Family(storage::kProjectionsFamily);
   for (const auto& row : puts) {
@@ -345,7 +413,8 @@ Status Journal::WriteProjectionRows(const std::vector<LedgerState::Row>& puts,
   for (const std::string& key : deletes) batch.Delete(family, ToSlice(key));
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  return FromRocks(db_->Write(sync, &batch));
+  rocksdb::Status s = db_->Write(sync, &batch);
+  return s.ok() ? Status::Ok() : Fail(FromRocks(s));
 }
 
 Status Journal::PutRawForTesting(std::string_view family, std::string_view key,
@@ -415,12 +484,16 @@ Status Journal::WriteCheckpoint(std::string* note) {
       if (options_.read_only || !log_signer_) {
         return Status::InvalidArgument("read_only", "this ledger is open read-only");
       }
+      FL_RETURN_IF_ERROR(failure());
       std::string signed_note;
       FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &signed_note));
+      // A synced write syncs the whole WAL first, so the head it signs is durable once it
+      // returns, even with batches written and not yet synced by Sync().
       rocksdb::WriteOptions sync;
       sync.sync = true;
-      FL_RETURN_IF_ERROR(FromRocks(db_->Put(sync, Family(storage::kCheckpointsFamily),
-                                            storage::EncodeU64(range_.size()), signed_note)));
+      rocksdb::Status s =
+          db_->Put(sync, families_->checkpoints, storage::EncodeU64(range_.size()), signed_note);
+      if (!s.ok()) return Fail(FromRocks(s));
       last_checkpoint_size_ = range_.size();
       last_checkpoint_ms_ = last_recorded_at_ms_;
     }
@@ -505,8 +578,30 @@ Status Journal::LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* f
   return Status::Ok();
 }
 
+// One batch being sequenced: the WriteBatch it builds, and what it changes besides.
+struct Journal::Staging {
+  explicit Staging(int64_t now_ms_in) : now_ms(now_ms_in) {}
+  const int64_t now_ms;
+  rocksdb::WriteBatch batch;
+  // Ids accepted in this batch -> index in the events. The views point into the events, which
+  // outlive the batch.
+  std::unordered_map<std::string_view, size_t> ids;
+  // The id rows (id -> seq), put in id order when the batch is finished (FamilyOptions).
+  std::vector<std::pair<std::string_view, uint64_t>> id_rows;
+  uint64_t checkpoint_size = 0;  // the checkpoint the batch ends at
+};
+
 Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
                        const AppendOptions& append_options) {
+  uint64_t sync_ticket = 0;
+  FL_RETURN_IF_ERROR(AppendUnsynced(events, results, append_options, &sync_ticket));
+  return Sync(sync_ticket);
+}
+
+Status Journal::AppendUnsynced(std::span<const SignedEvent> events,
+                               std::vector<AppendResult>* results,
+                               const AppendOptions& append_options, uint64_t* sync_ticket) {
+  *sync_ticket = 0;
   if (options_.read_only || !log_signer_) {
     return Status::InvalidArgument("read_only", "this ledger is open read-only");
   }
@@ -516,6 +611,10 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
         "at most " + std::to_string(kAppendBatchEventsMax) + " events per batch");
   }
   std::lock_guard<std::mutex> lock(mu_);
+  FL_RETURN_IF_ERROR(failure());
+  // Even with nothing written, the results may rest on batches written and not yet synced (a
+  // duplicate of one of their events, a balance they changed): they hold once those are durable.
+  *sync_ticket = written_batches_.load(std::memory_order_relaxed);
   results->assign(events.size(), AppendResult{});
   std::vector<PublicKey> keys;
   std::vector<uint8_t> valid;
@@ -524,26 +623,21 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
   } else {
     UsePreverifiedKeys(events.size(), append_options.verified_keys, &keys, &valid);
   }
-  if (append_options.write_us != nullptr) *append_options.write_us = 0;
 
-  const int64_t now_ms = std::max(NowMs(), last_recorded_at_ms_);
+  Staging staging(std::max(NowMs(), last_recorded_at_ms_));
   // The 60 s of activity before the first checkpoint count from the first record.
-  if (range_.size() == 0) last_checkpoint_ms_ = now_ms;
+  if (range_.size() == 0) last_checkpoint_ms_ = staging.now_ms;
+  staging.checkpoint_size = last_checkpoint_size_;
+  staging.ids.reserve(events.size());
+  staging.id_rows.reserve(events.size());
   const CompactRange saved_range = range_;
-  rocksdb::WriteBatch batch;
-  auto* records = Family(storage::kRecordsFamily);
-  auto* ids = Family(storage::kIdsFamily);
-  auto* tree = Family(storage::kTreeFamily);
-  auto* checkpoints = Family(storage::kCheckpointsFamily);
-  std::map<std::string, size_t, std::less<>> batch_ids;  // id -> index in events
-  uint64_t checkpoint_size = last_checkpoint_size_;
-  // Until the batch is durable, every staged change is undone on the way out.
-  bool durable = false;
+  // Until the batch is written, every staged change is undone on the way out.
+  bool written = false;
   struct Undo {
     std::function<void()> fn;
     ~Undo() { fn(); }
   } undo{[&] {
-    if (!durable) {
+    if (!written) {
       state_.Abort();
       if (options_.projection != nullptr) options_.projection->Abort();
       range_ = saved_range;
@@ -551,123 +645,205 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
   }};
 
   for (size_t i = 0; i < events.size(); ++i) {
-    const SignedEvent& event = events[i];
-    AppendResult& result = (*results)[i];
-    std::string id = event.id();
-    if (auto it = batch_ids.find(id); it != batch_ids.end()) {
-      const AppendResult& first = (*results)[it->second];
-      if (events[it->second].HasSameContent(event) && first.status.ok()) {
-        result = first;
-        result.duplicate = true;
-      } else {
-        result.status =
-            Status::Conflict("duplicate_id", "id used twice in one batch", "id").WithEventId(id);
-      }
-      continue;
-    }
-    bool found = false;
-    uint64_t original_seq = 0;
-    Status s = LookupDuplicate(event, &original_seq, &found);
-    if (s.ok() && found) {
-      result.seq = original_seq;
-      result.duplicate = true;
-      FL_RETURN_IF_ERROR(tree_->ReadNode(0, original_seq - 1, &result.leaf_hash));
-      continue;
-    }
-    PublicKey key;
-    if (s.ok()) s = SignerKey(state_, event, &key);
-    if (s.ok()) {
-      bool ok = (valid[i] != 2 && keys[i] == key)
-                    ? valid[i] == 1
-                    : VerifyEventSignature(key, event.canonical_event(), event.signature());
-      if (!ok) {
-        s = Status::Rejected(
-            "signature_invalid",
-            "the signature does not verify with " + event.signer() + "'s current key", "signature");
-      }
-    }
-    EventContext context{range_.size() + 1, now_ms};
-    if (s.ok()) {
-      s = options_.skip_fund_rules_for_benchmark && !IsRegistryEvent(event)
-              ? Status::Ok()
-              : ApplyEvent(event, context, &state_);
-    }
-    if (!s.ok()) {
-      if (s.kind() == Status::Kind::kIOError) return s;
-      result.status = s.WithEventId(id);
-      continue;
-    }
-    if (options_.projection != nullptr) {
-      FL_RETURN_IF_ERROR(options_.projection->OnAccepted(event, context, state_));
-    }
-    batch_ids.emplace(id, i);
-    RecordBytes record = EncodeRecord(context.seq, now_ms, event);
-    std::string seq_key = storage::EncodeU64(context.seq);
-    batch.Put(records, seq_key, record.bytes);
-    batch.Put(ids, id, seq_key);
-    range_.Append(record.leaf_hash, [&](uint32_t level, uint64_t index, const Hash& hash) {
-      batch.Put(tree, storage::TreeKey(level, index),
-                rocksdb::Slice(reinterpret_cast<const char*>(hash.data()), hash.size()));
-    });
-    result.seq = context.seq;
-    result.leaf_hash = record.leaf_hash;
-    if (range_.size() % storage::kCheckpointEveryEvents == 0) {
-      std::string note;
-      FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &note));
-      batch.Put(checkpoints, storage::EncodeU64(range_.size()), note);
-      checkpoint_size = range_.size();
-    }
+    FL_RETURN_IF_ERROR(SequenceEvent(events, i, keys[i], valid[i], &staging, results));
   }
   if (range_.size() == saved_range.size()) return Status::Ok();  // nothing accepted
-  if (append_options.all_or_nothing) {
-    bool any_rejected = false;
-    for (const auto& r : *results) any_rejected |= !r.status.ok();
-    if (any_rejected) {
-      for (size_t i = 0; i < events.size(); ++i) {
-        AppendResult& r = (*results)[i];
-        if (!r.status.ok() || (r.duplicate && r.seq <= saved_range.size())) continue;
-        r = AppendResult{};
-        r.status = Status::Rejected("batch_not_appended",
-                                    "not appended: another event of the batch was rejected")
-                       .WithEventId(events[i].id());
-      }
-      return Status::Ok();  // the Undo guard drops every staged change
+  if (append_options.all_or_nothing &&
+      RefuseAllIfAnyRejected(events, saved_range.size(), results)) {
+    return Status::Ok();  // the Undo guard drops every staged change
+  }
+  int64_t checkpoint_ms = 0;
+  FL_RETURN_IF_ERROR(FinishBatch(&staging, &checkpoint_ms));
+
+  // Not synced here: Sync() makes the batch durable outside the lock, so that the next batch is
+  // sequenced meanwhile. Each write reaches the WAL file before Write returns (no manual WAL
+  // flush), so a SyncWAL that starts after it covers it.
+  rocksdb::WriteOptions write;
+  write.sync = false;
+  rocksdb::Status s = db_->Write(write, &staging.batch);
+  if (!s.ok()) return Fail(FromRocks(s));
+  written = true;
+  state_.Commit();
+  if (options_.projection != nullptr) options_.projection->Commit();
+  last_recorded_at_ms_ = staging.now_ms;
+  last_checkpoint_size_ = staging.checkpoint_size;
+  last_checkpoint_ms_ = checkpoint_ms;
+  *sync_ticket = written_batches_.fetch_add(1, std::memory_order_release) + 1;
+  return Status::Ok();
+}
+
+// Sequences events[i] through the rules onto the staged state and adds its rows to the batch.
+// Non-ok only for failures that drop the whole batch (I/O); a rejection goes in its result.
+Status Journal::SequenceEvent(std::span<const SignedEvent> events, size_t i,
+                              const PublicKey& verified_key, uint8_t verified, Staging* staging,
+                              std::vector<AppendResult>* results) {
+  const SignedEvent& event = events[i];
+  AppendResult& result = (*results)[i];
+  capnp::Text::Reader id_text = event.event().getId();
+  std::string_view id(id_text.cStr(), id_text.size());
+  if (auto it = staging->ids.find(id); it != staging->ids.end()) {
+    const AppendResult& first = (*results)[it->second];
+    if (events[it->second].HasSameContent(event) && first.status.ok()) {
+      result = first;
+      result.duplicate = true;
+    } else {
+      result.status = Status::Conflict("duplicate_id", "id used twice in one batch", "id")
+                          .WithEventId(std::string(id));
+    }
+    return Status::Ok();
+  }
+  bool found = false;
+  uint64_t original_seq = 0;
+  Status s = LookupDuplicate(event, &original_seq, &found);
+  if (s.ok() && found) {
+    result.seq = original_seq;
+    result.duplicate = true;
+    return tree_->ReadNode(0, original_seq - 1, &result.leaf_hash);
+  }
+  PublicKey key;
+  if (s.ok()) s = SignerKey(state_, event, &key);
+  if (s.ok()) {
+    bool ok = (verified != 2 && verified_key == key)
+                  ? verified == 1
+                  : VerifyEventSignature(key, event.canonical_event(), event.signature());
+    if (!ok) {
+      s = Status::Rejected(
+          "signature_invalid",
+          "the signature does not verify with " + event.signer() + "'s current key", "signature");
     }
   }
-  int64_t checkpoint_ms = checkpoint_size != last_checkpoint_size_ ? now_ms : last_checkpoint_ms_;
-  if (checkpoint_size < range_.size() && now_ms - checkpoint_ms >= storage::kCheckpointEveryMs) {
+  EventContext context{range_.size() + 1, staging->now_ms};
+  if (s.ok()) {
+    s = options_.skip_fund_rules_for_benchmark && !IsRegistryEvent(event)
+            ? Status::Ok()
+            : ApplyEvent(event, context, &state_);
+  }
+  if (!s.ok()) {
+    if (s.kind() == Status::Kind::kIOError) return s;
+    result.status = s.WithEventId(std::string(id));
+    return Status::Ok();
+  }
+  if (options_.projection != nullptr) {
+    FL_RETURN_IF_ERROR(options_.projection->OnAccepted(event, context, state_));
+  }
+  staging->ids.emplace(id, i);
+  RecordBytes record = EncodeRecord(context.seq, staging->now_ms, event);
+  const std::string seq_key = storage::EncodeU64(context.seq);
+  rocksdb::WriteBatch& batch = staging->batch;
+  batch.Put(families_->records, seq_key, record.bytes);
+  staging->id_rows.emplace_back(id, context.seq);
+  range_.Append(record.leaf_hash, [&](uint32_t level, uint64_t index, const Hash& hash) {
+    batch.Put(families_->tree, storage::TreeKey(level, index),
+              rocksdb::Slice(reinterpret_cast<const char*>(hash.data()), hash.size()));
+  });
+  result.seq = context.seq;
+  result.leaf_hash = record.leaf_hash;
+  if (range_.size() % storage::kCheckpointEveryEvents == 0) {
     std::string note;
     FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &note));
-    batch.Put(checkpoints, storage::EncodeU64(range_.size()), note);
-    checkpoint_size = range_.size();
-    checkpoint_ms = now_ms;
+    batch.Put(families_->checkpoints, storage::EncodeU64(range_.size()), note);
+    staging->checkpoint_size = range_.size();
   }
+  return Status::Ok();
+}
+
+// With all_or_nothing: if any event was rejected, every other event of the batch gets
+// "batch_not_appended" (a duplicate of an event recorded before the batch keeps its result).
+// True if so.
+bool Journal::RefuseAllIfAnyRejected(std::span<const SignedEvent> events, uint64_t size_before,
+                                     std::vector<AppendResult>* results) {
+  bool any_rejected = false;
+  for (const auto& r : *results) any_rejected |= !r.status.ok();
+  if (!any_rejected) return false;
+  for (size_t i = 0; i < events.size(); ++i) {
+    AppendResult& r = (*results)[i];
+    if (!r.status.ok() || (r.duplicate && r.seq <= size_before)) continue;
+    r = AppendResult{};
+    r.status = Status::Rejected("batch_not_appended",
+                                "not appended: another event of the batch was rejected")
+                   .WithEventId(events[i].id());
+  }
+  return true;
+}
+
+// Adds the time-based checkpoint (if due) and the staged state and view rows to the batch.
+// `*checkpoint_ms` gets the time of the latest checkpoint once the batch is written.
+Status Journal::FinishBatch(Staging* staging, int64_t* checkpoint_ms) {
+  rocksdb::WriteBatch& batch = staging->batch;
+  *checkpoint_ms =
+      staging->checkpoint_size != last_checkpoint_size_ ? staging->now_ms : last_checkpoint_ms_;
+  if (staging->checkpoint_size < range_.size() &&
+      staging->now_ms - *checkpoint_ms >= storage::kCheckpointEveryMs) {
+    std::string note;
+    FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &note));
+    batch.Put(families_->checkpoints, storage::EncodeU64(range_.size()), note);
+    staging->checkpoint_size = range_.size();
+    *checkpoint_ms = staging->now_ms;
+  }
+  // Rows in key order within each family, for the memtables' insert hints (FamilyOptions). Keys
+  // are unique within a batch, so the order changes nothing of what is written.
+  std::sort(staging->id_rows.begin(), staging->id_rows.end());
+  for (const auto& [id, seq] : staging->id_rows) {
+    batch.Put(families_->ids, ToSlice(id), storage::EncodeU64(seq));
+  }
+  // The state's rows come table by table, each table in key order and the tables in the order
+  // of their key prefixes.
   for (const auto& row : state_.StagedRows()) batch.Put(Family(row.family), row.key, row.value);
   if (options_.projection != nullptr) {
-    for (const auto& row : options_.projection->StagedRows()) {
+    std::vector<LedgerState::Row> rows = options_.projection->StagedRows();
+    std::vector<const LedgerState::Row*> ordered;
+    ordered.reserve(rows.size());
+    for (const auto& row : rows) {
       if (row.family != storage::kProjectionsFamily) {
         return Status::InvalidArgument("projection_family", "views write the projections family");
       }
-      batch.Put(Family(row.family), row.key, row.value);
+      ordered.push_back(&row);
     }
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const auto* a, const auto* b) { return a->key < b->key; });
+    for (const auto* row : ordered) batch.Put(families_->projections, row->key, row->value);
   }
-
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  auto write_start = std::chrono::steady_clock::now();
-  FL_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch)));
-  if (append_options.write_us != nullptr) {
-    *append_options.write_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::steady_clock::now() - write_start)
-                                   .count();
-  }
-  durable = true;
-  state_.Commit();
-  if (options_.projection != nullptr) options_.projection->Commit();
-  last_recorded_at_ms_ = now_ms;
-  last_checkpoint_size_ = checkpoint_size;
-  last_checkpoint_ms_ = checkpoint_ms;
   return Status::Ok();
+}
+
+Status Journal::Sync(uint64_t sync_ticket) {
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  FL_RETURN_IF_ERROR(failure());
+  if (sync_ticket <= synced_batches_) return Status::Ok();  // a sync since covered it
+  // Every batch whose write has returned is in the WAL file: one sync covers them all.
+  const uint64_t written = written_batches_.load(std::memory_order_acquire);
+  assert(sync_ticket <= written);
+  rocksdb::Status s = db_->SyncWAL();
+  if (!s.ok()) return Fail(FromRocks(s));
+  synced_batches_ = written;
+  return Status::Ok();
+}
+
+Status Journal::failure() const {
+  if (!failed_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  return failure_;
+}
+
+Status Journal::Fail(const Status& cause) {
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  // The writer and the sync thread may each fail, in either order: when a sync fails, RocksDB's
+  // next write fails too ("Writer has previous error"), possibly before the sync returns. Every
+  // distinct cause is named, so that the root one is there whichever came first.
+  if (failure_causes_.size() < kFailureCausesMax &&
+      std::find(failure_causes_.begin(), failure_causes_.end(), cause.message()) ==
+          failure_causes_.end()) {
+    failure_causes_.push_back(cause.message());
+    std::string causes;
+    for (const std::string& c : failure_causes_) causes += (causes.empty() ? "" : "; ") + c;
+    failure_ = Status::IOError(
+        "journal_failed",
+        "a write or sync of the journal failed (" + causes +
+            "); the ledger accepts no more writes until it is opened again, which recovers "
+            "every acknowledged event from what is on disk");
+  }
+  failed_.store(true, std::memory_order_release);
+  return failure_;
 }
 
 }  // namespace fundledger

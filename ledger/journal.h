@@ -2,15 +2,36 @@
 //
 // Append() takes a batch of signed events, verifies their signatures (in parallel), sequences
 // them through the rules one by one, and writes every accepted event's record, id, tree nodes
-// and state changes, plus any automatic checkpoint, in one WriteBatch with sync=true. When it
-// returns ok, every event whose result is ok is durable. A rejected event changes nothing; the
-// other events of its batch are unaffected.
+// and state changes, plus any automatic checkpoint, in one WriteBatch, then syncs the WAL. When
+// it returns ok, every event whose result is ok is durable. A rejected event changes nothing;
+// the other events of its batch are unaffected.
 //
-// Thread safety: all methods may be called from any thread; appends are serialised internally.
-// A data directory is opened read-write by one process at a time (RocksDB's lock); read-only
-// opens see the state as of their opening.
+// A single writer that wants to sequence the next batch while the last one syncs (the server's
+// group commit) splits Append in two: AppendUnsynced() sequences and writes a batch without
+// syncing and returns a sync ticket; Sync(ticket), from any thread and outside the append lock,
+// makes that batch and every one written before it durable. Until Sync returns ok for a batch's
+// ticket, none of its results may be told to anyone: not its appends, not its duplicates, not
+// its rejections (which may rest on the batches before it).
+//
+// Written but not yet synced, a batch is visible to every read of this journal (head, records,
+// rows, state). A caller that must not show what might still be lost keeps its readers out
+// until the sync returns (the server's ReadGate does). A crash before the sync loses whole
+// batches from the end, never part of one, never one before a kept one, never a synced one.
+//
+// Failure: if a write or a sync fails, the journal fails for good: every later AppendUnsynced,
+// Sync, Append, WriteCheckpoint and WriteProjectionRows returns IOError "journal_failed" naming
+// what failed, and failure() says so. After a failed fsync the kernel may have dropped the pages
+// it could not write and a retried fsync can report success for data that is gone (as
+// PostgreSQL concluded in 2018, and since then panics rather than retrying), so what is on disk
+// is known only after the ledger is opened again: recovery replays the WAL as it is, keeping
+// every acknowledged event.
+//
+// Thread safety: all methods may be called from any thread; appends are serialised internally,
+// and so are syncs. A data directory is opened read-write by one process at a time (RocksDB's
+// lock); read-only opens see the state as of their opening.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +52,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class Iterator;
 class ColumnFamilyHandle;
 }  // namespace rocksdb
@@ -60,6 +82,9 @@ struct JournalOptions {
   // not the fund domain's, and keep no account state, to see what the fund rules cost. A ledger
   // written so does not verify.
   bool skip_fund_rules_for_benchmark = false;
+  // The RocksDB environment (file system) to use; not owned, must outlive the Journal.
+  // nullptr: the default. Tests put a fault-injecting file system here.
+  rocksdb::Env* env = nullptr;
 };
 
 struct AppendOptions {
@@ -75,9 +100,6 @@ struct AppendOptions {
   // REQUIRES: empty or events.size() entries; a key given only for a signature that verifies
   // with it.
   std::span<const std::optional<PublicKey>> verified_keys{};
-  // When not null, receives the microseconds the synced write of the batch took (0 if nothing
-  // was written), for a server's metrics.
-  int64_t* write_us = nullptr;
 };
 
 class Journal : public StateReader {
@@ -96,12 +118,27 @@ class Journal : public StateReader {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Appends `events` in order. `results` gets one entry per event. Returns non-ok only if the
-  // batch could not be written (then no event of it was appended and `results` is meaningless)
-  // or the journal is read-only.
+  // Appends `events` in order and syncs them. `results` gets one entry per event. Returns
+  // non-ok only if the batch could not be written or synced (then `results` is meaningless and
+  // no event of it may be taken as appended; after a failed write or sync the journal has
+  // failed, see above) or the journal is read-only.
   // REQUIRES: events.size() <= kAppendBatchEventsMax.
   Status Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
                 const AppendOptions& options = AppendOptions());
+  // Append without the sync: sequences and writes the batch, makes it the current state, and
+  // sets `*sync_ticket` to what Sync must be given before any of `results` may be told. Returns
+  // as Append does; on a failed write nothing of the batch is staged or current.
+  // REQUIRES: events.size() <= kAppendBatchEventsMax.
+  Status AppendUnsynced(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
+                        const AppendOptions& options, uint64_t* sync_ticket);
+  // Makes every batch written up to `sync_ticket` durable (one WAL sync covers every batch
+  // written so far; a ticket already covered returns at once). IOError "journal_failed" if the
+  // journal has failed or the sync fails.
+  // REQUIRES: a ticket from AppendUnsynced of this journal.
+  Status Sync(uint64_t sync_ticket);
+  // Ok while the journal accepts writes; the IOError "journal_failed" once a write or sync has
+  // failed.
+  Status failure() const;
 
   struct Head {
     uint64_t size = 0;
@@ -181,6 +218,7 @@ class Journal : public StateReader {
  private:
   class TreeReader;
   struct Families;
+  struct Staging;
 
   Journal();
   static Status OpenDb(const std::string& dir, bool create, const JournalOptions& options,
@@ -189,6 +227,13 @@ class Journal : public StateReader {
   rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
   Status SignCheckpointAt(uint64_t size, const Hash& root, std::string* note) const;
   Status LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* found) const;
+  Status SequenceEvent(std::span<const SignedEvent> events, size_t i, const PublicKey& verified_key,
+                       uint8_t verified, Staging* staging, std::vector<AppendResult>* results);
+  static bool RefuseAllIfAnyRejected(std::span<const SignedEvent> events, uint64_t size_before,
+                                     std::vector<AppendResult>* results);
+  Status FinishBatch(Staging* staging, int64_t* checkpoint_ms);
+  // Makes the journal fail for good (see above) with `cause`; returns the failure.
+  Status Fail(const Status& cause);
   void PreverifySignatures(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
                            std::vector<uint8_t>* valid) const;
   static void UsePreverifiedKeys(size_t events, std::span<const std::optional<PublicKey>> verified,
@@ -210,6 +255,17 @@ class Journal : public StateReader {
   int64_t last_recorded_at_ms_ = 0;
   uint64_t last_checkpoint_size_ = 0;
   int64_t last_checkpoint_ms_ = 0;
+  // Batches written, counted under mu_; read by Sync without it.
+  std::atomic<uint64_t> written_batches_{0};
+
+  std::mutex sync_mu_;           // serialises syncs
+  uint64_t synced_batches_ = 0;  // guarded by sync_mu_: the batches a sync has covered
+
+  static constexpr size_t kFailureCausesMax = 4;
+  mutable std::mutex failure_mu_;  // guards failure_ and failure_causes_
+  Status failure_;
+  std::vector<std::string> failure_causes_;  // what failed, in order
+  std::atomic<bool> failed_{false};
 };
 
 }  // namespace fundledger

@@ -29,7 +29,8 @@
 //
 // Sequence numbers start at 1; record `seq` is leaf index seq - 1, and the tree of size N holds
 // exactly the records 1..N. Every append writes its records, ids, tree nodes, state and any
-// checkpoint in one WriteBatch with sync=true.
+// checkpoint in one WriteBatch; it is acknowledged only once a sync of the WAL has covered that
+// batch (Journal::Append, Journal::Sync).
 #pragma once
 
 #include <cstdint>

@@ -223,12 +223,20 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
                "  refused events " + std::to_string(http.rejected) + ", failed requests " +
                    std::to_string(http.failed_requests) + ", journal " +
                    std::to_string(http.records) + " records");
-  report->Note("http_writer", "",
-               Format("  the writer busy %.0f%% of the time", 100 * http.writer_s / http.seconds) +
-                   Format(" (%.0f%% in fsync), ", 100 * http.fsync_s / http.seconds) +
-                   Format("%.0f batches of ", http.batches) +
-                   Format("%.0f events", http.batches > 0 ? double(events) / http.batches : 0.0) +
-                   Format(", %.0f syncs", http.syncs));
+  // The WAL syncs run on their own thread, beside the writer's next batch.
+  report->Note(
+      "http_writer", "",
+      Format("  the writer busy %.0f%% of the time, ", 100 * http.writer_s / http.seconds) +
+          Format("%.0f batches of ", http.batches) +
+          Format("%.0f events", http.batches > 0 ? double(events) / http.batches : 0.0) +
+          Format("; the WAL sync (beside it) %.0f%%", 100 * http.fsync_s / http.seconds) +
+          Format(", %.0f syncs", http.syncs));
+  // What bounds ingest when every core is busy: the process's CPU per event against what
+  // checking one signature takes.
+  report->Note("http_cpu", "",
+               Format("  %.1f us of the process's CPU per event",
+                      1e6 * http.ingest.cores_busy / http.ingest.per_s) +
+                   Format(", of which %.1f us verify its signature", 1e6 / limit.one_core));
   // Every read carries a signature the server checks (and the in-process client makes), so the
   // reads are bounded by signature checking too.
   report->Add("http_view", "project view over HTTP", http.reads.per_s, "requests/s",

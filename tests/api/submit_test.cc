@@ -105,5 +105,30 @@ TEST_F(SubmitTest, ABadLineDoesNotSpoilTheOthers) {
   EXPECT_TRUE(results[2].contains("seq"));
 }
 
+// The server writes its answer to a list as text; it must be the JSON of RenderSubmission byte
+// for byte, for accepted events, duplicates, events refused by a rule and items that did not
+// decode (with control characters and non-ASCII text in their messages).
+TEST_F(SubmitTest, TheResultTextIsTheResultJsonDumped) {
+  json rich = ledger_.Signed("xt-finance", Receipt("r-rich", "xt-finance", 5)).ToEnvelopeJson();
+  rich["event"]["memo"] = "quotes \" and \\ and a tab \t and \u0001 and 资金";
+  json body = json::array(
+      {good_, good_,
+       ledger_.Signed("xt-finance", Receipt("r1", "xt-finance", 999)).ToEnvelopeJson(),
+       json{{"signer", "xt-finance\u0002\u00e9"}, {"event", {{"id", "broken\nid"}}}}, rich,
+       ledger_.Signed("xt-finance", Receipt("r-big", "xt-finance", 0)).ToEnvelopeJson()});
+  Submission submission;
+  ASSERT_TRUE(DecodeJsonSubmission(body.dump(), &submission).ok());
+  std::vector<AppendResult> appended;
+  ASSERT_TRUE(ledger_.journal().Append(submission.events, &appended).ok());
+  bool accepted_all = true;
+  json results = RenderSubmission(submission, appended, &accepted_all);
+  EXPECT_FALSE(accepted_all);
+  EXPECT_EQ(results[1]["duplicate"], true);
+  EXPECT_TRUE(results[2].contains("error")) << results[2];
+  EXPECT_TRUE(results[3].contains("error")) << results[3];
+  EXPECT_EQ(RenderSubmissionText(submission, appended), results.dump());
+  EXPECT_EQ(RenderSubmissionText(submission, appended).size(), results.dump().size());
+}
+
 }  // namespace
 }  // namespace fundledger::testing

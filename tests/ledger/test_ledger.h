@@ -24,7 +24,10 @@ class TestLedger {
   TestLedger() : TestLedger(std::map<std::string, KeyPair>()) {}
   // A ledger whose orgs sign with `keys` (another ledger's keys()), so that the same signed
   // events append to both; the operator's key is generated if it is not among them.
-  explicit TestLedger(std::map<std::string, KeyPair> keys) : keys_(std::move(keys)) {
+  // `env` (not owned; nullptr: RocksDB's default) is the RocksDB environment the journal uses,
+  // until set_env changes it.
+  explicit TestLedger(std::map<std::string, KeyPair> keys, rocksdb::Env* env = nullptr)
+      : keys_(std::move(keys)), env_(env) {
     static int counter = 0;
     dir_ = std::filesystem::temp_directory_path() /
            ("fl-ledger-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
@@ -63,6 +66,7 @@ class TestLedger {
     journal_.reset();
     JournalOptions options;
     options.now_ms = [this] { return now_ms_; };
+    options.env = env_;
     views_ = std::make_unique<Views>();
     Status s = create ? CreateWithViews(dir_.string(), "test.fundledger/ledger", log_key_, options,
                                         views_.get(), &journal_)
@@ -130,12 +134,15 @@ class TestLedger {
   const std::filesystem::path& dir() const { return dir_; }
   std::map<std::string, KeyPair>& keys() { return keys_; }
   void set_now_ms(int64_t ms) { now_ms_ = ms; }
+  // The environment of the next Reopen.
+  void set_env(rocksdb::Env* env) { env_ = env; }
   const NoteSigner& log_key() const { return log_key_; }
 
  private:
   std::filesystem::path dir_;
   NoteSigner log_key_;
   std::map<std::string, KeyPair> keys_;
+  rocksdb::Env* env_ = nullptr;
   std::unique_ptr<Views> views_;  // outlives journal_ (declared before it)
   std::unique_ptr<Journal> journal_;
   int64_t now_ms_ = kTestNowMs;

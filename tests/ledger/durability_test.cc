@@ -1,0 +1,216 @@
+// Durability of the journal's appends (ledger/journal.h): Append returns only once the WAL is
+// synced past its batch; AppendUnsynced leaves the batch to Sync, and one sync covers every
+// batch written before it; a failed sync fails the journal for good; and after a power cut the
+// ledger holds every acknowledged batch, whole batches only, in the order they were written.
+// A fault-injecting file system (fault_fs.h) counts what was written and synced, fails or holds
+// syncs, and copies the database as a power cut would leave it.
+
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "ledger/storage_format.h"
+#include "replay/verify.h"
+#include "tests/ledger/fault_fs.h"
+#include "tests/ledger/test_ledger.h"
+
+namespace fundledger::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A batch of `n` receipts into xt-finance's pool with ids PREFIX-0.. .
+std::vector<SignedEvent> Receipts(TestLedger& ledger, const std::string& prefix, size_t n) {
+  std::vector<SignedEvent> batch;
+  for (size_t i = 0; i < n; ++i) {
+    batch.push_back(ledger.Signed(
+        "xt-finance", Receipt(prefix + "-" + std::to_string(i), "xt-finance", 100 + i)));
+  }
+  return batch;
+}
+
+std::set<std::string> IdsOf(const std::vector<SignedEvent>& batch) {
+  std::set<std::string> ids;
+  for (const auto& e : batch) ids.insert(e.id());
+  return ids;
+}
+
+// How many of `ids` `journal` holds.
+size_t Held(const Journal& journal, const std::set<std::string>& ids) {
+  size_t held = 0;
+  for (const auto& id : ids) {
+    uint64_t seq = 0;
+    held += journal.FindEvent(id, &seq).ok();
+  }
+  return held;
+}
+
+void ExpectVerifies(const Journal& journal) {
+  VerifyReport report;
+  Status s = VerifyLedger(journal, VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(Durability, AppendReturnsOnlyOnceTheWalIsSyncedPastItsBatch) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  for (int b = 0; b < 5; ++b) {
+    std::vector<AppendResult> results;
+    ASSERT_TRUE(
+        ledger.journal().Append(Receipts(ledger, "b" + std::to_string(b), 3), &results).ok());
+    EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u) << "batch " << b << " acknowledged before its sync";
+  }
+  EXPECT_GT(fault.fs->AppendedBytes(), 0u) << "the WAL was not seen";
+}
+
+TEST(Durability, AppendUnsyncedLeavesItsBatchToOneSyncThatCoversAllBefore) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  Journal& journal = ledger.journal();
+  const uint64_t size = journal.head().size;
+
+  std::vector<AppendResult> first, second;
+  uint64_t ticket1 = 0, ticket2 = 0;
+  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u1", 2), &first, {}, &ticket1).ok());
+  EXPECT_GT(fault.fs->UnsyncedBytes(), 0u) << "written, and not synced yet";
+  EXPECT_EQ(journal.head().size, size + 2) << "the batch is current";
+  EXPECT_EQ(first[1].seq, size + 2);
+  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u2", 2), &second, {}, &ticket2).ok());
+  EXPECT_GT(ticket2, ticket1);
+
+  const uint64_t syncs = fault.fs->syncs();
+  ASSERT_TRUE(journal.Sync(ticket1).ok());
+  EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u) << "one sync covers the batches written before it";
+  EXPECT_EQ(fault.fs->syncs(), syncs + 1);
+  ASSERT_TRUE(journal.Sync(ticket2).ok());
+  EXPECT_EQ(fault.fs->syncs(), syncs + 1) << "a ticket already covered needs no sync";
+
+  // A batch that writes nothing (a resubmitted event) still rests on the unsynced batch whose
+  // event it names: its ticket is that batch's.
+  std::vector<SignedEvent> third = Receipts(ledger, "u3", 1);
+  std::vector<AppendResult> results;
+  uint64_t ticket3 = 0, ticket4 = 0;
+  ASSERT_TRUE(journal.AppendUnsynced(third, &results, {}, &ticket3).ok());
+  ASSERT_TRUE(journal.AppendUnsynced(third, &results, {}, &ticket4).ok());
+  EXPECT_TRUE(results[0].duplicate);
+  EXPECT_EQ(ticket4, ticket3);
+  EXPECT_GT(fault.fs->UnsyncedBytes(), 0u);
+  ASSERT_TRUE(journal.Sync(ticket4).ok());
+  EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u);
+}
+
+TEST(Durability, AFailedSyncFailsTheJournalForGood) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  Journal& journal = ledger.journal();
+  std::vector<SignedEvent> acknowledged = Receipts(ledger, "ok", 3);
+  std::vector<SignedEvent> first = Receipts(ledger, "first", 3);
+  std::vector<SignedEvent> second = Receipts(ledger, "second", 3);
+  std::vector<SignedEvent> later = Receipts(ledger, "later", 3);
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(journal.Append(acknowledged, &results).ok());
+  uint64_t ticket1 = 0, ticket2 = 0;
+  ASSERT_TRUE(journal.AppendUnsynced(first, &results, {}, &ticket1).ok());
+  ASSERT_TRUE(journal.AppendUnsynced(second, &results, {}, &ticket2).ok());
+
+  fault.fs->FailSyncs(true);
+  Status s = journal.Sync(ticket1);
+  EXPECT_EQ(s.code(), "journal_failed") << s.ToString();
+  EXPECT_NE(s.message().find("injected sync failure"), std::string::npos) << s.ToString();
+  EXPECT_EQ(journal.failure().code(), "journal_failed");
+
+  // The disk works again, and still nothing is acknowledged or written: a retried fsync may
+  // report success for pages that were dropped.
+  fault.fs->FailSyncs(false);
+  const uint64_t appended = fault.fs->AppendedBytes();
+  EXPECT_EQ(journal.Sync(ticket2).code(), "journal_failed");
+  EXPECT_EQ(journal.Append(later, &results).code(), "journal_failed");
+  uint64_t ticket = 0;
+  EXPECT_EQ(journal.AppendUnsynced(later, &results, {}, &ticket).code(), "journal_failed");
+  std::string note;
+  EXPECT_EQ(journal.WriteCheckpoint(&note).code(), "journal_failed");
+  EXPECT_EQ(fault.fs->AppendedBytes(), appended) << "written after the failure";
+
+  // Opened again, the ledger holds what was acknowledged, each unacknowledged batch whole or
+  // not at all (the second only with the first), and nothing after.
+  ledger.set_env(nullptr);
+  ledger.Reopen();
+  EXPECT_TRUE(ledger.journal().failure().ok());
+  EXPECT_EQ(Held(ledger.journal(), IdsOf(acknowledged)), 3u);
+  size_t held1 = Held(ledger.journal(), IdsOf(first));
+  size_t held2 = Held(ledger.journal(), IdsOf(second));
+  EXPECT_TRUE(held1 == 0 || held1 == 3) << held1;
+  EXPECT_TRUE(held2 == 0 || (held2 == 3 && held1 == 3)) << held1 << " " << held2;
+  EXPECT_EQ(Held(ledger.journal(), IdsOf(later)), 0u);
+  ExpectVerifies(ledger.journal());
+  ledger.AppendOk(ledger.Signed("xt-finance", Receipt("after-reopen", "xt-finance", 1)));
+}
+
+// Batches written with AppendUnsynced and synced now and then; after each step the database is
+// copied as a power cut would leave it, with none, some or all of the unsynced WAL bytes. Each
+// copy must open to a ledger that holds every acknowledged (synced) batch, holds each batch
+// whole or not at all, holds no batch without every batch written before it, and verifies.
+TEST(Durability, APowerCutKeepsAcknowledgedBatchesAndOnlyWholeOnesInOrder) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  const uint64_t base = ledger.journal().head().size;
+  const fs::path db = ledger.dir() / std::string(storage::kDatabaseDir);
+  std::mt19937_64 rng(20261122);
+  struct Written {
+    std::set<std::string> ids;
+    uint64_t ticket = 0;
+  };
+  std::vector<Written> written;
+  uint64_t synced_ticket = 0;
+  for (int step = 0; step < 14; ++step) {
+    std::vector<SignedEvent> batch = Receipts(ledger, "p" + std::to_string(step), 1 + rng() % 12);
+    std::vector<AppendResult> results;
+    Written w{IdsOf(batch), 0};
+    ASSERT_TRUE(ledger.journal().AppendUnsynced(batch, &results, {}, &w.ticket).ok());
+    written.push_back(w);
+    if (rng() % 3 == 0) {
+      ASSERT_TRUE(ledger.journal().Sync(w.ticket).ok());
+      synced_ticket = w.ticket;
+    }
+    // None of the unsynced bytes, all of them, or a cut anywhere between (a torn record).
+    const int mode = step % 3;
+    const fs::path copy = ledger.dir().string() + "-cut-" + std::to_string(step);
+    fault.fs->CopyAsAfterPowerCut(db, copy / std::string(storage::kDatabaseDir),
+                                  [&](uint64_t unsynced) -> uint64_t {
+                                    if (mode == 0 || unsynced == 0) return 0;
+                                    if (mode == 1) return unsynced;
+                                    return rng() % unsynced;
+                                  });
+    fs::copy_file(ledger.dir() / std::string(storage::kLogKeyFile),
+                  copy / std::string(storage::kLogKeyFile));
+    {
+      Views views;
+      std::unique_ptr<Journal> recovered;
+      Status s = OpenWithViews(copy.string(), JournalOptions(), &views, &recovered);
+      ASSERT_TRUE(s.ok()) << "step " << step << ": " << s.ToString();
+      uint64_t expected_size = base;
+      bool gap = false;
+      for (size_t b = 0; b < written.size(); ++b) {
+        size_t held = Held(*recovered, written[b].ids);
+        if (written[b].ticket <= synced_ticket) {
+          EXPECT_EQ(held, written[b].ids.size()) << "step " << step << ": acknowledged batch " << b;
+        }
+        EXPECT_TRUE(held == 0 || held == written[b].ids.size())
+            << "step " << step << ": batch " << b << " half there";
+        EXPECT_FALSE(gap && held > 0) << "step " << step << ": batch " << b << " after a lost one";
+        gap |= held == 0;
+        expected_size += held;
+      }
+      EXPECT_EQ(recovered->head().size, expected_size) << "step " << step;
+      ExpectVerifies(*recovered);
+    }
+    fs::remove_all(copy);
+  }
+}
+
+}  // namespace
+}  // namespace fundledger::testing
