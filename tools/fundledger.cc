@@ -323,7 +323,13 @@ struct VerifyArgs {
 int Verify(const VerifyArgs& args) {
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
-  if (!s.ok()) return Report(s);
+  if (!s.ok()) {
+    // A ledger too damaged to open gets its report too, for whoever reads the JSON.
+    if (args.format == "json") {
+      PrintJsonLine({{"ok", false}, {"error", ErrorJson(s)}, {"first_bad_seq", json()}});
+    }
+    return Report(s);
+  }
   if (!args.log_key.empty()) {
     // A ledger rewritten whole, with checkpoints re-signed by a new key, verifies against its
     // own stored key; only a key obtained independently anchors it.
