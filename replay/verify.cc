@@ -261,7 +261,7 @@ class LedgerVerifier {
     last_recorded_at_ms_ = r.getRecordedAtMs();
     Pending pending{seq, SignedEvent(), PublicKey{}};
     // The one-JSON-form check is per record and needs no state: it runs with the signatures.
-    s = SignedEvent::FromStoredEnvelope(r.getEnvelope(), &pending.event);
+    s = SignedEvent::FromStoredRecord(record, &pending.event);
     if (!s.ok()) return Fail(seq, Bad(seq, "record_event_malformed", s.ToString()));
 
     FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
@@ -396,7 +396,7 @@ class LedgerVerifier {
       RecordReader record;
       SignedEvent event;
       if (!RecordReader::Open(bytes, &record).ok() ||
-          !SignedEvent::FromStoredEnvelope(record.record().getEnvelope(), &event).ok()) {
+          !SignedEvent::FromStoredRecord(record, &event).ok()) {
         return false;  // checked in order before; not reached below a failure
       }
       uint64_t id_seq = 0;
