@@ -405,14 +405,24 @@ size_t ViewRows::keyed_row_count() const {
 
 void ViewRows::ForEachKeyedRow(
     const std::function<void(std::string_view key, std::string_view value)>& fn) const {
-  assert(stored_ == nullptr);
-  const Tables& t = *tables_;
   static_assert(kDisbursementRow < kMovementRow);  // in key order
-  for (const auto* d : SortedEntries(t.disbursements)) {
+  ForEachPaymentRow(fn);
+  ForEachMovementRow(fn);
+}
+
+void ViewRows::ForEachPaymentRow(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  assert(stored_ == nullptr);
+  for (const auto* d : SortedEntries(tables_->disbursements)) {
     fn(d->first, CanonicalBytes(d->second.Row()));
   }
+}
+
+void ViewRows::ForEachMovementRow(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  assert(stored_ == nullptr);
   std::string key;
-  for (const auto* v : SortedEntries(t.movements)) {
+  for (const auto* v : SortedEntries(tables_->movements)) {
     const Movement& m = v->second;
     key.assign(1, kMovementRow);
     key.append(v->first.data(), v->first.size());
@@ -438,11 +448,7 @@ void ViewRows::ForEachRow(
     if (h->second.has_balance) fn(kBalanceRow + h->first, EncodeBalance(h->second.balance));
   }
   rows_of(kCompoundRow);
-  if (with_keyed) {
-    for (const auto* d : SortedEntries(t.disbursements)) {
-      fn(d->first, CanonicalBytes(d->second.Row()));
-    }
-  }
+  if (with_keyed) ForEachPaymentRow(fn);
   rows_of(kProjectFindingRow);
   rows_of(kFindingRow);
   for (const auto* h : holders) {
@@ -452,15 +458,7 @@ void ViewRows::ForEachRow(
   }
   rows_of(kPolicyIndex);
   rows_of(kRegionRow);
-  if (with_keyed) {
-    for (const auto* v : SortedEntries(t.movements)) {
-      const Movement& m = v->second;
-      key.assign(1, kMovementRow);
-      key.append(v->first.data(), v->first.size());
-      fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                             m.to_kind, m.to, m.against_pledge));
-    }
-  }
+  if (with_keyed) ForEachMovementRow(fn);
   for (const auto* h : holders) {
     key.assign(1, kHistoryRow);
     key.append(h->first);

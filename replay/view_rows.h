@@ -120,6 +120,11 @@ class ViewRows : public ProjectionHook, public RowSource {
 
  private:
   struct Tables;
+  // The keyed rows of each kind, in key order.
+  void ForEachPaymentRow(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  void ForEachMovementRow(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
   struct Holder;
   struct Movement;
   struct Payment;
