@@ -864,7 +864,8 @@ Status ParseJson(std::string_view text, json* out) {
         /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const std::exception& e) {
     std::string why = guard->error().empty() ? e.what() : guard->error();
-    return Status::InvalidArgument("json_malformed", why);
+    // The parser quotes the bytes it stopped at, which may be invalid UTF-8 themselves.
+    return Status::InvalidArgument("json_malformed", ToValidUtf8(why));
   }
   return Status::Ok();
 }
@@ -907,41 +908,64 @@ Status CopyJsonForm(DynamicStruct::Reader in, DynamicStruct::Builder out) {
   }
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at s[0..n) (n > 0), or 0 if there is none.
+size_t Utf8SequenceLength(const uint8_t* s, size_t n) {
+  uint8_t lead = s[0];
+  if (lead < 0x80) return 1;
+  // The lead byte fixes the length and the range of the second byte (table 3-7), which is
+  // what excludes overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
+  size_t length = 0;
+  uint8_t second_min = 0x80, second_max = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_min = 0xA0;
+    if (lead == 0xED) second_max = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_min = 0x90;
+    if (lead == 0xF4) second_max = 0x8F;
+  } else {
+    return 0;  // a continuation byte, C0, C1 or F5..FF
+  }
+  if (n < length) return 0;
+  if (s[1] < second_min || s[1] > second_max) return 0;
+  for (size_t k = 2; k < length; ++k) {
+    if ((s[k] & 0xC0) != 0x80) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
 bool IsValidUtf8(std::string_view text) {
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    uint8_t lead = s[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // The lead byte fixes the length and the range of the second byte (table 3-7), which is
-    // what excludes overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
-    size_t length = 0;
-    uint8_t second_min = 0x80, second_max = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) second_min = 0xA0;
-      if (lead == 0xED) second_max = 0x9F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) second_min = 0x90;
-      if (lead == 0xF4) second_max = 0x8F;
-    } else {
-      return false;  // a continuation byte, C0, C1 or F5..FF
-    }
-    if (n - i < length) return false;
-    if (s[i + 1] < second_min || s[i + 1] > second_max) return false;
-    for (size_t k = 2; k < length; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-    }
+  for (size_t i = 0; i < text.size();) {
+    size_t length = Utf8SequenceLength(s + i, text.size() - i);
+    if (length == 0) return false;
     i += length;
   }
   return true;
+}
+
+std::string ToValidUtf8(std::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    size_t length = Utf8SequenceLength(s + i, text.size() - i);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER for one bad byte
+      ++i;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
 }
 
 }  // namespace fundledger
