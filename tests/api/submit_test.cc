@@ -103,8 +103,10 @@ TEST_F(SubmitTest, InvalidUtf8IsNamedInValidJson) {
   std::string text;
   ASSERT_NO_THROW(text = error.dump());
   EXPECT_TRUE(IsValidUtf8(text));
-  EXPECT_EQ(ToValidUtf8("a\xff\xc0\xafb\xe4\xb8\xad"),
-            "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDb\xe4\xb8\xad");
+  EXPECT_EQ(ToValidUtf8("a\xff\xc0\xaf"
+                        "b\xe4\xb8\xad"),
+            "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b\xe4\xb8\xad");
   Status status = Status::InvalidArgument("x\xff", "m\xff", "f\xff").WithEventId("e\xff");
   ASSERT_NO_THROW(ErrorJson(status).dump());
 }
