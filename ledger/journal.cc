@@ -270,7 +270,9 @@ Status Journal::Load() {
   FL_RETURN_IF_ERROR(FromRocks(
       db_->Get(rocksdb::ReadOptions(), meta, ToSlice(storage::kMetaLogVerifierKey), &vkey)));
   Status s = ParseVerifierKey(vkey, &log_verifier_);
-  if (!s.ok()) return Status::Corruption("log_key_malformed", s.message());
+  if (!s.ok()) {
+    return Status::Corruption("log_key_malformed", "the ledger's stored log key: " + s.message());
+  }
 
   if (!options_.read_only) {
     std::string key_path = (fs::path(dir_) / storage::kLogKeyFile).string();
@@ -313,7 +315,10 @@ Status Journal::Load() {
         it->Seek(std::string(1, char(storage::kFactRow + 1)));
         continue;
       }
-      if (!state_.LoadRow(family, key, it->value().ToStringView())) {
+      // A writer must not build on a row it cannot read; a reader (verification above all)
+      // leaves it out and opens, so that verification can name it among the stored rows that
+      // differ from the ones rebuilt from the records.
+      if (!state_.LoadRow(family, key, it->value().ToStringView()) && !options_.read_only) {
         return Status::Corruption("state_row_malformed", std::string(family) + " row " +
                                                              std::string(key) + " is malformed");
       }

@@ -321,8 +321,15 @@ class LedgerVerifier {
       return Status::Corruption("checkpoint_invalid",
                                 "checkpoint at size " + std::to_string(size) + ": " + s.message());
     }
-    if (checkpoint.size != size || checkpoint.origin != journal_.origin() ||
-        checkpoint.root != range_.Root()) {
+    if (checkpoint.origin != journal_.origin()) {
+      // Not the records' fault: the checkpoint or the ledger's stored origin was changed.
+      return Status::Corruption("checkpoint_mismatch",
+                                "checkpoint at size " + std::to_string(size) +
+                                    " names the origin \"" + checkpoint.origin +
+                                    "\", not the ledger's stored origin \"" + journal_.origin() +
+                                    "\"");
+    }
+    if (checkpoint.size != size || checkpoint.root != range_.Root()) {
       report_->first_bad_seq = size;
       return Status::Corruption("checkpoint_mismatch",
                                 "checkpoint at size " + std::to_string(size) +

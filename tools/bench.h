@@ -304,6 +304,26 @@ int BenchHttp(const BenchHttpArgs& args);
 // The PostgreSQL baseline alone, next to the verify limit.
 int BenchPg(const BenchArgs& args, const BenchPgArgs& pg);
 
+// A soak of mixed reads and writes over HTTP (tools/bench_soak.cc).
+inline constexpr double kSoakSecondsMax = 24 * 3600;
+struct BenchSoakArgs {
+  double minutes = 10;
+  double seconds = 0;            // when > 0, the duration instead of `minutes` (short runs, tests)
+  double interval_seconds = 60;  // one report line each
+  unsigned writers = 2;
+  unsigned readers = 4;
+  double write_rate = 1000;  // events/s over all writers; 0: as fast as the server answers
+  unsigned server_threads = 2;
+  std::string dir;
+  bool keep = false;  // leave the ledger and the server's log in DIR
+};
+// Runs `fundledger serve` as a child process on a ledger of the benchmark's world while writers
+// post cycles of signed events at `write_rate` and readers make signed view reads, public reads,
+// proofs and log reads; prints per interval the events appended, the reads, the errors, the
+// server's resident memory and each kind's latency (p50/p99/max), then the memory's growth and
+// whether the ledger verifies. Exit 1 on any error.
+int BenchSoak(const BenchSoakArgs& args);
+
 struct BenchAllArgs {
   BenchArgs base;      // events, batch (in-process appends), dir, json
   BenchHttpArgs http;  // batch, clients, connections, format

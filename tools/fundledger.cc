@@ -323,7 +323,13 @@ struct VerifyArgs {
 int Verify(const VerifyArgs& args) {
   std::unique_ptr<Journal> journal;
   Status s = OpenLedger(args.data, /*views=*/nullptr, &journal);
-  if (!s.ok()) return Report(s);
+  if (!s.ok()) {
+    // A ledger too damaged to open gets its report too, for whoever reads the JSON.
+    if (args.format == "json") {
+      PrintJsonLine({{"ok", false}, {"error", ErrorJson(s)}, {"first_bad_seq", json()}});
+    }
+    return Report(s);
+  }
   if (!args.log_key.empty()) {
     // A ledger rewritten whole, with checkpoints re-signed by a new key, verifies against its
     // own stored key; only a key obtained independently anchors it.
@@ -728,6 +734,24 @@ int Main(int argc, char** argv) {
   bench_http_cmd->add_option("--dir", bench_http.dir, "scratch directory (default: a temp dir)");
   bench_http_cmd->add_option("--json", bench_http.json, "also write the figures to this JSON file");
   bench_http_cmd->callback([&] { status = BenchHttp(bench_http); });
+
+  BenchSoakArgs bench_soak;
+  auto* bench_soak_cmd = bench_cmd->add_subcommand(
+      "soak", "mixed reads and writes over HTTP for minutes: errors, memory, latency over time");
+  bench_soak_cmd->add_option("--minutes", bench_soak.minutes, "how long (default 10)");
+  bench_soak_cmd->add_option("--seconds", bench_soak.seconds, "how long, instead of --minutes");
+  bench_soak_cmd->add_option("--interval-seconds", bench_soak.interval_seconds,
+                             "seconds per report line (default 60)");
+  bench_soak_cmd->add_option("--writers", bench_soak.writers, "posting clients (default 2)");
+  bench_soak_cmd->add_option("--readers", bench_soak.readers, "reading clients (default 4)");
+  bench_soak_cmd->add_option("--write-rate", bench_soak.write_rate,
+                             "events/s over all writers, 0 = unthrottled (default 1000)");
+  bench_soak_cmd->add_option("--server-threads", bench_soak.server_threads,
+                             "the server's --threads (default 2)");
+  bench_soak_cmd->add_option("--dir", bench_soak.dir, "scratch directory (default: a temp dir)");
+  bench_soak_cmd->add_flag("--keep", bench_soak.keep,
+                           "leave the ledger and the server's log in DIR afterwards");
+  bench_soak_cmd->callback([&] { status = BenchSoak(bench_soak); });
 
   // The PostgreSQL baseline's options, shared by bench pg and bench all.
   BenchPgArgs bench_pg;

@@ -764,12 +764,20 @@ TEST_F(FundRules, AWriterRefusesToOpenOnMalformedOrUnbalancedState) {
   ASSERT_TRUE(Journal::Open(L.dir().string(), options, &reopened).code() == "accounts_unbalanced");
 }
 
-TEST_F(FundRules, AMalformedStateRowStopsTheOpen) {
+TEST_F(FundRules, AMalformedStateRowStopsAWritersOpenAndVerificationNamesIt) {
   ASSERT_TRUE(L.journal().PutRawForTesting(storage::kAccountsFamily, "jp1", "not capnp!").ok());
   L.Close();
   std::unique_ptr<Journal> reopened;
   Status s = Journal::Open(L.dir().string(), JournalOptions(), &reopened);
   EXPECT_EQ(s.code(), "state_row_malformed") << s.ToString();
+  // A reader opens anyway, leaving the row out, so that verification can name it.
+  JournalOptions read_only;
+  read_only.read_only = true;
+  ASSERT_TRUE(Journal::Open(L.dir().string(), read_only, &reopened).ok());
+  VerifyReport report;
+  s = VerifyLedger(*reopened, VerifyOptions(), &report);
+  EXPECT_EQ(s.code(), "accounts_mismatch") << s.ToString();
+  EXPECT_NE(s.message().find("row jp1 "), std::string::npos) << s.ToString();
 }
 
 // ---- edges a rule could quietly lose ----
