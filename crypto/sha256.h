@@ -1,4 +1,5 @@
-// SHA-256 (libsodium). Pure functions, thread safe.
+// SHA-256: with the processor's SHA extensions where it has them, else libsodium's. Pure
+// functions, thread safe.
 #pragma once
 
 #include <array>
@@ -12,8 +13,8 @@ using Hash = std::array<uint8_t, 32>;
 
 Hash Sha256(std::span<const uint8_t> bytes);
 inline Hash Sha256(std::string_view bytes) {
-  return Sha256(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                         bytes.size()));
+  return Sha256(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 // Incremental form, for hashing several pieces without concatenating them.
@@ -26,5 +27,10 @@ class Sha256Hasher {
  private:
   alignas(64) unsigned char state_[128];  // crypto_hash_sha256_state, opaque here
 };
+
+namespace internal {
+// Whether the SHA extensions compute the hashes here (else libsodium does); for tests.
+bool Sha256UsesShaExtensions();
+}  // namespace internal
 
 }  // namespace fundledger

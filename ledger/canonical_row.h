@@ -5,6 +5,7 @@
 #include <capnp/message.h>
 #include <kj/exception.h>
 
+#include <array>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -12,6 +13,21 @@
 #include "ledger/event.h"
 
 namespace fundledger {
+
+// A message builder for one small row: its first segment is a zeroed array inside the object
+// (on the stack), so that building a row allocates nothing until it outgrows it.
+class RowMessageBuilder : private std::array<capnp::word, 64> {
+ public:
+  RowMessageBuilder() : std::array<capnp::word, 64>{}, message_(kj::arrayPtr(data(), size())) {}
+  template <typename T>
+  typename T::Builder initRoot() {
+    return message_.initRoot<T>();
+  }
+  capnp::MallocMessageBuilder& message() { return message_; }
+
+ private:
+  capnp::MallocMessageBuilder message_;  // zeroes the words it used when destroyed
+};
 
 template <typename Builder>
 std::string CanonicalBytes(Builder builder) {

@@ -1,5 +1,6 @@
 #include "ledger/event.h"
 
+#include <capnp/any.h>
 #include <capnp/dynamic.h>
 #include <kj/exception.h>
 
@@ -28,6 +29,22 @@ struct CanonicalMessage {
 };
 
 namespace {
+
+// The envelope's signer and event are present and its signature is 64 bytes; the signature.
+Status EnvelopeSignature(schema::Envelope::Reader envelope, Signature* out) {
+  if (!envelope.hasSigner()) {
+    return Status::InvalidArgument("json_missing_field", "required field is missing", "signer");
+  }
+  if (!envelope.hasEvent()) {
+    return Status::InvalidArgument("json_missing_field", "required field is missing", "event");
+  }
+  auto sig = envelope.getSignature();
+  if (sig.size() != sizeof(Signature)) {
+    return Status::InvalidArgument("bad_signature", "a signature is 64 bytes", "signature");
+  }
+  memcpy(out->data(), sig.begin(), sig.size());
+  return Status::Ok();
+}
 
 kj::Array<capnp::word> CopyToWords(std::span<const uint8_t> bytes) {
   auto words = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);
@@ -191,7 +208,37 @@ Status SignedEvent::CheckOneJsonFormByRoundTrip(schema::Event::Reader event) {
   }
 }
 
-Status SignedEvent::FromStoredEnvelope(schema::Envelope::Reader envelope, SignedEvent* out) {
+Status SignedEvent::FromStoredRecord(const RecordReader& record, SignedEvent* out) {
+  auto envelope = record.record().getEnvelope();
+  try {
+    // In a canonical message every object is followed by its children in pointer order (a
+    // preorder). The event is the envelope's last pointer and the envelope the record's, so
+    // the event and everything it points to run from the event's first word to the record's
+    // end; its pointers are relative, so those words are its canonical encoding less the root
+    // pointer.
+    static_assert(capnp::_::structSize<schema::Record>().pointers == 1);
+    static_assert(capnp::_::structSize<schema::Envelope>().pointers == 3);
+    if (envelope.hasEvent()) {
+      capnp::AnyStruct::Reader event(envelope.getEvent());
+      const auto* start = reinterpret_cast<const capnp::word*>(event.getDataSection().begin());
+      const kj::Array<capnp::word>& words = record.message_->words;
+      const uint64_t data_words = event.getDataSection().size() / sizeof(capnp::word);
+      const uint64_t pointers = event.getPointerSection().size();
+      if (start > words.begin() && start < words.end() && data_words + pointers > 0) {
+        const size_t tail = size_t(words.end() - start);
+        auto canonical = kj::heapArray<capnp::word>(tail + 1);
+        // A struct pointer (kind 0) with offset 0, then the section sizes.
+        const uint64_t root = data_words << 32 | pointers << 48;
+        memcpy(static_cast<void*>(canonical.begin()), &root, sizeof(root));
+        memcpy(static_cast<void*>(canonical.begin() + 1), start, tail * sizeof(capnp::word));
+        Signature signature;
+        FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
+        return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
+      }
+    }
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
   return FromEnvelope(envelope, /*check_json_form=*/false, out);
 }
 
@@ -202,18 +249,8 @@ Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, Signed
 Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_json_form,
                                  SignedEvent* out) {
   try {
-    if (!envelope.hasSigner()) {
-      return Status::InvalidArgument("json_missing_field", "required field is missing", "signer");
-    }
-    if (!envelope.hasEvent()) {
-      return Status::InvalidArgument("json_missing_field", "required field is missing", "event");
-    }
-    auto sig = envelope.getSignature();
-    if (sig.size() != sizeof(Signature)) {
-      return Status::InvalidArgument("bad_signature", "a signature is 64 bytes", "signature");
-    }
     Signature signature;
-    memcpy(signature.data(), sig.begin(), sig.size());
+    FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
     if (check_json_form) FL_RETURN_IF_ERROR(CheckOneJsonForm(envelope.getEvent()));
     auto canonical = capnp::canonicalize(envelope.getEvent());
     return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);

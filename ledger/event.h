@@ -35,6 +35,7 @@ inline constexpr size_t kJsonFormScratchWords = 256;
 capnp::ReaderOptions LedgerReaderOptions();
 
 struct CanonicalMessage;
+class RecordReader;
 
 // Value type: copies share the immutable encoded event.
 class SignedEvent {
@@ -48,9 +49,11 @@ class SignedEvent {
                      SignedEvent* out);
   // From an Envelope reader (e.g. inside a stored record). Checks the one-to-one form.
   static Status FromEnvelopeReader(schema::Envelope::Reader envelope, SignedEvent* out);
-  // The same without the one-JSON-form check, for a stored record whose form is checked on its
-  // own (verification checks it on the signature threads).
-  static Status FromStoredEnvelope(schema::Envelope::Reader envelope, SignedEvent* out);
+  // The event of a stored record, without the one-JSON-form check, which verification makes on
+  // its signature threads. The record is canonical (RecordReader::Open checked it), so the
+  // event's canonical bytes are the record's tail behind a root pointer: they are copied, not
+  // recomputed.
+  static Status FromStoredRecord(const RecordReader& record, SignedEvent* out);
   // InvalidArgument "capnp_noncanonical" unless the event's JSON form expresses it exactly (no
   // unknown fields, enumerants or union members), so that it has one signed form; the codes of
   // CopyJsonForm (ledger/codec.h) for data the JSON form cannot hold at all (an unknown
@@ -100,6 +103,7 @@ class RecordReader {
   schema::Record::Reader record() const;
 
  private:
+  friend class SignedEvent;
   std::shared_ptr<const CanonicalMessage> message_;
 };
 

@@ -131,6 +131,15 @@ Journal::Journal() : tree_(std::make_unique<TreeReader>(this)), state_(this) {}
 const NodeReader& Journal::tree() const { return *tree_; }
 
 Journal::~Journal() {
+  // Written rows are durable in the write-ahead log already. Flushing them into table files
+  // as the writer closes spares every later opening the log's replay (a read-only opening, as
+  // `verify` and `show` make, replays it each time: 5% of a verification of 1M fresh records).
+  // Not after a failed write, which must leave the files as they are.
+  if (db_ && families_ && !options_.read_only && !failed_.load()) {
+    rocksdb::FlushOptions flush;
+    flush.wait = true;
+    db_->Flush(flush, families_->handles).PermitUncheckedError();
+  }
   if (db_ && families_) {
     for (auto* handle : families_->handles) {
       db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();

@@ -34,7 +34,7 @@ AccountKey GetAccountRef(schema::AccountRef::Reader in, schema::Category categor
 }
 
 std::string EncodeProject(const Project& p) {
-  capnp::MallocMessageBuilder builder;
+  RowMessageBuilder builder;
   auto row = builder.initRoot<schema::ProjectState>();
   row.setProject(p.id);
   row.setRegion(p.region);
@@ -54,7 +54,7 @@ bool DecodeProject(std::string_view bytes, Project* out) {
 }
 
 std::string EncodeFinding(const Finding& f) {
-  capnp::MallocMessageBuilder builder;
+  RowMessageBuilder builder;
   auto row = builder.initRoot<schema::FindingState>();
   row.setFinding(f.id);
   row.setAuditor(f.auditor);
@@ -74,7 +74,7 @@ bool DecodeFinding(std::string_view bytes, Finding* out) {
 }
 
 std::string EncodePolicy(const Policy& p) {
-  capnp::MallocMessageBuilder builder;
+  RowMessageBuilder builder;
   auto row = builder.initRoot<schema::PolicyState>();
   row.setRegion(p.region);
   row.setSetSeq(p.set_seq);
@@ -123,7 +123,7 @@ bool DecodePolicy(std::string_view bytes, Policy* out) {
 }
 
 std::string EncodeFact(const EventFact& f) {
-  capnp::MallocMessageBuilder builder;
+  RowMessageBuilder builder;
   auto row = builder.initRoot<schema::EventFact>();
   row.setId(f.id);
   row.setSeq(f.seq);
@@ -189,7 +189,7 @@ std::string RowKey(char prefix, std::string_view key) {
 }  // namespace
 
 std::string EncodeOrg(const Org& org) {
-  capnp::MallocMessageBuilder builder;
+  RowMessageBuilder builder;
   auto state = builder.initRoot<schema::OrgState>();
   state.setOrg(org.id);
   state.setName(org.name);

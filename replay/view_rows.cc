@@ -374,8 +374,66 @@ std::vector<const typename Map::value_type*> SortedEntries(const Map& map) {
 
 }  // namespace
 
-void ViewRows::ForEachRow(
+bool ViewRows::IsKeyedRow(std::string_view key) {
+  return !key.empty() && (key[0] == kMovementRow || key[0] == kDisbursementRow);
+}
+
+bool ViewRows::FindKeyedRow(std::string_view key, std::string* value) const {
+  assert(stored_ == nullptr);
+  const Tables& t = *tables_;
+  if (key.empty()) return false;
+  if (key[0] == kMovementRow) {
+    auto it = t.movements.find(key.substr(1));
+    if (it == t.movements.end()) return false;
+    const Movement& m = it->second;
+    *value = EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
+                            m.to_kind, m.to, m.against_pledge);
+    return true;
+  }
+  if (key[0] == kDisbursementRow) {
+    auto it = t.disbursements.find(std::string(key));
+    if (it == t.disbursements.end()) return false;
+    *value = CanonicalBytes(it->second.Row());
+    return true;
+  }
+  return false;
+}
+
+size_t ViewRows::keyed_row_count() const {
+  return tables_->movements.size() + tables_->disbursements.size();
+}
+
+void ViewRows::ForEachKeyedRow(
     const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  static_assert(kDisbursementRow < kMovementRow);  // in key order
+  ForEachPaymentRow(fn);
+  ForEachMovementRow(fn);
+}
+
+void ViewRows::ForEachPaymentRow(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  assert(stored_ == nullptr);
+  for (const auto* d : SortedEntries(tables_->disbursements)) {
+    fn(d->first, CanonicalBytes(d->second.Row()));
+  }
+}
+
+void ViewRows::ForEachMovementRow(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  assert(stored_ == nullptr);
+  std::string key;
+  for (const auto* v : SortedEntries(tables_->movements)) {
+    const Movement& m = v->second;
+    key.assign(1, kMovementRow);
+    key.append(v->first.data(), v->first.size());
+    fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
+                           m.to_kind, m.to, m.against_pledge));
+  }
+}
+
+void ViewRows::ForEachRow(
+    const std::function<void(std::string_view key, std::string_view value)>& fn,
+    bool with_keyed) const {
   assert(stored_ == nullptr);
   const Tables& t = *tables_;
   auto holders = SortedEntries(t.holders);
@@ -390,9 +448,7 @@ void ViewRows::ForEachRow(
     if (h->second.has_balance) fn(kBalanceRow + h->first, EncodeBalance(h->second.balance));
   }
   rows_of(kCompoundRow);
-  for (const auto* d : SortedEntries(t.disbursements)) {
-    fn(d->first, CanonicalBytes(d->second.Row()));
-  }
+  if (with_keyed) ForEachPaymentRow(fn);
   rows_of(kProjectFindingRow);
   rows_of(kFindingRow);
   for (const auto* h : holders) {
@@ -402,13 +458,7 @@ void ViewRows::ForEachRow(
   }
   rows_of(kPolicyIndex);
   rows_of(kRegionRow);
-  for (const auto* v : SortedEntries(t.movements)) {
-    const Movement& m = v->second;
-    key.assign(1, kMovementRow);
-    key.append(v->first.data(), v->first.size());
-    fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                           m.to_kind, m.to, m.against_pledge));
-  }
+  if (with_keyed) ForEachMovementRow(fn);
   for (const auto* h : holders) {
     key.assign(1, kHistoryRow);
     key.append(h->first);

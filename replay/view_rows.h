@@ -85,10 +85,22 @@ class ViewRows : public ProjectionHook, public RowSource {
 
   // Every row, encoded, in key order (a rebuild compared with or written over the stored
   // rows). REQUIRES: no stored source.
-  void ForEachRow(
-      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  // Without the keyed rows (below) when `with_keyed` is false.
+  void ForEachRow(const std::function<void(std::string_view key, std::string_view value)>& fn,
+                  bool with_keyed = true) const;
   // The number of rows ForEachRow walks. REQUIRES: no stored source.
   size_t row_count() const;
+
+  // The keyed rows: a movement per money event and a payment per disbursement, the two tables
+  // with a row per event. A comparison with the stored rows looks them up as it meets them
+  // rather than sorting them. REQUIRES (all three): no stored source.
+  static bool IsKeyedRow(std::string_view key);
+  // The rebuilt value of keyed row `key`; false if it has none.
+  bool FindKeyedRow(std::string_view key, std::string* value) const;
+  size_t keyed_row_count() const;
+  // The keyed rows in key order.
+  void ForEachKeyedRow(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
 
   // Row keys.
   static std::string BalanceKey(schema::AccountHolder kind, std::string_view holder);
@@ -108,6 +120,11 @@ class ViewRows : public ProjectionHook, public RowSource {
 
  private:
   struct Tables;
+  // The keyed rows of each kind, in key order.
+  void ForEachPaymentRow(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  void ForEachMovementRow(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
   struct Holder;
   struct Movement;
   struct Payment;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,7 @@ struct BenchWorkload {
   KeyPair contractor_key = KeyPair::Generate();  // signs as jianshe
   std::string today;                             // the business date of every event
 
-  // A payment: the event whose signature check is the limit. REQUIRES: a workload.
+  // A payment, whose record size the raw RocksDB figures use. REQUIRES: a workload.
   const SignedEvent& typical() const { return workload[std::min<size_t>(2, workload.size() - 1)]; }
   // The public key of one of the world's signers.
   PublicKey KeyOf(const std::string& signer) const;
@@ -115,9 +116,13 @@ double Percentile(std::vector<double> values, double p);
 
 // ---- The machine's limits ----
 
-// Ed25519 verifications per second of `event` (libsodium) on `threads` threads.
-double BenchVerifyRate(const SignedEvent& event, const PublicKey& key, unsigned threads,
-                       double seconds = 1.5);
+// Ed25519 verifications per second (libsodium) on `threads` threads, each going round `events`
+// (signed by `keys`, one per event) from its own starting point.
+double BenchVerifyRate(std::span<const SignedEvent> events, std::span<const PublicKey> keys,
+                       unsigned threads, double seconds = 1.5);
+// The limit is measured on the first events of the workload (a mix of the kinds the ledger
+// holds, each with its own signature).
+inline constexpr size_t kVerifyLimitEvents = 1024;
 // The signature-checking limit: every event is verified once, so nothing that checks them can
 // go faster than all cores verifying. The larger of (one core x cores) and all cores measured
 // together, so that a noisy neighbour during one measurement does not lower the bar.

@@ -411,8 +411,11 @@ TEST(MerkleTest, InclusionProofsVerifyForEveryLeafOfEveryTree) {
         EXPECT_FALSE(MerkleVerifyInclusion(index + 1, size, leaf, proof, root).ok());
       }
       EXPECT_FALSE(MerkleVerifyInclusion(size, size, leaf, proof, root).ok());
-      EXPECT_FALSE(
-          MerkleVerifyInclusion(index, size, leaf, proof, NaiveMth(tree.leaves, 0, size + 1)).ok());
+      if (size < tree.leaves.size()) {  // the root of a larger tree
+        EXPECT_FALSE(
+            MerkleVerifyInclusion(index, size, leaf, proof, NaiveMth(tree.leaves, 0, size + 1))
+                .ok());
+      }
       // Every element tampered, one removed, one added.
       for (size_t i = 0; i < proof.size(); ++i) {
         std::vector<Hash> bad = proof;

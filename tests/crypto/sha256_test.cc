@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sodium.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
 #include <string>
 
 #include "crypto/encoding.h"
@@ -33,6 +38,51 @@ TEST(Sha256Test, IncrementalEqualsOneShotAtEverySplit) {
   }
   Sha256Hasher empty;
   EXPECT_EQ(empty.Finish(), Sha256(""));
+}
+
+// libsodium's SHA-256, the reference the accelerated one must equal.
+Hash Reference(std::string_view bytes) {
+  Hash out;
+  crypto_hash_sha256(out.data(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  return out;
+}
+
+// Every length through several blocks (each padding case: the length field in the same block,
+// or spilling into a new one), then random lengths and contents.
+TEST(Sha256Test, EqualsLibsodiumAtEveryLength) {
+  ASSERT_EQ(sodium_init() >= 0, true);
+  std::mt19937_64 random(20261122);
+  std::string message;
+  for (size_t n = 0; n <= 1100; ++n) {
+    ASSERT_EQ(Sha256(message), Reference(message)) << "length " << n;
+    message.push_back(char(random()));
+  }
+  for (int i = 0; i < 2000; ++i) {
+    std::string m(random() % 5000, '\0');
+    for (char& c : m) c = char(random());
+    ASSERT_EQ(Sha256(m), Reference(m)) << "length " << m.size();
+  }
+  std::cout << "SHA-256 computed with "
+            << (internal::Sha256UsesShaExtensions() ? "the processor's SHA extensions"
+                                                    : "libsodium")
+            << "\n";
+}
+
+// Pieces of random sizes, including empty ones and ones that fill a block exactly.
+TEST(Sha256Test, IncrementalEqualsLibsodiumForRandomPieces) {
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 1000; ++i) {
+    std::string m(random() % 3000, '\0');
+    for (char& c : m) c = char(random());
+    Sha256Hasher hasher;
+    size_t at = 0;
+    while (at < m.size()) {
+      size_t piece = std::min<size_t>(m.size() - at, random() % 3 == 0 ? 64 : random() % 200);
+      hasher.Update(AsBytes(std::string_view(m).substr(at, piece)));
+      at += piece;
+    }
+    ASSERT_EQ(hasher.Finish(), Reference(m)) << "length " << m.size();
+  }
 }
 
 }  // namespace

@@ -284,6 +284,31 @@ TEST(Journal, EventsLaterInABatchSeeEarlierOnes) {
   EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
 }
 
+// Closing the writer moves what the write-ahead log holds into table files, so that a later
+// opening (read-only ones included) has no log to replay; the ledger reads the same after it.
+TEST(Journal, ClosingTheWriterLeavesNoLogToReplay) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  for (int i = 0; i < 40; ++i) {
+    ledger.AppendOk(ledger.Signed("xt-finance", Receipt("r" + std::to_string(i), "xt-finance", 1)));
+  }
+  Journal::Head before = ledger.journal().head();
+  auto log_bytes = [&] {
+    uintmax_t bytes = 0;
+    for (const auto& f :
+         std::filesystem::directory_iterator(ledger.dir() / storage::kDatabaseDir)) {
+      if (f.path().extension() == ".log") bytes += f.file_size();
+    }
+    return bytes;
+  };
+  EXPECT_GT(log_bytes(), 0u);  // the appends are in the log
+  ledger.Close();
+  EXPECT_EQ(log_bytes(), 0u);
+  ledger.Reopen();
+  EXPECT_EQ(ledger.journal().head().size, before.size);
+  EXPECT_EQ(ledger.journal().head().root, before.root);
+}
+
 TEST(Journal, StatePersistsAcrossReopen) {
   TestLedger ledger;
   ledger.Register("xt-finance");

@@ -107,15 +107,32 @@ Verdicts CheckBoth(Segments segments) {
   capnp::SegmentArrayMessageReader reader(segments, LedgerReaderOptions());
   SignedEvent event;
   Status made;
+  kj::Array<capnp::word> expected_canonical;
   try {
-    capnp::MallocMessageBuilder envelope;
-    auto root = envelope.initRoot<schema::Envelope>();
+    // As stored: in a canonical record, read back as verification reads it.
+    capnp::MallocMessageBuilder message;
+    auto record = message.initRoot<schema::Record>();
+    record.setSeq(7);
+    auto root = record.initEnvelope();
     root.setSigner("checker");
     root.initSignature(sizeof(Signature));
     root.setEvent(reader.getRoot<schema::Event>());
-    made = SignedEvent::FromStoredEnvelope(root.asReader(), &event);
+    expected_canonical = capnp::canonicalize(root.getEvent().asReader());
+    auto words = capnp::canonicalize(record.asReader());
+    RecordReader stored;
+    made = RecordReader::Open(
+        std::string_view(reinterpret_cast<const char*>(words.begin()), words.size() * 8), &stored);
+    if (made.ok()) made = SignedEvent::FromStoredRecord(stored, &event);
   } catch (const kj::Exception&) {
     made = Status::InvalidArgument("capnp_malformed", "unreadable");
+  }
+  if (made.ok()) {
+    // The event's canonical bytes, taken from the record's tail, are capnp's own.
+    auto got = event.canonical_event();
+    if (got.size() != expected_canonical.size() * 8 ||
+        memcmp(got.data(), expected_canonical.begin(), got.size()) != 0) {
+      v.fast = Status::InvalidArgument("stored_canonical_differs", "record tail");
+    }
   }
   if (v.readable && made.ok()) {
     Status member = event.CheckOneJsonForm();

@@ -206,6 +206,46 @@ TEST_F(VerifyTest, ATamperedViewRowIsFoundAndNamed) {
   EXPECT_NE(s.message().find("yh-finance"), std::string::npos) << s.message();
 }
 
+// Movements and payments (a row per event) are looked up where the walk of the stored rows
+// meets them: a changed, a missing and an invented one are each named, and a replay puts them
+// right.
+TEST_F(VerifyTest, KeyedViewRowsChangedMissingOrInventedAreNamedAndReplayRepairsThem) {
+  const std::string changed = ViewRows::MovementKey("r3");
+  const std::string missing = ViewRows::MovementKey("r17");
+  const std::string invented = ViewRows::MovementKey("r99");
+  std::string value = Read(storage::kProjectionsFamily, changed);
+  ASSERT_FALSE(value.empty());
+  const std::string original = value;
+  value[value.size() / 2] ^= 0x01;
+  auto expect_named = [&](const std::string& key, const std::string& what) {
+    VerifyReport report;
+    Status s = Verify(&report);
+    EXPECT_EQ(s.code(), "projections_mismatch") << s.ToString();
+    EXPECT_NE(s.message().find(key.substr(1)), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(what), std::string::npos) << s.message();
+  };
+  Journal& journal = ledger_.journal();
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kProjectionsFamily, changed, value).ok());
+  expect_named(changed, "differs");
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kProjectionsFamily, changed, original).ok());
+  ASSERT_TRUE(journal.DeleteRawForTesting(storage::kProjectionsFamily, missing).ok());
+  expect_named(missing, "is missing");
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kProjectionsFamily, invented, original).ok());
+  expect_named(invented, "is not rebuilt");
+
+  ViewRows rebuilt;
+  uint64_t records = 0;
+  ASSERT_TRUE(RebuildViews(journal, RebuildOptions(), &rebuilt, &records).ok());
+  ReplaceReport replaced;
+  ASSERT_TRUE(ReplaceViews(&journal, rebuilt, &replaced).ok());
+  EXPECT_EQ(replaced.written, 1u);
+  EXPECT_EQ(replaced.deleted, 1u);
+  EXPECT_EQ(Read(storage::kProjectionsFamily, changed), original);
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 }  // namespace
 
 // The accounts family (balances, event facts, projects, policies, findings) is rebuilt from the
