@@ -8,3 +8,5 @@ bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j2
 ctest --test-dir build --output-on-failure
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-sanitizers.sh).
+bash scripts/test-sanitizers.sh asan
