@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "api/http_handler.h"
+#include "api/http_request.h"
 #include "api/submit.h"
 #include "ledger/parallel.h"
 
@@ -121,8 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = false;
     if (closing_ || server_.draining) return Close();
     parser_.emplace();
-    parser_->header_limit(uint32_t(limits().header_bytes_max));
-    parser_->body_limit(limits().body_bytes_max);
+    LimitRequestParser(limits().header_bytes_max, limits().body_bytes_max, &*parser_);
     if (buffer_.size() > 0) return DoReadHeader();
     stream_.expires_after(Ms(limits().idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
@@ -139,31 +139,47 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     started_ = Clock::now();
     stream_.expires_after(Ms(limits().header_timeout_ms));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    ParseHeader();
   }
 
-  // Answers a request over a limit; false for other errors (the connection just closes).
-  bool FailOnLimit(beast::error_code ec) {
-    if (ec == http::error::header_limit) {
-      Fail(Status::InvalidArgument(
-          "header_too_large",
-          "request headers are at most " + std::to_string(limits().header_bytes_max) + " bytes"));
-      return true;
+  // The header is parsed here rather than by http::async_read_header, so that its raw bytes can
+  // be checked (api/http_request.h) before Beast folds them into fields.
+  void ParseHeader() {
+    auto bytes = buffer_.data();
+    Status s =
+        CheckHeaderBytes(std::string_view(static_cast<const char*>(bytes.data()), bytes.size()));
+    if (!s.ok()) return Fail(s);
+    beast::error_code ec;
+    buffer_.consume(parser_->put(bytes, ec));
+    if (ec == http::error::need_more) {
+      return stream_.async_read_some(
+          buffer_.prepare(kFirstReadBytes),
+          beast::bind_front_handler(&Session::OnHeaderBytes, shared_from_this()));
     }
-    if (ec == http::error::body_limit) {
-      // Beast finds a Content-Length over the limit with the header, a chunked body as it comes.
-      Fail(Status::InvalidArgument(
-          "body_too_large",
-          "a request body is at most " + std::to_string(limits().body_bytes_max) + " bytes"));
-      return true;
-    }
-    return false;
+    OnHeader(ec);
   }
 
-  void OnHeader(beast::error_code ec, size_t) {
-    if (FailOnLimit(ec)) return;
+  void OnHeaderBytes(beast::error_code ec, size_t bytes) {
     if (ec) return Close();
+    buffer_.commit(bytes);
+    ParseHeader();
+  }
+
+  // Answers a request that cannot be read (api/http_request.h); false when no one is to be
+  // answered (the connection just closes).
+  bool FailOnReadError(beast::error_code ec) {
+    std::optional<Status> status =
+        ReadErrorStatus(ec, limits().header_bytes_max, limits().body_bytes_max);
+    if (!status) return false;
+    Fail(*status);
+    return true;
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (FailOnReadError(ec)) return;
+    if (ec) return Close();
+    Status framing = CheckFraming(*parser_);
+    if (!framing.ok()) return Fail(framing);
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       return http::async_write(stream_, *continue_,
@@ -182,19 +198,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnBody(beast::error_code ec, size_t) {
-    if (FailOnLimit(ec)) return;
+    if (FailOnReadError(ec)) return;
     if (ec) return Close();
     stream_.expires_never();  // the answer may wait for a durable batch
     http::request<http::string_body> request = parser_->release();
     keep_alive_ = request.keep_alive();
-    ApiRequest api;
-    api.method = std::string(request.method_string());
-    api.target = std::string(request.target());
-    api.content_type = std::string(request[http::field::content_type]);
-    api.signature.org = std::string(request[kOrgHeader]);
-    api.signature.timestamp = std::string(request[kTimestampHeader]);
-    api.signature.signature = std::string(request[kSignatureHeader]);
-    api.body = std::move(request.body());
+    ApiRequest api = ToApiRequest(std::move(request));
     auto reply = [self = shared_from_this()](ApiResponse response) {
       net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         self->Respond(std::move(response));

@@ -50,11 +50,15 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
 }
 
 nlohmann::json ErrorJson(const Status& status) {
-  return {{"code", status.code()},
-          {"message", status.message()},
-          {"event_id",
-           status.event_id().empty() ? nlohmann::json() : nlohmann::json(status.event_id())},
-          {"field", status.field().empty() ? nlohmann::json() : nlohmann::json(status.field())}};
+  // Messages, ids and fields may quote what a client sent, which need not be UTF-8; JSON text
+  // must be (nlohmann::json::dump throws otherwise).
+  auto text = [](const std::string& s) {
+    return s.empty() ? nlohmann::json() : nlohmann::json(ToValidUtf8(s));
+  };
+  return {{"code", ToValidUtf8(status.code())},
+          {"message", ToValidUtf8(status.message())},
+          {"event_id", text(status.event_id())},
+          {"field", text(status.field())}};
 }
 
 namespace {
@@ -167,7 +171,7 @@ nlohmann::json RenderSubmission(const Submission& submission,
     if (!errors[i].ok()) {
       *accepted_all = false;
       std::string id = errors[i].event_id();
-      out[i] = {{"id", id.empty() ? nlohmann::json() : nlohmann::json(id)},
+      out[i] = {{"id", id.empty() ? nlohmann::json() : nlohmann::json(ToValidUtf8(id))},
                 {"error", ErrorJson(errors[i])}};
     }
     results.push_back(std::move(out[i]));
@@ -206,7 +210,8 @@ std::string RenderSubmissionText(const Submission& submission,
       // Errors are few and their messages free text: the JSON library writes them.
       const Status& error = k == kNoEvent ? submission.errors[i] : appended[k].status;
       nlohmann::json item = {
-          {"id", error.event_id().empty() ? nlohmann::json() : nlohmann::json(error.event_id())},
+          {"id", error.event_id().empty() ? nlohmann::json()
+                                          : nlohmann::json(ToValidUtf8(error.event_id()))},
           {"error", ErrorJson(error)}};
       out += item.dump();
       continue;

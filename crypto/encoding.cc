@@ -28,7 +28,8 @@ Status Base64Decode(std::string_view text, std::vector<uint8_t>* out, size_t max
   if (text.size() % 4 != 0) return BadBase64("length is not a multiple of 4");
   const size_t decoded_len_max = text.size() / 4 * 3;
   if (decoded_len_max > max_bytes + 2) return BadBase64("longer than allowed");
-  // Nothing to decode; libsodium must not be handed an empty vector's null data().
+  // The empty text is the empty bytes; libsodium must not be handed the null buffer of an empty
+  // vector (its arguments are declared non-null).
   if (text.empty()) return Status::Ok();
 
   std::vector<uint8_t> bytes(decoded_len_max);
@@ -59,7 +60,7 @@ std::string HexEncode(std::span<const uint8_t> bytes) {
 Status HexDecode(std::string_view text, std::vector<uint8_t>* out) {
   out->clear();
   if (text.size() % 2 != 0) return Status::InvalidArgument("bad_hex", "odd number of digits");
-  if (text.empty()) return Status::Ok();  // libsodium must not get an empty vector's null data()
+  if (text.empty()) return Status::Ok();  // as in Base64Decode: no null buffer for libsodium
   std::vector<uint8_t> bytes(text.size() / 2);
   size_t decoded_len = 0;
   const char* end = nullptr;

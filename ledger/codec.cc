@@ -390,37 +390,65 @@ Status StructToJsonAt(DynamicStruct::Reader in, const std::string& path, json* o
   return Status::Ok();
 }
 
-// Rejects duplicate keys and excessive depth while nlohmann parses.
-class StrictParseGuard {
+// Builds the document as nlohmann's own DOM builder does, rejecting duplicate keys and excessive
+// depth on the way. Not nlohmann's callback parser: after every object it scans the enclosing
+// container for discarded values, which is quadratic in the length of an array of objects (an
+// 8 MiB body "[{},{},...]" took over an hour of CPU; found by fuzz_event_json).
+class StrictSax {
  public:
-  bool operator()(int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (size_t(depth) >= kJsonDepthMax) {
-          error_ = "nesting deeper than " + std::to_string(kJsonDepthMax);
-          throw std::runtime_error(error_);
-        }
-        keys_.emplace_back();
-        return true;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        if (!keys_.empty()) keys_.pop_back();
-        return true;
-      case json::parse_event_t::key:
-        if (!keys_.back().insert(parsed.get<std::string>()).second) {
-          error_ = "duplicate key \"" + parsed.get<std::string>() + "\"";
-          throw std::runtime_error(error_);
-        }
-        return true;
-      default:
-        return true;
-    }
+  using Dom = nlohmann::detail::json_sax_dom_parser<json>;
+  explicit StrictSax(json* out) : dom_(*out, /*allow_exceptions_=*/false) {}
+
+  bool null() { return dom_.null(); }
+  bool boolean(bool value) { return dom_.boolean(value); }
+  bool number_integer(json::number_integer_t value) { return dom_.number_integer(value); }
+  bool number_unsigned(json::number_unsigned_t value) { return dom_.number_unsigned(value); }
+  bool number_float(json::number_float_t value, const json::string_t& text) {
+    return dom_.number_float(value, text);
   }
+  bool string(json::string_t& value) { return dom_.string(value); }
+  bool binary(json::binary_t& value) { return dom_.binary(value); }
+  bool start_object(size_t size) {
+    if (!Deeper()) return false;
+    keys_.emplace_back();
+    return dom_.start_object(size);
+  }
+  bool key(json::string_t& key) {
+    if (!keys_.back().insert(key).second) return Fail("duplicate key \"" + key + "\"");
+    return dom_.key(key);
+  }
+  bool end_object() {
+    keys_.pop_back();
+    --depth_;
+    return dom_.end_object();
+  }
+  bool start_array(size_t size) { return Deeper() && dom_.start_array(size); }
+  bool end_array() {
+    --depth_;
+    return dom_.end_array();
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception& e) {
+    return Fail(e.what());
+  }
+
   const std::string& error() const { return error_; }
 
  private:
-  std::vector<std::unordered_set<std::string>> keys_;
+  // A container opens at depth_ (0 for the document itself): at most kJsonDepthMax levels.
+  bool Deeper() {
+    if (depth_ >= kJsonDepthMax)
+      return Fail("nesting deeper than " + std::to_string(kJsonDepthMax));
+    ++depth_;
+    return true;
+  }
+  bool Fail(std::string why) {
+    error_ = std::move(why);
+    return false;
+  }
+
+  Dom dom_;
+  size_t depth_ = 0;
+  std::vector<std::unordered_set<std::string>> keys_;  // of each open object
   std::string error_;
 };
 
@@ -854,18 +882,21 @@ Status ParseJson(std::string_view text, json* out) {
         "json_malformed",
         "document larger than " + std::to_string(kJsonDocumentBytesMax) + " bytes");
   }
-  auto guard = std::make_shared<StrictParseGuard>();
+  json parsed;
+  StrictSax sax(&parsed);
+  bool ok = false;
   try {
-    *out = json::parse(
-        text.begin(), text.end(),
-        [guard](int depth, json::parse_event_t event, json& parsed) {
-          return (*guard)(depth, event, parsed);
-        },
-        /*allow_exceptions=*/true, /*ignore_comments=*/false);
+    ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
+                         /*strict=*/true, /*ignore_comments=*/false);
   } catch (const std::exception& e) {
-    std::string why = guard->error().empty() ? e.what() : guard->error();
-    return Status::InvalidArgument("json_malformed", why);
+    return Status::InvalidArgument("json_malformed", ToValidUtf8(e.what()));
   }
+  if (!ok) {
+    // The parser quotes the bytes it stopped at, which may be invalid UTF-8 themselves.
+    return Status::InvalidArgument("json_malformed",
+                                   ToValidUtf8(sax.error().empty() ? "not JSON" : sax.error()));
+  }
+  *out = std::move(parsed);
   return Status::Ok();
 }
 
@@ -907,41 +938,64 @@ Status CopyJsonForm(DynamicStruct::Reader in, DynamicStruct::Builder out) {
   }
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at s[0..n) (n > 0), or 0 if there is none.
+size_t Utf8SequenceLength(const uint8_t* s, size_t n) {
+  uint8_t lead = s[0];
+  if (lead < 0x80) return 1;
+  // The lead byte fixes the length and the range of the second byte (table 3-7), which is
+  // what excludes overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
+  size_t length = 0;
+  uint8_t second_min = 0x80, second_max = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_min = 0xA0;
+    if (lead == 0xED) second_max = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_min = 0x90;
+    if (lead == 0xF4) second_max = 0x8F;
+  } else {
+    return 0;  // a continuation byte, C0, C1 or F5..FF
+  }
+  if (n < length) return 0;
+  if (s[1] < second_min || s[1] > second_max) return 0;
+  for (size_t k = 2; k < length; ++k) {
+    if ((s[k] & 0xC0) != 0x80) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
 bool IsValidUtf8(std::string_view text) {
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    uint8_t lead = s[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // The lead byte fixes the length and the range of the second byte (table 3-7), which is
-    // what excludes overlong forms (E0, F0), surrogates (ED) and code points past U+10FFFF (F4).
-    size_t length = 0;
-    uint8_t second_min = 0x80, second_max = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) second_min = 0xA0;
-      if (lead == 0xED) second_max = 0x9F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) second_min = 0x90;
-      if (lead == 0xF4) second_max = 0x8F;
-    } else {
-      return false;  // a continuation byte, C0, C1 or F5..FF
-    }
-    if (n - i < length) return false;
-    if (s[i + 1] < second_min || s[i + 1] > second_max) return false;
-    for (size_t k = 2; k < length; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-    }
+  for (size_t i = 0; i < text.size();) {
+    size_t length = Utf8SequenceLength(s + i, text.size() - i);
+    if (length == 0) return false;
     i += length;
   }
   return true;
+}
+
+std::string ToValidUtf8(std::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    size_t length = Utf8SequenceLength(s + i, text.size() - i);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER for one bad byte
+      ++i;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
 }
 
 }  // namespace fundledger

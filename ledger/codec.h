@@ -54,6 +54,9 @@ Status CopyJsonForm(capnp::DynamicStruct::Reader in, capnp::DynamicStruct::Build
 // Well-formed UTF-8 (Unicode table 3-7): no overlong forms, surrogates, code points above
 // U+10FFFF or truncated sequences. Exactly the texts the JSON writer accepts.
 bool IsValidUtf8(std::string_view text);
+// `text` with every byte that is not part of well-formed UTF-8 replaced by U+FFFD: for quoting
+// untrusted bytes in messages that are rendered as JSON.
+std::string ToValidUtf8(std::string_view text);
 
 // snake_case of a camelCase schema name: "floorAreaM2" -> "floor_area_m2".
 std::string SnakeCase(std::string_view camel);

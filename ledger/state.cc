@@ -334,7 +334,8 @@ void Tighten(const Policy& p, Policy* into) {
   into->idle_days_max = std::min(into->idle_days_max, p.idle_days_max);
   for (const auto& [item, cap] : p.unit_caps) {
     auto it = std::find_if(into->unit_caps.begin(), into->unit_caps.end(),
-                           [&](const auto& c) { return c.first == item; });
+                           // item named again: clang 14 cannot capture a structured binding
+                           [&item = item](const auto& c) { return c.first == item; });
     if (it == into->unit_caps.end()) {
       into->unit_caps.emplace_back(item, cap);
     } else {

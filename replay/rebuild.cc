@@ -20,12 +20,14 @@ constexpr size_t kReplaceBatchRows = 100'000;
 constexpr size_t kChunkRecords = 4096;
 constexpr size_t kChunksInFlight = 2;
 
-// Records copied out of the scan into aligned words, for the folding thread.
+// Records copied out of the scan into aligned words, for the folding thread. Held as uint64_t
+// (capnp::word's layout): capnp::word cannot be copied, which a vector of it needs for clang.
 struct Chunk {
-  std::vector<capnp::word> words;
+  std::vector<uint64_t> words;
   std::vector<std::pair<size_t, size_t>> records;  // word offset and size of each record
   uint64_t first_seq = 0;
 };
+static_assert(sizeof(capnp::word) == sizeof(uint64_t) && alignof(capnp::word) <= alignof(uint64_t));
 
 // Hands chunks from the scanning thread to the folding one; at most kChunksInFlight wait.
 class ChunkQueue {
@@ -139,7 +141,9 @@ Status RebuildViews(const Journal& journal, const RebuildOptions& options, ViewR
     for (size_t i = 0; i < chunk.records.size() && failure.ok(); ++i) {
       uint64_t seq = chunk.first_seq + i;
       auto [at, size] = chunk.records[i];
-      failure = FoldRecord(kj::arrayPtr(chunk.words.data() + at, size), seq, out);
+      failure = FoldRecord(
+          kj::arrayPtr(reinterpret_cast<const capnp::word*>(chunk.words.data() + at), size), seq,
+          out);
       if (!failure.ok()) {
         failure = Status::Corruption(failure.code(),
                                      "seq " + std::to_string(seq) + ": " + failure.message());

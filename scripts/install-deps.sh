@@ -24,6 +24,9 @@ packages=(
   chromium
   fonts-wqy-microhei
   nodejs
+  # The fuzz targets (scripts/fuzz.sh): clang and its libFuzzer and sanitizer runtimes.
+  clang
+  libclang-rt-14-dev
 )
 # npm comes with Debian's npm package, unless the installed nodejs already brings its own (a
 # nodejs package that bundles npm conflicts with Debian's npm).

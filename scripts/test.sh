@@ -8,5 +8,7 @@ bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j2
 ctest --test-dir build --output-on-failure
+# The fuzz targets (tests/fuzz), built with clang in build-fuzz/, 20 s each.
+bash scripts/fuzz.sh 20
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-sanitizers.sh).
 bash scripts/test-sanitizers.sh asan

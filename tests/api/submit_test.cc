@@ -1,5 +1,7 @@
 #include "api/submit.h"
 
+#include "ledger/codec.h"
+
 #include "tests/ledger/test_ledger.h"
 
 namespace fundledger::testing {
@@ -88,6 +90,25 @@ TEST_F(SubmitTest, EveryKindOfBadInputIsNamedAndChangesNothing) {
   // The event is named even when it could not be decoded.
   json error = RejectedError(with([](json& e) { e["event"]["amount_fen"] = -5; }));
   EXPECT_EQ(error["event_id"], "r1");
+}
+
+// Found by the hostile catalogue (tests/data/hostile, utf8-json-*): the JSON parser's message
+// quotes the bytes it stopped at, and rendering invalid UTF-8 as JSON threw, so that the server
+// answered 500. The error is now rendered with U+FFFD in their place.
+TEST_F(SubmitTest, InvalidUtf8IsNamedInValidJson) {
+  std::string body = good_.dump();
+  body.replace(body.find("r1"), 2, "\xc0\xaf");
+  json error = RejectedError(body);
+  EXPECT_EQ(error["code"], "json_malformed") << error;
+  std::string text;
+  ASSERT_NO_THROW(text = error.dump());
+  EXPECT_TRUE(IsValidUtf8(text));
+  EXPECT_EQ(ToValidUtf8("a\xff\xc0\xaf"
+                        "b\xe4\xb8\xad"),
+            "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+            "b\xe4\xb8\xad");
+  Status status = Status::InvalidArgument("x\xff", "m\xff", "f\xff").WithEventId("e\xff");
+  ASSERT_NO_THROW(ErrorJson(status).dump());
 }
 
 TEST_F(SubmitTest, ABadLineDoesNotSpoilTheOthers) {

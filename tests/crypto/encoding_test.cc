@@ -1,4 +1,5 @@
 #include "crypto/encoding.h"
+#include "crypto/note.h"
 
 #include <gtest/gtest.h>
 
@@ -103,6 +104,21 @@ TEST(Base64Test, EnforcesTheSizeLimit) {
   EXPECT_FALSE(Base64Decode("Zg==", &out, 0).ok());
   // Far beyond the limit: rejected before decoding.
   EXPECT_FALSE(Base64Decode(std::string(4000, 'A'), &out, 100).ok());
+}
+
+// Found by fuzz_checkpoint (a verifier key "NAME+HASH+" with nothing after the last '+'): the
+// empty text handed libsodium the null buffer of an empty vector, which its declaration forbids
+// (UndefinedBehaviorSanitizer: "null pointer passed as argument 1"). Run under the sanitizers,
+// this test fails without the fix.
+TEST(Base64Test, EmptyTextIsTheEmptyBytes) {
+  std::vector<uint8_t> out = {1, 2, 3};
+  ASSERT_TRUE(Base64Decode("", &out).ok());
+  EXPECT_TRUE(out.empty());
+  out = {1};
+  ASSERT_TRUE(HexDecode("", &out).ok());
+  EXPECT_TRUE(out.empty());
+  NoteVerifier verifier;
+  EXPECT_EQ(ParseVerifierKey("PeterNeumann+c74f20a3+", &verifier).code(), "bad_key");
 }
 
 TEST(HexTest, EncodesLowercase) {
