@@ -108,6 +108,8 @@ void ShaNiInit(ShaNiState* s) {
 }
 
 void ShaNiUpdate(ShaNiState* s, const uint8_t* p, size_t n) {
+  // An empty span may have a null data(), which memcpy must not get even for 0 bytes.
+  if (n == 0) return;
   size_t held = s->length % 64;
   s->length += n;
   if (held != 0) {

@@ -10,3 +10,5 @@ cmake --build build -j2
 ctest --test-dir build --output-on-failure
 # The fuzz targets (tests/fuzz), built with clang in build-fuzz/, 20 s each.
 bash scripts/fuzz.sh 20
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-sanitizers.sh).
+bash scripts/test-sanitizers.sh asan

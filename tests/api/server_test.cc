@@ -595,6 +595,13 @@ TEST_F(ServerTest, SlowAndVanishingClientsAreCutOffWithoutHarm) {
         std::to_string(body.size()) + "\r\n\r\n" + body);
   }
   EXPECT_EQ(Get("/healthz").status, 200u);
+  // The vanished client's request may still be on its way through the server: a resubmission
+  // sent before it is sequenced would be the one appended. Wait until it is.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Get("/metrics").body.find("fundledger_events_appended_total 1") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   // The event of the vanished client was appended all the same: resubmitting finds it.
   HttpReply again = Post(ReceiptEnvelope("left", 3));
   ASSERT_EQ(again.status, 200u);

@@ -133,7 +133,8 @@ inline pid_t StartServe(const std::string& binary, const TestDir& dir, const std
   }
   std::regex serving("on (http://127\\.0\\.0\\.1:[0-9]+)");
   url->clear();
-  for (int i = 0; i < 500 && url->empty(); ++i) {
+  // Up to 30 s: a sanitizer build of the binary starts slowly on a busy machine.
+  for (int i = 0; i < 3000 && url->empty(); ++i) {
     std::smatch match;
     std::string text = ReadFile(out_path);
     if (std::regex_search(text, match, serving)) *url = match[1];
