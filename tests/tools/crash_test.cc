@@ -46,17 +46,6 @@ constexpr int kKillDelayMsMax = 300;
 // How long a writer may take to say it is ready, or to acknowledge its first batch.
 constexpr int kWriterStartMsMax = 20000;
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* text = std::getenv(name);
-  return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
-}
-
-KeyPair SeededKey(uint8_t fill) {
-  KeySeed seed;
-  seed.fill(fill);
-  return KeyPair::FromSeed(seed);
-}
-
 // A ledger holding the operator's genesis and the registration of the writer's organisation.
 void CreateLedger(const std::string& dir) {
   NoteSigner log_key{"crash.example", 0, SeededKey(0x01)};

@@ -63,17 +63,6 @@ constexpr int kKillWhileOpeningMsMax = 40;
 constexpr int kServeStartMsMax = 20000;
 constexpr int64_t kClientTimeoutMs = 20000;
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* text = std::getenv(name);
-  return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
-}
-
-KeyPair SeededKey(uint8_t fill) {
-  KeySeed seed;
-  seed.fill(fill);
-  return KeyPair::FromSeed(seed);
-}
-
 // The signers of the world: the operator, a municipal finance bureau, a housing bureau and a
 // contractor who acknowledges its payments.
 struct World {

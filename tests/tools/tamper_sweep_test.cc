@@ -42,11 +42,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* text = std::getenv(name);
-  return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
-}
-
 // A ledger's RocksDB opened directly, every column family, bypassing the journal. Resource type.
 class RawDb {
  public:

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -19,7 +21,22 @@
 #include <string>
 #include <thread>
 
+#include "crypto/ed25519.h"
+
 namespace fundledger::test {
+
+// The number in environment variable `name` (a test's long mode, its seed), else `fallback`.
+inline uint64_t EnvOr(const char* name, uint64_t fallback) {
+  const char* text = std::getenv(name);
+  return text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 10) : fallback;
+}
+
+// A fixed key, for ledgers that separate processes or runs must agree on.
+inline KeyPair SeededKey(uint8_t fill) {
+  KeySeed seed;
+  seed.fill(fill);
+  return KeyPair::FromSeed(seed);
+}
 
 // A fresh directory under the system temp dir, removed with everything in it on destruction.
 // Resource type: not copyable.
