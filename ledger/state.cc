@@ -261,8 +261,10 @@ Status PolicyFromEvent(schema::PolicySet::Reader in, Policy* out) {
     p.restricted[c] = true;
     p.works_allowed[c] = 0;
     for (auto w : use.getWorks()) {
-      uint8_t bit = uint8_t(1u << uint8_t(w));
-      if (uint8_t(w) > 2) return Status::InvalidArgument("bad_work", "unknown", field + ".works");
+      // The range check comes before the shift: a stored row is untrusted input to Load, and a
+      // shift by a work value of 8 or more is undefined.
+      if (uint16_t(w) > 2) return Status::InvalidArgument("bad_work", "unknown", field + ".works");
+      uint8_t bit = uint8_t(1u << uint16_t(w));
       if (p.works_allowed[c] & bit) {
         return Status::InvalidArgument("duplicate_work", "each work once", field + ".works");
       }

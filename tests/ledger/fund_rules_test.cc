@@ -5,6 +5,8 @@
 
 #include <map>
 
+#include <capnp/message.h>
+
 #include "fund_events.h"
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
@@ -990,6 +992,26 @@ TEST_F(FundRules, ARegionRollUpIsTheSumOfItsProjects) {
   EXPECT_EQ(region("henan", 1), project("p-yz"));
   EXPECT_EQ(region("hunan/xiangtan2", 0), fundledger::Balance());
   EXPECT_EQ(all.Total().allocated_in_fen, 1750);
+}
+
+// A policy's works come from a signed event or from a stored row, and either may carry a work
+// value outside the enum; each must be refused by name, before it is used as a bit position.
+TEST(PolicyDecode, AWorkOutsideTheEnumIsRefusedForEveryValue) {
+  for (uint16_t work : {uint16_t(3), uint16_t(7), uint16_t(8), uint16_t(31), uint16_t(32),
+                        uint16_t(128), uint16_t(255), uint16_t(256), uint16_t(65535)}) {
+    capnp::MallocMessageBuilder message;
+    auto policy = message.initRoot<schema::PolicySet>();
+    policy.setRegion("hunan");
+    auto uses = policy.initRestrictedUse(1);
+    uses[0].setCategory(schema::Category::CENTRAL);
+    auto works = uses[0].initWorks(2);
+    works.set(0, schema::Work::BASIC);
+    works.set(1, schema::Work(work));
+    Policy out;
+    Status s = PolicyFromEvent(policy.asReader(), &out);
+    EXPECT_EQ(s.code(), "bad_work") << work;
+    EXPECT_EQ(s.field(), "restricted_use[0].works") << work;
+  }
 }
 
 TEST(CreditCode, TheCheckCharacterFollowsGb32100) {
