@@ -361,7 +361,15 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
     return JsonResponse({{"status", "ok"}});
   }
   if (path == "/metrics") {
-    return TextResponse(context.metrics->Render(), "text/plain; version=0.0.4; charset=utf-8");
+    MemoryGauges memory;
+    ProcessMemory(&memory);
+    const Journal::Memory rocks = context.journal->MemoryUsage();
+    memory.memtables = rocks.memtables_bytes;
+    memory.block_cache = rocks.block_cache_bytes;
+    memory.table_readers = rocks.table_readers_bytes;
+    if (context.public_reads != nullptr) memory.public_cache = context.public_reads->cache_bytes();
+    return TextResponse(context.metrics->Render() + RenderMemory(memory),
+                        "text/plain; version=0.0.4; charset=utf-8");
   }
   if (context.web != nullptr) {
     auto file = context.web->files.find(path);

@@ -1,6 +1,10 @@
 #include "api/metrics.h"
 
+#include <malloc.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <fstream>
 
 namespace fundledger {
 
@@ -125,6 +129,33 @@ std::string Metrics::Render() const {
   out += "fundledger_write_queue_events " + std::to_string(queue_events_.load()) + "\n";
   Header("connections", "open connections", "gauge", &out);
   out += "fundledger_connections " + std::to_string(connections_.load()) + "\n";
+  return out;
+}
+
+void ProcessMemory(MemoryGauges* out) {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size_pages = 0, resident_pages = 0;
+  if (statm >> size_pages >> resident_pages) {
+    out->resident = resident_pages * uint64_t(::sysconf(_SC_PAGESIZE));
+  }
+  // mallinfo2 walks every arena under its lock: microseconds, once per scrape.
+  struct mallinfo2 heap = ::mallinfo2();
+  out->heap_in_use = heap.uordblks + heap.hblkhd;
+  out->heap_free = heap.fordblks;
+}
+
+std::string RenderMemory(const MemoryGauges& memory) {
+  std::string out;
+  Header("memory_bytes", "the server's memory, by part", "gauge", &out);
+  const std::pair<const char*, uint64_t> parts[] = {
+      {"resident", memory.resident},        {"heap_in_use", memory.heap_in_use},
+      {"heap_free", memory.heap_free},      {"memtables", memory.memtables},
+      {"block_cache", memory.block_cache},  {"table_readers", memory.table_readers},
+      {"public_cache", memory.public_cache}};
+  for (const auto& [part, bytes] : parts) {
+    out += "fundledger_memory_bytes{part=\"" + std::string(part) + "\"} " + std::to_string(bytes) +
+           "\n";
+  }
   return out;
 }
 

@@ -13,6 +13,11 @@
 //   responses_total{status}                             responses by HTTP status
 //   journal_records                                     records in the journal (its size)
 //   write_queue_events, connections                     gauges
+//   memory_bytes{part}                                  where the server's memory is: resident
+//                                                       (the process's RSS), heap_in_use and
+//                                                       heap_free (glibc's heap: allocated, and
+//                                                       freed but kept), memtables, block_cache
+//                                                       and table_readers (RocksDB), public_cache
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -75,5 +80,16 @@ class Metrics {
   Histogram batch_events_, fsync_us_, append_us_;
   std::array<Histogram, kRoutes> request_us_;
 };
+
+// The parts of memory_bytes. The process's own figures come from ProcessMemory; the rest from
+// their owners (Journal::MemoryUsage, PublicReads::cache_bytes).
+struct MemoryGauges {
+  uint64_t resident = 0, heap_in_use = 0, heap_free = 0;
+  uint64_t memtables = 0, block_cache = 0, table_readers = 0, public_cache = 0;
+};
+// Fills resident (from /proc/self/statm) and the heap figures (glibc's mallinfo2).
+void ProcessMemory(MemoryGauges* out);
+// The memory_bytes lines, with their header.
+std::string RenderMemory(const MemoryGauges& memory);
 
 }  // namespace fundledger

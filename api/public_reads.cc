@@ -128,6 +128,11 @@ Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint) const {
   return OpenCheckpoint(*note, journal_.log_verifier(), checkpoint);
 }
 
+size_t PublicReads::cache_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cache_bytes_;
+}
+
 std::shared_ptr<const std::string> PublicReads::Cached(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = cache_.find(key);

@@ -68,6 +68,8 @@ class PublicReads {
   // One file of the bundle of `scope`. NotFound "no_such_file" for a name not in kBundleFiles.
   Status ExportFile(const Scope& scope, std::string_view name,
                     std::shared_ptr<const std::string>* out);
+  // The bytes of the answers kept in the cache (at most kPublicCacheBytesMax).
+  size_t cache_bytes();
 
  private:
   // The latest checkpoint: NotFound "no_checkpoint" if none has been signed yet.

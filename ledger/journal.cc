@@ -28,6 +28,10 @@ namespace fs = std::filesystem;
 
 // RocksDB's block cache, shared by the column families.
 constexpr size_t kBlockCacheBytes = 32 << 20;
+// The memtables of all column families together. Each family's own limit (64 MiB, and a second
+// one while the first flushes) would let eight families hold 1 GiB between them; past this sum
+// RocksDB flushes the largest, so a server's memory stays bounded as the ledger grows.
+constexpr size_t kWriteBuffersBytesMax = 256 << 20;
 
 struct Journal::Families {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before the DB
@@ -151,6 +155,19 @@ rocksdb::ColumnFamilyHandle* Journal::Family(std::string_view name) const {
   return families_->by_name.find(name)->second;
 }
 
+Journal::Memory Journal::MemoryUsage() const {
+  Memory m;
+  uint64_t v = 0;
+  if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+    m.memtables_bytes = v;
+  }
+  if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) {
+    m.table_readers_bytes = v;
+  }
+  if (block_cache_) m.block_cache_bytes = block_cache_->GetUsage();
+  return m;
+}
+
 int64_t Journal::NowMs() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
 
 Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions& options,
@@ -179,6 +196,7 @@ Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions
   if (options.env != nullptr) db_options.env = options.env;
   db_options.IncreaseParallelism(int(std::max(2u, std::thread::hardware_concurrency())));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  db_options.db_write_buffer_size = kWriteBuffersBytesMax;
   auto block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   for (auto name : FamilyNames()) {
     descriptors.emplace_back(std::string(name), FamilyOptions(name, db_options, block_cache));
@@ -199,6 +217,7 @@ Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions
     return FromRocks(s);
   }
   journal->db_.reset(db);
+  journal->block_cache_ = block_cache;
   for (size_t i = 0; i < descriptors.size(); ++i) {
     families->by_name[descriptors[i].name] = families->handles[i];
   }

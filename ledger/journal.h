@@ -51,6 +51,7 @@
 #include "ledger/state.h"
 
 namespace rocksdb {
+class Cache;
 class DB;
 class Env;
 class Iterator;
@@ -166,6 +167,14 @@ class Journal : public StateReader {
   Status LatestCheckpoint(std::string* note) const;
   Status ScanCheckpoints(const std::function<bool(uint64_t size, std::string_view note)>& fn) const;
 
+  // What RocksDB holds in memory for this journal (thread-safe; for /metrics and the soak).
+  struct Memory {
+    uint64_t memtables_bytes = 0;      // active and immutable memtables, all families
+    uint64_t block_cache_bytes = 0;    // the one block cache's usage (at most kBlockCacheBytes)
+    uint64_t table_readers_bytes = 0;  // table files' indexes and filters outside the cache
+  };
+  Memory MemoryUsage() const;
+
   const std::string& origin() const { return origin_; }
   const NoteVerifier& log_verifier() const { return log_verifier_; }
   // Committed state. REQUIRES: no concurrent Append.
@@ -243,6 +252,7 @@ class Journal : public StateReader {
   JournalOptions options_;
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   std::unique_ptr<Families> families_;
   std::unique_ptr<TreeReader> tree_;
   std::string origin_;

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -276,6 +277,28 @@ double ResidentMiB(pid_t pid) {
   return 0;
 }
 
+// The server's fundledger_memory_bytes gauges from /metrics, in MiB by part; empty if the
+// scrape fails.
+std::map<std::string, double> ServerMemoryMiB(const ServerAddress& address) {
+  std::map<std::string, double> parts;
+  HttpConnection connection(address, kRequestTimeoutMs);
+  HttpReply reply;
+  if (!connection.Exchange("GET", "/metrics", "", "", std::nullopt, &reply).ok() ||
+      reply.status != 200) {
+    return parts;
+  }
+  static const std::regex line("^fundledger_memory_bytes\\{part=\"([a-z_]+)\"\\} ([0-9]+)$");
+  std::istringstream in(reply.body);
+  std::string text;
+  while (std::getline(in, text)) {
+    std::smatch match;
+    if (std::regex_match(text, match, line)) {
+      parts[match[1]] = std::stod(match[2]) / (1 << 20);
+    }
+  }
+  return parts;
+}
+
 // `fundledger serve` on a free loopback port as a child process; its port once it serves.
 Status StartServer(const std::string& ledger, const std::string& log_path, unsigned threads,
                    pid_t* pid, std::string* port) {
@@ -370,6 +393,15 @@ void ReportInterval(double at_s, double seconds, pid_t server, const SoakWorld& 
     line += std::string(" ") + kKindNames[k] + " " + LatencyText(taken.latency_ms[k]);
   }
   printf("%s\n", line.c_str());
+  // Where the memory is, as the server counts it (api/metrics.h, memory_bytes).
+  auto memory = ServerMemoryMiB(world.address);
+  if (!memory.empty()) {
+    printf(
+        "          MiB: heap in use %.1f, heap free %.1f, memtables %.1f, block cache %.1f, "
+        "table readers %.1f, public cache %.1f\n",
+        memory["heap_in_use"], memory["heap_free"], memory["memtables"], memory["block_cache"],
+        memory["table_readers"], memory["public_cache"]);
+  }
   for (const auto& e : taken.first_errors) printf("  error: %s\n", e.c_str());
   fflush(stdout);
 }

@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -176,6 +178,30 @@ TEST_F(ServerTest, PublicEndpointsNeedNoSignature) {
            "fundledger_journal_records " + std::to_string(L.journal().head().size)}) {
     EXPECT_NE(metrics.body.find(name), std::string::npos) << name << "\n" << metrics.body;
   }
+}
+
+// /metrics says where the server's memory is (api/metrics.h, memory_bytes): each part is
+// there, and the parts that must hold something after a write and a public read do.
+TEST_F(ServerTest, MetricsNameWhereTheMemoryIs) {
+  Start();
+  ASSERT_EQ(Post(ReceiptEnvelope("m1", 5)).status, 200u);
+  ASSERT_EQ(Get("/v1/checkpoint", "jianshe").status, 200u);
+  ASSERT_EQ(Get("/v1/public/projects").status, 200u);
+  const std::string body = Get("/metrics").body;
+  std::map<std::string, uint64_t> parts;
+  const std::regex line("fundledger_memory_bytes\\{part=\"([a-z_]+)\"\\} ([0-9]+)");
+  for (std::sregex_iterator it(body.begin(), body.end(), line), end; it != end; ++it) {
+    parts[(*it)[1]] = std::stoull((*it)[2]);
+  }
+  for (const char* part : {"resident", "heap_in_use", "heap_free", "memtables", "block_cache",
+                           "table_readers", "public_cache"}) {
+    EXPECT_TRUE(parts.count(part)) << part << "\n" << body;
+  }
+  EXPECT_GT(parts["resident"], parts["memtables"]);
+  EXPECT_GT(parts["heap_in_use"], 0u);
+  EXPECT_GT(parts["memtables"], 0u) << "the receipt's rows are in the memtables";
+  EXPECT_GT(parts["public_cache"], 0u) << "the projects answer is kept";
+  EXPECT_LE(parts["block_cache"], 32u << 20);
 }
 
 TEST_F(ServerTest, PostAnswersEachEnvelopeWithItsResultAndStatus) {
