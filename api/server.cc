@@ -1,5 +1,7 @@
 #include "api/server.h"
 
+#include <malloc.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -33,6 +35,13 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kFirstReadBytes = 4096;
+// A large answer (a region's disbursements, the log) is built from many small allocations that
+// are freed together once it is sent. glibc keeps such freed memory in the thread's arena, where
+// the answer after it rarely fits exactly, so the server's memory would follow the largest
+// answers ever built; returning the free pages afterwards (at most once per kTrimIntervalMs)
+// keeps it to what is in use. Measured with `fundledger bench soak` (BENCHMARKS.md, Soak).
+constexpr size_t kTrimAfterBodyBytes = 1 << 20;
+constexpr int64_t kTrimIntervalMs = 1000;
 constexpr int64_t kLingerMs = 1000;
 
 int64_t SystemNowMs() {
@@ -62,6 +71,8 @@ struct Server::Impl {
   void BeginStop();
   void WaitStopped();
   void Forget(uint64_t id);
+  // Returns the heap's free pages to the system (malloc_trim), at most once per kTrimIntervalMs.
+  void TrimHeap();
 
   Journal& journal;
   const ServerOptions options;
@@ -76,6 +87,7 @@ struct Server::Impl {
   Metrics metrics;
   ReadGate gate;
   std::atomic<bool> draining{false};
+  std::atomic<int64_t> last_trim_ms{0};
   net::io_context ioc;
   // Keeps the threads running while a request waits for the writer with no I/O pending.
   net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
@@ -267,7 +279,9 @@ class Session : public std::enable_shared_from_this<Session> {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
     server_.metrics.OnResponse(route_, response_->result_int(), uint64_t(us.count()));
     bool keep_alive = response_->keep_alive();
+    const bool large = response_->body().size() >= kTrimAfterBodyBytes;
     response_.reset();
+    if (large) server_.TrimHeap();
     if (!ec && linger_) return DoLinger();
     if (ec || !keep_alive) return Close();
     DoWaitRequest();
@@ -295,6 +309,15 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+void Server::Impl::TrimHeap() {
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  int64_t last = last_trim_ms.load();
+  if (now - last < kTrimIntervalMs || !last_trim_ms.compare_exchange_strong(last, now)) return;
+  ::malloc_trim(0);
+}
 
 Status Server::Impl::Listen() {
   beast::error_code ec;
