@@ -106,6 +106,7 @@ struct AccountKey {
 
   std::string Encode() const;  // the row key without the family's 'a' prefix
   static bool Decode(std::string_view bytes, AccountKey* out);
+  bool operator==(const AccountKey&) const = default;
 };
 
 struct EventFact {
@@ -124,6 +125,11 @@ struct EventFact {
   std::string acknowledged_by;
   bool operator==(const EventFact&) const = default;
 };
+
+// A fact's stored row (accounts family): its canonical schema::EventFact, and back (false if
+// the bytes are not one).
+std::string EncodeFact(const EventFact& fact);
+bool DecodeFact(std::string_view bytes, EventFact* out);
 
 struct Finding {
   std::string id;
