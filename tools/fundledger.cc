@@ -347,8 +347,11 @@ int Verify(const VerifyArgs& args) {
   VerifyOptions options;
   options.threads = args.threads;
   options.progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  std::shared_ptr<void> rebuilt;
+  options.keep_rebuilt = &rebuilt;
   VerifyReport report;
   s = VerifyLedger(*journal, options, &report);
+  LeaveToExit(std::move(rebuilt));  // the command ends here
   Journal::Head head = journal->head();
   if (args.format == "json") {
     json out = {{"ok", s.ok()},
