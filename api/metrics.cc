@@ -6,6 +6,12 @@
 #include <cstdio>
 #include <fstream>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// From the sanitizers' runtime (sanitizer/allocator_interface.h, which GCC does not install).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+extern "C" size_t __sanitizer_get_free_bytes();
+#endif
+
 namespace fundledger {
 
 namespace {
@@ -138,10 +144,16 @@ void ProcessMemory(MemoryGauges* out) {
   if (statm >> size_pages >> resident_pages) {
     out->resident = resident_pages * uint64_t(::sysconf(_SC_PAGESIZE));
   }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers replace malloc (mallinfo2 then says 0): their allocator's own figures.
+  out->heap_in_use = __sanitizer_get_current_allocated_bytes();
+  out->heap_free = __sanitizer_get_free_bytes();
+#else
   // mallinfo2 walks every arena under its lock: microseconds, once per scrape.
   struct mallinfo2 heap = ::mallinfo2();
   out->heap_in_use = heap.uordblks + heap.hblkhd;
   out->heap_free = heap.fordblks;
+#endif
 }
 
 std::string RenderMemory(const MemoryGauges& memory) {
