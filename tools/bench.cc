@@ -123,6 +123,29 @@ void CycleEvents(uint64_t i, uint64_t ack_lag, const std::string& today,
                    {"target", "pay-" + std::to_string(i - ack_lag)}}});
 }
 
+// Signs each (signer, event) with the world's key of that signer, on every core.
+Status SignAll(const BenchWorkload& world, const std::vector<std::pair<std::string, json>>& in,
+               std::vector<SignedEvent>* out) {
+  auto key_of = [&](const std::string& signer) -> const KeyPair& {
+    return signer == "operator"     ? world.operator_key
+           : signer == "xt-finance" ? world.finance_key
+           : signer == "xt-housing" ? world.housing_key
+                                    : world.contractor_key;
+  };
+  out->clear();
+  out->resize(in.size());
+  std::atomic<bool> failed{false};
+  ParallelFor(in.size(), 0, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      if (!SignedEvent::Sign(in[i].second, in[i].first, key_of(in[i].first), &(*out)[i]).ok()) {
+        failed = true;
+      }
+    }
+  });
+  return failed ? Status::InvalidArgument("bench_sign", "could not sign the workload")
+                : Status::Ok();
+}
+
 Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorkload* world) {
   std::vector<std::pair<std::string, json>> setup = {
       {"operator", GenesisEvent("operator", "operator", world->operator_key.public_key(), today)},
@@ -142,34 +165,8 @@ Status BuildWorld(const BenchArgs& args, const std::string& today, BenchWorkload
                       {"status", "approved"},
                       {"consent_bp", 8000}}});
   }
-  std::vector<std::pair<std::string, json>> workload;
-  uint64_t ack_lag =
-      args.ack_lag_cycles ? args.ack_lag_cycles : std::max<uint64_t>(1, args.batch / 4);
-  for (uint64_t i = 0; workload.size() < args.events; ++i)
-    CycleEvents(i, ack_lag, today, &workload);
-  workload.resize(args.events);
-  auto key_of = [&](const std::string& signer) -> const KeyPair& {
-    return signer == "operator"     ? world->operator_key
-           : signer == "xt-finance" ? world->finance_key
-           : signer == "xt-housing" ? world->housing_key
-                                    : world->contractor_key;
-  };
-  auto sign_all = [&](const std::vector<std::pair<std::string, json>>& in,
-                      std::vector<SignedEvent>* out) {
-    out->resize(in.size());
-    std::atomic<bool> failed{false};
-    ParallelFor(in.size(), 0, [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        if (!SignedEvent::Sign(in[i].second, in[i].first, key_of(in[i].first), &(*out)[i]).ok()) {
-          failed = true;
-        }
-      }
-    });
-    return failed ? Status::InvalidArgument("bench_sign", "could not sign the workload")
-                  : Status::Ok();
-  };
-  FL_RETURN_IF_ERROR(sign_all(setup, &world->setup));
-  return sign_all(workload, &world->workload);
+  FL_RETURN_IF_ERROR(SignAll(*world, setup, &world->setup));
+  return SignBenchWorkload(*world, 0, args.events, BenchAckLagCycles(args), &world->workload);
 }
 
 std::string Today() {
@@ -179,6 +176,23 @@ std::string Today() {
 }
 
 }  // namespace
+
+uint64_t BenchAckLagCycles(const BenchArgs& args) {
+  return args.ack_lag_cycles ? args.ack_lag_cycles : std::max<uint64_t>(1, args.batch / 4);
+}
+
+Status SignBenchWorkload(const BenchWorkload& world, uint64_t first, uint64_t count,
+                         uint64_t ack_lag, std::vector<SignedEvent>* out) {
+  std::vector<std::pair<std::string, json>> events;
+  events.reserve(count + kBenchEventsPerCycle);
+  const uint64_t first_cycle = first / kBenchEventsPerCycle;
+  for (uint64_t i = first_cycle; events.size() < first % kBenchEventsPerCycle + count; ++i) {
+    CycleEvents(i, ack_lag, world.today, &events);
+  }
+  events.erase(events.begin(), events.begin() + std::ptrdiff_t(first % kBenchEventsPerCycle));
+  events.resize(count);
+  return SignAll(world, events, out);
+}
 
 PublicKey BenchWorkload::KeyOf(const std::string& signer) const {
   return signer == "operator"     ? operator_key.public_key()

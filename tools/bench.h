@@ -74,6 +74,15 @@ struct BenchWorkload {
 // Checks the arguments, makes the scratch directory (refusing one that is not empty) and signs
 // the workload on all cores.
 Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out);
+// Every cycle of the workload is this many events.
+inline constexpr uint64_t kBenchEventsPerCycle = 4;
+// The ack lag `args` asks for (BenchArgs::ack_lag_cycles, or batch / 4).
+uint64_t BenchAckLagCycles(const BenchArgs& args);
+// Events [first, first + count) of the workload PrepareBenchWorkload signs (for the same ack
+// lag and business date), signed with `world`'s keys on every core: a workload too large to
+// hold in memory is made a slice at a time (bench scale). REQUIRES: world's keys and today.
+Status SignBenchWorkload(const BenchWorkload& world, uint64_t first, uint64_t count,
+                         uint64_t ack_lag, std::vector<SignedEvent>* out);
 // A fresh scratch directory: `dir` if given (which must be new or empty), else one in the
 // system's temp directory named after this process.
 Status BenchScratchDir(const std::string& dir, std::string* out);
@@ -323,6 +332,22 @@ struct BenchSoakArgs {
 // server's resident memory and each kind's latency (p50/p99/max), then the memory's growth and
 // whether the ledger verifies. Exit 1 on any error.
 int BenchSoak(const BenchSoakArgs& args);
+
+// bench scale: one ledger grown through `stages` (default 100,000, 1,000,000, 10,000,000 below
+// `events`, then `events`); at each, append (since the stage before) against the verify limit,
+// rebuild against the raw scan, proof sizes and times, a project's view at the head and as of
+// mid-history, and bytes stored per event; then a table of the stages. The workload is signed
+// a slice at a time, outside the timing.
+inline constexpr uint64_t kBenchScaleEventsMax = 100'000'000;
+struct BenchScaleArgs {
+  uint64_t events = 10'000'000;
+  std::vector<uint64_t> stages;  // rising, ending at `events`; empty: the default
+  uint64_t batch = 1000;
+  double seconds = 2;  // per timed read-side measurement
+  std::string dir;
+  bool keep = false;  // leave the ledger in DIR/ledger
+};
+int BenchScale(const BenchScaleArgs& args);
 
 struct BenchAllArgs {
   BenchArgs base;      // events, batch (in-process appends), dir, json

@@ -738,6 +738,20 @@ int Main(int argc, char** argv) {
   bench_http_cmd->add_option("--json", bench_http.json, "also write the figures to this JSON file");
   bench_http_cmd->callback([&] { status = BenchHttp(bench_http); });
 
+  BenchScaleArgs bench_scale;
+  auto* bench_scale_cmd = bench_cmd->add_subcommand(
+      "scale", "one ledger grown through stages: append, rebuild, proofs and views at each");
+  bench_scale_cmd->add_option("--events", bench_scale.events, "events at the end (default 10M)");
+  bench_scale_cmd->add_option("--stages", bench_scale.stages,
+                              "ledger sizes to measure at, rising, the last = --events "
+                              "(default 100000 1000000 10000000 below it, then --events)");
+  bench_scale_cmd->add_option("--batch", bench_scale.batch, "events per durable batch");
+  bench_scale_cmd->add_option("--seconds", bench_scale.seconds,
+                              "seconds per timed read measurement (default 2)");
+  bench_scale_cmd->add_option("--dir", bench_scale.dir, "scratch directory (default: a temp dir)");
+  bench_scale_cmd->add_flag("--keep", bench_scale.keep, "leave the ledger in DIR/ledger");
+  bench_scale_cmd->callback([&] { status = BenchScale(bench_scale); });
+
   BenchSoakArgs bench_soak;
   auto* bench_soak_cmd = bench_cmd->add_subcommand(
       "soak", "mixed reads and writes over HTTP for minutes: errors, memory, latency over time");

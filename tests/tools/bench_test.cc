@@ -105,6 +105,39 @@ TEST(BenchAll, TinyWorkloadPrintsEveryFigure) {
   }
 }
 
+// bench scale grows one ledger through its stages and measures each; the 10M run is outside
+// the suite, this keeps the command working.
+TEST(BenchScale, EveryStagePrintsEveryFigure) {
+  TestDir dir;
+  test::CliResult r = test::ExpectExit(FL_BINARY, dir, 0,
+                                       {"bench", "scale", "--events", "1200", "--stages", "400",
+                                        "1200", "--batch", "100", "--seconds", "0.05"});
+  // The world's setup is 204 records (genesis, 3 orgs, 100 projects registered and approved).
+  for (const std::string stage : {"stage 604 records", "stage 1404 records"}) {
+    EXPECT_TRUE(HasLineStartingWith(r.out, stage)) << stage << "\n" << r.out;
+  }
+  for (const std::string figure :
+       {"  append, full rules and views", "  rebuild of the views", "  inclusion proof",
+        "  consistency proof", "  project view at the head", "  project view as of mid-history",
+        "  stored bytes per event"}) {
+    size_t first = r.out.find("\n" + figure);
+    ASSERT_NE(first, std::string::npos) << figure << "\n" << r.out;
+    EXPECT_NE(r.out.find("\n" + figure, first + 1), std::string::npos) << figure << " twice";
+  }
+  EXPECT_TRUE(HasLineStartingWith(r.out, "records     append/s")) << r.out;
+  EXPECT_TRUE(HasLineStartingWith(r.out, "604 ")) << r.out;
+  EXPECT_TRUE(HasLineStartingWith(r.out, "1404 ")) << r.out;
+}
+
+TEST(BenchScale, RefusesStagesThatDoNotRiseToTheEvents) {
+  TestDir dir;
+  test::ExpectExit(FL_BINARY, dir, 2, {"bench", "scale", "--events", "1000", "--stages", "500"});
+  test::ExpectExit(FL_BINARY, dir, 2,
+                   {"bench", "scale", "--events", "1000", "--stages", "800", "400", "1000"});
+  test::ExpectExit(FL_BINARY, dir, 2, {"bench", "scale", "--events", "0"});
+  test::ExpectExit(FL_BINARY, dir, 2, {"bench", "scale", "--events", "1000", "--seconds", "0"});
+}
+
 TEST(BenchAll, RefusesBadArguments) {
   TestDir dir;
   test::ExpectExit(FL_BINARY, dir, 2, {"bench", "all", "--events", "0", "--postgresql", "skip"});
