@@ -85,6 +85,23 @@ inline uint64_t DecodeU64(std::string_view bytes) {
   return v;
 }
 
+// A row key as messages show it: bytes outside printable ASCII (account kinds, categories,
+// big-endian numbers) as \xNN.
+inline std::string PrintableKey(std::string_view key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : key) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(char(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 inline std::string TreeKey(uint32_t level, uint64_t index) {
   return std::string(1, char(level)) + EncodeU64(index);
 }

@@ -456,8 +456,8 @@ class LedgerVerifier {
   // a rebuilt row that is not stored shows as a count short, and is then searched for.
   Status CompareState(std::string_view family, std::string_view code) {
     auto differs = [&](std::string_view key, std::string_view what) {
-      return Status::Corruption(code, "stored " + std::string(family) + " row " + Printable(key) +
-                                          " " + std::string(what));
+      return Status::Corruption(code, "stored " + std::string(family) + " row " +
+                                          storage::PrintableKey(key) + " " + std::string(what));
     };
     uint64_t matched = 0;
     std::string rebuilt;
@@ -499,26 +499,12 @@ class LedgerVerifier {
           std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
                              : stored == nullptr ? "is missing (it is rebuilt from the records)"
                                                  : "differs from the one rebuilt from the records";
-          failure = Status::Corruption("projections_mismatch",
-                                       "stored projections row " + Printable(key) + " " + what);
+          failure = Status::Corruption(
+              "projections_mismatch",
+              "stored projections row " + storage::PrintableKey(key) + " " + what);
         },
         &equal));
     return failure;
-  }
-
-  // Row keys hold binary bytes (account kinds, categories); show them escaped.
-  static std::string Printable(std::string_view key) {
-    std::string out;
-    for (unsigned char c : key) {
-      if (c >= 0x20 && c < 0x7f) {
-        out.push_back(char(c));
-      } else {
-        char buf[8];
-        snprintf(buf, sizeof(buf), "\\x%02x", c);
-        out += buf;
-      }
-    }
-    return out;
   }
 
   const Journal& journal_;

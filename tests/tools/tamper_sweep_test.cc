@@ -108,21 +108,6 @@ class RawDb {
   std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name_;
 };
 
-// A row key as verify prints it: bytes outside printable ASCII as \xNN.
-std::string Printable(std::string_view key) {
-  std::string out;
-  for (unsigned char c : key) {
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(char(c));
-    } else {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 // One changed row and what verify must name.
 struct Tamper {
   std::string family;
@@ -131,7 +116,7 @@ struct Tamper {
   std::string changed;
   std::string named;       // in verify's message
   uint64_t first_bad = 0;  // verify's first_bad_seq, when one record is at fault
-  std::string what() const { return family + " row " + Printable(key); }
+  std::string what() const { return family + " row " + storage::PrintableKey(key); }
 };
 
 class TamperSweepTest : public ::testing::Test {
@@ -293,7 +278,8 @@ TEST_F(TamperSweepTest, OneChangedByteOfAnySampledRowIsNamed) {
       size_t n = family == storage::kRegistryFamily ? 2 * per_kind_ : per_kind_;
       for (const auto& [kind, rows] : kinds) {
         for (const auto& row : Draw(rows, n, rng)) {
-          add(family, row, std::string(family) + " row " + Printable(row.first) + " ", 0);
+          add(family, row, std::string(family) + " row " + storage::PrintableKey(row.first) + " ",
+              0);
         }
       }
     }
@@ -324,9 +310,9 @@ TEST_F(TamperSweepTest, UndecodableStateRowsAndTheLedgersDescriptionAreNamed) {
   const std::string vkey = "operator+00000000+AAAA";
   std::vector<Tamper> tampers = {
       {std::string(storage::kRegistryFamily), org, "", "\x01",
-       "registry row " + Printable(org) + " ", 0},
+       "registry row " + storage::PrintableKey(org) + " ", 0},
       {std::string(storage::kAccountsFamily), balance, "", "\x01\x02",
-       "accounts row " + Printable(balance) + " ", 0},
+       "accounts row " + storage::PrintableKey(balance) + " ", 0},
       {std::string(storage::kMetaFamily), std::string(storage::kMetaOrigin), "", "elsewhere",
        "names the origin", 0},
       {std::string(storage::kMetaFamily), std::string(storage::kMetaLogVerifierKey), "", vkey,
