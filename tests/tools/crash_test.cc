@@ -33,6 +33,7 @@
 #include "replay/verify.h"
 #include "replay/views.h"
 #include "tests/tools/crash_common.h"
+#include "tests/tools/journal_checks.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger::test {
@@ -183,39 +184,10 @@ void CheckRecovered(const std::string& dir, const std::set<std::string>& acked, 
   EXPECT_EQ(report.records, head.size);
   EXPECT_GE(head.size, acked.size() + 2) << "fewer records than acknowledged events";
 
-  // Records 1..size, each whole and readable, each a distinct event.
+  // Records 1..size, each whole and readable, each a distinct event; as many id rows and leaf
+  // nodes as records, none beyond the head: no half event.
   std::set<std::string> ids;
-  uint64_t expected_seq = 1;
-  s = journal->ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
-    EXPECT_EQ(seq, expected_seq) << "gap in the records";
-    expected_seq = seq + 1;
-    RecordReader record;
-    SignedEvent event;
-    Status read = RecordReader::Open(bytes, &record);
-    if (read.ok()) read = SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event);
-    EXPECT_TRUE(read.ok()) << "seq " << seq << ": " << read.ToString();
-    if (read.ok()) ids.insert(event.id());
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(expected_seq - 1, head.size);
-  EXPECT_EQ(ids.size(), head.size) << "an event is recorded twice";
-
-  // No half event: as many id rows and leaf nodes as records, none beyond the head.
-  uint64_t id_rows = 0, leaves = 0;
-  s = journal->ScanFamily(storage::kIdsFamily, [&](std::string_view, std::string_view value) {
-    ++id_rows;
-    EXPECT_LE(storage::DecodeU64(value), head.size) << "an id row points past the head";
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  s = journal->ScanFamily(storage::kTreeFamily, [&](std::string_view key, std::string_view) {
-    if (key.size() == 9 && key[0] == 0) ++leaves;
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(id_rows, head.size);
-  EXPECT_EQ(leaves, head.size);
+  ASSERT_NO_FATAL_FAILURE(CheckRecordsWhole(*journal, head.size, &ids));
 
   for (const auto& id : acked) {
     uint64_t seq = 0;

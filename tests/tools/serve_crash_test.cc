@@ -45,6 +45,7 @@
 #include "replay/view_rows.h"
 #include "replay/views.h"
 #include "tests/ledger/fund_events.h"
+#include "tests/tools/journal_checks.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger::test {
@@ -357,40 +358,6 @@ bool HasRow(const Journal& journal, std::string_view family, const std::string& 
   Status s = journal.Get(family, key, &value, &found);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return found;
-}
-
-// The records are 1..size, whole, one per event, with as many id rows and leaves.
-void CheckRecordsWhole(const Journal& journal, uint64_t size) {
-  std::set<std::string> ids;
-  uint64_t expected_seq = 1;
-  Status s = journal.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
-    EXPECT_EQ(seq, expected_seq) << "gap in the records";
-    expected_seq = seq + 1;
-    RecordReader record;
-    SignedEvent event;
-    Status read = RecordReader::Open(bytes, &record);
-    if (read.ok()) read = SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event);
-    EXPECT_TRUE(read.ok()) << "seq " << seq << ": " << read.ToString();
-    if (read.ok()) ids.insert(event.id());
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(expected_seq - 1, size);
-  EXPECT_EQ(ids.size(), size) << "an event is recorded twice";
-  uint64_t id_rows = 0, leaves = 0;
-  s = journal.ScanFamily(storage::kIdsFamily, [&](std::string_view, std::string_view value) {
-    ++id_rows;
-    EXPECT_LE(storage::DecodeU64(value), size) << "an id row points past the head";
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  s = journal.ScanFamily(storage::kTreeFamily, [&](std::string_view key, std::string_view) {
-    if (key.size() == 9 && key[0] == 0) ++leaves;
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(id_rows, size);
-  EXPECT_EQ(leaves, size);
 }
 
 // Every posted event is wholly there (acknowledged ones with their seq and leaf hash) or wholly
