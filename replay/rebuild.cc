@@ -160,23 +160,23 @@ Status RebuildViews(const Journal& journal, const RebuildOptions& options, ViewR
   return queue.status();
 }
 
-Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffFn& diff,
-                 uint64_t* equal) {
-  *equal = 0;
+Status DiffViewRange(const Journal& journal, const ViewRows& rebuilt,
+                     const ViewRows::KeyRange& range, const RowDiffFn& diff, uint64_t* equal,
+                     uint64_t* keyed_matched) {
   // The rows that are not keyed are merged in key order with the stored rows. A stored keyed
   // row (movement, payment) is looked up among the rebuilt ones where the walk meets it, which
   // spares sorting a million of them; rebuilt keyed rows that are not stored show as a count
-  // short, and are then found by a second, ordered walk.
-  uint64_t keyed_matched = 0;
+  // short (DiffUnstoredKeyedRows).
   std::string keyed_value;
-  auto stored = journal.NewCursor(storage::kProjectionsFamily);
+  auto stored = journal.NewCursor(storage::kProjectionsFamily, range.from);
   auto stored_before = [&](const std::string_view* key) {
     while (stored->Valid() && (key == nullptr || stored->key() < *key)) {
       std::string_view stored_key = stored->key(), stored_value = stored->value();
+      if (!range.Contains(stored_key)) return;  // past the range's end
       if (!ViewRows::IsKeyedRow(stored_key) || !rebuilt.FindKeyedRow(stored_key, &keyed_value)) {
         diff(stored_key, nullptr, &stored_value);
       } else {
-        ++keyed_matched;
+        ++*keyed_matched;
         if (stored_value == keyed_value) {
           ++*equal;
         } else {
@@ -202,9 +202,13 @@ Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffF
           diff(key, &value, nullptr);
         }
       },
-      /*with_keyed=*/false);
+      /*with_keyed=*/false, range);
   stored_before(nullptr);
-  FL_RETURN_IF_ERROR(stored->status());
+  return stored->status();
+}
+
+Status DiffUnstoredKeyedRows(const Journal& journal, const ViewRows& rebuilt,
+                             uint64_t keyed_matched, const RowDiffFn& diff) {
   if (keyed_matched == rebuilt.keyed_row_count()) return Status::Ok();
   auto again = journal.NewCursor(storage::kProjectionsFamily);
   rebuilt.ForEachKeyedRow([&](std::string_view key, std::string_view value) {
@@ -213,6 +217,14 @@ Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffF
     diff(key, &value, nullptr);
   });
   return again->status();
+}
+
+Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffFn& diff,
+                 uint64_t* equal) {
+  *equal = 0;
+  uint64_t keyed_matched = 0;
+  FL_RETURN_IF_ERROR(DiffViewRange(journal, rebuilt, {}, diff, equal, &keyed_matched));
+  return DiffUnstoredKeyedRows(journal, rebuilt, keyed_matched, diff);
 }
 
 Status ReplaceViews(Journal* journal, const ViewRows& rebuilt, ReplaceReport* report) {

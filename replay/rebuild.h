@@ -34,6 +34,16 @@ using RowDiffFn = std::function<void(std::string_view key, const std::string_vie
 Status DiffViews(const Journal& journal, const ViewRows& rebuilt, const RowDiffFn& diff,
                  uint64_t* equal);
 
+// DiffViews in parts, which may run on threads of their own: DiffViewRange walks the rows of
+// one key range, adding to `*equal` and to `*keyed_matched` (the keyed rows found stored and
+// rebuilt); once every range is walked, DiffUnstoredKeyedRows, given the sum of the ranges'
+// `keyed_matched`, finds the keyed rows that are rebuilt but not stored.
+Status DiffViewRange(const Journal& journal, const ViewRows& rebuilt,
+                     const ViewRows::KeyRange& range, const RowDiffFn& diff, uint64_t* equal,
+                     uint64_t* keyed_matched);
+Status DiffUnstoredKeyedRows(const Journal& journal, const ViewRows& rebuilt,
+                             uint64_t keyed_matched, const RowDiffFn& diff);
+
 struct ReplaceReport {
   uint64_t rows = 0;     // rows rebuilt
   uint64_t written = 0;  // stored rows that were missing or differed

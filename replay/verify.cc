@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -41,10 +43,12 @@ struct Pending {
 };
 
 // The per-record checks that need no state (signature, one JSON form), on worker threads fed
-// in batches through a bounded queue. The verifying thread hands batches over as its sequential
-// checks pass them; when the queue is full it checks the oldest batch itself instead of waiting.
-// So both cores stay busy whichever side is slower, and small batches keep the workers from
-// idling at the end of one large chunk.
+// in batches through a bounded queue. The verifying thread is one of the `threads`: it hands
+// batches over as its sequential checks pass them; when the queue is full it checks the oldest
+// batch itself instead of waiting, and at the end it drains the queue beside the workers. So
+// every core stays busy whichever side is slower, no core is shared by two threads (a thread per
+// core more would time-slice with the others and cool their caches), and small batches keep the
+// workers from idling at the end of one large chunk.
 //
 // Thread safety: Submit, Finish and failed are called by the verifying thread only.
 class RecordChecker {
@@ -54,8 +58,9 @@ class RecordChecker {
     Status failure;                   // its failure
   };
 
+  // `threads` counts the calling thread: threads - 1 workers are started.
   explicit RecordChecker(unsigned threads) {
-    for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+    for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { Work(); });
   }
   ~RecordChecker() {
     {
@@ -70,6 +75,10 @@ class RecordChecker {
 
   void Submit(std::vector<Pending> batch) {
     if (batch.empty()) return;
+    if (workers_.empty()) {
+      Check(batch);
+      return;
+    }
     std::unique_lock<std::mutex> lock(mu_);
     while (queue_.size() >= kQueueBatchesMax) {
       std::vector<Pending> oldest = std::move(queue_.front());
@@ -83,9 +92,17 @@ class RecordChecker {
     work_cv_.notify_one();
   }
 
-  // Waits until every batch submitted is checked; the lowest failure among them.
+  // Checks the batches still queued beside the workers, then waits until every batch submitted
+  // is checked; the lowest failure among them.
   Result Finish() {
     std::unique_lock<std::mutex> lock(mu_);
+    while (!queue_.empty()) {
+      std::vector<Pending> oldest = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      Check(oldest);
+      lock.lock();
+    }
     idle_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
     return result_;
   }
@@ -423,21 +440,45 @@ class LedgerVerifier {
     return failure;
   }
 
-  // The id rows, the state rows and the view rows are compared with the rebuilt ones side by
-  // side, and the rebuilt tables freed, on two threads: the records are done, so the checking
-  // threads are idle. A failure is reported in the order ids, registry, accounts, projections.
+  // The id rows, the state rows and the view rows are compared with the rebuilt ones in parts,
+  // on as many threads as checked the records (they are idle now), and the rebuilt tables are
+  // then freed on two. The parts are taken largest first so that the threads end together; a
+  // failure is reported in the order ids, registry, accounts, projections (in key order).
   Status CompareStoredRows() {
-    Status ids, registry, accounts, projections;
+    // The projections by kind of row (view_rows.h): the movements ('v'), the payments ('d')
+    // and the histories ('x') are the large parts.
+    static constexpr ViewRows::KeyRange kViewParts[] = {
+        {"", "d"}, {"d", "e"}, {"e", "v"}, {"v", "w"}, {"w", ""}};
+    constexpr size_t kParts = std::size(kViewParts);
+    Status ids, registry, accounts;
+    Status projections[kParts];
+    uint64_t keyed_matched[kParts] = {}, equal[kParts] = {};
+    auto view_part = [&](size_t i) {
+      return [&, i] {
+        projections[i] = CompareProjections(kViewParts[i], &equal[i], &keyed_matched[i]);
+      };
+    };
+    const std::function<void()> parts[] = {
+        view_part(3),  // movements
+        [&] { accounts = CompareState(storage::kAccountsFamily, "accounts_mismatch"); },
+        view_part(1),  // payments
+        view_part(4),  // histories
+        [&] { ids = CheckIdRows(); },
+        view_part(2),
+        view_part(0),
+        [&] { registry = CompareState(storage::kRegistryFamily, "registry_mismatch"); },
+    };
+    RunParts(parts, ThreadsOrCores(options_.threads));
+    Status unstored;  // keyed rows rebuilt but not stored, looked for when the rest is equal
+    if (std::all_of(std::begin(projections), std::end(projections),
+                    [](const Status& s) { return s.ok(); })) {
+      uint64_t matched = std::accumulate(std::begin(keyed_matched), std::end(keyed_matched), 0ull);
+      Status found;
+      unstored = DiffUnstoredKeyedRows(journal_, *views_, matched, ProjectionDiff(&found));
+      if (unstored.ok()) unstored = found;
+    }
+
     const bool keep = options_.keep_rebuilt != nullptr;
-    std::thread views_side([&] {
-      projections = CompareProjections();
-      if (!keep) views_.reset();
-    });
-    ids = CheckIdRows();
-    registry = CompareState(storage::kRegistryFamily, "registry_mismatch");
-    accounts = CompareState(storage::kAccountsFamily, "accounts_mismatch");
-    if (!keep) state_.reset();
-    views_side.join();
     if (keep) {
       struct Rebuilt {
         std::unique_ptr<LedgerState> state;
@@ -445,9 +486,28 @@ class LedgerVerifier {
       };
       *options_.keep_rebuilt =
           std::make_shared<Rebuilt>(Rebuilt{std::move(state_), std::move(views_)});
+    } else {
+      std::thread views_freed([&] { views_.reset(); });
+      state_.reset();
+      views_freed.join();
     }
-    for (Status* s : {&ids, &registry, &accounts, &projections}) FL_RETURN_IF_ERROR(*s);
-    return Status::Ok();
+    for (Status* s : {&ids, &registry, &accounts}) FL_RETURN_IF_ERROR(*s);
+    for (const Status& s : projections) FL_RETURN_IF_ERROR(s);
+    return unstored;
+  }
+
+  // Runs every part once on `threads` threads (the calling one among them), each taking the
+  // next part not yet taken.
+  template <size_t N>
+  static void RunParts(const std::function<void()> (&parts)[N], unsigned threads) {
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < N;) parts[i]();
+    };
+    std::vector<std::thread> helpers;
+    for (unsigned t = 1; t < std::min<size_t>(threads, N); ++t) helpers.emplace_back(work);
+    work();
+    for (auto& helper : helpers) helper.join();
   }
 
   // The state rebuilt from the records (registry, accounts, projects, policies, event facts,
@@ -487,24 +547,29 @@ class LedgerVerifier {
                                         " rows are not the rebuilt ones");  // not reached
   }
 
-  // The rebuilt view rows must equal the stored ones byte for byte; both are walked in key
-  // order side by side, so the first differing row is named.
-  Status CompareProjections() {
+  // The rebuilt view rows of `range` must equal the stored ones byte for byte; both are walked
+  // in key order side by side, so the first differing row is named. The keyed rows rebuilt but
+  // not stored are looked for once every range is walked (by the caller).
+  Status CompareProjections(const ViewRows::KeyRange& range, uint64_t* equal,
+                            uint64_t* keyed_matched) {
     Status failure;
-    uint64_t equal = 0;
-    FL_RETURN_IF_ERROR(DiffViews(
-        journal_, *views_,
-        [&](std::string_view key, const std::string_view* rebuilt, const std::string_view* stored) {
-          if (!failure.ok()) return;
-          std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
-                             : stored == nullptr ? "is missing (it is rebuilt from the records)"
-                                                 : "differs from the one rebuilt from the records";
-          failure = Status::Corruption(
-              "projections_mismatch",
-              "stored projections row " + storage::PrintableKey(key) + " " + what);
-        },
-        &equal));
+    FL_RETURN_IF_ERROR(
+        DiffViewRange(journal_, *views_, range, ProjectionDiff(&failure), equal, keyed_matched));
     return failure;
+  }
+
+  // A RowDiffFn that keeps the first difference it is called with as `*failure`.
+  static RowDiffFn ProjectionDiff(Status* failure) {
+    return [failure](std::string_view key, const std::string_view* rebuilt,
+                     const std::string_view* stored) {
+      if (!failure->ok()) return;
+      std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
+                         : stored == nullptr ? "is missing (it is rebuilt from the records)"
+                                             : "differs from the one rebuilt from the records";
+      *failure =
+          Status::Corruption("projections_mismatch",
+                             "stored projections row " + storage::PrintableKey(key) + " " + what);
+    };
   }
 
   const Journal& journal_;

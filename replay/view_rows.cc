@@ -411,63 +411,81 @@ void ViewRows::ForEachKeyedRow(
 }
 
 void ViewRows::ForEachPaymentRow(
-    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+    const std::function<void(std::string_view key, std::string_view value)>& fn,
+    const KeyRange& range) const {
   assert(stored_ == nullptr);
+  if (!range.MayHoldKind(kDisbursementRow)) return;
   for (const auto* d : SortedEntries(tables_->disbursements)) {
-    fn(d->first, CanonicalBytes(d->second.Row()));
+    if (range.Contains(d->first)) fn(d->first, CanonicalBytes(d->second.Row()));
   }
 }
 
 void ViewRows::ForEachMovementRow(
-    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+    const std::function<void(std::string_view key, std::string_view value)>& fn,
+    const KeyRange& range) const {
   assert(stored_ == nullptr);
+  if (!range.MayHoldKind(kMovementRow)) return;
   std::string key;
   for (const auto* v : SortedEntries(tables_->movements)) {
     const Movement& m = v->second;
     key.assign(1, kMovementRow);
     key.append(v->first.data(), v->first.size());
+    if (!range.Contains(key)) continue;
     fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
                            m.to_kind, m.to, m.against_pledge));
   }
 }
 
 void ViewRows::ForEachRow(
-    const std::function<void(std::string_view key, std::string_view value)>& fn,
-    bool with_keyed) const {
+    const std::function<void(std::string_view key, std::string_view value)>& fn, bool with_keyed,
+    const KeyRange& range) const {
   assert(stored_ == nullptr);
   const Tables& t = *tables_;
   auto holders = SortedEntries(t.holders);
   std::string key;
   auto rows_of = [&](char kind) {
+    if (!range.MayHoldKind(kind)) return;
     for (auto it = t.rows.lower_bound(std::string_view(&kind, 1));
          it != t.rows.end() && it->first[0] == kind; ++it) {
-      fn(it->first, it->second);
+      if (range.Contains(it->first)) fn(it->first, it->second);
     }
   };
-  for (const auto* h : holders) {
-    if (h->second.has_balance) fn(kBalanceRow + h->first, EncodeBalance(h->second.balance));
+  if (range.MayHoldKind(kBalanceRow)) {
+    for (const auto* h : holders) {
+      if (!h->second.has_balance) continue;
+      key.assign(1, kBalanceRow);
+      key.append(h->first);
+      if (range.Contains(key)) fn(key, EncodeBalance(h->second.balance));
+    }
   }
   rows_of(kCompoundRow);
-  if (with_keyed) ForEachPaymentRow(fn);
+  if (with_keyed) ForEachPaymentRow(fn, range);
   rows_of(kProjectFindingRow);
   rows_of(kFindingRow);
-  for (const auto* h : holders) {
-    if (h->second.view) {
-      fn(kHolderRow + h->first, CanonicalBytes(h->second.view->getRoot<schema::HolderView>()));
+  if (range.MayHoldKind(kHolderRow)) {
+    for (const auto* h : holders) {
+      if (!h->second.view) continue;
+      key.assign(1, kHolderRow);
+      key.append(h->first);
+      if (range.Contains(key)) {
+        fn(key, CanonicalBytes(h->second.view->getRoot<schema::HolderView>()));
+      }
     }
   }
   rows_of(kPolicyIndex);
   rows_of(kRegionRow);
-  if (with_keyed) ForEachMovementRow(fn);
-  for (const auto* h : holders) {
-    key.assign(1, kHistoryRow);
-    key.append(h->first);
-    key.push_back('\0');
-    size_t prefix = key.size();
-    for (uint64_t seq : h->second.history) {
-      key.resize(prefix);
-      key.append(storage::EncodeU64(seq));
-      fn(key, std::string_view());
+  if (with_keyed) ForEachMovementRow(fn, range);
+  if (range.MayHoldKind(kHistoryRow)) {
+    for (const auto* h : holders) {
+      key.assign(1, kHistoryRow);
+      key.append(h->first);
+      key.push_back('\0');
+      size_t prefix = key.size();
+      for (uint64_t seq : h->second.history) {
+        key.resize(prefix);
+        key.append(storage::EncodeU64(seq));
+        if (range.Contains(key)) fn(key, std::string_view());
+      }
     }
   }
 }

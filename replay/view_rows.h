@@ -83,11 +83,21 @@ class ViewRows : public ProjectionHook, public RowSource {
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) const override;
 
-  // Every row, encoded, in key order (a rebuild compared with or written over the stored
-  // rows). REQUIRES: no stored source.
+  // A half-open range of row keys [from, to); an empty `to` sets no upper bound.
+  struct KeyRange {
+    std::string_view from, to;
+    bool Contains(std::string_view key) const { return key >= from && (to.empty() || key < to); }
+    // Whether a row of `kind` (its key's first byte) can be in the range.
+    bool MayHoldKind(char kind) const {
+      return (from.empty() || kind >= from[0]) && (to.empty() || std::string_view(&kind, 1) < to);
+    }
+  };
+
+  // Every row in `range`, encoded, in key order (a rebuild compared with or written over the
+  // stored rows). REQUIRES: no stored source.
   // Without the keyed rows (below) when `with_keyed` is false.
   void ForEachRow(const std::function<void(std::string_view key, std::string_view value)>& fn,
-                  bool with_keyed = true) const;
+                  bool with_keyed = true, const KeyRange& range = {}) const;
   // The number of rows ForEachRow walks. REQUIRES: no stored source.
   size_t row_count() const;
 
@@ -120,11 +130,13 @@ class ViewRows : public ProjectionHook, public RowSource {
 
  private:
   struct Tables;
-  // The keyed rows of each kind, in key order.
+  // The keyed rows of each kind in `range`, in key order.
   void ForEachPaymentRow(
-      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+      const std::function<void(std::string_view key, std::string_view value)>& fn,
+      const KeyRange& range = {}) const;
   void ForEachMovementRow(
-      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+      const std::function<void(std::string_view key, std::string_view value)>& fn,
+      const KeyRange& range = {}) const;
   struct Holder;
   struct Movement;
   struct Payment;

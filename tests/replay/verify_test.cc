@@ -230,6 +230,52 @@ TEST_F(VerifyTest, ATamperedViewRowIsFoundAndNamed) {
   EXPECT_NE(s.message().find("yh-finance"), std::string::npos) << s.message();
 }
 
+// The stored rows are compared in parts on several threads; whichever part ends first, the
+// failure named is the first in the report's order: ids, registry, accounts, then projections
+// in key order. Every thread count gives the same verdict.
+TEST_F(VerifyTest, OfSeveralTamperedRowsTheFirstInReportOrderIsNamed) {
+  Journal& journal = ledger_.journal();
+  auto verdict = [&](unsigned threads) {
+    VerifyOptions options;
+    options.threads = threads;
+    VerifyReport report;
+    return VerifyLedger(journal, options, &report).ToString();
+  };
+  auto expect_named = [&](const std::string& code, const std::string& part) {
+    std::string first = verdict(1);
+    EXPECT_NE(first.find(code), std::string::npos) << first;
+    EXPECT_NE(first.find(part), std::string::npos) << first;
+    for (unsigned threads : {2u, 3u, 0u}) EXPECT_EQ(verdict(threads), first) << threads;
+  };
+  auto tamper = [&](std::string_view family, const std::string& key) {
+    std::string value = Read(family, key);
+    EXPECT_FALSE(value.empty()) << key;
+    std::string changed = value;
+    changed[changed.size() / 2] ^= 0x01;
+    EXPECT_TRUE(journal.PutRawForTesting(family, key, changed).ok());
+    return value;
+  };
+  const std::string history = ViewRows::HistoryPrefix(schema::AccountHolder::POOL, "yh-finance") +
+                              storage::EncodeU64(999999);
+  const std::string movement = ViewRows::MovementKey("r3");
+  const std::string balance = ViewRows::BalanceKey(schema::AccountHolder::POOL, "yh-finance");
+  const std::string fact = std::string(1, storage::kFactRow) + "r5";
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kProjectionsFamily, history, "").ok());
+  std::string movement_was = tamper(storage::kProjectionsFamily, movement);
+  std::string balance_was = tamper(storage::kProjectionsFamily, balance);
+  std::string fact_was = tamper(storage::kAccountsFamily, fact);
+
+  expect_named("accounts_mismatch", "r5");
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kAccountsFamily, fact, fact_was).ok());
+  expect_named("projections_mismatch", "yh-finance");
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kProjectionsFamily, balance, balance_was).ok());
+  expect_named("projections_mismatch", "r3");
+  ASSERT_TRUE(journal.PutRawForTesting(storage::kProjectionsFamily, movement, movement_was).ok());
+  expect_named("projections_mismatch", "is not rebuilt");
+  ASSERT_TRUE(journal.DeleteRawForTesting(storage::kProjectionsFamily, history).ok());
+  for (unsigned threads : {1u, 2u, 3u}) EXPECT_EQ(verdict(threads), "ok") << threads;
+}
+
 // Movements and payments (a row per event) are looked up where the walk of the stored rows
 // meets them: a changed, a missing and an invented one are each named, and a replay puts them
 // right.
