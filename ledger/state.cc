@@ -504,39 +504,39 @@ Status LedgerState::EventSeq(std::string_view id, uint64_t* seq) const {
 
 void LedgerState::StageOrg(Org org) {
   if (org.kind == schema::OrgKind::OPERATOR && operator_id().empty()) {
-    staged_operator_id_ = org.id;
+    (direct_ ? operator_id_ : staged_operator_id_) = org.id;
   }
   std::string id = org.id;
-  staged_orgs_[id] = std::move(org);
+  (direct_ ? orgs_ : staged_orgs_)[id] = std::move(org);
 }
 
 void LedgerState::StageProject(Project project) {
   std::string id = project.id;
-  projects_.staged[id] = std::move(project);
+  Writable(projects_)[id] = std::move(project);
 }
 
 void LedgerState::StageFinding(Finding finding) {
   std::string id = finding.id;
-  findings_.staged[id] = std::move(finding);
+  Writable(findings_)[id] = std::move(finding);
 }
 
 void LedgerState::StagePolicy(Policy policy) {
   std::string key = PolicyKey(policy.region, policy.setter);
-  policies_.staged[key] = std::move(policy);
+  Writable(policies_)[key] = std::move(policy);
 }
 
 void LedgerState::StageBalance(const AccountKey& account, int64_t balance_fen) {
-  staged_sum_delta_ += __int128(balance_fen) - Balance(account);
-  balances_.staged[account.Encode()] = balance_fen;
+  (direct_ ? committed_sum_ : staged_sum_delta_) += __int128(balance_fen) - Balance(account);
+  Writable(balances_)[account.Encode()] = balance_fen;
 }
 
 void LedgerState::StageFact(EventFact fact) {
   std::string id = fact.id;
-  facts_.staged[id] = std::move(fact);
+  Writable(facts_)[id] = std::move(fact);
 }
 
 void LedgerState::StageEventId(std::string_view id, uint64_t seq) {
-  event_ids_.staged[std::string(id)] = seq;
+  Writable(event_ids_)[std::string(id)] = seq;
 }
 
 std::vector<LedgerState::Row> LedgerState::StagedRows() const {

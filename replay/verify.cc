@@ -214,6 +214,7 @@ class LedgerVerifier {
     head_size_ = journal_.head().size;
     views_->Reserve(head_size_);
     state_->Reserve(head_size_);
+    state_->set_direct();  // the first refused event ends the verification
     FL_RETURN_IF_ERROR(journal_.ScanCheckpoints([&](uint64_t size, std::string_view note) {
       checkpoints_.emplace(size, std::string(note));
       return true;

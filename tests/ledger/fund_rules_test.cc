@@ -1057,6 +1057,39 @@ TEST_F(FundRules, EveryStateRowChangedInOneBitOrCutShortIsReadOrRefused) {
   std::cout << tries << " changed rows, " << read << " of them read\n";
 }
 
+// A verifier's state takes every change straight into its committed tables (set_direct): an
+// Abort undoes none of them, nothing is left staged, and the rows it rebuilds from a ledger
+// with every kind of row are the writer's, byte for byte (verify compares them).
+TEST_F(FundRules, AStateChangedDirectlyKeepsWhatItIsGivenAndRebuildsEveryRow) {
+  LedgerState direct;
+  direct.set_direct();
+  const AccountKey account{schema::AccountHolder::POOL, "xt-finance", schema::Category::MUNICIPAL};
+  direct.StageEventId("e1", 7);
+  direct.StageBalance(account, 500);
+  direct.Abort();
+  uint64_t seq = 0;
+  ASSERT_TRUE(direct.EventSeq("e1", &seq).ok());
+  EXPECT_EQ(seq, 7u);
+  EXPECT_EQ(direct.Balance(account), 500);
+  EXPECT_EQ(direct.balance_sum(), 500);
+  EXPECT_TRUE(direct.StagedRows().empty());
+  std::string row;
+  EXPECT_TRUE(direct.FindRow(storage::kAccountsFamily,
+                             std::string(1, storage::kBalanceRow) + account.Encode(), &row));
+
+  FundedAndApproved();
+  Ok("yh-finance", PolicyFor("pol", "hunan/xiangtan/yuhu"));
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 100));
+  Ok("jianshe", Ack("ack", "pay"));
+  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100));
+  Ok("yh-finance", Disbursed("pay2", "p1", "district", 1));
+  Ok("yh-finance", Reversal("rev-pay2", "pay2"));
+  Ok("xt-audit", FindingEvent("f", "F-1", {"yh-own", "approve-p1"}, "p1"));
+  VerifyReport report;
+  Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 // A policy's works come from a signed event or from a stored row, and either may carry a work
 // value outside the enum; each must be refused by name, before it is used as a bit position.
 TEST(PolicyDecode, AWorkOutsideTheEnumIsRefusedForEveryValue) {
