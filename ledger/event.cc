@@ -145,6 +145,7 @@ Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::st
   auto event = message->reader.getRoot<schema::Event>();
   FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "id"));
   out->message_ = std::move(message);
+  out->event_ = event;
   out->signer_ = std::string(signer);
   out->signature_ = signature;
   return Status::Ok();
@@ -269,9 +270,7 @@ Status SignedEvent::Sign(const nlohmann::json& event, std::string_view signer, c
   return FromCanonicalEvent(kj::mv(canonical), signer, signature, out);
 }
 
-schema::Event::Reader SignedEvent::event() const {
-  return message_->reader.getRoot<schema::Event>();
-}
+schema::Event::Reader SignedEvent::event() const { return event_; }
 
 std::span<const uint8_t> SignedEvent::canonical_event() const { return WordBytes(message_->words); }
 

@@ -84,6 +84,8 @@ class SignedEvent {
                                    const Signature& signature, SignedEvent* out);
 
   std::shared_ptr<const CanonicalMessage> message_;
+  // The root of message_, read once: it points into message_'s words, which copies share.
+  schema::Event::Reader event_;
   std::string signer_;
   Signature signature_{};
 };
