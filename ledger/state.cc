@@ -117,52 +117,6 @@ bool DecodePolicy(std::string_view bytes, Policy* out) {
   });
 }
 
-// The canonical Cap'n Proto encoding of a schema::EventFact, written directly: one fact per
-// event is encoded for every append and for every row verification compares, and capnp's
-// builder and canonicalize took most of that time. Canonical form (capnp/encoding): the root
-// pointer, then each struct's data section without its trailing zero words and its pointer
-// section, each pointer's target following in pointer order, depth first; a Text is a byte list
-// of its bytes and a NUL, padded with zeros to a word. Every text of a fact is set (an empty one
-// is the NUL alone), so no pointer is null. Field offsets are those capnp gives EventFact and
-// AccountRef (ledger/schema/state.capnp); state_test compares this with capnp's own encoding.
-class CanonicalWriter {
- public:
-  explicit CanonicalWriter(size_t words) { out_.assign(words * 8, '\0'); }
-  size_t end() const { return end_; }
-  // Reserves `words` words at the end; their index.
-  size_t Take(size_t words) {
-    size_t at = end_;
-    end_ += words;
-    return at;
-  }
-  void Word(size_t word, size_t byte_offset, const void* value, size_t size) {
-    memcpy(out_.data() + word * 8 + byte_offset, value, size);
-  }
-  void StructPointer(size_t at, size_t target, uint16_t data_words, uint16_t pointers) {
-    uint64_t p = (uint64_t(uint32_t(int32_t(target - at - 1) << 2))) |
-                 (uint64_t(data_words) << 32) | (uint64_t(pointers) << 48);
-    Word(at, 0, &p, 8);
-  }
-  void Text(size_t at, std::string_view text) {
-    const size_t words = (text.size() + 1 + 7) / 8;
-    const size_t target = Take(words);
-    uint64_t p = uint64_t(uint32_t(int32_t(target - at - 1) << 2) | 1u) |
-                 (uint64_t(2 | (uint32_t(text.size() + 1) << 3)) << 32);
-    Word(at, 0, &p, 8);
-    if (!text.empty()) Word(target, 0, text.data(), text.size());
-  }
-  std::string Finish() {
-    out_.resize(end_ * 8);
-    return std::move(out_);
-  }
-
- private:
-  std::string out_;
-  size_t end_ = 0;
-};
-
-size_t TextWords(std::string_view text) { return (text.size() + 1 + 7) / 8; }
-
 // An AccountRef at `at` (a pointer), its struct and holder text following.
 void WriteAccountRef(CanonicalWriter* w, size_t at, const AccountKey& key) {
   const uint16_t kind = uint16_t(key.kind);
@@ -175,6 +129,12 @@ void WriteAccountRef(CanonicalWriter* w, size_t at, const AccountKey& key) {
 
 }  // namespace
 
+// The canonical Cap'n Proto encoding of a schema::EventFact, written directly (CanonicalWriter):
+// one fact per event is encoded for every append and for every row verification compares, and
+// capnp's builder and canonicalize took most of that time. Every text of a fact is set (an empty
+// one is the NUL alone), so no pointer is null. Field offsets are those capnp gives EventFact
+// and AccountRef (ledger/schema/state.capnp); state_rows_test compares this with capnp's own
+// encoding.
 std::string EncodeFact(const EventFact& f) {
   // Data section: seq @ byte 0, type @ 8, category @ 10, occurredDay @ 16, amountFen @ 24,
   // receivedFen @ 32.

@@ -187,29 +187,29 @@ struct ViewRows::Tables {
   std::vector<std::pair<std::string, uint64_t>> history;   // staged only: holder, seq
 };
 
-namespace {
-
-std::string EncodeMovement(uint64_t seq, Event::Which type, int64_t day, schema::Category category,
-                           uint64_t amount_fen, AccountHolder from_kind, std::string_view from,
-                           AccountHolder to_kind, std::string_view to, bool against_pledge) {
-  constexpr size_t kScratchWords = 64;  // a movement with short ids fits: no allocation
-  capnp::word scratch[kScratchWords] = {};
-  capnp::MallocMessageBuilder message(kj::arrayPtr(scratch, kScratchWords));
-  auto m = message.initRoot<schema::MovementView>();
-  m.setSeq(seq);
-  m.setType(uint16_t(type));
-  m.setDay(day);
-  m.setCategory(category);
-  m.setAmountFen(amount_fen);
-  m.setFromKind(from_kind);
-  m.setFrom(capnp::Text::Reader(from.data(), from.size()));
-  m.setToKind(to_kind);
-  m.setTo(capnp::Text::Reader(to.data(), to.size()));
-  m.setAgainstPledge(against_pledge);
-  return CanonicalBytes(m);
+std::string EncodeMovementView(uint64_t seq, Event::Which type, int64_t day,
+                               schema::Category category, uint64_t amount_fen,
+                               AccountHolder from_kind, std::string_view from,
+                               AccountHolder to_kind, std::string_view to, bool against_pledge) {
+  // Data section (capnp's layout of MovementView): seq @ byte 0, type @ 8, category @ 10,
+  // fromKind @ 12, toKind @ 14, day @ 16, amountFen @ 24, againstPledge @ bit 256. Two
+  // pointers, from and to, always set (an empty text is the NUL alone).
+  uint64_t data[5] = {seq, 0, uint64_t(day), amount_fen, against_pledge ? 1u : 0u};
+  const uint16_t halves[4] = {uint16_t(type), uint16_t(category), uint16_t(from_kind),
+                              uint16_t(to_kind)};
+  memcpy(&data[1], halves, sizeof(halves));
+  uint16_t data_words = 5;
+  while (data_words > 0 && data[data_words - 1] == 0) --data_words;
+  constexpr uint16_t kPointers = 2;
+  CanonicalWriter w(1 + data_words + kPointers + TextWords(from) + TextWords(to));
+  const size_t root = w.Take(1);
+  const size_t body = w.Take(data_words + kPointers);
+  w.StructPointer(root, body, data_words, kPointers);
+  if (data_words) w.Word(body, 0, data, data_words * 8);
+  w.Text(body + data_words, from);
+  w.Text(body + data_words + 1, to);
+  return w.Finish();
 }
-
-}  // namespace
 
 ViewRows::ViewRows(const RowSource* stored)
     : stored_(stored),
@@ -386,8 +386,8 @@ bool ViewRows::FindKeyedRow(std::string_view key, std::string* value) const {
     auto it = t.movements.find(key.substr(1));
     if (it == t.movements.end()) return false;
     const Movement& m = it->second;
-    *value = EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                            m.to_kind, m.to, m.against_pledge);
+    *value = EncodeMovementView(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
+                                m.to_kind, m.to, m.against_pledge);
     return true;
   }
   if (key[0] == kDisbursementRow) {
@@ -431,8 +431,8 @@ void ViewRows::ForEachMovementRow(
     key.assign(1, kMovementRow);
     key.append(v->first.data(), v->first.size());
     if (!range.Contains(key)) continue;
-    fn(key, EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                           m.to_kind, m.to, m.against_pledge));
+    fn(key, EncodeMovementView(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
+                               m.to_kind, m.to, m.against_pledge));
   }
 }
 
@@ -516,8 +516,9 @@ std::vector<LedgerState::Row> ViewRows::StagedRows() const {
     put(kHistoryRow + holder + '\0' + storage::EncodeU64(seq), std::string());
   }
   for (const auto& [id, m] : t.movements) {
-    put(MovementKey(id), EncodeMovement(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind,
-                                        m.from, m.to_kind, m.to, m.against_pledge));
+    put(MovementKey(id),
+        EncodeMovementView(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
+                           m.to_kind, m.to, m.against_pledge));
   }
   for (const auto& [key, payment] : t.disbursements) put(key, CanonicalBytes(payment.Row()));
   for (const auto& [key, value] : t.rows) put(key, value);

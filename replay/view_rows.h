@@ -40,6 +40,15 @@
 
 namespace fundledger {
 
+// A movement's row ('v'): the canonical schema::MovementView, written directly (one per money
+// event, encoded by every append and compared by every verification). view_rows_test compares
+// it with capnp's own encoding.
+std::string EncodeMovementView(uint64_t seq, schema::Event::Which type, int64_t day,
+                               schema::Category category, uint64_t amount_fen,
+                               schema::AccountHolder from_kind, std::string_view from,
+                               schema::AccountHolder to_kind, std::string_view to,
+                               bool against_pledge);
+
 // Where view rows are read from: the stored projections, or rows folded in memory.
 class RowSource {
  public:
