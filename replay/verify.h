@@ -24,7 +24,8 @@
 namespace fundledger {
 
 struct VerifyOptions {
-  unsigned threads = 0;  // threads checking signatures, the calling one among them; 0 = one per core
+  // Threads checking signatures, the calling one among them; 0 = one per core.
+  unsigned threads = 0;
   // Called now and then with (records verified, records in all), for progress displays.
   std::function<void(uint64_t, uint64_t)> progress;
   // When set, the state and views rebuilt from the records are handed over here once compared,

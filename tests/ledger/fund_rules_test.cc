@@ -85,6 +85,19 @@ class FundRules : public ::testing::Test {
   }
 
   // p1 approved and holding `district` money from yh-finance.
+  // A ledger with every kind of registry and accounts row: balances, facts (acknowledged,
+  // reversed, against a pledge), a finding, a project and a policy.
+  void EveryKindOfStateRow() {
+    FundedAndApproved();
+    Ok("yh-finance", PolicyFor("pol", "hunan/xiangtan/yuhu"));
+    Ok("yh-finance", Disbursed("pay", "p1", "district", 100));
+    Ok("jianshe", Ack("ack", "pay"));
+    Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100));
+    Ok("yh-finance", Disbursed("pay2", "p1", "district", 1));
+    Ok("yh-finance", Reversal("rev-pay2", "pay2"));
+    Ok("xt-audit", FindingEvent("f", "F-1", {"yh-own", "approve-p1"}, "p1"));
+  }
+
   void FundedAndApproved(uint64_t district_fen = 1'000'000) {
     Ok("yh-housing", StatusChange("approve-p1", "p1", "approved", 7500));
     Ok("yh-finance",
@@ -1001,14 +1014,7 @@ TEST_F(FundRules, ARegionRollUpIsTheSumOfItsProjects) {
 // is either read or refused, never a crash or undefined behaviour (the sanitizer build runs
 // this too); and each row as stored reads back and encodes to the same bytes.
 TEST_F(FundRules, EveryStateRowChangedInOneBitOrCutShortIsReadOrRefused) {
-  FundedAndApproved();
-  Ok("yh-finance", PolicyFor("pol", "hunan/xiangtan/yuhu"));
-  Ok("yh-finance", Disbursed("pay", "p1", "district", 100));
-  Ok("jianshe", Ack("ack", "pay"));
-  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100));
-  Ok("yh-finance", Disbursed("pay2", "p1", "district", 1));
-  Ok("yh-finance", Reversal("rev-pay2", "pay2"));
-  Ok("xt-audit", FindingEvent("f", "F-1", {"yh-own", "approve-p1"}, "p1"));
+  EveryKindOfStateRow();
 
   std::map<char, int> kinds;  // accounts rows by their key's first byte
   uint64_t tries = 0, read = 0;
@@ -1077,14 +1083,7 @@ TEST_F(FundRules, AStateChangedDirectlyKeepsWhatItIsGivenAndRebuildsEveryRow) {
   EXPECT_TRUE(direct.FindRow(storage::kAccountsFamily,
                              std::string(1, storage::kBalanceRow) + account.Encode(), &row));
 
-  FundedAndApproved();
-  Ok("yh-finance", PolicyFor("pol", "hunan/xiangtan/yuhu"));
-  Ok("yh-finance", Disbursed("pay", "p1", "district", 100));
-  Ok("jianshe", Ack("ack", "pay"));
-  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100));
-  Ok("yh-finance", Disbursed("pay2", "p1", "district", 1));
-  Ok("yh-finance", Reversal("rev-pay2", "pay2"));
-  Ok("xt-audit", FindingEvent("f", "F-1", {"yh-own", "approve-p1"}, "p1"));
+  EveryKindOfStateRow();
   VerifyReport report;
   Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
   EXPECT_TRUE(s.ok()) << s.ToString();
