@@ -152,6 +152,11 @@ struct ViewRows::Movement {
   AccountHolder to_kind = AccountHolder::EXTERNAL;
   std::string to;
   bool against_pledge = false;
+
+  std::string Row() const {
+    return EncodeMovementView(seq, type, day, category, amount_fen, from_kind, from, to_kind, to,
+                              against_pledge);
+  }
 };
 
 // A payment's DisbursementView (row 'd'), kept as a message until it is encoded: its
@@ -386,8 +391,7 @@ bool ViewRows::FindKeyedRow(std::string_view key, std::string* value) const {
     auto it = t.movements.find(key.substr(1));
     if (it == t.movements.end()) return false;
     const Movement& m = it->second;
-    *value = EncodeMovementView(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                                m.to_kind, m.to, m.against_pledge);
+    *value = m.Row();
     return true;
   }
   if (key[0] == kDisbursementRow) {
@@ -431,8 +435,7 @@ void ViewRows::ForEachMovementRow(
     key.assign(1, kMovementRow);
     key.append(v->first.data(), v->first.size());
     if (!range.Contains(key)) continue;
-    fn(key, EncodeMovementView(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                               m.to_kind, m.to, m.against_pledge));
+    fn(key, m.Row());
   }
 }
 
@@ -516,9 +519,7 @@ std::vector<LedgerState::Row> ViewRows::StagedRows() const {
     put(kHistoryRow + holder + '\0' + storage::EncodeU64(seq), std::string());
   }
   for (const auto& [id, m] : t.movements) {
-    put(MovementKey(id),
-        EncodeMovementView(m.seq, m.type, m.day, m.category, m.amount_fen, m.from_kind, m.from,
-                           m.to_kind, m.to, m.against_pledge));
+    put(MovementKey(id), m.Row());
   }
   for (const auto& [key, payment] : t.disbursements) put(key, CanonicalBytes(payment.Row()));
   for (const auto& [key, value] : t.rows) put(key, value);
