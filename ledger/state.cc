@@ -492,11 +492,11 @@ void LedgerState::StageBalance(const AccountKey& account, int64_t balance_fen) {
 
 void LedgerState::StageFact(EventFact fact) {
   std::string id = fact.id;
-  Writable(facts_)[id] = std::move(fact);
+  Writable(facts_).insert_or_assign(id, std::move(fact));
 }
 
 void LedgerState::StageEventId(std::string_view id, uint64_t seq) {
-  Writable(event_ids_)[std::string(id)] = seq;
+  Writable(event_ids_)[id] = seq;
 }
 
 std::vector<LedgerState::Row> LedgerState::StagedRows() const {

@@ -14,13 +14,13 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "crypto/ed25519.h"
 #include "crypto/status.h"
 #include "ledger/schema/event.capnp.h"
 #include "ledger/schema/state.capnp.h"
+#include "ledger/string_map.h"
 
 namespace fundledger {
 
@@ -232,13 +232,8 @@ class LedgerState {
   const std::map<std::string, Org>& orgs() const { return orgs_; }  // committed
 
  private:
-  // Hashing for string-keyed tables looked up by string_view without a copy.
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   template <typename T>
-  using HashMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+  using HashMap = StringMap<T>;
   template <typename T>
   using OrderedMap = std::map<std::string, T, std::less<>>;
 
@@ -253,12 +248,9 @@ class LedgerState {
       if (auto it = committed.find(key); it != committed.end()) return &it->second;
       return nullptr;
     }
-    // Moves the staged nodes into the committed map (no copies of keys or values).
     void Commit() {
-      while (!staged.empty()) {
-        auto moved = committed.insert(staged.extract(staged.begin()));
-        if (!moved.inserted) moved.position->second = std::move(moved.node.mapped());
-      }
+      for (auto& [key, value] : staged) committed.insert_or_assign(key, std::move(value));
+      staged.clear();
     }
   };
 

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
-#include <memory_resource>
 
 #include "ledger/canonical_row.h"
 #include "ledger/codec.h"
@@ -177,19 +176,11 @@ struct ViewRows::Payment {
 
 // In memory (no stored source): every view. With a stored source: what the batch changed.
 struct ViewRows::Tables {
-  // The movements' nodes and ids: one per money event, never removed one by one, so they are
-  // carved from blocks (no malloc per movement) and freed with the tables.
-  std::pmr::monotonic_buffer_resource arena;
-  struct IdHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_map<std::string, Holder> holders;  // kind byte + holder
-  std::pmr::unordered_map<std::pmr::string, Movement, IdHash, std::equal_to<>> movements{
-      &arena};                                             // by event id
-  std::unordered_map<std::string, Payment> disbursements;  // 'd' rows by key
-  std::map<std::string, std::string, std::less<>> rows;    // 'c' 'f' 'g' 'p' 'r' rows
-  std::vector<std::pair<std::string, uint64_t>> history;   // staged only: holder, seq
+  StringMap<Holder> holders;                              // kind byte + holder
+  StringMap<Movement> movements;                          // by event id
+  StringMap<Payment> disbursements;                       // 'd' rows by key
+  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'p' 'r' rows
+  std::vector<std::pair<std::string, uint64_t>> history;  // staged only: holder, seq
 };
 
 std::string EncodeMovementView(uint64_t seq, Event::Which type, int64_t day,
@@ -219,7 +210,7 @@ std::string EncodeMovementView(uint64_t seq, Event::Which type, int64_t day,
 ViewRows::ViewRows(const RowSource* stored)
     : stored_(stored),
       tables_(std::make_unique<Tables>()),
-      cache_(std::make_unique<std::unordered_map<std::string, Holder>>()) {}
+      cache_(std::make_unique<StringMap<Holder>>()) {}
 
 ViewRows::~ViewRows() = default;
 
@@ -310,8 +301,7 @@ Status ViewRows::GetRow(const std::string& key, std::string* value, bool* found)
 
 void ViewRows::PutMovement(std::string_view id, Movement m) {
   encoded_valid_ = false;
-  std::pmr::string key(id, tables_->movements.get_allocator());
-  tables_->movements.insert_or_assign(std::move(key), std::move(m));
+  tables_->movements.insert_or_assign(id, std::move(m));
 }
 
 Status ViewRows::FindMovement(std::string_view id, Movement* out, bool* found) const {
@@ -395,7 +385,7 @@ bool ViewRows::FindKeyedRow(std::string_view key, std::string* value) const {
     return true;
   }
   if (key[0] == kDisbursementRow) {
-    auto it = t.disbursements.find(std::string(key));
+    auto it = t.disbursements.find(key);
     if (it == t.disbursements.end()) return false;
     *value = CanonicalBytes(it->second.Row());
     return true;

@@ -32,10 +32,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "ledger/projection.h"
+#include "ledger/string_map.h"
 #include "replay/balance_view.h"
 
 namespace fundledger {
@@ -190,8 +190,8 @@ class ViewRows : public ProjectionHook, public RowSource {
   // every money event reads again (a pool, its busy projects). Bounded: cleared whole when it
   // reaches kCacheHoldersMax.
   static constexpr size_t kCacheHoldersMax = 1 << 14;
-  std::unique_ptr<std::unordered_map<std::string, Holder>> cache_;
-  // The two entries EditableHolder returned last (entries of an unordered_map stay where they are
+  std::unique_ptr<StringMap<Holder>> cache_;
+  // The two entries EditableHolder returned last (entries of a StringMap stay where they are
   // until it is cleared: Commit and Abort forget it).
   struct Recent {
     schema::AccountHolder kind = schema::AccountHolder::EXTERNAL;
