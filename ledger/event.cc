@@ -210,8 +210,10 @@ Status SignedEvent::CheckOneJsonFormByRoundTrip(schema::Event::Reader event) {
 }
 
 Status SignedEvent::FromStoredRecord(const RecordReader& record, SignedEvent* out) {
-  auto envelope = record.record().getEnvelope();
+  schema::Envelope::Reader envelope;
   try {
+    // A canonical record may still hold another kind of pointer where the envelope should be.
+    envelope = record.record().getEnvelope();
     // In a canonical message every object is followed by its children in pointer order (a
     // preorder). The event is the envelope's last pointer and the envelope the record's, so
     // the event and everything it points to run from the event's first word to the record's

@@ -1,4 +1,8 @@
 #include "replay/verify.h"
+
+#include <capnp/any.h>
+#include <capnp/message.h>
+
 #include "replay/rebuild.h"
 #include "replay/view_rows.h"
 
@@ -96,6 +100,30 @@ TEST_F(VerifyTest, OneChangedByteOfAnyRecordIsFoundAndNamed) {
   }
   VerifyReport report;
   EXPECT_TRUE(Verify(&report).ok());
+}
+
+// A record may be canonically encoded and still not hold an envelope where the envelope should
+// be: the verification names it instead of failing on the unexpected pointer.
+TEST_F(VerifyTest, ACanonicalRecordWithATextForItsEnvelopeIsNamed) {
+  const uint64_t seq = size_ / 2;
+  RecordReader original;
+  ASSERT_TRUE(
+      RecordReader::Open(Read(storage::kRecordsFamily, storage::EncodeU64(seq)), &original).ok());
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<schema::Record>();
+  record.setSeq(seq);
+  record.setRecordedAtMs(original.record().getRecordedAtMs());
+  auto as_any = record;
+  capnp::AnyStruct::Builder(kj::mv(as_any)).getPointerSection()[0].setAs<capnp::Text>("not one");
+  auto words = capnp::canonicalize(record.asReader());
+  std::string bytes(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+  ASSERT_TRUE(ledger_.journal()
+                  .PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(seq), bytes)
+                  .ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "record_event_malformed") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
 }
 
 TEST_F(VerifyTest, ATamperedTreeNodeIsFound) {
