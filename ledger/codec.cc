@@ -4,6 +4,8 @@
 #include <capnp/schema.h>
 #include <kj/exception.h>
 
+#include <algorithm>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -501,6 +503,14 @@ struct StructInfo {
     const StructInfo* body = nullptr;
   };
   std::vector<Member> members;  // by discriminant value
+
+  // For CheckJsonFormInPlace: the data bits and pointers every copy carries (plain fields and
+  // discriminants; an optional number's value and the union member are added per struct).
+  static constexpr size_t kMaskBytesMax = 256;
+  static constexpr size_t kMaskPointersMax = 64;
+  bool maskable = false;  // within the limits above
+  std::vector<uint8_t> data_mask;
+  uint64_t pointer_mask = 0;
 };
 
 // Keyed by schema node id: the ledger schema has no generic (branded) structs.
@@ -556,6 +566,33 @@ SlotInfo DescribeSlot(const StructSchema::Field& field) {
 
 const StructInfo* AddStruct(StructSchema schema, SchemaTable* table);
 
+// Marks the `bits` of a data value at `offset` (in units of `bits`) in `mask`.
+void Cover(uint8_t* mask, uint32_t offset, uint8_t bits) {
+  if (bits == 1) {
+    mask[offset / 8] |= uint8_t(1u << (offset % 8));
+    return;
+  }
+  size_t bytes = bits / 8;
+  for (size_t i = 0; i < bytes; ++i) mask[offset * bytes + i] = 0xFF;
+}
+
+void DescribeCoverage(StructInfo* info) {
+  info->maskable = info->data_words * 8u <= StructInfo::kMaskBytesMax &&
+                   info->pointers <= StructInfo::kMaskPointersMax;
+  if (!info->maskable) return;
+  info->data_mask.assign(info->data_words * 8u, 0);
+  for (const FieldInfo& field : info->fields) {
+    if (field.optional_number) {
+      Cover(info->data_mask.data(), field.discriminant_offset, 16);
+    } else if (field.slot.IsPointer()) {
+      info->pointer_mask |= uint64_t(1) << field.slot.offset;
+    } else {
+      Cover(info->data_mask.data(), field.slot.offset, field.slot.bits);
+    }
+  }
+  if (info->type_union) Cover(info->data_mask.data(), info->discriminant_offset, 16);
+}
+
 FieldInfo DescribeField(const StructSchema::Field& field, SchemaTable* table) {
   FieldInfo info;
   info.name = FieldName(field);
@@ -600,14 +637,16 @@ const StructInfo* AddStruct(StructSchema schema, SchemaTable* table) {
   for (auto field : schema.getNonUnionFields()) info->fields.push_back(DescribeField(field, table));
   // Other unions are not in the JSON form: left out of the copy as StructToJson leaves them out.
   info->type_union = HasTypeUnion(schema);
-  if (!info->type_union) return info;
-  info->discriminant_offset = proto.getStruct().getDiscriminantOffset();
-  info->members.resize(schema.getUnionFields().size());
-  for (auto member : schema.getUnionFields()) {
-    StructInfo::Member& m = info->members.at(member.getProto().getDiscriminantValue());
-    m.pointer = member.getProto().getSlot().getOffset();
-    m.body = AddStruct(member.getType().asStruct(), table);
+  if (info->type_union) {
+    info->discriminant_offset = proto.getStruct().getDiscriminantOffset();
+    info->members.resize(schema.getUnionFields().size());
+    for (auto member : schema.getUnionFields()) {
+      StructInfo::Member& m = info->members.at(member.getProto().getDiscriminantValue());
+      m.pointer = member.getProto().getSlot().getOffset();
+      m.body = AddStruct(member.getType().asStruct(), table);
+    }
   }
+  DescribeCoverage(info);
   return info;
 }
 
@@ -740,35 +779,43 @@ Status CopyStructList(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder o
   return Status::Ok();
 }
 
-Status CopyList(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder out,
-                const FieldInfo& field, const JsonPath& path) {
-  const SlotInfo& element = field.element;
+// Calls `visit` with std::type_identity<T> for the T that List(T) of `element` is read as.
+// REQUIRES: `element` is not a struct (struct lists are read through their schema).
+template <typename Visit>
+Status VisitScalarType(const SlotInfo& element, Visit visit) {
   switch (element.kind) {
     case ValueKind::kBool:
-      return CopyScalarList<bool>(in, out, element, path);
+      return visit(std::type_identity<bool>());
     case ValueKind::kEnum:
-      return CopyScalarList<uint16_t>(in, out, element, path);
+      return visit(std::type_identity<uint16_t>());
     case ValueKind::kText:
-      return CopyScalarList<capnp::Text>(in, out, element, path);
+      return visit(std::type_identity<capnp::Text>());
     case ValueKind::kData:
-      return CopyScalarList<capnp::Data>(in, out, element, path);
-    case ValueKind::kStruct:
-      return CopyStructList(in, out, field, path);
+      return visit(std::type_identity<capnp::Data>());
     case ValueKind::kInt:
       break;
+    case ValueKind::kStruct:
     case ValueKind::kList:
-      throw std::logic_error("CopyJsonForm: nested list");  // refused by DescribeField
+      throw std::logic_error("VisitScalarType: struct or nested list");  // see DescribeField
   }
   switch (element.bits) {
     case 8:
-      return CopyScalarList<uint8_t>(in, out, element, path);
+      return visit(std::type_identity<uint8_t>());
     case 16:
-      return CopyScalarList<uint16_t>(in, out, element, path);
+      return visit(std::type_identity<uint16_t>());
     case 32:
-      return CopyScalarList<uint32_t>(in, out, element, path);
+      return visit(std::type_identity<uint32_t>());
     default:
-      return CopyScalarList<uint64_t>(in, out, element, path);
+      return visit(std::type_identity<uint64_t>());
   }
+}
+
+Status CopyList(capnp::AnyPointer::Reader in, capnp::AnyPointer::Builder out,
+                const FieldInfo& field, const JsonPath& path) {
+  if (field.element.kind == ValueKind::kStruct) return CopyStructList(in, out, field, path);
+  return VisitScalarType(field.element, [&](auto type) {
+    return CopyScalarList<typename decltype(type)::type>(in, out, field.element, path);
+  });
 }
 
 // A pointer field that has() is true for; `out` is null.
@@ -860,6 +907,301 @@ Status CopyStruct(capnp::AnyStruct::Reader in, capnp::AnyStruct::Builder out,
   return CopyFields(body, body_copy, member.body->fields, path);
 }
 
+// --- The JSON form checked in place (CheckJsonFormInPlace) --------------------------------------
+//
+// Walks the event as CopyStruct does, field by field in the same order and with the same reads
+// (so that the same input throws and the same failure comes first), and notes instead of
+// copying whatever the copy's canonical encoding would not reproduce:
+//   - data bits and pointers outside what the form carries (the copy has zeros and nulls there);
+//   - a struct not cut after its last non-zero data word and last non-null pointer, or a struct
+//     list whose element size is not that of its largest element so cut (canonical forms are);
+//   - a list of another element size than the schema's (the copy writes the schema's), and
+//     non-zero padding behind the elements of a data list or a blob (the copy's is zero);
+//   - a null union member or optional value (the copy writes an empty one).
+// The layout (objects in preorder, no gaps) is the canonical check's. What the reader interface
+// does not show (the element size of an empty struct list) is left undecided, for the copy.
+
+struct InPlace {
+  bool second_form = false;
+  bool undecided = false;
+};
+
+// What a struct's copy carries: the StructInfo's fixed coverage, plus the optional values set
+// and the union member chosen.
+struct Coverage {
+  explicit Coverage(const StructInfo& info) : pointers(info.pointer_mask) {
+    std::copy(info.data_mask.begin(), info.data_mask.end(), data);
+  }
+  uint8_t data[StructInfo::kMaskBytesMax] = {};
+  uint64_t pointers = 0;
+};
+
+size_t TrimmedDataWords(kj::ArrayPtr<const capnp::byte> data) {
+  size_t words = data.size() / 8;
+  while (words > 0 && std::all_of(data.begin() + (words - 1) * 8, data.begin() + words * 8,
+                                  [](capnp::byte b) { return b == 0; })) {
+    --words;
+  }
+  return words;
+}
+
+size_t TrimmedPointers(capnp::List<capnp::AnyPointer>::Reader pointers) {
+  size_t n = pointers.size();
+  while (n > 0 && pointers[uint32_t(n - 1)].isNull()) --n;
+  return n;
+}
+
+bool IsTrimmed(capnp::AnyStruct::Reader s) {
+  return TrimmedDataWords(s.getDataSection()) * 8 == s.getDataSection().size() &&
+         TrimmedPointers(s.getPointerSection()) == s.getPointerSection().size();
+}
+
+// Whether what `info` does not cover of `in` is zero and null.
+bool OnlyCovered(capnp::AnyStruct::Reader in, const StructInfo& info, const Coverage& covered) {
+  auto data = in.getDataSection();
+  for (size_t i = 0; i < data.size(); ++i) {
+    uint8_t carried = i < info.data_mask.size() ? covered.data[i] : 0;
+    if ((uint8_t(data[i]) & ~carried) != 0) return false;
+  }
+  auto pointers = in.getPointerSection();
+  for (uint32_t i = 0; i < pointers.size(); ++i) {
+    bool carried = i < StructInfo::kMaskPointersMax && (covered.pointers >> i & 1) != 0;
+    if (!carried && !pointers[i].isNull()) return false;
+  }
+  return true;
+}
+
+// Notes non-zero bytes between `used` bytes of list content at `begin` and the word boundary.
+// capnp's canonical check refuses them too; they are looked at here so that this check does not
+// rest on that. List contents start on a word boundary and occupy whole words (capnp's bounds
+// checks cover them); anything else is left undecided.
+void CheckPadding(const void* begin, size_t used, InPlace* state) {
+  const auto* bytes = static_cast<const uint8_t*>(begin);
+  if (reinterpret_cast<uintptr_t>(bytes) % sizeof(capnp::word) != 0) {
+    state->undecided = true;
+    return;
+  }
+  for (size_t i = used; i % sizeof(capnp::word) != 0; ++i) {
+    if (bytes[i] != 0) state->second_form = true;
+  }
+}
+
+capnp::ElementSize EncodedSize(const SlotInfo& element) {
+  switch (element.kind) {
+    case ValueKind::kBool:
+      return capnp::ElementSize::BIT;
+    case ValueKind::kEnum:
+      return capnp::ElementSize::TWO_BYTES;
+    case ValueKind::kText:
+    case ValueKind::kData:
+      return capnp::ElementSize::POINTER;
+    case ValueKind::kStruct:
+      return capnp::ElementSize::INLINE_COMPOSITE;
+    default:
+      break;
+  }
+  switch (element.bits) {
+    case 8:
+      return capnp::ElementSize::BYTE;
+    case 16:
+      return capnp::ElementSize::TWO_BYTES;
+    case 32:
+      return capnp::ElementSize::FOUR_BYTES;
+    default:
+      return capnp::ElementSize::EIGHT_BYTES;
+  }
+}
+
+template <typename Blob>
+void CheckBlobPadding(const Blob& blob, InPlace* state) {
+  if constexpr (std::is_same_v<Blob, capnp::Text::Reader>) {
+    CheckPadding(blob.begin(), blob.size() + 1, state);  // the NUL is the text's
+  } else {
+    CheckPadding(blob.begin(), blob.size(), state);
+  }
+}
+
+template <typename T>
+Status ExactScalarList(capnp::AnyPointer::Reader in, const SlotInfo& element, const JsonPath& path,
+                       InPlace* state) {
+  auto items = in.getAs<capnp::List<T>>();
+  if (items.size() > kJsonListItemsMax) return Fail("json_out_of_range", "too many items", path);
+  capnp::AnyList::Reader list(items);
+  const bool same_size = list.getElementSize() == EncodedSize(element);
+  if (!same_size) state->second_form = true;
+  for (uint32_t i = 0; i < items.size(); ++i) {
+    auto value = items[i];
+    FL_RETURN_IF_ERROR(CheckElement(value, element, JsonPath{&path, {}, i}));
+    if constexpr (std::is_same_v<T, capnp::Text> || std::is_same_v<T, capnp::Data>) {
+      CheckBlobPadding(value, state);
+    }
+  }
+  if constexpr (!std::is_same_v<T, capnp::Text> && !std::is_same_v<T, capnp::Data>) {
+    if (same_size) {
+      kj::ArrayPtr<const capnp::byte> raw = list.getRawBytes();
+      if (std::is_same_v<T, bool> && items.size() % 8 != 0 &&
+          (uint8_t(raw[raw.size() - 1]) >> (items.size() % 8)) != 0) {
+        state->second_form = true;  // bits behind the last element
+      }
+      CheckPadding(raw.begin(), raw.size(), state);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ExactStruct(capnp::AnyStruct::Reader in, const StructInfo& info, const JsonPath& path,
+                   InPlace* state);
+
+Status ExactStructList(capnp::AnyPointer::Reader in, const FieldInfo& field, const JsonPath& path,
+                       InPlace* state) {
+  auto list = in.getAs<capnp::DynamicList>(field.list_schema).as<capnp::AnyList>();
+  auto items = list.as<capnp::List<capnp::AnyStruct>>();
+  if (items.size() > kJsonListItemsMax) return Fail("json_out_of_range", "too many items", path);
+  if (list.getElementSize() != capnp::ElementSize::INLINE_COMPOSITE) {
+    state->second_form = true;
+  } else if (items.size() == 0) {
+    state->undecided = true;  // the element size, behind the list's tag, is not shown
+  }
+  const StructInfo& element = *field.child;
+  size_t data_words = 0, pointers = 0;
+  for (uint32_t i = 0; i < items.size(); ++i) {
+    FL_RETURN_IF_ERROR(ExactStruct(items[i], element, JsonPath{&path, {}, i}, state));
+    data_words = std::max(data_words, TrimmedDataWords(items[i].getDataSection()));
+    pointers = std::max(pointers, TrimmedPointers(items[i].getPointerSection()));
+  }
+  if (items.size() > 0 && (items[0].getDataSection().size() != data_words * 8 ||
+                           items[0].getPointerSection().size() != pointers)) {
+    state->second_form = true;
+  }
+  if (items.size() > 0 && list.getElementSize() == capnp::ElementSize::INLINE_COMPOSITE) {
+    // The tag word before the first element: readers take 29 bits of its 30-bit count, so it is
+    // compared whole with the tag the copy's canonical form has. It is found from the first
+    // element's data; a list whose elements have none is left undecided.
+    auto first = items[0].getDataSection();
+    if (first.size() == 0) {
+      state->undecided = true;
+    } else {
+      uint32_t kind_and_count = items.size() << 2;  // kind 0: struct
+      uint16_t sizes[2] = {uint16_t(data_words), uint16_t(pointers)};
+      uint8_t tag[sizeof(capnp::word)];
+      memcpy(tag, &kind_and_count, 4);
+      memcpy(tag + 4, sizes, 4);
+      if (memcmp(first.begin() - sizeof(capnp::word), tag, sizeof(tag)) != 0) {
+        state->second_form = true;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ExactList(capnp::AnyPointer::Reader in, const FieldInfo& field, const JsonPath& path,
+                 InPlace* state) {
+  if (field.element.kind == ValueKind::kStruct) return ExactStructList(in, field, path, state);
+  return VisitScalarType(field.element, [&](auto type) {
+    return ExactScalarList<typename decltype(type)::type>(in, field.element, path, state);
+  });
+}
+
+// As CopyPointer: a pointer field that has() is true for, or an optional number's value.
+Status ExactPointer(capnp::AnyPointer::Reader in, const FieldInfo& field, const JsonPath& path,
+                    InPlace* state) {
+  switch (field.slot.kind) {
+    case ValueKind::kText: {
+      capnp::Text::Reader text = in.getAs<capnp::Text>();
+      FL_RETURN_IF_ERROR(CheckText(text, path));
+      if (!in.isNull()) CheckBlobPadding(text, state);
+      return Status::Ok();
+    }
+    case ValueKind::kData: {
+      capnp::Data::Reader data = in.getAs<capnp::Data>();
+      FL_RETURN_IF_ERROR(CheckData(data, path));
+      if (!in.isNull()) CheckBlobPadding(data, state);
+      return Status::Ok();
+    }
+    case ValueKind::kStruct: {
+      auto child = in.getAs<capnp::AnyStruct>();
+      FL_RETURN_IF_ERROR(ExactStruct(child, *field.child, path, state));
+      if (!IsTrimmed(child)) state->second_form = true;
+      return Status::Ok();
+    }
+    default:
+      return ExactList(in, field, path, state);
+  }
+}
+
+Status ExactData(capnp::AnyStruct::Reader in, const SlotInfo& slot, const JsonPath& path) {
+  if (slot.kind != ValueKind::kEnum) return Status::Ok();
+  return CheckEnum(LoadBits(in.getDataSection(), slot.offset, slot.bits), slot, path);
+}
+
+// As CopyFields; marks in `covered` what the copy carries beyond the fixed coverage.
+Status ExactFields(capnp::AnyStruct::Reader in, const std::vector<FieldInfo>& fields,
+                   const JsonPath& path, Coverage* covered, InPlace* state) {
+  for (const FieldInfo& field : fields) {
+    JsonPath field_path{&path, field.name};
+    if (field.optional_number) {
+      uint64_t which = LoadBits(in.getDataSection(), field.discriminant_offset, 16);
+      if (which != field.none_discriminant && which != field.value_discriminant) {
+        return Fail("json_field_type", "unknown union member", field_path);
+      }
+      if (which == field.none_discriminant) continue;
+      if (!field.slot.IsPointer()) {
+        FL_RETURN_IF_ERROR(ExactData(in, field.slot, field_path));
+        Cover(covered->data, field.slot.offset, field.slot.bits);
+        continue;
+      }
+      capnp::AnyPointer::Reader value = PointerAt(in, field.slot.offset);
+      if (value.isNull()) state->second_form = true;  // the copy writes an empty value
+      covered->pointers |= uint64_t(1) << field.slot.offset;
+      FL_RETURN_IF_ERROR(ExactPointer(value, field, field_path, state));
+    } else if (!field.slot.IsPointer()) {
+      FL_RETURN_IF_ERROR(ExactData(in, field.slot, field_path));
+    } else {
+      capnp::AnyPointer::Reader value = PointerAt(in, field.slot.offset);
+      if (value.isNull()) {
+        if (field.optional_pointer) continue;
+        return Fail("json_missing_field", "required field is missing", field_path);
+      }
+      FL_RETURN_IF_ERROR(ExactPointer(value, field, field_path, state));
+    }
+  }
+  return Status::Ok();
+}
+
+// As CopyStruct.
+Status ExactStruct(capnp::AnyStruct::Reader in, const StructInfo& info, const JsonPath& path,
+                   InPlace* state) {
+  if (!info.maskable) {
+    state->undecided = true;
+    return Status::Ok();
+  }
+  Coverage covered(info);
+  FL_RETURN_IF_ERROR(ExactFields(in, info.fields, path, &covered, state));
+  if (info.type_union) {
+    uint64_t which = LoadBits(in.getDataSection(), info.discriminant_offset, 16);
+    if (which >= info.members.size()) {
+      return Fail("unknown_type", "unknown event type", JsonPath{&path, kTypeKey});
+    }
+    const StructInfo::Member& member = info.members[which];
+    const StructInfo& body_info = *member.body;
+    if (!body_info.maskable || body_info.type_union) {  // the copy copies a body's fields only
+      state->undecided = true;
+      return Status::Ok();
+    }
+    covered.pointers |= uint64_t(1) << member.pointer;
+    capnp::AnyPointer::Reader body_pointer = PointerAt(in, member.pointer);
+    if (body_pointer.isNull()) state->second_form = true;  // the copy writes an empty body
+    auto body = body_pointer.getAs<capnp::AnyStruct>();
+    Coverage body_covered(body_info);
+    FL_RETURN_IF_ERROR(ExactFields(body, body_info.fields, path, &body_covered, state));
+    if (!OnlyCovered(body, body_info, body_covered) || !IsTrimmed(body)) {
+      state->second_form = true;
+    }
+  }
+  if (!OnlyCovered(in, info, covered)) state->second_form = true;
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string SnakeCase(std::string_view camel) {
@@ -934,6 +1276,25 @@ Status CopyJsonForm(DynamicStruct::Reader in, DynamicStruct::Builder out) {
     const StructInfo* info = AddStruct(in.getSchema(), &own);
     return CopyStruct(in.as<capnp::AnyStruct>(), out.as<capnp::AnyStruct>(), *info, JsonPath{});
   } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
+}
+
+Status CheckJsonFormInPlace(DynamicStruct::Reader in, JsonFormVerdict* verdict) {
+  *verdict = JsonFormVerdict::kUndecided;
+  try {
+    const SchemaTable& table = LedgerSchemaTable();
+    auto it = table.find(in.getSchema().getProto().getId());
+    if (it == table.end()) return Status::Ok();
+    InPlace state;
+    auto root = in.as<capnp::AnyStruct>();
+    Status s = ExactStruct(root, it->second, JsonPath{}, &state);
+    if (state.undecided) return Status::Ok();
+    if (!IsTrimmed(root)) state.second_form = true;
+    *verdict = state.second_form ? JsonFormVerdict::kSecondForm : JsonFormVerdict::kExact;
+    return s;
+  } catch (const kj::Exception& e) {
+    *verdict = JsonFormVerdict::kExact;  // decided by the failure, as the copy would be
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
   }
 }

@@ -51,6 +51,19 @@ Status StructToJson(capnp::DynamicStruct::Reader in, nlohmann::json* out);
 // is a programming error and throws std::logic_error on first use.
 Status CopyJsonForm(capnp::DynamicStruct::Reader in, capnp::DynamicStruct::Builder out);
 
+// What CheckJsonFormInPlace found beside the failures it returns.
+enum class JsonFormVerdict {
+  kExact,       // the copy's canonical encoding would be `in`'s
+  kSecondForm,  // `in` holds something its JSON form does not express
+  kUndecided,   // not decided here: copy (CopyJsonForm) and compare
+};
+
+// Decides as CopyJsonForm followed by a comparison of the canonical encodings of `in` and of the
+// copy, without making the copy: the same failure first, else whether the encodings would
+// differ. REQUIRES: `in` is read from a canonical message (capnp's isCanonical), whose layout
+// then follows from its content; only the content is compared.
+Status CheckJsonFormInPlace(capnp::DynamicStruct::Reader in, JsonFormVerdict* verdict);
+
 // Well-formed UTF-8 (Unicode table 3-7): no overlong forms, surrogates, code points above
 // U+10FFFF or truncated sequences. Exactly the texts the JSON writer accepts.
 bool IsValidUtf8(std::string_view text);

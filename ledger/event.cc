@@ -187,6 +187,16 @@ Status SignedEvent::CheckOneJsonForm(schema::Event::Reader event) {
 }
 
 Status SignedEvent::CheckOneJsonForm() const {
+  // The event is read from its canonical bytes: checked in place, without a copy, unless the
+  // in-place check leaves it to the copy.
+  JsonFormVerdict verdict;
+  Status s = CheckJsonFormInPlace(capnp::DynamicStruct::Reader(event()), &verdict);
+  if (verdict == JsonFormVerdict::kUndecided) return CheckOneJsonFormByCopy();
+  if (!s.ok() || verdict == JsonFormVerdict::kExact) return s;
+  return NoSecondForm();
+}
+
+Status SignedEvent::CheckOneJsonFormByCopy() const {
   return CheckJsonFormCopy(event(), canonical_event());
 }
 

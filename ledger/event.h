@@ -60,8 +60,12 @@ class SignedEvent {
   // enumerant, invalid UTF-8, a missing required field); "capnp_malformed" if it cannot be read.
   // Decides as CheckOneJsonFormByRoundTrip does, without building JSON.
   static Status CheckOneJsonForm(schema::Event::Reader event);
-  // The same for this event, whose canonical bytes are at hand (one canonicalization fewer).
+  // The same for this event, read from its canonical bytes: checked in place, without a copy
+  // (CheckJsonFormInPlace), where that decides.
   Status CheckOneJsonForm() const;
+  // The same by copying the JSON form and comparing canonical bytes: the in-place check's
+  // reference.
+  Status CheckOneJsonFormByCopy() const;
   // The definition of the one-JSON-form check, kept as the reference the fast check is tested
   // against: the event's canonical bytes equal those of JsonToStruct(StructToJson(event)).
   static Status CheckOneJsonFormByRoundTrip(schema::Event::Reader event);

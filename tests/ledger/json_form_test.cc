@@ -1,7 +1,9 @@
 // SignedEvent::CheckOneJsonForm (a direct copy of what the JSON form carries, compared with the
 // event) against its definition, CheckOneJsonFormByRoundTrip (through nlohmann::json and back):
 // both must accept and refuse the same events, over valid events of every type and thousands of
-// mutants of them, random and targeted.
+// mutants of them, random and targeted. The check verification makes, in place on a stored
+// record's canonical bytes, must decide as the copy does, on the same mutants and on stored
+// records tampered with byte by byte.
 #include <capnp/any.h>
 #include <capnp/dynamic.h>
 #include <capnp/message.h>
@@ -81,6 +83,19 @@ void Build(const json& event_json, capnp::MallocMessageBuilder* builder) {
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
+// The canonical bytes of a stored record holding `event`.
+std::string RecordBytesOf(schema::Event::Reader event) {
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<schema::Record>();
+  record.setSeq(7);
+  auto envelope = record.initEnvelope();
+  envelope.setSigner("checker");
+  envelope.initSignature(sizeof(Signature));
+  envelope.setEvent(event);
+  auto words = capnp::canonicalize(record.asReader());
+  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+}
+
 struct Verdicts {
   bool readable = false;
   Status fast;
@@ -111,18 +126,10 @@ Verdicts CheckBoth(Segments segments) {
   kj::Array<capnp::word> expected_canonical;
   try {
     // As stored: in a canonical record, read back as verification reads it.
-    capnp::MallocMessageBuilder message;
-    auto record = message.initRoot<schema::Record>();
-    record.setSeq(7);
-    auto root = record.initEnvelope();
-    root.setSigner("checker");
-    root.initSignature(sizeof(Signature));
-    root.setEvent(reader.getRoot<schema::Event>());
-    expected_canonical = capnp::canonicalize(root.getEvent().asReader());
-    auto words = capnp::canonicalize(record.asReader());
+    auto source = reader.getRoot<schema::Event>();
+    expected_canonical = capnp::canonicalize(source);
     RecordReader stored;
-    made = RecordReader::Open(
-        std::string_view(reinterpret_cast<const char*>(words.begin()), words.size() * 8), &stored);
+    made = RecordReader::Open(RecordBytesOf(source), &stored);
     if (made.ok()) made = SignedEvent::FromStoredRecord(stored, &event);
   } catch (const kj::Exception&) {
     made = Status::InvalidArgument("capnp_malformed", "unreadable");
@@ -601,6 +608,68 @@ TEST(JsonForm, AgreesWithTheRoundTripOnRandomByteFlips) {
 }
 
 // IsValidUtf8 is exactly what nlohmann's dump accepts.
+// Verification checks the events of stored records in place. Stored bytes changed at random,
+// where they are still canonical (capnp's isCanonical), must be decided as the copy decides them:
+// the padding behind texts and lists and the sizes of structs and lists included, which no
+// message built through capnp's interface can get wrong.
+TEST(JsonForm, InPlaceCheckDecidesAsTheCopyOnTamperedStoredRecords) {
+  std::mt19937 random(5);
+  int still_canonical = 0, accepted = 0, second_form = 0;
+  for (const json& event_json : EveryEventType()) {
+    capnp::MallocMessageBuilder builder;
+    Build(event_json, &builder);
+    const std::string bytes = RecordBytesOf(builder.getRoot<schema::Event>().asReader());
+    for (int m = 0; m < 4000; ++m) {
+      std::string mutant = bytes;
+      int flips = 1 + int(random() % 2);
+      for (int f = 0; f < flips; ++f) {
+        // Half of the flips set a byte to a small value: lengths, counts and padding.
+        char& byte = mutant[random() % mutant.size()];
+        byte = random() % 2 ? char(byte ^ char(1 + random() % 255)) : char(random() % 4);
+      }
+      RecordReader stored;
+      SignedEvent event;
+      if (!RecordReader::Open(mutant, &stored).ok() ||
+          !SignedEvent::FromStoredRecord(stored, &event).ok()) {
+        continue;
+      }
+      ++still_canonical;
+      Status in_place = event.CheckOneJsonForm();
+      Status copy = event.CheckOneJsonFormByCopy();
+      ASSERT_EQ(in_place.ok(), copy.ok())
+          << event_json["id"] << " mutant " << m << "\n  in place: " << in_place.ToString()
+          << "\n  copy: " << copy.ToString();
+      if (!copy.ok()) {
+        EXPECT_EQ(in_place.code(), copy.code()) << in_place.ToString() << " / " << copy.ToString();
+      }
+      if (copy.ok()) ++accepted;
+      if (copy.code() == "capnp_noncanonical") ++second_form;
+    }
+  }
+  std::cout << "tampered records: " << still_canonical << " still canonical, " << accepted
+            << " accepted, " << second_form << " holding a second form\n";
+  EXPECT_GT(still_canonical, 10000);
+  EXPECT_GT(second_form, 1000);
+}
+
+// The padding behind a text's NUL is not part of the text: a stored record with anything but
+// zeros there is refused as not canonical before any check of its event.
+TEST(JsonForm, AStoredTextPaddedWithOtherThanZerosIsNotCanonical) {
+  capnp::MallocMessageBuilder builder;
+  Build(EveryEventType()[12], &builder);  // funds_disbursed of project xt-heping
+  std::string bytes = RecordBytesOf(builder.getRoot<schema::Event>().asReader());
+  size_t at = bytes.find(std::string("xt-heping\0", 10));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(at % 8, 0u);  // a text starts on a word; 6 bytes of padding follow its NUL
+  RecordReader stored;
+  ASSERT_TRUE(RecordReader::Open(bytes, &stored).ok());
+  for (size_t pad = 10; pad < 16; ++pad) {
+    std::string padded = bytes;
+    padded[at + pad] = 'x';
+    EXPECT_EQ(RecordReader::Open(padded, &stored).code(), "record_noncanonical") << pad;
+  }
+}
+
 TEST(JsonForm, Utf8CheckIsTheJsonWriters) {
   auto writer_accepts = [](const std::string& s) {
     try {
