@@ -170,7 +170,7 @@ Status RenderRecord(const BundleRecord& r, std::string* line, json* envelope) {
   RecordReader record;
   SignedEvent event;
   Status s = RecordReader::Open(r.bytes, &record);
-  if (s.ok()) s = SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &event);
+  if (s.ok()) s = SignedEvent::FromRecordEnvelope(record, &event);
   if (!s.ok()) {
     return Status::Corruption(s.code(), "seq " + std::to_string(r.seq) + ": " + s.message());
   }

@@ -15,7 +15,7 @@ namespace {
 Status DecodeRecord(uint64_t seq, std::string_view bytes, RecordReader* record,
                     SignedEvent* event) {
   Status s = RecordReader::Open(bytes, record);
-  if (s.ok()) s = SignedEvent::FromEnvelopeReader(record->record().getEnvelope(), event);
+  if (s.ok()) s = SignedEvent::FromRecordEnvelope(*record, event);
   if (!s.ok())
     return Status::Corruption(s.code(), "seq " + std::to_string(seq) + ": " + s.message());
   return Status::Ok();

@@ -258,7 +258,7 @@ Status Verifier::Published(size_t n, const json& item, BundleRecord* record) {
   RecordReader reader;
   SignedEvent event;
   Status s = RecordReader::Open(record->bytes, &reader);
-  if (s.ok()) s = SignedEvent::FromEnvelopeReader(reader.record().getEnvelope(), &event);
+  if (s.ok()) s = SignedEvent::FromRecordEnvelope(reader, &event);
   if (!s.ok()) return Invalid(kFile, n, "the record does not decode: " + s.message());
   if (reader.record().getSeq() != record->seq) {
     return Invalid(kFile, n, "the record's own seq is not the line's");

@@ -259,6 +259,16 @@ Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, Signed
   return FromEnvelope(envelope, /*check_json_form=*/true, out);
 }
 
+Status SignedEvent::FromRecordEnvelope(const RecordReader& record, SignedEvent* out) {
+  schema::Envelope::Reader envelope;
+  try {
+    envelope = record.record().getEnvelope();
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
+  return FromEnvelopeReader(envelope, out);
+}
+
 Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_json_form,
                                  SignedEvent* out) {
   try {

@@ -49,6 +49,9 @@ class SignedEvent {
                      SignedEvent* out);
   // From an Envelope reader (e.g. inside a stored record). Checks the one-to-one form.
   static Status FromEnvelopeReader(schema::Envelope::Reader envelope, SignedEvent* out);
+  // The event of a record's envelope, with every check of FromEnvelopeReader; "capnp_malformed"
+  // if the record holds no envelope it can read (a canonical record may hold, say, a text there).
+  static Status FromRecordEnvelope(const RecordReader& record, SignedEvent* out);
   // The event of a stored record, without the one-JSON-form check, which verification makes on
   // its signature threads. The record is canonical (RecordReader::Open checked it), so the
   // event's canonical bytes are the record's tail behind a root pointer: they are copied, not

@@ -601,7 +601,7 @@ Status Journal::LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* f
   RecordReader record;
   FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
   SignedEvent original;
-  s = SignedEvent::FromEnvelopeReader(record.record().getEnvelope(), &original);
+  s = SignedEvent::FromRecordEnvelope(record, &original);
   if (!s.ok()) return Status::Corruption("record_malformed", "record " + std::to_string(*seq));
   if (!original.HasSameContent(event)) {
     return Status::Conflict(

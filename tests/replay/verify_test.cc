@@ -102,21 +102,25 @@ TEST_F(VerifyTest, OneChangedByteOfAnyRecordIsFoundAndNamed) {
   EXPECT_TRUE(Verify(&report).ok());
 }
 
-// A record may be canonically encoded and still not hold an envelope where the envelope should
-// be: the verification names it instead of failing on the unexpected pointer.
+// A record canonically encoded that holds a text where its envelope belongs.
+std::string RecordWithATextForItsEnvelope(uint64_t seq, int64_t recorded_at_ms) {
+  capnp::MallocMessageBuilder message;
+  auto record = message.initRoot<schema::Record>();
+  record.setSeq(seq);
+  record.setRecordedAtMs(recorded_at_ms);
+  auto as_any = record;
+  capnp::AnyStruct::Builder(kj::mv(as_any)).getPointerSection()[0].setAs<capnp::Text>("not one");
+  auto words = capnp::canonicalize(record.asReader());
+  return std::string(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+}
+
+// Such a record is named by the verification, not failed on by the unexpected pointer.
 TEST_F(VerifyTest, ACanonicalRecordWithATextForItsEnvelopeIsNamed) {
   const uint64_t seq = size_ / 2;
   RecordReader original;
   ASSERT_TRUE(
       RecordReader::Open(Read(storage::kRecordsFamily, storage::EncodeU64(seq)), &original).ok());
-  capnp::MallocMessageBuilder message;
-  auto record = message.initRoot<schema::Record>();
-  record.setSeq(seq);
-  record.setRecordedAtMs(original.record().getRecordedAtMs());
-  auto as_any = record;
-  capnp::AnyStruct::Builder(kj::mv(as_any)).getPointerSection()[0].setAs<capnp::Text>("not one");
-  auto words = capnp::canonicalize(record.asReader());
-  std::string bytes(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+  std::string bytes = RecordWithATextForItsEnvelope(seq, original.record().getRecordedAtMs());
   ASSERT_TRUE(ledger_.journal()
                   .PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(seq), bytes)
                   .ok());
@@ -124,6 +128,16 @@ TEST_F(VerifyTest, ACanonicalRecordWithATextForItsEnvelopeIsNamed) {
   Status s = Verify(&report);
   EXPECT_EQ(s.code(), "record_event_malformed") << s.ToString();
   EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
+}
+
+// The readers of single records (HTTP reads, public bundles and their offline check) decode it
+// to a clear failure too.
+TEST(RecordEnvelope, ARecordWithoutAnEnvelopeDecodesToAFailure) {
+  RecordReader record;
+  ASSERT_TRUE(RecordReader::Open(RecordWithATextForItsEnvelope(3, 1), &record).ok());
+  SignedEvent event;
+  EXPECT_EQ(SignedEvent::FromRecordEnvelope(record, &event).code(), "capnp_malformed");
+  EXPECT_EQ(SignedEvent::FromStoredRecord(record, &event).code(), "capnp_malformed");
 }
 
 TEST_F(VerifyTest, ATamperedTreeNodeIsFound) {
