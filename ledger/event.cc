@@ -100,6 +100,16 @@ Status CheckJsonFormCopy(schema::Event::Reader event, std::span<const uint8_t> c
   }
 }
 
+// The one-JSON-form check of an event read from its canonical bytes `canonical`: in place,
+// without a copy, unless the in-place check leaves it to the copy.
+Status CheckCanonicalJsonForm(schema::Event::Reader event, std::span<const uint8_t> canonical) {
+  JsonFormVerdict verdict;
+  Status s = CheckJsonFormInPlace(capnp::DynamicStruct::Reader(event), &verdict);
+  if (verdict == JsonFormVerdict::kUndecided) return CheckJsonFormCopy(event, canonical);
+  if (!s.ok() || verdict == JsonFormVerdict::kExact) return s;
+  return NoSecondForm();
+}
+
 }  // namespace
 
 capnp::ReaderOptions LedgerReaderOptions() {
@@ -187,13 +197,7 @@ Status SignedEvent::CheckOneJsonForm(schema::Event::Reader event) {
 }
 
 Status SignedEvent::CheckOneJsonForm() const {
-  // The event is read from its canonical bytes: checked in place, without a copy, unless the
-  // in-place check leaves it to the copy.
-  JsonFormVerdict verdict;
-  Status s = CheckJsonFormInPlace(capnp::DynamicStruct::Reader(event()), &verdict);
-  if (verdict == JsonFormVerdict::kUndecided) return CheckOneJsonFormByCopy();
-  if (!s.ok() || verdict == JsonFormVerdict::kExact) return s;
-  return NoSecondForm();
+  return CheckCanonicalJsonForm(event(), canonical_event());
 }
 
 Status SignedEvent::CheckOneJsonFormByCopy() const {
@@ -274,8 +278,21 @@ Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_j
   try {
     Signature signature;
     FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
-    if (check_json_form) FL_RETURN_IF_ERROR(CheckOneJsonForm(envelope.getEvent()));
-    auto canonical = capnp::canonicalize(envelope.getEvent());
+    schema::Event::Reader event = envelope.getEvent();
+    kj::Array<capnp::word> canonical;
+    try {
+      canonical = capnp::canonicalize(event);
+    } catch (const kj::Exception& e) {  // a cycle, nesting too deep
+      return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr(), "event");
+    }
+    if (check_json_form) {
+      // Checked on the canonical encoding, which is read once more, in place: the event as it
+      // arrived is read once, by the canonicalization.
+      kj::ArrayPtr<const capnp::word> segments[] = {canonical.asPtr()};
+      capnp::SegmentArrayMessageReader reader(segments, LedgerReaderOptions());
+      FL_RETURN_IF_ERROR(
+          CheckCanonicalJsonForm(reader.getRoot<schema::Event>(), WordBytes(canonical)));
+    }
     return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
