@@ -225,9 +225,8 @@ Status SignedEvent::CheckOneJsonFormByRoundTrip(schema::Event::Reader event) {
 
 Status SignedEvent::FromStoredRecord(const RecordReader& record, SignedEvent* out) {
   schema::Envelope::Reader envelope;
+  FL_RETURN_IF_ERROR(record.GetEnvelope(&envelope));
   try {
-    // A canonical record may still hold another kind of pointer where the envelope should be.
-    envelope = record.record().getEnvelope();
     // In a canonical message every object is followed by its children in pointer order (a
     // preorder). The event is the envelope's last pointer and the envelope the record's, so
     // the event and everything it points to run from the event's first word to the record's
@@ -265,11 +264,7 @@ Status SignedEvent::FromEnvelopeReader(schema::Envelope::Reader envelope, Signed
 
 Status SignedEvent::FromRecordEnvelope(const RecordReader& record, SignedEvent* out) {
   schema::Envelope::Reader envelope;
-  try {
-    envelope = record.record().getEnvelope();
-  } catch (const kj::Exception& e) {
-    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
-  }
+  FL_RETURN_IF_ERROR(record.GetEnvelope(&envelope));
   return FromEnvelopeReader(envelope, out);
 }
 
@@ -354,6 +349,15 @@ RecordBytes EncodeRecord(uint64_t seq, int64_t recorded_at_ms, const SignedEvent
                    canonical.size() * sizeof(capnp::word));
   out.leaf_hash = MerkleLeafHash(AsBytes(out.bytes));
   return out;
+}
+
+Status RecordReader::GetEnvelope(schema::Envelope::Reader* out) const {
+  try {
+    *out = record().getEnvelope();
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+  }
+  return Status::Ok();
 }
 
 Status RecordReader::Open(std::string_view bytes, RecordReader* out) {

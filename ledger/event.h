@@ -110,6 +110,9 @@ class RecordReader {
  public:
   static Status Open(std::string_view bytes, RecordReader* out);
   schema::Record::Reader record() const;
+  // The record's envelope; InvalidArgument "capnp_malformed" if the record, canonical as it is,
+  // holds another kind of pointer there (a text, say).
+  Status GetEnvelope(schema::Envelope::Reader* out) const;
 
  private:
   friend class SignedEvent;
