@@ -660,6 +660,17 @@ const SchemaTable& LedgerSchemaTable() {
   return table;
 }
 
+// The description of a ledger struct, or nullptr for one from outside the ledger schema. The
+// event, the root of every check on a hot path, is recognised by its schema's identity: reading
+// the schema node for its id costs as much as a small event's whole check.
+const StructInfo* FindLedgerStruct(StructSchema schema) {
+  static const StructInfo* const kEvent = &LedgerSchemaTable().at(capnp::typeId<schema::Event>());
+  if (schema == capnp::Schema::from<schema::Event>()) return kEvent;
+  const SchemaTable& table = LedgerSchemaTable();
+  auto it = table.find(schema.getProto().getId());
+  return it == table.end() ? nullptr : &it->second;
+}
+
 // Where a failure is, as a chain on the stack; rendered ("payee.name", "targets[1]") only when
 // something fails, so that the copy allocates nothing for names.
 struct JsonPath {
@@ -1265,11 +1276,8 @@ Status StructToJson(DynamicStruct::Reader in, json* out) {
 
 Status CopyJsonForm(DynamicStruct::Reader in, DynamicStruct::Builder out) {
   try {
-    const SchemaTable& table = LedgerSchemaTable();
-    auto it = table.find(in.getSchema().getProto().getId());
-    if (it != table.end()) {
-      return CopyStruct(in.as<capnp::AnyStruct>(), out.as<capnp::AnyStruct>(), it->second,
-                        JsonPath{});
+    if (const StructInfo* info = FindLedgerStruct(in.getSchema())) {
+      return CopyStruct(in.as<capnp::AnyStruct>(), out.as<capnp::AnyStruct>(), *info, JsonPath{});
     }
     // A struct from outside the ledger schema: described for this call only.
     SchemaTable own;
@@ -1283,12 +1291,11 @@ Status CopyJsonForm(DynamicStruct::Reader in, DynamicStruct::Builder out) {
 Status CheckJsonFormInPlace(DynamicStruct::Reader in, JsonFormVerdict* verdict) {
   *verdict = JsonFormVerdict::kUndecided;
   try {
-    const SchemaTable& table = LedgerSchemaTable();
-    auto it = table.find(in.getSchema().getProto().getId());
-    if (it == table.end()) return Status::Ok();
+    const StructInfo* info = FindLedgerStruct(in.getSchema());
+    if (info == nullptr) return Status::Ok();
     InPlace state;
     auto root = in.as<capnp::AnyStruct>();
-    Status s = ExactStruct(root, it->second, JsonPath{}, &state);
+    Status s = ExactStruct(root, *info, JsonPath{}, &state);
     if (state.undecided) return Status::Ok();
     if (!IsTrimmed(root)) state.second_form = true;
     *verdict = state.second_form ? JsonFormVerdict::kSecondForm : JsonFormVerdict::kExact;
