@@ -819,8 +819,7 @@ Status Journal::FinishBatch(Staging* staging, int64_t* checkpoint_ms) {
   for (const auto& [id, seq] : staging->id_rows) {
     batch.Put(families_->ids, ToSlice(id), storage::EncodeU64(seq));
   }
-  // The state's rows come table by table, each table in key order and the tables in the order
-  // of their key prefixes.
+  // The state's rows come in order of family and key.
   for (const auto& row : state_.StagedRows()) batch.Put(Family(row.family), row.key, row.value);
   if (options_.projection != nullptr) {
     std::vector<LedgerState::Row> rows = options_.projection->StagedRows();

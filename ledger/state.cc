@@ -521,6 +521,9 @@ std::vector<LedgerState::Row> LedgerState::StagedRows() const {
   for (const auto& [k, v] : policies_.staged) {
     rows.push_back({storage::kAccountsFamily, RowKey(kPolicyPrefix, k), EncodePolicy(v)});
   }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return a.family != b.family ? a.family < b.family : a.key < b.key;
+  });
   return rows;
 }
 

@@ -192,7 +192,9 @@ class LedgerState {
   // applied (double entry).
   __int128 balance_sum() const { return committed_sum_ + staged_sum_delta_; }
 
-  // Storage rows (column family name, key, value) staged since the last Commit/Abort.
+  // Storage rows (column family name, key, value) staged since the last Commit/Abort, in order
+  // of family and key: a memtable inserts a key that follows the one before it from where that
+  // one went, instead of from the top of its skip list.
   struct Row {
     std::string_view family;
     std::string key;

@@ -1089,6 +1089,27 @@ TEST_F(FundRules, AStateChangedDirectlyKeepsWhatItIsGivenAndRebuildsEveryRow) {
   EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
+// The rows a batch stages come in order of family and key, whatever order the rules staged them
+// in (the memtables insert each from where the one before it went).
+TEST(StagedRows, ComeInOrderOfFamilyAndKey) {
+  LedgerState state;
+  for (const char* holder : {"zz", "aa", "mm", "ab", "z", "a"}) {
+    state.StageBalance(
+        AccountKey{schema::AccountHolder::PROJECT, holder, schema::Category::DISTRICT}, 1);
+    EventFact fact;
+    fact.id = std::string("e-") + holder;
+    fact.seq = 1;
+    state.StageFact(fact);
+  }
+  std::vector<LedgerState::Row> rows = state.StagedRows();
+  ASSERT_EQ(rows.size(), 12u);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_TRUE(std::tie(rows[i - 1].family, rows[i - 1].key) <
+                std::tie(rows[i].family, rows[i].key))
+        << "row " << i << " is out of order";
+  }
+}
+
 // A policy's works come from a signed event or from a stored row, and either may carry a work
 // value outside the enum; each must be refused by name, before it is used as a bit position.
 TEST(PolicyDecode, AWorkOutsideTheEnumIsRefusedForEveryValue) {
