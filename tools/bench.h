@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -127,8 +128,28 @@ double Percentile(std::vector<double> values, double p);
 
 // Ed25519 verifications per second (libsodium) on `threads` threads, each going round `events`
 // (signed by `keys`, one per event) from its own starting point.
+// `cycles`, when given, gets the user-space CPU cycles its threads spent per verification (0
+// where they cannot be counted).
 double BenchVerifyRate(std::span<const SignedEvent> events, std::span<const PublicKey> keys,
-                       unsigned threads, double seconds = 1.5);
+                       unsigned threads, double seconds = 1.5, double* cycles = nullptr);
+
+// The user-space CPU cycles of the calling thread and of the threads it starts while the counter
+// exists, from the CPU's own counter (perf_event_open), where the kernel lets a process count
+// its own. Cycles do not depend on the clock speed, which on a shared host moves from one
+// second to the next: a ratio of two counts is steadier than a ratio of two rates.
+class CycleCounter {
+ public:
+  CycleCounter();
+  ~CycleCounter();
+  CycleCounter(const CycleCounter&) = delete;
+  CycleCounter& operator=(const CycleCounter&) = delete;
+  // Cycles since the counter was made (those of started threads once they have ended); nullopt
+  // if they cannot be counted here.
+  std::optional<uint64_t> Read() const;
+
+ private:
+  int fd_ = -1;
+};
 // The limit is measured on the first events of the workload (a mix of the kinds the ledger
 // holds, each with its own signature).
 inline constexpr size_t kVerifyLimitEvents = 1024;
@@ -139,11 +160,14 @@ struct VerifyLimit {
   unsigned cores = 1;
   double one_core = 0;
   double all_cores = 0;
+  // The user-space cycles of one verification on 1 core; 0 if they cannot be counted.
+  double one_core_cycles = 0;
   double limit() const { return std::max(one_core * cores, all_cores); }
 };
 VerifyLimit BenchVerifyLimit(const BenchWorkload& world, double seconds);
 // Of two measurements of the limit (before and after the figure it bounds), the higher: other
-// work on the machine during one of them must not make a figure look closer to its limit.
+// work on the machine during one of them must not make a figure look closer to its limit. Its
+// cycles per verification are the fewer of the two, for the same reason.
 VerifyLimit HigherLimit(const VerifyLimit& a, const VerifyLimit& b);
 void ReportVerifyLimit(const VerifyLimit& limit, BenchReport* report);
 // The start of a single benchmark: the workload (as PrepareBenchWorkload), the machine's line
@@ -182,8 +206,13 @@ struct RebuildFigures {
   double fold_cpu_us_per_record = 0;
 };
 Status BenchRebuild(const Journal& journal, RebuildFigures* out);
-// Full verification; records/s.
-Status BenchVerifyLedger(const Journal& journal, Throughput* out);
+// Full verification; records/s, and the user-space cycles per record (0 where they cannot be
+// counted).
+struct VerifyFigures {
+  Throughput rate;
+  double cycles_per_record = 0;
+};
+Status BenchVerifyLedger(const Journal& journal, VerifyFigures* out);
 // A project's balance and ratios (an auditor's screen) at the head, the projects in turn.
 Status BenchViewAtHead(const Journal& journal, double seconds, BenchLatency* out);
 // A project's balance as of `as_of_seq` (its own events up to there are folded).
@@ -219,7 +248,7 @@ void ReportWorkload(const BenchWorkload& world, uint64_t batch, BenchReport* rep
 void ReportAppend(const std::string& key, const std::string& label, const Throughput& rate,
                   const VerifyLimit& limit, std::optional<double> target, BenchReport* report);
 void ReportRebuild(const ScanFigures& scan, const RebuildFigures& rebuild, BenchReport* report);
-void ReportVerifyLedger(const Throughput& rate, const VerifyLimit& limit, BenchReport* report);
+void ReportVerifyLedger(const VerifyFigures& verify, const VerifyLimit& limit, BenchReport* report);
 // `point_read` (p50) is the unit of the views' latency; absent when it was not measured.
 void ReportViewAtHead(const BenchLatency& view, std::optional<double> point_read_us,
                       BenchReport* report);
