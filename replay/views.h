@@ -66,6 +66,7 @@ enum class ScopeKind { kProject, kPool, kRegion };
 struct Scope {
   ScopeKind kind = ScopeKind::kProject;
   std::string id;  // project id, pool (finance bureau org) id, or region prefix
+  bool operator==(const Scope&) const = default;
 };
 
 struct AsOf {

@@ -334,6 +334,11 @@ TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
   ASSERT_TRUE(ParseCheckpointBody(text, &input.checkpoint).ok());
   ASSERT_TRUE(OpenNote(input.residents_note, key, &text).ok());
   ASSERT_TRUE(ParseResidentsStatement(text, &input.residents).ok());
+  // The statement's text is its one form: formatted again, it parses to the same statement.
+  ResidentsStatement again;
+  ASSERT_TRUE(ParseResidentsStatement(FormatResidentsStatement(input.residents), &again).ok());
+  EXPECT_TRUE(again == input.residents);
+  EXPECT_EQ(FormatResidentsStatement(again), text);
   input.scope = input.residents.scope;
   input.log_key = FormatVerifierKey(key.name, key.key);
   std::string removed;
