@@ -4,7 +4,10 @@
 #include <capnp/dynamic.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
@@ -148,10 +151,16 @@ nlohmann::json GenesisEvent(std::string_view operator_id, std::string_view name,
 
 Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
                                        const Signature& signature, SignedEvent* out) {
-  FL_RETURN_IF_ERROR(CheckId(signer, "signer"));
   // Our own canonical encoding of an already validated event: it may be read any number of
   // times, so the traversal limit is not a budget here.
-  auto message = std::make_shared<CanonicalMessage>(kj::mv(canonical), UINT64_MAX);
+  return FromMessage(std::make_shared<CanonicalMessage>(kj::mv(canonical), UINT64_MAX), signer,
+                     signature, out);
+}
+
+Status SignedEvent::FromMessage(std::shared_ptr<const CanonicalMessage> message,
+                                std::string_view signer, const Signature& signature,
+                                SignedEvent* out) {
+  FL_RETURN_IF_ERROR(CheckId(signer, "signer"));
   auto event = message->reader.getRoot<schema::Event>();
   FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "id"));
   out->message_ = std::move(message);
@@ -224,6 +233,16 @@ Status SignedEvent::CheckOneJsonFormByRoundTrip(schema::Event::Reader event) {
 }
 
 Status SignedEvent::FromStoredRecord(const RecordReader& record, SignedEvent* out) {
+  return FromStoredEvent(record, nullptr, out);
+}
+
+Status SignedEvent::FromStoredRecord(const RecordReader& record,
+                                     const std::shared_ptr<EventArena>& arena, SignedEvent* out) {
+  return FromStoredEvent(record, arena, out);
+}
+
+Status SignedEvent::FromStoredEvent(const RecordReader& record,
+                                    const std::shared_ptr<EventArena>& arena, SignedEvent* out) {
   schema::Envelope::Reader envelope;
   FL_RETURN_IF_ERROR(record.GetEnvelope(&envelope));
   try {
@@ -241,14 +260,25 @@ Status SignedEvent::FromStoredRecord(const RecordReader& record, SignedEvent* ou
       const uint64_t data_words = event.getDataSection().size() / sizeof(capnp::word);
       const uint64_t pointers = event.getPointerSection().size();
       if (start > words.begin() && start < words.end() && data_words + pointers > 0) {
-        const size_t tail = size_t(words.end() - start);
-        auto canonical = kj::heapArray<capnp::word>(tail + 1);
-        // A struct pointer (kind 0) with offset 0, then the section sizes.
-        const uint64_t root = data_words << 32 | pointers << 48;
-        memcpy(static_cast<void*>(canonical.begin()), &root, sizeof(root));
-        memcpy(static_cast<void*>(canonical.begin() + 1), start, tail * sizeof(capnp::word));
         Signature signature;
         FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
+        const size_t tail = size_t(words.end() - start);
+        // A struct pointer (kind 0) with offset 0, then the section sizes; then the tail.
+        auto fill = [&](kj::ArrayPtr<capnp::word> canonical) {
+          const uint64_t root = data_words << 32 | pointers << 48;
+          memcpy(static_cast<void*>(canonical.begin()), &root, sizeof(root));
+          memcpy(static_cast<void*>(canonical.begin() + 1), start, tail * sizeof(capnp::word));
+        };
+        if (arena != nullptr) {
+          if (kj::ArrayPtr<capnp::word> room = arena->TakeWords(tail + 1); room != nullptr) {
+            fill(room);
+            return FromMessage(
+                std::shared_ptr<const CanonicalMessage>(arena, arena->NewMessage(room)),
+                envelope.getSigner().cStr(), signature, out);
+          }
+        }
+        auto canonical = kj::heapArray<capnp::word>(tail + 1);
+        fill(canonical);
         return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
       }
     }
@@ -358,6 +388,49 @@ Status RecordReader::GetEnvelope(schema::Envelope::Reader* out) const {
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
   }
   return Status::Ok();
+}
+
+struct EventArena::Slots {
+  size_t block_words = 0;
+  std::vector<std::unique_ptr<capnp::word[]>> blocks;
+  size_t used = 0;  // words taken from the last block
+  // Declared after the blocks, so destroyed before the words they read.
+  std::unique_ptr<std::optional<CanonicalMessage>[]> messages;
+  size_t messages_max = 0;
+  size_t messages_used = 0;
+};
+
+std::shared_ptr<EventArena> EventArena::New(size_t events, size_t words_each) {
+  std::shared_ptr<EventArena> arena(new EventArena());
+  arena->slots_ = std::make_unique<Slots>();
+  Slots& slots = *arena->slots_;
+  slots.block_words = std::max<size_t>(events * words_each, 1);
+  slots.messages = std::make_unique<std::optional<CanonicalMessage>[]>(events);
+  slots.messages_max = events;
+  return arena;
+}
+
+EventArena::~EventArena() = default;
+
+kj::ArrayPtr<capnp::word> EventArena::TakeWords(size_t n) {
+  Slots& slots = *slots_;
+  if (slots.messages_used == slots.messages_max || n > slots.block_words) return nullptr;
+  if (slots.blocks.empty() || slots.used + n > slots.block_words) {
+    slots.blocks.emplace_back(new capnp::word[slots.block_words]);
+    slots.used = 0;
+  }
+  capnp::word* at = slots.blocks.back().get() + slots.used;
+  slots.used += n;
+  return kj::arrayPtr(at, n);
+}
+
+CanonicalMessage* EventArena::NewMessage(kj::ArrayPtr<capnp::word> words) {
+  Slots& slots = *slots_;
+  auto& slot = slots.messages[slots.messages_used++];
+  // The words are the arena's: the message does not free them.
+  slot.emplace(kj::Array<capnp::word>(words.begin(), words.size(), kj::NullArrayDisposer::instance),
+               UINT64_MAX);
+  return &*slot;
 }
 
 Status RecordReader::Open(std::string_view bytes, RecordReader* out) {

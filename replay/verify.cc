@@ -29,6 +29,8 @@ namespace {
 // Records per batch handed to the checking threads: small enough that no worker idles long at
 // the end, large enough that the queue's lock is cheap per record.
 constexpr size_t kCheckBatchRecords = 256;
+// Words an event takes, for the room of a batch's events: typical events take 30 to 80.
+constexpr size_t kEventWordsTypical = 64;
 // How often (in records) progress is reported.
 constexpr uint64_t kProgressRecords = 16384;
 
@@ -234,6 +236,7 @@ class LedgerVerifier {
         checker_->Submit(std::move(batch_));
         batch_.clear();
         batch_.reserve(kCheckBatchRecords);
+        arena_ = EventArena::New(kCheckBatchRecords, kEventWordsTypical);
         if (options_.progress && seq % kProgressRecords < kCheckBatchRecords) {
           options_.progress(checker_->checked(), head_size_);
         }
@@ -279,7 +282,7 @@ class LedgerVerifier {
     last_recorded_at_ms_ = r.getRecordedAtMs();
     Pending pending{seq, SignedEvent(), PublicKey{}};
     // The one-JSON-form check is per record and needs no state: it runs with the signatures.
-    s = SignedEvent::FromStoredRecord(record, &pending.event);
+    s = SignedEvent::FromStoredRecord(record, arena_, &pending.event);
     if (!s.ok()) return Fail(seq, Bad(seq, "record_event_malformed", s.ToString()));
 
     FL_RETURN_IF_ERROR(CheckTree(seq, bytes));
@@ -586,6 +589,9 @@ class LedgerVerifier {
   std::vector<std::unique_ptr<Journal::RowCursor>> tree_cursors_;  // by level
   int64_t last_recorded_at_ms_ = 0;
   std::vector<Pending> batch_;  // checked sequentially, not yet handed to the checker
+  // Holds the events of batch_: a batch's events are freed together, by the thread that last
+  // holds one of them, rather than one by one across threads.
+  std::shared_ptr<EventArena> arena_ = EventArena::New(kCheckBatchRecords, kEventWordsTypical);
   std::unique_ptr<RecordChecker> checker_;
 };
 

@@ -743,5 +743,56 @@ TEST(ParseJsonTest, StillRejectsDuplicateKeysDeepNestingAndTrailingText) {
   EXPECT_EQ(ParseJson("{\"a\":1} /* c */", &parsed).code(), "json_malformed");
 }
 
+// Events made from stored records in an arena equal those made one by one, outlive every other
+// handle on the arena, and go to the heap once it is full (slots) or for an event larger than
+// its blocks; the arena's blocks are shared by several events.
+TEST(EventArena, EventsEqualTheirOwnCopiesAndOutliveTheArenaHandle) {
+  std::vector<SignedEvent> signed_events;
+  for (const json& event : EveryEventType()) {
+    SignedEvent e;
+    ASSERT_TRUE(SignedEvent::Sign(event, "operator", Key(), &e).ok()) << event.dump();
+    signed_events.push_back(e);
+  }
+  ASSERT_GT(signed_events.size(), 6u);
+  // Four slots of blocks of 4 x 24 words: typical events fit, two or three to a block, and the
+  // larger ones do not.
+  auto arena = EventArena::New(4, 24);
+  std::weak_ptr<EventArena> watch = arena;
+  std::vector<SignedEvent> from_arena, alone;
+  std::vector<std::string> records;
+  for (size_t i = 0; i < signed_events.size(); ++i) {
+    records.push_back(EncodeRecord(i + 1, 1750000000000, signed_events[i]).bytes);
+    RecordReader record;
+    ASSERT_TRUE(RecordReader::Open(records.back(), &record).ok());
+    SignedEvent a, b;
+    ASSERT_TRUE(SignedEvent::FromStoredRecord(record, arena, &a).ok());
+    ASSERT_TRUE(SignedEvent::FromStoredRecord(record, &b).ok());
+    from_arena.push_back(a);
+    alone.push_back(b);
+  }
+  size_t shared = 0;
+  for (const SignedEvent& e : from_arena) {
+    const auto* at = e.canonical_event().data();
+    for (const SignedEvent& other : from_arena) {
+      const auto* other_at = other.canonical_event().data();
+      if (&e != &other && at > other_at && at - other_at < 4 * 24 * 8) ++shared;
+    }
+  }
+  EXPECT_GT(shared, 0u) << "no two events share an arena block";
+  arena.reset();
+  records.clear();
+  EXPECT_FALSE(watch.expired()) << "the events no longer hold the arena";
+  for (size_t i = 0; i < signed_events.size(); ++i) {
+    const SignedEvent& e = from_arena[i];
+    EXPECT_TRUE(e.HasSameContent(signed_events[i])) << i;
+    EXPECT_TRUE(e.HasSameContent(alone[i])) << i;
+    EXPECT_EQ(e.id(), signed_events[i].id());
+    EXPECT_TRUE(e.CheckOneJsonForm().ok()) << i;
+    EXPECT_TRUE(VerifyEventSignature(Key().public_key(), e.canonical_event(), e.signature())) << i;
+  }
+  from_arena.clear();
+  EXPECT_TRUE(watch.expired()) << "the arena outlives its events";
+}
+
 }  // namespace
 }  // namespace fundledger
