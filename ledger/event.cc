@@ -12,6 +12,7 @@
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
 #include "ledger/codec.h"
+#include "ledger/rules.h"
 
 namespace fundledger {
 
@@ -167,6 +168,9 @@ Status SignedEvent::FromMessage(std::shared_ptr<const CanonicalMessage> message,
   out->event_ = event;
   out->signer_ = std::string(signer);
   out->signature_ = signature;
+  int64_t day = 0;
+  out->occurred_day_ =
+      ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day).ok() ? day : kNoDay;
   return Status::Ok();
 }
 

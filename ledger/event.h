@@ -83,6 +83,10 @@ class SignedEvent {
   const std::string& signer() const { return signer_; }
   const Signature& signature() const { return signature_; }
   std::string id() const { return event().getId().cStr(); }
+  // The event's occurred_on as a day number (ParseDate, ledger/rules.h), read once when the
+  // event is made; kNoDay if it is not a date of the calendar, which the rules refuse.
+  static constexpr int64_t kNoDay = INT64_MIN;
+  int64_t occurred_day() const { return occurred_day_; }
   bool HasSameContent(const SignedEvent& other) const;
 
   nlohmann::json ToEnvelopeJson() const;  // REQUIRES: built by one of the factories
@@ -104,6 +108,7 @@ class SignedEvent {
   schema::Event::Reader event_;
   std::string signer_;
   Signature signature_{};
+  int64_t occurred_day_ = kNoDay;
 };
 
 // Room for the canonical events of a batch of stored records (SignedEvent::FromStoredRecord),

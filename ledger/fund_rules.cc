@@ -162,9 +162,7 @@ EventFact NewFact(const SignedEvent& event, const EventContext& context) {
   fact.seq = context.seq;
   fact.type = uint16_t(event.event().which());
   fact.signer = event.signer();
-  int64_t day = 0;
-  (void)ParseDate(event.event().getOccurredOn().cStr(), "occurred_on", &day);  // checked before
-  fact.occurred_day = day;
+  fact.occurred_day = event.occurred_day();  // a date: the rules checked it
   return fact;
 }
 
@@ -878,8 +876,7 @@ Status ApplyEventReversed(const SignedEvent& event, const EventContext& context,
   if (signer.id != fact->signer && signer.kind != OrgKind::OPERATOR) {
     return NotAuthorised("only the target's signer or the operator reverses it");
   }
-  int64_t day = 0;
-  (void)ParseDate(event.event().getOccurredOn().cStr(), "occurred_on", &day);
+  const int64_t day = event.occurred_day();  // a date: the rules checked it
   if (day < fact->occurred_day) {
     return Reject("reversal_before_target", "a reversal is dated on or after its target",
                   "occurred_on");

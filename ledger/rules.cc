@@ -47,7 +47,8 @@ Status CheckPublicKey(capnp::Data::Reader key, std::string_view field, PublicKey
   return Status::Ok();
 }
 
-Status CheckCommonFields(Event::Reader event, const EventContext& context) {
+Status CheckCommonFields(const SignedEvent& signed_event, const EventContext& context) {
+  Event::Reader event = signed_event.event();
   // A record's time comes from the writer's clock; one outside this range is a broken clock or
   // a forged record, and would make every date check meaningless.
   static constexpr int64_t kRecordTimeMinMs = 946684800000;   // 2000-01-01
@@ -56,8 +57,10 @@ Status CheckCommonFields(Event::Reader event, const EventContext& context) {
     return Reject("bad_record_time", "the record's time is not between 2000 and 2100",
                   "recorded_at_ms");
   }
-  int64_t day = 0;
-  FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
+  int64_t day = signed_event.occurred_day();
+  if (day == SignedEvent::kNoDay) {  // read when the event was made; ParseDate says what is wrong
+    FL_RETURN_IF_ERROR(ParseDate(event.getOccurredOn().cStr(), "occurred_on", &day));
+  }
   static constexpr int64_t kFirstDay = 10957;  // 2000-01-01
   if (day < kFirstDay) return Reject("date_too_early", "before 2000-01-01", "occurred_on");
   if (day > BusinessDay(context.recorded_at_ms)) {
@@ -184,7 +187,7 @@ namespace {
 
 Status ApplyRules(const SignedEvent& event, const EventContext& context, LedgerState* state) {
   Event::Reader e = event.event();
-  FL_RETURN_IF_ERROR(CheckCommonFields(e, context));
+  FL_RETURN_IF_ERROR(CheckCommonFields(event, context));
   switch (e.which()) {
     case Event::ORG_REGISTERED:
       return ApplyOrgRegistered(event, context, state);

@@ -577,14 +577,17 @@ Status ViewRows::MoneyOut(AccountHolder kind, std::string_view holder, int64_t d
 
 Status ViewRows::OnAccepted(const SignedEvent& event, const EventContext& context,
                             const LedgerState&) {
-  return Fold(event.event(), event.signer(), context.seq);
+  return Fold(event.event(), event.signer(), context.seq, event.occurred_day());
 }
 
 Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq) {
+  return Fold(e, signer, seq, Day(e));
+}
+
+Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq, int64_t day) {
   constexpr auto kProject = AccountHolder::PROJECT;
   constexpr auto kPool = AccountHolder::POOL;
   constexpr auto kExternal = AccountHolder::EXTERNAL;
-  int64_t day = Day(e);
   std::string id = e.getId();
   switch (e.which()) {
     case Event::POLICY_SET:

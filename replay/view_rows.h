@@ -85,6 +85,8 @@ class ViewRows : public ProjectionHook, public RowSource {
 
   // Folds one event (accepted by the rules) into the staged rows.
   Status Fold(schema::Event::Reader event, std::string_view signer, uint64_t seq);
+  // The same, with the event's occurred_on already read as a day number (ParseDate).
+  Status Fold(schema::Event::Reader event, std::string_view signer, uint64_t seq, int64_t day);
 
   // RowSource: staged rows first, then committed, then stored. Scan REQUIRES nothing staged.
   // Without a stored source the first read after a fold encodes every row once.

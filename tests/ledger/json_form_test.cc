@@ -19,6 +19,7 @@
 #include "crypto/encoding.h"
 #include "ledger/codec.h"
 #include "ledger/event.h"
+#include "ledger/rules.h"
 #include "tests/ledger/fund_events.h"
 
 namespace fundledger {
@@ -792,6 +793,38 @@ TEST(EventArena, EventsEqualTheirOwnCopiesAndOutliveTheArenaHandle) {
   }
   from_arena.clear();
   EXPECT_TRUE(watch.expired()) << "the arena outlives its events";
+}
+
+// An event's day is read once, when it is made, whichever way it is made, and is what ParseDate
+// makes of its occurred_on; an occurred_on that is no date gives kNoDay (the rules refuse it).
+TEST(SignedEvent, OccurredDayIsTheParsedDateWhicheverWayTheEventIsMade) {
+  for (const auto& [text, expected] :
+       std::vector<std::pair<std::string, int64_t>>{{"2025-06-01", 20240},
+                                                    {"2000-01-01", 10957},
+                                                    {"2024-02-29", 19782},
+                                                    {"2026-02-29", SignedEvent::kNoDay},
+                                                    {"2026-1-05", SignedEvent::kNoDay},
+                                                    {"", SignedEvent::kNoDay}}) {
+    json event = GenesisEvent("operator", "operator", Key().public_key(), "2025-06-01");
+    event["occurred_on"] = text;
+    SignedEvent signed_event, from_json, stored, in_arena;
+    ASSERT_TRUE(SignedEvent::Sign(event, "operator", Key(), &signed_event).ok()) << text;
+    EXPECT_EQ(signed_event.occurred_day(), expected) << text;
+    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(signed_event.ToEnvelopeJson(), &from_json).ok());
+    EXPECT_EQ(from_json.occurred_day(), expected) << text;
+    std::string bytes = EncodeRecord(1, 1750000000000, signed_event).bytes;
+    RecordReader record;
+    ASSERT_TRUE(RecordReader::Open(bytes, &record).ok());
+    ASSERT_TRUE(SignedEvent::FromStoredRecord(record, &stored).ok());
+    ASSERT_TRUE(SignedEvent::FromStoredRecord(record, EventArena::New(1, 64), &in_arena).ok());
+    EXPECT_EQ(stored.occurred_day(), expected) << text;
+    EXPECT_EQ(in_arena.occurred_day(), expected) << text;
+    int64_t parsed = 0;
+    if (expected != SignedEvent::kNoDay) {
+      ASSERT_TRUE(ParseDate(text, "occurred_on", &parsed).ok());
+      EXPECT_EQ(parsed, expected);
+    }
+  }
 }
 
 }  // namespace
