@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <linux/perf_event.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -240,6 +241,12 @@ Status PrepareBenchWorkload(const BenchArgs& args, BenchWorkload* out) {
   Status s = BuildWorld(args, out->today, out);
   if (!s.ok()) fs::remove_all(out->dir);
   return s;
+}
+
+double UserCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_utime.tv_sec) + double(usage.ru_utime.tv_usec) * 1e-6;
 }
 
 namespace {

@@ -133,6 +133,9 @@ double Percentile(std::vector<double> values, double p);
 double BenchVerifyRate(std::span<const SignedEvent> events, std::span<const PublicKey> keys,
                        unsigned threads, double seconds = 1.5, double* cycles = nullptr);
 
+// The user-space CPU time of every thread of the process so far (getrusage).
+double UserCpuSeconds();
+
 // The user-space CPU cycles of the calling thread and of the threads it starts while the counter
 // exists, from the CPU's own counter (perf_event_open), where the kernel lets a process count
 // its own. Cycles do not depend on the clock speed, which on a shared host moves from one
@@ -211,6 +214,8 @@ Status BenchRebuild(const Journal& journal, RebuildFigures* out);
 struct VerifyFigures {
   Throughput rate;
   double cycles_per_record = 0;
+  // The process's user-space CPU time over the wall-clock time: the cores the cycles ran on.
+  double user_cores_busy = 0;
 };
 Status BenchVerifyLedger(const Journal& journal, VerifyFigures* out);
 // A project's balance and ratios (an auditor's screen) at the head, the projects in turn.

@@ -2,6 +2,7 @@
 // then rebuild, full verify, a project's views, proofs and the bytes it keeps on disk.
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -183,8 +184,12 @@ Status BenchVerifyLedger(const Journal& journal, VerifyFigures* out) {
   {
     CycleCounter counter;  // counts the checking threads once they have ended
     ThroughputMeter meter;
+    const double user_start = UserCpuSeconds();
+    const auto wall_start = std::chrono::steady_clock::now();
     FL_RETURN_IF_ERROR(VerifyLedger(journal, options, &report));
     out->rate = meter.Done(report.records);
+    const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - wall_start;
+    out->user_cores_busy = (UserCpuSeconds() - user_start) / std::max(wall.count(), 1e-9);
     cycles = counter.Read();
   }
   out->cycles_per_record =
@@ -330,6 +335,16 @@ void ReportVerifyLedger(const VerifyFigures& verify, const VerifyLimit& limit,
                 Format("%.0f per record", verify.cycles_per_record) +
                     Format(", of which a bare signature check is %.0f", limit.one_core_cycles) +
                     Format(" (%.2f)", limit.one_core_cycles / verify.cycles_per_record));
+    // The limit at the verification's own clock: a core checks 1 / one_core_cycles signatures
+    // per cycle, and the verification ran cycles_per_record per record on the cores it kept
+    // busy. Unlike the ratio above, it does not move when the host's clock speed differs
+    // between the limit's measurement and the verification's.
+    const double same_clock = limit.one_core_cycles / verify.cycles_per_record *
+                              verify.user_cores_busy / double(limit.cores);
+    report->Add("full_verify_same_clock", "  at the verification's own clock", same_clock, "x",
+                Format("%.2f x verify limit", same_clock) +
+                    Format(" (the cycles' share x %.2f of ", verify.user_cores_busy) +
+                    std::to_string(limit.cores) + " cores busy in user space)");
   } else {
     report->Note("full_verify_cycles", "  the verification's cycles",
                  "not counted (the kernel does not let this process read the CPU's cycle counter)");
