@@ -237,16 +237,11 @@ Status SignedEvent::CheckOneJsonFormByRoundTrip(schema::Event::Reader event) {
 }
 
 Status SignedEvent::FromStoredRecord(const RecordReader& record, SignedEvent* out) {
-  return FromStoredEvent(record, nullptr, out);
+  return FromStoredRecord(record, nullptr, out);
 }
 
 Status SignedEvent::FromStoredRecord(const RecordReader& record,
                                      const std::shared_ptr<EventArena>& arena, SignedEvent* out) {
-  return FromStoredEvent(record, arena, out);
-}
-
-Status SignedEvent::FromStoredEvent(const RecordReader& record,
-                                    const std::shared_ptr<EventArena>& arena, SignedEvent* out) {
   schema::Envelope::Reader envelope;
   FL_RETURN_IF_ERROR(record.GetEnvelope(&envelope));
   try {

@@ -58,8 +58,8 @@ class SignedEvent {
   // event's canonical bytes are the record's tail behind a root pointer: they are copied, not
   // recomputed.
   static Status FromStoredRecord(const RecordReader& record, SignedEvent* out);
-  // The same, with the event's words taken from `arena` while it has room: a batch of events
-  // then costs a few allocations rather than two per event. `out` shares the arena.
+  // The same, with the event's words taken from `arena` (if not null) while it has room: a batch
+  // of events then costs a few allocations rather than two per event. `out` shares the arena.
   static Status FromStoredRecord(const RecordReader& record,
                                  const std::shared_ptr<EventArena>& arena, SignedEvent* out);
   // InvalidArgument "capnp_noncanonical" unless the event's JSON form expresses it exactly (no
@@ -98,8 +98,6 @@ class SignedEvent {
                              SignedEvent* out);
   static Status FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
                                    const Signature& signature, SignedEvent* out);
-  static Status FromStoredEvent(const RecordReader& record,
-                                const std::shared_ptr<EventArena>& arena, SignedEvent* out);
   static Status FromMessage(std::shared_ptr<const CanonicalMessage> message,
                             std::string_view signer, const Signature& signature, SignedEvent* out);
 
@@ -128,9 +126,11 @@ class EventArena {
   friend class SignedEvent;
   struct Slots;
   EventArena() = default;
-  // `n` zeroed words, or an empty pointer when they do not fit.
+  // Room for `n` words, which the caller fills (they are not zeroed), and a slot for their
+  // message; an empty pointer when either has run out.
   kj::ArrayPtr<capnp::word> TakeWords(size_t n);
-  // A message over `words` (from TakeWords), or nullptr when every slot is taken.
+  // The message over `words`, in the slot TakeWords kept for them.
+  // REQUIRES: `words` came from the last TakeWords.
   CanonicalMessage* NewMessage(kj::ArrayPtr<capnp::word> words);
 
   std::unique_ptr<Slots> slots_;
