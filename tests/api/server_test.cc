@@ -4,10 +4,7 @@
 
 #include "api/server.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +20,7 @@
 #include "api/submit.h"
 #include "crypto/merkle.h"
 #include "replay/verify.h"
+#include "tests/api/raw_connection.h"
 #include "tests/ledger/fund_events.h"
 #include "tests/ledger/test_ledger.h"
 
@@ -48,48 +46,7 @@ json Parse(const std::string& text) {
   return value;
 }
 
-// A socket of our own, for clients that misbehave.
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    timeval timeout{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  }
-  ~RawClient() { Close(); }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  bool Send(std::string_view bytes) {
-    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size());
-  }
-  // The first bytes the server sends.
-  std::string ReadSome() {
-    char buffer[4096];
-    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    return n > 0 ? std::string(buffer, size_t(n)) : std::string();
-  }
-  // Everything until the server closes the connection (or 5 s pass).
-  std::string ReadToClose() {
-    std::string out;
-    char buffer[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-      if (n <= 0) break;
-      out.append(buffer, size_t(n));
-    }
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-};
+using test::RawConnection;
 
 // A ledger of Xiangtan with a project in Heping, served on a loopback port.
 class ServerTest : public ::testing::Test {
@@ -294,7 +251,7 @@ TEST_F(ServerTest, MalformedRequestsAreRefusedWithTheirStatus) {
     }
   }
   // Headers over the limit: 413, and the connection is closed.
-  RawClient raw(server_->port());
+  RawConnection raw(server_->port());
   raw.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(4000, 'a') + "\r\n\r\n");
   std::string answer = raw.ReadToClose();
   EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
@@ -306,7 +263,7 @@ TEST_F(ServerTest, SignedReadsAreCheckedForOrgTimeAndSignature) {
   Start();
   std::string target = "/v1/views/balance?project=p1";
   auto signed_get = [&](const RequestSignature& signature) {
-    RawClient raw(server_->port());
+    RawConnection raw(server_->port());
     raw.Send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + kOrgHeader + ": " +
              signature.org + "\r\n" + kTimestampHeader + ": " + signature.timestamp + "\r\n" +
              kSignatureHeader + ": " + signature.signature + "\r\n\r\n");
@@ -582,7 +539,7 @@ TEST_F(ServerTest, SlowAndVanishingClientsAreCutOffWithoutHarm) {
   auto start = std::chrono::steady_clock::now();
   // Headers a byte at a time: cut off at the header timeout, not kept forever.
   std::thread slow([&] {
-    RawClient raw(server_->port());
+    RawConnection raw(server_->port());
     std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(40, 'a');
     for (char c : request) {
       if (!raw.Send(std::string_view(&c, 1))) break;
@@ -595,26 +552,26 @@ TEST_F(ServerTest, SlowAndVanishingClientsAreCutOffWithoutHarm) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   // A connection that says nothing is closed after the idle time.
   {
-    RawClient idle(server_->port());
+    RawConnection idle(server_->port());
     auto t = std::chrono::steady_clock::now();
     EXPECT_EQ(idle.ReadToClose(), "");
     EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(3));
   }
   // A body promised and not sent; a client gone mid-body; a client gone before its answer.
   {
-    RawClient partial(server_->port());
+    RawConnection partial(server_->port());
     partial.Send(
         "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         "Content-Length: 1000\r\n\r\n[{\"sig");
     EXPECT_EQ(partial.ReadToClose(), "");
   }
   {
-    RawClient gone(server_->port());
+    RawConnection gone(server_->port());
     gone.Send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n[{");
   }
   std::string body = json::array({ReceiptEnvelope("left", 3)}).dump();
   {
-    RawClient gone(server_->port());
+    RawConnection gone(server_->port());
     gone.Send(
         "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         "Content-Length: " +
@@ -639,10 +596,10 @@ TEST_F(ServerTest, ConnectionsBeyondTheLimitGet503) {
   limits.connections_max = 2;
   Start(limits);
   ASSERT_EQ(Get("/healthz").status, 200u);  // one kept-alive connection
-  RawClient second(server_->port());
+  RawConnection second(server_->port());
   second.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(second.ReadSome().rfind("HTTP/1.1 200", 0), 0u) << "the second is served";
-  RawClient third(server_->port());
+  RawConnection third(server_->port());
   std::string answer = third.ReadToClose();
   EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
   EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;

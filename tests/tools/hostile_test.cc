@@ -6,11 +6,8 @@
 // and the same for every run), plus what some cases need set up: the municipal money of
 // xt-finance's pool brought to within one receipt of the balance limit (the overflow cases).
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +27,7 @@
 #include "ledger/event.h"
 #include "ledger/fund_rules.h"
 #include "ledger/key_file.h"
+#include "tests/api/raw_connection.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger {
@@ -54,71 +52,8 @@ int64_t WallMs() {
       .count();
 }
 
-struct HttpAnswer {
-  unsigned status = 0;  // 0: the connection closed without an answer
-  std::string head;
-  std::string body;
-};
-
-// One connection of our own, which may send anything.
-class RawConnection {
- public:
-  explicit RawConnection(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    timeval timeout{10, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  }
-  ~RawConnection() { ::close(fd_); }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-
-  // Sends all of `bytes`; false if the server closed the connection first (it may answer a
-  // request before reading all of it).
-  bool Send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(size_t(n));
-    }
-    return true;
-  }
-  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
-
-  // The first answer: the head, then Content-Length bytes of body (or up to the close).
-  HttpAnswer ReadAnswer() {
-    HttpAnswer answer;
-    std::string data;
-    size_t head_end = std::string::npos;
-    size_t body_bytes = std::string::npos;
-    char buffer[16384];
-    for (;;) {
-      if (head_end == std::string::npos) head_end = data.find("\r\n\r\n");
-      if (head_end != std::string::npos && body_bytes == std::string::npos) {
-        answer.head = data.substr(0, head_end);
-        std::string lower = answer.head;
-        std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-        size_t at = lower.find("\r\ncontent-length:");
-        body_bytes = at == std::string::npos ? 0 : std::stoul(lower.substr(at + 17));
-      }
-      if (body_bytes != std::string::npos && data.size() >= head_end + 4 + body_bytes) break;
-      ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-      if (n <= 0) break;
-      data.append(buffer, size_t(n));
-    }
-    if (head_end == std::string::npos || data.compare(0, 9, "HTTP/1.1 ") != 0) return answer;
-    answer.status = unsigned(std::stoul(data.substr(9, 3)));
-    answer.body = data.substr(head_end + 4, body_bytes);
-    return answer;
-  }
-
- private:
-  int fd_ = -1;
-};
+using test::HttpAnswer;
+using test::RawConnection;
 
 // Signs and renders what the case files describe (see tests/data/hostile/README.md).
 class CaseBuilder {
@@ -337,7 +272,7 @@ class HostileTest : public ::testing::Test {
   }
 
   static HttpAnswer Send(const std::string& bytes, bool shutdown_write = false) {
-    RawConnection connection(port_);
+    RawConnection connection(port_, /*timeout_seconds=*/10);
     connection.Send(bytes);
     if (shutdown_write) connection.ShutdownWrite();
     return connection.ReadAnswer();
