@@ -32,6 +32,9 @@ constexpr size_t kBlockCacheBytes = 32 << 20;
 // one while the first flushes) would let eight families hold 1 GiB between them; past this sum
 // RocksDB flushes the largest, so a server's memory stays bounded as the ledger grows.
 constexpr size_t kWriteBuffersBytesMax = 256 << 20;
+// Signatures checked per chunk in Append: about half a millisecond of one core, small enough that
+// the sequencer seldom waits for the first, large enough that taking one costs nothing.
+constexpr size_t kSignatureChunk = 16;
 
 struct Journal::Families {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before the DB
@@ -556,23 +559,23 @@ Status Journal::ScanCheckpoints(const std::function<bool(uint64_t, std::string_v
   return FromRocks(it->status());
 }
 
-void Journal::PreverifySignatures(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
-                                  std::vector<uint8_t>* valid) const {
+void Journal::ResolveSignerKeys(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
+                                std::vector<uint8_t>* valid) const {
   keys->assign(events.size(), PublicKey{});
+  // 2 = not checked (the signer is unknown now; the sequencer decides), 0 = to be checked.
   valid->assign(events.size(), 0);
-  // 2 = not checked (the signer is unknown now; the sequencer decides), 1 = valid, 0 = invalid.
-  auto work = [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      if (!SignerKey(state_, events[i], &(*keys)[i]).ok()) {
-        (*valid)[i] = 2;
-        continue;
-      }
-      (*valid)[i] =
-          VerifyEventSignature((*keys)[i], events[i].canonical_event(), events[i].signature()) ? 1
-                                                                                               : 0;
-    }
-  };
-  ParallelFor(events.size(), options_.verify_threads, work);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!SignerKey(state_, events[i], &(*keys)[i]).ok()) (*valid)[i] = 2;
+  }
+}
+
+void Journal::CheckSignatures(std::span<const SignedEvent> events, size_t begin, size_t end,
+                              const std::vector<PublicKey>& keys, std::vector<uint8_t>* valid) {
+  for (size_t i = begin; i < end; ++i) {
+    if ((*valid)[i] == 2) continue;
+    (*valid)[i] =
+        VerifyEventSignature(keys[i], events[i].canonical_event(), events[i].signature()) ? 1 : 0;
+  }
 }
 
 // The caller's verified keys (AppendOptions::verified_keys) in PreverifySignatures' form.
@@ -649,13 +652,23 @@ Status Journal::AppendUnsynced(std::span<const SignedEvent> events,
   // duplicate of one of their events, a balance they changed): they hold once those are durable.
   *sync_ticket = written_batches_.load(std::memory_order_relaxed);
   results->assign(events.size(), AppendResult{});
+  // Each signer's key as of the batch's start (1 = valid, 0 = invalid, 2 = not checked: the
+  // sequencer checks it against the key at the event's point of the log).
   std::vector<PublicKey> keys;
   std::vector<uint8_t> valid;
-  if (append_options.verified_keys.empty()) {
-    PreverifySignatures(events, &keys, &valid);
+  const bool check_here = append_options.verified_keys.empty();
+  if (check_here) {
+    ResolveSignerKeys(events, &keys, &valid);
   } else {
     UsePreverifiedKeys(events.size(), append_options.verified_keys, &keys, &valid);
   }
+  // The signatures are checked from the front on every core while this thread sequences the
+  // events already checked: the sequencing overlaps the checks of the events after it. The
+  // checks read only the events and `keys` (resolved above, before any state is staged) and
+  // write only `valid`, each chunk its own items.
+  auto check = [&](size_t begin, size_t end) { CheckSignatures(events, begin, end, keys, &valid); };
+  std::optional<WorkAhead<decltype(check)>> checks;
+  if (check_here) checks.emplace(events.size(), kSignatureChunk, options_.verify_threads, check);
 
   Staging staging(std::max(NowMs(), last_recorded_at_ms_));
   // The 60 s of activity before the first checkpoint count from the first record.
@@ -678,8 +691,10 @@ Status Journal::AppendUnsynced(std::span<const SignedEvent> events,
   }};
 
   for (size_t i = 0; i < events.size(); ++i) {
+    if (checks) checks->WaitFor(i);
     FL_RETURN_IF_ERROR(SequenceEvent(events, i, keys[i], valid[i], &staging, results));
   }
+  checks.reset();
   if (range_.size() == saved_range.size()) return Status::Ok();  // nothing accepted
   if (append_options.all_or_nothing &&
       RefuseAllIfAnyRejected(events, saved_range.size(), results)) {

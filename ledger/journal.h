@@ -1,7 +1,8 @@
 // Journal: the append-only, Merkle-verifiable event log in RocksDB (layout: storage_format.h).
 //
-// Append() takes a batch of signed events, verifies their signatures (in parallel), sequences
-// them through the rules one by one, and writes every accepted event's record, id, tree nodes
+// Append() takes a batch of signed events, checks their signatures on every core from the front
+// while the calling thread sequences the events already checked through the rules one by one
+// (ledger/parallel.h, WorkAhead), and writes every accepted event's record, id, tree nodes
 // and state changes, plus any automatic checkpoint, in one WriteBatch, then syncs the WAL. When
 // it returns ok, every event whose result is ok is durable. A rejected event changes nothing;
 // the other events of its batch are unaffected.
@@ -243,8 +244,13 @@ class Journal : public StateReader {
   Status FinishBatch(Staging* staging, int64_t* checkpoint_ms);
   // Makes the journal fail for good (see above) with `cause`; returns the failure.
   Status Fail(const Status& cause);
-  void PreverifySignatures(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
-                           std::vector<uint8_t>* valid) const;
+  // Each event's signer key in the committed state, or `valid` 2 where there is none.
+  void ResolveSignerKeys(std::span<const SignedEvent> events, std::vector<PublicKey>* keys,
+                         std::vector<uint8_t>* valid) const;
+  // Checks the signatures of events [begin, end) that have a key; sets `valid` 1 or 0. Touches
+  // nothing else, so several threads may check disjoint ranges at once.
+  static void CheckSignatures(std::span<const SignedEvent> events, size_t begin, size_t end,
+                              const std::vector<PublicKey>& keys, std::vector<uint8_t>* valid);
   static void UsePreverifiedKeys(size_t events, std::span<const std::optional<PublicKey>> verified,
                                  std::vector<PublicKey>* keys, std::vector<uint8_t>* valid);
   int64_t NowMs() const;

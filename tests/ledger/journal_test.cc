@@ -273,6 +273,73 @@ TEST(Journal, ARejectedEventDoesNotSpoilItsBatch) {
   EXPECT_EQ(ledger.journal().head().size, before.size + 2);
 }
 
+// The signatures of a batch are checked on every core ahead of the sequencer. Whatever the
+// threads, each event gets its own result: forged and unknown signers rejected wherever they fall
+// in the chunks, and a key rotated in the middle of the batch taking effect at its place (the
+// events after it were checked ahead against the key the batch started with).
+TEST(Journal, SignaturesCheckedAheadOfTheSequencerGiveEachEventItsOwnResult) {
+  for (unsigned threads : {1u, 2u, 3u, 8u}) {
+    TestLedger ledger;
+    ledger.set_verify_threads(threads);
+    ledger.Reopen();
+    ledger.Register("xt-finance");
+    ledger.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+    const KeyPair old_key = ledger.keys().at("xt-finance");
+    const KeyPair new_key = KeyPair::Generate();
+    const size_t kEvents = 301, kRotateAt = 150;
+    std::vector<SignedEvent> batch;
+    std::vector<std::string> expected;  // "" for accepted, else the code
+    for (size_t i = 0; i < kEvents; ++i) {
+      const std::string id = "e" + std::to_string(i);
+      const bool rotated = i > kRotateAt;
+      if (i == kRotateAt) {
+        json rotate = {{"id", id},
+                       {"type", "key_rotated"},
+                       {"occurred_on", "2026-11-05"},
+                       {"org", "xt-finance"},
+                       {"public_key", Base64Encode(new_key.public_key())}};
+        batch.push_back(TestLedger::SignedWith("xt-finance", old_key, rotate));
+        expected.push_back("");
+      } else if (i % 7 == 3) {  // another org's key
+        batch.push_back(TestLedger::SignedWith("xt-finance", ledger.keys().at("yh-finance"),
+                                               Receipt(id, "xt-finance", 1)));
+        expected.push_back("signature_invalid");
+      } else if (i % 11 == 5) {
+        batch.push_back(
+            TestLedger::SignedWith("nobody", KeyPair::Generate(), Receipt(id, "xt-finance", 1)));
+        expected.push_back("signer_unknown");
+      } else if (i % 13 == 4) {  // the key of the other side of the rotation
+        batch.push_back(TestLedger::SignedWith("xt-finance", rotated ? old_key : new_key,
+                                               Receipt(id, "xt-finance", 1)));
+        expected.push_back("signature_invalid");
+      } else {
+        batch.push_back(TestLedger::SignedWith("xt-finance", rotated ? new_key : old_key,
+                                               Receipt(id, "xt-finance", 1)));
+        expected.push_back("");
+      }
+    }
+    const uint64_t size_before = ledger.journal().head().size;
+    std::vector<AppendResult> results;
+    ASSERT_TRUE(ledger.journal().Append(batch, &results).ok());
+    ASSERT_EQ(results.size(), kEvents);
+    uint64_t accepted = 0;
+    for (size_t i = 0; i < kEvents; ++i) {
+      if (expected[i].empty()) {
+        ASSERT_TRUE(results[i].status.ok())
+            << threads << " threads, event " << i << ": " << results[i].status.ToString();
+        EXPECT_EQ(results[i].seq, size_before + ++accepted) << i;
+      } else {
+        EXPECT_EQ(results[i].status.code(), expected[i]) << threads << " threads, event " << i;
+        EXPECT_EQ(results[i].status.event_id(), batch[i].id());
+      }
+    }
+    EXPECT_EQ(ledger.journal().head().size, size_before + accepted);
+    VerifyReport report;
+    Status s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+}
+
 TEST(Journal, EventsLaterInABatchSeeEarlierOnes) {
   TestLedger ledger;
   json reg = ledger.Registration("xt-finance", "finance_bureau", "municipal", "hunan/xiangtan");

@@ -62,11 +62,16 @@ class TestLedger {
         kind == schema::AccountHolder::POOL ? ScopeKind::kPool : ScopeKind::kProject, id, out);
   }
 
+  // The threads the journal checks signatures on (JournalOptions::verify_threads) from the next
+  // Reopen on.
+  void set_verify_threads(unsigned threads) { verify_threads_ = threads; }
+
   void Reopen(bool create = false) {
     journal_.reset();
     JournalOptions options;
     options.now_ms = [this] { return now_ms_; };
     options.env = env_;
+    options.verify_threads = verify_threads_;
     views_ = std::make_unique<Views>();
     Status s = create ? CreateWithViews(dir_.string(), "test.fundledger/ledger", log_key_, options,
                                         views_.get(), &journal_)
@@ -143,6 +148,7 @@ class TestLedger {
   NoteSigner log_key_;
   std::map<std::string, KeyPair> keys_;
   rocksdb::Env* env_ = nullptr;
+  unsigned verify_threads_ = 0;
   std::unique_ptr<Views> views_;  // outlives journal_ (declared before it)
   std::unique_ptr<Journal> journal_;
   int64_t now_ms_ = kTestNowMs;
