@@ -578,7 +578,8 @@ void Journal::CheckSignatures(std::span<const SignedEvent> events, size_t begin,
   }
 }
 
-// The caller's verified keys (AppendOptions::verified_keys) in PreverifySignatures' form.
+// The caller's verified keys (AppendOptions::verified_keys) in the form CheckSignatures leaves
+// (1 = valid with that key, 2 = not checked).
 void Journal::UsePreverifiedKeys(size_t events, std::span<const std::optional<PublicKey>> verified,
                                  std::vector<PublicKey>* keys, std::vector<uint8_t>* valid) {
   assert(verified.size() == events);
