@@ -12,8 +12,11 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "crypto/encoding.h"
@@ -635,13 +638,46 @@ Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendRe
   return Sync(sync_ticket);
 }
 
+// The signatures of the events being appended: each event's signer key as of the start (1 =
+// valid, 0 = invalid, 2 = not checked: the sequencer checks it against the key at the event's
+// point of the log), checked from the front on every core while the appending thread
+// sequences the events already checked, so that the sequencing overlaps the checks of the events
+// after it. The checks read only the events and `keys` (resolved before any state is staged)
+// and write only `valid`, each chunk its own items.
+struct Journal::Checks {
+  struct Fn {
+    std::span<const SignedEvent> events;
+    Checks* checks;
+    void operator()(size_t begin, size_t end) const {
+      CheckSignatures(events, begin, end, checks->keys, &checks->valid);
+    }
+  };
+  std::vector<PublicKey> keys;
+  std::vector<uint8_t> valid;
+  std::optional<WorkAhead<Fn>> ahead;  // declared last: joined before the vectors go
+
+  // Starts checking every event of `events` that has a key.
+  void Start(std::span<const SignedEvent> events, unsigned threads) {
+    ahead.emplace(events.size(), kSignatureChunk, threads, Fn{events, this});
+  }
+  // Returns once event i's entry of `valid` is final.
+  void WaitFor(size_t i) {
+    if (ahead) ahead->WaitFor(i);
+  }
+};
+
+Status Journal::CheckWritable() const {
+  if (options_.read_only || !log_signer_) {
+    return Status::InvalidArgument("read_only", "this ledger is open read-only");
+  }
+  return Status::Ok();
+}
+
 Status Journal::AppendUnsynced(std::span<const SignedEvent> events,
                                std::vector<AppendResult>* results,
                                const AppendOptions& append_options, uint64_t* sync_ticket) {
   *sync_ticket = 0;
-  if (options_.read_only || !log_signer_) {
-    return Status::InvalidArgument("read_only", "this ledger is open read-only");
-  }
+  FL_RETURN_IF_ERROR(CheckWritable());
   if (events.size() > kAppendBatchEventsMax) {
     return Status::InvalidArgument(
         "batch_too_large",
@@ -649,34 +685,124 @@ Status Journal::AppendUnsynced(std::span<const SignedEvent> events,
   }
   std::lock_guard<std::mutex> lock(mu_);
   FL_RETURN_IF_ERROR(failure());
+  results->assign(events.size(), AppendResult{});
+  Checks checks;
+  if (append_options.verified_keys.empty()) {
+    ResolveSignerKeys(events, &checks.keys, &checks.valid);
+    checks.Start(events, options_.verify_threads);
+  } else {
+    UsePreverifiedKeys(events.size(), append_options.verified_keys, &checks.keys, &checks.valid);
+  }
+  return SequenceAndWrite(events, 0, events.size(), &checks, append_options.all_or_nothing, results,
+                          sync_ticket);
+}
+
+namespace {
+
+// Syncs, on a thread of its own, every batch posted to it, while the thread that posts them
+// sequences the next (Journal::AppendInBatches).
+class SyncsBehind {
+ public:
+  explicit SyncsBehind(Journal* journal) : journal_(journal), thread_([this] { Run(); }) {}
+  // On an early return: the syncs still posted are done (the batches are written), and what
+  // they return is the journal's failure() if they fail.
+  ~SyncsBehind() { (void)Finish(); }
+  SyncsBehind(const SyncsBehind&) = delete;
+  SyncsBehind& operator=(const SyncsBehind&) = delete;
+
+  void Post(uint64_t sync_ticket) {
+    std::lock_guard<std::mutex> lock(mu_);
+    posted_ = std::max(posted_, sync_ticket);
+    cv_.notify_one();
+  }
+  // Waits until every posted batch is synced; the first failed sync, else ok.
+  Status Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finishing_ = true;
+      cv_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return posted_ > synced_ || finishing_; });
+      if (posted_ == synced_) return;  // finishing, with nothing left to sync
+      const uint64_t ticket = posted_;
+      lock.unlock();
+      Status s = journal_->Sync(ticket);
+      lock.lock();
+      synced_ = ticket;
+      if (!s.ok() && status_.ok()) status_ = s;
+    }
+  }
+
+  Journal* const journal_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t posted_ = 0;  // guarded by mu_, as are the three below
+  uint64_t synced_ = 0;
+  bool finishing_ = false;
+  Status status_;
+  std::thread thread_;  // declared last: started once the rest is set
+};
+
+}  // namespace
+
+Status Journal::AppendInBatches(std::span<const SignedEvent> events, size_t batch_events,
+                                std::vector<AppendResult>* results,
+                                const std::function<void(size_t written)>& progress) {
+  FL_RETURN_IF_ERROR(CheckWritable());
+  if (batch_events == 0 || batch_events > kAppendBatchEventsMax) {
+    return Status::InvalidArgument(
+        "batch_events", "a batch holds 1 to " + std::to_string(kAppendBatchEventsMax) + " events");
+  }
+  results->assign(events.size(), AppendResult{});
+  if (events.empty()) return Status::Ok();
+  // The signer keys as of the first batch. A later batch's event whose signer was registered
+  // or rotated in an earlier batch has another key at its point of the log, so the sequencer
+  // checks it again there, exactly as a batch appended on its own would be checked.
+  Checks checks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    FL_RETURN_IF_ERROR(failure());
+    ResolveSignerKeys(events, &checks.keys, &checks.valid);
+  }
+  checks.Start(events, options_.verify_threads);
+  SyncsBehind syncs(this);
+  for (size_t at = 0; at < events.size(); at += batch_events) {
+    const size_t end = std::min(events.size(), at + batch_events);
+    uint64_t ticket = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Status s = failure();
+      if (s.ok()) s = SequenceAndWrite(events, at, end, &checks, false, results, &ticket);
+      if (!s.ok()) return s;  // a failed write has failed the journal: no sync can cover it
+    }
+    syncs.Post(ticket);
+    if (progress) progress(end);
+  }
+  return syncs.Finish();
+}
+
+// Sequences events [begin, end) as one batch and writes it, unsynced. Results go to their
+// events' places in `results`. REQUIRES: mu_ held; `checks` covers all of `events`.
+Status Journal::SequenceAndWrite(std::span<const SignedEvent> events, size_t begin, size_t end,
+                                 Checks* checks, bool all_or_nothing,
+                                 std::vector<AppendResult>* results, uint64_t* sync_ticket) {
   // Even with nothing written, the results may rest on batches written and not yet synced (a
   // duplicate of one of their events, a balance they changed): they hold once those are durable.
   *sync_ticket = written_batches_.load(std::memory_order_relaxed);
-  results->assign(events.size(), AppendResult{});
-  // Each signer's key as of the batch's start (1 = valid, 0 = invalid, 2 = not checked: the
-  // sequencer checks it against the key at the event's point of the log).
-  std::vector<PublicKey> keys;
-  std::vector<uint8_t> valid;
-  const bool check_here = append_options.verified_keys.empty();
-  if (check_here) {
-    ResolveSignerKeys(events, &keys, &valid);
-  } else {
-    UsePreverifiedKeys(events.size(), append_options.verified_keys, &keys, &valid);
-  }
-  // The signatures are checked from the front on every core while this thread sequences the
-  // events already checked: the sequencing overlaps the checks of the events after it. The
-  // checks read only the events and `keys` (resolved above, before any state is staged) and
-  // write only `valid`, each chunk its own items.
-  auto check = [&](size_t begin, size_t end) { CheckSignatures(events, begin, end, keys, &valid); };
-  std::optional<WorkAhead<decltype(check)>> checks;
-  if (check_here) checks.emplace(events.size(), kSignatureChunk, options_.verify_threads, check);
-
   Staging staging(std::max(NowMs(), last_recorded_at_ms_));
   // The 60 s of activity before the first checkpoint count from the first record.
   if (range_.size() == 0) last_checkpoint_ms_ = staging.now_ms;
   staging.checkpoint_size = last_checkpoint_size_;
-  staging.ids.reserve(events.size());
-  staging.id_rows.reserve(events.size());
+  staging.ids.reserve(end - begin);
+  staging.id_rows.reserve(end - begin);
   const CompactRange saved_range = range_;
   // Until the batch is written, every staged change is undone on the way out.
   bool written = false;
@@ -691,14 +817,14 @@ Status Journal::AppendUnsynced(std::span<const SignedEvent> events,
     }
   }};
 
-  for (size_t i = 0; i < events.size(); ++i) {
-    if (checks) checks->WaitFor(i);
-    FL_RETURN_IF_ERROR(SequenceEvent(events, i, keys[i], valid[i], &staging, results));
+  for (size_t i = begin; i < end; ++i) {
+    checks->WaitFor(i);
+    FL_RETURN_IF_ERROR(
+        SequenceEvent(events, i, checks->keys[i], checks->valid[i], &staging, results));
   }
-  checks.reset();
   if (range_.size() == saved_range.size()) return Status::Ok();  // nothing accepted
-  if (append_options.all_or_nothing &&
-      RefuseAllIfAnyRejected(events, saved_range.size(), results)) {
+  assert(!all_or_nothing || (begin == 0 && end == events.size()));
+  if (all_or_nothing && RefuseAllIfAnyRejected(events, saved_range.size(), results)) {
     return Status::Ok();  // the Undo guard drops every staged change
   }
   int64_t checkpoint_ms = 0;

@@ -14,6 +14,10 @@
 // ticket, none of its results may be told to anyone: not its appends, not its duplicates, not
 // its rejections (which may rest on the batches before it).
 //
+// An import, which has many batches at hand at once, hands them all to AppendInBatches: the
+// signatures of every batch are checked ahead while it sequences, and each batch's sync runs
+// beside the sequencing of the next, with the results and the durability of one Append a batch.
+//
 // Written but not yet synced, a batch is visible to every read of this journal (head, records,
 // rows, state). A caller that must not show what might still be lost keeps its readers out
 // until the sync returns (the server's ReadGate does). A crash before the sync loses whole
@@ -133,6 +137,18 @@ class Journal : public StateReader {
   // REQUIRES: events.size() <= kAppendBatchEventsMax.
   Status AppendUnsynced(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
                         const AppendOptions& options, uint64_t* sync_ticket);
+  // For a caller with many events at hand (an import): appends them in batches of at most
+  // `batch_events`, each batch its own WriteBatch, durable as a whole, with the results that
+  // appending the batches one after another with Append would give. Pipelined: the signatures
+  // of all the events are checked ahead on every core while this thread sequences, and each
+  // batch's sync runs on a thread of its own while the next batch is sequenced. `progress`, if
+  // set, gets the number of events written so far after each batch (not yet synced). Returns
+  // once every batch written is durable; non-ok as Append does, and then only the batches
+  // before the one that failed may have been written.
+  // REQUIRES: 1 <= batch_events <= kAppendBatchEventsMax.
+  Status AppendInBatches(std::span<const SignedEvent> events, size_t batch_events,
+                         std::vector<AppendResult>* results,
+                         const std::function<void(size_t written)>& progress = {});
   // Makes every batch written up to `sync_ticket` durable (one WAL sync covers every batch
   // written so far; a ticket already covered returns at once). IOError "journal_failed" if the
   // journal has failed or the sync fails.
@@ -241,6 +257,11 @@ class Journal : public StateReader {
                        uint8_t verified, Staging* staging, std::vector<AppendResult>* results);
   static bool RefuseAllIfAnyRejected(std::span<const SignedEvent> events, uint64_t size_before,
                                      std::vector<AppendResult>* results);
+  struct Checks;
+  Status CheckWritable() const;
+  Status SequenceAndWrite(std::span<const SignedEvent> events, size_t begin, size_t end,
+                          Checks* checks, bool all_or_nothing, std::vector<AppendResult>* results,
+                          uint64_t* sync_ticket);
   Status FinishBatch(Staging* staging, int64_t* checkpoint_ms);
   // Makes the journal fail for good (see above) with `cause`; returns the failure.
   Status Fail(const Status& cause);

@@ -26,7 +26,7 @@ case "$kind" in
     cmake --build build-tsan -j2 --target api_test ledger_test tools_test
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp" \
       ctest --test-dir build-tsan --output-on-failure --timeout 600 \
-      -R '^(ServerTest|DurabilityTest|ReadGate|Durability|VerifyTest|ServeTest|SubmitTest|WorkAhead)\.|^Journal\.SignaturesCheckedAhead'
+      -R '^(ServerTest|DurabilityTest|ReadGate|Durability|VerifyTest|ServeTest|SubmitTest|WorkAhead)\.|^Journal\.(SignaturesCheckedAhead|AppendInBatches)'
     ;;
   *)
     echo "usage: $0 asan|tsan" >&2

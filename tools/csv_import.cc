@@ -494,16 +494,16 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
   progress(file.rows.size());
   if (events.empty()) return Status::Ok();
   // All or nothing is one batch; otherwise rows are independent and go in durable batches of
-  // kImportBatchEvents, so that a long file shows its progress.
+  // kImportBatchEvents, so that a long file shows its progress, each batch's sync overlapping
+  // the next one's signature checks and sequencing (Journal::AppendInBatches).
   std::vector<AppendResult> appended;
-  size_t step = options.all_or_nothing ? events.size() : kImportBatchEvents;
-  for (size_t at = 0; at < events.size(); at += step) {
-    size_t n = std::min(step, events.size() - at);
-    std::vector<AppendResult> part;
-    FL_RETURN_IF_ERROR(journal.Append(std::span<const SignedEvent>(events.data() + at, n), &part,
-                                      AppendOptions{.all_or_nothing = options.all_or_nothing}));
-    appended.insert(appended.end(), part.begin(), part.end());
-    progress(file.rows.size() + at + n);
+  if (options.all_or_nothing) {
+    FL_RETURN_IF_ERROR(journal.Append(events, &appended, AppendOptions{.all_or_nothing = true}));
+    progress(total);
+  } else {
+    FL_RETURN_IF_ERROR(
+        journal.AppendInBatches(events, kImportBatchEvents, &appended,
+                                [&](size_t written) { progress(file.rows.size() + written); }));
   }
   for (size_t k = 0; k < events.size(); ++k) {
     ImportResult& result = (*results)[row_of_event[k]];

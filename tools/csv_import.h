@@ -124,10 +124,12 @@ struct ImportOptions {
 };
 
 // Signs every row of `file` that became an event as `signer` with `key`, and appends them in
-// order: as one batch with all_or_nothing, else in durable batches of kImportBatchEvents.
-// `results` gets one entry per row. Returns non-ok only if a batch could not be written; then
-// `results` is meaningless, the batches before it stay appended, and importing the same file
-// again is safe (a resubmitted id with the same content returns its original result).
+// order: as one batch with all_or_nothing, else in durable batches of kImportBatchEvents
+// (Journal::AppendInBatches). `results` gets one entry per row. Returns non-ok only if a batch
+// could not be written or synced; then `results` is meaningless, the ledger holds the file's
+// batches up to some point, each whole (the journal has failed; reopened, it shows which), and
+// importing the same file again is safe (a resubmitted id with the same content returns its
+// original result).
 // REQUIRES: file.rows.size() <= kImportRowsMax.
 Status AppendImport(Journal& journal, const ImportFile& file, std::string_view signer,
                     const KeyPair& key, const ImportOptions& options,

@@ -5,9 +5,12 @@
 // A fault-injecting file system (fault_fs.h) counts what was written and synced, fails or holds
 // syncs, and copies the database as a power cut would leave it.
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
@@ -147,6 +150,73 @@ TEST(Durability, AFailedSyncFailsTheJournalForGood) {
   EXPECT_EQ(Held(ledger.journal(), IdsOf(later)), 0u);
   ExpectVerifies(ledger.journal());
   ledger.AppendOk(ledger.Signed("xt-finance", Receipt("after-reopen", "xt-finance", 1)));
+}
+
+// AppendInBatches syncs each batch on a thread of its own: with the first sync held, every
+// later batch is still written, and the call returns only once all of them are synced.
+TEST(Durability, AppendInBatchesWritesOnWhileASyncIsHeldAndReturnsOnceAllAreSynced) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  Journal& journal = ledger.journal();
+  const uint64_t size = journal.head().size;
+  const std::vector<SignedEvent> events = Receipts(ledger, "bulk", 10);
+  fault.fs->HoldSyncs(true);
+  std::atomic<size_t> written{0};
+  std::atomic<bool> returned{false};
+  Status status;
+  std::vector<AppendResult> results;
+  std::thread appender([&] {
+    status = journal.AppendInBatches(events, 3, &results, [&](size_t n) { written = n; });
+    returned = true;
+  });
+  ASSERT_TRUE(fault.fs->WaitForHeldSync(10000)) << "no sync started";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (written.load() < events.size() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(written.load(), events.size()) << "the next batches waited for a sync";
+  EXPECT_EQ(journal.head().size, size + events.size());
+  EXPECT_FALSE(returned.load()) << "returned before its batches were synced";
+  EXPECT_GT(fault.fs->UnsyncedBytes(), 0u);
+  fault.fs->HoldSyncs(false);
+  appender.join();
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u) << "returned with a batch not synced";
+  for (size_t i = 0; i < events.size(); ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << results[i].status.ToString();
+    EXPECT_EQ(results[i].seq, size + i + 1);
+  }
+}
+
+// A sync that fails under AppendInBatches fails the call and the journal, whether it is seen
+// by a later batch's write or only by the last sync (one batch); opened again, the ledger holds
+// whole batches only, each with every batch before it.
+TEST(Durability, AppendInBatchesFailsWithAFailedSyncAndLeavesWholeBatchesInOrder) {
+  for (size_t batch_events : {3, 12}) {
+    FaultFs::WithEnv fault;
+    TestLedger ledger({}, fault.env.get());
+    ledger.Register("xt-finance");
+    const std::vector<SignedEvent> events = Receipts(ledger, "bulk", 12);
+    fault.fs->FailSyncs(true);
+    std::vector<AppendResult> results;
+    Status s = ledger.journal().AppendInBatches(events, batch_events, &results);
+    EXPECT_EQ(s.code(), "journal_failed") << batch_events << ": " << s.ToString();
+    EXPECT_EQ(ledger.journal().failure().code(), "journal_failed");
+    fault.fs->FailSyncs(false);
+    ledger.set_env(nullptr);
+    ledger.Reopen();
+    bool gap = false;
+    for (size_t at = 0; at < events.size(); at += batch_events) {
+      std::set<std::string> batch;
+      for (size_t i = at; i < at + batch_events; ++i) batch.insert(events[i].id());
+      const size_t held = Held(ledger.journal(), batch);
+      EXPECT_TRUE(held == 0 || (held == batch_events && !gap))
+          << "batch at " << at << " holds " << held;
+      gap |= held == 0;
+    }
+    ExpectVerifies(ledger.journal());
+  }
 }
 
 // Batches written with AppendUnsynced and synced now and then; after each step the database is

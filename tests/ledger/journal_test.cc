@@ -340,6 +340,136 @@ TEST(Journal, SignaturesCheckedAheadOfTheSequencerGiveEachEventItsOwnResult) {
   }
 }
 
+// Events for AppendInBatches to split across batches of 7: a key rotation in the middle of a
+// batch, an org registered in one batch and signing in the next (and once before it was
+// registered), forged and unknown signers, a resubmitted event of an earlier batch, a
+// conflicting one, and a copy within one batch.
+std::vector<SignedEvent> EventsAcrossBatches(TestLedger& ledger) {
+  const KeyPair old_key = ledger.keys().at("xt-finance");
+  const KeyPair new_key = KeyPair::Generate();
+  const SignedEvent registration = ledger.Signed(
+      "operator",
+      ledger.Registration("ls-finance", "finance_bureau", "district", "hunan/xiangtan/lianshui"));
+  std::vector<SignedEvent> events;
+  for (size_t i = 0; i < 120; ++i) {
+    const std::string id = "e" + std::to_string(i);
+    const KeyPair& xt = i > 60 ? new_key : old_key;
+    if (i == 60) {
+      json rotate = {{"id", id},
+                     {"type", "key_rotated"},
+                     {"occurred_on", "2026-11-05"},
+                     {"org", "xt-finance"},
+                     {"public_key", Base64Encode(new_key.public_key())}};
+      events.push_back(TestLedger::SignedWith("xt-finance", old_key, rotate));
+    } else if (i == 20) {
+      events.push_back(registration);
+    } else if (i == 9 || i == 30 || i == 31) {  // before and after its registration
+      events.push_back(ledger.Signed("ls-finance", Receipt(id, "ls-finance", 7, "district")));
+    } else if (i == 40) {
+      events.push_back(events[18]);  // a batch before: a duplicate
+    } else if (i == 41) {            // the id of an event a batch before, other content
+      events.push_back(
+          TestLedger::SignedWith("xt-finance", old_key, Receipt("e12", "xt-finance", 9)));
+    } else if (i == 47) {
+      events.push_back(events[46]);  // the same batch: a duplicate
+    } else if (i % 7 == 3) {
+      events.push_back(TestLedger::SignedWith("xt-finance", ledger.keys().at("yh-finance"),
+                                              Receipt(id, "xt-finance", 1)));
+    } else if (i % 11 == 5) {
+      events.push_back(
+          TestLedger::SignedWith("nobody", KeyPair::Generate(), Receipt(id, "xt-finance", 1)));
+    } else if (i % 13 == 4) {  // the key of the other side of the rotation
+      events.push_back(TestLedger::SignedWith("xt-finance", i > 60 ? old_key : new_key,
+                                              Receipt(id, "xt-finance", 1)));
+    } else {
+      events.push_back(TestLedger::SignedWith("xt-finance", xt, Receipt(id, "xt-finance", 1)));
+    }
+  }
+  return events;
+}
+
+TEST(Journal, AppendInBatchesGivesTheResultsOfAppendingEachBatchInTurn) {
+  for (unsigned threads : {1u, 2u, 8u}) {
+    TestLedger one_by_one;
+    one_by_one.Register("xt-finance");
+    one_by_one.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+    const std::vector<SignedEvent> events = EventsAcrossBatches(one_by_one);
+    TestLedger all_at_once(one_by_one.keys());
+    all_at_once.set_verify_threads(threads);
+    all_at_once.Reopen();
+    all_at_once.Register("xt-finance");
+    all_at_once.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+    ASSERT_EQ(all_at_once.journal().head().root, one_by_one.journal().head().root);
+
+    const size_t kBatch = 7;
+    std::vector<AppendResult> expected, part;
+    for (size_t at = 0; at < events.size(); at += kBatch) {
+      size_t n = std::min(kBatch, events.size() - at);
+      ASSERT_TRUE(one_by_one.journal().Append(std::span(events).subspan(at, n), &part).ok());
+      expected.insert(expected.end(), part.begin(), part.end());
+    }
+    std::vector<AppendResult> results;
+    std::vector<size_t> progress;
+    Status s = all_at_once.journal().AppendInBatches(events, kBatch, &results,
+                                                     [&](size_t n) { progress.push_back(n); });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_EQ(results.size(), events.size());
+    size_t accepted = 0, rejected = 0, duplicates = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      EXPECT_EQ(results[i].status.code(), expected[i].status.code())
+          << threads << " threads, event " << i << ": " << results[i].status.ToString();
+      EXPECT_EQ(results[i].status.event_id(), expected[i].status.event_id()) << i;
+      EXPECT_EQ(results[i].seq, expected[i].seq) << i;
+      EXPECT_EQ(results[i].leaf_hash, expected[i].leaf_hash) << i;
+      EXPECT_EQ(results[i].duplicate, expected[i].duplicate) << i;
+      accepted += results[i].status.ok() && !results[i].duplicate;
+      rejected += !results[i].status.ok();
+      duplicates += results[i].duplicate;
+    }
+    // Every kind of result is there: the comparison above is not of all-accepted batches.
+    EXPECT_GT(accepted, 60u);
+    EXPECT_GT(rejected, 20u);
+    EXPECT_EQ(duplicates, 2u);
+    EXPECT_EQ(results[31].status.code(), "") << "registered a batch before";
+    EXPECT_EQ(results[9].status.code(), "signer_unknown");
+    EXPECT_EQ(results[62].status.code(), "") << "signed with the key rotated to a batch before";
+    EXPECT_EQ(results[41].status.code(), "duplicate_id");
+    EXPECT_EQ(all_at_once.journal().head().size, one_by_one.journal().head().size);
+    EXPECT_EQ(all_at_once.journal().head().root, one_by_one.journal().head().root);
+    std::vector<size_t> batches;
+    for (size_t at = kBatch; at < events.size() + kBatch; at += kBatch) {
+      batches.push_back(std::min(at, events.size()));
+    }
+    EXPECT_EQ(progress, batches);
+    VerifyReport report;
+    s = VerifyLedger(all_at_once.journal(), VerifyOptions(), &report);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+}
+
+TEST(Journal, AppendInBatchesRefusesABadBatchSizeOrAReadOnlyLedgerAndWritesNothing) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  std::vector<SignedEvent> events{ledger.Signed("xt-finance", Receipt("r1", "xt-finance", 1))};
+  const Journal::Head before = ledger.journal().head();
+  std::vector<AppendResult> results;
+  for (size_t batch : {size_t(0), kAppendBatchEventsMax + 1}) {
+    Status s = ledger.journal().AppendInBatches(events, batch, &results);
+    EXPECT_EQ(s.code(), "batch_events") << s.ToString();
+    EXPECT_EQ(s.kind(), Status::Kind::kInvalidArgument);
+  }
+  EXPECT_EQ(ledger.journal().head().size, before.size);
+  EXPECT_TRUE(ledger.journal().AppendInBatches({}, 10, &results).ok());
+  EXPECT_TRUE(results.empty());
+  EXPECT_EQ(ledger.journal().head().root, before.root);
+
+  JournalOptions options;
+  options.read_only = true;
+  std::unique_ptr<Journal> reader;
+  ASSERT_TRUE(Journal::Open(ledger.dir().string(), options, &reader).ok());
+  EXPECT_EQ(reader->AppendInBatches(events, 10, &results).code(), "read_only");
+}
+
 TEST(Journal, EventsLaterInABatchSeeEarlierOnes) {
   TestLedger ledger;
   json reg = ledger.Registration("xt-finance", "finance_bureau", "municipal", "hunan/xiangtan");

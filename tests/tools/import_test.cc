@@ -704,6 +704,36 @@ TEST_F(ImportCliTest, OneBadRowIsNamedByLineAndColumnAndTheOthersAreAppended) {
       << table.out;
 }
 
+// A file longer than one batch goes in several durable batches (kImportBatchEvents), their
+// syncs overlapping the next batch's work: each row still gets its own result in file order, a
+// row that reuses the id of a row one batch before is refused alone, and the ledger verifies.
+TEST_F(ImportCliTest, AFileOfSeveralBatchesGivesEachRowItsResultInOrder) {
+  const size_t kRows = 2 * cli::kImportBatchEvents + 600, kBad = cli::kImportBatchEvents + 600;
+  std::string csv = "id,occurred_on,to,to_kind,category,source_org,channel,amount_yuan\n";
+  for (size_t i = 0; i < kRows; ++i) {
+    const size_t id = i == kBad ? 10 : i;  // the id of a row of the first batch
+    csv += "xt-bulk-" + std::to_string(id) + ",2024-03-15,xt-finance,pool,municipal,xt-finance," +
+           "transfer," + std::to_string(100 + i) + "\n";
+  }
+  WriteFile(dir_ / "bulk.csv", csv);
+  const uint64_t before = LogSize();
+  std::vector<json> results = Import(1, "receipts", "bulk.csv");
+  ASSERT_EQ(results.size(), kRows);
+  uint64_t seq = before;
+  for (size_t i = 0; i < kRows; ++i) {
+    EXPECT_EQ(results[i]["line"], i + 2) << results[i];
+    if (i == kBad) {
+      ASSERT_TRUE(results[i].contains("error")) << results[i];
+      EXPECT_EQ(results[i]["error"]["code"], "duplicate_id") << results[i];
+      EXPECT_EQ(results[i]["error"]["column_name"], "id") << results[i];
+      continue;
+    }
+    ASSERT_FALSE(results[i].contains("error")) << results[i];
+    EXPECT_EQ(results[i]["seq"], ++seq) << results[i];
+  }
+  EXPECT_EQ(Head()["size"], before + kRows - 1);
+}
+
 TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {
   WriteFile(dir_ / "rows.csv",
             "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen,memo\r\n"
