@@ -458,7 +458,7 @@ void ReportWorkload(const BenchWorkload& world, uint64_t batch, BenchReport* rep
 // ---- fundledger's append ----
 
 Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir, uint64_t batch,
-                       bool fund_rules, Throughput* out) {
+                       bool fund_rules, Throughput* out, AppendPath path) {
   NoteSigner log_key{"bench.fundledger", 0, KeyPair::Generate()};
   log_key.key_hash = NoteKeyHash(log_key.name, log_key.key.public_key());
   JournalOptions options;
@@ -478,9 +478,14 @@ Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir
   };
   FL_RETURN_IF_ERROR(append(world.setup));
   ThroughputMeter meter;
-  for (size_t at = 0; at < world.workload.size(); at += batch) {
-    size_t n = std::min<size_t>(batch, world.workload.size() - at);
-    FL_RETURN_IF_ERROR(append(std::span<const SignedEvent>(world.workload.data() + at, n)));
+  if (path == AppendPath::kInBatches) {
+    FL_RETURN_IF_ERROR(journal->AppendInBatches(world.workload, batch, &results));
+    for (const auto& r : results) FL_RETURN_IF_ERROR(r.status);
+  } else {
+    for (size_t at = 0; at < world.workload.size(); at += batch) {
+      size_t n = std::min<size_t>(batch, world.workload.size() - at);
+      FL_RETURN_IF_ERROR(append(std::span<const SignedEvent>(world.workload.data() + at, n)));
+    }
   }
   *out = meter.Done(world.workload.size());
   return Status::Ok();
@@ -502,7 +507,7 @@ int BenchAppend(const BenchArgs& args) {
   fs::path dir = world.dir;
   size_t record_bytes = EncodeRecord(1, 0, world.typical()).bytes.size();
   double raw = 0;
-  Throughput without, with;
+  Throughput without, with, imported;
   s = BenchRawWriteRate((dir / "raw").string(), args.events, args.batch, record_bytes, &raw);
   if (s.ok()) ReportRawWrite(raw, record_bytes, args.batch, &report);
   if (s.ok()) ReportWorkload(world, args.batch, &report);
@@ -514,12 +519,18 @@ int BenchAppend(const BenchArgs& args) {
                  std::nullopt, &report);
     s = BenchAppendRate(world, (dir / "full-rules").string(), args.batch, true, &with);
   }
+  if (s.ok()) {
+    s = BenchAppendRate(world, (dir / "in-batches").string(), args.batch, true, &imported,
+                        AppendPath::kInBatches);
+  }
   fs::remove_all(dir);
   if (!s.ok()) return Report(s);
   ReportAppend("append_in_process", "append, full rules and views", with, limit,
                kTargetAppendOfVerifyLimit, &report);
   report.Add("append_rules_cost", "  full rules and views / journal only",
              with.per_s / without.per_s, "x", Format("%.2f", with.per_s / without.per_s));
+  ReportAppend("append_in_batches", "  the same, all at once (an import)", imported, limit,
+               kTargetAppendOfVerifyLimit, &report);
   return report.Finish("fundledger bench append") ? kExitOk : kExitFailure;
 }
 

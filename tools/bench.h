@@ -197,10 +197,15 @@ Status BenchRawPointReads(const std::string& ledger_dir, uint64_t leaves, double
 
 // ---- fundledger in process ----
 
+// How the workload is handed to the journal: Journal::Append once per batch (a caller that
+// gets its events a batch at a time), or all at once to Journal::AppendInBatches (an import,
+// which has them all at hand: the next batch's signatures and sequencing overlap the last one's
+// write and sync).
+enum class AppendPath { kEachBatch, kInBatches };
 // Appends the setup to a new ledger in `ledger_dir`, then times the workload in durable batches
 // of `batch`, with the fund rules and the views or through the journal alone; events/s.
 Status BenchAppendRate(const BenchWorkload& world, const std::string& ledger_dir, uint64_t batch,
-                       bool fund_rules, Throughput* out);
+                       bool fund_rules, Throughput* out, AppendPath path = AppendPath::kEachBatch);
 Status BenchOpenReadOnly(const std::string& ledger_dir, std::unique_ptr<Journal>* out);
 // Rebuilds the views from the records (no signatures): records/s, and the CPU time per record of
 // the thread that folds them (which moves less with other work on the machine than the rate).

@@ -31,6 +31,7 @@ const std::vector<Expected> kFigures = {
     {"verify_all_cores", "ed25519 verify, ", false, false},
     {"raw_rocksdb_synced_puts", "raw RocksDB, synced batches", false, false},
     {"append_in_process", "append in-process, full rules, views", true, true},
+    {"append_in_batches", "  the same, all at once (an import)", true, true},
     {"http_ingest", "ingest over HTTP, full rules, views", true, true},
     {"http_view", "project view over HTTP", true, false},
     {"raw_rocksdb_scan", "raw RocksDB scan of the records", false, false},
