@@ -33,6 +33,15 @@ void ExpectRejected(TestLedger& ledger, const SignedEvent& event, const std::str
   }
 }
 
+// A key_rotated event of `org` to `key`.
+json KeyRotation(const std::string& id, const std::string& org, const KeyPair& key) {
+  return {{"id", id},
+          {"type", "key_rotated"},
+          {"occurred_on", "2026-11-05"},
+          {"org", org},
+          {"public_key", Base64Encode(key.public_key())}};
+}
+
 TEST(Journal, GenesisRegistersTheOperator) {
   TestLedger ledger;
   EXPECT_EQ(ledger.journal().head().size, 1u);
@@ -161,11 +170,7 @@ TEST(Journal, KeyRotationSwitchesKeysAtItsSeq) {
   ledger.Register("xt-finance");
   KeyPair old_key = ledger.keys().at("xt-finance");
   KeyPair new_key = KeyPair::Generate();
-  json rotate = {{"id", "rot-1"},
-                 {"type", "key_rotated"},
-                 {"occurred_on", "2026-11-05"},
-                 {"org", "xt-finance"},
-                 {"public_key", Base64Encode(new_key.public_key())}};
+  json rotate = KeyRotation("rot-1", "xt-finance", new_key);
   // Another org may not rotate it.
   ledger.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
   ExpectRejected(ledger, ledger.Signed("yh-finance", rotate), "not_authorised", "signer");
@@ -293,12 +298,8 @@ TEST(Journal, SignaturesCheckedAheadOfTheSequencerGiveEachEventItsOwnResult) {
       const std::string id = "e" + std::to_string(i);
       const bool rotated = i > kRotateAt;
       if (i == kRotateAt) {
-        json rotate = {{"id", id},
-                       {"type", "key_rotated"},
-                       {"occurred_on", "2026-11-05"},
-                       {"org", "xt-finance"},
-                       {"public_key", Base64Encode(new_key.public_key())}};
-        batch.push_back(TestLedger::SignedWith("xt-finance", old_key, rotate));
+        batch.push_back(
+            TestLedger::SignedWith("xt-finance", old_key, KeyRotation(id, "xt-finance", new_key)));
         expected.push_back("");
       } else if (i % 7 == 3) {  // another org's key
         batch.push_back(TestLedger::SignedWith("xt-finance", ledger.keys().at("yh-finance"),
@@ -355,12 +356,8 @@ std::vector<SignedEvent> EventsAcrossBatches(TestLedger& ledger) {
     const std::string id = "e" + std::to_string(i);
     const KeyPair& xt = i > 60 ? new_key : old_key;
     if (i == 60) {
-      json rotate = {{"id", id},
-                     {"type", "key_rotated"},
-                     {"occurred_on", "2026-11-05"},
-                     {"org", "xt-finance"},
-                     {"public_key", Base64Encode(new_key.public_key())}};
-      events.push_back(TestLedger::SignedWith("xt-finance", old_key, rotate));
+      events.push_back(
+          TestLedger::SignedWith("xt-finance", old_key, KeyRotation(id, "xt-finance", new_key)));
     } else if (i == 20) {
       events.push_back(registration);
     } else if (i == 9 || i == 30 || i == 31) {  // before and after its registration
