@@ -781,7 +781,9 @@ Status Journal::AppendInBatches(std::span<const SignedEvent> events, size_t batc
       std::lock_guard<std::mutex> lock(mu_);
       Status s = failure();
       if (s.ok()) s = SequenceAndWrite(events, at, end, &checks, false, results, &ticket);
-      if (!s.ok()) return s;  // a failed write has failed the journal: no sync can cover it
+      // The batches before this one are still synced (by `syncs` on the way out); if their
+      // sync fails too, the journal's failure() says so.
+      if (!s.ok()) return s;
     }
     syncs.Post(ticket);
     if (progress) progress(end);

@@ -127,9 +127,9 @@ struct ImportOptions {
 // order: as one batch with all_or_nothing, else in durable batches of kImportBatchEvents
 // (Journal::AppendInBatches). `results` gets one entry per row. Returns non-ok only if a batch
 // could not be written or synced; then `results` is meaningless, the ledger holds the file's
-// batches up to some point, each whole (the journal has failed; reopened, it shows which), and
-// importing the same file again is safe (a resubmitted id with the same content returns its
-// original result).
+// batches up to some point, each whole (`log` shows which; after a failed write or sync, once
+// the ledger is opened again), and importing the same file again is safe (a resubmitted id with
+// the same content returns its original result).
 // REQUIRES: file.rows.size() <= kImportRowsMax.
 Status AppendImport(Journal& journal, const ImportFile& file, std::string_view signer,
                     const KeyPair& key, const ImportOptions& options,

@@ -429,7 +429,7 @@ TEST(Journal, AppendInBatchesGivesTheResultsOfAppendingEachBatchInTurn) {
     EXPECT_EQ(duplicates, 2u);
     EXPECT_EQ(results[31].status.code(), "") << "registered a batch before";
     EXPECT_EQ(results[9].status.code(), "signer_unknown");
-    EXPECT_EQ(results[62].status.code(), "") << "signed with the key rotated to a batch before";
+    EXPECT_EQ(results[63].status.code(), "") << "signed with the key rotated a batch before";
     EXPECT_EQ(results[41].status.code(), "duplicate_id");
     EXPECT_EQ(all_at_once.journal().head().size, one_by_one.journal().head().size);
     EXPECT_EQ(all_at_once.journal().head().root, one_by_one.journal().head().root);
