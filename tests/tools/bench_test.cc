@@ -125,6 +125,40 @@ TEST(BenchAll, TinyWorkloadPrintsEveryFigure) {
   }
 }
 
+// bench append's own figures: the journal alone and the whole write path, each one Append per
+// batch and all at once. The journal alone all at once is the bound the note on a missed append
+// target refers to, so it must keep being printed beside the figures it bounds.
+TEST(BenchAppend, TinyWorkloadPrintsEveryFigure) {
+  TestDir dir;
+  std::string json_path = dir / "bench.json";
+  test::CliResult r = test::ExpectExit(
+      FL_BINARY, dir, 0,
+      {"bench", "append", "--events", "400", "--batch", "100", "--json", json_path});
+  json report = json::parse(test::ReadFile(json_path), nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << test::Describe(r);
+  const json& figures = report["figures"];
+  const std::vector<Expected> expected = {
+      {"verify_1_core", "ed25519 verify, 1 core", false, false},
+      {"verify_all_cores", "ed25519 verify, ", false, false},
+      {"raw_rocksdb_synced_puts", "raw RocksDB, synced batches", false, false},
+      {"append_journal_only", "append, journal only (no fund rules)", true, false},
+      {"append_journal_only_in_batches", "  journal only, all at once", true, false},
+      {"append_in_process", "append, full rules and views", true, true},
+      {"append_rules_cost", "  full rules and views / journal only", false, false},
+      {"append_in_batches", "  the same, all at once (an import)", true, true},
+      {"append_in_batches_rules_cost", "  all at once, full / journal only", false, false},
+  };
+  for (const auto& e : expected) ExpectFigure(figures, r.out, e);
+  EXPECT_EQ(figures.size(), expected.size()) << r.out;
+  // The lines in the order that reads as a table: each path, then its own all-at-once figure.
+  size_t last = 0;
+  for (const auto& e : expected) {
+    size_t at = r.out.find(figures[e.key]["label"].get<std::string>(), last);
+    ASSERT_NE(at, std::string::npos) << e.key << " out of order\n" << r.out;
+    last = at;
+  }
+}
+
 // bench scale grows one ledger through its stages and measures each; the 10M run is outside
 // the suite, this keeps the command working.
 TEST(BenchScale, EveryStagePrintsEveryFigure) {
