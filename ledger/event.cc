@@ -2,6 +2,7 @@
 
 #include <capnp/any.h>
 #include <capnp/dynamic.h>
+#include <capnp/schema.h>
 #include <kj/exception.h>
 
 #include <algorithm>
@@ -432,6 +433,29 @@ CanonicalMessage* EventArena::NewMessage(kj::ArrayPtr<capnp::word> words) {
   return &*slot;
 }
 
+namespace {
+
+// Whether `in` has no more data words and pointers than `T`'s schema gives it.
+template <typename T>
+bool NoWiderThanSchema(capnp::AnyStruct::Reader in) {
+  static const auto node = capnp::Schema::from<T>().getProto().getStruct();
+  return in.getDataSection().size() <= size_t(node.getDataWordCount()) * sizeof(capnp::word) &&
+         in.getPointerSection().size() <= node.getPointerCount();
+}
+
+// Whether the record and its envelope are no wider than their schema. Where the envelope's
+// pointer holds no struct, reading the envelope fails later and names it.
+bool RecordNoWiderThanSchema(capnp::AnyStruct::Reader record) {
+  if (!NoWiderThanSchema<schema::Record>(record)) return false;
+  auto pointers = record.getPointerSection();
+  if (pointers.size() == 0 || pointers[0].getPointerType() != capnp::PointerType::STRUCT) {
+    return true;
+  }
+  return NoWiderThanSchema<schema::Envelope>(pointers[0].getAs<capnp::AnyStruct>());
+}
+
+}  // namespace
+
 Status RecordReader::Open(std::string_view bytes, RecordReader* out) {
   if (bytes.empty() || bytes.size() % 8 != 0 || bytes.size() > kEnvelopeCapnpBytesMax * 2) {
     return Status::Corruption("record_malformed", "record is not a whole number of words");
@@ -441,6 +465,13 @@ Status RecordReader::Open(std::string_view bytes, RecordReader* out) {
     auto message = std::make_shared<CanonicalMessage>(CopyToWords(AsBytes(bytes)), bytes.size());
     if (!message->reader.isCanonical()) {
       return Status::Corruption("record_noncanonical", "record is not canonically encoded");
+    }
+    // Canonical form keeps data and pointers past a struct's schema (a newer schema's fields);
+    // a record has none, or one (seq, time, envelope) would have many encodings and leaf hashes.
+    // The event's own structs are held to its schema by its JSON form (CheckOneJsonForm).
+    if (!RecordNoWiderThanSchema(message->reader.getRoot<capnp::AnyStruct>())) {
+      return Status::Corruption("record_noncanonical",
+                                "record holds data outside the record and envelope schema");
     }
     out->message_ = std::move(message);
   } catch (const kj::Exception& e) {

@@ -376,6 +376,14 @@ Status Journal::Load() {
   return Status::Ok();
 }
 
+uint64_t Journal::EstimatedRecords() const {
+  uint64_t rows = 0;
+  if (!db_->GetIntProperty(families_->records, rocksdb::DB::Properties::kEstimateNumKeys, &rows)) {
+    return 0;
+  }
+  return rows;
+}
+
 Journal::Head Journal::head() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {range_.size(), range_.Root()};

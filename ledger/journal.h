@@ -163,6 +163,9 @@ class Journal : public StateReader {
     Hash root{};
   };
   Head head() const;
+  // RocksDB's estimate of the rows in the records family: for sizing tables by what is stored,
+  // where the head (the last record's key) may not be trusted.
+  uint64_t EstimatedRecords() const;
 
   // The stored record bytes of `seq` (1-based). NotFound if seq is not in the log.
   Status ReadRecord(uint64_t seq, std::string* bytes) const;

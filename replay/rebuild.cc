@@ -132,7 +132,8 @@ Status RebuildViews(const Journal& journal, const RebuildOptions& options, ViewR
                     uint64_t* records) {
   *records = 0;
   uint64_t head = journal.head().size;
-  out->Reserve(head);
+  // Sized by the records stored, not by the head's key, which a changed store can set anywhere.
+  out->Reserve(std::min(head, journal.EstimatedRecords()));
   ChunkQueue queue;
   std::thread scanner([&] { ScanChunks(journal, head, &queue); });
   Status failure;

@@ -2,7 +2,10 @@
 
 #include <capnp/any.h>
 #include <capnp/message.h>
+#include <capnp/serialize.h>
 
+#include "crypto/encoding.h"
+#include "crypto/merkle.h"
 #include "replay/rebuild.h"
 #include "replay/view_rows.h"
 
@@ -40,6 +43,35 @@ class VerifyTest : public ::testing::Test {
     });
     EXPECT_TRUE(s.ok());
     return value;
+  }
+
+  // Every tree node recomputed from the stored records and written back, as one who changed a
+  // record would do to hide the change from the leaf and tree checks: only a checkpoint over it,
+  // or the record's own checks, can then find it.
+  void RewriteTree() {
+    std::vector<std::pair<std::string, std::string>> nodes;
+    CompactRange range;
+    ASSERT_TRUE(ledger_.journal()
+                    .ScanRecords(1,
+                                 [&](uint64_t, std::string_view bytes) {
+                                   range.Append(MerkleLeafHash(AsBytes(bytes)),
+                                                [&](uint32_t level, uint64_t index, const Hash& h) {
+                                                  nodes.emplace_back(
+                                                      storage::TreeKey(level, index),
+                                                      std::string(h.begin(), h.end()));
+                                                });
+                                   return true;
+                                 })
+                    .ok());
+    for (const auto& [key, hash] : nodes) {
+      ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kTreeFamily, key, hash).ok());
+    }
+  }
+
+  void PutRecord(uint64_t seq, const std::string& bytes) {
+    ASSERT_TRUE(ledger_.journal()
+                    .PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(seq), bytes)
+                    .ok());
   }
 
   TestLedger ledger_;
@@ -128,6 +160,123 @@ TEST_F(VerifyTest, ACanonicalRecordWithATextForItsEnvelopeIsNamed) {
   Status s = Verify(&report);
   EXPECT_EQ(s.code(), "record_event_malformed") << s.ToString();
   EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
+}
+
+// A canonical record whose event holds a text without its NUL, with the tree rewritten over it.
+// The rules read the event on the verifying thread before the checking threads check its JSON
+// form; Cap'n Proto's refusal to read the text is named there, not let end the process.
+TEST_F(VerifyTest, ARecordWithATextCapnProtoCannotReadIsNamedByItsSeq) {
+  const uint64_t seq = size_ / 2;
+  std::string bytes = Read(storage::kRecordsFamily, storage::EncodeU64(seq));
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  memcpy(words.begin(), bytes.data(), bytes.size());
+  kj::ArrayPtr<const capnp::word> segments[1] = {words};
+  capnp::SegmentArrayMessageReader message(kj::arrayPtr(segments, 1));
+  auto event = message.getRoot<schema::Record>().getEnvelope().getEvent();
+  ASSERT_TRUE(event.isFundsReceived());
+  capnp::Text::Reader to = event.getFundsReceived().getTo();
+  // The NUL after the receiving pool's id: the rules read that id to credit the pool.
+  const size_t nul = size_t(to.end() - reinterpret_cast<const char*>(words.begin()));
+  ASSERT_EQ(bytes[nul], '\0');
+  bytes[nul] = 'X';
+  PutRecord(seq, bytes);
+  RewriteTree();
+  RecordReader still_canonical;
+  ASSERT_TRUE(RecordReader::Open(bytes, &still_canonical).ok());
+
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "record_event_malformed") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
+  EXPECT_NE(s.message().find("a field of the event cannot be read"), std::string::npos)
+      << s.ToString();
+}
+
+// A record with a word of data past its schema's, canonical for Cap'n Proto, and its tree
+// rewritten: the same seq, time and envelope would then have two leaf hashes. It is named by
+// its own seq, before the checkpoint over it finds the tree changed.
+TEST_F(VerifyTest, ARecordWiderThanItsSchemaIsNamedAsNoncanonical) {
+  const uint64_t seq = size_ / 2;
+  RecordReader original;
+  ASSERT_TRUE(
+      RecordReader::Open(Read(storage::kRecordsFamily, storage::EncodeU64(seq)), &original).ok());
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.getRoot<capnp::AnyPointer>().initAsAnyStruct(3, 1);
+  auto data = root.getDataSection();
+  capnp::AnyStruct::Reader source(original.record());
+  memcpy(data.begin(), source.getDataSection().begin(), source.getDataSection().size());
+  memcpy(data.begin() + 16, "HIDDEN!!", 8);
+  root.getPointerSection()[0].setAs<schema::Envelope>(original.record().getEnvelope());
+  auto words = capnp::canonicalize(builder.getRoot<schema::Record>().asReader());
+  std::string wider(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+  ASSERT_NE(wider.find("HIDDEN!!"), std::string::npos);
+  PutRecord(seq, wider);
+  RewriteTree();
+
+  RecordReader reader;
+  EXPECT_EQ(RecordReader::Open(wider, &reader).code(), "record_noncanonical");
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "record_noncanonical") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
+}
+
+// An envelope with a pointer past its schema's: its event would no longer end the record, and
+// the record would have a second encoding.
+TEST_F(VerifyTest, AnEnvelopeWiderThanItsSchemaIsNoncanonical) {
+  RecordReader original;
+  ASSERT_TRUE(
+      RecordReader::Open(Read(storage::kRecordsFamily, storage::EncodeU64(3)), &original).ok());
+  auto source = original.record().getEnvelope();
+  capnp::MallocMessageBuilder builder;
+  auto record = builder.initRoot<schema::Record>();
+  record.setSeq(3);
+  record.setRecordedAtMs(original.record().getRecordedAtMs());
+  auto as_any = record;
+  auto envelope =
+      capnp::AnyStruct::Builder(kj::mv(as_any)).getPointerSection()[0].initAsAnyStruct(0, 4);
+  envelope.getPointerSection()[0].setAs<capnp::Text>(source.getSigner());
+  envelope.getPointerSection()[1].setAs<capnp::Data>(source.getSignature());
+  envelope.getPointerSection()[2].setAs<schema::Event>(source.getEvent());
+  envelope.getPointerSection()[3].setAs<capnp::Text>("hidden");
+  auto words = capnp::canonicalize(record.asReader());
+  std::string wider(reinterpret_cast<const char*>(words.begin()), words.size() * 8);
+  RecordReader reader;
+  EXPECT_EQ(RecordReader::Open(wider, &reader).code(), "record_noncanonical");
+}
+
+// A record stored past the head by far, with the one tree node that lets the ledger open at
+// that size: the verification sizes its tables by the records stored, not by the head's key,
+// and names the first missing seq.
+TEST_F(VerifyTest, ARecordKeyFarPastTheHeadIsNamedAsTheNextMissingRecord) {
+  const uint64_t far = uint64_t(1) << 40;
+  PutRecord(far, Read(storage::kRecordsFamily, storage::EncodeU64(1)));
+  ASSERT_TRUE(
+      ledger_.journal()
+          .PutRawForTesting(storage::kTreeFamily, storage::TreeKey(40, 0), std::string(32, '\x5a'))
+          .ok());
+  ledger_.Reopen();
+  ASSERT_EQ(ledger_.journal().head().size, far);
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "record_missing") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, size_ + 1) << s.ToString();
+}
+
+// Seqs start at 1: a record row or a checkpoint under key 0 is not part of any verified tree,
+// yet reads from seq 0 would serve it.
+TEST_F(VerifyTest, ARowUnderKeyZeroIsFound) {
+  PutRecord(0, Read(storage::kRecordsFamily, storage::EncodeU64(1)));
+  VerifyReport report;
+  EXPECT_EQ(Verify(&report).code(), "record_key_invalid");
+  ASSERT_TRUE(
+      ledger_.journal().DeleteRawForTesting(storage::kRecordsFamily, storage::EncodeU64(0)).ok());
+  ASSERT_TRUE(Verify(&report).ok());
+
+  ASSERT_TRUE(ledger_.journal()
+                  .PutRawForTesting(storage::kCheckpointsFamily, storage::EncodeU64(0), "garbage")
+                  .ok());
+  EXPECT_EQ(Verify(&report).code(), "checkpoint_invalid");
 }
 
 // The readers of single records (HTTP reads, public bundles and their offline check) decode it
