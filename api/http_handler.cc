@@ -486,10 +486,10 @@ Status DecodeBody(const ApiRequest& request, size_t events_max, Submission* subm
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
   if (type == "application/x-capnp") {
-    FL_RETURN_IF_ERROR(DecodeCapnpSubmission(request.body, submission));
+    FL_RETURN_IF_ERROR(DecodeCapnpSubmission(request.body, submission, events_max));
     *single = submission->errors.size() == 1;
   } else if (type == "application/json" || type.empty()) {
-    FL_RETURN_IF_ERROR(DecodeJsonSubmission(request.body, submission));
+    FL_RETURN_IF_ERROR(DecodeJsonSubmission(request.body, submission, events_max));
     size_t first = request.body.find_first_not_of(" \t\r\n");
     *single =
         submission->errors.size() == 1 && first != std::string::npos && request.body[first] == '{';

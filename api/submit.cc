@@ -1,16 +1,29 @@
 #include "api/submit.h"
 
+#include <algorithm>
+
 #include "crypto/encoding.h"
 #include "ledger/codec.h"
 
 namespace fundledger {
 
+namespace {
+
+Status TooManyEvents(size_t events_max) {
+  return Status::InvalidArgument(
+      "too_many_events", "at most " + std::to_string(events_max) + " events per submission");
+}
+
+}  // namespace
+
 Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
-                      std::vector<Status>* errors) {
+                      std::vector<Status>* errors, size_t events_max) {
+  events_max = std::min(events_max, kSubmissionEventsMax);
   items->clear();
   errors->clear();
   nlohmann::json whole;
-  Status s = ParseJson(body, &whole);
+  Status s = ParseJson(body, &whole, events_max);
+  if (s.code() == "too_many_items") return TooManyEvents(events_max);
   if (s.ok()) {
     if (whole.is_array()) {
       for (auto& item : whole) items->push_back(std::move(item));
@@ -21,7 +34,8 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
   } else if (body.size() > kJsonDocumentBytesMax) {
     return s;
   } else {
-    // JSON lines: one item per non-blank line; a bad line does not spoil the others.
+    // JSON lines: one item per non-blank line; a bad line does not spoil the others. Lines past
+    // the bound are not parsed: the body is refused as a whole.
     size_t line = 0;
     for (size_t pos = 0; pos <= body.size();) {
       size_t end = body.find('\n', pos);
@@ -30,6 +44,7 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
       ++line;
       pos = end + 1;
       if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      if (items->size() == events_max) return TooManyEvents(events_max);
       nlohmann::json item;
       Status parsed = ParseJson(text, &item);
       if (!parsed.ok()) {
@@ -41,11 +56,7 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
     }
   }
   if (items->empty()) return Status::InvalidArgument("empty_submission", "no event in the body");
-  if (items->size() > kSubmissionEventsMax) {
-    return Status::InvalidArgument(
-        "too_many_events",
-        "at most " + std::to_string(kSubmissionEventsMax) + " events per submission");
-  }
+  if (items->size() > events_max) return TooManyEvents(events_max);
   return Status::Ok();
 }
 
@@ -77,10 +88,10 @@ std::string ItemId(const nlohmann::json& item) {
 
 }  // namespace
 
-Status DecodeJsonSubmission(std::string_view body, Submission* out) {
+Status DecodeJsonSubmission(std::string_view body, Submission* out, size_t events_max) {
   std::vector<nlohmann::json> items;
   *out = Submission();
-  FL_RETURN_IF_ERROR(ParseJsonItems(body, &items, &out->errors));
+  FL_RETURN_IF_ERROR(ParseJsonItems(body, &items, &out->errors, events_max));
   for (size_t i = 0; i < items.size(); ++i) {
     if (!out->errors[i].ok()) continue;
     SignedEvent event;
@@ -118,7 +129,8 @@ size_t CapnpMessageBytes(std::string_view bytes) {
 
 }  // namespace
 
-Status DecodeCapnpSubmission(std::string_view body, Submission* out) {
+Status DecodeCapnpSubmission(std::string_view body, Submission* out, size_t events_max) {
+  events_max = std::min(events_max, kSubmissionEventsMax);
   *out = Submission();
   std::vector<std::string_view> messages;
   for (size_t at = 0; at < body.size();) {
@@ -128,11 +140,7 @@ Status DecodeCapnpSubmission(std::string_view body, Submission* out) {
                                                             std::to_string(messages.size() + 1) +
                                                             " is not a framed Cap'n Proto message");
     }
-    if (messages.size() == kSubmissionEventsMax) {
-      return Status::InvalidArgument(
-          "too_many_events",
-          "at most " + std::to_string(kSubmissionEventsMax) + " events per submission");
-    }
+    if (messages.size() == events_max) return TooManyEvents(events_max);
     messages.push_back(body.substr(at, n));
     at += n;
   }

@@ -24,9 +24,11 @@ inline constexpr size_t kSubmissionEventsMax = 10000;
 inline constexpr uint32_t kCapnpSegmentsMax = 64;
 
 // Splits a body into its JSON items (see above). `errors[i]` is non-ok where item i could not be
-// parsed (`items[i]` is then null). InvalidArgument if the body holds no item or too many.
+// parsed (`items[i]` is then null). InvalidArgument if the body holds no item, or more than
+// `events_max` (at most kSubmissionEventsMax): "too_many_events", found before the items past
+// the bound are parsed.
 Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
-                      std::vector<Status>* errors);
+                      std::vector<Status>* errors, size_t events_max = kSubmissionEventsMax);
 
 nlohmann::json ErrorJson(const Status& status);
 
@@ -40,11 +42,13 @@ struct Submission {
 
 // Decodes a JSON body (see above). Non-ok only when the body as a whole is unusable
 // (InvalidArgument "json_malformed", "empty_submission", "too_many_events").
-Status DecodeJsonSubmission(std::string_view body, Submission* out);
+Status DecodeJsonSubmission(std::string_view body, Submission* out,
+                            size_t events_max = kSubmissionEventsMax);
 // Decodes a body of Cap'n Proto Envelope messages (standard framing), one after another.
 // InvalidArgument "capnp_malformed" when the framing cannot be followed (nothing is decoded
 // then); a message that frames but does not decode is an error of its item.
-Status DecodeCapnpSubmission(std::string_view body, Submission* out);
+Status DecodeCapnpSubmission(std::string_view body, Submission* out,
+                             size_t events_max = kSubmissionEventsMax);
 // The per-item results in input order. `appended` holds one result per submission.events
 // (Journal::Append's). `*accepted_all` is true if every item was appended or was an identical
 // duplicate.

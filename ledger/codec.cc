@@ -399,19 +399,22 @@ Status StructToJsonAt(DynamicStruct::Reader in, const std::string& path, json* o
 class StrictSax {
  public:
   using Dom = nlohmann::detail::json_sax_dom_parser<json>;
-  explicit StrictSax(json* out) : dom_(*out, /*allow_exceptions_=*/false) {}
+  StrictSax(json* out, size_t items_max)
+      : dom_(*out, /*allow_exceptions_=*/false), items_max_(items_max) {}
 
-  bool null() { return dom_.null(); }
-  bool boolean(bool value) { return dom_.boolean(value); }
-  bool number_integer(json::number_integer_t value) { return dom_.number_integer(value); }
-  bool number_unsigned(json::number_unsigned_t value) { return dom_.number_unsigned(value); }
-  bool number_float(json::number_float_t value, const json::string_t& text) {
-    return dom_.number_float(value, text);
+  bool null() { return Item() && dom_.null(); }
+  bool boolean(bool value) { return Item() && dom_.boolean(value); }
+  bool number_integer(json::number_integer_t value) { return Item() && dom_.number_integer(value); }
+  bool number_unsigned(json::number_unsigned_t value) {
+    return Item() && dom_.number_unsigned(value);
   }
-  bool string(json::string_t& value) { return dom_.string(value); }
-  bool binary(json::binary_t& value) { return dom_.binary(value); }
+  bool number_float(json::number_float_t value, const json::string_t& text) {
+    return Item() && dom_.number_float(value, text);
+  }
+  bool string(json::string_t& value) { return Item() && dom_.string(value); }
+  bool binary(json::binary_t& value) { return Item() && dom_.binary(value); }
   bool start_object(size_t size) {
-    if (!Deeper()) return false;
+    if (!Item() || !Deeper()) return false;
     keys_.emplace_back();
     return dom_.start_object(size);
   }
@@ -424,7 +427,10 @@ class StrictSax {
     --depth_;
     return dom_.end_object();
   }
-  bool start_array(size_t size) { return Deeper() && dom_.start_array(size); }
+  bool start_array(size_t size) {
+    if (depth_ == 0) top_is_array_ = true;
+    return Item() && Deeper() && dom_.start_array(size);
+  }
   bool end_array() {
     --depth_;
     return dom_.end_array();
@@ -434,8 +440,15 @@ class StrictSax {
   }
 
   const std::string& error() const { return error_; }
+  bool too_many_items() const { return too_many_items_; }
 
  private:
+  // A value begins: one more item if it is one of the document's own array.
+  bool Item() {
+    if (depth_ != 1 || !top_is_array_ || ++items_ <= items_max_) return true;
+    too_many_items_ = true;
+    return Fail("more than " + std::to_string(items_max_) + " items");
+  }
   // A container opens at depth_ (0 for the document itself): at most kJsonDepthMax levels.
   bool Deeper() {
     if (depth_ >= kJsonDepthMax)
@@ -449,6 +462,10 @@ class StrictSax {
   }
 
   Dom dom_;
+  const size_t items_max_;
+  size_t items_ = 0;  // of the document's own array
+  bool top_is_array_ = false;
+  bool too_many_items_ = false;
   size_t depth_ = 0;
   std::vector<std::unordered_set<std::string>> keys_;  // of each open object
   std::string error_;
@@ -1230,19 +1247,26 @@ std::string SnakeCase(std::string_view camel) {
 }
 
 Status ParseJson(std::string_view text, json* out) {
+  return ParseJson(text, out, std::numeric_limits<size_t>::max());
+}
+
+Status ParseJson(std::string_view text, json* out, size_t items_max) {
   if (text.size() > kJsonDocumentBytesMax) {
     return Status::InvalidArgument(
         "json_malformed",
         "document larger than " + std::to_string(kJsonDocumentBytesMax) + " bytes");
   }
   json parsed;
-  StrictSax sax(&parsed);
+  StrictSax sax(&parsed, items_max);
   bool ok = false;
   try {
     ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
                          /*strict=*/true, /*ignore_comments=*/false);
   } catch (const std::exception& e) {
     return Status::InvalidArgument("json_malformed", ToValidUtf8(e.what()));
+  }
+  if (!ok && sax.too_many_items()) {
+    return Status::InvalidArgument("too_many_items", "the array holds " + sax.error());
   }
   if (!ok) {
     // The parser quotes the bytes it stopped at, which may be invalid UTF-8 themselves.

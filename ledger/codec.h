@@ -27,6 +27,9 @@ inline constexpr size_t kJsonTextBytesMax = 64 << 10;
 // Parses JSON text, rejecting duplicate object keys, nesting deeper than kJsonDepthMax and
 // documents over kJsonDocumentBytesMax. InvalidArgument "json_malformed" on failure.
 Status ParseJson(std::string_view text, nlohmann::json* out);
+// The same, and a document that is an array may hold at most `items_max` items: InvalidArgument
+// "too_many_items" past it, found while parsing, before the rest is read.
+Status ParseJson(std::string_view text, nlohmann::json* out, size_t items_max);
 
 // Fills `out` (a freshly initialised struct) from `in`. Error codes: "json_unknown_field",
 // "json_missing_field", "json_field_type", "json_out_of_range", "unknown_type",

@@ -190,8 +190,14 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
                                        std::to_string(kEnvelopeCapnpBytesMax) + " bytes");
   }
   auto words = CopyToWords(message);
+  // An envelope is read about twice (its size, then its copy into the canonical encoding). A
+  // message whose pointers share one object (aliasing) is read once per pointer and would
+  // canonicalize to many times its size: reads are bounded by a few times its own words.
+  capnp::ReaderOptions options = LedgerReaderOptions();
+  options.traversalLimitInWords = std::min<uint64_t>(
+      options.traversalLimitInWords, kCapnpReadsPerWord * words.size() + kCapnpReadWordsMin);
   try {
-    capnp::FlatArrayMessageReader reader(words.asPtr(), LedgerReaderOptions());
+    capnp::FlatArrayMessageReader reader(words.asPtr(), options);
     if (reader.getEnd() != words.end()) {
       return Status::InvalidArgument("capnp_malformed", "trailing bytes after the message");
     }

@@ -28,6 +28,9 @@ namespace fundledger {
 inline constexpr size_t kEventIdBytesMax = 64;
 inline constexpr size_t kEnvelopeCapnpBytesMax = 1 << 20;
 inline constexpr uint64_t kCapnpTraversalWordsMax = kEnvelopeCapnpBytesMax / 8;
+// A posted envelope may be read at most this many times its own words, plus a few.
+inline constexpr uint64_t kCapnpReadsPerWord = 4;
+inline constexpr uint64_t kCapnpReadWordsMin = 64;
 inline constexpr int kCapnpNestingMax = 16;
 // The stack segment of the one-JSON-form check's copy; a typical event takes 30 to 80 words.
 inline constexpr size_t kJsonFormScratchWords = 256;

@@ -151,5 +151,59 @@ TEST_F(SubmitTest, TheResultTextIsTheResultJsonDumped) {
   EXPECT_EQ(RenderSubmissionText(submission, appended).size(), results.dump().size());
 }
 
+// A body of more items than a submission may hold is refused before the items past the bound
+// are parsed: 8 MiB of one-byte lines must not become millions of parse errors held in memory.
+TEST(SubmitBounds, JsonLinesPastTheBoundAreNotParsed) {
+  std::string lines;
+  for (size_t i = 0; i < 2 * kSubmissionEventsMax + 1; ++i) lines += "x\n";
+  std::vector<json> items;
+  std::vector<Status> errors;
+  Status s = ParseJsonItems(lines, &items, &errors);
+  EXPECT_EQ(s.code(), "too_many_events") << s.ToString();
+  EXPECT_LE(errors.size(), kSubmissionEventsMax);
+  EXPECT_LE(items.size(), kSubmissionEventsMax);
+
+  // A server's own smaller bound is the one applied, and named.
+  std::string six;
+  for (int i = 0; i < 6; ++i) six += "{}\n";
+  Submission submission;
+  s = DecodeJsonSubmission(six, &submission, 5);
+  EXPECT_EQ(s.code(), "too_many_events");
+  EXPECT_NE(s.message().find("at most 5 "), std::string::npos) << s.ToString();
+  EXPECT_LE(submission.errors.size(), 5u);
+  EXPECT_TRUE(DecodeJsonSubmission(six, &submission, 6).ok());
+  EXPECT_EQ(submission.errors.size(), 6u);
+}
+
+TEST(SubmitBounds, AnArrayPastTheBoundIsRefusedWhileParsed) {
+  std::string array = "[";
+  for (int i = 0; i < 6; ++i) array += i ? ",{}" : "{}";
+  array += "]";
+  Submission submission;
+  Status s = DecodeJsonSubmission(array, &submission, 5);
+  EXPECT_EQ(s.code(), "too_many_events") << s.ToString();
+  EXPECT_NE(s.message().find("at most 5 "), std::string::npos) << s.ToString();
+  EXPECT_TRUE(DecodeJsonSubmission(array, &submission, 6).ok());
+
+  // The parser stops at the first item past the bound; only the document's own items count.
+  json out;
+  EXPECT_EQ(ParseJson("[1,2,3,{\"a\":", &out, 3).code(), "too_many_items");
+  EXPECT_EQ(ParseJson("[1,2,3,[", &out, 3).code(), "too_many_items");
+  EXPECT_TRUE(ParseJson("[1,2,3]", &out, 3).ok());
+  EXPECT_TRUE(ParseJson("[[1,2,3,4,5],{\"a\":[1,2,3,4]}]", &out, 2).ok());
+  EXPECT_TRUE(ParseJson("{\"a\":[1,2,3,4]}", &out, 1).ok());
+}
+
+TEST_F(SubmitTest, CapnpMessagesPastTheServersBoundAreRefused) {
+  std::string one =
+      ledger_.Signed("xt-finance", Receipt("r9", "xt-finance", 100)).ToEnvelopeCapnp();
+  Submission submission;
+  Status s = DecodeCapnpSubmission(one + one + one, &submission, 2);
+  EXPECT_EQ(s.code(), "too_many_events");
+  EXPECT_NE(s.message().find("at most 2 "), std::string::npos) << s.ToString();
+  EXPECT_TRUE(DecodeCapnpSubmission(one + one + one, &submission, 3).ok());
+  EXPECT_EQ(submission.events.size(), 3u);
+}
+
 }  // namespace
 }  // namespace fundledger::testing

@@ -1,6 +1,9 @@
+#include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "crypto/encoding.h"
 #include "ledger/codec.h"
@@ -266,6 +269,77 @@ TEST(Codec, ParseJsonIsStrict) {
   ok_depth += std::string(kJsonDepthMax - 1, ']');
   EXPECT_TRUE(ParseJson(ok_depth, &out).ok());
   EXPECT_TRUE(ParseJson(R"({"a":{"a":1}})", &out).ok());  // same key at other levels is fine
+}
+
+// A project's compounds as `texts` copies of one 1,000-byte text: sent as they are, or as one
+// text that every other pointer of the list points at (aliasing), a valid Cap'n Proto message
+// many times smaller than what it canonicalizes to.
+std::string CompoundsEnvelope(size_t texts, bool alias) {
+  SignedEvent project;
+  for (const json& e : Catalogue()) {
+    if (e["type"] == "project_registered") {
+      EXPECT_TRUE(SignJson(e, &project).ok());
+    }
+  }
+  std::string sent = project.ToEnvelopeCapnp();
+  kj::Array<capnp::word> in = kj::heapArray<capnp::word>(sent.size() / sizeof(capnp::word));
+  memcpy(in.begin(), sent.data(), sent.size());
+  capnp::FlatArrayMessageReader reader(in);
+  capnp::MallocMessageBuilder builder(1 << 17);  // one segment
+  builder.setRoot(reader.getRoot<schema::Envelope>());
+  const std::string text(1000, 'c');
+  auto compounds =
+      builder.getRoot<schema::Envelope>().getEvent().getProjectRegistered().initCompounds(texts);
+  for (size_t i = 0; i < texts; ++i) compounds.set(i, alias && i > 0 ? "" : text);
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(builder);
+  if (alias) {
+    capnp::FlatArrayMessageReader out(flat);
+    auto list = out.getRoot<schema::Envelope>().getEvent().getProjectRegistered().getCompounds();
+    const auto* base = reinterpret_cast<const uint8_t*>(flat.begin());
+    const int64_t first_text = (reinterpret_cast<const uint8_t*>(list[0].begin()) - base) / 8;
+    // The list's pointers are consecutive words; the first is the one that points at the text.
+    int64_t pointers = -1;
+    for (int64_t at = 0; at < int64_t(flat.size()) && pointers < 0; ++at) {
+      uint64_t word;
+      memcpy(&word, base + at * 8, 8);
+      const int64_t offset = int32_t(uint32_t(word)) >> 2;
+      if ((word & 3) == 1 && word >> 32 == (2 | (text.size() + 1) << 3) &&
+          at + 1 + offset == first_text) {
+        pointers = at;
+      }
+    }
+    EXPECT_GE(pointers, 0);
+    for (size_t i = 1; i < texts; ++i) {
+      // A list pointer: offset from the word after it, element size 2 (bytes), the count.
+      const int64_t at = pointers + int64_t(i);
+      const uint64_t offset = uint32_t(int32_t(first_text - (at + 1)) * 4);
+      const uint64_t word = offset | 1 | (uint64_t(2) << 32) | (uint64_t(text.size() + 1) << 35);
+      memcpy(reinterpret_cast<uint8_t*>(flat.begin()) + at * 8, &word, 8);
+    }
+  }
+  return std::string(reinterpret_cast<const char*>(flat.begin()), flat.size() * 8);
+}
+
+TEST(Codec, CapnpAliasingCannotInflateAnEnvelope) {
+  constexpr size_t kTexts = 300;
+  SignedEvent out;
+  std::string honest = CompoundsEnvelope(kTexts, false);
+  ASSERT_TRUE(SignedEvent::FromEnvelopeCapnp(AsBytes(honest), &out).ok());
+  EXPECT_GT(out.canonical_event().size(), kTexts * 1000);
+
+  std::string aliased = CompoundsEnvelope(kTexts, true);
+  ASSERT_LT(aliased.size() * 10, out.canonical_event().size());
+  {  // The aliasing is what the honest message holds, read through one text.
+    kj::Array<capnp::word> words = kj::heapArray<capnp::word>(aliased.size() / 8);
+    memcpy(words.begin(), aliased.data(), aliased.size());
+    capnp::FlatArrayMessageReader reader(words);
+    auto list = reader.getRoot<schema::Envelope>().getEvent().getProjectRegistered().getCompounds();
+    ASSERT_EQ(list.size(), kTexts);
+    EXPECT_EQ(list[kTexts - 1].size(), 1000u);
+    EXPECT_EQ(list[kTexts - 1].begin(), list[0].begin());
+  }
+  Status s = SignedEvent::FromEnvelopeCapnp(AsBytes(aliased), &out);
+  EXPECT_EQ(s.code(), "capnp_malformed") << s.ToString();
 }
 
 TEST(Codec, CapnpInputIsBoundedAndMustHaveAJsonForm) {
