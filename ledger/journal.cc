@@ -403,7 +403,8 @@ Status Journal::ScanRecords(uint64_t from_seq,
   rocksdb::ReadOptions options;
   options.fill_cache = false;  // a full scan would evict the working set
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, Family(storage::kRecordsFamily)));
-  for (it->Seek(storage::EncodeU64(from_seq)); it->Valid(); it->Next()) {
+  // Seqs start at 1: a row stored under 0 is no record of the log (verification names it).
+  for (it->Seek(storage::EncodeU64(std::max<uint64_t>(from_seq, 1))); it->Valid(); it->Next()) {
     if (it->key().size() != 8) return Status::Corruption("record_key_malformed", "record key");
     if (!fn(storage::DecodeU64(it->key().ToStringView()), it->value().ToStringView())) break;
   }

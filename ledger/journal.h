@@ -169,7 +169,8 @@ class Journal : public StateReader {
 
   // The stored record bytes of `seq` (1-based). NotFound if seq is not in the log.
   Status ReadRecord(uint64_t seq, std::string* bytes) const;
-  // Calls `fn(seq, bytes)` for records from `from_seq` on, in order, until it returns false.
+  // Calls `fn(seq, bytes)` for records from `from_seq` (at least 1) on, in order, until it
+  // returns false.
   Status ScanRecords(uint64_t from_seq,
                      const std::function<bool(uint64_t seq, std::string_view bytes)>& fn) const;
   Status FindEvent(std::string_view id, uint64_t* seq) const;

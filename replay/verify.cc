@@ -234,15 +234,22 @@ class LedgerVerifier {
     if (auto it = checkpoints_.find(0); it != checkpoints_.end()) {
       FL_RETURN_IF_ERROR(CheckCheckpoint(0, it->second));
     }
+    // Seqs start at 1: a row stored before seq 1 is no record of the log.
+    const std::string first_seq = storage::EncodeU64(1);
+    std::string before_first;
+    FL_RETURN_IF_ERROR(
+        journal_.ScanFamily(storage::kRecordsFamily, [&](std::string_view key, std::string_view) {
+          if (key < first_seq) before_first = storage::PrintableKey(key);
+          return false;
+        }));
+    if (!before_first.empty()) {
+      return Status::Corruption(
+          "record_key_invalid",
+          "a row is stored under the key \"" + before_first + "\", before seq 1 (seqs start at 1)");
+    }
     checker_ = std::make_unique<RecordChecker>(ThreadsOrCores(options_.threads));
     Status failure;
-    // From key 0: a row there is no record of the log, and would be served as one.
-    FL_RETURN_IF_ERROR(journal_.ScanRecords(0, [&](uint64_t seq, std::string_view bytes) {
-      if (seq == 0) {
-        failure = Status::Corruption("record_key_invalid",
-                                     "a row is stored under seq 0 (seqs start at 1)");
-        return false;
-      }
+    FL_RETURN_IF_ERROR(journal_.ScanRecords(1, [&](uint64_t seq, std::string_view bytes) {
       if (seq > head_size_) return false;
       failure = CheckRecord(seq, bytes);
       if (failure.ok() && batch_.size() >= kCheckBatchRecords) {

@@ -269,6 +269,16 @@ TEST_F(VerifyTest, ARowUnderKeyZeroIsFound) {
   PutRecord(0, Read(storage::kRecordsFamily, storage::EncodeU64(1)));
   VerifyReport report;
   EXPECT_EQ(Verify(&report).code(), "record_key_invalid");
+  // Reads from seq 0 (GET /v1/events?from=0, log --from 0) begin at seq 1.
+  uint64_t first = 0;
+  ASSERT_TRUE(ledger_.journal()
+                  .ScanRecords(0,
+                               [&](uint64_t seq, std::string_view) {
+                                 first = seq;
+                                 return false;
+                               })
+                  .ok());
+  EXPECT_EQ(first, 1u);
   ASSERT_TRUE(
       ledger_.journal().DeleteRawForTesting(storage::kRecordsFamily, storage::EncodeU64(0)).ok());
   ASSERT_TRUE(Verify(&report).ok());
