@@ -43,6 +43,8 @@ constexpr size_t kFirstReadBytes = 4096;
 constexpr size_t kTrimAfterBodyBytes = 1 << 20;
 constexpr int64_t kTrimIntervalMs = 1000;
 constexpr int64_t kLingerMs = 1000;
+// How long the acceptor waits after a failed accept before it accepts again.
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -62,7 +64,8 @@ struct Server::Impl {
         options(options_in),
         ioc(int(ThreadsOrCores(options_in.threads))),
         acceptor(net::make_strand(ioc)),
-        signals(acceptor.get_executor()) {}
+        signals(acceptor.get_executor()),
+        accept_retry(acceptor.get_executor()) {}
 
   Status Listen();
   void DoAccept();
@@ -93,6 +96,9 @@ struct Server::Impl {
   net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
   tcp::acceptor acceptor;
   net::signal_set signals;
+  // After a failed accept (out of descriptors or memory), the wait before the next: accepting
+  // again at once would fail at once, and spin on every core while the cause lasts.
+  net::steady_timer accept_retry;
   std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
   std::unique_ptr<PublicReads> public_reads;
   WebAssets web;
@@ -362,6 +368,12 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     } else if (socket.is_open()) {
       RejectConnection(std::move(socket));
     }
+  } else {
+    accept_retry.expires_after(kAcceptRetryDelay);
+    accept_retry.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor.is_open()) DoAccept();
+    });
+    return;
   }
   DoAccept();
 }
@@ -407,6 +419,7 @@ void Server::Impl::BeginStop() {
     beast::error_code ignored;
     acceptor.close(ignored);
     signals.cancel(ignored);
+    accept_retry.cancel();
   });
   for (auto& session : open) session->Drain();
 }

@@ -4,11 +4,17 @@
 
 #include "api/server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -656,6 +662,57 @@ TEST_F(ServerTest, StopDrainsRequestsInFlightAndLosesNoAcknowledgedEvent) {
   VerifyReport report;
   Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
   EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// Out of file descriptors, a failed accept is retried after a pause, not at once: the server does
+// not spin on the cores while another process holds connections it cannot accept, and serves
+// again once they close.
+TEST_F(ServerTest, AcceptingWithNoDescriptorLeftDoesNotSpin) {
+  Start();
+  ASSERT_EQ(Get("/healthz").status, 200);
+  size_t open_fds = 0;
+  for ([[maybe_unused]] const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++open_fds;
+  }
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const uint16_t port = server_->port();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // only calls that are safe after fork in a threaded process
+    for (int i = 0; i < 32; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(port);
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (fd >= 0) connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    }
+    sleep(2);
+    _exit(0);
+  }
+  rlimit low = saved;
+  low.rlim_cur = open_fds + 4;  // a few accepts, then none
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto cpu_seconds = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double spent = cpu_seconds() - before;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_LT(spent, 0.25) << "CPU seconds spent in one second with accepts failing";
+
+  HttpConnection fresh(address_, 10000);
+  HttpReply reply;
+  ASSERT_TRUE(fresh.Exchange("GET", "/healthz", "", "", std::nullopt, &reply).ok());
+  EXPECT_EQ(reply.status, 200);
 }
 
 }  // namespace
