@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <kj/exception.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -232,6 +233,8 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       // A bug, not an input error; the connection is answered rather than left hanging.
       reply(ErrorResponse(Status::IOError("internal", e.what())));
+    } catch (const kj::Exception& e) {  // Cap'n Proto's, from stored data it could not read
+      reply(ErrorResponse(Status::IOError("internal", e.getDescription().cStr())));
     }
   }
 

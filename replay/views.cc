@@ -1,5 +1,7 @@
 #include "replay/views.h"
 
+#include <kj/exception.h>
+
 #include <algorithm>
 
 #include "ledger/rules.h"
@@ -176,14 +178,22 @@ Status ViewPoint::ForEachEvent(
     RecordReader record;
     FL_RETURN_IF_ERROR(journal_.ReadRecord(seq, &bytes));
     FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
-    auto envelope = record.record().getEnvelope();
-    if (as_of_day_) {
-      int64_t day = 0;
-      FL_RETURN_IF_ERROR(
-          ParseDate(envelope.getEvent().getOccurredOn().cStr(), "occurred_on", &day));
-      if (day > *as_of_day_) continue;
+    // A stored record is trusted to be readable (verification checks it), but a changed one
+    // must fail the read that meets it, not end the process.
+    try {
+      auto envelope = record.record().getEnvelope();
+      if (as_of_day_) {
+        int64_t day = 0;
+        FL_RETURN_IF_ERROR(
+            ParseDate(envelope.getEvent().getOccurredOn().cStr(), "occurred_on", &day));
+        if (day > *as_of_day_) continue;
+      }
+      FL_RETURN_IF_ERROR(fn(envelope, seq));
+    } catch (const kj::Exception& e) {
+      return Status::Corruption(
+          "record_malformed",
+          "seq " + std::to_string(seq) + ": " + storage::PrintableKey(e.getDescription().cStr()));
     }
-    FL_RETURN_IF_ERROR(fn(envelope, seq));
   }
   return Status::Ok();
 }

@@ -7,7 +7,9 @@
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
 #include "replay/rebuild.h"
+#include "replay/reports.h"
 #include "replay/view_rows.h"
+#include "replay/views.h"
 
 #include "ledger/storage_format.h"
 #include "tests/ledger/test_ledger.h"
@@ -66,6 +68,24 @@ class VerifyTest : public ::testing::Test {
     for (const auto& [key, hash] : nodes) {
       ASSERT_TRUE(ledger_.journal().PutRawForTesting(storage::kTreeFamily, key, hash).ok());
     }
+  }
+
+  // Record `seq` (a receipt) with the NUL after the receiving pool's id overwritten: still
+  // canonical Cap'n Proto, but a text Cap'n Proto refuses to read. The rules read that id to
+  // credit the pool, and the views to fold it.
+  std::string WithThePoolIdUnterminated(uint64_t seq) {
+    std::string bytes = Read(storage::kRecordsFamily, storage::EncodeU64(seq));
+    kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+    memcpy(words.begin(), bytes.data(), bytes.size());
+    kj::ArrayPtr<const capnp::word> segments[1] = {words};
+    capnp::SegmentArrayMessageReader message(kj::arrayPtr(segments, 1));
+    auto event = message.getRoot<schema::Record>().getEnvelope().getEvent();
+    EXPECT_TRUE(event.isFundsReceived());
+    capnp::Text::Reader to = event.getFundsReceived().getTo();
+    const size_t nul = size_t(to.end() - reinterpret_cast<const char*>(words.begin()));
+    EXPECT_EQ(bytes[nul], '\0');
+    bytes[nul] = 'X';
+    return bytes;
   }
 
   void PutRecord(uint64_t seq, const std::string& bytes) {
@@ -167,18 +187,7 @@ TEST_F(VerifyTest, ACanonicalRecordWithATextForItsEnvelopeIsNamed) {
 // form; Cap'n Proto's refusal to read the text is named there, not let end the process.
 TEST_F(VerifyTest, ARecordWithATextCapnProtoCannotReadIsNamedByItsSeq) {
   const uint64_t seq = size_ / 2;
-  std::string bytes = Read(storage::kRecordsFamily, storage::EncodeU64(seq));
-  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  memcpy(words.begin(), bytes.data(), bytes.size());
-  kj::ArrayPtr<const capnp::word> segments[1] = {words};
-  capnp::SegmentArrayMessageReader message(kj::arrayPtr(segments, 1));
-  auto event = message.getRoot<schema::Record>().getEnvelope().getEvent();
-  ASSERT_TRUE(event.isFundsReceived());
-  capnp::Text::Reader to = event.getFundsReceived().getTo();
-  // The NUL after the receiving pool's id: the rules read that id to credit the pool.
-  const size_t nul = size_t(to.end() - reinterpret_cast<const char*>(words.begin()));
-  ASSERT_EQ(bytes[nul], '\0');
-  bytes[nul] = 'X';
+  std::string bytes = WithThePoolIdUnterminated(seq);
   PutRecord(seq, bytes);
   RewriteTree();
   RecordReader still_canonical;
@@ -190,6 +199,27 @@ TEST_F(VerifyTest, ARecordWithATextCapnProtoCannotReadIsNamedByItsSeq) {
   EXPECT_EQ(report.first_bad_seq, seq) << s.ToString();
   EXPECT_NE(s.message().find("a field of the event cannot be read"), std::string::npos)
       << s.ToString();
+}
+
+// A view as of an earlier point folds the stored records of its scope: one that Cap'n Proto
+// cannot read fails the view, as the server's answer, instead of ending the process.
+TEST_F(VerifyTest, AnAsOfViewOverARecordCapnProtoCannotReadFails) {
+  const uint64_t seq = size_ / 2;
+  PutRecord(seq, WithThePoolIdUnterminated(seq));
+  size_t failed = 0;
+  for (std::string pool : {"xt-finance", "yh-finance"}) {
+    std::unique_ptr<ViewPoint> point;
+    Balance balance;
+    Status s =
+        ViewPoint::Open(ledger_.journal(), {ScopeKind::kPool, pool}, AsOf{size_ - 1, {}}, &point);
+    if (s.ok()) s = BalanceOf(*point, &balance);
+    if (!s.ok()) {
+      ++failed;
+      EXPECT_EQ(s.code(), "record_malformed") << s.ToString();
+      EXPECT_NE(s.message().find("seq " + std::to_string(seq)), std::string::npos) << s.ToString();
+    }
+  }
+  EXPECT_EQ(failed, 1u);  // the pool the record credits
 }
 
 // A record with a word of data past its schema's, canonical for Cap'n Proto, and its tree
