@@ -71,6 +71,22 @@ void NamedOrgs(const std::string& signer, Event::Reader e, std::set<std::string>
   }
 }
 
+// Holds `gate` shared, if there is one, while it lives.
+class HoldIf {
+ public:
+  explicit HoldIf(ReadGate* gate) : gate_(gate) {
+    if (gate_ != nullptr) gate_->LockShared();
+  }
+  ~HoldIf() {
+    if (gate_ != nullptr) gate_->UnlockShared();
+  }
+  HoldIf(const HoldIf&) = delete;
+  HoldIf& operator=(const HoldIf&) = delete;
+
+ private:
+  ReadGate* gate_;
+};
+
 // The seqs of an org's registry events up to `size`.
 void RegistrySeqs(const Org& org, uint64_t size, std::set<uint64_t>* out) {
   auto add = [&](uint64_t seq) {
@@ -92,22 +108,30 @@ Status ReadDecoded(const Journal& journal, uint64_t seq, Decoded* out) {
   return RecordReader::Open(out->bytes, &out->record);
 }
 
-// The registry events of every org the records name, and of their signers, transitively.
-Status AddRegistry(const Journal& journal, uint64_t size, std::map<uint64_t, Decoded>* records) {
+// The registry events of every org the records name, and of their signers, transitively. The
+// orgs' keys are read under `gate`.
+Status AddRegistry(const Journal& journal, uint64_t size, ReadGate* gate,
+                   std::map<uint64_t, Decoded>* records) {
   std::set<std::string> orgs, done;
   for (auto& [seq, d] : *records) {
     auto envelope = d.record.record().getEnvelope();
     NamedOrgs(envelope.getSigner(), envelope.getEvent(), &orgs);
   }
-  orgs.insert(journal.state().operator_id());
+  {
+    HoldIf hold(gate);
+    orgs.insert(journal.state().operator_id());
+  }
   while (!orgs.empty()) {
     std::string id = *orgs.begin();
     orgs.erase(orgs.begin());
     if (!done.insert(id).second) continue;
-    const Org* org = journal.state().FindOrg(id);
-    if (org == nullptr) continue;  // a payee org is always registered; others are not orgs
     std::set<uint64_t> seqs;
-    RegistrySeqs(*org, size, &seqs);
+    {
+      HoldIf hold(gate);
+      const Org* org = journal.state().FindOrg(id);
+      if (org == nullptr) continue;  // a payee org is always registered; others are not orgs
+      RegistrySeqs(*org, size, &seqs);
+    }
     for (uint64_t seq : seqs) {
       if (records->count(seq)) continue;
       Decoded d;
@@ -159,7 +183,7 @@ ResidentsStatement StatementOf(const Scope& scope, const Checkpoint& checkpoint,
 }  // namespace
 
 Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view checkpoint_note,
-                   const NoteSigner& log_signer, BundleInput* out) {
+                   const NoteSigner& log_signer, BundleInput* out, ReadGate* gate) {
   *out = BundleInput();
   out->scope = scope;
   out->checkpoint_note = std::string(checkpoint_note);
@@ -167,7 +191,12 @@ Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view 
   out->log_key = FormatVerifierKey(journal.log_verifier().name, journal.log_verifier().key);
   uint64_t size = out->checkpoint.size;
   std::vector<std::string> projects;
-  FL_RETURN_IF_ERROR(ScopeProjects(journal, scope, size, &projects));
+  {
+    HoldIf hold(gate);
+    FL_RETURN_IF_ERROR(ScopeProjects(journal, scope, size, &projects));
+  }
+  // From here on the rows, records and tree nodes of the tree of `size`, all written before the
+  // checkpoint was signed, and RocksDB's reads are safe beside the appends of later records.
   std::set<uint64_t> seqs;
   JournalRows rows(journal);
   for (const std::string& p : projects) {
@@ -184,7 +213,7 @@ Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view 
     if (records.size() >= kBundleRecordsMax) break;
     FL_RETURN_IF_ERROR(ReadDecoded(journal, seq, &records[seq]));
   }
-  FL_RETURN_IF_ERROR(AddRegistry(journal, size, &records));
+  FL_RETURN_IF_ERROR(AddRegistry(journal, size, gate, &records));
   if (records.size() > kBundleRecordsMax || seqs.size() > kBundleRecordsMax) {
     return Status::InvalidArgument("export_too_large", "the scope holds more than " +
                                                            std::to_string(kBundleRecordsMax) +

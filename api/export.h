@@ -12,14 +12,18 @@
 // Receipts carrying a contributor_ref are withheld (bundle.h); the residents statement sums
 // them and is signed with the log key.
 //
-// Thread safety: REQUIRES no concurrent Append on the journal while BuildBundle runs (a
-// server holds its ReadGate shared).
+// Thread safety: the journal's in-memory state (the scope's projects, the orgs' keys) changes
+// with every append, so BuildBundle reads it only under `gate` held shared, where appends may
+// run beside it (a server's ReadGate; none where nothing appends). The rest, the history rows,
+// records and tree nodes up to the signed checkpoint, never change once written, and is read
+// with the gate released: a large export does not hold the server's writes back while it reads.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "api/bundle.h"
+#include "api/sequencer.h"
 #include "crypto/note.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
@@ -32,7 +36,7 @@ namespace fundledger {
 // the residents statement. NotFound "project_unknown"; InvalidArgument "bad_region",
 // "bad_scope" (a pool), "export_too_large" (over kBundleRecordsMax records).
 Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view checkpoint_note,
-                   const NoteSigner& log_signer, BundleInput* out);
+                   const NoteSigner& log_signer, BundleInput* out, ReadGate* gate = nullptr);
 
 // The log's signing key of the ledger in `data_dir` (DIR/log.key). Corruption "log_key_mismatch"
 // if it is not the key the journal's checkpoints are verified with.

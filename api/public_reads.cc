@@ -306,10 +306,7 @@ Status PublicReads::ExportFile(const Scope& scope, std::string_view name,
   std::string prefix = "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";
   if ((*out = Cached(prefix + std::string(name)))) return Status::Ok();
   BundleInput bundle;
-  {
-    ReadGate::Shared hold(gate_);
-    FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle));
-  }
+  FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle, &gate_));
   std::vector<BundleFile> files;
   FL_RETURN_IF_ERROR(RenderBundle(bundle, &files));
   for (BundleFile& file : files) {

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "api/client.h"
+#include "api/export.h"
 #include "api/http_handler.h"
 #include "api/reads.h"
 #include "api/submit.h"
@@ -713,6 +714,57 @@ TEST_F(ServerTest, AcceptingWithNoDescriptorLeftDoesNotSpin) {
   HttpReply reply;
   ASSERT_TRUE(fresh.Exchange("GET", "/healthz", "", "", std::nullopt, &reply).ok());
   EXPECT_EQ(reply.status, 200);
+}
+
+// An export reads the journal's in-memory state under the read gate, and the history rows,
+// records and tree nodes of its checkpoint with the gate released: a writer taking the gate over
+// and over while a large bundle is built never waits for the whole build.
+TEST_F(ServerTest, ABundleIsBuiltWithoutHoldingTheWriterBack) {
+  std::vector<SignedEvent> events;
+  for (int i = 0; i < 4000; ++i) {
+    events.push_back(L.Signed("xt-finance", Allocated("a" + std::to_string(i), "xt-finance", "p1",
+                                                      "project", "municipal", 1)));
+  }
+  std::vector<AppendResult> results;
+  for (size_t at = 0; at < events.size(); at += 1000) {
+    ASSERT_TRUE(
+        L.journal().Append(std::span<const SignedEvent>(events.data() + at, 1000), &results).ok());
+    for (const auto& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  }
+  std::string note;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+
+  using Clock = std::chrono::steady_clock;
+  ReadGate gate;
+  std::atomic<bool> started{false}, done{false};
+  BundleInput bundle;
+  Status built;
+  Clock::duration build_time{};
+  std::thread exporter([&] {
+    started = true;
+    auto start = Clock::now();
+    built =
+        BuildBundle(L.journal(), {ScopeKind::kProject, "p1"}, note, L.log_key(), &bundle, &gate);
+    build_time = Clock::now() - start;
+    done = true;
+  });
+  while (!started) std::this_thread::yield();
+  Clock::duration longest_wait{};
+  int holds = 0;
+  while (!done) {  // as the writer does: the gate exclusive for a batch, then released
+    auto asked = Clock::now();
+    gate.Lock();
+    longest_wait = std::max(longest_wait, Clock::now() - asked);
+    gate.Unlock();
+    ++holds;
+  }
+  exporter.join();
+  ASSERT_TRUE(built.ok()) << built.ToString();
+  EXPECT_GT(bundle.records.size(), 4000u);  // the project's history and the registry
+  EXPECT_GT(holds, 1);
+  EXPECT_LT(longest_wait * 2, build_time)
+      << "the writer waited " << std::chrono::duration<double>(longest_wait).count()
+      << " s of a build of " << std::chrono::duration<double>(build_time).count() << " s";
 }
 
 }  // namespace
