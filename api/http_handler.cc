@@ -116,7 +116,7 @@ unsigned HttpStatusOf(const Status& status) {
     return 413;
   }
   if (code == "method_not_allowed") return 405;
-  if (code == "queue_full" || code == "stopping") return 503;
+  if (code == "queue_full" || code == "stopping" || code == "bodies_full") return 503;
   switch (status.kind()) {
     case Status::Kind::kOk:
       return 200;

@@ -91,6 +91,7 @@ struct Server::Impl {
   Metrics metrics;
   ReadGate gate;
   std::atomic<bool> draining{false};
+  std::atomic<size_t> bodies_bytes{0};  // reserved by the requests in progress
   std::atomic<int64_t> last_trim_ms{0};
   net::io_context ioc;
   // Keeps the threads running while a request waits for the writer with no I/O pending.
@@ -118,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.metrics.AddConnections(1);
   }
   ~Session() {
+    ReleaseBody();
     server_.metrics.AddConnections(-1);
     server_.Forget(id_);
   }
@@ -199,6 +201,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return Close();
     Status framing = CheckFraming(*parser_);
     if (!framing.ok()) return Fail(framing);
+    if (!ReserveBody()) {
+      return Fail(Status::IOError("bodies_full",
+                                  "the server holds as many request bodies as it "
+                                  "may; try again shortly"));
+    }
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       return http::async_write(stream_, *continue_,
@@ -284,7 +291,30 @@ class Session : public std::enable_shared_from_this<Session> {
                       beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
   }
 
+  // Room for the request's body among all connections' (ServerLimits::bodies_bytes_max), at its
+  // declared length; false if there is none. Held until the answer is written.
+  bool ReserveBody() {
+    const auto declared = parser_->content_length();
+    const size_t bytes = std::min<size_t>(declared             ? size_t(*declared)
+                                          : parser_->chunked() ? limits().body_bytes_max
+                                                               : 0,
+                                          limits().body_bytes_max);
+    if (bytes == 0) return true;
+    size_t held = server_.bodies_bytes.load();
+    do {
+      if (held + bytes > limits().bodies_bytes_max) return false;
+    } while (!server_.bodies_bytes.compare_exchange_weak(held, held + bytes));
+    body_reserved_ = bytes;
+    return true;
+  }
+  void ReleaseBody() {
+    if (body_reserved_ == 0) return;
+    server_.bodies_bytes.fetch_sub(body_reserved_);
+    body_reserved_ = 0;
+  }
+
   void OnWrite(beast::error_code ec, size_t) {
+    ReleaseBody();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
     server_.metrics.OnResponse(route_, response_->result_int(), uint64_t(us.count()));
     bool keep_alive = response_->keep_alive();
@@ -311,8 +341,9 @@ class Session : public std::enable_shared_from_this<Session> {
   const uint64_t id_;
   Route route_ = Route::kOther;
   Clock::time_point started_;
-  bool busy_ = false;     // a request is being read, handled or answered
-  bool closing_ = false;  // close after the answer in progress
+  size_t body_reserved_ = 0;  // of Server::Impl::bodies_bytes, for the request in progress
+  bool busy_ = false;         // a request is being read, handled or answered
+  bool closing_ = false;      // close after the answer in progress
   bool keep_alive_ = true;
   bool linger_ = false;  // the request was not read whole
 };

@@ -30,6 +30,10 @@ namespace fundledger {
 struct ServerLimits {
   size_t header_bytes_max = 16 << 10;
   size_t body_bytes_max = 8 << 20;
+  // The bodies of every connection's request together, from its header until its answer is
+  // written, counted at their declared length (body_bytes_max when chunked): past it a request
+  // is answered 503 "bodies_full" without its body being read.
+  size_t bodies_bytes_max = 256 << 20;
   size_t request_events_max = 5000;
   size_t connections_max = 1024;
   size_t queue_events_max = 50000;

@@ -767,5 +767,52 @@ TEST_F(ServerTest, ABundleIsBuiltWithoutHoldingTheWriterBack) {
       << " s of a build of " << std::chrono::duration<double>(build_time).count() << " s";
 }
 
+// The request bodies of all connections together are bounded: while one slow client holds most
+// of the room, a request whose declared body would pass the bound is answered 503 with
+// Retry-After before its body is read, one that fits is read, and the room comes back once the
+// slow request is answered.
+TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
+  ServerLimits limits;
+  limits.body_bytes_max = 1000;
+  limits.bodies_bytes_max = 1500;
+  Start(limits);
+  auto post = [&](size_t length) {
+    RawConnection raw(server_->port());
+    raw.Send(
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(length) + "\r\n\r\n" + std::string(length, 'x'));
+    return raw.ReadToClose();
+  };
+  RawConnection slow(server_->port());
+  ASSERT_TRUE(
+      slow.Send("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                "application/json\r\nContent-Length: 1000\r\n\r\nxx"));
+  // Once the server has read the slow request's header, its 1,000 bytes are held.
+  std::string refused;
+  for (int i = 0; i < 200 && refused.rfind("HTTP/1.1 503", 0) != 0; ++i) {
+    refused = post(600);
+    if (refused.rfind("HTTP/1.1 503", 0) != 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+  EXPECT_NE(refused.find("bodies_full"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+  // Bodies that are read get their per-item answers (a line of JSON that does not parse).
+  EXPECT_EQ(post(400).rfind("HTTP/1.1 200", 0), 0u) << "a body that fits is read";
+
+  ASSERT_TRUE(slow.Send(std::string(998, 'x')));
+  EXPECT_EQ(slow.ReadAnswer().status, 200u);
+  // The room is given back as the answer's write completes, which the client may see first.
+  std::string after;
+  for (int i = 0; i < 200; ++i) {
+    after = post(600);
+    if (after.rfind("HTTP/1.1 503", 0) != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(after.rfind("HTTP/1.1 200", 0), 0u) << "the room came back\n" << after;
+}
+
 }  // namespace
 }  // namespace fundledger
