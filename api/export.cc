@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "crypto/checkpoint.h"
@@ -71,21 +72,10 @@ void NamedOrgs(const std::string& signer, Event::Reader e, std::set<std::string>
   }
 }
 
-// Holds `gate` shared, if there is one, while it lives.
-class HoldIf {
- public:
-  explicit HoldIf(ReadGate* gate) : gate_(gate) {
-    if (gate_ != nullptr) gate_->LockShared();
-  }
-  ~HoldIf() {
-    if (gate_ != nullptr) gate_->UnlockShared();
-  }
-  HoldIf(const HoldIf&) = delete;
-  HoldIf& operator=(const HoldIf&) = delete;
-
- private:
-  ReadGate* gate_;
-};
+// `gate` held shared while `hold` lives, if there is a gate.
+void HoldShared(ReadGate* gate, std::optional<ReadGate::Shared>* hold) {
+  if (gate != nullptr) hold->emplace(*gate);
+}
 
 // The seqs of an org's registry events up to `size`.
 void RegistrySeqs(const Org& org, uint64_t size, std::set<uint64_t>* out) {
@@ -118,7 +108,8 @@ Status AddRegistry(const Journal& journal, uint64_t size, ReadGate* gate,
     NamedOrgs(envelope.getSigner(), envelope.getEvent(), &orgs);
   }
   {
-    HoldIf hold(gate);
+    std::optional<ReadGate::Shared> hold;
+    HoldShared(gate, &hold);
     orgs.insert(journal.state().operator_id());
   }
   while (!orgs.empty()) {
@@ -127,7 +118,8 @@ Status AddRegistry(const Journal& journal, uint64_t size, ReadGate* gate,
     if (!done.insert(id).second) continue;
     std::set<uint64_t> seqs;
     {
-      HoldIf hold(gate);
+      std::optional<ReadGate::Shared> hold;
+      HoldShared(gate, &hold);
       const Org* org = journal.state().FindOrg(id);
       if (org == nullptr) continue;  // a payee org is always registered; others are not orgs
       RegistrySeqs(*org, size, &seqs);
@@ -192,7 +184,8 @@ Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view 
   uint64_t size = out->checkpoint.size;
   std::vector<std::string> projects;
   {
-    HoldIf hold(gate);
+    std::optional<ReadGate::Shared> hold;
+    HoldShared(gate, &hold);
     FL_RETURN_IF_ERROR(ScopeProjects(journal, scope, size, &projects));
   }
   // From here on the rows, records and tree nodes of the tree of `size`, all written before the
