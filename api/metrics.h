@@ -13,6 +13,8 @@
 //   responses_total{status}                             responses by HTTP status
 //   journal_records                                     records in the journal (its size)
 //   write_queue_events, connections                     gauges
+//   request_bodies_bytes                                gauge: the request bodies held, at their
+//                                                       declared length (ServerLimits)
 //   memory_bytes{part}                                  where the server's memory is: resident
 //                                                       (the process's RSS), heap_in_use and
 //                                                       heap_free (glibc's heap: allocated, and
@@ -68,12 +70,14 @@ class Metrics {
   void set_journal_records(uint64_t n) { journal_records_ = n; }
   void set_queue_events(uint64_t n) { queue_events_ = n; }
   void AddConnections(int64_t delta) { connections_ += delta; }
+  void AddRequestBodies(int64_t bytes) { request_bodies_bytes_ += bytes; }
 
   std::string Render() const;
 
  private:
   std::atomic<uint64_t> appended_{0}, duplicates_{0}, journal_records_{0}, queue_events_{0};
   std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> request_bodies_bytes_{0};
   mutable std::mutex mu_;  // guards the maps
   std::map<std::string, uint64_t, std::less<>> rejected_by_rule_;
   std::map<unsigned, uint64_t> responses_by_status_;

@@ -305,11 +305,13 @@ class Session : public std::enable_shared_from_this<Session> {
       if (held + bytes > limits().bodies_bytes_max) return false;
     } while (!server_.bodies_bytes.compare_exchange_weak(held, held + bytes));
     body_reserved_ = bytes;
+    server_.metrics.AddRequestBodies(int64_t(bytes));
     return true;
   }
   void ReleaseBody() {
     if (body_reserved_ == 0) return;
     server_.bodies_bytes.fetch_sub(body_reserved_);
+    server_.metrics.AddRequestBodies(-int64_t(body_reserved_));
     body_reserved_ = 0;
   }
 
