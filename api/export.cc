@@ -72,11 +72,6 @@ void NamedOrgs(const std::string& signer, Event::Reader e, std::set<std::string>
   }
 }
 
-// `gate` held shared while `hold` lives, if there is a gate.
-void HoldShared(ReadGate* gate, std::optional<ReadGate::Shared>* hold) {
-  if (gate != nullptr) hold->emplace(*gate);
-}
-
 // The seqs of an org's registry events up to `size`.
 void RegistrySeqs(const Org& org, uint64_t size, std::set<uint64_t>* out) {
   auto add = [&](uint64_t seq) {
@@ -100,7 +95,7 @@ Status ReadDecoded(const Journal& journal, uint64_t seq, Decoded* out) {
 
 // The registry events of every org the records name, and of their signers, transitively. The
 // orgs' keys are read under `gate`.
-Status AddRegistry(const Journal& journal, uint64_t size, ReadGate* gate,
+Status AddRegistry(const Journal& journal, uint64_t size, StateGate* gate,
                    std::map<uint64_t, Decoded>* records) {
   std::set<std::string> orgs, done;
   for (auto& [seq, d] : *records) {
@@ -108,8 +103,7 @@ Status AddRegistry(const Journal& journal, uint64_t size, ReadGate* gate,
     NamedOrgs(envelope.getSigner(), envelope.getEvent(), &orgs);
   }
   {
-    std::optional<ReadGate::Shared> hold;
-    HoldShared(gate, &hold);
+    StateGate::Shared hold(gate);
     orgs.insert(journal.state().operator_id());
   }
   while (!orgs.empty()) {
@@ -118,8 +112,7 @@ Status AddRegistry(const Journal& journal, uint64_t size, ReadGate* gate,
     if (!done.insert(id).second) continue;
     std::set<uint64_t> seqs;
     {
-      std::optional<ReadGate::Shared> hold;
-      HoldShared(gate, &hold);
+      StateGate::Shared hold(gate);
       const Org* org = journal.state().FindOrg(id);
       if (org == nullptr) continue;  // a payee org is always registered; others are not orgs
       RegistrySeqs(*org, size, &seqs);
@@ -175,7 +168,7 @@ ResidentsStatement StatementOf(const Scope& scope, const Checkpoint& checkpoint,
 }  // namespace
 
 Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view checkpoint_note,
-                   const NoteSigner& log_signer, BundleInput* out, ReadGate* gate) {
+                   const NoteSigner& log_signer, BundleInput* out, StateGate* gate) {
   *out = BundleInput();
   out->scope = scope;
   out->checkpoint_note = std::string(checkpoint_note);
@@ -184,8 +177,7 @@ Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view 
   uint64_t size = out->checkpoint.size;
   std::vector<std::string> projects;
   {
-    std::optional<ReadGate::Shared> hold;
-    HoldShared(gate, &hold);
+    StateGate::Shared hold(gate);
     FL_RETURN_IF_ERROR(ScopeProjects(journal, scope, size, &projects));
   }
   // From here on the rows, records and tree nodes of the tree of `size`, all written before the

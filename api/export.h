@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "api/bundle.h"
-#include "api/sequencer.h"
 #include "crypto/note.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
@@ -36,7 +35,7 @@ namespace fundledger {
 // the residents statement. NotFound "project_unknown"; InvalidArgument "bad_region",
 // "bad_scope" (a pool), "export_too_large" (over kBundleRecordsMax records).
 Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view checkpoint_note,
-                   const NoteSigner& log_signer, BundleInput* out, ReadGate* gate = nullptr);
+                   const NoteSigner& log_signer, BundleInput* out, StateGate* gate = nullptr);
 
 // The log's signing key of the ledger in `data_dir` (DIR/log.key). Corruption "log_key_mismatch"
 // if it is not the key the journal's checkpoints are verified with.

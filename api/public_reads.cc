@@ -161,13 +161,10 @@ Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
   std::string key = "projects|" + std::to_string(checkpoint.size);
   if ((*out = Cached(key))) return Status::Ok();
   std::vector<ProjectSummary> projects;
-  {
-    ReadGate::Shared hold(gate_);
-    std::unique_ptr<ViewPoint> point;
-    FL_RETURN_IF_ERROR(
-        ViewPoint::Open(journal_, {ScopeKind::kRegion, ""}, AsOf{checkpoint.size, {}}, &point));
-    FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
-  }
+  std::unique_ptr<ViewPoint> point;
+  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kRegion, ""}, AsOf{checkpoint.size, {}},
+                                     &point, &gate_));
+  FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
   json list = json::array();
   for (const ProjectSummary& p : projects) {
     list.push_back({{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
@@ -184,15 +181,22 @@ Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
 
 // 分配进度 of a region: what the finance bureaus' pools in it passed on of what they got.
 Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, json* out) const {
+  std::vector<std::string> bureaus;
+  {
+    StateGate::Shared hold(&gate_);
+    for (const auto& [id, org] : journal_.state().orgs()) {
+      if (org.kind == schema::OrgKind::FINANCE_BUREAU && org.registered_seq <= size &&
+          RegionWithin(org.region, scope.id)) {
+        bureaus.push_back(id);
+      }
+    }
+  }
   int64_t in = 0, allocated = 0;
   int pools = 0;
-  for (const auto& [id, org] : journal_.state().orgs()) {
-    if (org.kind != schema::OrgKind::FINANCE_BUREAU || org.registered_seq > size ||
-        !RegionWithin(org.region, scope.id)) {
-      continue;
-    }
+  for (const std::string& id : bureaus) {
     std::unique_ptr<ViewPoint> point;
-    FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kPool, id}, AsOf{size, {}}, &point));
+    FL_RETURN_IF_ERROR(
+        ViewPoint::Open(journal_, {ScopeKind::kPool, id}, AsOf{size, {}}, &point, &gate_));
     Balance balance;
     FL_RETURN_IF_ERROR(BalanceOf(*point, &balance));
     in += balance.Total().money_in_fen();
@@ -209,9 +213,11 @@ Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, json* out) c
 
 Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
                                  const Checkpoint& checkpoint, json* out) const {
-  ReadGate::Shared hold(gate_);
+  // The fold reads the checkpoint's records, which never change, without the read gate: only
+  // the journal's in-memory state is read under it (ViewPoint::Open), so a large scope does not
+  // hold the writer back for its fold.
   std::unique_ptr<ViewPoint> point;
-  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, scope, AsOf{checkpoint.size, {}}, &point));
+  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, scope, AsOf{checkpoint.size, {}}, &point, &gate_));
   Balance balance;
   Ratios ratios;
   Disbursements disbursements;
@@ -231,8 +237,8 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
     plan_fen += p.plan_fen;
     if (scope.kind != ScopeKind::kRegion) continue;
     std::unique_ptr<ViewPoint> one;
-    FL_RETURN_IF_ERROR(
-        ViewPoint::Open(journal_, {ScopeKind::kProject, p.id}, AsOf{checkpoint.size, {}}, &one));
+    FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kProject, p.id},
+                                       AsOf{checkpoint.size, {}}, &one, &gate_));
     Balance b;
     FL_RETURN_IF_ERROR(BalanceOf(*one, &b));
     by_project.push_back(

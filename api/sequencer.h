@@ -43,10 +43,10 @@ namespace fundledger {
 
 // A readers-writer lock. A waiting writer keeps new readers out, and the readers that waited
 // while the writer held it get in before the writer's next hold, so neither side starves.
-class ReadGate {
+class ReadGate final : public StateGate {
  public:
-  void LockShared();
-  void UnlockShared();
+  void LockShared() override;
+  void UnlockShared() override;
   void Lock();
   // May be called from another thread than Lock's.
   void Unlock();

@@ -108,6 +108,34 @@ struct AppendOptions {
   std::span<const std::optional<PublicKey>> verified_keys{};
 };
 
+// What keeps the journal's committed in-memory state (Journal::state()) still for a reader on
+// another thread than the appending one: the server's read gate (api/sequencer.h), which its
+// writer holds exclusively while it appends. A reader that takes it only for as long as it reads
+// that state takes it through this.
+class StateGate {
+ public:
+  virtual void LockShared() = 0;
+  virtual void UnlockShared() = 0;
+
+  class Shared {  // RAII shared hold; none without a gate
+   public:
+    explicit Shared(StateGate* gate) : gate_(gate) {
+      if (gate_ != nullptr) gate_->LockShared();
+    }
+    ~Shared() {
+      if (gate_ != nullptr) gate_->UnlockShared();
+    }
+    Shared(const Shared&) = delete;
+    Shared& operator=(const Shared&) = delete;
+
+   private:
+    StateGate* gate_;
+  };
+
+ protected:
+  ~StateGate() = default;
+};
+
 class Journal : public StateReader {
  public:
   // Creates an empty ledger in `dir` (which must not already hold one) whose checkpoints carry

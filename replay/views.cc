@@ -58,7 +58,11 @@ Status ReadHolder(const RowSource& rows, schema::AccountHolder kind, std::string
 }  // namespace
 
 Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& as_of,
-                       std::unique_ptr<ViewPoint>* out) {
+                       std::unique_ptr<ViewPoint>* out, StateGate* gate) {
+  if (gate != nullptr && as_of.seq == 0) {
+    return Status::InvalidArgument("as_of_seq", "a view read beside the writer needs its point",
+                                   "as_of_seq");
+  }
   std::unique_ptr<ViewPoint> point(new ViewPoint(journal));
   point->scope_ = scope;
   uint64_t head = journal.head().size;
@@ -69,7 +73,7 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
   }
   point->as_of_seq_ = as_of.seq == 0 ? head : as_of.seq;
   point->as_of_day_ = as_of.day;
-  bool at_head = point->as_of_seq_ == head && !as_of.day;
+  bool at_head = point->as_of_seq_ == head && !as_of.day && gate == nullptr;
   if (as_of.day) {
     point->reference_day_ = *as_of.day;
   } else if (point->as_of_seq_ > 0) {
@@ -91,6 +95,7 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
       if (!found) {
         return Status::NotFound("project_unknown", "no project " + scope.id, "project");
       }
+      StateGate::Shared hold(gate);
       const Project* project = journal.state().FindProject(scope.id);
       point->region_ = project != nullptr ? project->region : std::string();
       point->projects_ = {scope.id};
@@ -98,6 +103,7 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
       break;
     }
     case ScopeKind::kPool: {
+      StateGate::Shared hold(gate);
       const Org* org = journal.state().FindOrg(scope.id);
       bool exists = org != nullptr && org->kind == schema::OrgKind::FINANCE_BUREAU &&
                     org->registered_seq <= point->as_of_seq_;
@@ -150,7 +156,7 @@ Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& a
     std::sort(seqs.begin(), seqs.end());
     seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
     FL_RETURN_IF_ERROR(point->Fold(seqs));
-    FL_RETURN_IF_ERROR(point->LoadPolicies());
+    FL_RETURN_IF_ERROR(point->LoadPolicies(gate));
     // Only the projects registered by then.
     std::vector<std::string> existing;
     for (const std::string& p : point->projects_) {
@@ -207,10 +213,13 @@ Status ViewPoint::Fold(const std::vector<uint64_t>& seqs) {
   return Status::Ok();
 }
 
-Status ViewPoint::LoadPolicies() {
+Status ViewPoint::LoadPolicies(StateGate* gate) {
   policies_ = std::make_unique<LedgerState>();
-  const LedgerState& head = journal_.state();
-  if (const Org* op = head.FindOrg(head.operator_id()); op != nullptr) policies_->LoadOrg(*op);
+  {
+    StateGate::Shared hold(gate);
+    const LedgerState& head = journal_.state();
+    if (const Org* op = head.FindOrg(head.operator_id()); op != nullptr) policies_->LoadOrg(*op);
+  }
   std::vector<uint64_t> seqs;
   FL_RETURN_IF_ERROR(stored_.Scan(std::string(1, ViewRows::kPolicyIndex),
                                   [&](std::string_view key, std::string_view) {

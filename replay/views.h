@@ -79,8 +79,13 @@ class ViewPoint {
  public:
   // NotFound "project_unknown" / "pool_unknown" if the scope names nothing that existed at that
   // point; InvalidArgument "as_of_seq_beyond_head" (field as_of_seq) or "bad_region" (region).
+  //
+  // With `gate`, which the caller does not hold: the journal's in-memory state is read only
+  // under it, and the view is folded from the records up to as_of.seq even where that is the
+  // head, so that a writer appending meanwhile changes nothing the view reads (public reads at
+  // a checkpoint, which so never hold the writer back for a fold). REQUIRES: as_of.seq given.
   static Status Open(const Journal& journal, const Scope& scope, const AsOf& as_of,
-                     std::unique_ptr<ViewPoint>* out);
+                     std::unique_ptr<ViewPoint>* out, StateGate* gate = nullptr);
 
   const Scope& scope() const { return scope_; }
   const Journal& journal() const { return journal_; }
@@ -111,7 +116,7 @@ class ViewPoint {
   Status ForEachEvent(const std::vector<uint64_t>& seqs,
                       const std::function<Status(schema::Envelope::Reader, uint64_t)>& fn) const;
   Status Fold(const std::vector<uint64_t>& seqs);
-  Status LoadPolicies();
+  Status LoadPolicies(StateGate* gate);
 
   const Journal& journal_;
   JournalRows stored_;

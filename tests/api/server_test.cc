@@ -23,6 +23,7 @@
 #include "api/client.h"
 #include "api/export.h"
 #include "api/http_handler.h"
+#include "api/public_reads.h"
 #include "api/reads.h"
 #include "api/submit.h"
 #include "crypto/merkle.h"
@@ -765,6 +766,68 @@ TEST_F(ServerTest, ABundleIsBuiltWithoutHoldingTheWriterBack) {
   EXPECT_LT(longest_wait * 2, build_time)
       << "the writer waited " << std::chrono::duration<double>(longest_wait).count()
       << " s of a build of " << std::chrono::duration<double>(build_time).count() << " s";
+}
+
+// The public summary and project list fold the checkpoint's records with the read gate released
+// (only the journal's in-memory state is read under it): a writer taking the gate over and over
+// while the whole ledger's summary is built never waits for the whole build.
+TEST_F(ServerTest, APublicSummaryIsBuiltWithoutHoldingTheWriterBack) {
+  std::vector<SignedEvent> events;
+  for (int i = 0; i < 5000; ++i) {
+    events.push_back(L.Signed("xt-finance", Allocated("a" + std::to_string(i), "xt-finance", "p1",
+                                                      "project", "municipal", 1)));
+  }
+  std::vector<AppendResult> results;
+  std::string note;  // at 4,000 allocations; the summary is of the ledger as of then
+  for (size_t at = 0; at < events.size(); at += 1000) {
+    ASSERT_TRUE(
+        L.journal().Append(std::span<const SignedEvent>(events.data() + at, 1000), &results).ok());
+    for (const auto& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    if (at + 1000 == 4000) {
+      ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+    }
+  }
+
+  using Clock = std::chrono::steady_clock;
+  for (const char* what : {"summary", "projects"}) {
+    SCOPED_TRACE(what);
+    ReadGate gate;
+    PublicReads reads(L.journal(), gate, &L.log_key());
+    std::atomic<bool> started{false}, done{false};
+    std::shared_ptr<const std::string> body;
+    Status built;
+    Clock::duration build_time{};
+    std::thread reader([&] {
+      started = true;
+      auto start = Clock::now();
+      built = std::string_view(what) == "summary" ? reads.Summary({ScopeKind::kRegion, ""}, &body)
+                                                  : reads.Projects(&body);
+      build_time = Clock::now() - start;
+      done = true;
+    });
+    while (!started) std::this_thread::yield();
+    Clock::duration longest_wait{};
+    int holds = 0;
+    while (!done) {  // as the writer does: the gate exclusive for a batch, then released
+      auto asked = Clock::now();
+      gate.Lock();
+      longest_wait = std::max(longest_wait, Clock::now() - asked);
+      gate.Unlock();
+      ++holds;
+    }
+    reader.join();
+    ASSERT_TRUE(built.ok()) << built.ToString();
+    ASSERT_TRUE(body);
+    if (std::string_view(what) == "summary") {
+      json summary = json::parse(*body);
+      EXPECT_EQ(summary["checkpoint"]["size"], L.journal().head().size - 1000);
+      EXPECT_EQ(summary["money_in"]["by_category"]["municipal"], 4000);
+    }
+    EXPECT_GT(holds, 1);
+    EXPECT_LT(longest_wait * 2, build_time)
+        << "the writer waited " << std::chrono::duration<double>(longest_wait).count()
+        << " s of a build of " << std::chrono::duration<double>(build_time).count() << " s";
+  }
 }
 
 // The request bodies of all connections together are bounded: while one slow client holds most

@@ -200,9 +200,10 @@ json FlagsFields(const std::vector<Flag>& flags) {
 }
 
 // Every view of a scope at a point of `journal`, as JSON ({"error": code} if it cannot open).
-json AllViews(const Journal& journal, ScopeKind kind, const std::string& id, const AsOf& as_of) {
+json AllViews(const Journal& journal, ScopeKind kind, const std::string& id, const AsOf& as_of,
+              StateGate* gate = nullptr) {
   std::unique_ptr<ViewPoint> point;
-  Status s = ViewPoint::Open(journal, Scope{kind, id}, as_of, &point);
+  Status s = ViewPoint::Open(journal, Scope{kind, id}, as_of, &point, gate);
   if (!s.ok()) return {{"error", s.code()}};
   fundledger::Balance balance;
   Ratios ratios;
@@ -219,6 +220,17 @@ json AllViews(const Journal& journal, ScopeKind kind, const std::string& id, con
           {"disbursements", DisbursementsJson(disbursements)},
           {"flags", FlagsJson(flags)}};
 }
+
+// A gate that counts the holds still taken (a view read beside a writer takes it only while it
+// reads the journal's in-memory state).
+struct CountingGate final : StateGate {
+  void LockShared() override {
+    ++held;
+    ++taken;
+  }
+  void UnlockShared() override { --held; }
+  int held = 0, taken = 0;
+};
 
 // A world from the ministry down to one street (as FundRules), recorded on 2026-11-22.
 class ViewsTest : public ::testing::Test {
@@ -1214,6 +1226,11 @@ TEST_F(ViewsTest, AsOfASeqIsTheLedgerOfItsFirstEvents) {
       SCOPED_TRACE("seq " + std::to_string(n) + " scope " + id);
       json want = AllViews(twin.journal(), kind, id, AsOf());
       EXPECT_EQ(AllViews(first, kind, id, AtSeq(n)), want);
+      // Read beside a writer (public reads): folded even at the head, and the same.
+      CountingGate gate;
+      EXPECT_EQ(AllViews(first, kind, id, AtSeq(n), &gate), want);
+      EXPECT_GT(gate.taken, 0);
+      EXPECT_EQ(gate.held, 0);
       // And the same with a date.
       AsOf june = OnDay("2026-06-30");
       AsOf both = june;
@@ -1334,6 +1351,12 @@ TEST_F(ViewsTest, AsOfAPointTheScopeDidNotExistAtOrBeyondTheHead) {
     EXPECT_EQ(s.field(), "as_of_seq");
   }
   EXPECT_TRUE(OpenStatus(kProject, "p1", AtSeq(head)).ok());
+  // A view read beside a writer names its point: the head moves.
+  CountingGate gate;
+  std::unique_ptr<ViewPoint> point;
+  Status beside = ViewPoint::Open(L.journal(), {kProject, "p1"}, AsOf(), &point, &gate);
+  EXPECT_EQ(beside.code(), "as_of_seq") << beside.ToString();
+  EXPECT_EQ(beside.field(), "as_of_seq");
   // p2 was registered at seq reg-p2.
   Status s = OpenStatus(kProject, "p2", AtSeq(SeqOf("reg-p2") - 1));
   EXPECT_EQ(s.kind(), Status::Kind::kNotFound) << s.ToString();
@@ -1344,7 +1367,7 @@ TEST_F(ViewsTest, AsOfAPointTheScopeDidNotExistAtOrBeyondTheHead) {
   EXPECT_EQ(s.code(), "project_unknown") << s.ToString();
   EXPECT_EQ(OpenStatus(kProject, "nope", AsOf()).code(), "project_unknown");
   // A region is a region at any point, with the projects it had then.
-  auto point = Point(kRegion, kYuhu, AtSeq(SeqOf("reg-p2") - 1));
+  point = Point(kRegion, kYuhu, AtSeq(SeqOf("reg-p2") - 1));
   ASSERT_TRUE(point);
   EXPECT_EQ(point->projects(), std::vector<std::string>{"p1"});
   EXPECT_EQ(point->as_of_seq(), SeqOf("reg-p2") - 1);
