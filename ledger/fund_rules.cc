@@ -133,8 +133,21 @@ AccountKey External(std::string_view party, Category c) {
 
 std::string OrgParty(std::string_view org) { return "org:" + std::string(org); }
 
-// Checks that `amount` can move from `from` to `to`: no internal account goes negative and no
-// account passes the balance limit.
+// Checks that `fen` more keeps the ledger's volume within its bound.
+Status CheckVolume(const LedgerState& state, uint64_t fen, std::string_view field) {
+  const uint64_t volume = state.volume_fen();
+  if (volume > kLedgerVolumeFenMax || fen > kLedgerVolumeFenMax - volume) {
+    return Reject("volume_overflow",
+                  "the ledger's amounts moved, pledged and budgeted would pass 10^18 fen in all "
+                  "(it holds " +
+                      std::to_string(volume) + ")",
+                  field);
+  }
+  return Status::Ok();
+}
+
+// Checks that `amount` can move from `from` to `to`: no internal account goes negative, no
+// account passes the balance limit and the ledger's volume stays within its bound.
 Status CheckMove(const LedgerState& state, const AccountKey& from, const AccountKey& to,
                  uint64_t amount, std::string_view overdraft_field) {
   int64_t from_fen = state.Balance(from), to_fen = state.Balance(to);
@@ -148,12 +161,13 @@ Status CheckMove(const LedgerState& state, const AccountKey& from, const Account
   if (from_fen - a < -kBalanceFenMax || to_fen > kBalanceFenMax - a) {
     return Reject("balance_overflow", "an account would pass 10^18 fen", "amount_fen");
   }
-  return Status::Ok();
+  return CheckVolume(state, amount, overdraft_field);
 }
 
 void StageMove(LedgerState* state, const AccountKey& from, const AccountKey& to, uint64_t amount) {
   state->StageBalance(from, state->Balance(from) - int64_t(amount));
   state->StageBalance(to, state->Balance(to) + int64_t(amount));
+  state->AddVolume(amount);
 }
 
 EventFact NewFact(const SignedEvent& event, const EventContext& context) {
@@ -318,8 +332,10 @@ Status ApplyPolicySet(const SignedEvent& event, const EventContext& context, con
 
 // ---- projects ----
 
-Status CheckBudgetAndPlan(schema::Budget::Reader budget,
-                          capnp::List<schema::CategoryAmount>::Reader plan) {
+// Checks a budget and its funding plan, and that the budget keeps the ledger's volume within its
+// bound; `*total` gets the budget's total.
+Status CheckBudgetAndPlan(const LedgerState& state, schema::Budget::Reader budget,
+                          capnp::List<schema::CategoryAmount>::Reader plan, uint64_t* total_out) {
   uint64_t parts[3] = {budget.getBasicFen(), budget.getImprovementFen(),
                        budget.getEnhancementFen()};
   const char* names[3] = {"budget.basic_fen", "budget.improvement_fen", "budget.enhancement_fen"};
@@ -352,7 +368,8 @@ Status CheckBudgetAndPlan(schema::Budget::Reader budget,
                       " fen but the budget totals " + std::to_string(total),
                   "funding_plan");
   }
-  return Status::Ok();
+  *total_out = total;
+  return CheckVolume(state, total, "budget");
 }
 
 Status CheckProjectFacts(schema::ProjectRegistered::Reader body, const EventContext& context) {
@@ -403,8 +420,10 @@ Status ApplyProjectRegistered(const SignedEvent& event, const EventContext& cont
   }
   FL_RETURN_IF_ERROR(InRegion(signer, region, "region"));
   FL_RETURN_IF_ERROR(CheckProjectFacts(body, context));
-  FL_RETURN_IF_ERROR(CheckBudgetAndPlan(body.getBudget(), body.getFundingPlan()));
+  uint64_t budget = 0;
+  FL_RETURN_IF_ERROR(CheckBudgetAndPlan(*state, body.getBudget(), body.getFundingPlan(), &budget));
   state->StageProject(Project{id, region, ProjectPhase::REGISTERED, context.seq, context.seq});
+  state->AddVolume(budget);
   return Status::Ok();
 }
 
@@ -416,7 +435,10 @@ Status ApplyProjectRevised(const SignedEvent& event, const Org& signer, LedgerSt
   const Project* project = nullptr;
   FL_RETURN_IF_ERROR(OpenProject(*state, Str(body.getProject()), "project", &project));
   FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
-  return CheckBudgetAndPlan(body.getBudget(), body.getFundingPlan());
+  uint64_t budget = 0;
+  FL_RETURN_IF_ERROR(CheckBudgetAndPlan(*state, body.getBudget(), body.getFundingPlan(), &budget));
+  state->AddVolume(budget);
+  return Status::Ok();
 }
 
 const char* PhaseName(ProjectPhase p) {
@@ -516,6 +538,7 @@ Status ApplyFundsPledged(const SignedEvent& event, const EventContext& context, 
                   "category");
   }
   FL_RETURN_IF_ERROR(CheckAmount(body.getAmountFen(), "amount_fen"));
+  FL_RETURN_IF_ERROR(CheckVolume(*state, body.getAmountFen(), "amount_fen"));
   EventFact fact = NewFact(event, context);
   fact.counterparty = source->id;
   fact.category = body.getCategory();
@@ -523,6 +546,7 @@ Status ApplyFundsPledged(const SignedEvent& event, const EventContext& context, 
   fact.from = External(OrgParty(source->id), fact.category);
   fact.to = AccountKey{AccountHolder::PROJECT, project->id, fact.category};
   state->StageFact(std::move(fact));
+  state->AddVolume(body.getAmountFen());
   return Status::Ok();
 }
 

@@ -15,6 +15,9 @@ namespace fundledger {
 
 inline constexpr uint64_t kAmountFenMax = 100'000'000'000'000ULL;       // 10^14 per event
 inline constexpr int64_t kBalanceFenMax = 1'000'000'000'000'000'000LL;  // 10^18 per account
+// The ledger's volume (LedgerState::volume_fen) at most: with it, no figure a view adds up over
+// any scope, nor the few figures a view adds together, can pass what an int64 holds.
+inline constexpr uint64_t kLedgerVolumeFenMax = 1'000'000'000'000'000'000ULL;  // 10^18
 
 // Checks the rules of a fund-domain event (any type but the registry's) and stages its changes.
 // REQUIRES: the common checks passed and the signer is registered and not revoked.

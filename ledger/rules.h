@@ -15,6 +15,9 @@
 //
 //   amounts            every *_fen of a movement or pledge is 1..10^14     amount_out_of_range
 //   balances           no account may pass +-10^18 fen                      balance_overflow
+//   volume             every amount moved or pledged and every budget registered or revised,
+//                      over the ledger's life, at most 10^18 fen in all    volume_overflow
+//                      (so no view's total overflows; it bounds the balances too)
 //   org_registered     operator only; id new; bureaus have a level; ...    (see registry rules)
 //   policy_set         operator, or a finance bureau with region within its own   not_authorised
 //                      region valid                                         bad_region

@@ -205,6 +205,7 @@ constexpr char kFactPrefix = storage::kFactRow;
 constexpr char kFindingPrefix = storage::kFindingRow;
 constexpr char kProjectPrefix = storage::kProjectRow;
 constexpr char kPolicyPrefix = storage::kPolicyRow;
+constexpr char kVolumePrefix = storage::kVolumeRow;  // the key is this byte alone
 
 std::string RowKey(char prefix, std::string_view key) {
   std::string out(1, prefix);
@@ -521,6 +522,10 @@ std::vector<LedgerState::Row> LedgerState::StagedRows() const {
   for (const auto& [k, v] : policies_.staged) {
     rows.push_back({storage::kAccountsFamily, RowKey(kPolicyPrefix, k), EncodePolicy(v)});
   }
+  if (staged_volume_delta_ != 0) {
+    rows.push_back({storage::kAccountsFamily, std::string(1, kVolumePrefix),
+                    storage::EncodeU64(volume_fen())});
+  }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return a.family != b.family ? a.family < b.family : a.key < b.key;
   });
@@ -538,6 +543,8 @@ void LedgerState::Commit() {
   balances_.Commit();
   committed_sum_ += staged_sum_delta_;
   staged_sum_delta_ = 0;
+  committed_volume_ += staged_volume_delta_;
+  staged_volume_delta_ = 0;
   if (reader_ != nullptr) {
     // Committed facts and ids are durable in the reader's store; read them back when needed.
     facts_.staged.clear();
@@ -559,6 +566,7 @@ void LedgerState::Abort() {
   facts_.staged.clear();
   event_ids_.staged.clear();
   staged_sum_delta_ = 0;
+  staged_volume_delta_ = 0;
   fact_cache_.clear();
 }
 
@@ -578,6 +586,11 @@ bool LedgerState::LoadRow(std::string_view family, std::string_view key, std::st
   if (family != storage::kAccountsFamily || key.empty()) return false;
   std::string_view id = key.substr(1);
   switch (key[0]) {
+    case kVolumePrefix: {
+      if (!id.empty() || value.size() != 8) return false;
+      committed_volume_ = storage::DecodeU64(value);
+      return committed_volume_ != 0;
+    }
     case kBalancePrefix: {
       AccountKey account;
       if (value.size() != 8 || !AccountKey::Decode(id, &account)) return false;
@@ -629,6 +642,9 @@ void LedgerState::ForEachRow(
   for (const auto& [k, v] : findings_.committed) fn(RowKey(kFindingPrefix, k), EncodeFinding(v));
   for (const auto& [k, v] : projects_.committed) fn(RowKey(kProjectPrefix, k), EncodeProject(v));
   for (const auto& [k, v] : policies_.committed) fn(RowKey(kPolicyPrefix, k), EncodePolicy(v));
+  if (committed_volume_ != 0) {
+    fn(std::string(1, kVolumePrefix), storage::EncodeU64(committed_volume_));
+  }
 }
 
 bool LedgerState::FindRow(std::string_view family, std::string_view key, std::string* value) const {
@@ -647,6 +663,10 @@ bool LedgerState::FindRow(std::string_view family, std::string_view key, std::st
     return true;
   };
   switch (key[0]) {
+    case kVolumePrefix:
+      if (!id.empty() || committed_volume_ == 0) return false;
+      *value = storage::EncodeU64(committed_volume_);
+      return true;
     case kBalancePrefix:
       return encode(balances_, EncodeBalance);
     case kFactPrefix:
@@ -666,7 +686,7 @@ size_t LedgerState::RowCount(std::string_view family) const {
   if (family == storage::kRegistryFamily) return orgs_.size();
   if (family != storage::kAccountsFamily) return 0;
   return balances_.committed.size() + facts_.committed.size() + findings_.committed.size() +
-         projects_.committed.size() + policies_.committed.size();
+         projects_.committed.size() + policies_.committed.size() + (committed_volume_ != 0);
 }
 
 }  // namespace fundledger

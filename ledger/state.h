@@ -192,6 +192,13 @@ class LedgerState {
   // applied (double entry).
   __int128 balance_sum() const { return committed_sum_ + staged_sum_delta_; }
 
+  // The ledger's volume, committed and staged: the fen of every amount its events moved or
+  // pledged and of every project budget they registered or revised, in all. The rules bound it
+  // (kLedgerVolumeFenMax), and with it every figure a view adds up over any scope.
+  uint64_t volume_fen() const { return committed_volume_ + staged_volume_delta_; }
+  // REQUIRES: volume_fen() + fen does not overflow (the rules check the bound first).
+  void AddVolume(uint64_t fen) { (direct_ ? committed_volume_ : staged_volume_delta_) += fen; }
+
   // Storage rows (column family name, key, value) staged since the last Commit/Abort, in order
   // of family and key: a memtable inserts a key that follows the one before it from where that
   // one went, instead of from the top of its skip list.
@@ -277,6 +284,8 @@ class LedgerState {
   mutable HashMap<EventFact> fact_cache_;  // read back, this batch
   __int128 committed_sum_ = 0;
   __int128 staged_sum_delta_ = 0;
+  uint64_t committed_volume_ = 0;
+  uint64_t staged_volume_delta_ = 0;
 };
 
 }  // namespace fundledger

@@ -23,6 +23,9 @@
 //                'f' finding id  -> FindingState
 //                'j' project id  -> ProjectState
 //                'p' region      -> PolicyState (the empty region is national)
+//                'v'             -> the ledger's volume in fen, u64 big-endian: every amount its
+//                                   events moved or pledged and every project budget they
+//                                   registered or revised, in all (absent while 0)
 //   projections  view key                -> materialised view rows; their layout is the read
 //                                           side's and is written down in replay/view_rows.h
 //   index        (reserved, empty)
@@ -39,7 +42,8 @@
 
 namespace fundledger::storage {
 
-inline constexpr int kFormatVersion = 1;
+// 2: the accounts family's volume row ('v').
+inline constexpr int kFormatVersion = 2;
 
 inline constexpr std::string_view kDatabaseDir = "db";
 inline constexpr std::string_view kLogKeyFile = "log.key";
@@ -64,6 +68,7 @@ inline constexpr char kFactRow = 'e';
 inline constexpr char kFindingRow = 'f';
 inline constexpr char kProjectRow = 'j';
 inline constexpr char kPolicyRow = 'p';
+inline constexpr char kVolumeRow = 'v';
 
 // Automatic checkpoints.
 inline constexpr uint64_t kCheckpointEveryEvents = 10000;

@@ -86,7 +86,7 @@ class FundRules : public ::testing::Test {
 
   // p1 approved and holding `district` money from yh-finance.
   // A ledger with every kind of registry and accounts row: balances, facts (acknowledged,
-  // reversed, against a pledge), a finding, a project and a policy.
+  // reversed, against a pledge), a finding, a project, a policy and the volume.
   void EveryKindOfStateRow() {
     FundedAndApproved();
     Ok("yh-finance", PolicyFor("pol", "hunan/xiangtan/yuhu"));
@@ -151,18 +151,80 @@ TEST_F(FundRules, EveryMovementIsDoubleEntryAndAllAccountsSumToZero) {
   EXPECT_TRUE(L.journal().state().balance_sum() == 0);
 }
 
-TEST_F(FundRules, NoAccountPassesTenToTheEighteenth) {
-  // 10^4 receipts of 10^14 fen bring the external source to -10^18; one more would pass it.
+// The ledger's volume (every amount moved or pledged, every budget registered or revised) stays
+// within 10^18 fen, and with it every account (no account's balance can pass what moved through
+// it) and every figure a view adds up. The volume is stored with the state and read back when the
+// ledger is opened again, and verification rebuilds it from the records.
+TEST_F(FundRules, TheLedgersVolumeStaysWithinTenToTheEighteenth) {
+  constexpr uint64_t kVolumeMax = 1'000'000'000'000'000'000ULL;
+  const uint64_t registered = L.journal().state().volume_fen();
+  EXPECT_EQ(registered, 1'400'000'000u);  // p1's budget
+  // Receipts of 10^14 fen up to the last whole one that fits.
+  const uint64_t receipts = (kVolumeMax - registered) / kMax;
   std::vector<SignedEvent> events;
-  for (int i = 0; i < 10'000; ++i) {
+  for (uint64_t i = 0; i < receipts; ++i) {
     events.push_back(L.Signed("yh-finance", Received("big-" + std::to_string(i), "yh-finance",
                                                      "pool", "district", "yh-finance", kMax)));
   }
   std::vector<AppendResult> results;
-  ASSERT_TRUE(L.journal().Append(events, &results).ok());
-  for (const auto& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-  Refused("yh-finance", Received("big-last", "yh-finance", "pool", "district", "yh-finance", 1),
-          "balance_overflow", "amount_fen");
+  for (size_t at = 0; at < events.size(); at += kAppendBatchEventsMax) {
+    const size_t n = std::min(events.size() - at, kAppendBatchEventsMax);
+    ASSERT_TRUE(L.journal().Append(std::span(events).subspan(at, n), &results).ok());
+    for (const auto& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  }
+  const uint64_t room = kVolumeMax - L.journal().state().volume_fen();
+  ASSERT_GT(room, 1u);
+  ASSERT_LT(room, kMax);
+  Refused("yh-finance",
+          Received("one-too-many", "yh-finance", "pool", "district", "yh-finance", room + 1),
+          "volume_overflow", "amount_fen");
+  Ok("yh-finance", Received("the-last", "yh-finance", "pool", "district", "yh-finance", room - 1));
+  EXPECT_EQ(L.journal().state().volume_fen(), kVolumeMax - 1);
+  // A movement, a pledge, a budget and a revision each count.
+  Refused("yh-finance", Allocated("a1", "yh-finance", "p1", "project", "district", 2),
+          "volume_overflow", "amount_fen");
+  Ok("yh-finance", Allocated("a1", "yh-finance", "p1", "project", "district", 1));
+  Refused("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 1), "volume_overflow",
+          "amount_fen");
+  Refused("yh-housing", ProjectRegistration("p2"), "volume_overflow", "budget");
+  Refused("yh-housing",
+          Event("rev", "project_revised",
+                {{"project", "p1"},
+                 {"budget", Budget(1)},
+                 {"funding_plan", {{{"category", "district"}, {"amount_fen", 1}}}}}),
+          "volume_overflow", "budget");
+  // A reversal moves its money back, and counts as well.
+  Refused("yh-finance", Reversal("rev-a1", "a1"), "volume_overflow", "target");
+  // Every account is well within its own bound.
+  EXPECT_EQ(Balance(schema::AccountHolder::EXTERNAL, "org:yh-finance", Category::DISTRICT),
+            -int64_t(kVolumeMax - 1'400'000'000 - 1));
+
+  // Read back when the ledger is opened again: the bound still holds, and the ledger verifies.
+  L.Reopen();
+  EXPECT_EQ(L.journal().state().volume_fen(), kVolumeMax);
+  Refused("yh-finance", Received("after-reopen", "yh-finance", "pool", "district", "yh-finance", 1),
+          "volume_overflow", "amount_fen");
+  VerifyReport report;
+  Status verified = VerifyLedger(L.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(verified.ok()) << verified.ToString();
+}
+
+// A stored volume that is not the one the records make is named by verification.
+TEST_F(FundRules, AVolumeRowChangedIsNamedByVerification) {
+  FundedAndApproved(1000);
+  const std::string key(1, storage::kVolumeRow);
+  std::string stored;
+  bool found = false;
+  ASSERT_TRUE(L.journal().Get(storage::kAccountsFamily, key, &stored, &found).ok());
+  ASSERT_TRUE(found);
+  EXPECT_EQ(storage::DecodeU64(stored), 1'400'000'000u + 10'000 + 1'000);
+  ASSERT_TRUE(L.journal()
+                  .PutRawForTesting(storage::kAccountsFamily, key,
+                                    storage::EncodeU64(storage::DecodeU64(stored) - 1))
+                  .ok());
+  VerifyReport report;
+  Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
+  EXPECT_EQ(s.code(), "accounts_mismatch") << s.ToString();
 }
 
 // ---- policies ----
@@ -1056,8 +1118,9 @@ TEST_F(FundRules, EveryStateRowChangedInOneBitOrCutShortIsReadOrRefused) {
       }
     }
   }
-  // Balances, facts, a finding, a project and a policy: every kind of accounts row was tried.
-  EXPECT_EQ(kinds.size(), 5u);
+  // Balances, facts, a finding, a project, a policy and the volume: every kind of accounts row
+  // was tried.
+  EXPECT_EQ(kinds.size(), 6u);
   EXPECT_GT(tries, 10000u);
   EXPECT_LT(read, tries);
   std::cout << tries << " changed rows, " << read << " of them read\n";

@@ -539,14 +539,18 @@ TEST(Journal, ReadOnlyOpenCannotAppend) {
 
 TEST(Journal, UnknownFormatVersionRefusesToOpen) {
   TestLedger ledger;
-  ASSERT_TRUE(ledger.journal()
-                  .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
-                  .ok());
-  std::unique_ptr<Journal> again;
-  JournalOptions options;
-  options.read_only = true;
-  Status s = Journal::Open(ledger.dir().string(), options, &again);
-  EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
+  // A later format, and the first one (before the accounts family's volume row).
+  for (int version : {storage::kFormatVersion + 1, 1}) {
+    ASSERT_TRUE(ledger.journal()
+                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion,
+                                      std::to_string(version))
+                    .ok());
+    std::unique_ptr<Journal> again;
+    JournalOptions options;
+    options.read_only = true;
+    Status s = Journal::Open(ledger.dir().string(), options, &again);
+    EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
+  }
 }
 
 TEST(Journal, ProofsVerifyAgainstTheRoots) {
