@@ -165,6 +165,21 @@ ApiResponse GetEvents(const ApiContext& context, const Query& query) {
   return s.ok() ? JsonResponse(records) : ErrorResponse(s);
 }
 
+// Every read of the journal holds the read gate shared (the writer keeps it while a batch is
+// half applied or not yet durable) and is refused once the journal has failed: its state may
+// then hold a batch that never became durable. A view as of an earlier point holds it only
+// while it fixes that point (GetView).
+class JournalRead {
+ public:
+  explicit JournalRead(const ApiContext& context)
+      : hold_(*context.gate), failure_(context.journal->failure()) {}
+  const Status& failure() const { return failure_; }
+
+ private:
+  ReadGate::Shared hold_;
+  Status failure_;
+};
+
 ApiResponse GetView(const ApiContext& context, std::string_view view, const Query& query,
                     const OrgAccess& org) {
   uint64_t as_of_seq = 0;
@@ -181,11 +196,32 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     s = Status::InvalidArgument("bad_format", "format is json, csv or table", "format");
   }
   if (!s.ok()) return ErrorResponse(s);
+  std::optional<JournalRead> read(std::in_place, context);
+  if (!read->failure().ok()) return ErrorResponse(read->failure());
   std::unique_ptr<ViewPoint> point;
-  s = OpenView(*context.journal, view_query, &point);
-  if (s.ok()) s = AuthorizeRegion(org, point->region());
   RenderedView rendered;
-  if (s.ok()) s = RenderView(*point, view_query, format, &rendered);
+  if (view_query.as_of.seq == 0 && !view_query.as_of.day) {
+    // At the head: the stored rows, read under the gate.
+    s = OpenView(*context.journal, view_query, &point);
+    if (s.ok()) s = AuthorizeRegion(org, point->region());
+    if (s.ok()) s = RenderView(*point, view_query, format, &rendered);
+  } else {
+    // As of an earlier point: a fold of durable records, with the gate released (only the
+    // journal's in-memory state is read under it), so that a fold of a large scope does not
+    // hold the writer back. The point is fixed while the gate shows only durable records.
+    ViewQuery at = view_query;
+    const uint64_t head = context.journal->head().size;
+    if (at.as_of.seq > head) {
+      return ErrorResponse(Status::InvalidArgument(
+          "as_of_seq_beyond_head", "the ledger holds " + std::to_string(head) + " records",
+          "as_of_seq"));
+    }
+    if (at.as_of.seq == 0) at.as_of.seq = head;
+    read.reset();
+    s = OpenView(*context.journal, at, &point, context.gate);
+    if (s.ok()) s = AuthorizeRegion(org, point->region());
+    if (s.ok()) s = RenderView(*point, at, format, &rendered);
+  }
   if (!s.ok()) return ErrorResponse(s);
   if (format == "csv") return TextResponse(std::move(rendered.csv), "text/csv; charset=utf-8");
   if (format == "table") {
@@ -215,20 +251,6 @@ ApiResponse GetProof(const ApiContext& context, std::string_view kind, const Que
   return s.ok() ? JsonResponse(out) : ErrorResponse(s);
 }
 
-// Every read of the journal holds the read gate shared (the writer keeps it while a batch is
-// half applied or not yet durable) and is refused once the journal has failed: its state may
-// then hold a batch that never became durable.
-class JournalRead {
- public:
-  explicit JournalRead(const ApiContext& context)
-      : hold_(*context.gate), failure_(context.journal->failure()) {}
-  const Status& failure() const { return failure_; }
-
- private:
-  ReadGate::Shared hold_;
-  Status failure_;
-};
-
 // The signed reads: authentication, then the route.
 ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std::string_view path,
                        std::string_view raw_query) {
@@ -236,19 +258,19 @@ ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std
   std::shared_ptr<const OrgDirectory> directory;  // keeps *org alive
   Status s = Authenticate(context, request, path, raw_query, &org, &directory);
   if (!s.ok()) return ErrorResponse(s);
+  Query query;
+  constexpr std::string_view kViews = "/v1/views/";
+  if (path.substr(0, kViews.size()) == kViews) {  // holds the gate itself (GetView)
+    s = ParseQuery(raw_query, {"project", "pool", "region", "as_of_seq", "as_of_date", "format"},
+                   &query);
+    return s.ok() ? GetView(context, path.substr(kViews.size()), query, *org) : ErrorResponse(s);
+  }
   JournalRead read(context);
   if (!read.failure().ok()) return ErrorResponse(read.failure());
-  Query query;
   if (path == "/v1/events") {
     s = AuthorizeEverything(*org);
     if (s.ok()) s = ParseQuery(raw_query, {"from", "limit"}, &query);
     return s.ok() ? GetEvents(context, query) : ErrorResponse(s);
-  }
-  constexpr std::string_view kViews = "/v1/views/";
-  if (path.substr(0, kViews.size()) == kViews) {
-    s = ParseQuery(raw_query, {"project", "pool", "region", "as_of_seq", "as_of_date", "format"},
-                   &query);
-    return s.ok() ? GetView(context, path.substr(kViews.size()), query, *org) : ErrorResponse(s);
   }
   if (path == "/v1/checkpoint") {
     json out;

@@ -125,8 +125,9 @@ Status MakeViewQuery(std::string_view view, const std::string& project, const st
   return Status::Ok();
 }
 
-Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out) {
-  Status s = ViewPoint::Open(journal, query.scope, query.as_of, out);
+Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out,
+                StateGate* gate) {
+  Status s = ViewPoint::Open(journal, query.scope, query.as_of, out, gate);
   if (s.code() == "as_of_seq_beyond_head" || s.code() == "bad_region") {
     return Status::InvalidArgument(s.code(), s.message(), s.field());
   }

@@ -66,8 +66,10 @@ struct RenderedView {
 // The ViewPoint of `query` (ViewPoint::Open): NotFound "project_unknown"/"pool_unknown";
 // InvalidArgument "as_of_seq_beyond_head", "bad_region". Its region() is where the scope lies,
 // for access checks before rendering.
-// REQUIRES: no concurrent Append on `journal` while the point is open.
-Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out);
+// REQUIRES: no concurrent Append on `journal` while the point is open, or `gate` given (a view
+// at a point of durable records, read beside the writer: ViewPoint::Open).
+Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out,
+                StateGate* gate = nullptr);
 // Renders the view of `query` at `point` (opened by OpenView for the same query) in `format`
 // ("json", "csv" or "table"; only that member of `out` is filled).
 Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
