@@ -526,7 +526,6 @@ Status Journal::SignCheckpointAt(uint64_t size, const Hash& root, std::string* n
 }
 
 Status Journal::WriteCheckpoint(std::string* note) {
-  uint64_t sync_ticket = 0, size = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (range_.size() > last_checkpoint_size_) {
@@ -536,28 +535,18 @@ Status Journal::WriteCheckpoint(std::string* note) {
       FL_RETURN_IF_ERROR(failure());
       std::string signed_note;
       FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &signed_note));
-      // Not synced for its own sake: a note is a deterministic signature of the origin, size and
-      // root, so a row lost in a crash is signed again byte for byte from the records it rests
-      // on. Those are what must be durable before the note is given out (below).
-      rocksdb::WriteOptions write;
-      write.sync = false;
+      // A synced write syncs the whole WAL first, so the head it signs is durable once it
+      // returns, even with batches written and not yet synced by Sync().
+      rocksdb::WriteOptions sync;
+      sync.sync = true;
       rocksdb::Status s =
-          db_->Put(write, families_->checkpoints, storage::EncodeU64(range_.size()), signed_note);
+          db_->Put(sync, families_->checkpoints, storage::EncodeU64(range_.size()), signed_note);
       if (!s.ok()) return Fail(FromRocks(s));
       last_checkpoint_size_ = range_.size();
       last_checkpoint_ms_ = last_recorded_at_ms_;
     }
-    sync_ticket = written_batches_.load(std::memory_order_acquire);
-    size = last_checkpoint_size_;
   }
-  // Outside the lock, so that the writer goes on meanwhile. Where every batch is synced before
-  // anyone reads past it (Append; the server, whose readers wait for durable batches) there is
-  // nothing to sync and no request for a checkpoint costs a sync.
-  FL_RETURN_IF_ERROR(Sync(sync_ticket));
-  // The checkpoint at that size, not a later one a batch written since may hold.
-  bool found = false;
-  FL_RETURN_IF_ERROR(Get(storage::kCheckpointsFamily, storage::EncodeU64(size), note, &found));
-  return found ? Status::Ok() : LatestCheckpoint(note);
+  return LatestCheckpoint(note);
 }
 
 Status Journal::LatestCheckpoint(std::string* note) const {

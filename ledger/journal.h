@@ -210,10 +210,7 @@ class Journal : public StateReader {
   Status ConsistencyProof(uint64_t size1, uint64_t size2, std::vector<Hash>* proof, Hash* root1,
                           Hash* root2) const;
 
-  // Signs a checkpoint at the head if the head is past the latest one; returns the latest once
-  // the records it signs are durable (syncing the batches written and not yet synced, if any;
-  // the checkpoint's own row is synced with the next batch, and signed again byte for byte if a
-  // crash loses it).
+  // Signs a checkpoint at the head if the head is past the latest one; returns the latest.
   Status WriteCheckpoint(std::string* note);
   // NotFound when no checkpoint has been written yet.
   Status LatestCheckpoint(std::string* note) const;

@@ -12,7 +12,6 @@
 #include <set>
 #include <thread>
 
-#include "crypto/checkpoint.h"
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
 #include "tests/ledger/fault_fs.h"
@@ -232,63 +231,6 @@ TEST(Durability, AppendInBatchesFailsWithAFailedSyncAndLeavesWholeBatchesInOrder
     }
     ExpectVerifies(ledger.journal());
   }
-}
-
-// A checkpoint asked for syncs only the records it signs, never its own row: where they are
-// durable already (every Append; the server's readers) it costs no sync, so that a reader asking
-// for one again and again does not make the writer wait for syncs. Its row, lost in a power cut,
-// is signed again byte for byte from the records.
-TEST(Durability, ACheckpointAskedForSyncsOnlyTheRecordsItSigns) {
-  FaultFs::WithEnv fault;
-  TestLedger ledger({}, fault.env.get());
-  ledger.Register("xt-finance");
-  Journal& journal = ledger.journal();
-  std::vector<AppendResult> results;
-  ASSERT_TRUE(journal.Append(Receipts(ledger, "a", 3), &results).ok());
-  const uint64_t syncs = fault.fs->syncs();
-  std::string note;
-  ASSERT_TRUE(journal.WriteCheckpoint(&note).ok());
-  Checkpoint checkpoint;
-  ASSERT_TRUE(OpenCheckpoint(note, journal.log_verifier(), &checkpoint).ok());
-  EXPECT_EQ(checkpoint.size, journal.head().size);
-  EXPECT_EQ(fault.fs->syncs(), syncs) << "a checkpoint of durable records synced";
-
-  // Lost in a power cut now, and signed again the same.
-  const fs::path copy = ledger.dir().string() + "-cut";
-  fault.fs->CopyAsAfterPowerCut(ledger.dir() / std::string(storage::kDatabaseDir),
-                                copy / std::string(storage::kDatabaseDir),
-                                [](uint64_t) -> uint64_t { return 0; });
-  fs::copy_file(ledger.dir() / std::string(storage::kLogKeyFile),
-                copy / std::string(storage::kLogKeyFile));
-  {
-    Views views;
-    std::unique_ptr<Journal> recovered;
-    ASSERT_TRUE(OpenWithViews(copy.string(), JournalOptions(), &views, &recovered).ok());
-    std::string latest;
-    Status s = recovered->LatestCheckpoint(&latest);
-    EXPECT_TRUE(s.IsNotFound() || latest != note) << "the row was not expected to survive";
-    std::string again;
-    ASSERT_TRUE(recovered->WriteCheckpoint(&again).ok());
-    EXPECT_EQ(again, note);
-    ExpectVerifies(*recovered);
-  }
-  fs::remove_all(copy);
-
-  // Records written and not yet synced are synced before a checkpoint of them is given out.
-  uint64_t ticket = 0;
-  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "b", 2), &results, {}, &ticket).ok());
-  ASSERT_GT(fault.fs->UnsyncedBytes(), 0u);
-  ASSERT_TRUE(journal.WriteCheckpoint(&note).ok());
-  EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u);
-  EXPECT_EQ(fault.fs->syncs(), syncs + 1);
-  ASSERT_TRUE(OpenCheckpoint(note, journal.log_verifier(), &checkpoint).ok());
-  EXPECT_EQ(checkpoint.size, journal.head().size);
-  // Asked again with nothing new: the same note, no sync.
-  std::string same;
-  ASSERT_TRUE(journal.WriteCheckpoint(&same).ok());
-  EXPECT_EQ(same, note);
-  EXPECT_EQ(fault.fs->syncs(), syncs + 1);
-  ExpectVerifies(journal);
 }
 
 // Batches written with AppendUnsynced and synced now and then; after each step the database is
