@@ -161,10 +161,14 @@ Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
   std::string key = "projects|" + std::to_string(checkpoint.size);
   if ((*out = Cached(key))) return Status::Ok();
   std::vector<ProjectSummary> projects;
-  std::unique_ptr<ViewPoint> point;
-  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kRegion, ""}, AsOf{checkpoint.size, {}},
-                                     &point, &gate_));
-  FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
+  {
+    std::optional<ReadGate::Shared> hold;
+    StateGate* beside = ReadAt(checkpoint.size, &hold);
+    std::unique_ptr<ViewPoint> point;
+    FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kRegion, ""},
+                                       AsOf{checkpoint.size, {}}, &point, beside));
+    FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
+  }
   json list = json::array();
   for (const ProjectSummary& p : projects) {
     list.push_back({{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
@@ -179,11 +183,19 @@ Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
   return Status::Ok();
 }
 
+StateGate* PublicReads::ReadAt(uint64_t size, std::optional<ReadGate::Shared>* hold) const {
+  hold->emplace(gate_);
+  if (journal_.head().size == size) return nullptr;
+  hold->reset();
+  return &gate_;
+}
+
 // 分配进度 of a region: what the finance bureaus' pools in it passed on of what they got.
-Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, json* out) const {
+Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, StateGate* beside,
+                                 json* out) const {
   std::vector<std::string> bureaus;
   {
-    StateGate::Shared hold(&gate_);
+    StateGate::Shared hold(beside);
     for (const auto& [id, org] : journal_.state().orgs()) {
       if (org.kind == schema::OrgKind::FINANCE_BUREAU && org.registered_seq <= size &&
           RegionWithin(org.region, scope.id)) {
@@ -196,7 +208,7 @@ Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, json* out) c
   for (const std::string& id : bureaus) {
     std::unique_ptr<ViewPoint> point;
     FL_RETURN_IF_ERROR(
-        ViewPoint::Open(journal_, {ScopeKind::kPool, id}, AsOf{size, {}}, &point, &gate_));
+        ViewPoint::Open(journal_, {ScopeKind::kPool, id}, AsOf{size, {}}, &point, beside));
     Balance balance;
     FL_RETURN_IF_ERROR(BalanceOf(*point, &balance));
     in += balance.Total().money_in_fen();
@@ -213,11 +225,10 @@ Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, json* out) c
 
 Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
                                  const Checkpoint& checkpoint, json* out) const {
-  // The fold reads the checkpoint's records, which never change, without the read gate: only
-  // the journal's in-memory state is read under it (ViewPoint::Open), so a large scope does not
-  // hold the writer back for its fold.
+  std::optional<ReadGate::Shared> hold;
+  StateGate* beside = ReadAt(checkpoint.size, &hold);
   std::unique_ptr<ViewPoint> point;
-  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, scope, AsOf{checkpoint.size, {}}, &point, &gate_));
+  FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, scope, AsOf{checkpoint.size, {}}, &point, beside));
   Balance balance;
   Ratios ratios;
   Disbursements disbursements;
@@ -238,7 +249,7 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
     if (scope.kind != ScopeKind::kRegion) continue;
     std::unique_ptr<ViewPoint> one;
     FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kProject, p.id},
-                                       AsOf{checkpoint.size, {}}, &one, &gate_));
+                                       AsOf{checkpoint.size, {}}, &one, beside));
     Balance b;
     FL_RETURN_IF_ERROR(BalanceOf(*one, &b));
     by_project.push_back(
@@ -249,7 +260,7 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
                    {"plan_fen", plan_fen},
                    {"payment_rate_bp", Bp(ratios.payment_rate_bp)}};
   if (scope.kind == ScopeKind::kRegion) {
-    FL_RETURN_IF_ERROR(PoolProgress(scope, checkpoint.size, &progress));
+    FL_RETURN_IF_ERROR(PoolProgress(scope, checkpoint.size, beside, &progress));
   } else {
     progress["allocation_rate_bp"] = Bp(RatioBp(total.money_in_fen(), plan_fen));
     progress["allocation_basis"] = "funding_plan";

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,7 +77,13 @@ class PublicReads {
   Status Latest(std::string* note, Checkpoint* checkpoint) const;
   Status BuildSummary(const Scope& scope, const std::string& note, const Checkpoint& checkpoint,
                       nlohmann::json* out) const;
-  Status PoolProgress(const Scope& scope, uint64_t size, nlohmann::json* out) const;
+  // How the views of the checkpoint of `size` are read. Where it is the head, the stored rows
+  // under the read gate, which `*hold` then holds: nullptr. Otherwise the checkpoint's records
+  // are folded beside the writer (ViewPoint::Open), so that a large scope's fold does not hold
+  // the writer back: the gate, not held, to read the journal's in-memory state under.
+  StateGate* ReadAt(uint64_t size, std::optional<ReadGate::Shared>* hold) const;
+  Status PoolProgress(const Scope& scope, uint64_t size, StateGate* beside,
+                      nlohmann::json* out) const;
   // The cache: answers by key, oldest evicted first.
   std::shared_ptr<const std::string> Cached(const std::string& key);
   void Remember(const std::string& key, std::shared_ptr<const std::string> value);

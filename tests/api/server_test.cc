@@ -832,6 +832,37 @@ TEST_F(ServerTest, APublicSummaryIsBuiltWithoutHoldingTheWriterBack) {
     }
     EXPECT_LT(ratio, 0.5) << "the writer waited that share of the build";
   }
+  // At a checkpoint that is the head, the stored rows are read under the gate; once the head
+  // has moved past it, the same checkpoint is folded beside the writer: the same answers.
+  std::string at_head;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&at_head).ok());
+  std::map<std::string, std::string> answers;
+  for (int pass = 0; pass < 2; ++pass) {
+    ReadGate gate;
+    PublicReads reads(L.journal(), gate, &L.log_key());
+    for (const Scope& scope : {Scope{ScopeKind::kRegion, ""}, Scope{ScopeKind::kProject, "p1"},
+                               Scope{ScopeKind::kRegion, "hunan/xiangtan"}}) {
+      std::shared_ptr<const std::string> body;
+      ASSERT_TRUE(reads.Summary(scope, &body).ok());
+      std::string& first = answers[scope.id];
+      if (pass == 0) {
+        first = *body;
+      } else {
+        EXPECT_EQ(*body, first) << scope.id;
+      }
+    }
+    std::shared_ptr<const std::string> projects;
+    ASSERT_TRUE(reads.Projects(&projects).ok());
+    if (pass == 0) {
+      answers["/projects"] = *projects;
+    } else {
+      EXPECT_EQ(*projects, answers["/projects"]);
+    }
+    if (pass == 0) {
+      L.AppendOk(L.Signed("xt-finance",
+                          Allocated("one-more", "xt-finance", "p1", "project", "municipal", 1)));
+    }
+  }
 }
 
 // A signed view as of an earlier point is a fold of durable records, made with the read gate
