@@ -198,6 +198,11 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
   if (!s.ok()) return ErrorResponse(s);
   std::optional<JournalRead> read(std::in_place, context);
   if (!read->failure().ok()) return ErrorResponse(read->failure());
+  // Refused before anything is read or folded, where the scope is known.
+  if (std::string region; ScopeRegion(*context.journal, view_query.scope, &region)) {
+    s = AuthorizeRegion(org, region);
+    if (!s.ok()) return ErrorResponse(s);
+  }
   std::unique_ptr<ViewPoint> point;
   RenderedView rendered;
   if (view_query.as_of.seq == 0 && !view_query.as_of.day) {

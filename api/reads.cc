@@ -134,6 +134,27 @@ Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<
   return s;
 }
 
+bool ScopeRegion(const Journal& journal, const Scope& scope, std::string* region) {
+  switch (scope.kind) {
+    case ScopeKind::kRegion:
+      *region = scope.id;
+      return IsValidRegion(scope.id);
+    case ScopeKind::kPool: {
+      const Org* org = journal.state().FindOrg(scope.id);
+      if (org == nullptr || org->kind != schema::OrgKind::FINANCE_BUREAU) return false;
+      *region = org->region;
+      return true;
+    }
+    case ScopeKind::kProject: {
+      const Project* project = journal.state().FindProject(scope.id);
+      if (project == nullptr) return false;
+      *region = project->region;
+      return true;
+    }
+  }
+  return false;
+}
+
 namespace {
 
 // The figures of the view in `format`.

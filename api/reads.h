@@ -70,6 +70,10 @@ struct RenderedView {
 // at a point of durable records, read beside the writer: ViewPoint::Open).
 Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<ViewPoint>* out,
                 StateGate* gate = nullptr);
+// The region a view's scope lies in, as the journal's state has it now (a project's or a pool's
+// bureau's region, or the region itself), for access checks before a view is opened; false if
+// the scope names nothing (OpenView then says why). REQUIRES: no concurrent Append.
+bool ScopeRegion(const Journal& journal, const Scope& scope, std::string* region);
 // Renders the view of `query` at `point` (opened by OpenView for the same query) in `format`
 // ("json", "csv" or "table"; only that member of `out` is filled).
 Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,

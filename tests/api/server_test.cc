@@ -28,6 +28,7 @@
 #include "api/reads.h"
 #include "api/submit.h"
 #include "crypto/merkle.h"
+#include "ledger/storage_format.h"
 #include "replay/verify.h"
 #include "tests/api/raw_connection.h"
 #include "tests/ledger/fund_events.h"
@@ -910,6 +911,44 @@ TEST_F(ServerTest, AnAsOfViewIsFoldedWithoutHoldingTheWriterBack) {
   ApiResponse folded = view("region=&as_of_seq=" + std::to_string(head));
   ASSERT_EQ(folded.status, 200u) << folded.body;
   EXPECT_EQ(json::parse(now.body), json::parse(folded.body));
+}
+
+// A signed view is refused before its point is opened or folded where the scope is known: an org
+// reading outside its region cannot make the server fold what it may not see. A record of p1's
+// history is broken, so that any fold of p1 fails.
+TEST_F(ServerTest, AViewOutsideTheReadersRegionIsRefusedBeforeItIsFolded) {
+  L.AppendOk(
+      L.Signed("xt-finance", Allocated("a1", "xt-finance", "p1", "project", "municipal", 1)));
+  uint64_t seq = 0;
+  ASSERT_TRUE(L.journal().FindEvent("a1", &seq).ok());
+  ASSERT_TRUE(L.journal()
+                  .PutRawForTesting(storage::kRecordsFamily, storage::EncodeU64(seq), "broken")
+                  .ok());
+  L.AppendOk(
+      L.Signed("xt-finance", Allocated("a2", "xt-finance", "p1", "project", "municipal", 1)));
+  HandlerAlone handler(L.journal());
+  auto view = [&](const std::string& org, const std::string& query) {
+    const std::string path = "/v1/views/balance";
+    ApiRequest request{"GET", path + "?" + query, "",
+                       SignRequest(L.keys().at(org), org, "GET", path, query, WallMs()), ""};
+    ApiResponse answer;
+    HandleRequest(handler.context, request,
+                  [&](ApiResponse response) { answer = std::move(response); });
+    return answer;
+  };
+  const std::string at = "&as_of_seq=" + std::to_string(L.journal().head().size);
+  for (std::string scope : {"project=p1", "region=hunan", "pool=xt-finance"}) {
+    SCOPED_TRACE(scope);
+    ApiResponse refused = view("bj-finance", scope + at);
+    EXPECT_EQ(refused.status, 403u) << refused.body;
+    EXPECT_NE(refused.body.find("forbidden_region"), std::string::npos) << refused.body;
+  }
+  ApiResponse contractor = view("jianshe", "project=p1" + at);
+  EXPECT_EQ(contractor.status, 403u) << contractor.body;
+  EXPECT_NE(contractor.body.find("forbidden_kind"), std::string::npos) << contractor.body;
+  // The fold does fail for those who may read it.
+  ApiResponse folded = view("xt-finance", "project=p1" + at);
+  EXPECT_EQ(folded.status, 500u) << folded.body;
 }
 
 // The request bodies of all connections together are bounded: while one slow client holds most
