@@ -270,11 +270,9 @@ Status RatiosOf(const ViewPoint& point, Ratios* out) {
   return Status::Ok();
 }
 
-Status DisbursementsOf(const ViewPoint& point, Disbursements* out) {
+Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window) {
   *out = Disbursements();
-  for (const std::string& p : point.projects()) {
-    FL_RETURN_IF_ERROR(ProjectLines(point.rows(), p, &out->lines));
-  }
+  out->lines_from = window.from;
   std::map<std::string, DisbursementTotal> work, item, payee, month, category;
   auto add = [](std::map<std::string, DisbursementTotal>* m, const std::string& key,
                 const std::string& name, int64_t amount) {
@@ -284,18 +282,28 @@ Status DisbursementsOf(const ViewPoint& point, Disbursements* out) {
     t.amount_fen += amount;
     ++t.count;
   };
-  for (const DisbursementLine& line : out->lines) {
-    if (!line.reversed_by.empty()) continue;
-    out->total_fen += line.amount_fen;
-    ++out->count;
-    add(&work, WorkName(line.work), "", line.amount_fen);
-    add(&item, line.item, "", line.amount_fen);
-    std::string who = !line.payee_org.empty()           ? "org:" + line.payee_org
-                      : !line.payee_credit_code.empty() ? "code:" + line.payee_credit_code
-                                                        : "name:" + line.payee_name;
-    add(&payee, who, line.payee_name, line.amount_fen);
-    add(&month, Month(line.day), "", line.amount_fen);
-    add(&category, CategoryName(line.category), "", line.amount_fen);
+  // One project's lines at a time: the totals take every line, the list only the window's.
+  std::vector<DisbursementLine> lines;
+  for (const std::string& p : point.projects()) {
+    lines.clear();
+    FL_RETURN_IF_ERROR(ProjectLines(point.rows(), p, &lines));
+    for (DisbursementLine& line : lines) {
+      const uint64_t index = out->lines_total++;
+      const bool listed = index >= window.from && index - window.from < window.limit;
+      if (line.reversed_by.empty()) {
+        out->total_fen += line.amount_fen;
+        ++out->count;
+        add(&work, WorkName(line.work), "", line.amount_fen);
+        add(&item, line.item, "", line.amount_fen);
+        std::string who = !line.payee_org.empty()           ? "org:" + line.payee_org
+                          : !line.payee_credit_code.empty() ? "code:" + line.payee_credit_code
+                                                            : "name:" + line.payee_name;
+        add(&payee, who, line.payee_name, line.amount_fen);
+        add(&month, Month(line.day), "", line.amount_fen);
+        add(&category, CategoryName(line.category), "", line.amount_fen);
+      }
+      if (listed) out->lines.push_back(std::move(line));
+    }
   }
   auto finish = [&](std::map<std::string, DisbursementTotal>& m, bool by_amount) {
     std::vector<DisbursementTotal> v;
@@ -785,7 +793,150 @@ nlohmann::json DisbursementsJson(const Disbursements& d) {
           {"by_payee", TotalsJson(d.by_payee, "payee", true)},
           {"by_month", TotalsJson(d.by_month, "month", false)},
           {"by_category", TotalsJson(d.by_category, "category", false)},
-          {"disbursements", lines}};
+          {"disbursements", lines},
+          {"page",
+           {{"from", d.lines_from},
+            {"listed", d.lines.size()},
+            {"total", d.lines_total},
+            {"next", nullptr}}}};
+}
+
+namespace {
+
+// Reads DisbursementsJson's JSON back; each reader fails with the field it could not read.
+class JsonReader {
+ public:
+  Status Fail(const std::string& field) const {
+    return Status::InvalidArgument("bad_view_json", "not a disbursements view: " + field, field);
+  }
+  Status Text(const nlohmann::json& j, const char* key, std::string* out) const {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) return Fail(key);
+    *out = it->get<std::string>();
+    return Status::Ok();
+  }
+  // A string, or null for empty.
+  Status TextOrNull(const nlohmann::json& j, const char* key, std::string* out) const {
+    auto it = j.find(key);
+    if (it != j.end() && it->is_null()) {
+      out->clear();
+      return Status::Ok();
+    }
+    return Text(j, key, out);
+  }
+  template <typename Int>
+  Status Number(const nlohmann::json& j, const char* key, Int* out) const {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer()) return Fail(key);
+    *out = it->get<Int>();
+    return Status::Ok();
+  }
+  // One of `count` names given by name_of(0..count-1).
+  template <typename Enum, typename NameOf>
+  Status Named(const nlohmann::json& j, const char* key, size_t count, NameOf name_of,
+               Enum* out) const {
+    std::string text;
+    FL_RETURN_IF_ERROR(Text(j, key, &text));
+    for (size_t i = 0; i < count; ++i) {
+      if (text == name_of(Enum(i))) {
+        *out = Enum(i);
+        return Status::Ok();
+      }
+    }
+    return Fail(key);
+  }
+};
+
+Status TotalsFromJson(const JsonReader& r, const nlohmann::json& j, const char* key_name,
+                      bool named, std::vector<DisbursementTotal>* out) {
+  if (!j.is_array()) return r.Fail(std::string("by_") + key_name);
+  for (const auto& row : j) {
+    DisbursementTotal t;
+    FL_RETURN_IF_ERROR(r.Text(row, key_name, &t.key));
+    FL_RETURN_IF_ERROR(r.Number(row, "amount_fen", &t.amount_fen));
+    FL_RETURN_IF_ERROR(r.Number(row, "count", &t.count));
+    if (auto it = row.find("share_bp"); it == row.end() || !it->is_null()) {
+      int64_t bp = 0;
+      FL_RETURN_IF_ERROR(r.Number(row, "share_bp", &bp));
+      t.share_bp = bp;
+    }
+    if (named) FL_RETURN_IF_ERROR(r.Text(row, "name", &t.name));
+    out->push_back(std::move(t));
+  }
+  return Status::Ok();
+}
+
+Status LineFromJson(const JsonReader& r, const nlohmann::json& j, DisbursementLine* l) {
+  FL_RETURN_IF_ERROR(r.Text(j, "id", &l->id));
+  FL_RETURN_IF_ERROR(r.Number(j, "seq", &l->seq));
+  FL_RETURN_IF_ERROR(r.Text(j, "project", &l->project));
+  std::string day;
+  FL_RETURN_IF_ERROR(r.Text(j, "occurred_on", &day));
+  if (!ParseDate(day, "occurred_on", &l->day).ok()) return r.Fail("occurred_on");
+  FL_RETURN_IF_ERROR(r.Named(j, "category", kCategories, CategoryName, &l->category));
+  FL_RETURN_IF_ERROR(r.Number(j, "amount_fen", &l->amount_fen));
+  auto payee = j.find("payee");
+  if (payee == j.end() || !payee->is_object()) return r.Fail("payee");
+  FL_RETURN_IF_ERROR(r.Text(*payee, "name", &l->payee_name));
+  const size_t kinds = capnp::Schema::from<schema::OrgKind>().getEnumerants().size();
+  FL_RETURN_IF_ERROR(r.Named(*payee, "kind", kinds, OrgKindName, &l->payee_kind));
+  if (payee->contains("credit_code")) {
+    FL_RETURN_IF_ERROR(r.Text(*payee, "credit_code", &l->payee_credit_code));
+  }
+  if (payee->contains("org")) FL_RETURN_IF_ERROR(r.Text(*payee, "org", &l->payee_org));
+  FL_RETURN_IF_ERROR(r.Named(j, "work", kWorks, WorkName, &l->work));
+  FL_RETURN_IF_ERROR(r.Text(j, "item", &l->item));
+  if (auto it = j.find("units"); it == j.end() || !it->is_null()) {
+    uint32_t units = 0;
+    FL_RETURN_IF_ERROR(r.Number(j, "units", &units));
+    l->units = units;
+  }
+  FL_RETURN_IF_ERROR(r.Text(j, "contract_ref", &l->contract_ref));
+  FL_RETURN_IF_ERROR(r.Text(j, "invoice_ref", &l->invoice_ref));
+  FL_RETURN_IF_ERROR(r.TextOrNull(j, "acknowledged_by", &l->acknowledged_by));
+  FL_RETURN_IF_ERROR(r.TextOrNull(j, "reversed_by", &l->reversed_by));
+  auto findings = j.find("findings");
+  if (findings == j.end() || !findings->is_array()) return r.Fail("findings");
+  for (const auto& f : *findings) {
+    if (!f.is_string()) return r.Fail("findings");
+    l->findings.push_back(f.get<std::string>());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DisbursementsFromJson(const nlohmann::json& json, Disbursements* out) {
+  *out = Disbursements();
+  JsonReader r;
+  if (!json.is_object()) return r.Fail("disbursements");
+  FL_RETURN_IF_ERROR(r.Number(json, "total_fen", &out->total_fen));
+  FL_RETURN_IF_ERROR(r.Number(json, "count", &out->count));
+  const std::pair<const char*, std::vector<DisbursementTotal>*> totals[] = {
+      {"work", &out->by_work},
+      {"item", &out->by_item},
+      {"payee", &out->by_payee},
+      {"month", &out->by_month},
+      {"category", &out->by_category}};
+  for (const auto& [name, v] : totals) {
+    auto it = json.find(std::string("by_") + name);
+    if (it == json.end()) return r.Fail(std::string("by_") + name);
+    FL_RETURN_IF_ERROR(TotalsFromJson(r, *it, name, v == &out->by_payee, v));
+  }
+  auto lines = json.find("disbursements");
+  if (lines == json.end() || !lines->is_array()) return r.Fail("disbursements");
+  for (const auto& line : *lines) {
+    out->lines.emplace_back();
+    FL_RETURN_IF_ERROR(LineFromJson(r, line, &out->lines.back()));
+  }
+  auto page = json.find("page");
+  if (page == json.end() || !page->is_object()) return r.Fail("page");
+  uint64_t listed = 0;
+  FL_RETURN_IF_ERROR(r.Number(*page, "from", &out->lines_from));
+  FL_RETURN_IF_ERROR(r.Number(*page, "listed", &listed));
+  FL_RETURN_IF_ERROR(r.Number(*page, "total", &out->lines_total));
+  if (listed != out->lines.size()) return r.Fail("page.listed");
+  return Status::Ok();
 }
 
 std::string DisbursementsCsv(const Disbursements& d) {
@@ -846,6 +997,14 @@ std::string DisbursementsTable(const Disbursements& d) {
     out += "  " + FormatDate(l.day) + "  " + Padded(l.id, 28, true) +
            Padded(Yuan(l.amount_fen), 18, false) + "  " + Padded(l.payee_name, 30, true) + " " +
            WorkName(l.work) + "/" + l.item + (status.empty() ? "" : "  [" + status + "]") + "\n";
+  }
+  if (d.lines_from != 0 || d.lines.size() != d.lines_total) {
+    const std::string from = std::to_string(d.lines_from + 1);
+    const std::string total = std::to_string(d.lines_total);
+    out += d.lines.empty()
+               ? "(no payments from " + from + " of " + total + ")\n"
+               : "(payments " + from + " to " + std::to_string(d.lines_from + d.lines.size()) +
+                     " of " + total + ")\n";
   }
   return out;
 }

@@ -94,7 +94,20 @@ struct Disbursements {
   int64_t total_fen = 0;  // reversed ones left out
   int64_t count = 0;
   std::vector<DisbursementTotal> by_work, by_item, by_payee, by_month, by_category;
-  std::vector<DisbursementLine> lines;  // in seq order per project, projects in id order
+  // The list, in seq order per project, projects in id order: `lines_total` lines, reversed ones
+  // included, of which `lines` holds those from index `lines_from` on (a page of it, see
+  // LinesWindow). The totals above are always of the whole list.
+  std::vector<DisbursementLine> lines;
+  uint64_t lines_from = 0;
+  uint64_t lines_total = 0;
+};
+
+// Which lines of the disbursements list are kept: at most `limit` from index `from` (0-based).
+// A region's list grows with its history, and a server hands it out in pages of this kind, so
+// that no answer holds all of it.
+struct LinesWindow {
+  uint64_t from = 0;
+  uint64_t limit = UINT64_MAX;
 };
 
 struct Flag {
@@ -124,7 +137,7 @@ std::optional<int64_t> RatioBp(int64_t num, int64_t den);
 
 Status BalanceOf(const ViewPoint& point, Balance* out);
 Status RatiosOf(const ViewPoint& point, Ratios* out);
-Status DisbursementsOf(const ViewPoint& point, Disbursements* out);
+Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window = {});
 Status FlagsOf(const ViewPoint& point, std::vector<Flag>* out);
 // The projects of the point (ViewPoint::projects()), in that order.
 Status ProjectsOf(const ViewPoint& point, std::vector<ProjectSummary>* out);
@@ -136,8 +149,15 @@ std::string BalanceTable(const Balance& balance);
 nlohmann::json RatiosJson(const Ratios& ratios);
 std::string RatiosCsv(const Ratios& ratios);  // name,value (dotted names; null is empty)
 std::string RatiosTable(const Ratios& ratios);
+// With "page": {"from", "listed", "total", "next": null} (a server sets "next" to the query of
+// the following page when the list goes on past this one).
 nlohmann::json DisbursementsJson(const Disbursements& d);
+// The inverse of DisbursementsJson, for a client that joins the pages of a list. Returns
+// InvalidArgument "bad_view_json", naming the field, for JSON that DisbursementsJson does not
+// give.
+Status DisbursementsFromJson(const nlohmann::json& json, Disbursements* out);
 std::string DisbursementsCsv(const Disbursements& d);  // the list, a line per disbursement
+// Ends with a line naming the part of the list shown when it is not all of it.
 std::string DisbursementsTable(const Disbursements& d);
 nlohmann::json FlagsJson(const std::vector<Flag>& flags);
 std::string FlagsCsv(const std::vector<Flag>& flags);

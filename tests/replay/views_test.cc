@@ -1382,6 +1382,90 @@ TEST_F(ViewsTest, AsOfAPointTheScopeDidNotExistAtOrBeyondTheHead) {
 
 // ---- JSON, CSV and tables ----
 
+// A region's list grows with its history, so a server hands it out in pages: every window of
+// the list gives the whole list's totals and exactly its own slice of the lines, and the pages
+// read back from their JSON join into the whole list.
+TEST_F(ViewsTest, ADisbursementsListIsPagedWithItsTotalsWhole) {
+  BuildMain();
+  std::unique_ptr<ViewPoint> point = Point(kRegion, kYuhu, {});
+  ASSERT_NE(point, nullptr);
+  Disbursements whole;
+  ASSERT_TRUE(DisbursementsOf(*point, &whole).ok());
+  ASSERT_EQ(whole.lines.size(), 6u);
+  EXPECT_EQ(whole.lines_total, 6u);
+  const json whole_json = DisbursementsJson(whole);
+  for (uint64_t from = 0; from <= 7; ++from) {
+    for (uint64_t limit = 1; limit <= 7; ++limit) {
+      SCOPED_TRACE("from " + std::to_string(from) + " limit " + std::to_string(limit));
+      Disbursements page;
+      ASSERT_TRUE(DisbursementsOf(*point, &page, {from, limit}).ok());
+      EXPECT_EQ(page.lines_from, from);
+      EXPECT_EQ(page.lines_total, 6u);
+      json page_json = DisbursementsJson(page);
+      json expected = whole_json;
+      json slice = json::array();
+      for (uint64_t i = from; i < std::min<uint64_t>(6, from + limit); ++i) {
+        slice.push_back(whole_json["disbursements"][i]);
+      }
+      expected["disbursements"] = slice;
+      expected["page"] = {
+          {"from", from}, {"listed", slice.size()}, {"total", 6}, {"next", nullptr}};
+      EXPECT_EQ(page_json, expected);
+      // Read back from JSON, the page is the same page.
+      Disbursements back;
+      Status s = DisbursementsFromJson(page_json, &back);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(DisbursementsJson(back), page_json);
+      EXPECT_EQ(DisbursementsCsv(back), DisbursementsCsv(page));
+      EXPECT_EQ(DisbursementsTable(back), DisbursementsTable(page));
+      // A table that shows part of the list says which part.
+      std::string table = DisbursementsTable(page);
+      const uint64_t last = std::min<uint64_t>(6, from + limit);
+      const std::string part =
+          from < last
+              ? "(payments " + std::to_string(from + 1) + " to " + std::to_string(last) + " of 6)\n"
+              : "(no payments from " + std::to_string(from + 1) + " of 6)\n";
+      if (from == 0 && limit >= 6) {
+        EXPECT_EQ(table.find("(payments"), std::string::npos) << table;
+      } else {
+        EXPECT_TRUE(table.ends_with(part)) << table;
+      }
+    }
+  }
+  // The whole list's forms read back unchanged, and the totals do not depend on the window.
+  Disbursements back;
+  ASSERT_TRUE(DisbursementsFromJson(whole_json, &back).ok());
+  EXPECT_EQ(DisbursementsTable(back), DisbursementsTable(whole));
+  EXPECT_EQ(DisbursementsCsv(back), DisbursementsCsv(whole));
+
+  // JSON that is not a disbursements view is refused, naming what is wrong.
+  auto refused = [&](json j, const std::string& field) {
+    Disbursements out;
+    Status s = DisbursementsFromJson(j, &out);
+    EXPECT_EQ(s.code(), "bad_view_json") << field;
+    EXPECT_EQ(s.field(), field) << s.ToString();
+  };
+  json broken = whole_json;
+  broken["disbursements"][2]["category"] = "lottery";
+  refused(broken, "category");
+  broken = whole_json;
+  broken["disbursements"][0]["payee"].erase("kind");
+  refused(broken, "kind");
+  broken = whole_json;
+  broken["disbursements"][1]["occurred_on"] = "2026-13-01";
+  refused(broken, "occurred_on");
+  broken = whole_json;
+  broken["page"]["listed"] = 5;
+  refused(broken, "page.listed");
+  broken = whole_json;
+  broken["by_payee"][0].erase("name");
+  refused(broken, "name");
+  broken = whole_json;
+  broken["total_fen"] = "5200000";
+  refused(broken, "total_fen");
+  refused(json::array(), "disbursements");
+}
+
 TEST_F(ViewsTest, RenderedViewsKeepTheirFieldNames) {
   BuildMain();
   // balance: the figures of DESIGN.md section 5 per category, and the total.
@@ -1515,8 +1599,10 @@ TEST_F(ViewsTest, RenderedViewsKeepTheirFieldNames) {
   json d = DisbursementsJson(paid);
   std::vector<std::string> keys;
   for (const auto& [key, _] : d.items()) keys.push_back(key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"by_category", "by_item", "by_month", "by_payee",
-                                            "by_work", "count", "disbursements", "total_fen"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"by_category", "by_item", "by_month", "by_payee", "by_work",
+                                      "count", "disbursements", "page", "total_fen"}));
+  EXPECT_EQ(d["page"], json::parse(R"({"from": 0, "listed": 5, "total": 5, "next": null})"));
   EXPECT_EQ(d["total_fen"], 4'000'000);
   EXPECT_EQ(d["count"], 4);
   EXPECT_EQ(d["by_work"][0], json::parse(R"({"work": "basic", "amount_fen": 2700000,
