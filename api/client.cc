@@ -95,6 +95,7 @@ struct HttpConnection::Impl {
     auto& response = parser.get();
     out->status = response.result_int();
     out->content_type = std::string(response[http::field::content_type]);
+    out->link = std::string(response[http::field::link]);
     out->body = std::move(response.body());
     if (!response.keep_alive()) {
       beast::error_code ignored;

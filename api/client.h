@@ -27,6 +27,7 @@ Status ParseServerUrl(std::string_view url, ServerAddress* out);
 struct HttpReply {
   unsigned status = 0;
   std::string content_type;
+  std::string link;  // the Link header, if any
   std::string body;
 };
 

@@ -1,5 +1,6 @@
 #include "api/http_handler.h"
 
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -108,6 +109,19 @@ Status Authenticate(const ApiContext& context, const ApiRequest& request, std::s
 
 }  // namespace
 
+std::string QueryPart(std::string_view name, std::string_view value) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out = std::string(name) + "=";
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(char(c));
+    } else {
+      out += {'%', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out;
+}
+
 unsigned HttpStatusOf(const Status& status) {
   const std::string& code = status.code();
   if (code.rfind("auth_", 0) == 0) return 401;
@@ -195,6 +209,21 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
   if (s.ok() && format != "json" && format != "csv" && format != "table") {
     s = Status::InvalidArgument("bad_format", "format is json, csv or table", "format");
   }
+  // The disbursements list comes in pages of at most view_lines_max lines.
+  uint64_t limit = context.view_lines_max;
+  for (const char* name : {"from", "limit"}) {
+    if (s.ok() && query.count(name) && view != "disbursements") {
+      s = Status::InvalidArgument("bad_page", "from and limit page the disbursements list only",
+                                  name);
+    }
+  }
+  if (s.ok()) s = QueryU64(query, "from", &view_query.lines.from);
+  if (s.ok()) s = QueryU64(query, "limit", &limit);
+  if (s.ok() && (limit == 0 || limit > context.view_lines_max)) {
+    s = Status::InvalidArgument("bad_limit",
+                                "limit is 1 to " + std::to_string(context.view_lines_max), "limit");
+  }
+  view_query.lines.limit = limit;
   if (!s.ok()) return ErrorResponse(s);
   std::optional<JournalRead> read(std::in_place, context);
   if (!read->failure().ok()) return ErrorResponse(read->failure());
@@ -227,11 +256,30 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     if (s.ok()) s = RenderView(*point, at, format, &rendered);
   }
   if (!s.ok()) return ErrorResponse(s);
-  if (format == "csv") return TextResponse(std::move(rendered.csv), "text/csv; charset=utf-8");
-  if (format == "table") {
-    return TextResponse(std::move(rendered.table), "text/plain; charset=utf-8");
+  // The next page is of the same point: as_of_seq pinned to this answer's.
+  std::string next;
+  if (rendered.next_from) {
+    Query next_query = query;
+    next_query["as_of_seq"] = std::to_string(point->as_of_seq());
+    next_query["from"] = std::to_string(*rendered.next_from);
+    next = "/v1/views/" + std::string(view);
+    char separator = '?';
+    for (const auto& [name, value] : next_query) {
+      next += separator + QueryPart(name, value);
+      separator = '&';
+    }
+    if (format == "json") rendered.json["page"]["next"] = next;
   }
-  return JsonResponse(rendered.json);
+  ApiResponse out;
+  if (format == "csv") {
+    out = TextResponse(std::move(rendered.csv), "text/csv; charset=utf-8");
+  } else if (format == "table") {
+    out = TextResponse(std::move(rendered.table), "text/plain; charset=utf-8");
+  } else {
+    out = JsonResponse(rendered.json);
+  }
+  out.link_next = std::move(next);
+  return out;
 }
 
 ApiResponse GetProof(const ApiContext& context, std::string_view kind, const Query& query) {
@@ -265,8 +313,10 @@ ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std
   Query query;
   constexpr std::string_view kViews = "/v1/views/";
   if (path.substr(0, kViews.size()) == kViews) {  // holds the gate itself (GetView)
-    s = ParseQuery(raw_query, {"project", "pool", "region", "as_of_seq", "as_of_date", "format"},
-                   &query);
+    s = ParseQuery(
+        raw_query,
+        {"project", "pool", "region", "as_of_seq", "as_of_date", "format", "from", "limit"},
+        &query);
     return s.ok() ? GetView(context, path.substr(kViews.size()), query, *org) : ErrorResponse(s);
   }
   JournalRead read(context);

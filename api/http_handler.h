@@ -59,6 +59,7 @@ struct ApiResponse {
   std::string body;
   std::string content_disposition;        // downloads: attachment; filename=...
   std::optional<unsigned> retry_after_s;  // with 503
+  std::string link_next;                  // a Link header with rel="next": the next page's URL
   Route route = Route::kOther;            // for the metrics
 };
 
@@ -73,6 +74,7 @@ struct ApiContext {
   std::function<void(std::function<void()>)> defer;
   const std::atomic<bool>* draining = nullptr;  // true while the server stops
   size_t request_events_max = 5000;
+  size_t view_lines_max = 10000;        // disbursements listed per answer of GET /v1/views/
   PublicReads* public_reads = nullptr;  // the /v1/public/ reads beyond the checkpoint
   const WebAssets* web = nullptr;       // the dashboard's files; nullptr: a plain page at /
 };
@@ -81,6 +83,10 @@ struct ApiContext {
 // (POST /v1/events answers once its events are durable).
 void HandleRequest(const ApiContext& context, const ApiRequest& request,
                    std::function<void(ApiResponse)> reply);
+
+// "name=value" for a URL's query, `value` percent-encoded (all but ASCII letters, digits and
+// -_.~/), as ParseQuery reads it back.
+std::string QueryPart(std::string_view name, std::string_view value);
 
 // The status an error of this code and kind is answered with.
 unsigned HttpStatusOf(const Status& status);

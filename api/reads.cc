@@ -173,8 +173,9 @@ void RenderAs(std::string_view format, const Figures& figures,
 
 json FlagsObject(const std::vector<Flag>& flags) { return {{"flags", FlagsJson(flags)}}; }
 
-Status RenderFigures(const ViewPoint& point, const std::string& view, std::string_view format,
+Status RenderFigures(const ViewPoint& point, const ViewQuery& query, std::string_view format,
                      RenderedView* out) {
+  const std::string& view = query.view;
   if (view == "balance") {
     Balance balance;
     FL_RETURN_IF_ERROR(BalanceOf(point, &balance));
@@ -185,8 +186,11 @@ Status RenderFigures(const ViewPoint& point, const std::string& view, std::strin
     RenderAs(format, ratios, RatiosJson, RatiosCsv, RatiosTable, out);
   } else if (view == "disbursements") {
     Disbursements d;
-    FL_RETURN_IF_ERROR(DisbursementsOf(point, &d));
+    FL_RETURN_IF_ERROR(DisbursementsOf(point, &d, query.lines));
     RenderAs(format, d, DisbursementsJson, DisbursementsCsv, DisbursementsTable, out);
+    if (d.lines_from + d.lines.size() < d.lines_total) {
+      out->next_from = d.lines_from + d.lines.size();
+    }
   } else {
     std::vector<Flag> flags;
     FL_RETURN_IF_ERROR(FlagsOf(point, &flags));
@@ -197,20 +201,25 @@ Status RenderFigures(const ViewPoint& point, const std::string& view, std::strin
 
 }  // namespace
 
+std::string ViewTableHeading(const ViewQuery& query, uint64_t as_of_seq,
+                             std::optional<int64_t> as_of_day) {
+  const char* kinds[] = {"project", "pool", "region"};
+  std::string as_of_text = "seq " + std::to_string(as_of_seq);
+  if (as_of_day) as_of_text += ", occurred on or before " + FormatDate(*as_of_day);
+  return query.view + " of " + kinds[int(query.scope.kind)] + " " + query.scope.id + " as of " +
+         as_of_text + "\n";
+}
+
 Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
                   RenderedView* out) {
   RenderedView figures;
-  FL_RETURN_IF_ERROR(RenderFigures(point, query.view, format, &figures));
+  FL_RETURN_IF_ERROR(RenderFigures(point, query, format, &figures));
+  out->next_from = figures.next_from;
   const char* kinds[] = {"project", "pool", "region"};
   if (format == "csv") {
     out->csv = std::move(figures.csv);
   } else if (format == "table") {
-    std::string as_of_text = "seq " + std::to_string(point.as_of_seq());
-    if (point.as_of_day()) {
-      as_of_text += ", occurred on or before " + FormatDate(*point.as_of_day());
-    }
-    out->table = query.view + " of " + kinds[int(query.scope.kind)] + " " + query.scope.id +
-                 " as of " + as_of_text + "\n" + figures.table;
+    out->table = ViewTableHeading(query, point.as_of_seq(), point.as_of_day()) + figures.table;
   } else {
     json scope_json = {{kinds[int(query.scope.kind)], query.scope.id}};
     if (query.scope.kind == ScopeKind::kRegion) scope_json["projects"] = point.projects().size();

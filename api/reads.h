@@ -15,6 +15,7 @@
 
 #include "crypto/status.h"
 #include "ledger/journal.h"
+#include "replay/reports.h"
 #include "replay/views.h"
 
 namespace fundledger {
@@ -45,6 +46,7 @@ struct ViewQuery {
   std::string view;  // balance, ratios, disbursements or flags
   Scope scope;
   AsOf as_of;
+  LinesWindow lines;  // the part of the disbursements list rendered (all of it by default)
 };
 
 // Builds a ViewQuery from the options of `show` / the query of GET /v1/views/VIEW: exactly one of
@@ -61,6 +63,8 @@ struct RenderedView {
   nlohmann::json json;
   std::string csv;
   std::string table;
+  // Where the disbursements list goes on past the lines rendered: the `from` of the next page.
+  std::optional<uint64_t> next_from;
 };
 
 // The ViewPoint of `query` (ViewPoint::Open): NotFound "project_unknown"/"pool_unknown";
@@ -78,5 +82,10 @@ bool ScopeRegion(const Journal& journal, const Scope& scope, std::string* region
 // ("json", "csv" or "table"; only that member of `out` is filled).
 Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
                   RenderedView* out);
+
+// The first line of a view's table form: "VIEW of KIND ID as of seq N[, occurred on or before
+// DATE]".
+std::string ViewTableHeading(const ViewQuery& query, uint64_t as_of_seq,
+                             std::optional<int64_t> as_of_day);
 
 }  // namespace fundledger

@@ -278,6 +278,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!answer.content_disposition.empty()) {
       response->set(http::field::content_disposition, answer.content_disposition);
     }
+    if (!answer.link_next.empty()) {
+      response->set(http::field::link, "<" + answer.link_next + ">; rel=\"next\"");
+    }
     if (answer.retry_after_s) {
       response->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
     }
@@ -505,6 +508,7 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   context.defer = [raw](std::function<void()> work) { net::post(raw->ioc, std::move(work)); };
   context.draining = &impl->draining;
   context.request_events_max = options.limits.request_events_max;
+  context.view_lines_max = options.limits.view_lines_max;
   impl->public_reads = std::make_unique<PublicReads>(journal, impl->gate, options.log_signer);
   context.public_reads = impl->public_reads.get();
   context.web = &impl->web;

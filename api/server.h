@@ -35,6 +35,9 @@ struct ServerLimits {
   // is answered 503 "bodies_full" without its body being read.
   size_t bodies_bytes_max = 256 << 20;
   size_t request_events_max = 5000;
+  // Disbursements listed in one answer of GET /v1/views/disbursements (the totals are always of
+  // the whole list); the rest is paged with from= (see README).
+  size_t view_lines_max = 10000;
   size_t connections_max = 1024;
   size_t queue_events_max = 50000;
   size_t batch_events_max = 10000;

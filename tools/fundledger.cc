@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "api/http_handler.h"
 #include "api/reads.h"
 #include "api/submit.h"
 #include "crypto/checkpoint.h"
@@ -447,7 +448,7 @@ int Show(const std::string& view, const ShowArgs& args) {
     if (args.by_region) text = QueryPart("region", args.region);
     if (args.as_of_seq) text += "&as_of_seq=" + std::to_string(args.as_of_seq);
     if (!args.as_of_date.empty()) text += "&" + QueryPart("as_of_date", args.as_of_date);
-    return RemoteShow(args.remote, view, text, args.format);
+    return RemoteShow(args.remote, query, text, args.format);
   }
   std::unique_ptr<Journal> journal;
   s = OpenLedger(args.data, /*views=*/nullptr, &journal);
@@ -685,6 +686,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t(1), uint64_t(100000)));
   serve_cmd->add_option("--request-events-max", serve.request_events_max, "events per POST at most")
       ->check(CLI::Range(uint64_t(1), uint64_t(kSubmissionEventsMax)));
+  serve_cmd
+      ->add_option("--view-lines-max", serve.view_lines_max,
+                   "disbursements listed per answer of a view at most (then paged)")
+      ->check(CLI::Range(uint64_t(1), uint64_t(1000000)));
   serve_cmd
       ->add_option("--queue-events-max", serve.queue_events_max,
                    "events waiting for the writer at most (then 503)")

@@ -5,6 +5,7 @@
 
 #include "api/client.h"
 #include "api/export.h"
+#include "api/http_handler.h"
 #include "api/reads.h"
 #include "api/server.h"
 #include "ledger/key_file.h"
@@ -88,19 +89,6 @@ Status ParseListen(const std::string& listen, std::string* host, uint16_t* port)
 
 }  // namespace
 
-std::string QueryPart(const std::string& name, const std::string& value) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out = name + "=";
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(char(c));
-    } else {
-      out += {'%', hex[c >> 4], hex[c & 15]};
-    }
-  }
-  return out;
-}
-
 int Serve(const ServeArgs& args) {
   ServerOptions options;
   Status s = ParseListen(args.listen, &options.host, &options.port);
@@ -109,6 +97,7 @@ int Serve(const ServeArgs& args) {
   options.handle_signals = true;
   options.limits.connections_max = args.connections_max;
   options.limits.request_events_max = args.request_events_max;
+  options.limits.view_lines_max = args.view_lines_max;
   options.limits.queue_events_max = args.queue_events_max;
   options.limits.body_bytes_max = args.body_bytes_max;
   options.web_dir = args.web_dir.empty() ? FL_WEB_DIR : args.web_dir;
@@ -155,14 +144,74 @@ int RemoteSubmit(const RemoteArgs& args, const std::string& body, const std::str
   return accepted_all ? kExitOk : kExitFailure;
 }
 
-int RemoteShow(const RemoteArgs& args, const std::string& view, const std::string& query,
+namespace {
+
+// GET /v1/views/disbursements page after page (each names the next, of the same point), joined
+// into the answer the ledger itself would give with the whole list: `*out` is that JSON.
+Status JoinedDisbursements(Remote& remote, const std::string& target, json* out) {
+  std::string next = target;
+  json lines = json::array();
+  for (uint64_t pages = 0; !next.empty(); ++pages) {
+    HttpReply reply;
+    json page;
+    FL_RETURN_IF_ERROR(Get(remote, next, &reply));
+    FL_RETURN_IF_ERROR(ParseReply(reply, &page));
+    Disbursements d;  // checks the page's form
+    FL_RETURN_IF_ERROR(DisbursementsFromJson(page, &d));
+    if (pages == 0) {
+      *out = page;
+    } else if (page["as_of_seq"] != (*out)["as_of_seq"] || d.lines_from != lines.size() ||
+               d.lines_total != (*out)["page"]["total"].get<uint64_t>()) {
+      return Status::IOError("http_reply", "a page of the disbursements list is of another point");
+    }
+    if (d.lines.empty() && page["page"]["next"].is_string()) {
+      return Status::IOError("http_reply", "an empty page of the disbursements list goes on");
+    }
+    for (auto& line : page["disbursements"]) lines.push_back(std::move(line));
+    next = page["page"]["next"].is_string() ? page["page"]["next"].get<std::string>() : "";
+  }
+  const uint64_t listed = lines.size();
+  if (listed != (*out)["page"]["total"].get<uint64_t>()) {
+    return Status::IOError("http_reply", "the pages of the disbursements list do not add up");
+  }
+  (*out)["disbursements"] = std::move(lines);
+  (*out)["page"] = {{"from", 0}, {"listed", listed}, {"total", listed}, {"next", nullptr}};
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RemoteShow(const RemoteArgs& args, const ViewQuery& view_query, const std::string& query,
                const std::string& format) {
   Remote remote;
   Status s = OpenRemote(args, &remote);
-  HttpReply reply;
-  if (s.ok()) {
-    s = Get(remote, "/v1/views/" + view + "?" + query + "&" + QueryPart("format", format), &reply);
+  const std::string target = "/v1/views/" + view_query.view + "?" + query;
+  if (s.ok() && view_query.view == "disbursements") {
+    // The list comes in pages, the rest of the answer with the first of them.
+    json joined;
+    Disbursements d;
+    s = JoinedDisbursements(remote, target + "&format=json", &joined);
+    if (s.ok() && format != "json") s = DisbursementsFromJson(joined, &d);
+    if (!s.ok()) return Report(s);
+    if (format == "json") {
+      PrintJsonLine(joined);
+    } else if (format == "csv") {
+      std::cout << DisbursementsCsv(d);
+    } else {
+      std::optional<int64_t> as_of_day;
+      if (joined["as_of_date"].is_string()) {
+        int64_t day = 0;
+        s = ParseDate(joined["as_of_date"].get<std::string>(), "as_of_date", &day);
+        if (!s.ok()) return Report(s);
+        as_of_day = day;
+      }
+      std::cout << ViewTableHeading(view_query, joined["as_of_seq"].get<uint64_t>(), as_of_day)
+                << DisbursementsTable(d);
+    }
+    return kExitOk;
   }
+  HttpReply reply;
+  if (s.ok()) s = Get(remote, target + "&" + QueryPart("format", format), &reply);
   if (!s.ok()) return Report(s);
   std::cout << reply.body;
   if (format == "json") std::cout << "\n";

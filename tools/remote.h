@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "api/reads.h"
+
 namespace fundledger::cli {
 
 // How a client verb reaches a server, and who signs its reads.
@@ -20,6 +22,7 @@ struct ServeArgs {
   unsigned threads = 0;
   uint64_t connections_max = 1024;
   uint64_t request_events_max = 5000;
+  uint64_t view_lines_max = 10000;
   uint64_t queue_events_max = 50000;
   uint64_t body_bytes_max = 8 << 20;
   std::string web_dir;       // the dashboard's files; default: web/ of the source tree
@@ -32,15 +35,14 @@ int Serve(const ServeArgs& args);
 // one result per event as `submit` does; `format` json or table.
 int RemoteSubmit(const RemoteArgs& remote, const std::string& body, const std::string& format);
 // GET /v1/views/VIEW with the scope and point as query parameters; prints the answer.
-int RemoteShow(const RemoteArgs& remote, const std::string& view, const std::string& query,
+// GET /v1/views/VIEW?QUERY; prints the view as `show` does. A disbursements list is fetched
+// page after page and printed whole.
+int RemoteShow(const RemoteArgs& remote, const ViewQuery& view_query, const std::string& query,
                const std::string& format);
 int RemoteLog(const RemoteArgs& remote, uint64_t from, uint64_t limit, const std::string& format);
 int RemoteCheckpoint(const RemoteArgs& remote, const std::string& format);
 // GET /v1/proofs/KIND?QUERY; prints the proof as `proof` does.
 int RemoteProof(const RemoteArgs& remote, const std::string& kind, const std::string& query,
                 const std::string& format);
-
-// "name=value&..." with the value percent-encoded.
-std::string QueryPart(const std::string& name, const std::string& value);
 
 }  // namespace fundledger::cli

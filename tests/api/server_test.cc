@@ -383,6 +383,107 @@ TEST_F(ServerTest, ReadsAnswerWhatTheCommandLinePrints) {
   EXPECT_FALSE(consistency["proof"].empty());
 }
 
+// A disbursements list is answered in pages of at most view_lines_max lines, each naming the next
+// (in the JSON and in a Link header) at the same point, so that the pages join into the list of
+// that point even while the head moves on; the totals are always of the whole list.
+TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
+  ServerLimits limits;
+  limits.view_lines_max = 3;
+  Start(limits);
+  auto pay = [&](const std::string& id) {
+    json body = {AllocationEnvelope(id + "-al", 50'000),
+                 Envelope("xt-finance", testing::Disbursed(id, "p1", "municipal", 20'000))};
+    HttpReply reply = Post(body);
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+    for (const json& r : Parse(reply.body)) ASSERT_FALSE(r.contains("error")) << r;
+  };
+  ASSERT_EQ(
+      Post(Envelope("yh-housing", testing::StatusChange("approve-p1", "p1", "approved", 9000)))
+          .status,
+      200u);
+  for (int i = 0; i < 7; ++i) pay("pay-" + std::to_string(i));
+  const uint64_t point = L.journal().head().size;
+
+  // The whole list at that point, as `show` renders it.
+  ViewQuery query;
+  ASSERT_TRUE(MakeViewQuery("disbursements", "p1", "", std::nullopt, point, "", &query).ok());
+  std::unique_ptr<ViewPoint> view;
+  RenderedView whole, whole_csv;
+  ASSERT_TRUE(OpenView(L.journal(), query, &view).ok());
+  ASSERT_TRUE(RenderView(*view, query, "json", &whole).ok());
+  ASSERT_TRUE(RenderView(*view, query, "csv", &whole_csv).ok());
+  ASSERT_EQ(whole.json["disbursements"].size(), 7u);
+
+  HttpReply first = Get("/v1/views/disbursements?project=p1", "audit");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  json page = Parse(first.body);
+  const std::string next =
+      "/v1/views/disbursements?as_of_seq=" + std::to_string(point) + "&from=3&project=p1";
+  EXPECT_EQ(page["page"], json({{"from", 0}, {"listed", 3}, {"total", 7}, {"next", next}}));
+  EXPECT_EQ(first.link, "<" + next + ">; rel=\"next\"");
+  EXPECT_EQ(page["total_fen"], whole.json["total_fen"]);
+  EXPECT_EQ(page["by_payee"], whole.json["by_payee"]);
+
+  // The head moves on; the pages still join into the list of the first page's point.
+  pay("pay-later");
+  json joined = json::array();
+  for (auto& line : page["disbursements"]) joined.push_back(line);
+  int pages = 1;
+  while (page["page"]["next"].is_string()) {
+    HttpReply reply = Get(page["page"]["next"].get<std::string>(), "audit");
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+    page = Parse(reply.body);
+    EXPECT_EQ(page["as_of_seq"], point);
+    EXPECT_EQ(page["total_fen"], whole.json["total_fen"]);
+    EXPECT_EQ(page["page"]["from"], joined.size());
+    EXPECT_EQ(reply.link.empty(), page["page"]["next"].is_null()) << reply.link;
+    for (auto& line : page["disbursements"]) joined.push_back(line);
+    ASSERT_LE(++pages, 3);
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(joined, whole.json["disbursements"]);
+
+  // CSV pages: a header and the page's lines, the next page in the Link header.
+  HttpReply csv = Get(next + "&format=csv", "audit");
+  ASSERT_EQ(csv.status, 200u) << csv.body;
+  std::vector<std::string> csv_lines;
+  for (size_t pos = 0; pos < whole_csv.csv.size();) {
+    size_t end = whole_csv.csv.find('\n', pos) + 1;
+    csv_lines.push_back(whole_csv.csv.substr(pos, end - pos));
+    pos = end;
+  }
+  ASSERT_EQ(csv_lines.size(), 8u);
+  EXPECT_EQ(csv.body, csv_lines[0] + csv_lines[4] + csv_lines[5] + csv_lines[6]);
+  EXPECT_EQ(csv.link, "</v1/views/disbursements?as_of_seq=" + std::to_string(point) +
+                          "&format=csv&from=6&project=p1>; rel=\"next\"");
+  // A table says which part of the list it shows.
+  HttpReply table = Get(next + "&format=table", "audit");
+  EXPECT_NE(table.body.find("(payments 4 to 6 of 7)"), std::string::npos) << table.body;
+
+  // A smaller limit is kept in the next page's query; past the end is an empty last page.
+  json small = Parse(Get("/v1/views/disbursements?project=p1&limit=2&from=6", "audit").body);
+  EXPECT_EQ(small["page"], json({{"from", 6}, {"listed", 2}, {"total", 8}, {"next", nullptr}}));
+  small = Parse(Get("/v1/views/disbursements?project=p1&limit=2&from=1", "audit").body);
+  EXPECT_EQ(small["page"]["next"], "/v1/views/disbursements?as_of_seq=" +
+                                       std::to_string(point + 2) + "&from=3&limit=2&project=p1");
+  json past = Parse(Get("/v1/views/disbursements?project=p1&from=100", "audit").body);
+  EXPECT_EQ(past["page"], json({{"from", 100}, {"listed", 0}, {"total", 8}, {"next", nullptr}}));
+  EXPECT_EQ(past["count"], 8);
+
+  // Refused: a limit past the server's, a zero limit, paging a view that lists nothing.
+  auto refused = [&](const std::string& target) {
+    HttpReply reply = Get(target, "audit");
+    json error = Parse(reply.body);
+    return std::to_string(reply.status) + " " + error.value("code", "") + " " +
+           error.value("field", "");
+  };
+  EXPECT_EQ(refused("/v1/views/disbursements?project=p1&limit=4"), "400 bad_limit limit");
+  EXPECT_EQ(refused("/v1/views/disbursements?project=p1&limit=0"), "400 bad_limit limit");
+  EXPECT_EQ(refused("/v1/views/disbursements?project=p1&from=x"), "400 bad_number from");
+  EXPECT_EQ(refused("/v1/views/balance?project=p1&from=0"), "400 bad_page from");
+  EXPECT_EQ(refused("/v1/views/flags?project=p1&limit=1"), "400 bad_page limit");
+}
+
 TEST_F(ServerTest, ConcurrentWritersEqualSequentialApplication) {
   Start();
   uint64_t head = L.journal().head().size;

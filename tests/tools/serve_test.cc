@@ -147,5 +147,41 @@ TEST_F(ServeTest, ClientVerbsAgainstTheServerAnswerAsOnTheLedger) {
   Expect(0, {"verify", "--data", "data"});
 }
 
+// A server hands a disbursements list out in pages (here of 16 lines); `show --server` follows
+// them and prints what `show` prints on the ledger itself, in every format.
+TEST(ServePagesTest, ShowJoinsTheDisbursementPagesIntoTheWholeList) {
+  TestDir dir;
+  test::ExpectExit(FL_BINARY, dir, 0, {"demo", "--data", "demo", "--seed", "1", "--projects", "2"});
+  std::string url;
+  pid_t pid = test::StartServe(FL_BINARY, dir, "demo", &url, {"--view-lines-max", "16"});
+  ASSERT_FALSE(url.empty()) << ReadFile(dir / "serve.out");
+  const std::vector<std::vector<std::string>> scopes = {
+      {"--region", ""},
+      {"--region", "hunan/xiangtan"},
+      {"--region", "", "--as-of-seq", "500"},
+      {"--region", "", "--as-of-date", "2024-12-31"}};
+  for (const auto& scope : scopes) {
+    for (std::string format : {"json", "csv", "table"}) {
+      std::vector<std::string> local = {"show", "disbursements", "--format", format};
+      local.insert(local.end(), scope.begin(), scope.end());
+      std::vector<std::string> remote = local;
+      local.insert(local.end(), {"--data", "demo"});
+      remote.insert(remote.end(), {"--server", url, "--key", "demo/keys/cnao.key"});
+      CliResult mine = test::ExpectExit(FL_BINARY, dir, 0, local);
+      CliResult served = test::ExpectExit(FL_BINARY, dir, 0, remote);
+      EXPECT_EQ(served.out, mine.out) << ::testing::PrintToString(remote);
+      if (format == "json") {
+        // More than two pages of it, none of them cut.
+        json whole = json::parse(mine.out, nullptr, /*allow_exceptions=*/false);
+        ASSERT_TRUE(whole.is_object()) << mine.out;
+        EXPECT_GT(whole["page"]["total"].get<uint64_t>(), 32u) << scope.back();
+        EXPECT_EQ(whole["page"]["listed"], whole["page"]["total"]);
+      }
+    }
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
 }  // namespace
 }  // namespace fundledger

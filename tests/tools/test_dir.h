@@ -136,7 +136,7 @@ inline CliResult ExpectExit(const std::string& binary, const TestDir& dir, int e
 // to dir/serve.out. Returns its pid (the caller stops it) and sets *url to
 // http://127.0.0.1:PORT once it serves, or leaves it empty if it does not within 5 s.
 inline pid_t StartServe(const std::string& binary, const TestDir& dir, const std::string& data,
-                        std::string* url) {
+                        std::string* url, const std::vector<std::string>& options = {}) {
   std::string out_path = dir / "serve.out", cwd = dir.path().string();
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -144,8 +144,13 @@ inline pid_t StartServe(const std::string& binary, const TestDir& dir, const std
     if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0 || ::chdir(cwd.c_str()) != 0) {
       ::_exit(127);
     }
-    ::execl(binary.c_str(), binary.c_str(), "serve", "--data", data.c_str(), "--listen",
-            "127.0.0.1:0", "--threads", "2", nullptr);
+    std::vector<std::string> args = {binary,     "serve",       "--data",    data,
+                                     "--listen", "127.0.0.1:0", "--threads", "2"};
+    args.insert(args.end(), options.begin(), options.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
     ::_exit(127);
   }
   std::regex serving("on (http://127\\.0\\.0\\.1:[0-9]+)");
