@@ -235,7 +235,11 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
   }
   std::unique_ptr<ViewPoint> point;
   RenderedView rendered;
-  if (view_query.as_of.seq == 0 && !view_query.as_of.day) {
+  // A point that is the head (an as_of_seq equal to it: the later pages of a list asked for at
+  // the head) reads the stored rows too; only a point the head has moved past is folded.
+  if (!view_query.as_of.day &&
+      (view_query.as_of.seq == 0 || view_query.as_of.seq == context.journal->head().size)) {
+    view_query.as_of.seq = 0;
     // At the head: the stored rows, read under the gate.
     s = OpenView(*context.journal, view_query, &point);
     if (s.ok()) s = RenderView(*point, view_query, format, &rendered);

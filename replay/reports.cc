@@ -999,12 +999,11 @@ std::string DisbursementsTable(const Disbursements& d) {
            WorkName(l.work) + "/" + l.item + (status.empty() ? "" : "  [" + status + "]") + "\n";
   }
   if (d.lines_from != 0 || d.lines.size() != d.lines_total) {
-    const std::string from = std::to_string(d.lines_from + 1);
     const std::string total = std::to_string(d.lines_total);
     out += d.lines.empty()
-               ? "(no payments from " + from + " of " + total + ")\n"
-               : "(payments " + from + " to " + std::to_string(d.lines_from + d.lines.size()) +
-                     " of " + total + ")\n";
+               ? "(none of the " + total + " payments)\n"
+               : "(payments " + std::to_string(d.lines_from + 1) + " to " +
+                     std::to_string(d.lines_from + d.lines.size()) + " of " + total + ")\n";
   }
   return out;
 }

@@ -146,36 +146,58 @@ int RemoteSubmit(const RemoteArgs& args, const std::string& body, const std::str
 
 namespace {
 
-// GET /v1/views/disbursements page after page (each names the next, of the same point), joined
-// into the answer the ledger itself would give with the whole list: `*out` is that JSON.
-Status JoinedDisbursements(Remote& remote, const std::string& target, json* out) {
-  std::string next = target;
+// The target of a disbursements page: the scope and as_of_date of `query`, the point pinned.
+std::string PageTarget(const ViewQuery& query, uint64_t as_of_seq, uint64_t from) {
+  const char* kinds[] = {"project", "pool", "region"};
+  std::string target = "/v1/views/disbursements?" +
+                       QueryPart(kinds[int(query.scope.kind)], query.scope.id) +
+                       "&as_of_seq=" + std::to_string(as_of_seq);
+  if (query.as_of.day) target += "&" + QueryPart("as_of_date", FormatDate(*query.as_of.day));
+  return target + "&from=" + std::to_string(from) + "&format=json";
+}
+
+// GET /v1/views/disbursements page after page, joined into the answer the ledger itself would
+// give with the whole list: `*out` is that JSON. The first page is asked for as `first` says;
+// the later ones at its point, each from where the list so far ends. The client builds those
+// targets itself, so that a server cannot have it sign a request of the server's choosing, and
+// a page that does not continue the list where it ended, or runs past the first page's total,
+// ends the read: a server cannot keep the client reading.
+Status JoinedDisbursements(Remote& remote, const ViewQuery& query, const std::string& first,
+                           json* out) {
+  auto wrong = [](const std::string& what) {
+    return Status::IOError("http_reply", "the server's disbursements pages: " + what);
+  };
+  std::string target = first;
   json lines = json::array();
-  for (uint64_t pages = 0; !next.empty(); ++pages) {
+  uint64_t total = 0, as_of_seq = 0;
+  for (bool more = true, first_page = true; more; first_page = false) {
     HttpReply reply;
     json page;
-    FL_RETURN_IF_ERROR(Get(remote, next, &reply));
+    FL_RETURN_IF_ERROR(Get(remote, target, &reply));
     FL_RETURN_IF_ERROR(ParseReply(reply, &page));
     Disbursements d;  // checks the page's form
     FL_RETURN_IF_ERROR(DisbursementsFromJson(page, &d));
-    if (pages == 0) {
+    auto seq = page.find("as_of_seq");
+    if (seq == page.end() || !seq->is_number_unsigned()) return wrong("no as_of_seq");
+    if (first_page) {
       *out = page;
-    } else if (page["as_of_seq"] != (*out)["as_of_seq"] || d.lines_from != lines.size() ||
-               d.lines_total != (*out)["page"]["total"].get<uint64_t>()) {
-      return Status::IOError("http_reply", "a page of the disbursements list is of another point");
+      total = d.lines_total;
+      as_of_seq = seq->get<uint64_t>();
+    } else if (seq->get<uint64_t>() != as_of_seq || d.lines_total != total) {
+      return wrong("a page is of another point");
     }
-    if (d.lines.empty() && page["page"]["next"].is_string()) {
-      return Status::IOError("http_reply", "an empty page of the disbursements list goes on");
-    }
+    if (d.lines_from != lines.size()) return wrong("a page does not go on where the list ended");
+    if (d.lines.size() > total - lines.size()) return wrong("the pages list more than the total");
     for (auto& line : page["disbursements"]) lines.push_back(std::move(line));
-    next = page["page"]["next"].is_string() ? page["page"]["next"].get<std::string>() : "";
+    more = page["page"]["next"].is_string();
+    if (more && (d.lines.empty() || lines.size() == total)) {
+      return wrong("the list goes on past its end");
+    }
+    target = PageTarget(query, as_of_seq, lines.size());
   }
-  const uint64_t listed = lines.size();
-  if (listed != (*out)["page"]["total"].get<uint64_t>()) {
-    return Status::IOError("http_reply", "the pages of the disbursements list do not add up");
-  }
+  if (lines.size() != total) return wrong("the pages do not add up to the total");
   (*out)["disbursements"] = std::move(lines);
-  (*out)["page"] = {{"from", 0}, {"listed", listed}, {"total", listed}, {"next", nullptr}};
+  (*out)["page"] = {{"from", 0}, {"listed", total}, {"total", total}, {"next", nullptr}};
   return Status::Ok();
 }
 
@@ -190,7 +212,7 @@ int RemoteShow(const RemoteArgs& args, const ViewQuery& view_query, const std::s
     // The list comes in pages, the rest of the answer with the first of them.
     json joined;
     Disbursements d;
-    s = JoinedDisbursements(remote, target + "&format=json", &joined);
+    s = JoinedDisbursements(remote, view_query, target + "&format=json", &joined);
     if (s.ok() && format != "json") s = DisbursementsFromJson(joined, &d);
     if (!s.ok()) return Report(s);
     if (format == "json") {

@@ -1421,10 +1421,9 @@ TEST_F(ViewsTest, ADisbursementsListIsPagedWithItsTotalsWhole) {
       // A table that shows part of the list says which part.
       std::string table = DisbursementsTable(page);
       const uint64_t last = std::min<uint64_t>(6, from + limit);
-      const std::string part =
-          from < last
-              ? "(payments " + std::to_string(from + 1) + " to " + std::to_string(last) + " of 6)\n"
-              : "(no payments from " + std::to_string(from + 1) + " of 6)\n";
+      const std::string part = from < last ? "(payments " + std::to_string(from + 1) + " to " +
+                                                 std::to_string(last) + " of 6)\n"
+                                           : std::string("(none of the 6 payments)\n");
       if (from == 0 && limit >= 6) {
         EXPECT_EQ(table.find("(payments"), std::string::npos) << table;
       } else {
@@ -1432,6 +1431,12 @@ TEST_F(ViewsTest, ADisbursementsListIsPagedWithItsTotalsWhole) {
       }
     }
   }
+  // A window at the far end of the numbers lists nothing and keeps the totals.
+  Disbursements far;
+  ASSERT_TRUE(DisbursementsOf(*point, &far, {UINT64_MAX, UINT64_MAX}).ok());
+  EXPECT_TRUE(far.lines.empty());
+  EXPECT_EQ(far.total_fen, whole.total_fen);
+  EXPECT_TRUE(DisbursementsTable(far).ends_with("(none of the 6 payments)\n"));
   // The whole list's forms read back unchanged, and the totals do not depend on the window.
   Disbursements back;
   ASSERT_TRUE(DisbursementsFromJson(whole_json, &back).ok());

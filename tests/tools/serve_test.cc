@@ -1,13 +1,19 @@
 // `fundledger serve` run as its users run it, and the client verbs against it (--server): the
 // same answers as on the local ledger, signed reads, and a clean stop on SIGTERM.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -145,6 +151,174 @@ TEST_F(ServeTest, ClientVerbsAgainstTheServerAnswerAsOnTheLedger) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_NE(ReadFile(dir_ / "serve.out").find("stopped"), std::string::npos);
   Expect(0, {"verify", "--data", "data"});
+}
+
+// A server that answers every request with what `answer` gives for its target, one request per
+// connection, and keeps the targets it was asked for.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<std::string(size_t, const std::string&)> answer)
+      : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ScriptedServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  const std::string& url() const { return url_; }
+  std::vector<std::string> targets() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return targets_;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string request;
+      char buffer[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::read(c, buffer, sizeof buffer);
+        if (n <= 0) break;
+        request.append(buffer, size_t(n));
+      }
+      size_t start = request.find(' ') + 1;
+      std::string target = request.substr(start, request.find(' ', start) - start);
+      size_t index;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        index = targets_.size();
+        targets_.push_back(target);
+      }
+      std::string body = index < 50 ? answer_(index, target) : "{}";
+      std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      for (size_t sent = 0; sent < reply.size();) {
+        ssize_t n = ::write(c, reply.data() + sent, reply.size() - sent);
+        if (n <= 0) break;
+        sent += size_t(n);
+      }
+      ::close(c);
+    }
+  }
+
+  std::function<std::string(size_t, const std::string&)> answer_;
+  int fd_ = -1;
+  std::string url_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> targets_;
+};
+
+// A page of a disbursements list of project p1 at seq 10: `listed` lines from `from` of `total`,
+// with `next` (null for none).
+json Page(uint64_t from, uint64_t listed, uint64_t total, json next = "/v1/events?from=1") {
+  json lines = json::array();
+  for (uint64_t i = 0; i < listed; ++i) {
+    lines.push_back({{"id", "d" + std::to_string(from + i)},
+                     {"seq", 5},
+                     {"project", "p1"},
+                     {"occurred_on", "2026-01-01"},
+                     {"category", "central"},
+                     {"amount_fen", 1},
+                     {"payee", {{"name", "x"}, {"kind", "contractor"}}},
+                     {"work", "basic"},
+                     {"item", "pipe_network"},
+                     {"units", nullptr},
+                     {"contract_ref", "c"},
+                     {"invoice_ref", "i"},
+                     {"acknowledged", false},
+                     {"acknowledged_by", nullptr},
+                     {"reversed_by", nullptr},
+                     {"findings", json::array()}});
+  }
+  return {{"view", "disbursements"},
+          {"scope", {{"project", "p1"}}},
+          {"as_of_seq", 10},
+          {"as_of_date", nullptr},
+          {"reference_date", "2026-01-01"},
+          {"total_fen", 0},
+          {"count", 0},
+          {"by_work", json::array()},
+          {"by_item", json::array()},
+          {"by_payee", json::array()},
+          {"by_month", json::array()},
+          {"by_category", json::array()},
+          {"disbursements", lines},
+          {"page", {{"from", from}, {"listed", listed}, {"total", total}, {"next", next}}}};
+}
+
+// `show disbursements --server` against a server whose pages do not make one list: it asks only
+// for the pages it builds itself (never the server's `next`, which it would sign), and stops with
+// an error at the first page that does not continue the list, instead of reading on.
+TEST(ServePagesTest, ShowStopsAtPagesThatDoNotMakeOneList) {
+  TestDir dir;
+  test::ExpectExit(FL_BINARY, dir, 0, {"keygen", "--name", "audit", "--out", "audit"});
+  struct Case {
+    const char* name;
+    std::function<json(size_t)> page;  // the answer to the n-th request
+    const char* error;                 // empty: the list is printed
+    size_t requests;
+  };
+  const std::vector<Case> cases = {
+      {"whole", [](size_t n) { return Page(n, 1, 3, n < 2 ? json("/v1/events") : json()); }, "", 3},
+      {"endless", [](size_t n) { return Page(n, 1, 3); }, "goes on past its end", 3},
+      {"empty and going on", [](size_t) { return Page(0, 0, 3); }, "goes on past its end", 1},
+      {"repeated", [](size_t) { return Page(0, 1, 3); }, "does not go on where", 2},
+      {"past the total", [](size_t n) { return Page(n, n == 0 ? 1 : 5, 3); }, "more than the total",
+       2},
+      {"short", [](size_t n) { return Page(n, 1, 3, json()); }, "do not add up", 1},
+      {"another point",
+       [](size_t n) {
+         json p = Page(n, 1, 3);
+         if (n == 1) p["as_of_seq"] = 11;
+         return p;
+       },
+       "another point", 2},
+      {"no point",
+       [](size_t n) {
+         json p = Page(n, 1, 3);
+         p.erase("as_of_seq");
+         return p;
+       },
+       "no as_of_seq", 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ScriptedServer server([&](size_t n, const std::string&) { return c.page(n).dump(); });
+    CliResult r = test::RunBinary(FL_BINARY, dir,
+                                  {"show", "disbursements", "--project", "p1", "--format", "csv",
+                                   "--server", server.url(), "--key", "audit.key"});
+    std::vector<std::string> targets = server.targets();
+    EXPECT_EQ(targets.size(), c.requests) << r.err;
+    if (std::string(c.error).empty()) {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_NE(r.out.find("d0,"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("d2,"), std::string::npos) << r.out;
+    } else {
+      EXPECT_EQ(r.exit_code, 1);
+      EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
+    }
+    // The first page as asked, the others at its point from where the list ended.
+    for (size_t i = 0; i < targets.size(); ++i) {
+      EXPECT_EQ(targets[i], i == 0 ? "/v1/views/disbursements?project=p1&format=json"
+                                   : "/v1/views/disbursements?project=p1&as_of_seq=10&from=" +
+                                         std::to_string(i) + "&format=json");
+    }
+  }
 }
 
 // A server hands a disbursements list out in pages (here of 16 lines); `show --server` follows
