@@ -447,7 +447,10 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
     memory.memtables = rocks.memtables_bytes;
     memory.block_cache = rocks.block_cache_bytes;
     memory.table_readers = rocks.table_readers_bytes;
-    if (context.public_reads != nullptr) memory.public_cache = context.public_reads->cache_bytes();
+    if (context.public_reads != nullptr) {
+      memory.public_cache = context.public_reads->cache_bytes();
+      memory.public_builds = context.public_reads->builds();
+    }
     return TextResponse(context.metrics->Render() + RenderMemory(memory),
                         "text/plain; version=0.0.4; charset=utf-8");
   }

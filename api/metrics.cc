@@ -170,6 +170,10 @@ std::string RenderMemory(const MemoryGauges& memory) {
     out += "fundledger_memory_bytes{part=\"" + std::string(part) + "\"} " + std::to_string(bytes) +
            "\n";
   }
+  Header("public_builds_total",
+         "public answers built (the rest came from the cache or from a build under way)", "counter",
+         &out);
+  out += "fundledger_public_builds_total " + std::to_string(memory.public_builds) + "\n";
   return out;
 }
 

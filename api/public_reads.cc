@@ -1,5 +1,6 @@
 #include "api/public_reads.h"
 
+#include <kj/exception.h>
 #include <filesystem>
 #include <fstream>
 
@@ -133,14 +134,12 @@ size_t PublicReads::cache_bytes() {
   return cache_bytes_;
 }
 
-std::shared_ptr<const std::string> PublicReads::Cached(const std::string& key) {
+uint64_t PublicReads::builds() {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = cache_.find(key);
-  return it == cache_.end() ? nullptr : it->second;
+  return builds_;
 }
 
-void PublicReads::Remember(const std::string& key, std::shared_ptr<const std::string> value) {
-  std::lock_guard<std::mutex> lock(mu_);
+void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const std::string> value) {
   if (value->size() > kPublicCacheBytesMax || cache_.count(key)) return;
   while (!cache_order_.empty() && (cache_.size() >= kPublicCacheEntriesMax ||
                                    cache_bytes_ + value->size() > kPublicCacheBytesMax)) {
@@ -154,33 +153,88 @@ void PublicReads::Remember(const std::string& key, std::shared_ptr<const std::st
   cache_order_.push_back(key);
 }
 
+Status PublicReads::Once(const std::string& flight, const std::string& key,
+                         const std::function<Status(Built*)>& build,
+                         std::shared_ptr<const std::string>* out) {
+  std::shared_future<std::shared_ptr<const Built>> under_way;
+  std::promise<std::shared_ptr<const Built>> promise;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      *out = it->second;
+      return Status::Ok();
+    }
+    if (auto it = flights_.find(flight); it != flights_.end()) {
+      under_way = it->second;
+    } else {
+      flights_.emplace(flight, promise.get_future().share());
+      ++builds_;
+    }
+  }
+  std::shared_ptr<const Built> built;
+  if (under_way.valid()) {
+    built = under_way.get();
+  } else {
+    auto mine = std::make_shared<Built>();
+    // An exception (a bug, or stored data Cap'n Proto could not read) must still end the build
+    // for those waiting for it.
+    try {
+      mine->status = build(mine.get());
+    } catch (const std::exception& e) {
+      mine->status = Status::IOError("internal", e.what());
+    } catch (const kj::Exception& e) {
+      mine->status = Status::IOError("internal", e.getDescription().cStr());
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      flights_.erase(flight);
+      if (mine->status.ok()) {
+        for (const auto& [answer_key, value] : mine->answers) RememberLocked(answer_key, value);
+      }
+    }
+    built = std::move(mine);
+    promise.set_value(built);
+  }
+  FL_RETURN_IF_ERROR(built->status);
+  auto it = built->answers.find(key);
+  if (it == built->answers.end()) {
+    return Status::NotFound("no_such_answer", "the build gave no answer " + key);
+  }
+  *out = it->second;
+  return Status::Ok();
+}
+
 Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
   std::string note;
   Checkpoint checkpoint;
   FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
-  std::string key = "projects|" + std::to_string(checkpoint.size);
-  if ((*out = Cached(key))) return Status::Ok();
-  std::vector<ProjectSummary> projects;
-  {
-    std::optional<ReadGate::Shared> hold;
-    StateGate* beside = ReadAt(checkpoint.size, &hold);
-    std::unique_ptr<ViewPoint> point;
-    FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kRegion, ""},
-                                       AsOf{checkpoint.size, {}}, &point, beside));
-    FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
-  }
-  json list = json::array();
-  for (const ProjectSummary& p : projects) {
-    list.push_back({{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
-  }
-  json body = {{"checkpoint",
-                {{"origin", checkpoint.origin},
-                 {"size", checkpoint.size},
-                 {"root", Base64Encode(checkpoint.root)}}},
-               {"projects", list}};
-  *out = std::make_shared<const std::string>(body.dump());
-  Remember(key, *out);
-  return Status::Ok();
+  const std::string key = "projects|" + std::to_string(checkpoint.size);
+  return Once(
+      key, key,
+      [&](Built* built) {
+        std::vector<ProjectSummary> projects;
+        {
+          std::optional<ReadGate::Shared> hold;
+          StateGate* beside = ReadAt(checkpoint.size, &hold);
+          std::unique_ptr<ViewPoint> point;
+          FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kRegion, ""},
+                                             AsOf{checkpoint.size, {}}, &point, beside));
+          FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
+        }
+        json list = json::array();
+        for (const ProjectSummary& p : projects) {
+          list.push_back(
+              {{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
+        }
+        json body = {{"checkpoint",
+                      {{"origin", checkpoint.origin},
+                       {"size", checkpoint.size},
+                       {"root", Base64Encode(checkpoint.root)}}},
+                     {"projects", list}};
+        built->answers[key] = std::make_shared<const std::string>(body.dump());
+        return Status::Ok();
+      },
+      out);
 }
 
 StateGate* PublicReads::ReadAt(uint64_t size, std::optional<ReadGate::Shared>* hold) const {
@@ -236,7 +290,8 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
   std::vector<ProjectSummary> projects;
   FL_RETURN_IF_ERROR(BalanceOf(*point, &balance));
   FL_RETURN_IF_ERROR(RatiosOf(*point, &ratios));
-  FL_RETURN_IF_ERROR(DisbursementsOf(*point, &disbursements));
+  // The totals only: no line of the list is kept.
+  FL_RETURN_IF_ERROR(DisbursementsOf(*point, &disbursements, LinesWindow{0, 0}));
   FL_RETURN_IF_ERROR(FlagsOf(*point, &flags));
   FL_RETURN_IF_ERROR(ProjectsOf(*point, &projects));
   Figures total = balance.Total();
@@ -298,13 +353,16 @@ Status PublicReads::Summary(const Scope& scope, std::shared_ptr<const std::strin
   std::string note;
   Checkpoint checkpoint;
   FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
-  std::string key = "summary|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size);
-  if ((*out = Cached(key))) return Status::Ok();
-  json body;
-  FL_RETURN_IF_ERROR(BuildSummary(scope, note, checkpoint, &body));
-  *out = std::make_shared<const std::string>(body.dump());
-  Remember(key, *out);
-  return Status::Ok();
+  const std::string key = "summary|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size);
+  return Once(
+      key, key,
+      [&](Built* built) {
+        json body;
+        FL_RETURN_IF_ERROR(BuildSummary(scope, note, checkpoint, &body));
+        built->answers[key] = std::make_shared<const std::string>(body.dump());
+        return Status::Ok();
+      },
+      out);
 }
 
 Status PublicReads::ExportFile(const Scope& scope, std::string_view name,
@@ -320,18 +378,23 @@ Status PublicReads::ExportFile(const Scope& scope, std::string_view name,
   std::string note;
   Checkpoint checkpoint;
   FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
-  std::string prefix = "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";
-  if ((*out = Cached(prefix + std::string(name)))) return Status::Ok();
-  BundleInput bundle;
-  FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle, &gate_));
-  std::vector<BundleFile> files;
-  FL_RETURN_IF_ERROR(RenderBundle(bundle, &files));
-  for (BundleFile& file : files) {
-    auto content = std::make_shared<const std::string>(std::move(file.content));
-    if (file.name == name) *out = content;
-    Remember(prefix + file.name, std::move(content));
-  }
-  return Status::Ok();
+  // One build renders every file of the bundle: the flight is the bundle, not the file.
+  const std::string prefix =
+      "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";
+  return Once(
+      prefix, prefix + std::string(name),
+      [&](Built* built) {
+        BundleInput bundle;
+        FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle, &gate_));
+        std::vector<BundleFile> files;
+        FL_RETURN_IF_ERROR(RenderBundle(bundle, &files));
+        for (BundleFile& file : files) {
+          built->answers[prefix + file.name] =
+              std::make_shared<const std::string>(std::move(file.content));
+        }
+        return Status::Ok();
+      },
+      out);
 }
 
 }  // namespace fundledger

@@ -11,11 +11,15 @@
 // Public answers use the latest stored checkpoint (written every 10,000 events or 60 s of
 // activity, and by `fundledger checkpoint`), never one signed on request: an anonymous reader
 // cannot make the server write. A scope's answers at one checkpoint never change, so they are
-// kept in a small cache (kPublicCacheEntriesMax answers, kPublicCacheBytesMax bytes).
+// kept in a small cache (kPublicCacheEntriesMax answers, kPublicCacheBytesMax bytes), and an
+// answer is built once however many readers ask for it at once: those who ask while it is being
+// built wait for that build and share its answer (or its error).
 //
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +75,8 @@ class PublicReads {
                     std::shared_ptr<const std::string>* out);
   // The bytes of the answers kept in the cache (at most kPublicCacheBytesMax).
   size_t cache_bytes();
+  // The answers built so far (every other answer came from the cache or from a build under way).
+  uint64_t builds();
 
  private:
   // The latest checkpoint: NotFound "no_checkpoint" if none has been signed yet.
@@ -84,17 +90,28 @@ class PublicReads {
   StateGate* ReadAt(uint64_t size, std::optional<ReadGate::Shared>* hold) const;
   Status PoolProgress(const Scope& scope, uint64_t size, StateGate* beside,
                       nlohmann::json* out) const;
-  // The cache: answers by key, oldest evicted first.
-  std::shared_ptr<const std::string> Cached(const std::string& key);
-  void Remember(const std::string& key, std::shared_ptr<const std::string> value);
+  // What one build gives: its answers by cache key (a bundle gives all its files), or its error.
+  struct Built {
+    Status status;
+    std::map<std::string, std::shared_ptr<const std::string>> answers;
+  };
+  // The answer of `key`: from the cache; else from the build named `flight` under way, waited
+  // for; else from `build`, run here, whose answers go to the cache and to every caller that
+  // waited for it. NotFound "no_such_answer" if the build gave no answer of `key`.
+  Status Once(const std::string& flight, const std::string& key,
+              const std::function<Status(Built*)>& build, std::shared_ptr<const std::string>* out);
+  // The cache: answers by key, oldest evicted first. REQUIRES: mu_ held.
+  void RememberLocked(const std::string& key, std::shared_ptr<const std::string> value);
 
   const Journal& journal_;
   ReadGate& gate_;
   const NoteSigner* log_signer_;
-  std::mutex mu_;  // guards the cache
+  std::mutex mu_;  // guards the cache, the builds under way and the count
   std::map<std::string, std::shared_ptr<const std::string>> cache_;
   std::vector<std::string> cache_order_;
   size_t cache_bytes_ = 0;
+  std::map<std::string, std::shared_future<std::shared_ptr<const Built>>> flights_;
+  uint64_t builds_ = 0;
 };
 
 }  // namespace fundledger

@@ -169,6 +169,10 @@ TEST_F(ServerTest, MetricsNameWhereTheMemoryIs) {
   EXPECT_GT(parts["memtables"], 0u) << "the receipt's rows are in the memtables";
   EXPECT_GT(parts["public_cache"], 0u) << "the projects answer is kept";
   EXPECT_LE(parts["block_cache"], 32u << 20);
+  // One public answer built; asked for again, it comes from the cache.
+  EXPECT_NE(body.find("\nfundledger_public_builds_total 1\n"), std::string::npos) << body;
+  ASSERT_EQ(Get("/v1/public/projects").status, 200u);
+  EXPECT_NE(Get("/metrics").body.find("\nfundledger_public_builds_total 1\n"), std::string::npos);
 }
 
 TEST_F(ServerTest, PostAnswersEachEnvelopeWithItsResultAndStatus) {
@@ -903,6 +907,80 @@ TEST_F(ServerTest, ABundleIsBuiltWithoutHoldingTheWriterBack) {
   ASSERT_TRUE(built.ok()) << built.ToString();
   EXPECT_GT(bundle.records.size(), 4000u);  // the project's history and the registry
   EXPECT_LT(ratio, 0.5) << "the writer waited that share of the build";
+}
+
+// Many readers asking at once for a public answer not yet built (the summary of a new
+// checkpoint, its project list, a file of an export bundle) make the server build it once: those
+// who ask while it is built wait for that build and share its answer. An error is not kept, so a
+// later reader builds again.
+TEST_F(ServerTest, APublicAnswerAskedForAtOnceIsBuiltOnce) {
+  std::string note;
+  AppendAllocations(L, 3000, 2000, &note);  // the checkpoint is folded: it is not the head
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key());
+  using Answer = std::shared_ptr<const std::string>;
+  using Call = std::function<Status(PublicReads&, Answer*)>;
+  const std::vector<std::pair<std::string, Call>> answers = {
+      {"summary",
+       [](PublicReads& r, Answer* out) {
+         return r.Summary({ScopeKind::kRegion, ""}, out);
+       }},
+      {"projects", [](PublicReads& r, Answer* out) { return r.Projects(out); }},
+      {"export",
+       [](PublicReads& r, Answer* out) {
+         return r.ExportFile({ScopeKind::kProject, "p1"}, "funding.csv", out);
+       }},
+      {"error",
+       [](PublicReads& r, Answer* out) {
+         return r.Summary({ScopeKind::kProject, "nowhere"}, out);
+       }},
+  };
+  constexpr int kReaders = 8;
+  for (const auto& [what, call] : answers) {
+    SCOPED_TRACE(what);
+    const uint64_t builds = reads.builds();
+    std::vector<std::shared_ptr<const std::string>> bodies(kReaders);
+    std::vector<Status> statuses(kReaders);
+    std::vector<std::thread> readers;
+    gate.Lock();  // as the writer does: every reader waits for it before it asks
+    for (int i = 0; i < kReaders; ++i) {
+      readers.emplace_back([&, i] { statuses[i] = call(reads, &bodies[i]); });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gate.Unlock();
+    for (auto& t : readers) t.join();
+    // An error is not kept: one that comes at once (an unknown project) may be built again by
+    // a reader that asks only after it came.
+    const uint64_t built = reads.builds() - builds;
+    if (what == "error") {
+      EXPECT_GE(built, 1u);
+      EXPECT_LE(built, uint64_t(kReaders));
+    } else {
+      EXPECT_EQ(built, 1u);
+    }
+    for (int i = 0; i < kReaders; ++i) {
+      if (what == "error") {
+        EXPECT_EQ(statuses[i].code(), "project_unknown") << statuses[i].ToString();
+        continue;
+      }
+      ASSERT_TRUE(statuses[i].ok()) << statuses[i].ToString();
+      EXPECT_TRUE(bodies[i].get() == bodies[0].get()) << "one answer, shared";
+    }
+    // Asked again: from the cache; an error is built again.
+    std::shared_ptr<const std::string> again;
+    Status s = call(reads, &again);
+    EXPECT_EQ(reads.builds(), builds + built + (what == "error" ? 1 : 0));
+    if (what != "error") {
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(again, bodies[0]);
+      // The same answer as a server that built it alone.
+      ReadGate alone_gate;
+      PublicReads alone(L.journal(), alone_gate, &L.log_key());
+      Answer expected;
+      ASSERT_TRUE(call(alone, &expected).ok());
+      EXPECT_EQ(*expected, *bodies[0]);
+    }
+  }
 }
 
 // The public summary and project list fold the checkpoint's records with the read gate released
