@@ -277,6 +277,9 @@ struct BenchHttpArgs {
   uint64_t batch = 100;  // events per request
   unsigned clients = 16;
   unsigned connections = 64;  // for the reads
+  // Anonymous readers asking for the whole ledger's public summary in a loop while the events
+  // are posted: each new checkpoint (every 10,000 events) makes its summary a new build.
+  unsigned public_readers = 0;
   double read_seconds = 5;
   std::string format = "capnp";  // or json
   std::string dir;
@@ -291,6 +294,9 @@ struct HttpFigures {
   Throughput ingest;
   uint64_t rejected = 0;
   uint64_t failed_requests = 0;
+  // The public readers beside the ingest: summaries answered, their latency, and failures.
+  BenchLatency public_reads;
+  uint64_t failed_public = 0;
   uint64_t records = 0;                                      // in the journal afterwards
   double writer_s = 0, fsync_s = 0, batches = 0, syncs = 0;  // from /metrics
   // Reads: a project's ratios over `connections`, each request signed.

@@ -188,7 +188,38 @@ Status BenchHttpRun(const BenchWorkload& world, const BenchHttpArgs& args,
   options.threads = ThreadsOrCores(0);
   FL_RETURN_IF_ERROR(Server::Start(*journal, options, &server));
   ServerAddress address{"127.0.0.1", std::to_string(server->port()), ""};
+  // Anonymous public readers beside the ingest, until it is done.
+  std::atomic<bool> ingested{false};
+  std::vector<std::vector<double>> public_latencies(args.public_readers);
+  std::atomic<uint64_t> failed_public{0};
+  std::vector<std::thread> public_readers;
+  for (unsigned r = 0; r < args.public_readers; ++r) {
+    public_readers.emplace_back([&, r] {
+      HttpConnection connection(address, 120000);
+      while (!ingested) {
+        auto t = Clock::now();
+        HttpReply reply;
+        Status s =
+            connection.Exchange("GET", "/v1/public/summary?region=", "", "", std::nullopt, &reply);
+        // Before the first checkpoint there is nothing to show (404 no_checkpoint).
+        if (!s.ok() || (reply.status != 200 && reply.status != 404)) ++failed_public;
+        public_latencies[r].push_back(Seconds(t) * 1e6);
+      }
+    });
+  }
+  auto public_start = Clock::now();
   IngestFigures ingest = Ingest(address, bodies, world.workload.size(), args.clients, capnp);
+  ingested = true;
+  for (auto& t : public_readers) t.join();
+  if (args.public_readers > 0) {
+    std::vector<double> all;
+    for (auto& l : public_latencies) all.insert(all.end(), l.begin(), l.end());
+    out->public_reads.samples = all.size();
+    out->public_reads.per_s = double(all.size()) / Seconds(public_start);
+    out->public_reads.p50_us = Percentile(all, 0.5);
+    out->public_reads.p99_us = Percentile(std::move(all), 0.99);
+    out->failed_public = failed_public.load();
+  }
   out->seconds = ingest.seconds;
   out->ingest = ingest.rate;
   out->rejected = ingest.rejected;
@@ -219,6 +250,15 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
               Format("%.0f events/s", http.ingest.per_s) + CoresBusyText(http.ingest),
               http.ingest.per_s / limit.limit(), VerifyLimitName(limit),
               kTargetHttpIngestOfVerifyLimit);
+  if (args.public_readers > 0) {
+    report->Note("http_public_beside", "",
+                 "  beside it " + std::to_string(args.public_readers) +
+                     " anonymous readers of the whole ledger's public summary: " +
+                     Format("%.1f answers/s", http.public_reads.per_s) +
+                     Format(", p50 %.1f ms", http.public_reads.p50_us / 1e3) +
+                     Format(", p99 %.1f ms", http.public_reads.p99_us / 1e3) + ", " +
+                     std::to_string(http.failed_public) + " failed");
+  }
   report->Note("http_ingest_detail", "",
                "  refused events " + std::to_string(http.rejected) + ", failed requests " +
                    std::to_string(http.failed_requests) + ", journal " +
@@ -250,11 +290,12 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
 
 Status CheckHttpArgs(const BenchHttpArgs& args) {
   if (args.batch == 0 || args.batch > 5000 || args.clients == 0 || args.clients > 1024 ||
-      args.connections == 0 || args.connections > 1024 || !(args.read_seconds > 0) ||
-      args.read_seconds > kBenchSecondsMax) {
-    return Status::InvalidArgument("bad_bench_args",
-                                   "need 0 < batch <= 5000, 0 < clients, connections <= 1024 and "
-                                   "0 < read seconds <= 600");
+      args.connections == 0 || args.connections > 1024 || args.public_readers > 64 ||
+      !(args.read_seconds > 0) || args.read_seconds > kBenchSecondsMax) {
+    return Status::InvalidArgument(
+        "bad_bench_args",
+        "need 0 < batch <= 5000, 0 < clients, connections <= 1024, public readers <= 64 and "
+        "0 < read seconds <= 600");
   }
   return Status::Ok();
 }
@@ -279,8 +320,10 @@ int BenchHttp(const BenchHttpArgs& args) {
   if (!s.ok()) return Report(s);
   ReportHttp(http, args, world.workload.size(), limit, &report);
   bool finished = report.Finish("fundledger bench http");
-  return http.failed_requests + http.rejected + http.failed_reads == 0 && finished ? kExitOk
-                                                                                   : kExitFailure;
+  return http.failed_requests + http.rejected + http.failed_reads + http.failed_public == 0 &&
+                 finished
+             ? kExitOk
+             : kExitFailure;
 }
 
 }  // namespace fundledger::cli
