@@ -130,7 +130,10 @@ unsigned HttpStatusOf(const Status& status) {
     return 413;
   }
   if (code == "method_not_allowed") return 405;
-  if (code == "queue_full" || code == "stopping" || code == "bodies_full") return 503;
+  if (code == "queue_full" || code == "stopping" || code == "bodies_full" ||
+      code == "public_busy") {
+    return 503;
+  }
   switch (status.kind()) {
     case Status::Kind::kOk:
       return 200;
@@ -396,32 +399,38 @@ const char* ExportContentType(std::string_view name) {
 
 constexpr std::string_view kExportPath = "/v1/public/export/";
 
-// The transparency reads beyond the checkpoint (api/public_reads.h).
-ApiResponse PublicExportRead(const ApiContext& context, std::string_view path,
-                             std::string_view raw_query) {
+// The transparency reads beyond the checkpoint (api/public_reads.h): answered once their build is
+// done, on the builder thread, not here.
+void PublicExportRead(const ApiContext& context, std::string_view path, std::string_view raw_query,
+                      std::function<void(ApiResponse)> answer) {
   if (context.public_reads == nullptr) {
-    return ErrorResponse(Status::NotFound("no_route", "no public exports on this server"));
+    return answer(ErrorResponse(Status::NotFound("no_route", "no public exports on this server")));
   }
-  std::shared_ptr<const std::string> body;
+  auto respond = [&answer](std::string content_type, std::string disposition = "") {
+    return [answer, content_type = std::move(content_type), disposition = std::move(disposition)](
+               const Status& s, PublicReads::Answer body) {
+      ApiResponse out = BodyResponse(s, body, content_type);
+      if (s.ok()) out.content_disposition = disposition;
+      answer(std::move(out));
+    };
+  };
   if (path == "/v1/public/projects") {
     Query query;
     Status s = ParseQuery(raw_query, {}, &query);
-    if (s.ok()) s = context.public_reads->Projects(&body);
-    return BodyResponse(s, body, "application/json");
+    if (!s.ok()) return answer(ErrorResponse(s));
+    return context.public_reads->Projects(respond("application/json"));
   }
   Scope scope;
   Status s = PublicScope(raw_query, &scope);
-  if (!s.ok()) return ErrorResponse(s);
+  if (!s.ok()) return answer(ErrorResponse(s));
   if (path == "/v1/public/summary") {
-    return BodyResponse(context.public_reads->Summary(scope, &body), body, "application/json");
+    return context.public_reads->Summary(scope, respond("application/json"));
   }
   std::string_view name = path.substr(kExportPath.size());
-  s = context.public_reads->ExportFile(scope, name, &body);
-  ApiResponse out = BodyResponse(s, body, ExportContentType(name));
-  if (s.ok() && name != "project.json") {
-    out.content_disposition = "attachment; filename=\"" + std::string(name) + "\"";
-  }
-  return out;
+  context.public_reads->ExportFile(
+      scope, name,
+      respond(ExportContentType(name),
+              name == "project.json" ? "" : "attachment; filename=\"" + std::string(name) + "\""));
 }
 
 bool IsPublicExportPath(std::string_view path) {
@@ -430,8 +439,7 @@ bool IsPublicExportPath(std::string_view path) {
 }
 
 // Everyone's reads: no signature.
-std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_view path,
-                                      std::string_view query) {
+std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_view path) {
   if (path == "/healthz") {
     bool draining = context.draining != nullptr && context.draining->load();
     if (draining)
@@ -460,8 +468,6 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
       return TextResponse(file->second.body, file->second.content_type);
     }
   }
-  // The exports hold the read gate themselves (api/public_reads.h).
-  if (IsPublicExportPath(path)) return PublicExportRead(context, path, query);
   if (path != "/" && path != "/v1/public/checkpoint") return std::nullopt;
   JournalRead read(context);
   if (!read.failure().ok()) return ErrorResponse(read.failure());
@@ -528,7 +534,14 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
     return answer(ErrorResponse(
         Status::InvalidArgument("method_not_allowed", "use GET (POST only on /v1/events)")));
   }
-  if (auto response = PublicRead(context, path, query)) return answer(std::move(*response));
+  if (IsPublicExportPath(path)) {
+    // Answered later, from the public reads' builder thread (they hold the read gate themselves).
+    return PublicExportRead(context, path, query, [reply, route](ApiResponse response) {
+      response.route = route;
+      reply(std::move(response));
+    });
+  }
+  if (auto response = PublicRead(context, path)) return answer(std::move(*response));
   answer(SignedRead(context, request, path, query));
 }
 

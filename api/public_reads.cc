@@ -153,65 +153,130 @@ void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const s
   cache_order_.push_back(key);
 }
 
-Status PublicReads::Once(const std::string& flight, const std::string& key,
-                         const std::function<Status(Built*)>& build,
-                         std::shared_ptr<const std::string>* out) {
-  std::shared_future<std::shared_ptr<const Built>> under_way;
-  std::promise<std::shared_ptr<const Built>> promise;
+PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer)
+    : journal_(journal), gate_(gate), log_signer_(log_signer) {
+  builder_ = std::thread([this] { BuilderLoop(); });
+}
+
+PublicReads::~PublicReads() { Stop(); }
+
+void PublicReads::Stop() {
+  std::map<std::string, Flight> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !builder_.joinable()) return;
+    stopping_ = true;
+  }
+  work_.notify_all();
+  if (builder_.joinable()) builder_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(flights_);
+    queue_.clear();
+  }
+  const Status stopping = Status::InvalidArgument("stopping", "the server is stopping");
+  for (auto& [_, flight] : left) {
+    for (auto& [key, done] : flight.waiting) done(stopping, nullptr);
+  }
+}
+
+void PublicReads::Once(const std::string& flight, const std::string& key,
+                       std::function<Status(Built*)> build, Done done) {
+  Answer cached;
+  Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = cache_.find(key); it != cache_.end()) {
-      *out = it->second;
-      return Status::Ok();
-    }
-    if (auto it = flights_.find(flight); it != flights_.end()) {
-      under_way = it->second;
+      cached = it->second;
+    } else if (auto f = flights_.find(flight); f != flights_.end()) {
+      f->second.waiting.emplace_back(key, std::move(done));
+      return;
+    } else if (stopping_) {
+      refused = Status::InvalidArgument("stopping", "the server is stopping");
+    } else if (flights_.size() >= kPublicBuildsMax) {
+      refused = Status::InvalidArgument(
+          "public_busy", std::to_string(kPublicBuildsMax) + " public answers are being built");
     } else {
-      flights_.emplace(flight, promise.get_future().share());
+      Flight& f = flights_[flight];
+      f.build = std::move(build);
+      f.waiting.emplace_back(key, std::move(done));
+      queue_.push_back(flight);
       ++builds_;
+      work_.notify_one();
+      return;
     }
   }
-  std::shared_ptr<const Built> built;
-  if (under_way.valid()) {
-    built = under_way.get();
-  } else {
-    auto mine = std::make_shared<Built>();
+  done(refused, std::move(cached));
+}
+
+void PublicReads::BuilderLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    const std::string name = std::move(queue_.front());
+    queue_.pop_front();
+    std::function<Status(Built*)> build = std::move(flights_[name].build);
+    lock.unlock();
+    Built built;
     // An exception (a bug, or stored data Cap'n Proto could not read) must still end the build
     // for those waiting for it.
     try {
-      mine->status = build(mine.get());
+      built.status = build(&built);
     } catch (const std::exception& e) {
-      mine->status = Status::IOError("internal", e.what());
+      built.status = Status::IOError("internal", e.what());
     } catch (const kj::Exception& e) {
-      mine->status = Status::IOError("internal", e.getDescription().cStr());
+      built.status = Status::IOError("internal", e.getDescription().cStr());
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      flights_.erase(flight);
-      if (mine->status.ok()) {
-        for (const auto& [answer_key, value] : mine->answers) RememberLocked(answer_key, value);
+    lock.lock();
+    if (built.status.ok()) {
+      for (const auto& [key, value] : built.answers) RememberLocked(key, value);
+    }
+    auto flight = flights_.extract(name);
+    lock.unlock();
+    for (auto& [key, done] : flight.mapped().waiting) {
+      auto it = built.answers.find(key);
+      if (!built.status.ok()) {
+        done(built.status, nullptr);
+      } else if (it == built.answers.end()) {
+        done(Status::NotFound("no_such_answer", "the build gave no answer " + key), nullptr);
+      } else {
+        done(Status::Ok(), it->second);
       }
     }
-    built = std::move(mine);
-    promise.set_value(built);
+    lock.lock();
   }
-  FL_RETURN_IF_ERROR(built->status);
-  auto it = built->answers.find(key);
-  if (it == built->answers.end()) {
-    return Status::NotFound("no_such_answer", "the build gave no answer " + key);
-  }
-  *out = it->second;
-  return Status::Ok();
 }
 
-Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
+Status PublicReads::Wait(const std::function<void(Done)>& ask, Answer* out) {
+  std::promise<std::pair<Status, Answer>> answered;
+  auto future = answered.get_future();
+  ask([&](const Status& s, Answer body) { answered.set_value({s, std::move(body)}); });
+  auto [status, body] = future.get();
+  *out = std::move(body);
+  return status;
+}
+
+Status PublicReads::Projects(Answer* out) {
+  return Wait([&](Done done) { Projects(std::move(done)); }, out);
+}
+
+Status PublicReads::Summary(const Scope& scope, Answer* out) {
+  return Wait([&](Done done) { Summary(scope, std::move(done)); }, out);
+}
+
+Status PublicReads::ExportFile(const Scope& scope, std::string_view name, Answer* out) {
+  return Wait([&](Done done) { ExportFile(scope, name, std::move(done)); }, out);
+}
+
+void PublicReads::Projects(Done done) {
   std::string note;
   Checkpoint checkpoint;
-  FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
+  if (Status s = Latest(&note, &checkpoint); !s.ok()) return done(s, nullptr);
   const std::string key = "projects|" + std::to_string(checkpoint.size);
-  return Once(
+  Once(
       key, key,
-      [&](Built* built) {
+      [this, key, checkpoint](Built* built) {
         std::vector<ProjectSummary> projects;
         {
           std::optional<ReadGate::Shared> hold;
@@ -234,7 +299,7 @@ Status PublicReads::Projects(std::shared_ptr<const std::string>* out) {
         built->answers[key] = std::make_shared<const std::string>(body.dump());
         return Status::Ok();
       },
-      out);
+      std::move(done));
 }
 
 StateGate* PublicReads::ReadAt(uint64_t size, std::optional<ReadGate::Shared>* hold) const {
@@ -349,41 +414,43 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
   return Status::Ok();
 }
 
-Status PublicReads::Summary(const Scope& scope, std::shared_ptr<const std::string>* out) {
+void PublicReads::Summary(const Scope& scope, Done done) {
   std::string note;
   Checkpoint checkpoint;
-  FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
+  if (Status s = Latest(&note, &checkpoint); !s.ok()) return done(s, nullptr);
   const std::string key = "summary|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size);
-  return Once(
+  Once(
       key, key,
-      [&](Built* built) {
+      [this, key, scope, note, checkpoint](Built* built) {
         json body;
         FL_RETURN_IF_ERROR(BuildSummary(scope, note, checkpoint, &body));
         built->answers[key] = std::make_shared<const std::string>(body.dump());
         return Status::Ok();
       },
-      out);
+      std::move(done));
 }
 
-Status PublicReads::ExportFile(const Scope& scope, std::string_view name,
-                               std::shared_ptr<const std::string>* out) {
+void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done done) {
   auto known = std::find_if(std::begin(kBundleFiles), std::end(kBundleFiles),
                             [&](const char* file) { return name == file; });
   if (known == std::end(kBundleFiles)) {
-    return Status::NotFound("no_such_file", "a bundle has no file " + std::string(name));
+    return done(Status::NotFound("no_such_file", "a bundle has no file " + std::string(name)),
+                nullptr);
   }
   if (log_signer_ == nullptr) {
-    return Status::NotFound("export_unavailable", "this server has no log key to sign exports");
+    return done(
+        Status::NotFound("export_unavailable", "this server has no log key to sign exports"),
+        nullptr);
   }
   std::string note;
   Checkpoint checkpoint;
-  FL_RETURN_IF_ERROR(Latest(&note, &checkpoint));
+  if (Status s = Latest(&note, &checkpoint); !s.ok()) return done(s, nullptr);
   // One build renders every file of the bundle: the flight is the bundle, not the file.
   const std::string prefix =
       "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";
-  return Once(
+  Once(
       prefix, prefix + std::string(name),
-      [&](Built* built) {
+      [this, prefix, scope, note](Built* built) {
         BundleInput bundle;
         FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle, &gate_));
         std::vector<BundleFile> files;
@@ -394,7 +461,7 @@ Status PublicReads::ExportFile(const Scope& scope, std::string_view name,
         }
         return Status::Ok();
       },
-      out);
+      std::move(done));
 }
 
 }  // namespace fundledger

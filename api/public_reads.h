@@ -15,9 +15,17 @@
 // answer is built once however many readers ask for it at once: those who ask while it is being
 // built wait for that build and share its answer (or its error).
 //
+// The builds (a fold of the checkpoint's records for a scope, an export bundle) run one at a time
+// on a thread of their own, never on the caller's: a server's request threads, which also decode
+// and verify the events posted, are not held by anonymous readers, and public builds take at
+// most one core. At most kPublicBuildsMax builds wait or run at once; past that a reader whose
+// answer is not at hand is refused 503 "public_busy".
+//
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -26,6 +34,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/bundle.h"
@@ -39,6 +48,7 @@ namespace fundledger {
 inline constexpr size_t kPublicCacheEntriesMax = 64;
 inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
 inline constexpr size_t kSummaryPayeesMax = 20;  // the dashboard's payee chart
+inline constexpr size_t kPublicBuildsMax = 64;   // builds waiting or running
 
 // The files the dashboard is made of, read once when the server starts.
 struct WebAssets {
@@ -57,22 +67,40 @@ Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file
 
 class PublicReads {
  public:
+  using Answer = std::shared_ptr<const std::string>;
+  // Gets a request's outcome and, when it is ok, the body. Called exactly once: at once on the
+  // caller's thread where the answer is at hand or the request is refused before any build, else
+  // on the builder thread once the build is done.
+  using Done = std::function<void(const Status&, Answer)>;
+
   // `log_signer` signs the residents statement of export bundles (api/export.h); nullptr:
-  // exports answer NotFound "export_unavailable". Not owned; all outlive this.
-  PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer)
-      : journal_(journal), gate_(gate), log_signer_(log_signer) {}
+  // exports answer NotFound "export_unavailable". Not owned; all outlive this. Starts the
+  // builder thread.
+  PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer);
+  ~PublicReads();  // Stop()
+  PublicReads(const PublicReads&) = delete;
+  PublicReads& operator=(const PublicReads&) = delete;
 
   // Each answer is the body to send, JSON or the file's bytes.
   // {checkpoint, projects: [{id, name, region, phase}]} of the whole ledger.
-  Status Projects(std::shared_ptr<const std::string>* out);
+  void Projects(Done done);
   // The dashboard's figures of a project or region scope: {scope, checkpoint, projects,
   // money_in {total_fen, by_category}, money_in_by_project (regions), progress
   // {allocation_rate_bp, allocation_basis, payment_rate_bp, ...}, disbursements {total_fen,
   // count, by_work, by_payee}, flags, exports}. NotFound "project_unknown" etc. as the views.
-  Status Summary(const Scope& scope, std::shared_ptr<const std::string>* out);
+  void Summary(const Scope& scope, Done done);
   // One file of the bundle of `scope`. NotFound "no_such_file" for a name not in kBundleFiles.
-  Status ExportFile(const Scope& scope, std::string_view name,
-                    std::shared_ptr<const std::string>* out);
+  void ExportFile(const Scope& scope, std::string_view name, Done done);
+  // The same, waiting for the answer, for callers that may block.
+  // REQUIRES: not called on the builder thread (from a Done).
+  Status Projects(Answer* out);
+  Status Summary(const Scope& scope, Answer* out);
+  Status ExportFile(const Scope& scope, std::string_view name, Answer* out);
+
+  // Ends the builder thread after the build it is running; the builds still waiting are
+  // answered 503 "stopping". Later requests whose answer is not at hand get the same.
+  void Stop();
+
   // The bytes of the answers kept in the cache (at most kPublicCacheBytesMax).
   size_t cache_bytes();
   // The answers built so far (every other answer came from the cache or from a build under way).
@@ -93,15 +121,24 @@ class PublicReads {
   // What one build gives: its answers by cache key (a bundle gives all its files), or its error.
   struct Built {
     Status status;
-    std::map<std::string, std::shared_ptr<const std::string>> answers;
+    std::map<std::string, Answer> answers;
+  };
+  // A build waiting or running, and who waits for it (each for the answer of its key).
+  struct Flight {
+    std::function<Status(Built*)> build;
+    std::vector<std::pair<std::string, Done>> waiting;
   };
   // The answer of `key`: from the cache; else from the build named `flight` under way, waited
-  // for; else from `build`, run here, whose answers go to the cache and to every caller that
-  // waited for it. NotFound "no_such_answer" if the build gave no answer of `key`.
-  Status Once(const std::string& flight, const std::string& key,
-              const std::function<Status(Built*)>& build, std::shared_ptr<const std::string>* out);
+  // for; else from `build`, queued for the builder thread, whose answers go to the cache and to
+  // every caller that waited for it. NotFound "no_such_answer" if the build gave no answer of
+  // `key`.
+  void Once(const std::string& flight, const std::string& key, std::function<Status(Built*)> build,
+            Done done);
+  void BuilderLoop();
   // The cache: answers by key, oldest evicted first. REQUIRES: mu_ held.
-  void RememberLocked(const std::string& key, std::shared_ptr<const std::string> value);
+  void RememberLocked(const std::string& key, Answer value);
+  // Waits for an answer given to a Done.
+  static Status Wait(const std::function<void(Done)>& ask, Answer* out);
 
   const Journal& journal_;
   ReadGate& gate_;
@@ -110,8 +147,12 @@ class PublicReads {
   std::map<std::string, std::shared_ptr<const std::string>> cache_;
   std::vector<std::string> cache_order_;
   size_t cache_bytes_ = 0;
-  std::map<std::string, std::shared_future<std::shared_ptr<const Built>>> flights_;
+  std::map<std::string, Flight> flights_;  // waiting or running, by name
+  std::deque<std::string> queue_;          // the flights not yet started, oldest first
+  std::condition_variable work_;           // signalled when queue_ or stopping_ changes
+  bool stopping_ = false;
   uint64_t builds_ = 0;
+  std::thread builder_;  // last: started once the rest is ready
 };
 
 }  // namespace fundledger

@@ -473,6 +473,8 @@ void Server::Impl::WaitStopped() {
   }
   // Requests still queued are appended (their clients may be gone; the events are durable).
   sequencer->Stop();
+  // Public builds still waiting are answered "stopping"; the one running finishes first.
+  public_reads->Stop();
   work.reset();
   ioc.stop();
   for (auto& thread : threads) thread.join();

@@ -983,6 +983,86 @@ TEST_F(ServerTest, APublicAnswerAskedForAtOnceIsBuiltOnce) {
   }
 }
 
+// A public build runs on the public reads' own thread, not on a request thread: with a single
+// request thread, the server still answers at once while a large bundle is being built.
+TEST_F(ServerTest, APublicBuildLeavesTheRequestThreadsFree) {
+  std::string note;
+  AppendAllocations(L, 4000, 4000, &note);
+  ServerOptions options;
+  options.threads = 1;
+  options.log_signer = &L.log_key();
+  ASSERT_TRUE(Server::Start(L.journal(), options, &server_).ok());
+  address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
+  using Clock = std::chrono::steady_clock;
+  std::atomic<bool> answered{false};
+  double export_seconds = 0;
+  std::thread exporter([&] {
+    HttpConnection connection(address_, 60000);
+    auto start = Clock::now();
+    HttpReply reply;
+    Status s = connection.Exchange("GET", "/v1/public/export/events.jsonl?project=p1", "", "",
+                                   std::nullopt, &reply);
+    export_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(reply.status, 200u) << reply.body.substr(0, 200);
+    EXPECT_GT(reply.body.size(), 4000u * 500);
+    answered = true;
+  });
+  HttpConnection probe(address_, 60000);
+  double longest = 0;
+  bool seen_building = false;
+  while (!answered) {
+    auto start = Clock::now();
+    HttpReply reply;
+    ASSERT_TRUE(probe.Exchange("GET", "/metrics", "", "", std::nullopt, &reply).ok());
+    longest = std::max(longest, std::chrono::duration<double>(Clock::now() - start).count());
+    seen_building |=
+        !answered && reply.body.find("\nfundledger_public_builds_total 1\n") != std::string::npos;
+  }
+  exporter.join();
+  EXPECT_TRUE(seen_building) << "the server answered while the bundle was being built";
+  EXPECT_LT(longest, export_seconds / 2) << "a request waited for the build";
+}
+
+// At most kPublicBuildsMax builds wait or run at once: past that, a reader whose answer is not at
+// hand is refused 503 public_busy at once. Stopping answers the builds still waiting "stopping",
+// after the one running.
+TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
+  std::string note;
+  AppendAllocations(L, 4000, 4000, &note);
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key());
+  std::mutex mu;
+  std::map<std::string, int> outcomes;
+  int answered = 0;
+  auto done = [&](const Status& s, PublicReads::Answer) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++outcomes[s.ok() ? "ok" : s.code()];
+    ++answered;
+  };
+  // A large bundle first, then more summaries of other scopes than may wait.
+  reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
+  const int summaries = int(kPublicBuildsMax) + 5;
+  for (int i = 0; i < summaries; ++i) {
+    reads.Summary({ScopeKind::kRegion, "r" + std::to_string(i)}, done);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(outcomes["public_busy"], 6) << "refused at once";
+    EXPECT_EQ(answered, 6);
+  }
+  reads.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(answered, 1 + summaries) << "every reader answered";
+  EXPECT_EQ(outcomes["ok"], 1) << "the bundle being built when the stop came";
+  EXPECT_EQ(outcomes["stopping"], summaries - 6);
+  PublicReads::Answer body;
+  EXPECT_EQ(reads.Summary({ScopeKind::kRegion, ""}, &body).code(), "stopping");
+  ApiResponse busy = ErrorResponse(Status::InvalidArgument("public_busy", "busy"));
+  EXPECT_EQ(busy.status, 503u);
+  EXPECT_EQ(busy.retry_after_s, 1u);
+}
+
 // The public summary and project list fold the checkpoint's records with the read gate released
 // (only the journal's in-memory state is read under it): a writer taking the gate over and over
 // while the whole ledger's summary is built never waits for the whole build.
