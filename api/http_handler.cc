@@ -363,10 +363,13 @@ ApiResponse PlainPage(const ApiContext& context) {
   return TextResponse(std::move(html), "text/html; charset=utf-8");
 }
 
-ApiResponse BodyResponse(const Status& s, const std::shared_ptr<const std::string>& body,
+ApiResponse BodyResponse(const Status& s, std::shared_ptr<const std::string> body,
                          std::string content_type) {
   if (!s.ok()) return ErrorResponse(s);
-  return TextResponse(*body, std::move(content_type));
+  ApiResponse out;
+  out.content_type = std::move(content_type);
+  out.shared_body = std::move(body);
+  return out;
 }
 
 // ?project=P or ?region=R (R may be empty: the whole ledger), exactly one.
@@ -458,6 +461,7 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
     if (context.public_reads != nullptr) {
       memory.public_cache = context.public_reads->cache_bytes();
       memory.public_builds = context.public_reads->builds();
+      memory.public_builds_waiting = context.public_reads->builds_waiting();
     }
     return TextResponse(context.metrics->Render() + RenderMemory(memory),
                         "text/plain; version=0.0.4; charset=utf-8");

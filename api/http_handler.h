@@ -57,6 +57,9 @@ struct ApiResponse {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // A body shared with the public answers' cache, sent instead of `body` when set: it is copied
+  // only when the answer is written, on the connection's own thread.
+  std::shared_ptr<const std::string> shared_body;
   std::string content_disposition;        // downloads: attachment; filename=...
   std::optional<unsigned> retry_after_s;  // with 503
   std::string link_next;                  // a Link header with rel="next": the next page's URL

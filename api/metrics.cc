@@ -174,6 +174,9 @@ std::string RenderMemory(const MemoryGauges& memory) {
          "public answers built (the rest came from the cache or from a build under way)", "counter",
          &out);
   out += "fundledger_public_builds_total " + std::to_string(memory.public_builds) + "\n";
+  Header("public_builds_waiting", "public answers being built or waiting for their build", "gauge",
+         &out);
+  out += "fundledger_public_builds_waiting " + std::to_string(memory.public_builds_waiting) + "\n";
   return out;
 }
 

@@ -90,11 +90,12 @@ class Metrics {
 struct MemoryGauges {
   uint64_t resident = 0, heap_in_use = 0, heap_free = 0;
   uint64_t memtables = 0, block_cache = 0, table_readers = 0, public_cache = 0;
-  uint64_t public_builds = 0;  // not memory: PublicReads::builds(), read at the same moment
+  // Not memory, read at the same moment: PublicReads::builds() and builds_waiting().
+  uint64_t public_builds = 0, public_builds_waiting = 0;
 };
 // Fills resident (from /proc/self/statm) and the heap figures (glibc's mallinfo2).
 void ProcessMemory(MemoryGauges* out);
-// The memory_bytes lines, with their header, and public_builds_total.
+// The memory_bytes lines, with their header, public_builds_total and public_builds_waiting.
 std::string RenderMemory(const MemoryGauges& memory);
 
 }  // namespace fundledger

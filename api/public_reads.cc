@@ -134,6 +134,11 @@ size_t PublicReads::cache_bytes() {
   return cache_bytes_;
 }
 
+size_t PublicReads::builds_waiting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return flights_.size();
+}
+
 uint64_t PublicReads::builds() {
   std::lock_guard<std::mutex> lock(mu_);
   return builds_;
@@ -153,30 +158,54 @@ void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const s
   cache_order_.push_back(key);
 }
 
-PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer)
-    : journal_(journal), gate_(gate), log_signer_(log_signer) {
+PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
+                         std::function<void()> before_build)
+    : journal_(journal),
+      gate_(gate),
+      log_signer_(log_signer),
+      before_build_(std::move(before_build)) {
   builder_ = std::thread([this] { BuilderLoop(); });
 }
 
 PublicReads::~PublicReads() { Stop(); }
 
-void PublicReads::Stop() {
-  std::map<std::string, Flight> left;
+void PublicReads::Refuse() {
+  std::vector<std::pair<std::string, Done>> refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !builder_.joinable()) return;
     stopping_ = true;
-  }
-  work_.notify_all();
-  if (builder_.joinable()) builder_.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    left.swap(flights_);
+    for (const std::string& name : queue_) {
+      auto flight = flights_.extract(name);
+      for (auto& waiter : flight.mapped().waiting) refused.push_back(std::move(waiter));
+    }
     queue_.clear();
   }
-  const Status stopping = Status::InvalidArgument("stopping", "the server is stopping");
-  for (auto& [_, flight] : left) {
-    for (auto& [key, done] : flight.waiting) done(stopping, nullptr);
+  work_.notify_all();
+  Built stopping;
+  stopping.status = Status::InvalidArgument("stopping", "the server is stopping");
+  Answer_(refused, stopping);
+}
+
+void PublicReads::Stop() {
+  Refuse();
+  if (builder_.joinable()) builder_.join();
+}
+
+void PublicReads::Answer_(std::vector<std::pair<std::string, Done>>& waiting, const Built& built) {
+  for (auto& [key, done] : waiting) {
+    auto it = built.answers.find(key);
+    // A Done that throws (out of memory while it posts its answer) must not keep the others
+    // from theirs; its own request is then left to its connection's time-outs.
+    try {
+      if (!built.status.ok()) {
+        done(built.status, nullptr);
+      } else if (it == built.answers.end()) {
+        done(Status::NotFound("no_such_answer", "the build gave no answer " + key), nullptr);
+      } else {
+        done(Status::Ok(), it->second);
+      }
+    } catch (...) {
+    }
   }
 }
 
@@ -201,7 +230,6 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
       f.build = std::move(build);
       f.waiting.emplace_back(key, std::move(done));
       queue_.push_back(flight);
-      ++builds_;
       work_.notify_one();
       return;
     }
@@ -213,15 +241,17 @@ void PublicReads::BuilderLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    if (queue_.empty()) return;  // stopping, and Refuse() has answered the rest
     const std::string name = std::move(queue_.front());
     queue_.pop_front();
     std::function<Status(Built*)> build = std::move(flights_[name].build);
+    ++builds_;
     lock.unlock();
     Built built;
     // An exception (a bug, or stored data Cap'n Proto could not read) must still end the build
     // for those waiting for it.
     try {
+      if (before_build_) before_build_();
       built.status = build(&built);
     } catch (const std::exception& e) {
       built.status = Status::IOError("internal", e.what());
@@ -230,28 +260,22 @@ void PublicReads::BuilderLoop() {
     }
     lock.lock();
     if (built.status.ok()) {
-      for (const auto& [key, value] : built.answers) RememberLocked(key, value);
+      try {
+        for (const auto& [key, value] : built.answers) RememberLocked(key, value);
+      } catch (...) {  // out of memory: the answers are still given, only not kept
+      }
     }
     auto flight = flights_.extract(name);
     lock.unlock();
-    for (auto& [key, done] : flight.mapped().waiting) {
-      auto it = built.answers.find(key);
-      if (!built.status.ok()) {
-        done(built.status, nullptr);
-      } else if (it == built.answers.end()) {
-        done(Status::NotFound("no_such_answer", "the build gave no answer " + key), nullptr);
-      } else {
-        done(Status::Ok(), it->second);
-      }
-    }
+    Answer_(flight.mapped().waiting, built);
     lock.lock();
   }
 }
 
 Status PublicReads::Wait(const std::function<void(Done)>& ask, Answer* out) {
-  std::promise<std::pair<Status, Answer>> answered;
-  auto future = answered.get_future();
-  ask([&](const Status& s, Answer body) { answered.set_value({s, std::move(body)}); });
+  auto answered = std::make_shared<std::promise<std::pair<Status, Answer>>>();
+  auto future = answered->get_future();
+  ask([answered](const Status& s, Answer body) { answered->set_value({s, std::move(body)}); });
   auto [status, body] = future.get();
   *out = std::move(body);
   return status;

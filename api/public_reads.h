@@ -75,8 +75,10 @@ class PublicReads {
 
   // `log_signer` signs the residents statement of export bundles (api/export.h); nullptr:
   // exports answer NotFound "export_unavailable". Not owned; all outlive this. Starts the
-  // builder thread.
-  PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer);
+  // builder thread. `before_build`, if set, runs on the builder thread before each build (tests
+  // hold the builder with it).
+  PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
+              std::function<void()> before_build = {});
   ~PublicReads();  // Stop()
   PublicReads(const PublicReads&) = delete;
   PublicReads& operator=(const PublicReads&) = delete;
@@ -97,13 +99,18 @@ class PublicReads {
   Status Summary(const Scope& scope, Answer* out);
   Status ExportFile(const Scope& scope, std::string_view name, Answer* out);
 
-  // Ends the builder thread after the build it is running; the builds still waiting are
-  // answered 503 "stopping". Later requests whose answer is not at hand get the same.
+  // Answers the builds still waiting (not the one running) 503 "stopping", at once, and so
+  // every later request whose answer is not at hand. Does not wait.
+  void Refuse();
+  // Refuse(), then ends the builder thread once the build it is running is done.
   void Stop();
 
   // The bytes of the answers kept in the cache (at most kPublicCacheBytesMax).
   size_t cache_bytes();
-  // The answers built so far (every other answer came from the cache or from a build under way).
+  // The builds waiting or running now (at most kPublicBuildsMax).
+  size_t builds_waiting();
+  // The builds started so far (every other answer came from the cache, from a build under way,
+  // or was refused).
   uint64_t builds();
 
  private:
@@ -137,6 +144,9 @@ class PublicReads {
   void BuilderLoop();
   // The cache: answers by key, oldest evicted first. REQUIRES: mu_ held.
   void RememberLocked(const std::string& key, Answer value);
+  // Gives each waiter its answer of `built`; a waiter's Done that throws does not keep the next
+  // from theirs.
+  static void Answer_(std::vector<std::pair<std::string, Done>>& waiting, const Built& built);
   // Waits for an answer given to a Done.
   static Status Wait(const std::function<void(Done)>& ask, Answer* out);
 
@@ -152,6 +162,7 @@ class PublicReads {
   std::condition_variable work_;           // signalled when queue_ or stopping_ changes
   bool stopping_ = false;
   uint64_t builds_ = 0;
+  std::function<void()> before_build_;
   std::thread builder_;  // last: started once the rest is ready
 };
 

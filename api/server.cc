@@ -285,7 +285,7 @@ class Session : public std::enable_shared_from_this<Session> {
       response->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
     }
     response->keep_alive(keep_alive_ && !closing_ && !server_.draining);
-    response->body() = std::move(answer.body);
+    response->body() = answer.shared_body ? *answer.shared_body : std::move(answer.body);
     response->prepare_payload();
     response_ = response;
     route_ = answer.route;
@@ -461,6 +461,9 @@ void Server::Impl::BeginStop() {
     accept_retry.cancel();
   });
   for (auto& session : open) session->Drain();
+  // Readers waiting for a public build not yet started are answered "stopping" now, while the
+  // connections can still carry the answer; the build running ends the drain when it is done.
+  public_reads->Refuse();
 }
 
 void Server::Impl::WaitStopped() {

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -76,10 +77,12 @@ class ServerTest : public ::testing::Test {
   }
   void TearDown() override { server_.reset(); }
 
-  void Start(ServerLimits limits = ServerLimits()) {
+  // `threads` request threads; with `exports`, the log key signs public export bundles.
+  void Start(ServerLimits limits = ServerLimits(), unsigned threads = 2, bool exports = false) {
     ServerOptions options;
-    options.threads = 2;
+    options.threads = threads;
     options.limits = limits;
+    if (exports) options.log_signer = &L.log_key();
     Status s = Server::Start(L.journal(), options, &server_);
     ASSERT_TRUE(s.ok()) << s.ToString();
     address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
@@ -988,11 +991,7 @@ TEST_F(ServerTest, APublicAnswerAskedForAtOnceIsBuiltOnce) {
 TEST_F(ServerTest, APublicBuildLeavesTheRequestThreadsFree) {
   std::string note;
   AppendAllocations(L, 4000, 4000, &note);
-  ServerOptions options;
-  options.threads = 1;
-  options.log_signer = &L.log_key();
-  ASSERT_TRUE(Server::Start(L.journal(), options, &server_).ok());
-  address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
+  Start(ServerLimits(), /*threads=*/1, /*exports=*/true);
   using Clock = std::chrono::steady_clock;
   std::atomic<bool> answered{false};
   double export_seconds = 0;
@@ -1025,13 +1024,23 @@ TEST_F(ServerTest, APublicBuildLeavesTheRequestThreadsFree) {
 }
 
 // At most kPublicBuildsMax builds wait or run at once: past that, a reader whose answer is not at
-// hand is refused 503 public_busy at once. Stopping answers the builds still waiting "stopping",
-// after the one running.
+// hand is refused 503 public_busy at once. Refusing (as a stopping server does) answers the
+// builds still waiting "stopping" at once, and the one running when it is done.
 TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
-  std::string note;
-  AppendAllocations(L, 4000, 4000, &note);
+  // The builder is held at its first build until the test lets it go.
+  std::mutex hold_mu;
+  std::condition_variable hold_cv;
+  bool held = false, released = false;
+  auto before_build = [&] {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    held = true;
+    hold_cv.notify_all();
+    hold_cv.wait(lock, [&] { return released; });
+  };
   ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key());
+  PublicReads reads(L.journal(), gate, &L.log_key(), before_build);
+  std::string note;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
   std::mutex mu;
   std::map<std::string, int> outcomes;
   int answered = 0;
@@ -1040,8 +1049,12 @@ TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
     ++outcomes[s.ok() ? "ok" : s.code()];
     ++answered;
   };
-  // A large bundle first, then more summaries of other scopes than may wait.
+  // The first build, held; then more summaries of other scopes than may wait besides it.
   reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
+  {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    hold_cv.wait(lock, [&] { return held; });
+  }
   const int summaries = int(kPublicBuildsMax) + 5;
   for (int i = 0; i < summaries; ++i) {
     reads.Summary({ScopeKind::kRegion, "r" + std::to_string(i)}, done);
@@ -1051,16 +1064,68 @@ TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
     EXPECT_EQ(outcomes["public_busy"], 6) << "refused at once";
     EXPECT_EQ(answered, 6);
   }
-  reads.Stop();
-  std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(answered, 1 + summaries) << "every reader answered";
-  EXPECT_EQ(outcomes["ok"], 1) << "the bundle being built when the stop came";
-  EXPECT_EQ(outcomes["stopping"], summaries - 6);
+  // A reader of the build running waits for it, and is not refused.
+  reads.ExportFile({ScopeKind::kProject, "p1"}, "funding.csv", done);
+  reads.Refuse();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(outcomes["stopping"], summaries - 6) << "the waiting builds refused at once";
+    EXPECT_EQ(answered, summaries);
+  }
   PublicReads::Answer body;
   EXPECT_EQ(reads.Summary({ScopeKind::kRegion, ""}, &body).code(), "stopping");
+  {
+    std::lock_guard<std::mutex> lock(hold_mu);
+    released = true;
+    hold_cv.notify_all();
+  }
+  reads.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(answered, summaries + 2) << "every reader answered once";
+  EXPECT_EQ(outcomes["ok"], 2) << "the bundle being built when the refusal came";
+  EXPECT_EQ(reads.builds(), 1u);
   ApiResponse busy = ErrorResponse(Status::InvalidArgument("public_busy", "busy"));
   EXPECT_EQ(busy.status, 503u);
   EXPECT_EQ(busy.retry_after_s, 1u);
+}
+
+// A server that stops answers the readers waiting for a public build not yet started 503
+// "stopping" at once, and stops once the build running is done, not after the drain's time-out.
+TEST_F(ServerTest, AStoppingServerAnswersThePublicReadersWaiting) {
+  std::string note;
+  AppendAllocations(L, 4000, 4000, &note);
+  Start(ServerLimits(), /*threads=*/2, /*exports=*/true);
+  auto get = [&](const std::string& target, HttpReply* reply) {
+    HttpConnection connection(address_, 60000);
+    EXPECT_TRUE(connection.Exchange("GET", target, "", "", std::nullopt, reply).ok());
+  };
+  HttpReply bundle, summary;
+  std::thread exporter([&] { get("/v1/public/export/events.jsonl?project=p1", &bundle); });
+  // The bundle's build under way, then a summary queued behind it.
+  for (int i = 0; i < 2000; ++i) {
+    HttpReply metrics;
+    get("/metrics", &metrics);
+    if (metrics.body.find("\nfundledger_public_builds_total 1\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::thread reader([&] { get("/v1/public/summary?region=hunan", &summary); });
+  for (int i = 0; i < 2000; ++i) {  // the summary waits behind the bundle
+    HttpReply metrics;
+    get("/metrics", &metrics);
+    if (metrics.body.find("\nfundledger_public_builds_waiting 2\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  server_->Stop();
+  server_->Wait();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  exporter.join();
+  reader.join();
+  EXPECT_LT(seconds, 5.0) << "not the drain's 10 s";
+  EXPECT_EQ(bundle.status, 200u) << bundle.body.substr(0, 200);
+  EXPECT_EQ(summary.status, 503u) << summary.body;
+  EXPECT_NE(summary.body.find("stopping"), std::string::npos) << summary.body;
 }
 
 // The public summary and project list fold the checkpoint's records with the read gate released
