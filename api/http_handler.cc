@@ -373,9 +373,20 @@ ApiResponse BodyResponse(const Status& s, std::shared_ptr<const std::string> bod
 }
 
 // ?project=P or ?region=R (R may be empty: the whole ledger), exactly one.
-Status PublicScope(std::string_view raw_query, Scope* out) {
+// With `size` (exports only), also an optional size=N: the checkpoint the file is of.
+Status PublicScope(std::string_view raw_query, Scope* out,
+                   std::optional<uint64_t>* size = nullptr) {
   Query query;
-  FL_RETURN_IF_ERROR(ParseQuery(raw_query, {"project", "region"}, &query));
+  if (size != nullptr) {
+    FL_RETURN_IF_ERROR(ParseQuery(raw_query, {"project", "region", "size"}, &query));
+    if (query.count("size")) {
+      uint64_t n = 0;
+      FL_RETURN_IF_ERROR(QueryU64(query, "size", &n));
+      *size = n;
+    }
+  } else {
+    FL_RETURN_IF_ERROR(ParseQuery(raw_query, {"project", "region"}, &query));
+  }
   auto project = query.find("project");
   auto region = query.find("region");
   if ((project == query.end()) == (region == query.end())) {
@@ -424,16 +435,20 @@ void PublicExportRead(const ApiContext& context, std::string_view path, std::str
     return context.public_reads->Projects(respond("application/json"));
   }
   Scope scope;
-  Status s = PublicScope(raw_query, &scope);
-  if (!s.ok()) return answer(ErrorResponse(s));
   if (path == "/v1/public/summary") {
+    Status s = PublicScope(raw_query, &scope);
+    if (!s.ok()) return answer(ErrorResponse(s));
     return context.public_reads->Summary(scope, respond("application/json"));
   }
+  std::optional<uint64_t> size;
+  Status s = PublicScope(raw_query, &scope, &size);
+  if (!s.ok()) return answer(ErrorResponse(s));
   std::string_view name = path.substr(kExportPath.size());
   context.public_reads->ExportFile(
       scope, name,
       respond(ExportContentType(name),
-              name == "project.json" ? "" : "attachment; filename=\"" + std::string(name) + "\""));
+              name == "project.json" ? "" : "attachment; filename=\"" + std::string(name) + "\""),
+      size);
 }
 
 bool IsPublicExportPath(std::string_view path) {

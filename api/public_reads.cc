@@ -113,19 +113,24 @@ Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file
   return Status::Ok();
 }
 
-Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint) const {
-  Status s;
-  {
-    // Under the read gate: a checkpoint the writer has written and not yet synced is not shown,
-    // and nothing is once the journal has failed (api/sequencer.h).
-    ReadGate::Shared hold(gate_);
-    FL_RETURN_IF_ERROR(journal_.failure());
-    s = journal_.LatestCheckpoint(note);
-  }
+Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint,
+                           std::optional<uint64_t> size) const {
+  // Under the read gate: a checkpoint the writer has written and not yet synced is not shown,
+  // and nothing is once the journal has failed (api/sequencer.h).
+  ReadGate::Shared hold(gate_);
+  FL_RETURN_IF_ERROR(journal_.failure());
+  Status s = journal_.LatestCheckpoint(note);
   if (s.IsNotFound()) {
     return Status::NotFound("no_checkpoint", "the log has not signed a checkpoint yet");
   }
   FL_RETURN_IF_ERROR(s);
+  FL_RETURN_IF_ERROR(OpenCheckpoint(*note, journal_.log_verifier(), checkpoint));
+  if (!size || *size == checkpoint->size) return Status::Ok();
+  if (*size > checkpoint->size) {
+    return Status::NotFound("checkpoint_unknown",
+                            "the latest checkpoint is at size " + std::to_string(checkpoint->size));
+  }
+  FL_RETURN_IF_ERROR(journal_.ReadCheckpoint(*size, note));
   return OpenCheckpoint(*note, journal_.log_verifier(), checkpoint);
 }
 
@@ -289,8 +294,9 @@ Status PublicReads::Summary(const Scope& scope, Answer* out) {
   return Wait([&](Done done) { Summary(scope, std::move(done)); }, out);
 }
 
-Status PublicReads::ExportFile(const Scope& scope, std::string_view name, Answer* out) {
-  return Wait([&](Done done) { ExportFile(scope, name, std::move(done)); }, out);
+Status PublicReads::ExportFile(const Scope& scope, std::string_view name, Answer* out,
+                               std::optional<uint64_t> size) {
+  return Wait([&](Done done) { ExportFile(scope, name, std::move(done), size); }, out);
 }
 
 void PublicReads::Projects(Done done) {
@@ -411,7 +417,9 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
   }
   json exports = json::object();
   for (const char* name : kBundleFiles) {
-    exports[name] = "/v1/public/export/" + std::string(name) + "?" + ScopeQuery(scope);
+    // Pinned to this checkpoint: the files fetched one by one are of one bundle.
+    exports[name] = "/v1/public/export/" + std::string(name) + "?" + ScopeQuery(scope) +
+                    "&size=" + std::to_string(checkpoint.size);
   }
   *out = {
       {"scope",
@@ -454,7 +462,8 @@ void PublicReads::Summary(const Scope& scope, Done done) {
       std::move(done));
 }
 
-void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done done) {
+void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done done,
+                             std::optional<uint64_t> size) {
   auto known = std::find_if(std::begin(kBundleFiles), std::end(kBundleFiles),
                             [&](const char* file) { return name == file; });
   if (known == std::end(kBundleFiles)) {
@@ -468,7 +477,7 @@ void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done don
   }
   std::string note;
   Checkpoint checkpoint;
-  if (Status s = Latest(&note, &checkpoint); !s.ok()) return done(s, nullptr);
+  if (Status s = Latest(&note, &checkpoint, size); !s.ok()) return done(s, nullptr);
   // One build renders every file of the bundle: the flight is the bundle, not the file.
   const std::string prefix =
       "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";

@@ -91,13 +91,18 @@ class PublicReads {
   // {allocation_rate_bp, allocation_basis, payment_rate_bp, ...}, disbursements {total_fen,
   // count, by_work, by_payee}, flags, exports}. NotFound "project_unknown" etc. as the views.
   void Summary(const Scope& scope, Done done);
-  // One file of the bundle of `scope`. NotFound "no_such_file" for a name not in kBundleFiles.
-  void ExportFile(const Scope& scope, std::string_view name, Done done);
+  // One file of the bundle of `scope` at the latest checkpoint, or at the stored checkpoint of
+  // tree size `size` (no later than the latest), so that the files of one bundle can be fetched
+  // one by one while newer checkpoints are signed. NotFound "no_such_file" for a name not in
+  // kBundleFiles, "checkpoint_unknown" for a size with no checkpoint stored or past the latest.
+  void ExportFile(const Scope& scope, std::string_view name, Done done,
+                  std::optional<uint64_t> size = std::nullopt);
   // The same, waiting for the answer, for callers that may block.
   // REQUIRES: not called on the builder thread (from a Done).
   Status Projects(Answer* out);
   Status Summary(const Scope& scope, Answer* out);
-  Status ExportFile(const Scope& scope, std::string_view name, Answer* out);
+  Status ExportFile(const Scope& scope, std::string_view name, Answer* out,
+                    std::optional<uint64_t> size = std::nullopt);
 
   // Answers the builds still waiting (not the one running) 503 "stopping", at once, and so
   // every later request whose answer is not at hand. Does not wait.
@@ -114,8 +119,10 @@ class PublicReads {
   uint64_t builds();
 
  private:
-  // The latest checkpoint: NotFound "no_checkpoint" if none has been signed yet.
-  Status Latest(std::string* note, Checkpoint* checkpoint) const;
+  // The latest checkpoint: NotFound "no_checkpoint" if none has been signed yet. With `size`,
+  // the stored checkpoint of that size instead, if it is no later than the latest.
+  Status Latest(std::string* note, Checkpoint* checkpoint,
+                std::optional<uint64_t> size = std::nullopt) const;
   Status BuildSummary(const Scope& scope, const std::string& note, const Checkpoint& checkpoint,
                       nlohmann::json* out) const;
   // How the views of the checkpoint of `size` are read. Where it is the head, the stored rows

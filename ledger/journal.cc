@@ -559,6 +559,16 @@ Status Journal::LatestCheckpoint(std::string* note) const {
   return Status::Ok();
 }
 
+Status Journal::ReadCheckpoint(uint64_t size, std::string* note) const {
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Family(storage::kCheckpointsFamily),
+                               storage::EncodeU64(size), note);
+  if (s.IsNotFound()) {
+    return Status::NotFound("checkpoint_unknown",
+                            "no checkpoint is stored at size " + std::to_string(size));
+  }
+  return FromRocks(s);
+}
+
 Status Journal::ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), Family(storage::kCheckpointsFamily)));

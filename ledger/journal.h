@@ -214,6 +214,8 @@ class Journal : public StateReader {
   Status WriteCheckpoint(std::string* note);
   // NotFound when no checkpoint has been written yet.
   Status LatestCheckpoint(std::string* note) const;
+  // The checkpoint stored for tree size `size`: NotFound "checkpoint_unknown" if there is none.
+  Status ReadCheckpoint(uint64_t size, std::string* note) const;
   Status ScanCheckpoints(const std::function<bool(uint64_t size, std::string_view note)>& fn) const;
 
   // What RocksDB holds in memory for this journal (thread-safe; for /metrics and the soak).

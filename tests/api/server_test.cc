@@ -986,6 +986,46 @@ TEST_F(ServerTest, APublicAnswerAskedForAtOnceIsBuiltOnce) {
   }
 }
 
+// The files of a bundle fetched one by one are of one checkpoint even while newer ones are
+// signed: the summary links them at its checkpoint's size, and a size names a stored checkpoint
+// no later than the latest.
+TEST_F(ServerTest, AnExportPinnedToACheckpointStaysOfIt) {
+  Start(ServerLimits(), /*threads=*/2, /*exports=*/true);
+  ASSERT_EQ(Post(AllocationEnvelope("a1", 100)).status, 200u);
+  json first = Parse(Get("/v1/checkpoint", "jianshe").body);
+  const std::string size = std::to_string(first["size"].get<uint64_t>());
+  json summary = Parse(Get("/v1/public/summary?project=p1").body);
+  ASSERT_EQ(summary["checkpoint"]["size"], first["size"]);
+  const std::string funding_link = summary["exports"]["funding.csv"];
+  const std::string checkpoint_link = summary["exports"]["checkpoint.txt"];
+  EXPECT_TRUE(funding_link.ends_with("?project=p1&size=" + size)) << funding_link;
+  HttpReply funding = Get(funding_link);
+  ASSERT_EQ(funding.status, 200u) << funding.body;
+  EXPECT_EQ(Get(checkpoint_link).body, first["note"]);
+  // A newer checkpoint: the pinned links still give the first one's files.
+  ASSERT_EQ(Post(AllocationEnvelope("a2", 200)).status, 200u);
+  ASSERT_EQ(Post(AllocationEnvelope("a3", 300)).status, 200u);
+  json second = Parse(Get("/v1/checkpoint", "jianshe").body);
+  ASSERT_EQ(second["size"], first["size"].get<uint64_t>() + 2);
+  EXPECT_EQ(Get(checkpoint_link).body, first["note"]);
+  EXPECT_EQ(Get(funding_link).body, funding.body);
+  EXPECT_EQ(Get("/v1/public/export/checkpoint.txt?project=p1").body, second["note"]);
+  EXPECT_NE(Get("/v1/public/export/funding.csv?project=p1").body, funding.body);
+  // Sizes with no checkpoint stored, or past the latest, name nothing; only exports are pinned.
+  auto refused = [&](const std::string& target) {
+    HttpReply reply = Get(target);
+    return std::to_string(reply.status) + " " + Parse(reply.body).value("code", "");
+  };
+  const uint64_t latest = second["size"];
+  EXPECT_EQ(refused("/v1/public/export/README.txt?project=p1&size=" +
+                    std::to_string(first["size"].get<uint64_t>() + 1)),
+            "404 checkpoint_unknown");
+  EXPECT_EQ(refused("/v1/public/export/README.txt?project=p1&size=" + std::to_string(latest + 1)),
+            "404 checkpoint_unknown");
+  EXPECT_EQ(refused("/v1/public/export/README.txt?project=p1&size=x"), "400 bad_number");
+  EXPECT_EQ(refused("/v1/public/summary?project=p1&size=" + size), "400 unknown_parameter");
+}
+
 // A public build runs on the public reads' own thread, not on a request thread: with a single
 // request thread, the server still answers at once while a large bundle is being built.
 TEST_F(ServerTest, APublicBuildLeavesTheRequestThreadsFree) {
