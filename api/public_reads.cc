@@ -1,6 +1,7 @@
 #include "api/public_reads.h"
 
 #include <kj/exception.h>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 
@@ -164,11 +165,12 @@ void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const s
 }
 
 PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
-                         std::function<void()> before_build)
+                         std::function<void()> before_build, std::function<void()> after_build)
     : journal_(journal),
       gate_(gate),
       log_signer_(log_signer),
-      before_build_(std::move(before_build)) {
+      before_build_(std::move(before_build)),
+      after_build_(std::move(after_build)) {
   builder_ = std::thread([this] { BuilderLoop(); });
 }
 
@@ -214,32 +216,62 @@ void PublicReads::Answer_(std::vector<std::pair<std::string, Done>>& waiting, co
   }
 }
 
+PublicReads::Answer PublicReads::EarlierLocked(const std::string& earlier, uint64_t size) const {
+  if (earlier.empty()) return nullptr;
+  Answer newest;
+  uint64_t newest_size = 0;
+  for (auto it = cache_.lower_bound(earlier);
+       it != cache_.end() && it->first.compare(0, earlier.size(), earlier) == 0; ++it) {
+    uint64_t at = 0;
+    const std::string_view digits = std::string_view(it->first).substr(earlier.size());
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), at);
+    if (ec != std::errc() || end != digits.data() + digits.size() || at >= size) continue;
+    if (!newest || at > newest_size) {
+      newest = it->second;
+      newest_size = at;
+    }
+  }
+  return newest;
+}
+
 void PublicReads::Once(const std::string& flight, const std::string& key,
-                       std::function<Status(Built*)> build, Done done) {
-  Answer cached;
+                       std::function<Status(Built*)> build, Done done, const std::string& earlier,
+                       uint64_t size) {
+  Answer answer;
   Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    Answer before = EarlierLocked(earlier, size);
     if (auto it = cache_.find(key); it != cache_.end()) {
-      cached = it->second;
+      answer = it->second;
     } else if (auto f = flights_.find(flight); f != flights_.end()) {
-      f->second.waiting.emplace_back(key, std::move(done));
-      return;
+      if (!before) {
+        f->second.waiting.emplace_back(key, std::move(done));
+        return;
+      }
+      answer = std::move(before);  // while the newer one is being built
     } else if (stopping_) {
       refused = Status::InvalidArgument("stopping", "the server is stopping");
     } else if (flights_.size() >= kPublicBuildsMax) {
-      refused = Status::InvalidArgument(
-          "public_busy", std::to_string(kPublicBuildsMax) + " public answers are being built");
+      if (before) {
+        answer = std::move(before);
+      } else {
+        refused = Status::InvalidArgument(
+            "public_busy", std::to_string(kPublicBuildsMax) + " public answers are being built");
+      }
     } else {
       Flight& f = flights_[flight];
       f.build = std::move(build);
-      f.waiting.emplace_back(key, std::move(done));
       queue_.push_back(flight);
       work_.notify_one();
-      return;
+      if (!before) {
+        f.waiting.emplace_back(key, std::move(done));
+        return;
+      }
+      answer = std::move(before);  // the newer one is built for those who come later
     }
   }
-  done(refused, std::move(cached));
+  done(refused, std::move(answer));
 }
 
 void PublicReads::BuilderLoop() {
@@ -263,6 +295,7 @@ void PublicReads::BuilderLoop() {
     } catch (const kj::Exception& e) {
       built.status = Status::IOError("internal", e.getDescription().cStr());
     }
+    if (after_build_) after_build_();
     lock.lock();
     if (built.status.ok()) {
       try {
@@ -329,7 +362,7 @@ void PublicReads::Projects(Done done) {
         built->answers[key] = std::make_shared<const std::string>(body.dump());
         return Status::Ok();
       },
-      std::move(done));
+      std::move(done), "projects|", checkpoint.size);
 }
 
 StateGate* PublicReads::ReadAt(uint64_t size, std::optional<ReadGate::Shared>* hold) const {
@@ -459,7 +492,7 @@ void PublicReads::Summary(const Scope& scope, Done done) {
         built->answers[key] = std::make_shared<const std::string>(body.dump());
         return Status::Ok();
       },
-      std::move(done));
+      std::move(done), "summary|" + ScopeKey(scope) + "|", checkpoint.size);
 }
 
 void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done done,

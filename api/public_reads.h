@@ -21,6 +21,12 @@
 // most one core. At most kPublicBuildsMax builds wait or run at once; past that a reader whose
 // answer is not at hand is refused 503 "public_busy".
 //
+// The summary and the project list of a newer checkpoint are built while readers get those of
+// the newest checkpoint already built (each answer names its checkpoint): under ingest a new
+// checkpoint comes every 10,000 events, and a reader need not wait for its fold. Only a reader
+// with no earlier answer in the cache waits. Export files are always of the checkpoint asked
+// for (the latest, or `size`), so that a bundle's files are of one checkpoint.
+//
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
@@ -75,10 +81,11 @@ class PublicReads {
 
   // `log_signer` signs the residents statement of export bundles (api/export.h); nullptr:
   // exports answer NotFound "export_unavailable". Not owned; all outlive this. Starts the
-  // builder thread. `before_build`, if set, runs on the builder thread before each build (tests
-  // hold the builder with it).
+  // builder thread. `before_build` and `after_build`, if set, run on the builder thread before
+  // and after each build (tests hold the builder with the first; a server hands the build's
+  // freed memory back to the system with the second).
   PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
-              std::function<void()> before_build = {});
+              std::function<void()> before_build = {}, std::function<void()> after_build = {});
   ~PublicReads();  // Stop()
   PublicReads(const PublicReads&) = delete;
   PublicReads& operator=(const PublicReads&) = delete;
@@ -145,9 +152,14 @@ class PublicReads {
   // The answer of `key`: from the cache; else from the build named `flight` under way, waited
   // for; else from `build`, queued for the builder thread, whose answers go to the cache and to
   // every caller that waited for it. NotFound "no_such_answer" if the build gave no answer of
-  // `key`.
+  // `key`. With `earlier` (the key of the same answer without its checkpoint size, whose key is
+  // `earlier` + size), a caller who would wait, or be refused, gets the newest answer in the
+  // cache at a checkpoint before `size` instead, if there is one; the build still runs.
   void Once(const std::string& flight, const std::string& key, std::function<Status(Built*)> build,
-            Done done);
+            Done done, const std::string& earlier = "", uint64_t size = 0);
+  // The newest cached answer whose key is `earlier` + a size below `size`; nullptr if none.
+  // REQUIRES: mu_ held.
+  Answer EarlierLocked(const std::string& earlier, uint64_t size) const;
   void BuilderLoop();
   // The cache: answers by key, oldest evicted first. REQUIRES: mu_ held.
   void RememberLocked(const std::string& key, Answer value);
@@ -169,7 +181,7 @@ class PublicReads {
   std::condition_variable work_;           // signalled when queue_ or stopping_ changes
   bool stopping_ = false;
   uint64_t builds_ = 0;
-  std::function<void()> before_build_;
+  std::function<void()> before_build_, after_build_;
   std::thread builder_;  // last: started once the rest is ready
 };
 

@@ -514,7 +514,10 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   context.draining = &impl->draining;
   context.request_events_max = options.limits.request_events_max;
   context.view_lines_max = options.limits.view_lines_max;
-  impl->public_reads = std::make_unique<PublicReads>(journal, impl->gate, options.log_signer);
+  // A build's freed memory (a fold of a large scope) goes back to the system, as after a large
+  // answer.
+  impl->public_reads = std::make_unique<PublicReads>(journal, impl->gate, options.log_signer,
+                                                     nullptr, [raw] { raw->TrimHeap(); });
   context.public_reads = impl->public_reads.get();
   context.web = &impl->web;
   if (options.handle_signals) {

@@ -1129,6 +1129,86 @@ TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
   EXPECT_EQ(busy.retry_after_s, 1u);
 }
 
+// The summary and the project list of a newer checkpoint are built while readers get those of the
+// newest checkpoint already built, so that under ingest no reader waits for each new fold; a
+// reader with no earlier answer waits, and export files are always of the checkpoint asked for.
+TEST_F(ServerTest, ANewerCheckpointsSummaryIsBuiltWhileReadersGetTheLastOne) {
+  std::mutex hold_mu;
+  std::condition_variable hold_cv;
+  bool hold_next = false, held = false, released = false;
+  auto before_build = [&] {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    if (!hold_next) return;
+    held = true;
+    hold_cv.notify_all();
+    hold_cv.wait(lock, [&] { return released; });
+  };
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key(), before_build);
+  auto size_of = [](const PublicReads::Answer& body) {
+    return json::parse(*body)["checkpoint"]["size"].get<uint64_t>();
+  };
+  std::string first, second;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&first).ok());
+  const uint64_t first_size = L.journal().head().size;
+  PublicReads::Answer summary, projects;
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &summary).ok());
+  ASSERT_TRUE(reads.Projects(&projects).ok());
+  EXPECT_EQ(size_of(summary), first_size);
+  L.AppendOk(
+      L.Signed("xt-finance", Allocated("a1", "xt-finance", "p1", "project", "municipal", 1)));
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&second).ok());
+  const uint64_t second_size = L.journal().head().size;
+  {
+    std::lock_guard<std::mutex> lock(hold_mu);
+    hold_next = true;
+  }
+  // The newer summary's build starts and is held; meanwhile readers get the first checkpoint's.
+  PublicReads::Answer now;
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &now).ok());
+  EXPECT_EQ(now, summary);
+  {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    hold_cv.wait(lock, [&] { return held; });
+  }
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &now).ok());
+  EXPECT_EQ(now, summary) << "while it is being built";
+  ASSERT_TRUE(reads.Projects(&now).ok());
+  EXPECT_EQ(now, projects);
+  // A scope never built before, and an export file, wait for their builds.
+  std::promise<std::pair<Status, PublicReads::Answer>> exported, project;
+  reads.ExportFile({ScopeKind::kProject, "p1"}, "checkpoint.txt",
+                   [&](const Status& s, PublicReads::Answer body) {
+                     exported.set_value({s, std::move(body)});
+                   });
+  reads.Summary({ScopeKind::kProject, "p1"}, [&](const Status& s, PublicReads::Answer body) {
+    project.set_value({s, std::move(body)});
+  });
+  auto export_answer = exported.get_future();
+  auto project_answer = project.get_future();
+  EXPECT_EQ(export_answer.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  {
+    std::lock_guard<std::mutex> lock(hold_mu);
+    released = true;
+    hold_cv.notify_all();
+  }
+  auto [export_status, export_body] = export_answer.get();
+  ASSERT_TRUE(export_status.ok()) << export_status.ToString();
+  EXPECT_EQ(*export_body, second);
+  auto [project_status, project_body] = project_answer.get();
+  ASSERT_TRUE(project_status.ok()) << project_status.ToString();
+  EXPECT_EQ(size_of(project_body), second_size);
+  // Once built, the newer answers are given.
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &now).ok());
+  EXPECT_EQ(size_of(now), second_size);
+  // The project list asked for during the hold got the earlier one, and queued the newer one's
+  // build, done before the export's.
+  ASSERT_TRUE(reads.Projects(&now).ok());
+  EXPECT_EQ(size_of(now), second_size);
+  EXPECT_EQ(reads.builds(), 6u);
+  reads.Stop();
+}
+
 // A server that stops answers the readers waiting for a public build not yet started 503
 // "stopping" at once, and stops once the build running is done, not after the drain's time-out.
 TEST_F(ServerTest, AStoppingServerAnswersThePublicReadersWaiting) {
