@@ -51,7 +51,7 @@
 
 namespace fundledger {
 
-inline constexpr size_t kPublicCacheEntriesMax = 64;
+inline constexpr size_t kPublicCacheEntriesMax = 1024;  // a summary per project, and more
 inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
 inline constexpr size_t kSummaryPayeesMax = 20;  // the dashboard's payee chart
 inline constexpr size_t kPublicBuildsMax = 64;   // builds waiting or running
