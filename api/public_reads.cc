@@ -234,6 +234,18 @@ PublicReads::Answer PublicReads::EarlierLocked(const std::string& earlier, uint6
   return newest;
 }
 
+bool PublicReads::DropRefreshLocked() {
+  for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+    auto flight = flights_.find(*it);
+    if (flight->second.waiting.empty()) {
+      flights_.erase(flight);
+      queue_.erase(std::next(it).base());
+      return true;
+    }
+  }
+  return false;
+}
+
 void PublicReads::Once(const std::string& flight, const std::string& key,
                        std::function<Status(Built*)> build, Done done, const std::string& earlier,
                        uint64_t size) {
@@ -252,7 +264,9 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
       answer = std::move(before);  // while the newer one is being built
     } else if (stopping_) {
       refused = Status::InvalidArgument("stopping", "the server is stopping");
-    } else if (flights_.size() >= kPublicBuildsMax) {
+    } else if (flights_.size() >= kPublicBuildsMax && (before || !DropRefreshLocked())) {
+      // Full: a reader with an earlier answer gets it and no build is queued; one without is
+      // refused, unless a queued build nobody waits for (a refresh) made room.
       if (before) {
         answer = std::move(before);
       } else {
@@ -279,8 +293,13 @@ void PublicReads::BuilderLoop() {
   while (true) {
     work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and Refuse() has answered the rest
-    const std::string name = std::move(queue_.front());
-    queue_.pop_front();
+    // Builds someone waits for first; a refresh (its readers got an earlier answer) after them.
+    auto next = std::find_if(queue_.begin(), queue_.end(), [&](const std::string& name) {
+      return !flights_[name].waiting.empty();
+    });
+    if (next == queue_.end()) next = queue_.begin();
+    const std::string name = std::move(*next);
+    queue_.erase(next);
     std::function<Status(Built*)> build = std::move(flights_[name].build);
     ++builds_;
     lock.unlock();

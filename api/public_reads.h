@@ -19,7 +19,8 @@
 // on a thread of their own, never on the caller's: a server's request threads, which also decode
 // and verify the events posted, are not held by anonymous readers, and public builds take at
 // most one core. At most kPublicBuildsMax builds wait or run at once; past that a reader whose
-// answer is not at hand is refused 503 "public_busy".
+// answer is not at hand is refused 503 "public_busy", unless a queued build that nobody waits
+// for (see below) can give way to it. Builds that readers wait for are started first.
 //
 // The summary and the project list of a newer checkpoint are built while readers get those of
 // the newest checkpoint already built (each answer names its checkpoint): under ingest a new
@@ -157,6 +158,9 @@ class PublicReads {
   // cache at a checkpoint before `size` instead, if there is one; the build still runs.
   void Once(const std::string& flight, const std::string& key, std::function<Status(Built*)> build,
             Done done, const std::string& earlier = "", uint64_t size = 0);
+  // Drops the newest queued build that nobody waits for; false if there is none.
+  // REQUIRES: mu_ held.
+  bool DropRefreshLocked();
   // The newest cached answer whose key is `earlier` + a size below `size`; nullptr if none.
   // REQUIRES: mu_ held.
   Answer EarlierLocked(const std::string& earlier, uint64_t size) const;

@@ -1209,6 +1209,62 @@ TEST_F(ServerTest, ANewerCheckpointsSummaryIsBuiltWhileReadersGetTheLastOne) {
   reads.Stop();
 }
 
+// When the builds waiting are at their bound, a build that nobody waits for (a newer summary whose
+// readers got an earlier one) gives way to a reader who has no earlier answer, and builds that
+// readers wait for are started first.
+TEST_F(ServerTest, ARefreshGivesWayToAReaderWhoWaits) {
+  std::mutex hold_mu;
+  std::condition_variable hold_cv;
+  bool hold_next = false, held = false, released = false;
+  std::vector<std::string> order;  // the scopes' builds, in the order they ran
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key(), [&] {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    if (!hold_next) return;
+    held = true;
+    hold_cv.notify_all();
+    hold_cv.wait(lock, [&] { return released; });
+  });
+  std::string note;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  const int scopes = int(kPublicBuildsMax);
+  PublicReads::Answer body;
+  for (int i = 0; i < scopes; ++i) {
+    ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "r" + std::to_string(i)}, &body).ok());
+  }
+  L.AppendOk(
+      L.Signed("xt-finance", Allocated("a1", "xt-finance", "p1", "project", "municipal", 1)));
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  {
+    std::lock_guard<std::mutex> lock(hold_mu);
+    hold_next = true;
+  }
+  // Every scope's earlier summary is given at once, and its newer one queued: the bound is full.
+  for (int i = 0; i < scopes; ++i) {
+    ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "r" + std::to_string(i)}, &body).ok());
+  }
+  EXPECT_EQ(reads.builds_waiting(), kPublicBuildsMax);
+  // A reader with no earlier answer: a refresh gives way, and its build runs first.
+  std::promise<Status> waited;
+  std::atomic<uint64_t> builds_then{0};
+  reads.Summary({ScopeKind::kProject, "p1"}, [&](const Status& s, PublicReads::Answer) {
+    builds_then = reads.builds();
+    waited.set_value(s);
+  });
+  EXPECT_EQ(reads.builds_waiting(), kPublicBuildsMax);
+  const uint64_t builds = reads.builds();
+  {
+    std::lock_guard<std::mutex> lock(hold_mu);
+    released = true;
+    hold_cv.notify_all();
+  }
+  auto answer = waited.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(answer.get().ok());
+  EXPECT_EQ(builds_then, builds + 1) << "the first build after the held one";
+  reads.Stop();
+}
+
 // A server that stops answers the readers waiting for a public build not yet started 503
 // "stopping" at once, and stops once the build running is done, not after the drain's time-out.
 TEST_F(ServerTest, AStoppingServerAnswersThePublicReadersWaiting) {
