@@ -843,32 +843,42 @@ TEST_F(ServerTest, AcceptingWithNoDescriptorLeftDoesNotSpin) {
 // Builds something with `build` on a thread of its own while this thread does as the writer does
 // with `gate`: takes it exclusively for a batch, releases it, over and over until the build is
 // done. The build's status; `ratio` gets the writer's longest wait for the gate over the build's
-// time.
-Status BuildBesideTheWriter(ReadGate& gate, const std::function<Status()>& build, double* ratio) {
+// time. Tried up to three times until the ratio is under `enough`: on a loaded machine a writer
+// preempted between asking and taking the gate waits for the scheduler, and one such wait can be
+// a large share of a short build, whereas a build that holds the gate throughout reads near 1 on
+// every try. A try in which the writer did not take the gate twice measures nothing and is
+// tried again. `build` must do its whole work on every call.
+Status BuildBesideTheWriter(ReadGate& gate, const std::function<Status()>& build, double* ratio,
+                            double enough = 0.5) {
   using Clock = std::chrono::steady_clock;
-  std::atomic<bool> started{false}, done{false};
   Status built;
-  Clock::duration build_time{};
-  std::thread builder([&] {
-    started = true;
-    auto start = Clock::now();
-    built = build();
-    build_time = Clock::now() - start;
-    done = true;
-  });
-  while (!started) std::this_thread::yield();
-  Clock::duration longest_wait{};
-  int holds = 0;
-  while (!done) {
-    auto asked = Clock::now();
-    gate.Lock();
-    longest_wait = std::max(longest_wait, Clock::now() - asked);
-    gate.Unlock();
-    ++holds;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::atomic<bool> started{false}, done{false};
+    Clock::duration build_time{};
+    std::thread builder([&] {
+      started = true;
+      auto start = Clock::now();
+      built = build();
+      build_time = Clock::now() - start;
+      done = true;
+    });
+    while (!started) std::this_thread::yield();
+    Clock::duration longest_wait{};
+    int holds = 0;
+    while (!done) {
+      auto asked = Clock::now();
+      gate.Lock();
+      longest_wait = std::max(longest_wait, Clock::now() - asked);
+      gate.Unlock();
+      ++holds;
+    }
+    builder.join();
+    *ratio = std::chrono::duration<double>(longest_wait) / build_time;
+    if (!built.ok() || (holds > 1 && *ratio < enough)) break;
+    if (attempt == 2) {
+      EXPECT_GT(holds, 1) << "the build was done before the writer was at work";
+    }
   }
-  builder.join();
-  EXPECT_GT(holds, 1);
-  *ratio = std::chrono::duration<double>(longest_wait) / build_time;
   return built;
 }
 
@@ -1202,7 +1212,12 @@ TEST_F(ServerTest, ANewerCheckpointsSummaryIsBuiltWhileReadersGetTheLastOne) {
   ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &now).ok());
   EXPECT_EQ(size_of(now), second_size);
   // The project list asked for during the hold got the earlier one, and queued the newer one's
-  // build, done before the export's.
+  // build, which nobody waits for: it runs after the export's and the project's.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (reads.builds_waiting() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(reads.builds_waiting(), 0u);
   ASSERT_TRUE(reads.Projects(&now).ok());
   EXPECT_EQ(size_of(now), second_size);
   EXPECT_EQ(reads.builds(), 6u);
@@ -1313,12 +1328,12 @@ TEST_F(ServerTest, APublicSummaryIsBuiltWithoutHoldingTheWriterBack) {
   for (const char* what : {"summary", "projects"}) {
     SCOPED_TRACE(what);
     ReadGate gate;
-    PublicReads reads(L.journal(), gate, &L.log_key());
     std::shared_ptr<const std::string> body;
     double ratio = 1;
     Status built = BuildBesideTheWriter(
         gate,
         [&] {
+          PublicReads reads(L.journal(), gate, &L.log_key());  // an empty cache: a whole build
           return std::string_view(what) == "summary"
                      ? reads.Summary({ScopeKind::kRegion, ""}, &body)
                      : reads.Projects(&body);
