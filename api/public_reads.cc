@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "api/export.h"
+#include "api/http_handler.h"
 #include "crypto/encoding.h"
 #include "ledger/rules.h"
 #include "replay/reports.h"
@@ -35,21 +36,11 @@ Status ReadWebFile(const fs::path& path, std::string* out, bool* found) {
 }
 
 std::string ScopeKey(const Scope& scope) {
-  return std::string(scope.kind == ScopeKind::kRegion ? "region:" : "project:") + scope.id;
+  return std::string(ScopeKindName(scope.kind)) + ":" + scope.id;
 }
 
 std::string ScopeQuery(const Scope& scope) {
-  std::string out = scope.kind == ScopeKind::kRegion ? "region=" : "project=";
-  for (unsigned char c : scope.id) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(char(c));
-    } else {
-      char buf[4];
-      snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
+  return QueryPart(ScopeKindName(scope.kind), scope.id);
 }
 
 json Bp(const std::optional<int64_t>& v) { return v ? json(*v) : json(); }
@@ -474,8 +465,7 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
                     "&size=" + std::to_string(checkpoint.size);
   }
   *out = {
-      {"scope",
-       {{"kind", scope.kind == ScopeKind::kRegion ? "region" : "project"}, {"id", scope.id}}},
+      {"scope", {{"kind", ScopeKindName(scope.kind)}, {"id", scope.id}}},
       {"checkpoint",
        {{"origin", checkpoint.origin},
         {"size", checkpoint.size},

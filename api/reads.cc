@@ -203,10 +203,9 @@ Status RenderFigures(const ViewPoint& point, const ViewQuery& query, std::string
 
 std::string ViewTableHeading(const ViewQuery& query, uint64_t as_of_seq,
                              std::optional<int64_t> as_of_day) {
-  const char* kinds[] = {"project", "pool", "region"};
   std::string as_of_text = "seq " + std::to_string(as_of_seq);
   if (as_of_day) as_of_text += ", occurred on or before " + FormatDate(*as_of_day);
-  return query.view + " of " + kinds[int(query.scope.kind)] + " " + query.scope.id + " as of " +
+  return query.view + " of " + ScopeKindName(query.scope.kind) + " " + query.scope.id + " as of " +
          as_of_text + "\n";
 }
 
@@ -215,13 +214,12 @@ Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_vi
   RenderedView figures;
   FL_RETURN_IF_ERROR(RenderFigures(point, query, format, &figures));
   out->next_from = figures.next_from;
-  const char* kinds[] = {"project", "pool", "region"};
   if (format == "csv") {
     out->csv = std::move(figures.csv);
   } else if (format == "table") {
     out->table = ViewTableHeading(query, point.as_of_seq(), point.as_of_day()) + figures.table;
   } else {
-    json scope_json = {{kinds[int(query.scope.kind)], query.scope.id}};
+    json scope_json = {{ScopeKindName(query.scope.kind), query.scope.id}};
     if (query.scope.kind == ScopeKind::kRegion) scope_json["projects"] = point.projects().size();
     out->json = {{"view", query.view}, {"scope", scope_json}, {"as_of_seq", point.as_of_seq()}};
     out->json["as_of_date"] = point.as_of_day() ? json(FormatDate(*point.as_of_day())) : json();

@@ -57,6 +57,11 @@ Status ReadHolder(const RowSource& rows, schema::AccountHolder kind, std::string
 
 }  // namespace
 
+const char* ScopeKindName(ScopeKind kind) {
+  static const char* const kNames[] = {"project", "pool", "region"};
+  return kNames[int(kind)];
+}
+
 Status ViewPoint::Open(const Journal& journal, const Scope& scope, const AsOf& as_of,
                        std::unique_ptr<ViewPoint>* out, StateGate* gate) {
   if (gate != nullptr && as_of.seq == 0) {

@@ -63,6 +63,9 @@ Status CreateWithViews(const std::string& dir, std::string_view origin, const No
 
 enum class ScopeKind { kProject, kPool, kRegion };
 
+// "project", "pool" or "region": a scope kind's name in queries, JSON and headings.
+const char* ScopeKindName(ScopeKind kind);
+
 struct Scope {
   ScopeKind kind = ScopeKind::kProject;
   std::string id;  // project id, pool (finance bureau org) id, or region prefix

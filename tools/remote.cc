@@ -148,9 +148,8 @@ namespace {
 
 // The target of a disbursements page: the scope and as_of_date of `query`, the point pinned.
 std::string PageTarget(const ViewQuery& query, uint64_t as_of_seq, uint64_t from) {
-  const char* kinds[] = {"project", "pool", "region"};
   std::string target = "/v1/views/disbursements?" +
-                       QueryPart(kinds[int(query.scope.kind)], query.scope.id) +
+                       QueryPart(ScopeKindName(query.scope.kind), query.scope.id) +
                        "&as_of_seq=" + std::to_string(as_of_seq);
   if (query.as_of.day) target += "&" + QueryPart("as_of_date", FormatDate(*query.as_of.day));
   return target + "&from=" + std::to_string(from) + "&format=json";
