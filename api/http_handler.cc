@@ -333,11 +333,6 @@ ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std
     if (s.ok()) s = ParseQuery(raw_query, {"from", "limit"}, &query);
     return s.ok() ? GetEvents(context, query) : ErrorResponse(s);
   }
-  if (path == "/v1/checkpoint") {
-    json out;
-    s = CheckpointJson(*context.journal, &out);
-    return s.ok() ? JsonResponse(out) : ErrorResponse(s);
-  }
   std::string_view kind = path.substr(std::string_view("/v1/proofs/").size());
   if (kind == "inclusion") {
     s = ParseQuery(raw_query, {"seq", "id", "size"}, &query);
@@ -522,6 +517,34 @@ Route RouteOf(std::string_view method, std::string_view path) {
 void PostEvents(const ApiContext& context, const ApiRequest& request,
                 std::function<void(ApiResponse)> reply);
 
+// The answer when the sequencer refuses a request: it is stopping, or its queue is full.
+ApiResponse SequencerRefusal(const ApiContext& context) {
+  bool stopping = context.draining != nullptr && context.draining->load();
+  return ErrorResponse(
+      stopping ? Status::InvalidArgument("stopping", "the server is stopping")
+               : Status::InvalidArgument("queue_full", "the write queue is full; retry shortly"));
+}
+
+// GET /v1/checkpoint: signed by the sequencer with its next batch, answered once durable. No
+// request thread waits for that sync, and the writer is not held back for one of its own.
+void GetCheckpoint(const ApiContext& context, const ApiRequest& request, std::string_view path,
+                   std::string_view raw_query, std::function<void(ApiResponse)> reply) {
+  const OrgAccess* org = nullptr;
+  std::shared_ptr<const OrgDirectory> directory;  // keeps *org alive
+  Status s = Authenticate(context, request, path, raw_query, &org, &directory);
+  if (s.ok()) s = context.journal->failure();
+  if (!s.ok()) return reply(ErrorResponse(s));
+  auto done = [journal = context.journal, reply, defer = context.defer](Status status,
+                                                                        std::string note) {
+    defer([journal, reply, status, note = std::move(note)] {
+      json out;
+      Status s = status.ok() ? CheckpointNoteJson(*journal, note, &out) : status;
+      reply(s.ok() ? JsonResponse(out) : ErrorResponse(s));
+    });
+  };
+  if (!context.sequencer->RequestCheckpoint(std::move(done))) reply(SequencerRefusal(context));
+}
+
 }  // namespace
 
 void HandleRequest(const ApiContext& context, const ApiRequest& request,
@@ -556,6 +579,12 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
   if (IsPublicExportPath(path)) {
     // Answered later, from the public reads' builder thread (they hold the read gate themselves).
     return PublicExportRead(context, path, query, [reply, route](ApiResponse response) {
+      response.route = route;
+      reply(std::move(response));
+    });
+  }
+  if (path == "/v1/checkpoint") {
+    return GetCheckpoint(context, request, path, query, [reply, route](ApiResponse response) {
       response.route = route;
       reply(std::move(response));
     });
@@ -641,10 +670,7 @@ void PostEvents(const ApiContext& context, const ApiRequest& request,
   // The sequencer reads the events from the submission, which the callback keeps alive.
   std::shared_ptr<const std::vector<SignedEvent>> events(submission, &submission->events);
   if (!context.sequencer->Submit(std::move(events), std::move(keys), std::move(done))) {
-    bool stopping = context.draining != nullptr && context.draining->load();
-    reply(ErrorResponse(stopping ? Status::InvalidArgument("stopping", "the server is stopping")
-                                 : Status::InvalidArgument(
-                                       "queue_full", "the write queue is full; retry shortly")));
+    reply(SequencerRefusal(context));
   }
 }
 

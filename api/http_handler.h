@@ -9,7 +9,9 @@
 //   GET  /v1/views/VIEW?project=|pool=|region=[&as_of_seq=][&as_of_date=][&format=json|csv|table]
 //                                       VIEW: balance, ratios, disbursements, flags (auditors,
 //                                       operator; bureaus and street offices in their region)
-//   GET  /v1/checkpoint                 signs one at the head if needed (any registered org)
+//   GET  /v1/checkpoint                 signs one at the head if needed (any registered org),
+//                                       written with the sequencer's next batch and answered
+//                                       once it is durable; 503 when too many are queued
 //   GET  /v1/proofs/inclusion?seq=|id=[&size=]   GET /v1/proofs/consistency?from=[&to=]
 //   GET  /v1/public/checkpoint          the latest signed checkpoint note, text (anyone)
 //   GET  /v1/public/projects, /v1/public/summary?project=|region=,

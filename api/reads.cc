@@ -54,6 +54,10 @@ Status RecordTableLine(uint64_t seq, std::string_view bytes, std::string* out) {
 Status CheckpointJson(Journal& journal, json* out) {
   std::string note;
   FL_RETURN_IF_ERROR(journal.WriteCheckpoint(&note));
+  return CheckpointNoteJson(journal, note, out);
+}
+
+Status CheckpointNoteJson(const Journal& journal, const std::string& note, json* out) {
   Checkpoint checkpoint;
   FL_RETURN_IF_ERROR(OpenCheckpoint(note, journal.log_verifier(), &checkpoint));
   *out = {{"origin", checkpoint.origin},

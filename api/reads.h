@@ -32,6 +32,8 @@ Status RecordTableLine(uint64_t seq, std::string_view bytes, std::string* out);
 // Signs a checkpoint at the head if the head is past the latest one (Journal::WriteCheckpoint),
 // then {origin, size, root, note, log_key}.
 Status CheckpointJson(Journal& journal, nlohmann::json* out);
+// The same of a note the journal's log key signed.
+Status CheckpointNoteJson(const Journal& journal, const std::string& note, nlohmann::json* out);
 
 // {seq, leaf_index, tree_size, leaf_hash, root, proof}: inclusion of record `seq` (or of event
 // `id` when not empty) in the tree of `tree_size` records (0: the head).

@@ -86,7 +86,16 @@ bool Sequencer::Submit(std::shared_ptr<const std::vector<SignedEvent>> events,
   if (stopping_ || queued_events_ + n > options_.queue_events_max) return false;
   queued_events_ += n;
   metrics_.set_queue_events(queued_events_);
-  queue_.push_back(Request{std::move(events), std::move(verified_keys), std::move(done)});
+  queue_.push_back(Request{std::move(events), std::move(verified_keys), std::move(done), {}});
+  writer_cv_.notify_all();
+  return true;
+}
+
+bool Sequencer::RequestCheckpoint(CheckpointDone done) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || queued_checkpoints_ >= kCheckpointsQueuedMax) return false;
+  ++queued_checkpoints_;
+  queue_.push_back(Request{nullptr, {}, {}, std::move(done)});
   writer_cv_.notify_all();
   return true;
 }
@@ -110,9 +119,10 @@ std::vector<Sequencer::Request> Sequencer::TakeBatch() {
   std::vector<Request> batch;
   size_t events = 0;
   while (!queue_.empty()) {
-    size_t n = queue_.front().events->size();
+    size_t n = queue_.front().size();
     if (!batch.empty() && events + n > options_.batch_events_max) break;
     events += n;
+    if (!queue_.front().events) --queued_checkpoints_;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -170,36 +180,60 @@ void Sequencer::HoldGateForWrite() {
 Sequencer::Written Sequencer::Write(std::vector<Request> batch) {
   Written written;
   written.requests = std::move(batch);
-  for (const Request& r : written.requests) written.events += r.events->size();
-  // One request is appended from its own vector; several are put together.
+  // The event requests are appended from the first one's own vector when it is alone, else put
+  // together; the checkpoint requests are written after them, at the head the batch leaves.
+  const Request* first = nullptr;
+  size_t event_requests = 0;
+  bool checkpoint = false;
+  for (const Request& r : written.requests) {
+    written.events += r.size();
+    if (r.events) {
+      if (first == nullptr) first = &r;
+      ++event_requests;
+    } else {
+      checkpoint = true;
+    }
+  }
   std::vector<SignedEvent> joined;
   std::vector<std::optional<PublicKey>> joined_keys;
-  std::span<const SignedEvent> events = *written.requests.front().events;
-  std::span<const std::optional<PublicKey>> keys = written.requests.front().verified_keys;
-  if (written.requests.size() > 1) {
+  std::span<const SignedEvent> events;
+  std::span<const std::optional<PublicKey>> keys;
+  if (event_requests == 1) {
+    events = *first->events;
+    keys = first->verified_keys;
+  } else if (event_requests > 1) {
     joined.reserve(written.events);
     joined_keys.reserve(written.events);
     for (const Request& r : written.requests) {
+      if (!r.events) continue;
       joined.insert(joined.end(), r.events->begin(), r.events->end());
       joined_keys.insert(joined_keys.end(), r.verified_keys.begin(), r.verified_keys.end());
     }
     events = joined;
     keys = joined_keys;
   }
-  AppendOptions options;
-  options.verified_keys = keys;
   auto start = std::chrono::steady_clock::now();
-  written.status = journal_.AppendUnsynced(events, &written.results, options, &written.sync_ticket);
   bool registry_changed = false;
-  for (size_t i = 0; written.status.ok() && i < events.size(); ++i) {
-    const AppendResult& r = written.results[i];
-    registry_changed |= r.status.ok() && !r.duplicate && IsRegistryEvent(events[i]);
+  if (!events.empty()) {
+    AppendOptions options;
+    options.verified_keys = keys;
+    written.status =
+        journal_.AppendUnsynced(events, &written.results, options, &written.sync_ticket);
+    for (size_t i = 0; written.status.ok() && i < events.size(); ++i) {
+      const AppendResult& r = written.results[i];
+      registry_changed |= r.status.ok() && !r.duplicate && IsRegistryEvent(events[i]);
+    }
+  }
+  if (checkpoint) {
+    uint64_t ticket = 0;
+    written.checkpoint_status = journal_.AppendCheckpointUnsynced(&written.checkpoint, &ticket);
+    written.sync_ticket = std::max(written.sync_ticket, ticket);
   }
   // Built now, while the gate keeps readers out and no other batch is sequenced; published once
   // the batch is durable.
   if (registry_changed) written.directory = OrgDirectory::FromState(journal_.state());
   written.records = journal_.head().size;
-  metrics_.OnBatch(written.events, MicrosecondsSince(start));
+  if (!events.empty()) metrics_.OnBatch(written.events, MicrosecondsSince(start));
   return written;
 }
 
@@ -260,6 +294,11 @@ void Sequencer::Complete(Written& written, const Status& synced) {
   }
   size_t at = 0;
   for (Request& r : written.requests) {
+    if (!r.events) {
+      const Status& written_status = written.checkpoint_status;
+      r.checkpoint_done(written_status.ok() ? synced : written_status, written.checkpoint);
+      continue;
+    }
     const size_t n = r.events->size();
     std::vector<AppendResult> slice;
     if (s.ok()) {

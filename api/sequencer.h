@@ -104,6 +104,17 @@ class Sequencer {
   bool Submit(std::shared_ptr<const std::vector<SignedEvent>> events,
               std::vector<std::optional<PublicKey>> verified_keys, Done done);
 
+  // Called on the sync thread with a signed checkpoint note once it is durable. Must not block.
+  using CheckpointDone = std::function<void(Status status, std::string note)>;
+
+  // Queues a request for a checkpoint at the head, written with the next batch (so after every
+  // event queued before it) and answered after that batch's sync: a checkpoint asked for under
+  // ingest costs no sync of its own and holds no thread while it waits, and requests made at
+  // once share one note. False, and `done` is not called, when kCheckpointsQueuedMax requests
+  // are queued or the sequencer is stopping.
+  bool RequestCheckpoint(CheckpointDone done);
+  static constexpr size_t kCheckpointsQueuedMax = 4096;
+
   // The registry as of the last durable batch (refreshed after batches that change it).
   std::shared_ptr<const OrgDirectory> directory() const;
 
@@ -111,10 +122,13 @@ class Sequencer {
   void Stop();
 
  private:
+  // Events to append, or (events null) a checkpoint to sign.
   struct Request {
     std::shared_ptr<const std::vector<SignedEvent>> events;
     std::vector<std::optional<PublicKey>> verified_keys;
     Done done;
+    CheckpointDone checkpoint_done;
+    size_t size() const { return events ? events->size() : 0; }
   };
   // A batch written, waiting for the sync that makes it durable.
   struct Written {
@@ -123,7 +137,9 @@ class Sequencer {
     Status status;  // of the write
     std::vector<AppendResult> results;
     uint64_t sync_ticket = 0;
-    uint64_t records = 0;                           // the journal's size after it
+    Status checkpoint_status;  // of the checkpoint's write, if one was asked for
+    std::string checkpoint;    // its note
+    uint64_t records = 0;      // the journal's size after it
     std::shared_ptr<const OrgDirectory> directory;  // the registry after it, if it changed it
   };
 
@@ -148,6 +164,7 @@ class Sequencer {
   std::condition_variable syncer_cv_;  // a batch written, or the writer done
   std::deque<Request> queue_;
   size_t queued_events_ = 0;
+  size_t queued_checkpoints_ = 0;
   std::deque<Written> unsynced_;  // written, not yet taken by the sync thread
   size_t in_flight_batches_ = 0;  // written and not yet completed (unsynced_ and syncing)
   size_t in_flight_events_ = 0;

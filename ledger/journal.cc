@@ -526,27 +526,40 @@ Status Journal::SignCheckpointAt(uint64_t size, const Hash& root, std::string* n
 }
 
 Status Journal::WriteCheckpoint(std::string* note) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (range_.size() > last_checkpoint_size_) {
-      if (options_.read_only || !log_signer_) {
-        return Status::InvalidArgument("read_only", "this ledger is open read-only");
-      }
-      FL_RETURN_IF_ERROR(failure());
-      std::string signed_note;
-      FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &signed_note));
-      // A synced write syncs the whole WAL first, so the head it signs is durable once it
-      // returns, even with batches written and not yet synced by Sync().
-      rocksdb::WriteOptions sync;
-      sync.sync = true;
-      rocksdb::Status s =
-          db_->Put(sync, families_->checkpoints, storage::EncodeU64(range_.size()), signed_note);
-      if (!s.ok()) return Fail(FromRocks(s));
-      last_checkpoint_size_ = range_.size();
-      last_checkpoint_ms_ = last_recorded_at_ms_;
-    }
+  uint64_t sync_ticket = 0;
+  std::string written;
+  FL_RETURN_IF_ERROR(AppendCheckpointUnsynced(&written, &sync_ticket));
+  // Given out once durable, with all it signs: a crash must not lose a head that someone holds
+  // a signed checkpoint of.
+  FL_RETURN_IF_ERROR(Sync(sync_ticket));
+  *note = std::move(written);
+  return Status::Ok();
+}
+
+Status Journal::AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *sync_ticket = written_batches_.load(std::memory_order_relaxed);
+  if (range_.size() <= last_checkpoint_size_) {
+    // The latest may be one a batch wrote and has not synced yet: that batch is in the ticket.
+    return last_checkpoint_size_ == 0 ? LatestCheckpoint(note)  // none written yet: NotFound
+                                      : ReadCheckpoint(last_checkpoint_size_, note);
   }
-  return LatestCheckpoint(note);
+  if (options_.read_only || !log_signer_) {
+    return Status::InvalidArgument("read_only", "this ledger is open read-only");
+  }
+  FL_RETURN_IF_ERROR(failure());
+  std::string signed_note;
+  FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &signed_note));
+  rocksdb::WriteOptions write;
+  write.sync = false;
+  rocksdb::Status s =
+      db_->Put(write, families_->checkpoints, storage::EncodeU64(range_.size()), signed_note);
+  if (!s.ok()) return Fail(FromRocks(s));
+  last_checkpoint_size_ = range_.size();
+  last_checkpoint_ms_ = last_recorded_at_ms_;
+  *sync_ticket = written_batches_.fetch_add(1, std::memory_order_release) + 1;
+  *note = std::move(signed_note);
+  return Status::Ok();
 }
 
 Status Journal::LatestCheckpoint(std::string* note) const {

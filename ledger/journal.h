@@ -210,8 +210,12 @@ class Journal : public StateReader {
   Status ConsistencyProof(uint64_t size1, uint64_t size2, std::vector<Hash>* proof, Hash* root1,
                           Hash* root2) const;
 
-  // Signs a checkpoint at the head if the head is past the latest one; returns the latest.
+  // Signs a checkpoint at the head if the head is past the latest one; returns the latest, once
+  // it is durable with all it signs.
   Status WriteCheckpoint(std::string* note);
+  // The same, written as a batch of its own (AppendUnsynced) and not synced: the note is durable
+  // once Sync(*sync_ticket) returns ok, and must not be given out before.
+  Status AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticket);
   // NotFound when no checkpoint has been written yet.
   Status LatestCheckpoint(std::string* note) const;
   // The checkpoint stored for tree size `size`: NotFound "checkpoint_unknown" if there is none.

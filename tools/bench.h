@@ -280,6 +280,7 @@ struct BenchHttpArgs {
   // Anonymous readers asking for the whole ledger's public summary in a loop while the events
   // are posted: each new checkpoint (every 10,000 events) makes its summary a new build.
   unsigned public_readers = 0;
+  unsigned checkpoint_readers = 0;
   double read_seconds = 5;
   std::string format = "capnp";  // or json
   std::string dir;
@@ -297,6 +298,11 @@ struct HttpFigures {
   // The public readers beside the ingest: summaries answered, their latency, and failures.
   BenchLatency public_reads;
   uint64_t failed_public = 0;
+  // Registered readers of GET /v1/checkpoint beside the ingest, each signing a checkpoint at the
+  // head if it has moved: answers, latency, failures, and the checkpoints stored afterwards.
+  BenchLatency checkpoint_reads;
+  uint64_t failed_checkpoint = 0;
+  uint64_t checkpoints = 0;
   uint64_t records = 0;                                      // in the journal afterwards
   double writer_s = 0, fsync_s = 0, batches = 0, syncs = 0;  // from /metrics
   // Reads: a project's ratios over `connections`, each request signed.

@@ -188,37 +188,52 @@ Status BenchHttpRun(const BenchWorkload& world, const BenchHttpArgs& args,
   options.threads = ThreadsOrCores(0);
   FL_RETURN_IF_ERROR(Server::Start(*journal, options, &server));
   ServerAddress address{"127.0.0.1", std::to_string(server->port()), ""};
-  // Anonymous public readers beside the ingest, until it is done.
+  // Readers beside the ingest, until it is done: anonymous readers of the whole ledger's public
+  // summary, and registered readers of the checkpoint at the head.
   std::atomic<bool> ingested{false};
-  std::vector<std::vector<double>> public_latencies(args.public_readers);
-  std::atomic<uint64_t> failed_public{0};
-  std::vector<std::thread> public_readers;
+  struct SideReaders {
+    std::vector<std::vector<double>> latencies;
+    std::atomic<uint64_t> failed{0};
+  } public_side, checkpoint_side;
+  public_side.latencies.resize(args.public_readers);
+  checkpoint_side.latencies.resize(args.checkpoint_readers);
+  std::vector<std::thread> side_readers;
+  auto read_beside = [&](SideReaders* side, unsigned r, std::string target,
+                         std::optional<RequestSigner> signer) {
+    HttpConnection connection(address, 120000);
+    while (!ingested) {
+      auto t = Clock::now();
+      HttpReply reply;
+      Status s = connection.Exchange("GET", target, "", "", signer, &reply);
+      // Before the first checkpoint there is no summary to show (404 no_checkpoint).
+      if (!s.ok() || (reply.status != 200 && reply.status != 404)) ++side->failed;
+      side->latencies[r].push_back(Seconds(t) * 1e6);
+    }
+  };
   for (unsigned r = 0; r < args.public_readers; ++r) {
-    public_readers.emplace_back([&, r] {
-      HttpConnection connection(address, 120000);
-      while (!ingested) {
-        auto t = Clock::now();
-        HttpReply reply;
-        Status s =
-            connection.Exchange("GET", "/v1/public/summary?region=", "", "", std::nullopt, &reply);
-        // Before the first checkpoint there is nothing to show (404 no_checkpoint).
-        if (!s.ok() || (reply.status != 200 && reply.status != 404)) ++failed_public;
-        public_latencies[r].push_back(Seconds(t) * 1e6);
-      }
-    });
+    side_readers.emplace_back(read_beside, &public_side, r,
+                              "/v1/public/summary?region=", std::nullopt);
   }
-  auto public_start = Clock::now();
+  for (unsigned r = 0; r < args.checkpoint_readers; ++r) {
+    side_readers.emplace_back(read_beside, &checkpoint_side, r, "/v1/checkpoint",
+                              RequestSigner{"xt-housing", &world.housing_key});
+  }
+  auto side_start = Clock::now();
   IngestFigures ingest = Ingest(address, bodies, world.workload.size(), args.clients, capnp);
   ingested = true;
-  for (auto& t : public_readers) t.join();
-  if (args.public_readers > 0) {
+  for (auto& t : side_readers) t.join();
+  auto side_figures = [&](SideReaders& side, BenchLatency* figures) {
     std::vector<double> all;
-    for (auto& l : public_latencies) all.insert(all.end(), l.begin(), l.end());
-    out->public_reads.samples = all.size();
-    out->public_reads.per_s = double(all.size()) / Seconds(public_start);
-    out->public_reads.p50_us = Percentile(all, 0.5);
-    out->public_reads.p99_us = Percentile(std::move(all), 0.99);
-    out->failed_public = failed_public.load();
+    for (auto& l : side.latencies) all.insert(all.end(), l.begin(), l.end());
+    figures->samples = all.size();
+    figures->per_s = double(all.size()) / Seconds(side_start);
+    figures->p50_us = Percentile(all, 0.5);
+    figures->p99_us = Percentile(std::move(all), 0.99);
+    return side.failed.load();
+  };
+  if (args.public_readers > 0) out->failed_public = side_figures(public_side, &out->public_reads);
+  if (args.checkpoint_readers > 0) {
+    out->failed_checkpoint = side_figures(checkpoint_side, &out->checkpoint_reads);
   }
   out->seconds = ingest.seconds;
   out->ingest = ingest.rate;
@@ -235,7 +250,10 @@ Status BenchHttpRun(const BenchWorkload& world, const BenchHttpArgs& args,
   server->Wait();
   server.reset();
   out->records = journal->head().size;
-  return Status::Ok();
+  return journal->ScanCheckpoints([&](uint64_t, std::string_view) {
+    ++out->checkpoints;
+    return true;
+  });
 }
 
 void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t events,
@@ -259,10 +277,20 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
                      Format(", p99 %.1f ms", http.public_reads.p99_us / 1e3) + ", " +
                      std::to_string(http.failed_public) + " failed");
   }
+  if (args.checkpoint_readers > 0) {
+    report->Note("http_checkpoint_beside", "",
+                 "  beside it " + std::to_string(args.checkpoint_readers) +
+                     " registered readers of GET /v1/checkpoint: " +
+                     Format("%.1f answers/s", http.checkpoint_reads.per_s) +
+                     Format(", p50 %.2f ms", http.checkpoint_reads.p50_us / 1e3) +
+                     Format(", p99 %.2f ms", http.checkpoint_reads.p99_us / 1e3) + ", " +
+                     std::to_string(http.failed_checkpoint) + " failed");
+  }
   report->Note("http_ingest_detail", "",
                "  refused events " + std::to_string(http.rejected) + ", failed requests " +
                    std::to_string(http.failed_requests) + ", journal " +
-                   std::to_string(http.records) + " records");
+                   std::to_string(http.records) + " records, " + std::to_string(http.checkpoints) +
+                   " checkpoints");
   // The WAL syncs run on their own thread, beside the writer's next batch.
   report->Note(
       "http_writer", "",
@@ -291,11 +319,12 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
 Status CheckHttpArgs(const BenchHttpArgs& args) {
   if (args.batch == 0 || args.batch > 5000 || args.clients == 0 || args.clients > 1024 ||
       args.connections == 0 || args.connections > 1024 || args.public_readers > 64 ||
-      !(args.read_seconds > 0) || args.read_seconds > kBenchSecondsMax) {
-    return Status::InvalidArgument(
-        "bad_bench_args",
-        "need 0 < batch <= 5000, 0 < clients, connections <= 1024, public readers <= 64 and "
-        "0 < read seconds <= 600");
+      args.checkpoint_readers > 64 || !(args.read_seconds > 0) ||
+      args.read_seconds > kBenchSecondsMax) {
+    return Status::InvalidArgument("bad_bench_args",
+                                   "need 0 < batch <= 5000, 0 < clients, connections <= 1024, "
+                                   "public and checkpoint readers <= 64 and "
+                                   "0 < read seconds <= 600");
   }
   return Status::Ok();
 }
@@ -320,7 +349,9 @@ int BenchHttp(const BenchHttpArgs& args) {
   if (!s.ok()) return Report(s);
   ReportHttp(http, args, world.workload.size(), limit, &report);
   bool finished = report.Finish("fundledger bench http");
-  return http.failed_requests + http.rejected + http.failed_reads + http.failed_public == 0 &&
+  return http.failed_requests + http.rejected + http.failed_reads + http.failed_public +
+                         http.failed_checkpoint ==
+                     0 &&
                  finished
              ? kExitOk
              : kExitFailure;

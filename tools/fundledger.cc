@@ -738,6 +738,8 @@ int Main(int argc, char** argv) {
   bench_http_cmd->add_option("--connections", bench_http.connections, "concurrent readers");
   bench_http_cmd->add_option("--public-readers", bench_http.public_readers,
                              "anonymous readers of the public summary during the ingest");
+  bench_http_cmd->add_option("--checkpoint-readers", bench_http.checkpoint_readers,
+                             "registered readers of GET /v1/checkpoint during the ingest");
   bench_http_cmd->add_option("--read-seconds", bench_http.read_seconds, "how long to read");
   bench_http_cmd->add_option("--format", bench_http.format, "request bodies")
       ->check(CLI::IsMember({"capnp", "json"}));

@@ -144,7 +144,8 @@ TEST_F(ServerTest, PublicEndpointsNeedNoSignature) {
   EXPECT_EQ(metrics.content_type.rfind("text/plain", 0), 0u) << metrics.content_type;
   for (const std::string& name : std::vector<std::string>{
            "fundledger_events_appended_total 1", "fundledger_batch_events_count 1",
-           "fundledger_fsync_seconds_count 1", "fundledger_request_seconds_bucket{route=\"views\"",
+           // the checkpoint's sync (the sequencer writes it) and the post's
+           "fundledger_fsync_seconds_count 2", "fundledger_request_seconds_bucket{route=\"views\"",
            "fundledger_journal_records " + std::to_string(L.journal().head().size)}) {
     EXPECT_NE(metrics.body.find(name), std::string::npos) << name << "\n" << metrics.body;
   }
@@ -659,6 +660,114 @@ TEST_F(ServerTest, FullQueueAnswers503WithRetryAfter) {
   sequencer.Stop();
   ASSERT_EQ(answers.size(), 4u);
   for (size_t i = 1; i < 4; ++i) EXPECT_EQ(answers[i].status, 200u) << answers[i].body;
+}
+
+// GET /v1/checkpoint is signed by the sequencer with its next batch and answered once that batch
+// is durable: requests made at once share one note, which covers the events queued with them,
+// and no request waits on a thread of its own for a sync.
+TEST_F(ServerTest, CheckpointsAskedForTogetherShareOneNoteWrittenWithTheNextBatch) {
+  HandlerAlone handler(L.journal());
+  const ApiContext& context = handler.context;
+  auto stored = [&] {
+    uint64_t n = 0;
+    EXPECT_TRUE(L.journal().ScanCheckpoints([&](uint64_t, std::string_view) { return ++n; }).ok());
+    return n;
+  };
+  const uint64_t stored_before = stored();
+  std::mutex mu;
+  std::vector<ApiResponse> posts, checkpoints;
+  auto ask = [&](const std::string& method, const std::string& path, std::string body,
+                 std::vector<ApiResponse>* answers) {
+    RequestSignature signature;
+    if (method == "GET") {
+      signature = SignRequest(L.keys().at("audit"), "audit", "GET", path, "", WallMs());
+    }
+    ApiRequest request{method, path, method == "POST" ? "application/json" : "", signature,
+                       std::move(body)};
+    HandleRequest(context, request, [&mu, answers](ApiResponse response) {
+      std::lock_guard<std::mutex> lock(mu);
+      answers->push_back(std::move(response));
+    });
+  };
+  {
+    // The gate held: the writer takes the first post and waits; the rest queue behind it.
+    ReadGate::Shared hold(handler.gate);
+    ask("POST", "/v1/events", ReceiptEnvelope("c1", 1).dump(), &posts);
+    for (int i = 0;
+         i < 200 && handler.metrics.Render().find("write_queue_events 0") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ask("POST", "/v1/events", ReceiptEnvelope("c2", 1).dump(), &posts);
+    for (int i = 0; i < 5; ++i) ask("GET", "/v1/checkpoint", "", &checkpoints);
+    ask("POST", "/v1/events", ReceiptEnvelope("c3", 1).dump(), &posts);
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(checkpoints.empty()) << "answered before its batch was durable";
+  }
+  handler.sequencer.Stop();
+  ASSERT_EQ(posts.size(), 3u);
+  for (const ApiResponse& p : posts) EXPECT_EQ(p.status, 200u) << p.body;
+  ASSERT_EQ(checkpoints.size(), 5u);
+  for (const ApiResponse& c : checkpoints) {
+    ASSERT_EQ(c.status, 200u) << c.body;
+    EXPECT_EQ(c.body, checkpoints[0].body);
+  }
+  json answer = Parse(checkpoints[0].body);
+  EXPECT_EQ(answer["size"], L.journal().head().size) << "the events queued with it included";
+  Checkpoint checkpoint;
+  ASSERT_TRUE(
+      OpenCheckpoint(answer["note"].get<std::string>(), L.journal().log_verifier(), &checkpoint)
+          .ok());
+  EXPECT_EQ(checkpoint.size, L.journal().head().size);
+  EXPECT_EQ(stored(), stored_before + 1) << "one note for the five";
+
+  // At a head that has not moved, the same note, and nothing written.
+  HandlerAlone again(L.journal());
+  ApiResponse same;
+  const RequestSignature signature =
+      SignRequest(L.keys().at("audit"), "audit", "GET", "/v1/checkpoint", "", WallMs());
+  HandleRequest(again.context, {"GET", "/v1/checkpoint", "", signature, ""},
+                [&](ApiResponse response) { same = std::move(response); });
+  again.sequencer.Stop();
+  EXPECT_EQ(same.body, checkpoints[0].body);
+  EXPECT_EQ(stored(), stored_before + 1);
+  // Unsigned, or once the sequencer stops, refused.
+  ApiResponse unsigned_answer, stopped;
+  HandleRequest(again.context, {"GET", "/v1/checkpoint", "", {}, ""},
+                [&](ApiResponse response) { unsigned_answer = std::move(response); });
+  EXPECT_EQ(unsigned_answer.status, 401u) << unsigned_answer.body;
+  HandleRequest(again.context, {"GET", "/v1/checkpoint", "", signature, ""},
+                [&](ApiResponse response) { stopped = std::move(response); });
+  EXPECT_EQ(stopped.status, 503u) << stopped.body;
+}
+
+// The checkpoint requests queued are bounded like the events.
+TEST_F(ServerTest, CheckpointRequestsQueuedAreBounded) {
+  HandlerAlone handler(L.journal());
+  std::atomic<size_t> answered{0};
+  auto done = [&](Status s, std::string) {
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    ++answered;
+  };
+  size_t refused = 0;
+  {
+    // The gate held, the writer takes a post and waits; the requests after it stay queued.
+    ReadGate::Shared hold(handler.gate);
+    HandleRequest(handler.context,
+                  {"POST", "/v1/events", "application/json", {}, ReceiptEnvelope("b1", 1).dump()},
+                  [&](ApiResponse response) { EXPECT_EQ(response.status, 200u) << response.body; });
+    for (int i = 0;
+         i < 200 && handler.metrics.Render().find("write_queue_events 0") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (size_t i = 0; i < Sequencer::kCheckpointsQueuedMax + 1; ++i) {
+      if (!handler.sequencer.RequestCheckpoint(done)) ++refused;
+    }
+  }
+  handler.sequencer.Stop();
+  EXPECT_EQ(refused, 1u);
+  EXPECT_EQ(answered, Sequencer::kCheckpointsQueuedMax);
 }
 
 TEST_F(ServerTest, SlowAndVanishingClientsAreCutOffWithoutHarm) {

@@ -104,6 +104,57 @@ TEST(Durability, AppendUnsyncedLeavesItsBatchToOneSyncThatCoversAllBefore) {
   EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u);
 }
 
+// A checkpoint is given out only once it, and every batch it signs, is durable: appended unsynced
+// it carries a ticket past those batches; WriteCheckpoint syncs before it returns, even when the
+// latest checkpoint (one a batch wrote) needs no new note; and after a failed sync none is given.
+TEST(Durability, ACheckpointIsGivenOutOnlyOnceDurable) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  Journal& journal = ledger.journal();
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(journal.Append(Receipts(ledger, "s", 2), &results).ok());
+
+  uint64_t batch = 0, ticket = 0;
+  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u1", 2), &results, {}, &batch).ok());
+  std::string note;
+  ASSERT_TRUE(journal.AppendCheckpointUnsynced(&note, &ticket).ok());
+  EXPECT_GT(ticket, batch) << "a batch of its own, after the one it signs";
+  Checkpoint checkpoint;
+  ASSERT_TRUE(OpenCheckpoint(note, journal.log_verifier(), &checkpoint).ok());
+  EXPECT_EQ(checkpoint.size, journal.head().size);
+  EXPECT_GT(fault.fs->UnsyncedBytes(), 0u);
+  // Asked again at the same head: the same note, nothing written, the same ticket.
+  const uint64_t appended = fault.fs->AppendedBytes();
+  std::string again;
+  uint64_t again_ticket = 0;
+  ASSERT_TRUE(journal.AppendCheckpointUnsynced(&again, &again_ticket).ok());
+  EXPECT_EQ(again, note);
+  EXPECT_EQ(again_ticket, ticket);
+  EXPECT_EQ(fault.fs->AppendedBytes(), appended);
+  // WriteCheckpoint gives that unsynced note only after syncing it.
+  ASSERT_TRUE(journal.WriteCheckpoint(&again).ok());
+  EXPECT_EQ(again, note);
+  EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u);
+
+  // A checkpoint written with a batch, unsynced, is the latest: given only once synced.
+  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u2", 1), &results, {}, &batch).ok());
+  ASSERT_TRUE(journal.AppendCheckpointUnsynced(&note, &ticket).ok());
+  EXPECT_GT(fault.fs->UnsyncedBytes(), 0u);
+  ASSERT_TRUE(journal.WriteCheckpoint(&again).ok());
+  EXPECT_EQ(again, note);
+  EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u);
+
+  // After a failed sync no note is given, new or latest.
+  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u3", 1), &results, {}, &batch).ok());
+  fault.fs->FailSyncs(true);
+  std::string failed;
+  EXPECT_EQ(journal.WriteCheckpoint(&failed).code(), "journal_failed");
+  EXPECT_TRUE(failed.empty()) << failed;
+  fault.fs->FailSyncs(false);
+  EXPECT_EQ(journal.WriteCheckpoint(&failed).code(), "journal_failed");
+}
+
 TEST(Durability, AFailedSyncFailsTheJournalForGood) {
   FaultFs::WithEnv fault;
   TestLedger ledger({}, fault.env.get());
