@@ -440,11 +440,8 @@ Status PublicReads::BuildSummary(const Scope& scope, const std::string& note,
         {{"id", p.id}, {"name", p.name}, {"region", p.region}, {"phase", p.phase}});
     plan_fen += p.plan_fen;
     if (scope.kind != ScopeKind::kRegion) continue;
-    std::unique_ptr<ViewPoint> one;
-    FL_RETURN_IF_ERROR(ViewPoint::Open(journal_, {ScopeKind::kProject, p.id},
-                                       AsOf{checkpoint.size, {}}, &one, beside));
-    Balance b;
-    FL_RETURN_IF_ERROR(BalanceOf(*one, &b));
+    Balance b;  // from the region's own fold
+    FL_RETURN_IF_ERROR(ProjectBalanceOf(*point, p.id, &b));
     by_project.push_back(
         {{"project", p.id}, {"name", p.name}, {"by_category", CategoryFen(MoneyInOf(b))}});
   }

@@ -253,6 +253,17 @@ Status BalanceOf(const ViewPoint& point, Balance* out) {
   return Status::Ok();
 }
 
+Status ProjectBalanceOf(const ViewPoint& point, std::string_view project, Balance* out) {
+  const std::vector<std::string>& projects = point.projects();
+  if (point.scope().kind == ScopeKind::kPool ||
+      !std::binary_search(projects.begin(), projects.end(), project)) {
+    return Status::InvalidArgument("project_not_in_scope",
+                                   std::string(project) + " is not a project of this scope",
+                                   "project");
+  }
+  return HolderBalance(point.rows(), AccountHolder::PROJECT, project, out);
+}
+
 Status RatiosOf(const ViewPoint& point, Ratios* out) {
   Balance balance;
   FL_RETURN_IF_ERROR(BalanceOf(point, &balance));

@@ -136,6 +136,10 @@ struct ProjectSummary {
 std::optional<int64_t> RatioBp(int64_t num, int64_t den);
 
 Status BalanceOf(const ViewPoint& point, Balance* out);
+// The balance of one of the point's projects, read from the point's own rows (a region's point
+// holds each of its projects' rows: no fold of the project's own). InvalidArgument
+// "project_not_in_scope" for a project not in point.projects().
+Status ProjectBalanceOf(const ViewPoint& point, std::string_view project, Balance* out);
 Status RatiosOf(const ViewPoint& point, Ratios* out);
 Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window = {});
 Status FlagsOf(const ViewPoint& point, std::vector<Flag>* out);

@@ -1430,6 +1430,41 @@ TEST_F(ServerTest, AStoppingServerAnswersThePublicReadersWaiting) {
 
 // The public summary and project list fold the checkpoint's records with the read gate released
 // (only the journal's in-memory state is read under it): a writer taking the gate over and over
+// A region's summary gives each project's money in from the region's own fold: the same figures
+// as each project's own summary, at a checkpoint the head has moved past (folded) and at one
+// that is the head (the stored rows).
+TEST_F(ServerTest, ARegionSummarysProjectsAreThoseOfTheirOwnSummaries) {
+  L.AppendOk(L.Signed("yh-housing", ProjectRegistration("p2")));
+  L.AppendOk(
+      L.Signed("xt-finance", Allocated("a1", "xt-finance", "p1", "project", "municipal", 500)));
+  L.AppendOk(
+      L.Signed("xt-finance", Allocated("a2", "xt-finance", "p2", "project", "municipal", 300)));
+  std::string note;
+  for (bool folded : {true, false}) {
+    SCOPED_TRACE(folded ? "folded" : "stored rows");
+    ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+    if (folded) {
+      L.AppendOk(
+          L.Signed("xt-finance", Allocated("a3", "xt-finance", "p2", "project", "municipal", 7)));
+    }
+    ReadGate gate;
+    PublicReads reads(L.journal(), gate, &L.log_key());
+    std::shared_ptr<const std::string> body;
+    ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "hunan/xiangtan"}, &body).ok());
+    json region = json::parse(*body);
+    ASSERT_EQ(region["money_in_by_project"].size(), 2u) << region.dump();
+    for (const json& entry : region["money_in_by_project"]) {
+      const std::string id = entry["project"];
+      ASSERT_TRUE(reads.Summary({ScopeKind::kProject, id}, &body).ok());
+      json project = json::parse(*body);
+      EXPECT_EQ(entry["by_category"], project["money_in"]["by_category"]) << id;
+      EXPECT_EQ(project["checkpoint"]["size"], region["checkpoint"]["size"]);
+    }
+    EXPECT_EQ(region["money_in_by_project"][0]["by_category"]["municipal"], 500);
+    EXPECT_EQ(region["money_in_by_project"][1]["by_category"]["municipal"], folded ? 300 : 307);
+  }
+}
+
 // while the whole ledger's summary is built never waits for the whole build.
 TEST_F(ServerTest, APublicSummaryIsBuiltWithoutHoldingTheWriterBack) {
   std::string note;  // at 4,000 allocations; the public reads are of the ledger as of then
