@@ -156,10 +156,12 @@ void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const s
 }
 
 PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
-                         std::function<void()> before_build, std::function<void()> after_build)
+                         std::function<void()> before_build, std::function<void()> after_build,
+                         int64_t refresh_ms)
     : journal_(journal),
       gate_(gate),
       log_signer_(log_signer),
+      refresh_(std::chrono::milliseconds(refresh_ms)),
       before_build_(std::move(before_build)),
       after_build_(std::move(after_build)) {
   builder_ = std::thread([this] { BuilderLoop(); });
@@ -225,6 +227,20 @@ PublicReads::Answer PublicReads::EarlierLocked(const std::string& earlier, uint6
   return newest;
 }
 
+bool PublicReads::RefreshDueLocked(const std::string& earlier) const {
+  auto it = queued_at_.find(earlier);
+  return it == queued_at_.end() || std::chrono::steady_clock::now() - it->second >= refresh_;
+}
+
+void PublicReads::QueuedLocked(const std::string& earlier) {
+  const auto now = std::chrono::steady_clock::now();
+  // Times past the interval decide nothing: dropped once there are more than the cache holds.
+  if (queued_at_.size() >= kPublicCacheEntriesMax) {
+    std::erase_if(queued_at_, [&](const auto& entry) { return now - entry.second >= refresh_; });
+  }
+  queued_at_[earlier] = now;
+}
+
 bool PublicReads::DropRefreshLocked() {
   for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
     auto flight = flights_.find(*it);
@@ -255,6 +271,8 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
       answer = std::move(before);  // while the newer one is being built
     } else if (stopping_) {
       refused = Status::InvalidArgument("stopping", "the server is stopping");
+    } else if (before && !RefreshDueLocked(earlier)) {
+      answer = std::move(before);  // built anew once kPublicRefreshMs has passed
     } else if (flights_.size() >= kPublicBuildsMax && (before || !DropRefreshLocked())) {
       // Full: a reader with an earlier answer gets it and no build is queued; one without is
       // refused, unless a queued build nobody waits for (a refresh) made room.
@@ -268,6 +286,7 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
       Flight& f = flights_[flight];
       f.build = std::move(build);
       queue_.push_back(flight);
+      if (!earlier.empty()) QueuedLocked(earlier);
       work_.notify_one();
       if (!before) {
         f.waiting.emplace_back(key, std::move(done));

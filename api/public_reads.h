@@ -25,12 +25,15 @@
 // The summary and the project list of a newer checkpoint are built while readers get those of
 // the newest checkpoint already built (each answer names its checkpoint): under ingest a new
 // checkpoint comes every 10,000 events, and a reader need not wait for its fold. Only a reader
-// with no earlier answer in the cache waits. Export files are always of the checkpoint asked
+// with no earlier answer in the cache waits. A scope's answer is built anew at most once every
+// kPublicRefreshMs: readers of a busy ledger see figures a few seconds old, and the public
+// builds take a share of a core, not all of it. Export files are always of the checkpoint asked
 // for (the latest, or `size`), so that a bundle's files are of one checkpoint.
 //
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -56,6 +59,10 @@ inline constexpr size_t kPublicCacheEntriesMax = 1024;  // a summary per project
 inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
 inline constexpr size_t kSummaryPayeesMax = 20;  // the dashboard's payee chart
 inline constexpr size_t kPublicBuildsMax = 64;   // builds waiting or running
+// A scope's summary (or the project list) is built anew for a newer checkpoint at most once in
+// this time, while readers get the newest one built: under ingest a checkpoint comes every
+// 10,000 events, and rebuilding each would keep a core busy with public reads.
+inline constexpr int64_t kPublicRefreshMs = 5000;
 
 // The files the dashboard is made of, read once when the server starts.
 struct WebAssets {
@@ -84,9 +91,10 @@ class PublicReads {
   // exports answer NotFound "export_unavailable". Not owned; all outlive this. Starts the
   // builder thread. `before_build` and `after_build`, if set, run on the builder thread before
   // and after each build (tests hold the builder with the first; a server hands the build's
-  // freed memory back to the system with the second).
+  // freed memory back to the system with the second). `refresh_ms`: see kPublicRefreshMs.
   PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
-              std::function<void()> before_build = {}, std::function<void()> after_build = {});
+              std::function<void()> before_build = {}, std::function<void()> after_build = {},
+              int64_t refresh_ms = kPublicRefreshMs);
   ~PublicReads();  // Stop()
   PublicReads(const PublicReads&) = delete;
   PublicReads& operator=(const PublicReads&) = delete;
@@ -158,6 +166,11 @@ class PublicReads {
   // cache at a checkpoint before `size` instead, if there is one; the build still runs.
   void Once(const std::string& flight, const std::string& key, std::function<Status(Built*)> build,
             Done done, const std::string& earlier = "", uint64_t size = 0);
+  // Whether an answer of `earlier` may be built anew: none was queued in the last refresh_.
+  // REQUIRES: mu_ held.
+  bool RefreshDueLocked(const std::string& earlier) const;
+  // Notes that an answer of `earlier` was queued now. REQUIRES: mu_ held.
+  void QueuedLocked(const std::string& earlier);
   // Drops the newest queued build that nobody waits for; false if there is none.
   // REQUIRES: mu_ held.
   bool DropRefreshLocked();
@@ -176,13 +189,16 @@ class PublicReads {
   const Journal& journal_;
   ReadGate& gate_;
   const NoteSigner* log_signer_;
+  const std::chrono::steady_clock::duration refresh_;
   std::mutex mu_;  // guards the cache, the builds under way and the count
   std::map<std::string, std::shared_ptr<const std::string>> cache_;
   std::vector<std::string> cache_order_;
   size_t cache_bytes_ = 0;
   std::map<std::string, Flight> flights_;  // waiting or running, by name
-  std::deque<std::string> queue_;          // the flights not yet started, oldest first
-  std::condition_variable work_;           // signalled when queue_ or stopping_ changes
+  // When each answer (by its `earlier` key) was last queued for a build, while it may matter.
+  std::map<std::string, std::chrono::steady_clock::time_point> queued_at_;
+  std::deque<std::string> queue_;  // the flights not yet started, oldest first
+  std::condition_variable work_;   // signalled when queue_ or stopping_ changes
   bool stopping_ = false;
   uint64_t builds_ = 0;
   std::function<void()> before_build_, after_build_;

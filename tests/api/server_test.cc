@@ -1263,7 +1263,8 @@ TEST_F(ServerTest, ANewerCheckpointsSummaryIsBuiltWhileReadersGetTheLastOne) {
     hold_cv.wait(lock, [&] { return released; });
   };
   ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key(), before_build);
+  // Refreshed as soon as a newer checkpoint is asked for (no kPublicRefreshMs between).
+  PublicReads reads(L.journal(), gate, &L.log_key(), before_build, {}, 0);
   auto size_of = [](const PublicReads::Answer& body) {
     return json::parse(*body)["checkpoint"]["size"].get<uint64_t>();
   };
@@ -1333,6 +1334,57 @@ TEST_F(ServerTest, ANewerCheckpointsSummaryIsBuiltWhileReadersGetTheLastOne) {
   reads.Stop();
 }
 
+// A scope's summary is built anew for a newer checkpoint at most once per refresh interval:
+// within it, readers get the newest built and no build is queued; after it, the next reader
+// queues one (and still gets the earlier answer at once). A never-built scope is built at once.
+TEST_F(ServerTest, ASummaryIsBuiltAnewAtMostOncePerRefreshInterval) {
+  const int64_t refresh_ms = 1000;
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key(), {}, {}, refresh_ms);
+  auto size_of = [](const PublicReads::Answer& body) {
+    return json::parse(*body)["checkpoint"]["size"].get<uint64_t>();
+  };
+  auto idle = [&] {
+    for (int i = 0; i < 10000 && reads.builds_waiting() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return reads.builds_waiting() == 0;
+  };
+  std::string note;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  const uint64_t first = L.journal().head().size;
+  const auto built_first = std::chrono::steady_clock::now();
+  PublicReads::Answer answer;
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &answer).ok());
+  EXPECT_EQ(size_of(answer), first);
+  EXPECT_EQ(reads.builds(), 1u);
+  // Newer checkpoints within the interval: the first one's answer, nothing built.
+  for (int i = 0; i < 3; ++i) {
+    L.AppendOk(L.Signed("xt-finance", Allocated("a" + std::to_string(i), "xt-finance", "p1",
+                                                "project", "municipal", 1)));
+    ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+    ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &answer).ok());
+    EXPECT_EQ(size_of(answer), first);
+  }
+  ASSERT_TRUE(idle());
+  if (std::chrono::steady_clock::now() - built_first < std::chrono::milliseconds(refresh_ms)) {
+    EXPECT_EQ(reads.builds(), 1u) << "built anew within the interval";
+  }
+  // A scope never built is built at once, interval or not.
+  ASSERT_TRUE(reads.Summary({ScopeKind::kProject, "p1"}, &answer).ok());
+  EXPECT_EQ(size_of(answer), L.journal().head().size);
+  const uint64_t builds = reads.builds();
+  // After the interval the next reader queues the newer build, and gets the earlier answer.
+  std::this_thread::sleep_for(std::chrono::milliseconds(refresh_ms + 50));
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &answer).ok());
+  EXPECT_EQ(size_of(answer), first);
+  ASSERT_TRUE(idle());
+  EXPECT_EQ(reads.builds(), builds + 1);
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, ""}, &answer).ok());
+  EXPECT_EQ(size_of(answer), L.journal().head().size);
+  reads.Stop();
+}
+
 // When the builds waiting are at their bound, a build that nobody waits for (a newer summary whose
 // readers got an earlier one) gives way to a reader who has no earlier answer, and builds that
 // readers wait for are started first.
@@ -1342,13 +1394,17 @@ TEST_F(ServerTest, ARefreshGivesWayToAReaderWhoWaits) {
   bool hold_next = false, held = false, released = false;
   std::vector<std::string> order;  // the scopes' builds, in the order they ran
   ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key(), [&] {
-    std::unique_lock<std::mutex> lock(hold_mu);
-    if (!hold_next) return;
-    held = true;
-    hold_cv.notify_all();
-    hold_cv.wait(lock, [&] { return released; });
-  });
+  // Refreshed as soon as a newer checkpoint is asked for (no kPublicRefreshMs between).
+  PublicReads reads(
+      L.journal(), gate, &L.log_key(),
+      [&] {
+        std::unique_lock<std::mutex> lock(hold_mu);
+        if (!hold_next) return;
+        held = true;
+        hold_cv.notify_all();
+        hold_cv.wait(lock, [&] { return released; });
+      },
+      {}, 0);
   std::string note;
   ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
   const int scopes = int(kPublicBuildsMax);
