@@ -534,6 +534,13 @@ void GetCheckpoint(const ApiContext& context, const ApiRequest& request, std::st
   Status s = Authenticate(context, request, path, raw_query, &org, &directory);
   if (s.ok()) s = context.journal->failure();
   if (!s.ok()) return reply(ErrorResponse(s));
+  // At a head already checkpointed and synced (a quiet ledger), the stored note: the writer is
+  // not stopped for it.
+  if (std::string note; context.journal->CheckpointAtHeadIfDurable(&note)) {
+    json out;
+    s = CheckpointNoteJson(*context.journal, note, &out);
+    return reply(s.ok() ? JsonResponse(out) : ErrorResponse(s));
+  }
   auto done = [journal = context.journal, reply, defer = context.defer](Status status,
                                                                         std::string note) {
     defer([journal, reply, status, note = std::move(note)] {

@@ -228,23 +228,31 @@ PublicReads::Answer PublicReads::EarlierLocked(const std::string& earlier, uint6
 }
 
 bool PublicReads::RefreshDueLocked(const std::string& earlier) const {
-  auto it = queued_at_.find(earlier);
-  return it == queued_at_.end() || std::chrono::steady_clock::now() - it->second >= refresh_;
+  auto it = built_at_.find(earlier);
+  return it == built_at_.end() || (it->second != kRefreshPending &&
+                                   std::chrono::steady_clock::now() - it->second >= refresh_);
 }
 
-void PublicReads::QueuedLocked(const std::string& earlier) {
-  const auto now = std::chrono::steady_clock::now();
-  // Times past the interval decide nothing: dropped once there are more than the cache holds.
-  if (queued_at_.size() >= kPublicCacheEntriesMax) {
-    std::erase_if(queued_at_, [&](const auto& entry) { return now - entry.second >= refresh_; });
+void PublicReads::StampLocked(const std::string& earlier,
+                              std::chrono::steady_clock::time_point at) {
+  if (built_at_.size() >= prune_at_) {
+    // Times past the interval decide nothing. Pruned when the map has doubled since the last
+    // prune, so that the scan costs each stamp a constant share.
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(built_at_, [&](const auto& entry) {
+      return entry.second != kRefreshPending && now - entry.second >= refresh_;
+    });
+    prune_at_ = std::max(2 * kPublicCacheEntriesMax, 2 * built_at_.size());
   }
-  queued_at_[earlier] = now;
+  built_at_[earlier] = at;
 }
 
 bool PublicReads::DropRefreshLocked() {
   for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
     auto flight = flights_.find(*it);
     if (flight->second.waiting.empty()) {
+      // The next reader may queue it again.
+      if (!flight->second.refresh_of.empty()) built_at_.erase(flight->second.refresh_of);
       flights_.erase(flight);
       queue_.erase(std::next(it).base());
       return true;
@@ -286,7 +294,11 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
       Flight& f = flights_[flight];
       f.build = std::move(build);
       queue_.push_back(flight);
-      if (!earlier.empty()) QueuedLocked(earlier);
+      f.family = earlier;
+      if (before) {
+        f.refresh_of = earlier;
+        StampLocked(earlier, kRefreshPending);  // one refresh of a family at a time
+      }
       work_.notify_one();
       if (!before) {
         f.waiting.emplace_back(key, std::move(done));
@@ -333,6 +345,15 @@ void PublicReads::BuilderLoop() {
       }
     }
     auto flight = flights_.extract(name);
+    // The refresh interval counts from the end of a family's last build.
+    const std::string& family = flight.mapped().family;
+    if (!family.empty()) {
+      if (built.status.ok()) {
+        StampLocked(family, std::chrono::steady_clock::now());
+      } else if (!flight.mapped().refresh_of.empty()) {
+        built_at_.erase(family);
+      }
+    }
     lock.unlock();
     Answer_(flight.mapped().waiting, built);
     lock.lock();

@@ -157,6 +157,8 @@ class PublicReads {
   struct Flight {
     std::function<Status(Built*)> build;
     std::vector<std::pair<std::string, Done>> waiting;
+    std::string family;      // the answer's key without its size (Once's `earlier`), if any
+    std::string refresh_of;  // the family, if readers got an earlier answer of it meanwhile
   };
   // The answer of `key`: from the cache; else from the build named `flight` under way, waited
   // for; else from `build`, queued for the builder thread, whose answers go to the cache and to
@@ -166,11 +168,13 @@ class PublicReads {
   // cache at a checkpoint before `size` instead, if there is one; the build still runs.
   void Once(const std::string& flight, const std::string& key, std::function<Status(Built*)> build,
             Done done, const std::string& earlier = "", uint64_t size = 0);
-  // Whether an answer of `earlier` may be built anew: none was queued in the last refresh_.
-  // REQUIRES: mu_ held.
+  // Whether an answer of `earlier` may be built anew: none is being refreshed, and none was
+  // built in the last refresh_. REQUIRES: mu_ held.
   bool RefreshDueLocked(const std::string& earlier) const;
-  // Notes that an answer of `earlier` was queued now. REQUIRES: mu_ held.
-  void QueuedLocked(const std::string& earlier);
+  // Notes a build of `earlier`'s family done at `at`, or kRefreshPending. REQUIRES: mu_ held.
+  void StampLocked(const std::string& earlier, std::chrono::steady_clock::time_point at);
+  static constexpr std::chrono::steady_clock::time_point kRefreshPending =
+      std::chrono::steady_clock::time_point::max();
   // Drops the newest queued build that nobody waits for; false if there is none.
   // REQUIRES: mu_ held.
   bool DropRefreshLocked();
@@ -195,8 +199,10 @@ class PublicReads {
   std::vector<std::string> cache_order_;
   size_t cache_bytes_ = 0;
   std::map<std::string, Flight> flights_;  // waiting or running, by name
-  // When each answer (by its `earlier` key) was last queued for a build, while it may matter.
-  std::map<std::string, std::chrono::steady_clock::time_point> queued_at_;
+  // When each family's last build ended (kRefreshPending while a refresh of it is queued or
+  // running), while it may matter; pruned once it reaches prune_at_ entries.
+  std::map<std::string, std::chrono::steady_clock::time_point> built_at_;
+  size_t prune_at_ = 2 * kPublicCacheEntriesMax;
   std::deque<std::string> queue_;  // the flights not yet started, oldest first
   std::condition_variable work_;   // signalled when queue_ or stopping_ changes
   bool stopping_ = false;

@@ -562,6 +562,19 @@ Status Journal::AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticke
   return Status::Ok();
 }
 
+bool Journal::CheckpointAtHeadIfDurable(std::string* note) const {
+  uint64_t size = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (last_checkpoint_size_ == 0 || range_.size() != last_checkpoint_size_) return false;
+    const uint64_t written = written_batches_.load(std::memory_order_relaxed);
+    if (durable_batches_.load(std::memory_order_acquire) < written) return false;
+    size = last_checkpoint_size_;
+  }
+  // Durable: every batch written up to it has been synced. Later batches change nothing of it.
+  return failure().ok() && ReadCheckpoint(size, note).ok();
+}
+
 Status Journal::LatestCheckpoint(std::string* note) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), Family(storage::kCheckpointsFamily)));
@@ -1024,6 +1037,7 @@ Status Journal::Sync(uint64_t sync_ticket) {
   rocksdb::Status s = db_->SyncWAL();
   if (!s.ok()) return Fail(FromRocks(s));
   synced_batches_ = written;
+  durable_batches_.store(written, std::memory_order_release);
   return Status::Ok();
 }
 

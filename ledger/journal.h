@@ -216,7 +216,12 @@ class Journal : public StateReader {
   // The same, written as a batch of its own (AppendUnsynced) and not synced: the note is durable
   // once Sync(*sync_ticket) returns ok, and must not be given out before.
   Status AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticket);
-  // NotFound when no checkpoint has been written yet.
+  // The latest checkpoint if it is at the head and durable with nothing written since, without
+  // waiting for anything but the head; false otherwise (a checkpoint must then be written).
+  bool CheckpointAtHeadIfDurable(std::string* note) const;
+  // NotFound when no checkpoint has been written yet. The note may be one a batch wrote and has
+  // not synced yet: a caller that must give out only durable notes keeps readers out until
+  // batches are synced (the server's ReadGate does), or uses WriteCheckpoint.
   Status LatestCheckpoint(std::string* note) const;
   // The checkpoint stored for tree size `size`: NotFound "checkpoint_unknown" if there is none.
   Status ReadCheckpoint(uint64_t size, std::string* note) const;
@@ -333,8 +338,9 @@ class Journal : public StateReader {
   // Batches written, counted under mu_; read by Sync without it.
   std::atomic<uint64_t> written_batches_{0};
 
-  std::mutex sync_mu_;           // serialises syncs
-  uint64_t synced_batches_ = 0;  // guarded by sync_mu_: the batches a sync has covered
+  std::mutex sync_mu_;                        // serialises syncs
+  uint64_t synced_batches_ = 0;               // guarded by sync_mu_: the batches a sync has covered
+  std::atomic<uint64_t> durable_batches_{0};  // the same, for readers without sync_mu_
 
   static constexpr size_t kFailureCausesMax = 4;
   mutable std::mutex failure_mu_;  // guards failure_ and failure_causes_

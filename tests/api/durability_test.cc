@@ -197,9 +197,30 @@ TEST_F(DurabilityTest, AfterAFailedSyncNothingIsAcknowledgedOrReadAgain) {
       }
     });
   }
+  // A registered org asks for checkpoints all along: each note it gets must survive the cut.
+  std::vector<std::string> notes;
+  std::string checkpoint_refusal;
+  std::thread checkpoints([&] {
+    HttpConnection connection(address_, 20000);
+    RequestSigner signer{"audit", &L.keys().at("audit")};
+    for (;;) {
+      HttpReply reply;
+      Status s = connection.Exchange("GET", "/v1/checkpoint", "", "", signer, &reply);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      if (reply.status != 200) {
+        checkpoint_refusal = reply.body;
+        EXPECT_EQ(reply.status, 500u) << reply.body;
+        return;
+      }
+      notes.push_back(Parse(reply.body)["note"].get<std::string>());
+    }
+  });
   ASSERT_TRUE(Eventually([&] { return answered >= 20; }));
   fault_.fs->FailSyncs(true);
   for (auto& t : writers) t.join();
+  checkpoints.join();
+  EXPECT_EQ(Parse(checkpoint_refusal)["code"], "journal_failed") << checkpoint_refusal;
+  EXPECT_GE(notes.size(), 1u);
   for (const auto& body : refusals) EXPECT_EQ(Parse(body)["code"], "journal_failed") << body;
   // The disk works again; the server still takes nothing and shows nothing, and says why.
   fault_.fs->FailSyncs(false);
@@ -241,6 +262,16 @@ TEST_F(DurabilityTest, AfterAFailedSyncNothingIsAcknowledgedOrReadAgain) {
       }
     }
     EXPECT_GE(count, 40u);
+    // Every checkpoint handed out is stored, at a size the recovered ledger reaches (verify
+    // below recomputes the root at each).
+    for (const std::string& note : notes) {
+      Checkpoint checkpoint;
+      ASSERT_TRUE(OpenCheckpoint(note, recovered->log_verifier(), &checkpoint).ok());
+      EXPECT_LE(checkpoint.size, recovered->head().size);
+      std::string stored;
+      ASSERT_TRUE(recovered->ReadCheckpoint(checkpoint.size, &stored).ok()) << checkpoint.size;
+      EXPECT_EQ(stored, note);
+    }
     VerifyReport report;
     s = VerifyLedger(*recovered, VerifyOptions(), &report);
     EXPECT_TRUE(s.ok()) << s.ToString();

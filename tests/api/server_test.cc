@@ -721,21 +721,27 @@ TEST_F(ServerTest, CheckpointsAskedForTogetherShareOneNoteWrittenWithTheNextBatc
   EXPECT_EQ(checkpoint.size, L.journal().head().size);
   EXPECT_EQ(stored(), stored_before + 1) << "one note for the five";
 
-  // At a head that has not moved, the same note, and nothing written.
-  HandlerAlone again(L.journal());
-  ApiResponse same;
+  // At a head that has not moved, the stored note at once, without the writer: even with the
+  // gate held, and nothing written.
   const RequestSignature signature =
       SignRequest(L.keys().at("audit"), "audit", "GET", "/v1/checkpoint", "", WallMs());
-  HandleRequest(again.context, {"GET", "/v1/checkpoint", "", signature, ""},
-                [&](ApiResponse response) { same = std::move(response); });
-  again.sequencer.Stop();
-  EXPECT_EQ(same.body, checkpoints[0].body);
+  HandlerAlone again(L.journal());
+  {
+    ReadGate::Shared hold(again.gate);
+    ApiResponse same;
+    HandleRequest(again.context, {"GET", "/v1/checkpoint", "", signature, ""},
+                  [&](ApiResponse response) { same = std::move(response); });
+    EXPECT_EQ(same.body, checkpoints[0].body);
+  }
   EXPECT_EQ(stored(), stored_before + 1);
-  // Unsigned, or once the sequencer stops, refused.
+  // Unsigned: refused. Once the head has moved and the sequencer stops: refused.
   ApiResponse unsigned_answer, stopped;
   HandleRequest(again.context, {"GET", "/v1/checkpoint", "", {}, ""},
                 [&](ApiResponse response) { unsigned_answer = std::move(response); });
   EXPECT_EQ(unsigned_answer.status, 401u) << unsigned_answer.body;
+  again.sequencer.Stop();
+  L.AppendOk(
+      L.Signed("xt-finance", Received("c4", "xt-finance", "pool", "municipal", "xt-finance", 1)));
   HandleRequest(again.context, {"GET", "/v1/checkpoint", "", signature, ""},
                 [&](ApiResponse response) { stopped = std::move(response); });
   EXPECT_EQ(stopped.status, 503u) << stopped.body;
@@ -1442,6 +1448,23 @@ TEST_F(ServerTest, ARefreshGivesWayToAReaderWhoWaits) {
   ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_TRUE(answer.get().ok());
   EXPECT_EQ(builds_then, builds + 1) << "the first build after the held one";
+  // The refresh that gave way (the newest queued, r63's) is queued again by its next reader.
+  auto idle = [&] {
+    for (int i = 0; i < 10000 && reads.builds_waiting() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return reads.builds_waiting() == 0;
+  };
+  const std::string last = "r" + std::to_string(scopes - 1);
+  auto size_of = [](const PublicReads::Answer& answer) {
+    return json::parse(*answer)["checkpoint"]["size"].get<uint64_t>();
+  };
+  ASSERT_TRUE(idle());
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, last}, &body).ok());
+  EXPECT_LT(size_of(body), L.journal().head().size) << "the earlier answer, its refresh dropped";
+  ASSERT_TRUE(idle());
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, last}, &body).ok());
+  EXPECT_EQ(size_of(body), L.journal().head().size);
   reads.Stop();
 }
 
@@ -1484,8 +1507,6 @@ TEST_F(ServerTest, AStoppingServerAnswersThePublicReadersWaiting) {
   EXPECT_NE(summary.body.find("stopping"), std::string::npos) << summary.body;
 }
 
-// The public summary and project list fold the checkpoint's records with the read gate released
-// (only the journal's in-memory state is read under it): a writer taking the gate over and over
 // A region's summary gives each project's money in from the region's own fold: the same figures
 // as each project's own summary, at a checkpoint the head has moved past (folded) and at one
 // that is the head (the stored rows).
@@ -1521,6 +1542,8 @@ TEST_F(ServerTest, ARegionSummarysProjectsAreThoseOfTheirOwnSummaries) {
   }
 }
 
+// The public summary and project list fold the checkpoint's records with the read gate released
+// (only the journal's in-memory state is read under it): a writer taking the gate over and over
 // while the whole ledger's summary is built never waits for the whole build.
 TEST_F(ServerTest, APublicSummaryIsBuiltWithoutHoldingTheWriterBack) {
   std::string note;  // at 4,000 allocations; the public reads are of the ledger as of then
