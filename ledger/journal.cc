@@ -565,7 +565,9 @@ Status Journal::AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticke
 bool Journal::CheckpointAtHeadIfDurable(std::string* note) const {
   uint64_t size = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    // An append under way holds mu_ for its whole batch: the head is moving, so no wait for it.
+    std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
     if (last_checkpoint_size_ == 0 || range_.size() != last_checkpoint_size_) return false;
     const uint64_t written = written_batches_.load(std::memory_order_relaxed);
     if (durable_batches_.load(std::memory_order_acquire) < written) return false;

@@ -217,7 +217,8 @@ class Journal : public StateReader {
   // once Sync(*sync_ticket) returns ok, and must not be given out before.
   Status AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticket);
   // The latest checkpoint if it is at the head and durable with nothing written since, without
-  // waiting for anything but the head; false otherwise (a checkpoint must then be written).
+  // waiting for anything (false while an append is under way); false otherwise (a checkpoint
+  // must then be written).
   bool CheckpointAtHeadIfDurable(std::string* note) const;
   // NotFound when no checkpoint has been written yet. The note may be one a batch wrote and has
   // not synced yet: a caller that must give out only durable notes keeps readers out until
