@@ -483,13 +483,16 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
     }
   }
   if (path != "/" && path != "/v1/public/checkpoint") return std::nullopt;
+  if (path == "/v1/public/checkpoint") {
+    // The newest durable one, without the read gate (Journal::LatestDurableCheckpoint).
+    std::string note;
+    Status s = context.journal->LatestDurableCheckpoint(&note);
+    if (!s.ok()) return ErrorResponse(s);
+    return TextResponse(std::move(note), "text/plain; charset=utf-8");
+  }
   JournalRead read(context);
   if (!read.failure().ok()) return ErrorResponse(read.failure());
-  if (path == "/") return PlainPage(context);
-  std::string note;
-  Status s = context.journal->LatestCheckpoint(&note);
-  if (!s.ok()) return ErrorResponse(s);
-  return TextResponse(std::move(note), "text/plain; charset=utf-8");
+  return PlainPage(context);
 }
 
 bool IsWebPath(const ApiContext& context, std::string_view path) {

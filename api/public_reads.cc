@@ -107,16 +107,25 @@ Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file
 
 Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint,
                            std::optional<uint64_t> size) const {
-  // Under the read gate: a checkpoint the writer has written and not yet synced is not shown,
-  // and nothing is once the journal has failed (api/sequencer.h).
-  ReadGate::Shared hold(gate_);
-  FL_RETURN_IF_ERROR(journal_.failure());
-  Status s = journal_.LatestCheckpoint(note);
+  // The newest durable checkpoint, without the read gate: a request does not wait for the
+  // writer's batch and sync, nor make the writer stop for it. Nothing once the journal has
+  // failed.
+  Status s = journal_.LatestDurableCheckpoint(note);
   if (s.IsNotFound()) {
     return Status::NotFound("no_checkpoint", "the log has not signed a checkpoint yet");
   }
   FL_RETURN_IF_ERROR(s);
-  FL_RETURN_IF_ERROR(OpenCheckpoint(*note, journal_.log_verifier(), checkpoint));
+  {
+    // Opened (its signature checked) once, not at every request.
+    std::lock_guard<std::mutex> lock(latest_mu_);
+    if (*note != latest_note_) {
+      Checkpoint opened;
+      FL_RETURN_IF_ERROR(OpenCheckpoint(*note, journal_.log_verifier(), &opened));
+      latest_note_ = *note;
+      latest_ = opened;
+    }
+    *checkpoint = latest_;
+  }
   if (!size || *size == checkpoint->size) return Status::Ok();
   if (*size > checkpoint->size) {
     return Status::NotFound("checkpoint_unknown",

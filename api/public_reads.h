@@ -194,6 +194,9 @@ class PublicReads {
   ReadGate& gate_;
   const NoteSigner* log_signer_;
   const std::chrono::steady_clock::duration refresh_;
+  mutable std::mutex latest_mu_;  // guards the two below: the latest checkpoint, opened
+  mutable std::string latest_note_;
+  mutable Checkpoint latest_;
   std::mutex mu_;  // guards the cache, the builds under way and the count
   std::map<std::string, std::shared_ptr<const std::string>> cache_;
   std::vector<std::string> cache_order_;

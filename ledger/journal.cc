@@ -362,7 +362,10 @@ Status Journal::Load() {
       db_->NewIterator(rocksdb::ReadOptions(), Family(storage::kCheckpointsFamily)));
   cp->SeekToLast();
   FL_RETURN_IF_ERROR(FromRocks(cp->status()));
-  if (cp->Valid()) last_checkpoint_size_ = storage::DecodeU64(cp->key().ToStringView());
+  if (cp->Valid()) {
+    last_checkpoint_size_ = storage::DecodeU64(cp->key().ToStringView());
+    durable_note_ = cp->value().ToString();  // what opening finds is durable
+  }
   if (size > 0) {
     // The time of the last checkpointed record, or of the first record if none is.
     std::string bytes;
@@ -558,6 +561,7 @@ Status Journal::AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticke
   last_checkpoint_size_ = range_.size();
   last_checkpoint_ms_ = last_recorded_at_ms_;
   *sync_ticket = written_batches_.fetch_add(1, std::memory_order_release) + 1;
+  CheckpointWritten(*sync_ticket, signed_note);
   *note = std::move(signed_note);
   return Status::Ok();
 }
@@ -575,6 +579,22 @@ bool Journal::CheckpointAtHeadIfDurable(std::string* note) const {
   }
   // Durable: every batch written up to it has been synced. Later batches change nothing of it.
   return failure().ok() && ReadCheckpoint(size, note).ok();
+}
+
+void Journal::CheckpointWritten(uint64_t sync_ticket, std::string note) {
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  pending_ticket_ = sync_ticket;  // a newer one replaces it: the durable one lags by a sync
+  pending_note_ = std::move(note);
+}
+
+Status Journal::LatestDurableCheckpoint(std::string* note) const {
+  FL_RETURN_IF_ERROR(failure());
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  if (durable_note_.empty()) {
+    return Status::NotFound("no_checkpoint", "no checkpoint has been written");
+  }
+  *note = durable_note_;
+  return Status::Ok();
 }
 
 Status Journal::LatestCheckpoint(std::string* note) const {
@@ -676,6 +696,7 @@ struct Journal::Staging {
   // The id rows (id -> seq), put in id order when the batch is finished (FamilyOptions).
   std::vector<std::pair<std::string_view, uint64_t>> id_rows;
   uint64_t checkpoint_size = 0;  // the checkpoint the batch ends at
+  std::string checkpoint_note;   // the newest checkpoint the batch writes, if any
 };
 
 Status Journal::Append(std::span<const SignedEvent> events, std::vector<AppendResult>* results,
@@ -893,6 +914,9 @@ Status Journal::SequenceAndWrite(std::span<const SignedEvent> events, size_t beg
   last_checkpoint_size_ = staging.checkpoint_size;
   last_checkpoint_ms_ = checkpoint_ms;
   *sync_ticket = written_batches_.fetch_add(1, std::memory_order_release) + 1;
+  if (!staging.checkpoint_note.empty()) {
+    CheckpointWritten(*sync_ticket, std::move(staging.checkpoint_note));
+  }
   return Status::Ok();
 }
 
@@ -967,6 +991,7 @@ Status Journal::SequenceEvent(std::span<const SignedEvent> events, size_t i,
     FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &note));
     batch.Put(families_->checkpoints, storage::EncodeU64(range_.size()), note);
     staging->checkpoint_size = range_.size();
+    staging->checkpoint_note = std::move(note);
   }
   return Status::Ok();
 }
@@ -1002,6 +1027,7 @@ Status Journal::FinishBatch(Staging* staging, int64_t* checkpoint_ms) {
     FL_RETURN_IF_ERROR(SignCheckpointAt(range_.size(), range_.Root(), &note));
     batch.Put(families_->checkpoints, storage::EncodeU64(range_.size()), note);
     staging->checkpoint_size = range_.size();
+    staging->checkpoint_note = std::move(note);
     *checkpoint_ms = staging->now_ms;
   }
   // Rows in key order within each family, for the memtables' insert hints (FamilyOptions). Keys
@@ -1040,6 +1066,13 @@ Status Journal::Sync(uint64_t sync_ticket) {
   if (!s.ok()) return Fail(FromRocks(s));
   synced_batches_ = written;
   durable_batches_.store(written, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(durable_mu_);
+    if (!pending_note_.empty() && pending_ticket_ <= written) {
+      durable_note_ = std::move(pending_note_);
+      pending_note_.clear();
+    }
+  }
   return Status::Ok();
 }
 

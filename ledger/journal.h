@@ -220,6 +220,10 @@ class Journal : public StateReader {
   // waiting for anything (false while an append is under way); false otherwise (a checkpoint
   // must then be written).
   bool CheckpointAtHeadIfDurable(std::string* note) const;
+  // The newest checkpoint known to be durable, without waiting for anything: it lags the latest
+  // by at most the sync under way. NotFound "no_checkpoint" if none; the journal's failure once
+  // it has failed.
+  Status LatestDurableCheckpoint(std::string* note) const;
   // NotFound when no checkpoint has been written yet. The note may be one a batch wrote and has
   // not synced yet: a caller that must give out only durable notes keeps readers out until
   // batches are synced (the server's ReadGate does), or uses WriteCheckpoint.
@@ -342,6 +346,13 @@ class Journal : public StateReader {
   std::mutex sync_mu_;                        // serialises syncs
   uint64_t synced_batches_ = 0;               // guarded by sync_mu_: the batches a sync has covered
   std::atomic<uint64_t> durable_batches_{0};  // the same, for readers without sync_mu_
+  // The newest checkpoint note written and its batch's ticket, until a sync covers it; then it
+  // is the durable one. Set under mu_, promoted under sync_mu_.
+  void CheckpointWritten(uint64_t sync_ticket, std::string note);
+  mutable std::mutex durable_mu_;  // guards the three below (taken last)
+  uint64_t pending_ticket_ = 0;
+  std::string pending_note_;
+  std::string durable_note_;
 
   static constexpr size_t kFailureCausesMax = 4;
   mutable std::mutex failure_mu_;  // guards failure_ and failure_causes_
