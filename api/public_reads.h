@@ -1,14 +1,14 @@
 // The public side of `fundledger serve` (DESIGN.md sections 9 and 10): everyone's reads, no
 // signature, all tied to the latest signed checkpoint, and the dashboard's files.
 //
-//   GET /v1/public/checkpoint                       the latest signed checkpoint note (text)
+//   GET /v1/public/checkpoint                       the latest durable checkpoint note (text)
 //   GET /v1/public/projects                         every project at that checkpoint
 //   GET /v1/public/summary?project=P | ?region=R    the dashboard's figures for a scope
 //   GET /v1/public/export/FILE?project=P | ?region=R  one file of the scope's export bundle
 //                                                   (api/bundle.h), FILE one of kBundleFiles
 //   GET /, /dashboard.js, /dashboard.css, /vendor/echarts.min.js    the dashboard
 //
-// Public answers use the latest stored checkpoint (written every 10,000 events or 60 s of
+// Public answers use the latest durable checkpoint (written every 10,000 events or 60 s of
 // activity, and by `fundledger checkpoint`), never one signed on request: an anonymous reader
 // cannot make the server write. A scope's answers at one checkpoint never change, so they are
 // kept in a small cache (kPublicCacheEntriesMax answers, kPublicCacheBytesMax bytes), and an
