@@ -356,10 +356,18 @@ void PublicReads::BuilderLoop() {
     auto flight = flights_.extract(name);
     // The refresh interval counts from the end of a family's last build.
     const std::string& family = flight.mapped().family;
+    const bool refresh = !flight.mapped().refresh_of.empty();
     if (!family.empty()) {
-      if (built.status.ok()) {
-        StampLocked(family, std::chrono::steady_clock::now());
-      } else if (!flight.mapped().refresh_of.empty()) {
+      auto stamp = built_at_.find(family);
+      // A build at another size does not end a refresh still under way.
+      const bool other_pending =
+          !refresh && stamp != built_at_.end() && stamp->second == kRefreshPending;
+      if (built.status.ok() && !other_pending) {
+        try {
+          StampLocked(family, std::chrono::steady_clock::now());
+        } catch (...) {  // out of memory: the next reader may build it again sooner
+        }
+      } else if (refresh) {
         built_at_.erase(family);
       }
     }

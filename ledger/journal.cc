@@ -364,7 +364,10 @@ Status Journal::Load() {
   FL_RETURN_IF_ERROR(FromRocks(cp->status()));
   if (cp->Valid()) {
     last_checkpoint_size_ = storage::DecodeU64(cp->key().ToStringView());
-    durable_note_ = cp->value().ToString();  // what opening finds is durable
+    // Durable once a writer has opened the ledger: RocksDB flushes the WAL it recovers into
+    // table files. (A read-only open beside a live writer may see unsynced rows; nothing reads
+    // the durable note of a read-only journal.)
+    durable_note_ = cp->value().ToString();
   }
   if (size > 0) {
     // The time of the last checkpointed record, or of the first record if none is.
@@ -560,8 +563,10 @@ Status Journal::AppendCheckpointUnsynced(std::string* note, uint64_t* sync_ticke
   if (!s.ok()) return Fail(FromRocks(s));
   last_checkpoint_size_ = range_.size();
   last_checkpoint_ms_ = last_recorded_at_ms_;
-  *sync_ticket = written_batches_.fetch_add(1, std::memory_order_release) + 1;
+  // Recorded before the batch is counted: a sync that counts it then promotes it.
+  *sync_ticket = written_batches_.load(std::memory_order_relaxed) + 1;
   CheckpointWritten(*sync_ticket, signed_note);
+  written_batches_.store(*sync_ticket, std::memory_order_release);
   *note = std::move(signed_note);
   return Status::Ok();
 }
@@ -585,6 +590,14 @@ void Journal::CheckpointWritten(uint64_t sync_ticket, std::string note) {
   std::lock_guard<std::mutex> lock(durable_mu_);
   pending_ticket_ = sync_ticket;  // a newer one replaces it: the durable one lags by a sync
   pending_note_ = std::move(note);
+}
+
+void Journal::PromoteDurableCheckpoint(uint64_t synced) {
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  if (!pending_note_.empty() && pending_ticket_ <= synced) {
+    durable_note_ = std::move(pending_note_);
+    pending_note_.clear();
+  }
 }
 
 Status Journal::LatestDurableCheckpoint(std::string* note) const {
@@ -913,10 +926,13 @@ Status Journal::SequenceAndWrite(std::span<const SignedEvent> events, size_t beg
   last_recorded_at_ms_ = staging.now_ms;
   last_checkpoint_size_ = staging.checkpoint_size;
   last_checkpoint_ms_ = checkpoint_ms;
-  *sync_ticket = written_batches_.fetch_add(1, std::memory_order_release) + 1;
+  // A checkpoint the batch wrote is recorded before the batch is counted: a sync that counts
+  // the batch then promotes it (CheckpointWritten). Batches are counted under mu_.
+  *sync_ticket = written_batches_.load(std::memory_order_relaxed) + 1;
   if (!staging.checkpoint_note.empty()) {
     CheckpointWritten(*sync_ticket, std::move(staging.checkpoint_note));
   }
+  written_batches_.store(*sync_ticket, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -1058,7 +1074,10 @@ Status Journal::FinishBatch(Staging* staging, int64_t* checkpoint_ms) {
 Status Journal::Sync(uint64_t sync_ticket) {
   std::lock_guard<std::mutex> lock(sync_mu_);
   FL_RETURN_IF_ERROR(failure());
-  if (sync_ticket <= synced_batches_) return Status::Ok();  // a sync since covered it
+  if (sync_ticket <= synced_batches_) {  // a sync since covered it
+    PromoteDurableCheckpoint(synced_batches_);
+    return Status::Ok();
+  }
   // Every batch whose write has returned is in the WAL file: one sync covers them all.
   const uint64_t written = written_batches_.load(std::memory_order_acquire);
   assert(sync_ticket <= written);
@@ -1066,13 +1085,7 @@ Status Journal::Sync(uint64_t sync_ticket) {
   if (!s.ok()) return Fail(FromRocks(s));
   synced_batches_ = written;
   durable_batches_.store(written, std::memory_order_release);
-  {
-    std::lock_guard<std::mutex> lock(durable_mu_);
-    if (!pending_note_.empty() && pending_ticket_ <= written) {
-      durable_note_ = std::move(pending_note_);
-      pending_note_.clear();
-    }
-  }
+  PromoteDurableCheckpoint(written);
   return Status::Ok();
 }
 

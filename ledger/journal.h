@@ -349,6 +349,8 @@ class Journal : public StateReader {
   // The newest checkpoint note written and its batch's ticket, until a sync covers it; then it
   // is the durable one. Set under mu_, promoted under sync_mu_.
   void CheckpointWritten(uint64_t sync_ticket, std::string note);
+  // Makes the pending note durable if a sync covered its batch (`synced` batches).
+  void PromoteDurableCheckpoint(uint64_t synced);
   mutable std::mutex durable_mu_;  // guards the three below (taken last)
   uint64_t pending_ticket_ = 0;
   std::string pending_note_;

@@ -124,6 +124,9 @@ TEST(Durability, ACheckpointIsGivenOutOnlyOnceDurable) {
   ASSERT_TRUE(OpenCheckpoint(note, journal.log_verifier(), &checkpoint).ok());
   EXPECT_EQ(checkpoint.size, journal.head().size);
   EXPECT_GT(fault.fs->UnsyncedBytes(), 0u);
+  std::string durable;
+  EXPECT_EQ(journal.LatestDurableCheckpoint(&durable).code(), "no_checkpoint")
+      << "not durable before its sync: " << durable;
   // Asked again at the same head: the same note, nothing written, the same ticket.
   const uint64_t appended = fault.fs->AppendedBytes();
   std::string again;
@@ -136,6 +139,19 @@ TEST(Durability, ACheckpointIsGivenOutOnlyOnceDurable) {
   ASSERT_TRUE(journal.WriteCheckpoint(&again).ok());
   EXPECT_EQ(again, note);
   EXPECT_EQ(fault.fs->UnsyncedBytes(), 0u);
+  ASSERT_TRUE(journal.LatestDurableCheckpoint(&durable).ok());
+  EXPECT_EQ(durable, note) << "durable once synced";
+  // A sync of a later batch that counts an unsynced note promotes it; one that does not count
+  // it leaves the durable note where it was.
+  const std::string first_durable = durable;
+  ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u1b", 1), &results, {}, &batch).ok());
+  ASSERT_TRUE(journal.Sync(batch).ok());
+  ASSERT_TRUE(journal.AppendCheckpointUnsynced(&note, &ticket).ok());
+  ASSERT_TRUE(journal.LatestDurableCheckpoint(&durable).ok());
+  EXPECT_EQ(durable, first_durable);
+  ASSERT_TRUE(journal.Sync(ticket).ok());
+  ASSERT_TRUE(journal.LatestDurableCheckpoint(&durable).ok());
+  EXPECT_EQ(durable, note);
 
   // A checkpoint written with a batch, unsynced, is the latest: given only once synced.
   ASSERT_TRUE(journal.AppendUnsynced(Receipts(ledger, "u2", 1), &results, {}, &batch).ok());
