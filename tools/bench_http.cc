@@ -268,24 +268,22 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
               Format("%.0f events/s", http.ingest.per_s) + CoresBusyText(http.ingest),
               http.ingest.per_s / limit.limit(), VerifyLimitName(limit),
               kTargetHttpIngestOfVerifyLimit);
-  if (args.public_readers > 0) {
-    report->Note("http_public_beside", "",
-                 "  beside it " + std::to_string(args.public_readers) +
-                     " anonymous readers of the whole ledger's public summary: " +
-                     Format("%.1f answers/s", http.public_reads.per_s) +
-                     Format(", p50 %.1f ms", http.public_reads.p50_us / 1e3) +
-                     Format(", p99 %.1f ms", http.public_reads.p99_us / 1e3) + ", " +
-                     std::to_string(http.failed_public) + " failed");
-  }
-  if (args.checkpoint_readers > 0) {
-    report->Note("http_checkpoint_beside", "",
-                 "  beside it " + std::to_string(args.checkpoint_readers) +
-                     " registered readers of GET /v1/checkpoint: " +
-                     Format("%.1f answers/s", http.checkpoint_reads.per_s) +
-                     Format(", p50 %.2f ms", http.checkpoint_reads.p50_us / 1e3) +
-                     Format(", p99 %.2f ms", http.checkpoint_reads.p99_us / 1e3) + ", " +
-                     std::to_string(http.failed_checkpoint) + " failed");
-  }
+  // Readers beside the ingest: "  beside it N <who>: R answers/s, p50, p99, F failed".
+  auto beside = [&](const char* key, unsigned readers, const std::string& who,
+                    const BenchLatency& reads, uint64_t failed) {
+    if (readers == 0) return;
+    report->Note(key, "",
+                 "  beside it " + std::to_string(readers) + " " + who + ": " +
+                     Format("%.1f answers/s", reads.per_s) +
+                     Format(", p50 %.1f ms", reads.p50_us / 1e3) +
+                     Format(", p99 %.1f ms", reads.p99_us / 1e3) + ", " + std::to_string(failed) +
+                     " failed");
+  };
+  beside("http_public_beside", args.public_readers,
+         "anonymous readers of the whole ledger's public summary", http.public_reads,
+         http.failed_public);
+  beside("http_checkpoint_beside", args.checkpoint_readers,
+         "registered readers of GET /v1/checkpoint", http.checkpoint_reads, http.failed_checkpoint);
   report->Note("http_ingest_detail", "",
                "  refused events " + std::to_string(http.rejected) + ", failed requests " +
                    std::to_string(http.failed_requests) + ", journal " +
