@@ -236,7 +236,7 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     s = AuthorizeRegion(org, region);
     if (!s.ok()) return ErrorResponse(s);
   }
-  std::unique_ptr<ViewPoint> point;
+  std::shared_ptr<const ViewPoint> point;
   RenderedView rendered;
   // A point that is the head (an as_of_seq equal to it: the later pages of a list asked for at
   // the head) reads the stored rows too; only a point the head has moved past is folded.
@@ -244,7 +244,9 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
       (view_query.as_of.seq == 0 || view_query.as_of.seq == context.journal->head().size)) {
     view_query.as_of.seq = 0;
     // At the head: the stored rows, read under the gate.
-    s = OpenView(*context.journal, view_query, &point);
+    std::unique_ptr<ViewPoint> at_head;
+    s = OpenView(*context.journal, view_query, &at_head);
+    point = std::move(at_head);
     if (s.ok()) s = RenderView(*point, view_query, format, &rendered);
   } else {
     // As of an earlier point: a fold of durable records, with the gate released (only the
@@ -259,7 +261,15 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     }
     if (at.as_of.seq == 0) at.as_of.seq = head;
     read.reset();
-    s = OpenView(*context.journal, at, &point, context.gate);
+    // The later pages of a list name the same point: the fold the first page made is kept.
+    const ViewPoints::Key key{at.scope, at.as_of.seq, at.as_of.day};
+    if (context.view_points != nullptr) point = context.view_points->Find(key);
+    if (point == nullptr) {
+      std::unique_ptr<ViewPoint> folded;
+      s = OpenView(*context.journal, at, &folded, context.gate);
+      point = std::move(folded);
+      if (s.ok() && context.view_points != nullptr) context.view_points->Keep(key, point);
+    }
     if (s.ok()) s = RenderView(*point, at, format, &rendered);
   }
   if (!s.ok()) return ErrorResponse(s);
@@ -472,6 +482,11 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
       memory.public_cache = context.public_reads->cache_bytes();
       memory.public_builds = context.public_reads->builds();
       memory.public_builds_waiting = context.public_reads->builds_waiting();
+    }
+    if (context.view_points != nullptr) {
+      memory.view_points = context.view_points->bytes();
+      memory.view_folds = context.view_points->folds();
+      memory.view_fold_reuses = context.view_points->reuses();
     }
     return TextResponse(context.metrics->Render() + RenderMemory(memory),
                         "text/plain; version=0.0.4; charset=utf-8");

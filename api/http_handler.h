@@ -42,6 +42,7 @@
 #include "api/metrics.h"
 #include "api/public_reads.h"
 #include "api/sequencer.h"
+#include "api/view_points.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
 
@@ -81,6 +82,7 @@ struct ApiContext {
   size_t request_events_max = 5000;
   size_t view_lines_max = 10000;        // disbursements listed per answer of GET /v1/views/
   PublicReads* public_reads = nullptr;  // the /v1/public/ reads beyond the checkpoint
+  ViewPoints* view_points = nullptr;    // folds of GET /v1/views/ kept for later pages; optional
   const WebAssets* web = nullptr;       // the dashboard's files; nullptr: a plain page at /
 };
 

@@ -162,10 +162,10 @@ std::string RenderMemory(const MemoryGauges& memory) {
   std::string out;
   Header("memory_bytes", "the server's memory, by part", "gauge", &out);
   const std::pair<const char*, uint64_t> parts[] = {
-      {"resident", memory.resident},        {"heap_in_use", memory.heap_in_use},
-      {"heap_free", memory.heap_free},      {"memtables", memory.memtables},
-      {"block_cache", memory.block_cache},  {"table_readers", memory.table_readers},
-      {"public_cache", memory.public_cache}};
+      {"resident", memory.resident},         {"heap_in_use", memory.heap_in_use},
+      {"heap_free", memory.heap_free},       {"memtables", memory.memtables},
+      {"block_cache", memory.block_cache},   {"table_readers", memory.table_readers},
+      {"public_cache", memory.public_cache}, {"view_points", memory.view_points}};
   for (const auto& [part, bytes] : parts) {
     out += "fundledger_memory_bytes{part=\"" + std::string(part) + "\"} " + std::to_string(bytes) +
            "\n";
@@ -177,6 +177,13 @@ std::string RenderMemory(const MemoryGauges& memory) {
   Header("public_builds_waiting", "public answers being built or waiting for their build", "gauge",
          &out);
   out += "fundledger_public_builds_waiting " + std::to_string(memory.public_builds_waiting) + "\n";
+  Header("view_folds_total",
+         "views folded as of an earlier point (GET /v1/views/), and those reused by later pages",
+         "counter", &out);
+  out +=
+      "fundledger_view_folds_total{reused=\"false\"} " + std::to_string(memory.view_folds) + "\n";
+  out += "fundledger_view_folds_total{reused=\"true\"} " + std::to_string(memory.view_fold_reuses) +
+         "\n";
   return out;
 }
 

@@ -19,7 +19,10 @@
 //                                                       (the process's RSS), heap_in_use and
 //                                                       heap_free (glibc's heap: allocated, and
 //                                                       freed but kept), memtables, block_cache
-//                                                       and table_readers (RocksDB), public_cache
+//                                                       and table_readers (RocksDB), public_cache,
+//                                                       view_points (api/view_points.h)
+//   view_folds_total{reused}                            as-of views folded, and those a later
+//                                                       page reused (reused="true")
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -89,9 +92,10 @@ class Metrics {
 // their owners (Journal::MemoryUsage, PublicReads::cache_bytes).
 struct MemoryGauges {
   uint64_t resident = 0, heap_in_use = 0, heap_free = 0;
-  uint64_t memtables = 0, block_cache = 0, table_readers = 0, public_cache = 0;
-  // Not memory, read at the same moment: PublicReads::builds() and builds_waiting().
-  uint64_t public_builds = 0, public_builds_waiting = 0;
+  uint64_t memtables = 0, block_cache = 0, table_readers = 0, public_cache = 0, view_points = 0;
+  // Not memory, read at the same moment: PublicReads::builds() and builds_waiting(), and
+  // ViewPoints::folds() and reuses().
+  uint64_t public_builds = 0, public_builds_waiting = 0, view_folds = 0, view_fold_reuses = 0;
 };
 // Fills resident (from /proc/self/statm) and the heap figures (glibc's mallinfo2).
 void ProcessMemory(MemoryGauges* out);

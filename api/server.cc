@@ -103,6 +103,7 @@ struct Server::Impl {
   net::steady_timer accept_retry;
   std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
   std::unique_ptr<PublicReads> public_reads;
+  std::unique_ptr<ViewPoints> view_points;
   WebAssets web;
   ApiContext context;
   std::vector<std::thread> threads;
@@ -519,6 +520,9 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   impl->public_reads = std::make_unique<PublicReads>(journal, impl->gate, options.log_signer,
                                                      nullptr, [raw] { raw->TrimHeap(); });
   context.public_reads = impl->public_reads.get();
+  impl->view_points = std::make_unique<ViewPoints>(
+      options.limits.view_points_bytes_max, kViewPointsMax, options.limits.view_points_idle_ms);
+  context.view_points = impl->view_points.get();
   context.web = &impl->web;
   if (options.handle_signals) {
     impl->signals.add(SIGINT);

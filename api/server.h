@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "api/view_points.h"
 #include "crypto/note.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
@@ -38,6 +39,9 @@ struct ServerLimits {
   // Disbursements listed in one answer of GET /v1/views/disbursements (the totals are always of
   // the whole list); the rest is paged with from= (see README).
   size_t view_lines_max = 10000;
+  // The folds of earlier points kept for the pages that follow (api/view_points.h).
+  size_t view_points_bytes_max = kViewPointsBytesMax;
+  int64_t view_points_idle_ms = kViewPointsIdleMs;
   size_t connections_max = 1024;
   size_t queue_events_max = 50000;
   size_t batch_events_max = 10000;

@@ -347,6 +347,15 @@ Status ViewRows::Scan(std::string_view prefix,
   return Status::Ok();
 }
 
+size_t ViewRows::PrepareSharedReads() const {
+  Materialize();
+  // A map node and two strings' headers per row, besides the key's and value's bytes.
+  constexpr size_t kRowOverheadBytes = 48 + 2 * sizeof(std::string);
+  size_t bytes = 0;
+  for (const auto& [key, value] : encoded_) bytes += key.size() + value.size() + kRowOverheadBytes;
+  return 2 * bytes;
+}
+
 void ViewRows::Materialize() const {
   if (encoded_valid_) return;
   encoded_.clear();

@@ -111,6 +111,11 @@ class ViewRows : public ProjectionHook, public RowSource {
                   bool with_keyed = true, const KeyRange& range = {}) const;
   // The number of rows ForEachRow walks. REQUIRES: no stored source.
   size_t row_count() const;
+  // Encodes the rows for Get and Scan now rather than at the first of them, so that the rows may
+  // then be read from several threads at once (an as-of fold kept for later pages), and returns
+  // an estimate of the bytes held: the encoded rows, and as much again for the tables they were
+  // encoded from. REQUIRES: no stored source, no Fold after it.
+  size_t PrepareSharedReads() const;
 
   // The keyed rows: a movement per money event and a payment per disbursement, the two tables
   // with a row per event. A comparison with the stored rows looks them up as it meets them

@@ -254,6 +254,13 @@ Policy ViewPoint::PolicyIn(std::string_view region) const {
   return policies_ ? policies_->PolicyInForce(region) : journal_.state().PolicyInForce(region);
 }
 
+size_t ViewPoint::PrepareSharedReads() const {
+  if (!folded_) return 0;
+  size_t bytes = folded_->PrepareSharedReads();
+  for (const std::string& p : projects_) bytes += p.size() + sizeof(std::string);
+  return bytes;
+}
+
 bool ViewPoint::LiveAt(uint64_t registered_seq, int64_t registered_day, uint64_t closed_seq,
                        int64_t closed_day) const {
   auto within = [&](uint64_t seq, int64_t day) {

@@ -14,6 +14,8 @@
 // Ownership: the caller owns both the Views and the Journal; the Views must outlive the Journal
 // (declare the Views first). A ViewPoint must not outlive its Journal.
 // Thread safety: a ViewPoint reads the journal's committed state; REQUIRES no concurrent Append.
+// A point folded as of an earlier point reads only records, which never change, and may be read
+// by several threads at once after PrepareSharedReads.
 #pragma once
 
 #include <memory>
@@ -108,6 +110,10 @@ class ViewPoint {
   const std::string& region() const { return region_; }
   // The policy in force in `region` at this point.
   Policy PolicyIn(std::string_view region) const;
+  // For a point read by several threads at once (ViewPoints): prepares now what the first read
+  // would build, and returns an estimate of the bytes the point holds (0 at the head, where it
+  // reads the stored rows).
+  size_t PrepareSharedReads() const;
   // True if `registered` (a project's HolderView times) was live at this point: registered
   // within it, and not settled or cancelled within it.
   bool LiveAt(uint64_t registered_seq, int64_t registered_day, uint64_t closed_seq,

@@ -33,6 +33,7 @@ inline constexpr int kBenchProjects = 100;
 // Bounds of the benchmarks' own arguments.
 inline constexpr uint64_t kBenchEventsMax = 20'000'000;  // held in memory, signed
 inline constexpr double kBenchSecondsMax = 600;
+inline constexpr uint64_t kBenchListPagesMax = 10000;  // pages of one list, to stop a loop
 
 // Issue 7's targets, each a ratio to its limit measured in the same run.
 inline constexpr double kTargetAppendOfVerifyLimit = 0.85;
@@ -308,6 +309,12 @@ struct HttpFigures {
   // Reads: a project's ratios over `connections`, each request signed.
   BenchLatency reads;
   uint64_t failed_reads = 0;
+  // An auditor's list of the region's payments as of the ingest's mid-point, page after page:
+  // the first page's time (the fold), the mean of the later pages', and the folds the server
+  // counted meanwhile.
+  uint64_t list_as_of = 0, list_pages = 0, list_lines = 0, list_folds = 0;
+  double list_first_ms = 0, list_later_ms = 0;
+  bool list_failed = false;
 };
 // A ledger of the world with seed money in `ledger_dir`, served on a loopback port; ingest then
 // reads. REQUIRES: args checked (0 < batch <= 5000, clients and connections > 0).

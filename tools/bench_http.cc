@@ -169,6 +169,48 @@ double MetricValue(const std::string& text, const std::string& name) {
   return at == std::string::npos ? 0 : std::atof(text.c_str() + at + name.size() + 2);
 }
 
+double ViewFolds(const ServerAddress& address) {
+  HttpReply metrics;
+  HttpConnection(address).Exchange("GET", "/metrics", "", "", std::nullopt, &metrics).ok();
+  return MetricValue(metrics.body, "fundledger_view_folds_total{reused=\"false\"}");
+}
+
+// An auditor exporting the region's payments as of `as_of` (CSV), each page asked for by the
+// last one's Link, as the housing bureau. The first page folds the region's records up to that
+// point; the later pages name the same point.
+void PageRegionList(const ServerAddress& address, const KeyPair& key, uint64_t as_of,
+                    HttpFigures* out) {
+  out->list_as_of = as_of;
+  const double folds_before = ViewFolds(address);
+  HttpConnection connection(address, 600000);
+  const std::optional<RequestSigner> signer = RequestSigner{"xt-housing", &key};
+  std::string target = "/v1/views/disbursements?region=hunan/xiangtan/yuhu&format=csv&as_of_seq=" +
+                       std::to_string(as_of);
+  double later_ms = 0;
+  while (!target.empty()) {
+    auto t = Clock::now();
+    HttpReply reply;
+    Status s = connection.Exchange("GET", target, "", "", signer, &reply);
+    const double ms = Seconds(t) * 1e3;
+    if (!s.ok() || reply.status != 200 || out->list_pages >= kBenchListPagesMax) {
+      out->list_failed = true;
+      return;
+    }
+    (out->list_pages == 0 ? out->list_first_ms : later_ms) += ms;
+    ++out->list_pages;
+    // A header line, then the page's lines.
+    out->list_lines += std::count(reply.body.begin(), reply.body.end(), '\n') - 1;
+    target.clear();
+    // `<URL>; rel="next"`
+    if (size_t end = reply.link.find('>');
+        reply.link.starts_with("<") && end != std::string::npos) {
+      target = reply.link.substr(1, end - 1);
+    }
+  }
+  if (out->list_pages > 1) out->list_later_ms = later_ms / double(out->list_pages - 1);
+  out->list_folds = uint64_t(ViewFolds(address) - folds_before);
+}
+
 }  // namespace
 
 uint64_t BenchHttpAckLagCycles(const BenchHttpArgs& args) {
@@ -246,6 +288,7 @@ Status BenchHttpRun(const BenchWorkload& world, const BenchHttpArgs& args,
   out->batches = MetricValue(metrics.body, "fundledger_batch_events_count");
   out->syncs = MetricValue(metrics.body, "fundledger_fsync_seconds_count");
   ReadRatios(address, world.housing_key, args.connections, args.read_seconds, out);
+  PageRegionList(address, world.housing_key, journal->head().size / 2, out);
   server->Stop();
   server->Wait();
   server.reset();
@@ -312,6 +355,15 @@ void ReportHttp(const HttpFigures& http, const BenchHttpArgs& args, uint64_t eve
                   std::to_string(args.connections) + " connections, signed; " +
                   std::to_string(http.failed_reads) + " failed)",
               http.reads.per_s / limit.limit(), VerifyLimitName(limit));
+  report->Note("http_list_pages", "region's payments as of mid-history",
+               http.list_failed
+                   ? std::string("failed")
+                   : std::to_string(http.list_lines) + " lines in " +
+                         std::to_string(http.list_pages) + " pages (CSV, as of seq " +
+                         std::to_string(http.list_as_of) +
+                         Format("): first page %.0f ms", http.list_first_ms) +
+                         Format(", each later page %.0f ms", http.list_later_ms) + "; " +
+                         std::to_string(http.list_folds) + " fold(s) of the region");
 }
 
 Status CheckHttpArgs(const BenchHttpArgs& args) {

@@ -492,6 +492,126 @@ TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
   EXPECT_EQ(refused("/v1/views/flags?project=p1&limit=1"), "400 bad_page limit");
 }
 
+// The later pages of a list name the point of the first. Once the head has moved past it, that
+// point is a fold of the records: made by the first page that needs it and read by the pages
+// after it (api/view_points.h), not made again per page. The pages read from the kept fold join
+// into the list a fresh fold renders.
+TEST_F(ServerTest, ThePagesOfAnEarlierPointReadOneFold) {
+  ServerLimits limits;
+  limits.view_lines_max = 2;
+  Start(limits);
+  auto pay = [&](const std::string& id) {
+    json body = {AllocationEnvelope(id + "-al", 50'000),
+                 Envelope("xt-finance", testing::Disbursed(id, "p1", "municipal", 20'000))};
+    HttpReply reply = Post(body);
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+  };
+  ASSERT_EQ(
+      Post(Envelope("yh-housing", testing::StatusChange("approve-p1", "p1", "approved", 9000)))
+          .status,
+      200u);
+  for (int i = 0; i < 7; ++i) pay("pay-" + std::to_string(i));
+  const uint64_t point = L.journal().head().size;
+  auto folds = [&](bool reused) {
+    const std::string body = Get("/metrics").body;
+    const std::string name =
+        std::string("fundledger_view_folds_total{reused=\"") + (reused ? "true" : "false") + "\"} ";
+    size_t at = body.find(name);
+    return at == std::string::npos ? uint64_t(-1) : std::stoull(body.substr(at + name.size()));
+  };
+
+  HttpReply first = Get("/v1/views/disbursements?project=p1", "audit");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(folds(false), 0u) << "the head reads the stored rows";
+  pay("pay-later");
+  json page = Parse(first.body);
+  json joined = page["disbursements"];
+  while (page["page"]["next"].is_string()) {
+    HttpReply reply = Get(page["page"]["next"].get<std::string>(), "audit");
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+    page = Parse(reply.body);
+    EXPECT_EQ(page["as_of_seq"], point);
+    for (auto& line : page["disbursements"]) joined.push_back(line);
+    ASSERT_LE(joined.size(), 7u);
+  }
+  EXPECT_EQ(folds(false), 1u);
+  EXPECT_EQ(folds(true), 2u) << "pages 3 and 4 read page 2's fold";
+
+  ViewQuery query;
+  ASSERT_TRUE(MakeViewQuery("disbursements", "p1", "", std::nullopt, point, "", &query).ok());
+  std::unique_ptr<ViewPoint> view;
+  RenderedView whole;
+  ASSERT_TRUE(OpenView(L.journal(), query, &view).ok());
+  ASSERT_TRUE(RenderView(*view, query, "json", &whole).ok());
+  EXPECT_EQ(joined, whole.json["disbursements"]);
+
+  // The same point in another format, or another view of it, reads the same fold; another
+  // point, or the same seq with a date, is a fold of its own.
+  const std::string at = "as_of_seq=" + std::to_string(point);
+  EXPECT_EQ(Get("/v1/views/disbursements?project=p1&format=csv&" + at, "audit").status, 200u);
+  EXPECT_EQ(Get("/v1/views/ratios?project=p1&" + at, "audit").status, 200u);
+  EXPECT_EQ(folds(false), 1u);
+  EXPECT_EQ(folds(true), 4u);
+  EXPECT_EQ(
+      Get("/v1/views/ratios?project=p1&as_of_seq=" + std::to_string(point - 1), "audit").status,
+      200u);
+  EXPECT_EQ(Get("/v1/views/ratios?project=p1&as_of_date=2099-01-01&" + at, "audit").status, 200u);
+  EXPECT_EQ(folds(false), 3u);
+  EXPECT_EQ(folds(true), 4u);
+  EXPECT_NE(Get("/metrics").body.find("fundledger_memory_bytes{part=\"view_points\"} "),
+            std::string::npos);
+
+  // A reader who may not read the scope is refused before the kept fold is looked at.
+  HttpReply outside = Get("/v1/views/disbursements?project=p1&" + at, "bj-finance");
+  EXPECT_EQ(outside.status, 403u) << outside.body;
+  EXPECT_EQ(folds(true), 4u);
+}
+
+// The kept folds are bounded: by count, bytes and idle time, the least recently read dropped
+// first, and a fold larger than the whole budget is not kept.
+TEST_F(ServerTest, KeptFoldsAreBoundedAndTheLeastRecentlyReadGoFirst) {
+  for (int i = 0; i < 6; ++i) {
+    L.AppendOk(L.Signed("xt-finance", Received("kf" + std::to_string(i), "xt-finance", "pool",
+                                               "municipal", "xt-finance", 5)));
+  }
+  const uint64_t head = L.journal().head().size;
+  auto fold = [&](uint64_t seq) {
+    std::unique_ptr<ViewPoint> point;
+    Status s = ViewPoint::Open(L.journal(), Scope{ScopeKind::kRegion, "hunan"},
+                               AsOf{seq, std::nullopt}, &point, nullptr);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return std::shared_ptr<const ViewPoint>(std::move(point));
+  };
+  auto key = [](uint64_t seq) {
+    return ViewPoints::Key{Scope{ScopeKind::kRegion, "hunan"}, seq, std::nullopt};
+  };
+  const size_t one = fold(head - 1)->PrepareSharedReads();
+  ASSERT_GT(one, 0u);
+
+  ViewPoints by_count(size_t(1) << 30, 3, 60'000);
+  for (uint64_t seq = head - 4; seq < head; ++seq) by_count.Keep(key(seq), fold(seq));
+  EXPECT_EQ(by_count.folds(), 4u);
+  EXPECT_EQ(by_count.Find(key(head - 4)), nullptr) << "the oldest of four, past three";
+  ASSERT_NE(by_count.Find(key(head - 3)), nullptr);  // now the most recently read
+  by_count.Keep(key(head - 5), fold(head - 5));
+  EXPECT_NE(by_count.Find(key(head - 3)), nullptr);
+  EXPECT_EQ(by_count.Find(key(head - 2)), nullptr) << "the least recently read went";
+  EXPECT_EQ(by_count.reuses(), 2u);
+  EXPECT_GT(by_count.bytes(), 0u);
+
+  ViewPoints too_small(one - 1, 3, 60'000);
+  too_small.Keep(key(head - 1), fold(head - 1));
+  EXPECT_EQ(too_small.Find(key(head - 1)), nullptr);
+  EXPECT_EQ(too_small.bytes(), 0u);
+
+  ViewPoints idle(size_t(1) << 30, 3, 50);
+  idle.Keep(key(head - 1), fold(head - 1));
+  EXPECT_NE(idle.Find(key(head - 1)), nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  EXPECT_EQ(idle.Find(key(head - 1)), nullptr);
+  EXPECT_EQ(idle.bytes(), 0u);
+}
+
 TEST_F(ServerTest, ConcurrentWritersEqualSequentialApplication) {
   Start();
   uint64_t head = L.journal().head().size;

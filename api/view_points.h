@@ -1,0 +1,84 @@
+// ViewPoints: the scopes that GET /v1/views/ folded as of an earlier point, kept for the pages
+// that follow.
+//
+// A view as of an earlier point is a fold of the scope's records up to it (replay/views.h), and
+// each page of a long disbursements list names that same point (its Link pins as_of_seq). So
+// does every page after the first of a list asked for at the head, once the head has moved on.
+// Without this cache every page folded the scope again, and paging a list of n pages folded it n
+// times; with it, the pages after the first read the fold the first one made.
+//
+// A folded point never changes: it holds only records up to its seq, which are durable and
+// never rewritten. So a kept point is always right for its key, and is dropped only to bound
+// memory: at most kViewPointsMax points and kViewPointsBytesMax bytes (as estimated by
+// ViewPoint::PrepareSharedReads), the least recently read first, and none left unread for
+// kViewPointsIdleMs. A point larger than the whole budget is not kept.
+//
+// The key is the scope and the point, not the org: the org's right to read the scope is
+// checked on every request before the cache is consulted, and what is rendered does not depend
+// on who asks.
+//
+// Thread safety: every method may be called from many threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "replay/views.h"
+
+namespace fundledger {
+
+inline constexpr size_t kViewPointsMax = 16;
+inline constexpr size_t kViewPointsBytesMax = 256 << 20;
+inline constexpr int64_t kViewPointsIdleMs = 60'000;
+
+class ViewPoints {
+ public:
+  struct Key {
+    Scope scope;
+    uint64_t as_of_seq = 0;  // never 0: the point's own seq
+    std::optional<int64_t> as_of_day;
+    bool operator==(const Key&) const = default;
+  };
+
+  explicit ViewPoints(size_t bytes_max = kViewPointsBytesMax, size_t points_max = kViewPointsMax,
+                      int64_t idle_ms = kViewPointsIdleMs);
+  ViewPoints(const ViewPoints&) = delete;
+  ViewPoints& operator=(const ViewPoints&) = delete;
+
+  // The point kept for `key`, or nullptr.
+  std::shared_ptr<const ViewPoint> Find(const Key& key);
+  // Keeps `point`, a fold as of key.as_of_seq (not a point at the head), readable from several
+  // threads at once from now on (ViewPoint::PrepareSharedReads). Counted as a fold.
+  void Keep(const Key& key, std::shared_ptr<const ViewPoint> point);
+
+  // What the cache holds and has done, for /metrics.
+  size_t bytes() const;
+  uint64_t folds() const;   // points Kept
+  uint64_t reuses() const;  // points Found
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    Key key;
+    std::shared_ptr<const ViewPoint> point;
+    size_t bytes = 0;
+    Clock::time_point read_at;
+  };
+  // Drops the points idle too long, then the least recently read while over a bound.
+  // REQUIRES: mu_ held.
+  void EvictLocked(Clock::time_point now);
+
+  const size_t bytes_max_, points_max_;
+  const Clock::duration idle_;
+  mutable std::mutex mu_;     // guards everything below
+  std::list<Entry> entries_;  // the most recently read first
+  size_t bytes_ = 0;
+  uint64_t folds_ = 0, reuses_ = 0;
+};
+
+}  // namespace fundledger
