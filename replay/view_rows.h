@@ -113,8 +113,8 @@ class ViewRows : public ProjectionHook, public RowSource {
   size_t row_count() const;
   // Encodes the rows for Get and Scan now rather than at the first of them, so that the rows may
   // then be read from several threads at once (an as-of fold kept for later pages), and returns
-  // an estimate of the bytes held: the encoded rows, and as much again for the tables they were
-  // encoded from. REQUIRES: no stored source, no Fold after it.
+  // an estimate of the bytes held: the encoded rows, and the tables they were encoded from.
+  // REQUIRES: no stored source, no Fold after it.
   size_t PrepareSharedReads() const;
 
   // The keyed rows: a movement per money event and a payment per disbursement, the two tables
