@@ -6,6 +6,7 @@
 #include <kj/exception.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -370,7 +371,67 @@ std::string SignedEvent::ToEnvelopeCapnp() const {
                      flat.size() * sizeof(capnp::word));
 }
 
+namespace {
+
+// A capnp pointer word (little-endian on the wire, as on the machines this runs on).
+static_assert(std::endian::native == std::endian::little);
+void PutWord(uint64_t value, char* at) { memcpy(at, &value, sizeof(value)); }
+uint64_t StructPointer(uint64_t offset, uint64_t data_words, uint64_t pointers) {
+  return offset << 2 | data_words << 32 | pointers << 48;  // kind 0
+}
+uint64_t BytesPointer(uint64_t offset, uint64_t count) {
+  return offset << 2 | 1 | uint64_t(2) << 32 | count << 35;  // kind 1, element size BYTE
+}
+
+}  // namespace
+
 RecordBytes EncodeRecord(uint64_t seq, int64_t recorded_at_ms, const SignedEvent& event) {
+  // The canonical form lays every object out after its parent, children in pointer order (a
+  // preorder), with no gaps: the root pointer, the Record (seq, recorded_at_ms; the envelope),
+  // the Envelope (no data; signer, signature, event), the signer's bytes and NUL, the
+  // signature's, then the event with everything it points to. Those last are the event's
+  // canonical bytes less their root pointer, unchanged: its pointers are relative. A zero
+  // seq or time would shorten the Record's data section, an empty signer or event is encoded
+  // otherwise: those go through capnp.
+  constexpr size_t kWord = sizeof(capnp::word);
+  static_assert(capnp::_::structSize<schema::Record>().data == 2 &&
+                capnp::_::structSize<schema::Record>().pointers == 1);
+  static_assert(capnp::_::structSize<schema::Envelope>().data == 0 &&
+                capnp::_::structSize<schema::Envelope>().pointers == 3);
+  const std::span<const uint8_t> canonical = event.canonical_event();
+  const std::string& signer = event.signer();
+  uint64_t event_root = 0;
+  if (canonical.size() >= 2 * kWord) memcpy(&event_root, canonical.data(), kWord);
+  const uint64_t event_sections = event_root >> 32;
+  if (seq == 0 || recorded_at_ms == 0 || signer.empty() || canonical.size() % kWord != 0 ||
+      (event_root & 0xffffffff) != 0 || event_sections == 0) {
+    return EncodeRecordByCanonicalize(seq, recorded_at_ms, event);
+  }
+  const size_t signer_words = (signer.size() + 1 + kWord - 1) / kWord;
+  constexpr size_t kSignatureWords = std::tuple_size_v<Signature> / kWord;
+  static_assert(std::tuple_size_v<Signature> % kWord == 0);
+  constexpr size_t kSignerAt = 7;  // root, Record (2 + 1), Envelope (3)
+  const size_t signature_at = kSignerAt + signer_words;
+  const size_t event_at = signature_at + kSignatureWords;
+  RecordBytes out;
+  out.bytes.resize(event_at * kWord + canonical.size() - kWord);  // zeroed: the padding
+  char* w = out.bytes.data();
+  PutWord(StructPointer(0, 2, 1), w);
+  PutWord(seq, w + 1 * kWord);
+  PutWord(uint64_t(recorded_at_ms), w + 2 * kWord);
+  PutWord(StructPointer(0, 0, 3), w + 3 * kWord);
+  PutWord(BytesPointer(kSignerAt - 5, signer.size() + 1), w + 4 * kWord);
+  PutWord(BytesPointer(signature_at - 6, std::tuple_size_v<Signature>), w + 5 * kWord);
+  PutWord(StructPointer(event_at - 7, 0, 0) | event_sections << 32, w + 6 * kWord);
+  memcpy(w + kSignerAt * kWord, signer.data(), signer.size());
+  memcpy(w + signature_at * kWord, event.signature().data(), event.signature().size());
+  memcpy(w + event_at * kWord, canonical.data() + kWord, canonical.size() - kWord);
+  out.leaf_hash = MerkleLeafHash(AsBytes(out.bytes));
+  return out;
+}
+
+RecordBytes EncodeRecordByCanonicalize(uint64_t seq, int64_t recorded_at_ms,
+                                       const SignedEvent& event) {
   capnp::MallocMessageBuilder builder;
   auto record = builder.initRoot<schema::Record>();
   record.setSeq(seq);

@@ -144,7 +144,12 @@ struct RecordBytes {
   std::string bytes;  // capnp::canonicalize(Record), the Merkle leaf data
   Hash leaf_hash{};
 };
+// Written word by word around the event's canonical bytes, which are copied as they are (see
+// event.cc); where that layout does not apply, by capnp::canonicalize.
 RecordBytes EncodeRecord(uint64_t seq, int64_t recorded_at_ms, const SignedEvent& event);
+// The same through a MessageBuilder and capnp::canonicalize: EncodeRecord's reference.
+RecordBytes EncodeRecordByCanonicalize(uint64_t seq, int64_t recorded_at_ms,
+                                       const SignedEvent& event);
 
 // Reads a stored record, checking that it is canonical and within the reader limits.
 // Corruption "record_malformed" otherwise.
