@@ -265,10 +265,11 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     const ViewPoints::Key key{at.scope, at.as_of.seq, at.as_of.day};
     if (context.view_points != nullptr) point = context.view_points->Find(key);
     if (point == nullptr) {
-      std::unique_ptr<ViewPoint> folded;
-      s = OpenView(*context.journal, at, &folded, context.gate);
+      std::unique_ptr<ViewPoint> opened;
+      s = OpenView(*context.journal, at, &opened, context.gate);
+      std::shared_ptr<ViewPoint> folded(std::move(opened));
+      if (s.ok() && context.view_points != nullptr) context.view_points->Keep(key, folded);
       point = std::move(folded);
-      if (s.ok() && context.view_points != nullptr) context.view_points->Keep(key, point);
     }
     if (s.ok()) s = RenderView(*point, at, format, &rendered);
   }

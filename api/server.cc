@@ -66,7 +66,8 @@ struct Server::Impl {
         ioc(int(ThreadsOrCores(options_in.threads))),
         acceptor(net::make_strand(ioc)),
         signals(acceptor.get_executor()),
-        accept_retry(acceptor.get_executor()) {}
+        accept_retry(acceptor.get_executor()),
+        view_points_sweep(acceptor.get_executor()) {}
 
   Status Listen();
   void DoAccept();
@@ -75,6 +76,8 @@ struct Server::Impl {
   void BeginStop();
   void WaitStopped();
   void Forget(uint64_t id);
+  // Every kViewPointsSweepMs until the server stops: the view folds unread too long are freed.
+  void SweepViewPoints();
   // Returns the heap's free pages to the system (malloc_trim), at most once per kTrimIntervalMs.
   void TrimHeap();
 
@@ -101,6 +104,7 @@ struct Server::Impl {
   // After a failed accept (out of descriptors or memory), the wait before the next: accepting
   // again at once would fail at once, and spin on every core while the cause lasts.
   net::steady_timer accept_retry;
+  net::steady_timer view_points_sweep;
   std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
   std::unique_ptr<PublicReads> public_reads;
   std::unique_ptr<ViewPoints> view_points;
@@ -356,6 +360,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+void Server::Impl::SweepViewPoints() {
+  view_points_sweep.expires_after(Ms(kViewPointsSweepMs));
+  view_points_sweep.async_wait([this](beast::error_code ec) {
+    if (ec || draining.load()) return;  // the server stops
+    // A dropped fold's pages go back to the system, as after a large answer.
+    if (view_points->DropIdle() > 0) TrimHeap();
+    SweepViewPoints();
+  });
+}
+
 void Server::Impl::TrimHeap() {
   const int64_t now =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
@@ -460,6 +474,7 @@ void Server::Impl::BeginStop() {
     acceptor.close(ignored);
     signals.cancel(ignored);
     accept_retry.cancel();
+    view_points_sweep.cancel();
   });
   for (auto& session : open) session->Drain();
   // Readers waiting for a public build not yet started are answered "stopping" now, while the
@@ -523,6 +538,7 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   impl->view_points = std::make_unique<ViewPoints>(
       options.limits.view_points_bytes_max, kViewPointsMax, options.limits.view_points_idle_ms);
   context.view_points = impl->view_points.get();
+  net::post(impl->acceptor.get_executor(), [raw] { raw->SweepViewPoints(); });
   context.web = &impl->web;
   if (options.handle_signals) {
     impl->signals.add(SIGINT);

@@ -8,9 +8,10 @@ ViewPoints::ViewPoints(size_t bytes_max, size_t points_max, int64_t idle_ms)
     : bytes_max_(bytes_max), points_max_(points_max), idle_(std::chrono::milliseconds(idle_ms)) {}
 
 std::shared_ptr<const ViewPoint> ViewPoints::Find(const Key& key) {
+  std::list<Entry> dropped;  // freed after the lock is let go
   std::lock_guard<std::mutex> lock(mu_);
   const Clock::time_point now = Clock::now();
-  EvictLocked(now);
+  EvictLocked(now, &dropped);
   auto it =
       std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
   if (it == entries_.end()) return nullptr;
@@ -20,9 +21,10 @@ std::shared_ptr<const ViewPoint> ViewPoints::Find(const Key& key) {
   return it->point;
 }
 
-void ViewPoints::Keep(const Key& key, std::shared_ptr<const ViewPoint> point) {
+void ViewPoints::Keep(const Key& key, const std::shared_ptr<ViewPoint>& point) {
   // Outside the lock: the first call encodes every row of the fold.
   const size_t bytes = point->PrepareSharedReads();
+  std::list<Entry> dropped;
   std::lock_guard<std::mutex> lock(mu_);
   ++folds_;
   const Clock::time_point now = Clock::now();
@@ -33,18 +35,25 @@ void ViewPoints::Keep(const Key& key, std::shared_ptr<const ViewPoint> point) {
     entries_.splice(entries_.begin(), entries_, same);
     return;
   }
-  if (bytes > bytes_max_ || points_max_ == 0) return;
-  entries_.push_front(Entry{key, std::move(point), bytes, now});
+  if (bytes > bytes_max_ || points_max_ == 0 || idle_ <= Clock::duration::zero()) return;
+  entries_.push_front(Entry{key, point, bytes, now});
   bytes_ += bytes;
-  EvictLocked(now);
+  EvictLocked(now, &dropped);
 }
 
-void ViewPoints::EvictLocked(Clock::time_point now) {
+size_t ViewPoints::DropIdle() {
+  std::list<Entry> dropped;
+  std::lock_guard<std::mutex> lock(mu_);
+  EvictLocked(Clock::now(), &dropped);
+  return dropped.size();
+}
+
+void ViewPoints::EvictLocked(Clock::time_point now, std::list<Entry>* out) {
   // Entries are in order of their last read, so the idle ones are at the back.
   while (!entries_.empty() && (entries_.size() > points_max_ || bytes_ > bytes_max_ ||
                                now - entries_.back().read_at >= idle_)) {
     bytes_ -= entries_.back().bytes;
-    entries_.pop_back();
+    out->splice(out->begin(), entries_, std::prev(entries_.end()));
   }
 }
 

@@ -11,7 +11,10 @@
 // never rewritten. So a kept point is always right for its key, and is dropped only to bound
 // memory: at most kViewPointsMax points and kViewPointsBytesMax bytes (as estimated by
 // ViewPoint::PrepareSharedReads), the least recently read first, and none left unread for
-// kViewPointsIdleMs. A point larger than the whole budget is not kept.
+// kViewPointsIdleMs (the server calls DropIdle every kViewPointsSweepMs, and Find and Keep drop
+// them too). A point larger than the whole budget is not kept. A point is freed outside the
+// cache's lock: freeing a large fold takes a while, and the other readers need not wait for it.
+// Pages asked for at once before the first fold is kept each fold the point; one is kept.
 //
 // The key is the scope and the point, not the org: the org's right to read the scope is
 // checked on every request before the cache is consulted, and what is rendered does not depend
@@ -35,6 +38,7 @@ namespace fundledger {
 inline constexpr size_t kViewPointsMax = 16;
 inline constexpr size_t kViewPointsBytesMax = 256 << 20;
 inline constexpr int64_t kViewPointsIdleMs = 60'000;
+inline constexpr int64_t kViewPointsSweepMs = 5'000;
 
 class ViewPoints {
  public:
@@ -45,6 +49,7 @@ class ViewPoints {
     bool operator==(const Key&) const = default;
   };
 
+  // A point unread for idle_ms is dropped; idle_ms <= 0 keeps none.
   explicit ViewPoints(size_t bytes_max = kViewPointsBytesMax, size_t points_max = kViewPointsMax,
                       int64_t idle_ms = kViewPointsIdleMs);
   ViewPoints(const ViewPoints&) = delete;
@@ -52,9 +57,12 @@ class ViewPoints {
 
   // The point kept for `key`, or nullptr.
   std::shared_ptr<const ViewPoint> Find(const Key& key);
-  // Keeps `point`, a fold as of key.as_of_seq (not a point at the head), readable from several
-  // threads at once from now on (ViewPoint::PrepareSharedReads). Counted as a fold.
-  void Keep(const Key& key, std::shared_ptr<const ViewPoint> point);
+  // Prepares `point`, a fold as of key.as_of_seq (not a point at the head), to be read from
+  // several threads at once (ViewPoint::PrepareSharedReads), and keeps it if it fits. Counted as
+  // a fold. REQUIRES: no other thread reads `point` yet.
+  void Keep(const Key& key, const std::shared_ptr<ViewPoint>& point);
+  // Drops the points unread for idle_ms; returns how many.
+  size_t DropIdle();
 
   // What the cache holds and has done, for /metrics.
   size_t bytes() const;
@@ -69,9 +77,9 @@ class ViewPoints {
     size_t bytes = 0;
     Clock::time_point read_at;
   };
-  // Drops the points idle too long, then the least recently read while over a bound.
-  // REQUIRES: mu_ held.
-  void EvictLocked(Clock::time_point now);
+  // Moves to `*out` the points idle too long, then the least recently read while over a bound,
+  // for the caller to free once it has let go of mu_. REQUIRES: mu_ held.
+  void EvictLocked(Clock::time_point now, std::list<Entry>* out);
 
   const size_t bytes_max_, points_max_;
   const Clock::duration idle_;

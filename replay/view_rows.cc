@@ -347,15 +347,22 @@ Status ViewRows::Scan(std::string_view prefix,
   return Status::Ok();
 }
 
-size_t ViewRows::PrepareSharedReads() const {
+size_t ViewRows::PrepareSharedReads() {
+  assert(stored_ == nullptr);
   Materialize();
-  // A map node and two strings' headers per row, besides the key's and value's bytes.
-  constexpr size_t kRowOverheadBytes = 48 + 2 * sizeof(std::string);
+  tables_ = std::make_unique<Tables>();
+  Forget();
+  // What glibc's malloc takes for each row: the map's node (its links and two string headers),
+  // and each string's bytes beyond the 15 kept in its header, with the allocator's own word,
+  // in 16-byte steps.
+  auto allocated = [](size_t bytes) { return (bytes + sizeof(size_t) + 15) & ~size_t(15); };
+  auto string_bytes = [&](size_t size) { return size > 15 ? allocated(size + 1) : 0; };
+  const size_t node = allocated(32 + 2 * sizeof(std::string));
   size_t bytes = 0;
-  for (const auto& [key, value] : encoded_) bytes += key.size() + value.size() + kRowOverheadBytes;
-  // The tables the rows were encoded from hold about twice as much again: the heap held by a
-  // region's fold of 150,000 and 300,000 records was 135 and 238 MB, this estimate 140 and 280.
-  return 3 * bytes;
+  for (const auto& [key, value] : encoded_) {
+    bytes += node + string_bytes(key.size()) + string_bytes(value.size());
+  }
+  return bytes;
 }
 
 void ViewRows::Materialize() const {

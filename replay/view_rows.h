@@ -112,10 +112,10 @@ class ViewRows : public ProjectionHook, public RowSource {
   // The number of rows ForEachRow walks. REQUIRES: no stored source.
   size_t row_count() const;
   // Encodes the rows for Get and Scan now rather than at the first of them, so that the rows may
-  // then be read from several threads at once (an as-of fold kept for later pages), and returns
-  // an estimate of the bytes held: the encoded rows, and the tables they were encoded from.
-  // REQUIRES: no stored source, no Fold after it.
-  size_t PrepareSharedReads() const;
+  // then be read from several threads at once (an as-of fold kept for later pages), and drops the
+  // tables they were encoded from, which Get and Scan no longer read. Returns an estimate of the
+  // bytes held. REQUIRES: no stored source; afterwards, the rows are read by Get and Scan only.
+  size_t PrepareSharedReads();
 
   // The keyed rows: a movement per money event and a payment per disbursement, the two tables
   // with a row per event. A comparison with the stored rows looks them up as it meets them

@@ -254,7 +254,7 @@ Policy ViewPoint::PolicyIn(std::string_view region) const {
   return policies_ ? policies_->PolicyInForce(region) : journal_.state().PolicyInForce(region);
 }
 
-size_t ViewPoint::PrepareSharedReads() const {
+size_t ViewPoint::PrepareSharedReads() {
   if (!folded_) return 0;
   size_t bytes = folded_->PrepareSharedReads();
   for (const std::string& p : projects_) bytes += p.size() + sizeof(std::string);

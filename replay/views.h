@@ -111,9 +111,9 @@ class ViewPoint {
   // The policy in force in `region` at this point.
   Policy PolicyIn(std::string_view region) const;
   // For a point read by several threads at once (ViewPoints): prepares now what the first read
-  // would build, and returns an estimate of the bytes the point holds (0 at the head, where it
-  // reads the stored rows).
-  size_t PrepareSharedReads() const;
+  // would build, drops what no read needs (ViewRows::PrepareSharedReads), and returns an
+  // estimate of the bytes the point holds (0 at the head, where it reads the stored rows).
+  size_t PrepareSharedReads();
   // True if `registered` (a project's HolderView times) was live at this point: registered
   // within it, and not settled or cancelled within it.
   bool LiveAt(uint64_t registered_seq, int64_t registered_day, uint64_t closed_seq,
