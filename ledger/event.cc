@@ -184,6 +184,41 @@ Status SignedEvent::FromEnvelopeJson(const nlohmann::json& envelope, SignedEvent
   return FromEnvelopeReader(root.asReader(), out);
 }
 
+namespace {
+
+// In a canonical message every object is followed by its children in pointer order (a
+// preorder). So an object that is the last pointer of its parent, itself the last of its own and
+// so on up to the root (the event of an envelope, and of a record's envelope), runs with
+// everything it points to from its first word to the message's end; its pointers are relative,
+// so those words behind a struct pointer of offset 0 are its own canonical encoding. Sets
+// `*tail` to them and `*root` to that pointer; false if `last` is not a struct with something
+// in it, within `words`. REQUIRES: the message of `words` is canonical and `last` is such an
+// object of it: each of its ancestors has no pointer after the one to the next (LastPointer).
+bool CanonicalTail(capnp::AnyStruct::Reader last, kj::ArrayPtr<const capnp::word> words,
+                   kj::ArrayPtr<const capnp::word>* tail, uint64_t* root) {
+  const auto* start = reinterpret_cast<const capnp::word*>(last.getDataSection().begin());
+  const uint64_t data_words = last.getDataSection().size() / sizeof(capnp::word);
+  const uint64_t pointers = last.getPointerSection().size();
+  if (!(start > words.begin() && start < words.end() && data_words + pointers > 0)) return false;
+  *tail = kj::arrayPtr(start, words.end());
+  *root = data_words << 32 | pointers << 48;  // a struct pointer (kind 0) with offset 0
+  return true;
+}
+
+// True if `child` is the last of `parent`'s pointers: a struct of a later schema (or a crafted
+// one) may have more, whose objects a canonical message lays out after the child's.
+bool LastPointer(capnp::AnyStruct::Reader parent, size_t child) {
+  return parent.getPointerSection().size() == child + 1;
+}
+
+void FillCanonical(uint64_t root, kj::ArrayPtr<const capnp::word> tail,
+                   kj::ArrayPtr<capnp::word> out) {
+  memcpy(static_cast<void*>(out.begin()), &root, sizeof(root));
+  memcpy(static_cast<void*>(out.begin() + 1), tail.begin(), tail.size() * sizeof(capnp::word));
+}
+
+}  // namespace
+
 Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEvent* out) {
   if (message.size() > kEnvelopeCapnpBytesMax || message.size() % 8 != 0) {
     return Status::InvalidArgument("capnp_malformed",
@@ -202,7 +237,20 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
     if (reader.getEnd() != words.end()) {
       return Status::InvalidArgument("capnp_malformed", "trailing bytes after the message");
     }
-    return FromEnvelopeReader(reader.getRoot<schema::Envelope>(), out);
+    schema::Envelope::Reader envelope = reader.getRoot<schema::Envelope>();
+    // A canonical envelope (as `submit` and the client library send) holds the event's
+    // canonical encoding as its tail: copied, not recomputed.
+    kj::ArrayPtr<const capnp::word> tail;
+    uint64_t root = 0;
+    constexpr size_t kEventPointer = 2;  // signer, signature, event
+    if (reader.isCanonical() && envelope.hasEvent() &&
+        LastPointer(capnp::AnyStruct::Reader(envelope), kEventPointer) &&
+        CanonicalTail(capnp::AnyStruct::Reader(envelope.getEvent()), words.asPtr(), &tail, &root)) {
+      auto canonical = kj::heapArray<capnp::word>(tail.size() + 1);
+      FillCanonical(root, tail, canonical);
+      return FromEnvelope(envelope, /*check_json_form=*/true, out, kj::mv(canonical));
+    }
+    return FromEnvelopeReader(envelope, out);
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
   }
@@ -253,28 +301,22 @@ Status SignedEvent::FromStoredRecord(const RecordReader& record,
   schema::Envelope::Reader envelope;
   FL_RETURN_IF_ERROR(record.GetEnvelope(&envelope));
   try {
-    // In a canonical message every object is followed by its children in pointer order (a
-    // preorder). The event is the envelope's last pointer and the envelope the record's, so
-    // the event and everything it points to run from the event's first word to the record's
-    // end; its pointers are relative, so those words are its canonical encoding less the root
-    // pointer.
+    // The record is canonical (RecordReader::Open checked it), the envelope is its last pointer
+    // and the event the envelope's: the event's canonical encoding is the record's tail.
     static_assert(capnp::_::structSize<schema::Record>().pointers == 1);
     static_assert(capnp::_::structSize<schema::Envelope>().pointers == 3);
-    if (envelope.hasEvent()) {
-      capnp::AnyStruct::Reader event(envelope.getEvent());
-      const auto* start = reinterpret_cast<const capnp::word*>(event.getDataSection().begin());
-      const kj::Array<capnp::word>& words = record.message_->words;
-      const uint64_t data_words = event.getDataSection().size() / sizeof(capnp::word);
-      const uint64_t pointers = event.getPointerSection().size();
-      if (start > words.begin() && start < words.end() && data_words + pointers > 0) {
+    kj::ArrayPtr<const capnp::word> tail_words;
+    uint64_t root = 0;
+    if (envelope.hasEvent() && LastPointer(capnp::AnyStruct::Reader(record.record()), 0) &&
+        LastPointer(capnp::AnyStruct::Reader(envelope), 2) &&
+        CanonicalTail(capnp::AnyStruct::Reader(envelope.getEvent()), record.message_->words.asPtr(),
+                      &tail_words, &root)) {
+      {
         Signature signature;
         FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
-        const size_t tail = size_t(words.end() - start);
-        // A struct pointer (kind 0) with offset 0, then the section sizes; then the tail.
+        const size_t tail = tail_words.size();
         auto fill = [&](kj::ArrayPtr<capnp::word> canonical) {
-          const uint64_t root = data_words << 32 | pointers << 48;
-          memcpy(static_cast<void*>(canonical.begin()), &root, sizeof(root));
-          memcpy(static_cast<void*>(canonical.begin() + 1), start, tail * sizeof(capnp::word));
+          FillCanonical(root, tail_words, canonical);
         };
         if (arena != nullptr) {
           if (kj::ArrayPtr<capnp::word> room = arena->TakeWords(tail + 1); room != nullptr) {
@@ -306,16 +348,16 @@ Status SignedEvent::FromRecordEnvelope(const RecordReader& record, SignedEvent* 
 }
 
 Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_json_form,
-                                 SignedEvent* out) {
+                                 SignedEvent* out, kj::Array<capnp::word> canonical) {
   try {
     Signature signature;
     FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
-    schema::Event::Reader event = envelope.getEvent();
-    kj::Array<capnp::word> canonical;
-    try {
-      canonical = capnp::canonicalize(event);
-    } catch (const kj::Exception& e) {  // a cycle, nesting too deep
-      return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr(), "event");
+    if (canonical == nullptr) {
+      try {
+        canonical = capnp::canonicalize(envelope.getEvent());
+      } catch (const kj::Exception& e) {  // a cycle, nesting too deep
+        return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr(), "event");
+      }
     }
     if (check_json_form) {
       // Checked on the canonical encoding, which is read once more, in place: the event as it

@@ -97,8 +97,10 @@ class SignedEvent {
   std::string ToEnvelopeCapnp() const;
 
  private:
+  // `canonical`: the event's canonical encoding if known (a canonical envelope's tail), else
+  // null and computed here.
   static Status FromEnvelope(schema::Envelope::Reader envelope, bool check_json_form,
-                             SignedEvent* out);
+                             SignedEvent* out, kj::Array<capnp::word> canonical = nullptr);
   static Status FromCanonicalEvent(kj::Array<capnp::word> canonical, std::string_view signer,
                                    const Signature& signature, SignedEvent* out);
   static Status FromMessage(std::shared_ptr<const CanonicalMessage> message,

@@ -167,6 +167,55 @@ TEST(Codec, EveryEventTypeRoundTripsOneToOne) {
   EXPECT_EQ(types.size(), 16u);  // every type of the catalogue
 }
 
+// An envelope sent canonical (as ToEnvelopeCapnp makes it) gives the event as its tail, copied;
+// any other is canonicalized. Both give the same event: from a message of several segments, and
+// from a canonical one whose envelope has a pointer after the event (a later schema's field, or
+// a crafted one), whose object then follows the event's and must not be taken for part of it.
+TEST(Codec, ACanonicalEnvelopesEventIsItsTailAndAnyOtherEnvelopeIsCanonicalized) {
+  for (const json& event : Catalogue()) {
+    SignedEvent e;
+    ASSERT_TRUE(SignJson(event, &e).ok());
+    const std::string standard = e.ToEnvelopeCapnp();
+    {
+      auto words = kj::heapArray<capnp::word>(standard.size() / sizeof(capnp::word));
+      memcpy(words.begin(), standard.data(), standard.size());
+      capnp::FlatArrayMessageReader reader(words);
+      EXPECT_TRUE(reader.isCanonical()) << event["id"];
+    }
+    // Several segments: not canonical.
+    capnp::MallocMessageBuilder small(1, capnp::AllocationStrategy::FIXED_SIZE);
+    auto root = small.initRoot<schema::Envelope>();
+    root.setSigner(e.signer());
+    root.setSignature(capnp::Data::Reader(e.signature().data(), e.signature().size()));
+    root.setEvent(e.event());
+    ASSERT_GT(small.getSegmentsForOutput().size(), 1u);
+    auto segmented = capnp::messageToFlatArray(small);
+    // Canonical, with a fourth pointer.
+    capnp::MallocMessageBuilder wider;
+    auto any = wider.getRoot<capnp::AnyPointer>().initAsAnyStruct(0, 4);
+    any.getPointerSection()[0].setAs<capnp::Text>(e.signer());
+    any.getPointerSection()[1].setAs<capnp::Data>(
+        capnp::Data::Reader(e.signature().data(), e.signature().size()));
+    any.getPointerSection()[2].setAs<schema::Event>(e.event());
+    any.getPointerSection()[3].setAs<capnp::Text>("after the event");
+    auto canonical_wider = any.asReader().canonicalize();
+    kj::ArrayPtr<const capnp::word> segments[] = {canonical_wider.asPtr()};
+    auto wider_message = capnp::messageToFlatArray(segments);
+    for (auto bytes :
+         {AsBytes(standard),
+          std::span<const uint8_t>(segmented.asBytes().begin(), segmented.asBytes().size()),
+          std::span<const uint8_t>(wider_message.asBytes().begin(),
+                                   wider_message.asBytes().size())}) {
+      SignedEvent decoded;
+      Status s = SignedEvent::FromEnvelopeCapnp(bytes, &decoded);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_TRUE(decoded.HasSameContent(e)) << event["id"];
+      EXPECT_TRUE(
+          VerifyEventSignature(Key().public_key(), decoded.canonical_event(), decoded.signature()));
+    }
+  }
+}
+
 TEST(Codec, KeyOrderDoesNotChangeTheSignedBytes) {
   json a = Catalogue()[10];
   std::string reordered = "{";
