@@ -261,17 +261,23 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     }
     if (at.as_of.seq == 0) at.as_of.seq = head;
     read.reset();
-    // The later pages of a list name the same point: the fold the first page made is kept.
+    // The later pages of a list name the same point: the fold of a page that has a next one is
+    // kept for it (a fold read once, as most are, is not: it would only take memory).
     const ViewPoints::Key key{at.scope, at.as_of.seq, at.as_of.day};
     if (context.view_points != nullptr) point = context.view_points->Find(key);
     if (point == nullptr) {
       std::unique_ptr<ViewPoint> opened;
       s = OpenView(*context.journal, at, &opened, context.gate);
       std::shared_ptr<ViewPoint> folded(std::move(opened));
-      if (s.ok() && context.view_points != nullptr) context.view_points->Keep(key, folded);
+      if (s.ok() && context.view_points != nullptr) context.view_points->CountFold();
+      if (s.ok()) s = RenderView(*folded, at, format, &rendered);
+      if (s.ok() && rendered.next_from && context.view_points != nullptr) {
+        context.view_points->Keep(key, folded);  // read by no other thread until now
+      }
       point = std::move(folded);
+    } else {
+      s = RenderView(*point, at, format, &rendered);
     }
-    if (s.ok()) s = RenderView(*point, at, format, &rendered);
   }
   if (!s.ok()) return ErrorResponse(s);
   // The next page is of the same point: as_of_seq pinned to this answer's.

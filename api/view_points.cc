@@ -26,7 +26,6 @@ void ViewPoints::Keep(const Key& key, const std::shared_ptr<ViewPoint>& point) {
   const size_t bytes = point->PrepareSharedReads();
   std::list<Entry> dropped;
   std::lock_guard<std::mutex> lock(mu_);
-  ++folds_;
   const Clock::time_point now = Clock::now();
   auto same =
       std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
@@ -39,6 +38,11 @@ void ViewPoints::Keep(const Key& key, const std::shared_ptr<ViewPoint>& point) {
   entries_.push_front(Entry{key, point, bytes, now});
   bytes_ += bytes;
   EvictLocked(now, &dropped);
+}
+
+void ViewPoints::CountFold() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++folds_;
 }
 
 size_t ViewPoints::DropIdle() {

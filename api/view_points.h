@@ -5,7 +5,9 @@
 // each page of a long disbursements list names that same point (its Link pins as_of_seq). So
 // does every page after the first of a list asked for at the head, once the head has moved on.
 // Without this cache every page folded the scope again, and paging a list of n pages folded it n
-// times; with it, the pages after the first read the fold the first one made.
+// times; with it, the pages after the first read the fold the first one made. Only the fold of
+// a page with a next page is kept: most as-of views are read once, and keeping those would only
+// hold memory (the other views of a kept point read it too).
 //
 // A folded point never changes: it holds only records up to its seq, which are durable and
 // never rewritten. So a kept point is always right for its key, and is dropped only to bound
@@ -58,15 +60,17 @@ class ViewPoints {
   // The point kept for `key`, or nullptr.
   std::shared_ptr<const ViewPoint> Find(const Key& key);
   // Prepares `point`, a fold as of key.as_of_seq (not a point at the head), to be read from
-  // several threads at once (ViewPoint::PrepareSharedReads), and keeps it if it fits. Counted as
-  // a fold. REQUIRES: no other thread reads `point` yet.
+  // several threads at once (ViewPoint::PrepareSharedReads), and keeps it if it fits.
+  // REQUIRES: no other thread reads `point` yet.
   void Keep(const Key& key, const std::shared_ptr<ViewPoint>& point);
+  // Counts a fold made, kept or not (folds()).
+  void CountFold();
   // Drops the points unread for idle_ms; returns how many.
   size_t DropIdle();
 
   // What the cache holds and has done, for /metrics.
   size_t bytes() const;
-  uint64_t folds() const;   // points Kept
+  uint64_t folds() const;   // CountFold calls
   uint64_t reuses() const;  // points Found
 
  private:
