@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -449,6 +450,8 @@ RecordBytes EncodeRecord(uint64_t seq, int64_t recorded_at_ms, const SignedEvent
       (event_root & 0xffffffff) != 0 || event_sections == 0) {
     return EncodeRecordByCanonicalize(seq, recorded_at_ms, event);
   }
+  // A signer is an id (CheckId): no NUL inside, which capnp's Text would cut at.
+  assert(signer.find('\0') == std::string::npos);
   const size_t signer_words = (signer.size() + 1 + kWord - 1) / kWord;
   constexpr size_t kSignatureWords = std::tuple_size_v<Signature> / kWord;
   static_assert(std::tuple_size_v<Signature> % kWord == 0);

@@ -201,8 +201,38 @@ TEST(Codec, ACanonicalEnvelopesEventIsItsTailAndAnyOtherEnvelopeIsCanonicalized)
     auto canonical_wider = any.asReader().canonicalize();
     kj::ArrayPtr<const capnp::word> segments[] = {canonical_wider.asPtr()};
     auto wider_message = capnp::messageToFlatArray(segments);
+    // The event first, then the signer and signature: one segment, out of order.
+    capnp::MallocMessageBuilder reordered;
+    auto first = reordered.initRoot<schema::Envelope>();
+    first.setEvent(e.event());
+    first.setSigner(e.signer());
+    first.setSignature(capnp::Data::Reader(e.signature().data(), e.signature().size()));
+    ASSERT_EQ(reordered.getSegmentsForOutput().size(), 1u);
+    auto reordered_message = capnp::messageToFlatArray(reordered);
+    // Canonical with a data section (a later schema's field before the pointers).
+    capnp::MallocMessageBuilder with_data;
+    auto data_struct = with_data.getRoot<capnp::AnyPointer>().initAsAnyStruct(1, 3);
+    data_struct.getDataSection()[0] = capnp::byte(7);
+    data_struct.getPointerSection()[0].setAs<capnp::Text>(e.signer());
+    data_struct.getPointerSection()[1].setAs<capnp::Data>(
+        capnp::Data::Reader(e.signature().data(), e.signature().size()));
+    data_struct.getPointerSection()[2].setAs<schema::Event>(e.event());
+    auto canonical_data = data_struct.asReader().canonicalize();
+    kj::ArrayPtr<const capnp::word> data_segments[] = {canonical_data.asPtr()};
+    auto data_message = capnp::messageToFlatArray(data_segments);
+    // The standard envelope with one more word inside its segment, after the event: not
+    // canonical (capnp's check refuses words past the last object), so not taken as the tail.
+    std::string padded = standard;
+    uint32_t segment_words = 0;
+    memcpy(&segment_words, padded.data() + 4, 4);
+    ++segment_words;
+    memcpy(padded.data() + 4, &segment_words, 4);
+    padded.append("\xab\xab\xab\xab\xab\xab\xab\xab", 8);
+    auto span_of = [](const kj::Array<capnp::word>& words) {
+      return std::span<const uint8_t>(words.asBytes().begin(), words.asBytes().size());
+    };
     for (auto bytes :
-         {AsBytes(standard),
+         {AsBytes(standard), AsBytes(padded), span_of(reordered_message), span_of(data_message),
           std::span<const uint8_t>(segmented.asBytes().begin(), segmented.asBytes().size()),
           std::span<const uint8_t>(wider_message.asBytes().begin(),
                                    wider_message.asBytes().size())}) {
@@ -213,6 +243,18 @@ TEST(Codec, ACanonicalEnvelopesEventIsItsTailAndAnyOtherEnvelopeIsCanonicalized)
       EXPECT_TRUE(
           VerifyEventSignature(Key().public_key(), decoded.canonical_event(), decoded.signature()));
     }
+    // A fourth pointer that points outside the message: refused as malformed (capnp's canonical
+    // check reads every pointer), not taken for an unknown field.
+    auto broken_words = kj::heapArray<capnp::word>(canonical_wider.size());
+    memcpy(static_cast<void*>(broken_words.begin()), canonical_wider.begin(),
+           canonical_wider.asBytes().size());
+    const uint64_t far_away = uint64_t(1) << 20 << 2 | uint64_t(1) << 32;       // a struct, 1 word
+    memcpy(static_cast<void*>(&broken_words[4]), &far_away, sizeof(far_away));  // pointers 1-4
+    kj::ArrayPtr<const capnp::word> broken_segments[] = {broken_words.asPtr()};
+    auto broken = capnp::messageToFlatArray(broken_segments);
+    SignedEvent refused;
+    Status s = SignedEvent::FromEnvelopeCapnp(span_of(broken), &refused);
+    EXPECT_EQ(s.code(), "capnp_malformed") << s.ToString();
   }
 }
 
