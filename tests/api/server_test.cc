@@ -116,6 +116,20 @@ class ServerTest : public ::testing::Test {
     return Envelope("xt-finance",
                     Allocated(id, "xt-finance", "p1", "project", "municipal", amount_fen));
   }
+  // Approves p1, so that it may be paid.
+  void ApproveP1() {
+    HttpReply reply =
+        Post(Envelope("yh-housing", testing::StatusChange("approve-p1", "p1", "approved", 9000)));
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+  }
+  // Money allocated to p1 and a payment `id` of 200 yuan from it, each accepted.
+  void PayFromP1(const std::string& id) {
+    json body = {AllocationEnvelope(id + "-al", 50'000),
+                 Envelope("xt-finance", testing::Disbursed(id, "p1", "municipal", 20'000))};
+    HttpReply reply = Post(body);
+    ASSERT_EQ(reply.status, 200u) << reply.body;
+    for (const json& r : Parse(reply.body)) ASSERT_FALSE(r.contains("error")) << r;
+  }
 
   TestLedger L;
   std::unique_ptr<Server> server_;
@@ -398,17 +412,8 @@ TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
   ServerLimits limits;
   limits.view_lines_max = 3;
   Start(limits);
-  auto pay = [&](const std::string& id) {
-    json body = {AllocationEnvelope(id + "-al", 50'000),
-                 Envelope("xt-finance", testing::Disbursed(id, "p1", "municipal", 20'000))};
-    HttpReply reply = Post(body);
-    ASSERT_EQ(reply.status, 200u) << reply.body;
-    for (const json& r : Parse(reply.body)) ASSERT_FALSE(r.contains("error")) << r;
-  };
-  ASSERT_EQ(
-      Post(Envelope("yh-housing", testing::StatusChange("approve-p1", "p1", "approved", 9000)))
-          .status,
-      200u);
+  ApproveP1();
+  auto pay = [&](const std::string& id) { PayFromP1(id); };
   for (int i = 0; i < 7; ++i) pay("pay-" + std::to_string(i));
   const uint64_t point = L.journal().head().size;
 
@@ -500,16 +505,8 @@ TEST_F(ServerTest, ThePagesOfAnEarlierPointReadOneFold) {
   ServerLimits limits;
   limits.view_lines_max = 2;
   Start(limits);
-  auto pay = [&](const std::string& id) {
-    json body = {AllocationEnvelope(id + "-al", 50'000),
-                 Envelope("xt-finance", testing::Disbursed(id, "p1", "municipal", 20'000))};
-    HttpReply reply = Post(body);
-    ASSERT_EQ(reply.status, 200u) << reply.body;
-  };
-  ASSERT_EQ(
-      Post(Envelope("yh-housing", testing::StatusChange("approve-p1", "p1", "approved", 9000)))
-          .status,
-      200u);
+  ApproveP1();
+  auto pay = [&](const std::string& id) { PayFromP1(id); };
   for (int i = 0; i < 7; ++i) pay("pay-" + std::to_string(i));
   const uint64_t point = L.journal().head().size;
   auto folds = [&](bool reused) {
