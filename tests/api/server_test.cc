@@ -1105,8 +1105,16 @@ TEST_F(ServerTest, StopDrainsRequestsInFlightAndLosesNoAcknowledgedEvent) {
 // Out of file descriptors, a failed accept is retried after a pause, not at once: the server does
 // not spin on the cores while another process holds connections it cannot accept, and serves
 // again once they close.
+//
+// Under the sanitizers, no code may run for the first time while the descriptors are gone: the
+// undefined-behaviour checker reads an object's vtable through a pipe the first time it meets the
+// object's type, and with no descriptor for the pipe it reports a false "invalid vptr". So the
+// server answers twice on one connection before the limit is lowered: the second answer is read
+// only after the first answer's write has completed, so the last code run for the first time
+// (the write's completion) is over, and what the server does during the test was all run before.
 TEST_F(ServerTest, AcceptingWithNoDescriptorLeftDoesNotSpin) {
   Start();
+  ASSERT_EQ(Get("/healthz").status, 200);
   ASSERT_EQ(Get("/healthz").status, 200);
   size_t open_fds = 0;
   for ([[maybe_unused]] const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
