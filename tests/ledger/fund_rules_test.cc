@@ -728,6 +728,49 @@ TEST_F(FundRules, OnlyTheNamedCounterpartyAcknowledgesOnce) {
   Refused("jianshe", Ack("ack3", "pay2"), "target_reversed", "target");
 }
 
+// An acknowledgement or a reversal reads its target's fact, and the target's id row only when
+// there is no fact: a fact is kept only for a recorded event, so a movement's target costs one
+// read, not two. A target unknown or without a fact is still refused as before.
+TEST_F(FundRules, ATargetWithAFactIsKnownWithoutReadingItsIdRow) {
+  FundedAndApproved(1000);
+  Ok("yh-finance", Disbursed("pay", "p1", "district", 100));
+  struct CountingReader : StateReader {
+    const Journal* journal = nullptr;
+    mutable std::map<std::string, int, std::less<>> reads;  // by family
+    Status Get(std::string_view family, std::string_view key, std::string* value,
+               bool* found) const override {
+      ++reads[std::string(family)];
+      return journal->Get(family, key, value, found);
+    }
+  } reader;
+  reader.journal = &L.journal();
+  // The rules on a state that reads facts and ids back from the journal's rows, as the
+  // journal's own state does; the reads the event made, by family.
+  auto reads_of = [&](const std::string& signer, const json& event, const std::string& code) {
+    LedgerState state(&reader);
+    for (const auto& [name, value] : StateRows(L.journal())) {
+      const size_t slash = name.find('/');
+      EXPECT_TRUE(state.LoadRow(name.substr(0, slash), name.substr(slash + 1), value)) << name;
+    }
+    reader.reads.clear();
+    Status s = ApplyEvent(L.Signed(signer, event),
+                          EventContext{L.journal().head().size + 1, kTestNowMs}, &state);
+    EXPECT_EQ(s.code(), code) << s.ToString();
+    return reader.reads;
+  };
+  auto reads = reads_of("jianshe", Ack("ack", "pay"), "");
+  EXPECT_EQ(reads[std::string(storage::kAccountsFamily)], 1);
+  EXPECT_EQ(reads[std::string(storage::kIdsFamily)], 0);
+  reads = reads_of("yh-finance", Reversal("rev", "pay"), "");
+  EXPECT_EQ(reads[std::string(storage::kIdsFamily)], 0);
+  reads = reads_of("jianshe", Ack("ack", "nope"), "target_unknown");
+  EXPECT_EQ(reads[std::string(storage::kIdsFamily)], 1);
+  reads = reads_of("jianshe", Ack("ack", "reg-p1"), "no_counterparty");
+  EXPECT_EQ(reads[std::string(storage::kIdsFamily)], 1);
+  reads = reads_of("yh-finance", Reversal("rev", "reg-p1"), "not_reversible");
+  EXPECT_EQ(reads[std::string(storage::kIdsFamily)], 1);
+}
+
 // ---- findings ----
 
 TEST_F(FundRules, FindingsAreAuditorsOwn) {
