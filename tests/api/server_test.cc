@@ -413,8 +413,7 @@ TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
   limits.view_lines_max = 3;
   Start(limits);
   ApproveP1();
-  auto pay = [&](const std::string& id) { PayFromP1(id); };
-  for (int i = 0; i < 7; ++i) pay("pay-" + std::to_string(i));
+  for (int i = 0; i < 7; ++i) PayFromP1("pay-" + std::to_string(i));
   const uint64_t point = L.journal().head().size;
 
   // The whole list at that point, as `show` renders it.
@@ -438,7 +437,7 @@ TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
   EXPECT_EQ(page["by_payee"], whole.json["by_payee"]);
 
   // The head moves on; the pages still join into the list of the first page's point.
-  pay("pay-later");
+  PayFromP1("pay-later");
   json joined = json::array();
   for (auto& line : page["disbursements"]) joined.push_back(line);
   int pages = 1;
@@ -506,8 +505,7 @@ TEST_F(ServerTest, ThePagesOfAnEarlierPointReadOneFold) {
   limits.view_lines_max = 2;
   Start(limits);
   ApproveP1();
-  auto pay = [&](const std::string& id) { PayFromP1(id); };
-  for (int i = 0; i < 7; ++i) pay("pay-" + std::to_string(i));
+  for (int i = 0; i < 7; ++i) PayFromP1("pay-" + std::to_string(i));
   const uint64_t point = L.journal().head().size;
   auto folds = [&](bool reused) {
     const std::string body = Get("/metrics").body;
@@ -520,7 +518,7 @@ TEST_F(ServerTest, ThePagesOfAnEarlierPointReadOneFold) {
   HttpReply first = Get("/v1/views/disbursements?project=p1", "audit");
   ASSERT_EQ(first.status, 200u) << first.body;
   EXPECT_EQ(folds(false), 0u) << "the head reads the stored rows";
-  pay("pay-later");
+  PayFromP1("pay-later");
   json page = Parse(first.body);
   json joined = page["disbursements"];
   while (page["page"]["next"].is_string()) {
