@@ -116,6 +116,16 @@ class ServerTest : public ::testing::Test {
     return Envelope("xt-finance",
                     Allocated(id, "xt-finance", "p1", "project", "municipal", amount_fen));
   }
+  // Serves with lists of at most `lines_max` lines, after seven payments from p1 (pay-0 to
+  // pay-6); the head after them.
+  uint64_t ServeSevenPayments(size_t lines_max) {
+    ServerLimits limits;
+    limits.view_lines_max = lines_max;
+    Start(limits);
+    ApproveP1();
+    for (int i = 0; i < 7; ++i) PayFromP1("pay-" + std::to_string(i));
+    return L.journal().head().size;
+  }
   // Approves p1, so that it may be paid.
   void ApproveP1() {
     HttpReply reply =
@@ -409,12 +419,7 @@ TEST_F(ServerTest, ReadsAnswerWhatTheCommandLinePrints) {
 // (in the JSON and in a Link header) at the same point, so that the pages join into the list of
 // that point even while the head moves on; the totals are always of the whole list.
 TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
-  ServerLimits limits;
-  limits.view_lines_max = 3;
-  Start(limits);
-  ApproveP1();
-  for (int i = 0; i < 7; ++i) PayFromP1("pay-" + std::to_string(i));
-  const uint64_t point = L.journal().head().size;
+  const uint64_t point = ServeSevenPayments(3);
 
   // The whole list at that point, as `show` renders it.
   ViewQuery query;
@@ -501,12 +506,7 @@ TEST_F(ServerTest, ADisbursementsListComesInPagesOfOnePoint) {
 // after it (api/view_points.h), not made again per page. The pages read from the kept fold join
 // into the list a fresh fold renders.
 TEST_F(ServerTest, ThePagesOfAnEarlierPointReadOneFold) {
-  ServerLimits limits;
-  limits.view_lines_max = 2;
-  Start(limits);
-  ApproveP1();
-  for (int i = 0; i < 7; ++i) PayFromP1("pay-" + std::to_string(i));
-  const uint64_t point = L.journal().head().size;
+  const uint64_t point = ServeSevenPayments(2);
   auto folds = [&](bool reused) {
     const std::string body = Get("/metrics").body;
     const std::string name =
