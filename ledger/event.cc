@@ -312,25 +312,20 @@ Status SignedEvent::FromStoredRecord(const RecordReader& record,
         LastPointer(capnp::AnyStruct::Reader(envelope), 2) &&
         CanonicalTail(capnp::AnyStruct::Reader(envelope.getEvent()), record.message_->words.asPtr(),
                       &tail_words, &root)) {
-      {
-        Signature signature;
-        FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
-        const size_t tail = tail_words.size();
-        auto fill = [&](kj::ArrayPtr<capnp::word> canonical) {
-          FillCanonical(root, tail_words, canonical);
-        };
-        if (arena != nullptr) {
-          if (kj::ArrayPtr<capnp::word> room = arena->TakeWords(tail + 1); room != nullptr) {
-            fill(room);
-            return FromMessage(
-                std::shared_ptr<const CanonicalMessage>(arena, arena->NewMessage(room)),
-                envelope.getSigner().cStr(), signature, out);
-          }
+      Signature signature;
+      FL_RETURN_IF_ERROR(EnvelopeSignature(envelope, &signature));
+      const size_t tail = tail_words.size();
+      if (arena != nullptr) {
+        if (kj::ArrayPtr<capnp::word> room = arena->TakeWords(tail + 1); room != nullptr) {
+          FillCanonical(root, tail_words, room);
+          return FromMessage(
+              std::shared_ptr<const CanonicalMessage>(arena, arena->NewMessage(room)),
+              envelope.getSigner().cStr(), signature, out);
         }
-        auto canonical = kj::heapArray<capnp::word>(tail + 1);
-        fill(canonical);
-        return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
       }
+      auto canonical = kj::heapArray<capnp::word>(tail + 1);
+      FillCanonical(root, tail_words, canonical);
+      return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
     }
   } catch (const kj::Exception& e) {
     return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
