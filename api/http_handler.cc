@@ -265,18 +265,17 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     // kept for it (a fold read once, as most are, is not: it would only take memory).
     const ViewPoints::Key key{at.scope, at.as_of.seq, at.as_of.day};
     if (context.view_points != nullptr) point = context.view_points->Find(key);
+    std::shared_ptr<ViewPoint> folded;  // made for this request, not kept yet
     if (point == nullptr) {
       std::unique_ptr<ViewPoint> opened;
       s = OpenView(*context.journal, at, &opened, context.gate);
-      std::shared_ptr<ViewPoint> folded(std::move(opened));
+      folded = std::move(opened);
+      point = folded;
       if (s.ok() && context.view_points != nullptr) context.view_points->CountFold();
-      if (s.ok()) s = RenderView(*folded, at, format, &rendered);
-      if (s.ok() && rendered.next_from && context.view_points != nullptr) {
-        context.view_points->Keep(key, folded);  // read by no other thread until now
-      }
-      point = std::move(folded);
-    } else {
-      s = RenderView(*point, at, format, &rendered);
+    }
+    if (s.ok()) s = RenderView(*point, at, format, &rendered);
+    if (s.ok() && folded != nullptr && rendered.next_from && context.view_points != nullptr) {
+      context.view_points->Keep(key, folded);  // read by no other thread until now
     }
   }
   if (!s.ok()) return ErrorResponse(s);
