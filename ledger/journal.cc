@@ -3,6 +3,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -136,6 +137,42 @@ rocksdb::ColumnFamilyOptions FamilyOptions(std::string_view name,
 
 }  // namespace
 
+// RocksDB's background errors fail the journal. A flush syncs the WAL files it closes on a
+// RocksDB thread; if that sync fails, a later sync of the same file may report success for
+// pages the kernel dropped (and Debian's RocksDB, built with assertions, aborts in SyncWAL on a
+// file whose earlier sync failed), so the journal's next Sync must fail without syncing. The
+// listener runs on the thread that met the error, before RocksDB records it.
+class Journal::BackgroundErrors : public rocksdb::EventListener {
+ public:
+  explicit BackgroundErrors(Journal* journal) : journal_(journal) {}
+  const char* Name() const override { return "fundledger.Journal.BackgroundErrors"; }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason,
+                         rocksdb::Status* bg_error) override {
+    if (bg_error == nullptr || bg_error->ok()) return;
+    const char* what = "background work";
+    switch (reason) {
+      case rocksdb::BackgroundErrorReason::kFlush:
+      case rocksdb::BackgroundErrorReason::kFlushNoWAL:
+        what = "a flush";
+        break;
+      case rocksdb::BackgroundErrorReason::kCompaction:
+        what = "a compaction";
+        break;
+      case rocksdb::BackgroundErrorReason::kManifestWrite:
+      case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL:
+        what = "a manifest write";
+        break;
+      default:
+        break;
+    }
+    (void)journal_->Fail(Status::IOError(
+        "rocksdb", std::string("RocksDB's ") + what + " failed: " + bg_error->ToString()));
+  }
+
+ private:
+  Journal* journal_;  // outlives the database (~Journal closes it first)
+};
+
 Journal::Journal() : tree_(std::make_unique<TreeReader>(this)), state_(this) {}
 
 const NodeReader& Journal::tree() const { return *tree_; }
@@ -155,6 +192,9 @@ Journal::~Journal() {
       db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
     }
   }
+  // Closed while every member is alive: its background threads may still call
+  // BackgroundErrors, which fails this journal.
+  db_.reset();
 }
 
 rocksdb::ColumnFamilyHandle* Journal::Family(std::string_view name) const {
@@ -200,6 +240,9 @@ Status Journal::OpenDb(const std::string& dir, bool create, const JournalOptions
   // insert hints (FamilyOptions).
   db_options.allow_concurrent_memtable_write = false;
   if (options.env != nullptr) db_options.env = options.env;
+  if (!options.read_only) {
+    db_options.listeners.push_back(std::make_shared<BackgroundErrors>(journal.get()));
+  }
   db_options.IncreaseParallelism(int(std::max(2u, std::thread::hardware_concurrency())));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   db_options.db_write_buffer_size = kWriteBuffersBytesMax;
@@ -476,6 +519,12 @@ Status Journal::PutRawForTesting(std::string_view family, std::string_view key,
   rocksdb::WriteOptions sync;
   sync.sync = true;
   return FromRocks(db_->Put(sync, Family(family), ToSlice(key), ToSlice(value)));
+}
+
+Status Journal::FlushForTesting() {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  return FromRocks(db_->Flush(flush, families_->handles));
 }
 
 Status Journal::DeleteRawForTesting(std::string_view family, std::string_view key) {
@@ -916,6 +965,8 @@ Status Journal::SequenceAndWrite(std::span<const SignedEvent> events, size_t beg
   // Not synced here: Sync() makes the batch durable outside the lock, so that the next batch is
   // sequenced meanwhile. Each write reaches the WAL file before Write returns (no manual WAL
   // flush), so a SyncWAL that starts after it covers it.
+  // A sync or RocksDB's background work may have failed while this batch was sequenced.
+  FL_RETURN_IF_ERROR(failure());
   rocksdb::WriteOptions write;
   write.sync = false;
   rocksdb::Status s = db_->Write(write, &staging.batch);

@@ -29,7 +29,9 @@
 // it could not write and a retried fsync can report success for data that is gone (as
 // PostgreSQL concluded in 2018, and since then panics rather than retrying), so what is on disk
 // is known only after the ledger is opened again: recovery replays the WAL as it is, keeping
-// every acknowledged event.
+// every acknowledged event. RocksDB's own background work counts too: a flush syncs the WAL
+// files it closes, and a failed flush or compaction (RocksDB's background error) fails the
+// journal as a failed write would.
 //
 // Thread safety: all methods may be called from any thread; appends are serialised internally,
 // and so are syncs. A data directory is opened read-write by one process at a time (RocksDB's
@@ -288,9 +290,13 @@ class Journal : public StateReader {
   Status PutRawForTesting(std::string_view family, std::string_view key, std::string_view value);
   // Deletes one raw row, bypassing every rule. Only for tamper tests of verification.
   Status DeleteRawForTesting(std::string_view family, std::string_view key);
+  // Flushes every family's memtable into table files now, as a full memtable would, and waits
+  // for it (RocksDB's flush also syncs the WAL files it closes). Only for durability tests.
+  Status FlushForTesting();
 
  private:
   class TreeReader;
+  class BackgroundErrors;
   struct Families;
   struct Staging;
 

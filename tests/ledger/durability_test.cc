@@ -219,6 +219,44 @@ TEST(Durability, AFailedSyncFailsTheJournalForGood) {
   ledger.AppendOk(ledger.Signed("xt-finance", Receipt("after-reopen", "xt-finance", 1)));
 }
 
+// RocksDB's flushes sync the WAL files they close, on RocksDB's own threads. If such a sync
+// fails, the kernel may have dropped the unwritten pages of a batch not yet acknowledged, and a
+// later fsync of the same file reports success (Linux reports a writeback error once per open
+// file): the journal's own sync must not then take the batch as durable.
+TEST(Durability, AWalSyncThatFailedInAFlushFailsTheJournal) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  Journal& journal = ledger.journal();
+  std::vector<SignedEvent> acknowledged = Receipts(ledger, "ok", 3);
+  std::vector<SignedEvent> pending = Receipts(ledger, "pending", 3);
+  std::vector<SignedEvent> later = Receipts(ledger, "later", 3);
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(journal.Append(acknowledged, &results).ok());
+  uint64_t ticket = 0;
+  ASSERT_TRUE(journal.AppendUnsynced(pending, &results, {}, &ticket).ok());
+
+  fault.fs->FailNextSyncs(1);
+  const uint64_t syncs_before = fault.fs->syncs();
+  (void)journal.FlushForTesting();  // RocksDB may or may not report the failed sync here
+  ASSERT_EQ(fault.fs->failed_syncs(), 1u) << "the flush synced no WAL file";
+  EXPECT_EQ(fault.fs->syncs(), syncs_before) << "a WAL sync succeeded before the journal's";
+
+  Status s = journal.Sync(ticket);
+  EXPECT_EQ(s.code(), "journal_failed") << s.ToString();
+  EXPECT_NE(s.message().find("injected sync failure"), std::string::npos) << s.ToString();
+  EXPECT_EQ(journal.failure().code(), "journal_failed");
+  EXPECT_EQ(journal.Append(later, &results).code(), "journal_failed");
+
+  ledger.set_env(nullptr);
+  ledger.Reopen();
+  EXPECT_EQ(Held(ledger.journal(), IdsOf(acknowledged)), 3u);
+  size_t held = Held(ledger.journal(), IdsOf(pending));
+  EXPECT_TRUE(held == 0 || held == 3) << held;
+  EXPECT_EQ(Held(ledger.journal(), IdsOf(later)), 0u);
+  ExpectVerifies(ledger.journal());
+}
+
 // AppendInBatches syncs each batch on a thread of its own: with the first sync held, every
 // later batch is still written, and the call returns only once all of them are synced.
 TEST(Durability, AppendInBatchesWritesOnWhileASyncIsHeldAndReturnsOnceAllAreSynced) {

@@ -52,6 +52,18 @@ class FaultFs : public rocksdb::FileSystemWrapper {
     std::lock_guard<std::mutex> lock(mu_);
     fail_syncs_ = fail;
   }
+  // The next `n` syncs of WAL files fail, whichever thread makes them (RocksDB's own flushes
+  // sync the WAL files they close); later ones reach the disk again and report its answer, as a
+  // retried fsync on Linux reports success after the kernel has dropped the pages it could not
+  // write.
+  void FailNextSyncs(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_next_syncs_ = n;
+  }
+  uint64_t failed_syncs() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failed_syncs_;
+  }
   // Syncs of WAL files wait (true) until released (false).
   void HoldSyncs(bool hold) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -156,7 +168,9 @@ class FaultFs : public rocksdb::FileSystemWrapper {
       cv_.notify_all();
       cv_.wait(lock, [&] { return !hold_syncs_; });
       --held_;
-      if (fail_syncs_) {
+      if (fail_syncs_ || fail_next_syncs_ > 0) {
+        if (fail_next_syncs_ > 0) --fail_next_syncs_;
+        ++failed_syncs_;
         // Marked retryable, as RocksDB treats a transient device error: RocksDB itself may then
         // resume writing, so the journal must stop on its own.
         rocksdb::IOStatus failure = rocksdb::IOStatus::IOError("injected sync failure");
@@ -178,6 +192,8 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   std::condition_variable cv_;
   std::map<std::string, Wal> wal_;  // by path
   bool fail_syncs_ = false;
+  int fail_next_syncs_ = 0;
+  uint64_t failed_syncs_ = 0;
   bool hold_syncs_ = false;
   int held_ = 0;  // syncs waiting in a hold
   uint64_t syncs_ = 0;
