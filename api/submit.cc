@@ -14,6 +14,21 @@ Status TooManyEvents(size_t events_max) {
       "too_many_events", "at most " + std::to_string(events_max) + " events per submission");
 }
 
+// Whether the first non-blank line of `body` is a JSON object on its own, as the first line of
+// a JSON-lines submission is; true if every line is blank (an empty submission).
+bool StartsWithAnObjectLine(std::string_view body) {
+  for (size_t pos = 0; pos < body.size();) {
+    size_t end = body.find('\n', pos);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view text = body.substr(pos, end - pos);
+    pos = end + 1;
+    if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json first;
+    return ParseJson(text, &first).ok() && first.is_object();
+  }
+  return true;
+}
+
 }  // namespace
 
 Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
@@ -32,6 +47,10 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
     }
     errors->assign(items->size(), Status::Ok());
   } else if (body.size() > kJsonDocumentBytesMax) {
+    return s;
+  } else if (!StartsWithAnObjectLine(body)) {
+    // Not JSON lines either (a pretty-printed envelope or array with a fault in it): the body is
+    // refused as a whole, with the document's own error, rather than some of its lines taken.
     return s;
   } else {
     // JSON lines: one item per non-blank line; a bad line does not spoil the others. Lines past

@@ -126,6 +126,30 @@ TEST_F(SubmitTest, ABadLineDoesNotSpoilTheOthers) {
   EXPECT_TRUE(results[2].contains("seq"));
 }
 
+// A body that is neither one JSON document nor JSON lines (a pretty-printed array or envelope
+// with a fault in it) is refused as a whole with the document's error: none of its lines that
+// happen to parse on their own is taken.
+TEST_F(SubmitTest, ABrokenDocumentIsNotTakenForJsonLines) {
+  json e2 = ledger_.Signed("xt-finance", Receipt("r2", "xt-finance", 1)).ToEnvelopeJson();
+  json e3 = ledger_.Signed("xt-finance", Receipt("r3", "xt-finance", 1)).ToEnvelopeJson();
+  const std::string unclosed_array = "[\n" + e2.dump() + ",\n" + e3.dump() + "\n";
+  const std::string unclosed_indented = "[\n  " + e2.dump() + ",\n  " + e3.dump() + "\n";
+  std::string pretty_trailing_comma = good_.dump(2);
+  pretty_trailing_comma.insert(pretty_trailing_comma.rfind('}'), ",\n");
+  for (const std::string& body : {unclosed_array, unclosed_indented, pretty_trailing_comma}) {
+    json results;
+    bool accepted_all = true;
+    Journal::Head before = ledger_.journal().head();
+    Status s = SubmitEnvelopes(ledger_.journal(), body, &results, &accepted_all);
+    EXPECT_EQ(ledger_.journal().head().size, before.size) << body;
+    EXPECT_FALSE(s.ok()) << body;
+    EXPECT_EQ(s.code(), "json_malformed") << s.ToString();
+    EXPECT_NE(s.message().rfind("line ", 0), 0u) << "judged line by line: " << s.ToString();
+  }
+  uint64_t seq = 0;
+  EXPECT_FALSE(ledger_.journal().FindEvent("r3", &seq).ok());
+}
+
 // The server writes its answer to a list as text; it must be the JSON of RenderSubmission byte
 // for byte, for accepted events, duplicates, events refused by a rule and items that did not
 // decode (with control characters and non-ASCII text in their messages).
@@ -152,10 +176,11 @@ TEST_F(SubmitTest, TheResultTextIsTheResultJsonDumped) {
 }
 
 // A body of more items than a submission may hold is refused before the items past the bound
-// are parsed: 8 MiB of one-byte lines must not become millions of parse errors held in memory.
+// are parsed: megabytes of short lines must not become millions of parse errors held in memory.
+// (The first line is an object, as JSON lines start; the others are not.)
 TEST(SubmitBounds, JsonLinesPastTheBoundAreNotParsed) {
-  std::string lines;
-  for (size_t i = 0; i < 2 * kSubmissionEventsMax + 1; ++i) lines += "x\n";
+  std::string lines = "{}\n";
+  for (size_t i = 0; i < 2 * kSubmissionEventsMax; ++i) lines += "x\n";
   std::vector<json> items;
   std::vector<Status> errors;
   Status s = ParseJsonItems(lines, &items, &errors);
