@@ -60,8 +60,8 @@ struct ApiResponse {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
-  // A body shared with the public answers' cache, sent instead of `body` when set: it is copied
-  // only when the answer is written, on the connection's own thread.
+  // A body shared with the public answers' cache, sent instead of `body` when set: written
+  // from the shared bytes, never copied (wire_response.h).
   std::shared_ptr<const std::string> shared_body;
   std::string content_disposition;        // downloads: attachment; filename=...
   std::optional<unsigned> retry_after_s;  // with 503

@@ -18,11 +18,13 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "api/http_handler.h"
 #include "api/http_request.h"
 #include "api/submit.h"
+#include "api/wire_response.h"
 #include "ledger/parallel.h"
 
 namespace fundledger {
@@ -276,27 +278,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Respond(ApiResponse answer) {
-    auto response =
-        std::make_shared<http::response<http::string_body>>(http::status(answer.status), 11);
-    response->set(http::field::server, "fundledger");
-    response->set(http::field::content_type, answer.content_type);
-    if (!answer.content_disposition.empty()) {
-      response->set(http::field::content_disposition, answer.content_disposition);
-    }
-    if (!answer.link_next.empty()) {
-      response->set(http::field::link, "<" + answer.link_next + ">; rel=\"next\"");
-    }
-    if (answer.retry_after_s) {
-      response->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
-    }
-    response->keep_alive(keep_alive_ && !closing_ && !server_.draining);
-    response->body() = answer.shared_body ? *answer.shared_body : std::move(answer.body);
-    response->prepare_payload();
-    response_ = response;
     route_ = answer.route;
+    ToWireResponse(std::move(answer), keep_alive_ && !closing_ && !server_.draining, &response_);
     stream_.expires_after(Ms(limits().write_timeout_ms));
-    http::async_write(stream_, *response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+    std::visit(
+        [&](auto& message) {
+          http::async_write(stream_, message,
+                            beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+        },
+        response_.message);
   }
 
   // Room for the request's body among all connections' (ServerLimits::bodies_bytes_max), at its
@@ -326,10 +316,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(beast::error_code ec, size_t) {
     ReleaseBody();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
-    server_.metrics.OnResponse(route_, response_->result_int(), uint64_t(us.count()));
-    bool keep_alive = response_->keep_alive();
-    const bool large = response_->body().size() >= kTrimAfterBodyBytes;
-    response_.reset();
+    server_.metrics.OnResponse(route_, response_.status(), uint64_t(us.count()));
+    bool keep_alive = response_.keep_alive();
+    // Only a body of the connection's own was freed (a shared one stays in the cache).
+    const bool large = !response_.shared_body && response_.body_bytes() >= kTrimAfterBodyBytes;
+    response_ = WireResponse();
     if (large) server_.TrimHeap();
     if (!ec && linger_) return DoLinger();
     if (ec || !keep_alive) return Close();
@@ -345,7 +336,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<http::response<http::string_body>> response_;
+  WireResponse response_;  // the answer being written
   std::shared_ptr<http::response<http::empty_body>> continue_;
   Server::Impl& server_;
   const uint64_t id_;

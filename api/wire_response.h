@@ -1,0 +1,36 @@
+// The HTTP message an ApiResponse is written as. A shared body (a public answer that many
+// connections may be writing at once, held by the public answers' cache) is written from the
+// shared bytes themselves, which the message keeps alive until it is written: a thousand
+// readers of one 300 MB export hold one copy of it, not a thousand. Any other body is moved in.
+//
+// Thread safety: a WireResponse is used by one connection at a time; the shared bytes are
+// immutable and may be written by many at once.
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "api/http_handler.h"
+
+namespace fundledger {
+
+struct WireResponse {
+  using Owned = boost::beast::http::response<boost::beast::http::string_body>;
+  using Shared = boost::beast::http::response<boost::beast::http::span_body<const char>>;
+  std::variant<Owned, Shared> message;
+  std::shared_ptr<const std::string> shared_body;  // what a Shared message's body points into
+
+  unsigned status() const;
+  bool keep_alive() const;
+  size_t body_bytes() const;
+};
+
+// REQUIRES: `out` not in use by a write.
+void ToWireResponse(ApiResponse answer, bool keep_alive, WireResponse* out);
+
+}  // namespace fundledger
