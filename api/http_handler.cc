@@ -500,7 +500,7 @@ std::optional<ApiResponse> PublicRead(const ApiContext& context, std::string_vie
   if (context.web != nullptr) {
     auto file = context.web->files.find(path);
     if (file != context.web->files.end()) {
-      return TextResponse(file->second.body, file->second.content_type);
+      return BodyResponse(Status::Ok(), file->second.body, file->second.content_type);
     }
   }
   if (path != "/" && path != "/v1/public/checkpoint") return std::nullopt;

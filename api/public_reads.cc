@@ -96,12 +96,15 @@ Status LoadWebAssets(const std::string& web_dir, const std::string& echarts_file
     bool found = false;
     FL_RETURN_IF_ERROR(ReadWebFile(fs::path(web_dir) / name, &body, &found));
     std::string path = std::string("/") + (std::string_view(name) == "index.html" ? "" : name);
-    if (found) out->files[path] = {type, std::move(body)};
+    if (found) out->files[path] = {type, std::make_shared<const std::string>(std::move(body))};
   }
   std::string body;
   bool found = false;
   FL_RETURN_IF_ERROR(ReadWebFile(echarts_file, &body, &found));
-  if (found) out->files["/vendor/echarts.min.js"] = {"text/javascript; charset=utf-8", body};
+  if (found) {
+    out->files["/vendor/echarts.min.js"] = {"text/javascript; charset=utf-8",
+                                            std::make_shared<const std::string>(std::move(body))};
+  }
   return Status::Ok();
 }
 

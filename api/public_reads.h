@@ -68,7 +68,7 @@ inline constexpr int64_t kPublicRefreshMs = 5000;
 struct WebAssets {
   struct File {
     std::string content_type;
-    std::string body;
+    std::shared_ptr<const std::string> body;  // written to every reader from these bytes
   };
   std::map<std::string, File, std::less<>> files;  // by path: "/", "/dashboard.js", ...
 };

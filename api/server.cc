@@ -280,7 +280,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Respond(ApiResponse answer) {
     route_ = answer.route;
     ToWireResponse(std::move(answer), keep_alive_ && !closing_ && !server_.draining, &response_);
-    stream_.expires_after(Ms(limits().write_timeout_ms));
+    const uint64_t rate = std::max<size_t>(1, limits().write_bytes_per_s_min);
+    stream_.expires_after(
+        Ms(limits().write_timeout_ms + int64_t(uint64_t(response_.body_bytes()) * 1000 / rate)));
     std::visit(
         [&](auto& message) {
           http::async_write(stream_, message,

@@ -48,7 +48,10 @@ struct ServerLimits {
   int64_t idle_timeout_ms = 30000;
   int64_t header_timeout_ms = 10000;
   int64_t body_timeout_ms = 30000;
+  // Writing an answer may take write_timeout_ms plus its size at write_bytes_per_s_min: a large
+  // export reaches a slow link, and a reader slower than that is cut off.
   int64_t write_timeout_ms = 30000;
+  size_t write_bytes_per_s_min = 64 << 10;
   int64_t drain_timeout_ms = 10000;
 };
 

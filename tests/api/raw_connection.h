@@ -25,9 +25,14 @@ struct HttpAnswer {
 
 class RawConnection {
  public:
-  // Connects to 127.0.0.1:`port`; every read gives up after `timeout_seconds`.
-  explicit RawConnection(uint16_t port, int timeout_seconds = 5) {
+  // Connects to 127.0.0.1:`port`; every read gives up after `timeout_seconds`. With
+  // `receive_buffer_bytes`, the socket's receive buffer is that small (the kernel doubles it), so
+  // that what the client has not read holds the server's writes back.
+  explicit RawConnection(uint16_t port, int timeout_seconds = 5, int receive_buffer_bytes = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer_bytes > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
@@ -57,11 +62,12 @@ class RawConnection {
     return true;
   }
 
-  // The first bytes the server sends.
-  std::string ReadSome() {
-    char buffer[4096];
-    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    return n > 0 ? std::string(buffer, size_t(n)) : std::string();
+  // The first bytes the server sends (at most `bytes_max`); empty once it has closed.
+  std::string ReadSome(size_t bytes_max = 4096) {
+    std::string buffer(bytes_max, '\0');
+    ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    buffer.resize(n > 0 ? size_t(n) : 0);
+    return buffer;
   }
 
   // Everything until the server closes the connection (or the timeout passes).

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <regex>
@@ -76,6 +77,7 @@ class ServerTest : public ::testing::Test {
         "xt-finance", Received("r0", "xt-finance", "pool", "municipal", "xt-finance", 1'000'000)));
   }
   void TearDown() override { server_.reset(); }
+  std::string web_dir_;  // the dashboard's files, for Start
 
   // `threads` request threads; with `exports`, the log key signs public export bundles.
   void Start(ServerLimits limits = ServerLimits(), unsigned threads = 2, bool exports = false) {
@@ -83,6 +85,7 @@ class ServerTest : public ::testing::Test {
     options.threads = threads;
     options.limits = limits;
     if (exports) options.log_signer = &L.log_key();
+    options.web_dir = web_dir_;
     Status s = Server::Start(L.journal(), options, &server_);
     ASSERT_TRUE(s.ok()) << s.ToString();
     address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
@@ -1913,6 +1916,51 @@ TEST_F(ServerTest, AViewOutsideTheReadersRegionIsRefusedBeforeItIsFolded) {
 // of the room, a request whose declared body would pass the bound is answered 503 with
 // Retry-After before its body is read, one that fits is read, and the room comes back once the
 // slow request is answered.
+// An answer's write deadline grows with its size (ServerLimits::write_bytes_per_s_min): an 8 MiB
+// file read at about 3 MiB/s arrives whole where a fixed 0.3 s would cut it off, and a reader
+// that reads nothing is still cut off once the deadline for its size has passed.
+TEST_F(ServerTest, ALargeAnswerReachesASlowReaderAndOneThatReadsNothingIsCutOff) {
+  namespace fs = std::filesystem;
+  const fs::path web = L.dir() / "web";
+  fs::create_directories(web);
+  const size_t size = 8 << 20;
+  {
+    std::ofstream out(web / "dashboard.js", std::ios::binary);
+    out << std::string(size, 'x');
+  }
+  web_dir_ = web.string();
+  ServerLimits limits;
+  limits.write_timeout_ms = 300;
+  limits.write_bytes_per_s_min = 1 << 20;  // 8 MiB: 0.3 + 8 s
+  Start(limits);
+  const std::string request = "GET /dashboard.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+  RawConnection slow(server_->port(), 10, 64 << 10);
+  ASSERT_TRUE(slow.Send(request));
+  std::string received;
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    std::string chunk = slow.ReadSome(64 << 10);
+    if (chunk.empty()) break;
+    received += chunk;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_GT(seconds, 0.5) << "the kernel's buffers held the whole answer: nothing is tested";
+  ASSERT_GE(received.size(), size);
+  EXPECT_EQ(received.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(received.substr(received.size() - size), std::string(size, 'x'))
+      << "cut off after " << received.size() << " bytes in " << seconds << " s";
+
+  RawConnection idle(server_->port(), 15, 64 << 10);
+  ASSERT_TRUE(idle.Send(request));
+  std::this_thread::sleep_for(std::chrono::milliseconds(9000));
+  std::string late = idle.ReadToClose();
+  EXPECT_EQ(late.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_LT(late.size(), size) << "a reader that read nothing was not cut off";
+}
+
 TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
   ServerLimits limits;
   limits.body_bytes_max = 1000;
