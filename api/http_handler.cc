@@ -70,7 +70,10 @@ Status ParseQuery(std::string_view query, std::initializer_list<std::string_view
     size_t eq = part.find('=');
     std::string name, value;
     FL_RETURN_IF_ERROR(Unescape(part.substr(0, eq), &name));
-    if (eq != std::string_view::npos) FL_RETURN_IF_ERROR(Unescape(part.substr(eq + 1), &value));
+    if (eq != std::string_view::npos) {
+      Status s = Unescape(part.substr(eq + 1), &value);
+      if (!s.ok()) return Status::InvalidArgument(s.code(), s.message(), name);
+    }
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       return Status::InvalidArgument("unknown_parameter", "this endpoint takes no " + name, name);
     }
@@ -401,7 +404,7 @@ Status PublicScope(std::string_view raw_query, Scope* out,
   auto project = query.find("project");
   auto region = query.find("region");
   if ((project == query.end()) == (region == query.end())) {
-    return Status::InvalidArgument("bad_scope", "give exactly one of project, region");
+    return Status::InvalidArgument("bad_scope", "give exactly one of project, region", "project");
   }
   if (project != query.end()) {
     FL_RETURN_IF_ERROR(CheckId(project->second, "project"));

@@ -107,7 +107,8 @@ Status MakeViewQuery(std::string_view view, const std::string& project, const st
   *out = ViewQuery();
   out->view = std::string(view);
   if (int(!project.empty()) + int(!pool.empty()) + int(region.has_value()) != 1) {
-    return Status::InvalidArgument("bad_scope", "give exactly one of project, pool, region");
+    return Status::InvalidArgument("bad_scope", "give exactly one of project, pool, region",
+                                   "project");
   }
   if (!project.empty()) {
     out->scope = {ScopeKind::kProject, project};

@@ -556,7 +556,8 @@ Status Journal::InclusionProof(uint64_t seq, uint64_t tree_size, std::vector<Has
   uint64_t size = tree_size == 0 ? head().size : tree_size;
   if (seq == 0 || seq > size || size > head().size) {
     return Status::InvalidArgument("bad_proof_request",
-                                   "need 1 <= seq <= tree size <= " + std::to_string(head().size));
+                                   "need 1 <= seq <= tree size <= " + std::to_string(head().size),
+                                   size > head().size ? "size" : "seq");
   }
   FL_RETURN_IF_ERROR(tree_->ReadNode(0, seq - 1, leaf_hash));
   FL_RETURN_IF_ERROR(MerkleRoot(*tree_, size, root));
@@ -568,7 +569,8 @@ Status Journal::ConsistencyProof(uint64_t size1, uint64_t size2, std::vector<Has
   uint64_t head_size = head().size;
   if (size1 == 0 || size1 > size2 || size2 > head_size) {
     return Status::InvalidArgument("bad_proof_request",
-                                   "need 1 <= from <= to <= " + std::to_string(head_size));
+                                   "need 1 <= from <= to <= " + std::to_string(head_size),
+                                   size2 > head_size ? "to" : "from");
   }
   FL_RETURN_IF_ERROR(MerkleRoot(*tree_, size1, root1));
   FL_RETURN_IF_ERROR(MerkleRoot(*tree_, size2, root2));
