@@ -188,6 +188,7 @@ void PublicReads::Refuse() {
     stopping_ = true;
     for (const std::string& name : queue_) {
       auto flight = flights_.extract(name);
+      waiters_ -= flight.mapped().waiting.size();
       for (auto& waiter : flight.mapped().waiting) refused.push_back(std::move(waiter));
     }
     queue_.clear();
@@ -283,9 +284,13 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
     Answer before = EarlierLocked(earlier, size);
     if (auto it = cache_.find(key); it != cache_.end()) {
       answer = it->second;
+    } else if (!before && waiters_ >= kPublicWaitersMax) {
+      refused = Status::InvalidArgument(
+          "public_busy", std::to_string(kPublicWaitersMax) + " readers wait for public answers");
     } else if (auto f = flights_.find(flight); f != flights_.end()) {
       if (!before) {
         f->second.waiting.emplace_back(key, std::move(done));
+        ++waiters_;
         return;
       }
       answer = std::move(before);  // while the newer one is being built
@@ -314,6 +319,7 @@ void PublicReads::Once(const std::string& flight, const std::string& key,
       work_.notify_one();
       if (!before) {
         f.waiting.emplace_back(key, std::move(done));
+        ++waiters_;
         return;
       }
       answer = std::move(before);  // the newer one is built for those who come later
@@ -357,6 +363,7 @@ void PublicReads::BuilderLoop() {
       }
     }
     auto flight = flights_.extract(name);
+    waiters_ -= flight.mapped().waiting.size();
     // The refresh interval counts from the end of a family's last build.
     const std::string& family = flight.mapped().family;
     const bool refresh = !flight.mapped().refresh_of.empty();

@@ -20,7 +20,10 @@
 // and verify the events posted, are not held by anonymous readers, and public builds take at
 // most one core. At most kPublicBuildsMax builds wait or run at once; past that a reader whose
 // answer is not at hand is refused 503 "public_busy", unless a queued build that nobody waits
-// for (see below) can give way to it. Builds that readers wait for are started first.
+// for (see below) can give way to it. At most kPublicWaitersMax readers wait for builds at once,
+// all builds together; past that the next is refused "public_busy" too, so that readers waiting
+// for public answers cannot hold every connection the server allows. Builds that readers wait
+// for are started first.
 //
 // The summary and the project list of a newer checkpoint are built while readers get those of
 // the newest checkpoint already built (each answer names its checkpoint): under ingest a new
@@ -57,8 +60,9 @@ namespace fundledger {
 
 inline constexpr size_t kPublicCacheEntriesMax = 1024;  // a summary per project, and more
 inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
-inline constexpr size_t kSummaryPayeesMax = 20;  // the dashboard's payee chart
-inline constexpr size_t kPublicBuildsMax = 64;   // builds waiting or running
+inline constexpr size_t kSummaryPayeesMax = 20;   // the dashboard's payee chart
+inline constexpr size_t kPublicBuildsMax = 64;    // builds waiting or running
+inline constexpr size_t kPublicWaitersMax = 256;  // readers waiting for them, all together
 // A scope's summary (or the project list) is built anew for a newer checkpoint at most once in
 // this time, while readers get the newest one built: under ingest a checkpoint comes every
 // 10,000 events, and rebuilding each would keep a core busy with public reads.
@@ -210,6 +214,7 @@ class PublicReads {
   std::condition_variable work_;   // signalled when queue_ or stopping_ changes
   bool stopping_ = false;
   uint64_t builds_ = 0;
+  size_t waiters_ = 0;  // readers in the flights' waiting lists
   std::function<void()> before_build_, after_build_;
   std::thread builder_;  // last: started once the rest is ready
 };

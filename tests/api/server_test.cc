@@ -1403,6 +1403,73 @@ TEST_F(ServerTest, APublicBuildLeavesTheRequestThreadsFree) {
   EXPECT_LT(longest, export_seconds / 2) << "a request waited for the build";
 }
 
+// At most kPublicWaitersMax readers wait for public builds at once: past that the next reader
+// whose answer is not at hand is refused public_busy at once, and not kept waiting (holding a
+// connection) with the others. Those that wait get their answers once the build is done.
+TEST_F(ServerTest, PublicReadersWaitingAreBounded) {
+  std::mutex hold_mu;
+  std::condition_variable hold_cv;
+  bool held = false, released = false;
+  auto before_build = [&] {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    held = true;
+    hold_cv.notify_all();
+    hold_cv.wait(lock, [&] { return released; });
+  };
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key(), before_build);
+  std::string note;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  std::mutex mu;
+  std::map<std::string, int> outcomes;
+  int answered = 0;
+  auto done = [&](const Status& s, PublicReads::Answer) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++outcomes[s.ok() ? "ok" : s.code()];
+    ++answered;
+  };
+  reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
+  {
+    std::unique_lock<std::mutex> lock(hold_mu);
+    hold_cv.wait(lock, [&] { return held; });
+  }
+  // The same bundle's files, and a summary of another scope (a build of its own).
+  for (size_t i = 1; i < kPublicWaitersMax; ++i) {
+    reads.ExportFile({ScopeKind::kProject, "p1"}, i % 2 ? "funding.csv" : "project.json", done);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(answered, 0) << "all of them wait";
+  }
+  reads.ExportFile({ScopeKind::kProject, "p1"}, "funding.csv", done);
+  reads.Summary({ScopeKind::kRegion, "hunan"}, done);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(outcomes["public_busy"], 2) << "refused at once";
+    EXPECT_EQ(answered, 2);
+  }
+  {
+    std::lock_guard<std::mutex> lock(hold_mu);
+    released = true;
+    hold_cv.notify_all();
+  }
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (answered == int(kPublicWaitersMax) + 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(outcomes["ok"], int(kPublicWaitersMax)) << "every waiting reader answered";
+  }
+  // The room is back: a reader may wait again.
+  PublicReads::Answer body;
+  EXPECT_TRUE(reads.Summary({ScopeKind::kRegion, "hunan"}, &body).ok());
+  reads.Stop();
+}
+
 // At most kPublicBuildsMax builds wait or run at once: past that, a reader whose answer is not at
 // hand is refused 503 public_busy at once. Refusing (as a stopping server does) answers the
 // builds still waiting "stopping" at once, and the one running when it is done.
