@@ -1403,66 +1403,79 @@ TEST_F(ServerTest, APublicBuildLeavesTheRequestThreadsFree) {
   EXPECT_LT(longest, export_seconds / 2) << "a request waited for the build";
 }
 
+// A public builder held at its first build until the test lets it go, and the outcomes of the
+// readers' answers by code ("ok" for an answer).
+struct HeldBuilds {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false, released = false;
+  std::map<std::string, int> outcomes;
+  int answered = 0;
+
+  std::function<void()> BeforeBuild() {
+    return [this] {
+      std::unique_lock<std::mutex> lock(mu);
+      held = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return released; });
+    };
+  }
+  PublicReads::Done Done() {
+    return [this](const Status& s, PublicReads::Answer) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++outcomes[s.ok() ? "ok" : s.code()];
+      ++answered;
+    };
+  }
+  void WaitHeld() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return held; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+};
+
 // At most kPublicWaitersMax readers wait for public builds at once: past that the next reader
 // whose answer is not at hand is refused public_busy at once, and not kept waiting (holding a
 // connection) with the others. Those that wait get their answers once the build is done.
 TEST_F(ServerTest, PublicReadersWaitingAreBounded) {
-  std::mutex hold_mu;
-  std::condition_variable hold_cv;
-  bool held = false, released = false;
-  auto before_build = [&] {
-    std::unique_lock<std::mutex> lock(hold_mu);
-    held = true;
-    hold_cv.notify_all();
-    hold_cv.wait(lock, [&] { return released; });
-  };
+  HeldBuilds builds;
   ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key(), before_build);
+  PublicReads reads(L.journal(), gate, &L.log_key(), builds.BeforeBuild());
   std::string note;
   ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
-  std::mutex mu;
-  std::map<std::string, int> outcomes;
-  int answered = 0;
-  auto done = [&](const Status& s, PublicReads::Answer) {
-    std::lock_guard<std::mutex> lock(mu);
-    ++outcomes[s.ok() ? "ok" : s.code()];
-    ++answered;
-  };
+  auto done = builds.Done();
   reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
-  {
-    std::unique_lock<std::mutex> lock(hold_mu);
-    hold_cv.wait(lock, [&] { return held; });
-  }
+  builds.WaitHeld();
   // The same bundle's files, and a summary of another scope (a build of its own).
   for (size_t i = 1; i < kPublicWaitersMax; ++i) {
     reads.ExportFile({ScopeKind::kProject, "p1"}, i % 2 ? "funding.csv" : "project.json", done);
   }
   {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(answered, 0) << "all of them wait";
+    std::lock_guard<std::mutex> lock(builds.mu);
+    EXPECT_EQ(builds.answered, 0) << "all of them wait";
   }
   reads.ExportFile({ScopeKind::kProject, "p1"}, "funding.csv", done);
   reads.Summary({ScopeKind::kRegion, "hunan"}, done);
   {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(outcomes["public_busy"], 2) << "refused at once";
-    EXPECT_EQ(answered, 2);
+    std::lock_guard<std::mutex> lock(builds.mu);
+    EXPECT_EQ(builds.outcomes["public_busy"], 2) << "refused at once";
+    EXPECT_EQ(builds.answered, 2);
   }
-  {
-    std::lock_guard<std::mutex> lock(hold_mu);
-    released = true;
-    hold_cv.notify_all();
-  }
+  builds.Release();
   for (int i = 0; i < 500; ++i) {
     {
-      std::lock_guard<std::mutex> lock(mu);
-      if (answered == int(kPublicWaitersMax) + 2) break;
+      std::lock_guard<std::mutex> lock(builds.mu);
+      if (builds.answered == int(kPublicWaitersMax) + 2) break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(outcomes["ok"], int(kPublicWaitersMax)) << "every waiting reader answered";
+    std::lock_guard<std::mutex> lock(builds.mu);
+    EXPECT_EQ(builds.outcomes["ok"], int(kPublicWaitersMax)) << "every waiting reader answered";
   }
   // The room is back: a reader may wait again.
   PublicReads::Answer body;
@@ -1474,34 +1487,18 @@ TEST_F(ServerTest, PublicReadersWaitingAreBounded) {
 // hand is refused 503 public_busy at once. Refusing (as a stopping server does) answers the
 // builds still waiting "stopping" at once, and the one running when it is done.
 TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
-  // The builder is held at its first build until the test lets it go.
-  std::mutex hold_mu;
-  std::condition_variable hold_cv;
-  bool held = false, released = false;
-  auto before_build = [&] {
-    std::unique_lock<std::mutex> lock(hold_mu);
-    held = true;
-    hold_cv.notify_all();
-    hold_cv.wait(lock, [&] { return released; });
-  };
+  HeldBuilds builds;
   ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key(), before_build);
+  PublicReads reads(L.journal(), gate, &L.log_key(), builds.BeforeBuild());
   std::string note;
   ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
-  std::mutex mu;
-  std::map<std::string, int> outcomes;
-  int answered = 0;
-  auto done = [&](const Status& s, PublicReads::Answer) {
-    std::lock_guard<std::mutex> lock(mu);
-    ++outcomes[s.ok() ? "ok" : s.code()];
-    ++answered;
-  };
+  auto done = builds.Done();
+  std::mutex& mu = builds.mu;
+  std::map<std::string, int>& outcomes = builds.outcomes;
+  int& answered = builds.answered;
   // The first build, held; then more summaries of other scopes than may wait besides it.
   reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
-  {
-    std::unique_lock<std::mutex> lock(hold_mu);
-    hold_cv.wait(lock, [&] { return held; });
-  }
+  builds.WaitHeld();
   const int summaries = int(kPublicBuildsMax) + 5;
   for (int i = 0; i < summaries; ++i) {
     reads.Summary({ScopeKind::kRegion, "r" + std::to_string(i)}, done);
@@ -1521,11 +1518,7 @@ TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
   }
   PublicReads::Answer body;
   EXPECT_EQ(reads.Summary({ScopeKind::kRegion, ""}, &body).code(), "stopping");
-  {
-    std::lock_guard<std::mutex> lock(hold_mu);
-    released = true;
-    hold_cv.notify_all();
-  }
+  builds.Release();
   reads.Stop();
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(answered, summaries + 2) << "every reader answered once";
