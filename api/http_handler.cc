@@ -1,5 +1,7 @@
 #include "api/http_handler.h"
 
+#include <kj/exception.h>
+
 #include <cctype>
 #include <charconv>
 #include <map>
@@ -134,7 +136,7 @@ unsigned HttpStatusOf(const Status& status) {
   }
   if (code == "method_not_allowed") return 405;
   if (code == "queue_full" || code == "stopping" || code == "bodies_full" ||
-      code == "public_busy") {
+      code == "public_busy" || code == "views_busy") {
     return 503;
   }
   switch (status.kind()) {
@@ -523,6 +525,23 @@ bool IsWebPath(const ApiContext& context, std::string_view path) {
   return path == "/" || (context.web != nullptr && context.web->files.count(path) > 0);
 }
 
+// A view as of an earlier point, which folds the scope's records (GetView).
+bool IsAsOfView(std::string_view path, std::string_view raw_query) {
+  if (path.substr(0, 10) != "/v1/views/") return false;
+  for (size_t pos = 0; pos < raw_query.size();) {
+    size_t end = raw_query.find('&', pos);
+    if (end == std::string_view::npos) end = raw_query.size();
+    std::string_view part = raw_query.substr(pos, end - pos);
+    pos = end + 1;
+    std::string name;
+    if (Unescape(part.substr(0, part.find('=')), &name).ok() &&
+        (name == "as_of_seq" || name == "as_of_date")) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool IsSignedRead(std::string_view path) {
   return path == "/v1/events" || path == "/v1/checkpoint" || path.substr(0, 10) == "/v1/views/" ||
          path == "/v1/proofs/inclusion" || path == "/v1/proofs/consistency";
@@ -624,6 +643,28 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
     });
   }
   if (auto response = PublicRead(context, path)) return answer(std::move(*response));
+  if (context.fold && IsAsOfView(path, query)) {
+    // A fold of the scope's records: on a fold thread, so that the request threads go on
+    // accepting, reading and answering meanwhile.
+    auto work = [&context, request, path = std::string(path), query = std::string(query), reply,
+                 route] {
+      ApiResponse response;
+      try {
+        response = SignedRead(context, request, path, query);
+      } catch (const std::exception& e) {
+        response = ErrorResponse(Status::IOError("internal", e.what()));
+      } catch (const kj::Exception& e) {
+        response = ErrorResponse(Status::IOError("internal", e.getDescription().cStr()));
+      }
+      response.route = route;
+      reply(std::move(response));
+    };
+    if (!context.fold(std::move(work))) {
+      answer(ErrorResponse(Status::InvalidArgument(
+          "views_busy", "too many views as of an earlier point are being folded")));
+    }
+    return;
+  }
   answer(SignedRead(context, request, path, query));
 }
 

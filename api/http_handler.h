@@ -78,6 +78,9 @@ struct ApiContext {
   std::function<int64_t()> now_ms;
   // Runs `work` on a request thread (POST results are rendered there, not on the sequencer).
   std::function<void(std::function<void()>)> defer;
+  // Runs `work` (a view as of an earlier point) on a fold thread; false if too many wait.
+  // Empty: such views are answered on the request thread.
+  std::function<bool(std::function<void()>)> fold;
   const std::atomic<bool>* draining = nullptr;  // true while the server stops
   size_t request_events_max = 5000;
   size_t view_lines_max = 10000;        // disbursements listed per answer of GET /v1/views/

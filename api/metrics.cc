@@ -137,6 +137,9 @@ std::string Metrics::Render() const {
   out += "fundledger_connections " + std::to_string(connections_.load()) + "\n";
   Header("request_bodies_bytes", "request bodies held, at their declared length", "gauge", &out);
   out += "fundledger_request_bodies_bytes " + std::to_string(request_bodies_bytes_.load()) + "\n";
+  Header("view_folds_queued", "as-of views being folded or waiting for a fold thread", "gauge",
+         &out);
+  out += "fundledger_view_folds_queued " + std::to_string(view_folds_queued_.load()) + "\n";
   return out;
 }
 

@@ -23,6 +23,8 @@
 //                                                       view_points (api/view_points.h)
 //   view_folds_total{reused}                            as-of views folded, and those a later
 //                                                       page reused (reused="true")
+//   view_folds_queued                                   gauge: as-of views being folded or
+//                                                       waiting for a fold thread
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -74,6 +76,7 @@ class Metrics {
   void set_queue_events(uint64_t n) { queue_events_ = n; }
   void AddConnections(int64_t delta) { connections_ += delta; }
   void AddRequestBodies(int64_t bytes) { request_bodies_bytes_ += bytes; }
+  void AddViewFoldsQueued(int64_t delta) { view_folds_queued_ += delta; }
 
   std::string Render() const;
 
@@ -81,6 +84,7 @@ class Metrics {
   std::atomic<uint64_t> appended_{0}, duplicates_{0}, journal_records_{0}, queue_events_{0};
   std::atomic<int64_t> connections_{0};
   std::atomic<int64_t> request_bodies_bytes_{0};
+  std::atomic<int64_t> view_folds_queued_{0};
   mutable std::mutex mu_;  // guards the maps
   std::map<std::string, uint64_t, std::less<>> rejected_by_rule_;
   std::map<unsigned, uint64_t> responses_by_status_;

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -107,6 +108,9 @@ struct Server::Impl {
   // again at once would fail at once, and spin on every core while the cause lasts.
   net::steady_timer accept_retry;
   net::steady_timer view_points_sweep;
+  // Views as of an earlier point (ApiContext::fold); joined before the io_context goes.
+  std::unique_ptr<net::thread_pool> folds;
+  std::atomic<size_t> folds_queued{0};   // waiting or running
   std::unique_ptr<Sequencer> sequencer;  // stopped before the io_context goes
   std::unique_ptr<PublicReads> public_reads;
   std::unique_ptr<ViewPoints> view_points;
@@ -487,6 +491,10 @@ void Server::Impl::WaitStopped() {
   sequencer->Stop();
   // Public builds still waiting are answered "stopping"; the one running finishes first.
   public_reads->Stop();
+  // Folds not started are dropped (their connections are gone or closing); the one running
+  // finishes first.
+  folds->stop();
+  folds->join();
   work.reset();
   ioc.stop();
   for (auto& thread : threads) thread.join();
@@ -521,6 +529,28 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   context.now_ms = options.now_ms ? options.now_ms : SystemNowMs;
   context.defer = [raw](std::function<void()> work) { net::post(raw->ioc, std::move(work)); };
   context.draining = &impl->draining;
+  impl->folds = std::make_unique<net::thread_pool>(std::max(1u, options.limits.view_fold_threads));
+  context.fold = [raw](std::function<void()> work) {
+    const size_t max =
+        raw->options.limits.view_fold_threads + raw->options.limits.view_folds_waiting_max;
+    size_t queued = raw->folds_queued.load();
+    do {
+      if (queued >= max) return false;
+    } while (!raw->folds_queued.compare_exchange_weak(queued, queued + 1));
+    raw->metrics.AddViewFoldsQueued(1);
+    net::post(*raw->folds, [raw, work = std::move(work)] {
+      struct Done {
+        Server::Impl* raw;
+        ~Done() {
+          raw->folds_queued.fetch_sub(1);
+          raw->metrics.AddViewFoldsQueued(-1);
+        }
+      } done{raw};
+      if (raw->options.before_view_fold) raw->options.before_view_fold();
+      work();
+    });
+    return true;
+  };
   context.request_events_max = options.limits.request_events_max;
   context.view_lines_max = options.limits.view_lines_max;
   // A build's freed memory (a fold of a large scope) goes back to the system, as after a large

@@ -42,6 +42,11 @@ struct ServerLimits {
   // The folds of earlier points kept for the pages that follow (api/view_points.h).
   size_t view_points_bytes_max = kViewPointsBytesMax;
   int64_t view_points_idle_ms = kViewPointsIdleMs;
+  // Views as of an earlier point fold the scope's records, which may take seconds: they run on
+  // threads of their own, not on the request threads, at most this many at once, and this many
+  // more wait; past that a request is answered 503 "views_busy".
+  unsigned view_fold_threads = 1;
+  size_t view_folds_waiting_max = 64;
   size_t connections_max = 1024;
   size_t queue_events_max = 50000;
   size_t batch_events_max = 10000;
@@ -69,6 +74,8 @@ struct ServerOptions {
   // read at Start (LoadWebAssets); empty or missing: a plain page at /, figures without charts.
   std::string web_dir;
   std::string echarts_file;
+  // Tests only: runs on a fold thread before each view it answers.
+  std::function<void()> before_view_fold;
 };
 
 class Server {

@@ -77,7 +77,8 @@ class ServerTest : public ::testing::Test {
         "xt-finance", Received("r0", "xt-finance", "pool", "municipal", "xt-finance", 1'000'000)));
   }
   void TearDown() override { server_.reset(); }
-  std::string web_dir_;  // the dashboard's files, for Start
+  std::string web_dir_;                     // the dashboard's files, for Start
+  std::function<void()> before_view_fold_;  // for Start
 
   // `threads` request threads; with `exports`, the log key signs public export bundles.
   void Start(ServerLimits limits = ServerLimits(), unsigned threads = 2, bool exports = false) {
@@ -86,6 +87,7 @@ class ServerTest : public ::testing::Test {
     options.limits = limits;
     if (exports) options.log_signer = &L.log_key();
     options.web_dir = web_dir_;
+    options.before_view_fold = before_view_fold_;
     Status s = Server::Start(L.journal(), options, &server_);
     ASSERT_TRUE(s.ok()) << s.ToString();
     address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
@@ -2019,6 +2021,64 @@ TEST_F(ServerTest, ALargeAnswerReachesASlowReaderAndOneThatReadsNothingIsCutOff)
   std::string late = idle.ReadToClose();
   EXPECT_EQ(late.rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_LT(late.size(), size) << "a reader that read nothing was not cut off";
+}
+
+// Views as of an earlier point are folded on a thread of their own: while one folds, the one
+// request thread answers others; past the fold thread and those waiting for it, 503 views_busy.
+TEST_F(ServerTest, AsOfViewsAreFoldedOffTheRequestThreads) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int folding = 0;
+  bool released = false;
+  before_view_fold_ = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++folding;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+  };
+  ServerLimits limits;
+  limits.view_fold_threads = 1;
+  limits.view_folds_waiting_max = 1;
+  Start(limits, /*threads=*/1);
+  const std::string view =
+      "/v1/views/balance?project=p1&as_of_seq=" + std::to_string(L.journal().head().size - 1);
+  auto get_view = [&](HttpReply* reply) {
+    HttpConnection connection(address_, 20000);
+    Status s = connection.Exchange("GET", view, "", "",
+                                   RequestSigner{"audit", &L.keys().at("audit")}, reply);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  };
+  HttpReply first, second;
+  std::thread a([&] { get_view(&first); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return folding == 1; }))
+        << "the view was not folded on a fold thread";
+  }
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get("/healthz").status, 200u);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+  std::thread b([&] { get_view(&second); });
+  bool queued = false;
+  for (int i = 0; i < 500 && !queued; ++i) {
+    queued = Get("/metrics").body.find("\nfundledger_view_folds_queued 2\n") != std::string::npos;
+    if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(queued);
+  HttpReply busy = Get(view, "audit");
+  EXPECT_EQ(busy.status, 503u) << busy.body;
+  EXPECT_EQ(Parse(busy.body)["code"], "views_busy") << busy.body;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  a.join();
+  b.join();
+  EXPECT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(second.status, 200u) << second.body;
+  EXPECT_EQ(first.body, second.body);
+  EXPECT_EQ(Get(view, "audit").status, 200u) << "the room is back";
 }
 
 TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
