@@ -59,31 +59,40 @@ Status Unescape(std::string_view text, std::string* out) {
   return Status::Ok();
 }
 
-// Parses `a=1&b=2`; every name must be among `allowed` and appear once.
-Status ParseQuery(std::string_view query, std::initializer_list<std::string_view> allowed,
-                  Query* out) {
-  out->clear();
+// Calls `fn(name, value)` for each non-empty `name=value` part of `a=1&b=2`, undecoded, until it
+// returns a non-ok Status, which is returned.
+template <typename Fn>
+Status ForEachQueryPart(std::string_view query, Fn fn) {
   for (size_t pos = 0; pos < query.size();) {
     size_t end = query.find('&', pos);
     if (end == std::string_view::npos) end = query.size();
     std::string_view part = query.substr(pos, end - pos);
     pos = end + 1;
     if (part.empty()) continue;
-    size_t eq = part.find('=');
+    const size_t eq = part.find('=');
+    FL_RETURN_IF_ERROR(fn(part.substr(0, eq),
+                          eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1)));
+  }
+  return Status::Ok();
+}
+
+// Parses `a=1&b=2`; every name must be among `allowed` and appear once.
+Status ParseQuery(std::string_view query, std::initializer_list<std::string_view> allowed,
+                  Query* out) {
+  out->clear();
+  return ForEachQueryPart(query, [&](std::string_view raw_name, std::string_view raw_value) {
     std::string name, value;
-    FL_RETURN_IF_ERROR(Unescape(part.substr(0, eq), &name));
-    if (eq != std::string_view::npos) {
-      Status s = Unescape(part.substr(eq + 1), &value);
-      if (!s.ok()) return Status::InvalidArgument(s.code(), s.message(), name);
-    }
+    FL_RETURN_IF_ERROR(Unescape(raw_name, &name));
+    Status s = Unescape(raw_value, &value);
+    if (!s.ok()) return Status::InvalidArgument(s.code(), s.message(), name);
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       return Status::InvalidArgument("unknown_parameter", "this endpoint takes no " + name, name);
     }
     if (!out->emplace(name, value).second) {
       return Status::InvalidArgument("repeated_parameter", name + " is given twice", name);
     }
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 // A decimal parameter; `*out` is left alone when absent.
@@ -528,18 +537,13 @@ bool IsWebPath(const ApiContext& context, std::string_view path) {
 // A view as of an earlier point, which folds the scope's records (GetView).
 bool IsAsOfView(std::string_view path, std::string_view raw_query) {
   if (path.substr(0, 10) != "/v1/views/") return false;
-  for (size_t pos = 0; pos < raw_query.size();) {
-    size_t end = raw_query.find('&', pos);
-    if (end == std::string_view::npos) end = raw_query.size();
-    std::string_view part = raw_query.substr(pos, end - pos);
-    pos = end + 1;
+  bool as_of = false;
+  (void)ForEachQueryPart(raw_query, [&](std::string_view raw_name, std::string_view) {
     std::string name;
-    if (Unescape(part.substr(0, part.find('=')), &name).ok() &&
-        (name == "as_of_seq" || name == "as_of_date")) {
-      return true;
-    }
-  }
-  return false;
+    as_of |= Unescape(raw_name, &name).ok() && (name == "as_of_seq" || name == "as_of_date");
+    return Status::Ok();
+  });
+  return as_of;
 }
 
 bool IsSignedRead(std::string_view path) {

@@ -14,19 +14,28 @@ Status TooManyEvents(size_t events_max) {
       "too_many_events", "at most " + std::to_string(events_max) + " events per submission");
 }
 
+// The next non-blank line of `body` at or after `*pos` into `*text`, `*pos` moved past it and
+// `*line` (1-based) counting every line passed; false at the end.
+bool NextLine(std::string_view body, size_t* pos, size_t* line, std::string_view* text) {
+  while (*pos <= body.size()) {
+    size_t end = body.find('\n', *pos);
+    if (end == std::string_view::npos) end = body.size();
+    *text = body.substr(*pos, end - *pos);
+    ++*line;
+    *pos = end + 1;
+    if (text->find_first_not_of(" \t\r") != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 // Whether the first non-blank line of `body` is a JSON object on its own, as the first line of
 // a JSON-lines submission is; true if every line is blank (an empty submission).
 bool StartsWithAnObjectLine(std::string_view body) {
-  for (size_t pos = 0; pos < body.size();) {
-    size_t end = body.find('\n', pos);
-    if (end == std::string_view::npos) end = body.size();
-    std::string_view text = body.substr(pos, end - pos);
-    pos = end + 1;
-    if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json first;
-    return ParseJson(text, &first).ok() && first.is_object();
-  }
-  return true;
+  std::string_view text;
+  size_t pos = 0, line = 0;
+  if (!NextLine(body, &pos, &line, &text)) return true;
+  nlohmann::json first;
+  return ParseJson(text, &first).ok() && first.is_object();
 }
 
 }  // namespace
@@ -55,14 +64,8 @@ Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
   } else {
     // JSON lines: one item per non-blank line; a bad line does not spoil the others. Lines past
     // the bound are not parsed: the body is refused as a whole.
-    size_t line = 0;
-    for (size_t pos = 0; pos <= body.size();) {
-      size_t end = body.find('\n', pos);
-      if (end == std::string_view::npos) end = body.size();
-      std::string_view text = body.substr(pos, end - pos);
-      ++line;
-      pos = end + 1;
-      if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    std::string_view text;
+    for (size_t pos = 0, line = 0; NextLine(body, &pos, &line, &text);) {
       if (items->size() == events_max) return TooManyEvents(events_max);
       nlohmann::json item;
       Status parsed = ParseJson(text, &item);
