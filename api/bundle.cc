@@ -26,7 +26,7 @@ bool IsWithheldEvent(schema::Event::Reader event) {
 
 namespace {
 
-constexpr std::string_view kStatementHeader = "fundledger/export-residents/v1";
+constexpr std::string_view kStatementHeader = "fundledger/export-residents/v2";
 
 std::string ScopeLine(const Scope& scope) {
   return std::string(scope.kind == ScopeKind::kRegion ? "scope region " : "scope project ") +
@@ -98,10 +98,21 @@ Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
 
 }  // namespace
 
+void RecordsDigest::Add(uint64_t seq, const Hash& leaf_hash) {
+  uint8_t seq_bytes[8];
+  for (int i = 0; i < 8; ++i) seq_bytes[i] = uint8_t(seq >> (56 - 8 * i));
+  hasher_.Update(seq_bytes);
+  hasher_.Update(leaf_hash);
+  ++count_;
+}
+
+Hash RecordsDigest::Finish() { return hasher_.Finish(); }
+
 std::string FormatResidentsStatement(const ResidentsStatement& s) {
   std::string out = std::string(kStatementHeader) + "\n" + ScopeLine(s.scope) + "\ncheckpoint " +
                     s.checkpoint.origin + "\nsize " + std::to_string(s.checkpoint.size) +
-                    "\nroot " + Base64Encode(s.checkpoint.root) + "\n";
+                    "\nroot " + Base64Encode(s.checkpoint.root) + "\nrecords " +
+                    std::to_string(s.records) + " " + Base64Encode(s.records_digest) + "\n";
   for (const WithheldRecord& w : s.withheld) {
     out += "withheld " + std::to_string(w.seq) + " " + Base64Encode(w.leaf_hash) + " " +
            w.event_id + "\n";
@@ -118,7 +129,7 @@ Status ParseResidentsStatement(std::string_view text, ResidentsStatement* out) {
   *out = ResidentsStatement();
   if (text.empty() || text.back() != '\n') return BadStatement(1, "the text ends with a newline");
   std::vector<std::string_view> lines = Split(text.substr(0, text.size() - 1), '\n');
-  if (lines.size() < 5 || lines[0] != kStatementHeader) {
+  if (lines.size() < 6 || lines[0] != kStatementHeader) {
     return BadStatement(1, "expected " + std::string(kStatementHeader));
   }
   std::string_view scope = lines[1];
@@ -141,7 +152,14 @@ Status ParseResidentsStatement(std::string_view text, ResidentsStatement* out) {
   if (lines[4].rfind("root ", 0) != 0 || !ParseHash(lines[4].substr(5), &out->checkpoint.root)) {
     return BadStatement(5, "root BASE64");
   }
-  for (size_t i = 5; i < lines.size(); ++i) {
+  std::vector<std::string_view> records = Split(lines[5], ' ');
+  int64_t count = 0;
+  if (records.size() != 3 || records[0] != "records" || !ParseI64(records[1], &count) ||
+      !ParseHash(records[2], &out->records_digest)) {
+    return BadStatement(6, "records COUNT DIGEST");
+  }
+  out->records = uint64_t(count);
+  for (size_t i = 6; i < lines.size(); ++i) {
     FL_RETURN_IF_ERROR(ParseStatementItem(i + 1, Split(lines[i], ' '), out));
   }
   if (FormatResidentsStatement(*out) != text) {
@@ -912,7 +930,8 @@ std::string Renderer::Readme() {
          "  checkpoint.txt     the log's signed checkpoint (C2SP signed note) of tree size " +
          std::to_string(in_.checkpoint.size) +
          ".\n"
-         "  residents.txt      the log's signed statement of the withheld resident receipts.\n"
+         "  residents.txt      the log's signed statement of the bundle's records (their\n"
+         "                     number and digest) and of the withheld resident receipts.\n"
          "\n"
          "How to verify (no ledger needed)\n"
          "  fundledger verify-export DIR --log-key LOG_KEY\n"
@@ -926,9 +945,12 @@ std::string Renderer::Readme() {
          "\n"
          "What the bundle proves, and what it does not\n"
          "  Every published event is in the log at the checkpoint, signed by its signer, and\n"
-         "  every figure is exactly what those events add up to. It does not prove that no\n"
-         "  event of the scope was left out: that is checked against the ledger itself, whose\n"
-         "  checkpoints all lead to the same tree (fundledger verify, or a mirror).\n"
+         "  every figure is exactly what those events add up to. The bundle is the one the log\n"
+         "  exported: residents.txt signs the number of its records and a digest of their seqs\n"
+         "  and leaf hashes, so a line left out or added after the export fails. It does not\n"
+         "  prove that the log left no event of the scope out: that is checked against the\n"
+         "  ledger itself, whose checkpoints all lead to the same tree (fundledger verify, or a\n"
+         "  mirror).\n"
          "\n"
          "Residents\n"
          "  A receipt that names one household (it carries a contributor_ref) is never\n"

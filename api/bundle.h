@@ -6,7 +6,8 @@
 // A bundle is the directory of these files (kBundleFiles):
 //   README.txt         how to verify, and what the bundle does and does not prove
 //   checkpoint.txt     the log's signed checkpoint (C2SP signed note) the proofs lead to
-//   residents.txt      the log's signed statement of the resident receipts it withholds
+//   residents.txt      the log's signed statement of the bundle's records (their number and
+//                      digest) and of the resident receipts it withholds
 //   project.json       OC4IDS-style project records (one per project of the scope)
 //   funding.csv        money in per project, category, source and channel (UTF-8 with BOM)
 //   disbursements.csv  every disbursement (UTF-8 with BOM)
@@ -23,6 +24,11 @@
 // office that holds the household list) can check them against the leaves. Every other
 // figure, resident receipts recorded as aggregates (households, no contributor_ref) included,
 // is the sum of published events and verifiable from the bundle alone.
+//
+// The same statement signs how many records the bundle holds and a digest of their seqs and
+// leaf hashes (RecordsDigest), so that a line of events.jsonl left out or added by whoever passes
+// the bundle on, with the other files rendered again to match, fails: the bundle is the one the
+// log exported. Whether the log left an event of the scope out is checked against the ledger.
 //
 // Money is integer fen everywhere (OC4IDS's decimal `amount` is given as `amountFen`).
 //
@@ -82,18 +88,34 @@ struct WithheldRecord {
   bool operator==(const WithheldRecord&) const = default;
 };
 
+// The digest of a bundle's records that residents.txt signs: SHA-256 over each record's seq
+// (u64, big-endian) and leaf hash, in seq order.
+class RecordsDigest {
+ public:
+  void Add(uint64_t seq, const Hash& leaf_hash);
+  uint64_t count() const { return count_; }
+  Hash Finish();  // REQUIRES: called once.
+
+ private:
+  Sha256Hasher hasher_;
+  uint64_t count_ = 0;
+};
+
 // The text of residents.txt before the signature (a signed note's body):
-//   fundledger/export-residents/v1
+//   fundledger/export-residents/v2
 //   scope project ID | scope region PATH
 //   checkpoint ORIGIN
 //   size N
 //   root BASE64
+//   records COUNT DIGEST_BASE64                     (every line of events.jsonl; RecordsDigest)
 //   withheld SEQ LEAF_HASH_BASE64 EVENT_ID          (one per withheld record, seq order)
 //   residents PROJECT SOURCE_ORG CHANNEL AMOUNT_FEN HOUSEHOLDS RECEIPTS   (sorted)
 // Its second line is never a number, so it can never be read as a checkpoint.
 struct ResidentsStatement {
   Scope scope;
   Checkpoint checkpoint;
+  uint64_t records = 0;
+  Hash records_digest{};
   std::vector<WithheldRecord> withheld;
   std::vector<ResidentTotal> totals;
   bool operator==(const ResidentsStatement&) const = default;

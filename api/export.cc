@@ -136,15 +136,21 @@ std::string ChannelName(schema::Channel channel) {
   return SnakeCase(enumerants[uint16_t(channel)].getProto().getName().cStr());
 }
 
-// The residents statement of the withheld receipts among `records`.
+// The residents statement of `records`: their digest, and the withheld receipts among them.
 ResidentsStatement StatementOf(const Scope& scope, const Checkpoint& checkpoint,
                                const std::map<uint64_t, Decoded>& records) {
-  ResidentsStatement statement{scope, checkpoint, {}, {}};
+  ResidentsStatement statement;
+  statement.scope = scope;
+  statement.checkpoint = checkpoint;
   std::set<std::string> reversed;
+  RecordsDigest digest;
   for (const auto& [seq, d] : records) {
     Event::Reader e = d.record.record().getEnvelope().getEvent();
     if (e.isEventReversed()) reversed.insert(e.getEventReversed().getTarget());
+    digest.Add(seq, MerkleLeafHash(AsBytes(d.bytes)));
   }
+  statement.records = digest.count();
+  statement.records_digest = digest.Finish();
   std::map<std::tuple<std::string, std::string, std::string>, ResidentTotal> totals;
   for (const auto& [seq, d] : records) {
     Event::Reader e = d.record.record().getEnvelope().getEvent();

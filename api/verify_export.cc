@@ -232,10 +232,10 @@ Status Verifier::EventLine(size_t n, std::string_view line, uint64_t* last_seq) 
 }
 
 Status Verifier::Withheld(size_t n, const BundleRecord& record) {
-  const auto& list = input_.residents.withheld;
-  auto it = std::find_if(list.begin(), list.end(),
-                         [&](const WithheldRecord& w) { return w.seq == record.seq; });
-  if (it == list.end() || it->leaf_hash != record.leaf_hash) {
+  const auto& list = input_.residents.withheld;  // in seq order (ParseResidentsStatement)
+  auto it = std::lower_bound(list.begin(), list.end(), record.seq,
+                             [](const WithheldRecord& w, uint64_t seq) { return w.seq < seq; });
+  if (it == list.end() || it->seq != record.seq || it->leaf_hash != record.leaf_hash) {
     return Invalid("events.jsonl", n,
                    "a withheld record that residents.txt does not list with this leaf hash");
   }
@@ -338,8 +338,17 @@ Status Verifier::Run(ExportSummary* out) {
         EventLine(n, std::string_view(events).substr(start, end - start), &last_seq));
     start = end + 1;
   }
+  RecordsDigest digest;
+  for (const BundleRecord& r : input_.records) digest.Add(r.seq, r.leaf_hash);
+  if (digest.count() != input_.residents.records ||
+      digest.Finish() != input_.residents.records_digest) {
+    return Invalid("events.jsonl", n,
+                   "its " + std::to_string(n) + " records are not the " +
+                       std::to_string(input_.residents.records) +
+                       " the log signed in residents.txt (a line left out, added or changed)");
+  }
   if (withheld_seen_.size() != input_.residents.withheld.size()) {
-    return Invalid("residents.txt", 6, "lists a withheld record that events.jsonl does not hold");
+    return Invalid("residents.txt", 7, "lists a withheld record that events.jsonl does not hold");
   }
   std::vector<BundleFile> expected;
   Status s = RenderBundle(input_, &expected);

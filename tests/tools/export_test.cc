@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -22,8 +23,10 @@
 #include "api/verify_export.h"
 #include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
+#include "crypto/note.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
+#include "ledger/storage_format.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger {
@@ -323,52 +326,139 @@ TEST_F(ExportTest, MissingExtraAndOversizedFilesFail) {
 // Signatures are checked with the keys of the bundle's registry events: a bundle rendered
 // without the registration of a signer (every other file consistent with that) fails on the
 // signatures of its events.
-TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
-  auto files = Files("bundle");
+// The input a bundle's files were rendered from, read back from them, without the lines of
+// events.jsonl that `drop` picks.
+BundleInput ReadInput(const std::map<std::string, std::string>& files, const NoteVerifier& key,
+                      const std::function<bool(const json& line)>& drop) {
   BundleInput input;
-  input.checkpoint_note = files["checkpoint.txt"];
-  input.residents_note = files["residents.txt"];
-  NoteVerifier key = LogKey();
+  input.checkpoint_note = files.at("checkpoint.txt");
+  input.residents_note = files.at("residents.txt");
   std::string text;
-  ASSERT_TRUE(OpenNote(input.checkpoint_note, key, &text).ok());
-  ASSERT_TRUE(ParseCheckpointBody(text, &input.checkpoint).ok());
-  ASSERT_TRUE(OpenNote(input.residents_note, key, &text).ok());
-  ASSERT_TRUE(ParseResidentsStatement(text, &input.residents).ok());
-  // The statement's text is its one form: formatted again, it parses to the same statement.
-  ResidentsStatement again;
-  ASSERT_TRUE(ParseResidentsStatement(FormatResidentsStatement(input.residents), &again).ok());
-  EXPECT_TRUE(again == input.residents);
-  EXPECT_EQ(FormatResidentsStatement(again), text);
+  EXPECT_TRUE(OpenNote(input.checkpoint_note, key, &text).ok());
+  EXPECT_TRUE(ParseCheckpointBody(text, &input.checkpoint).ok());
+  EXPECT_TRUE(OpenNote(input.residents_note, key, &text).ok());
+  EXPECT_TRUE(ParseResidentsStatement(text, &input.residents).ok());
   input.scope = input.residents.scope;
   input.log_key = FormatVerifierKey(key.name, key.key);
-  std::string removed;
-  for (const json& line : JsonLines(files["events.jsonl"])) {
+  for (const json& line : JsonLines(files.at("events.jsonl"))) {
+    if (drop(line)) continue;
     BundleRecord r;
     r.seq = line["seq"];
     std::vector<uint8_t> bytes;
-    ASSERT_TRUE(Base64Decode(line["leaf_hash"].get<std::string>(), &bytes).ok());
+    EXPECT_TRUE(Base64Decode(line["leaf_hash"].get<std::string>(), &bytes).ok());
     std::copy(bytes.begin(), bytes.end(), r.leaf_hash.begin());
     for (const json& h : line["proof"]) {
-      ASSERT_TRUE(Base64Decode(h.get<std::string>(), &bytes).ok());
+      EXPECT_TRUE(Base64Decode(h.get<std::string>(), &bytes).ok());
       std::copy(bytes.begin(), bytes.end(), r.proof.emplace_back().begin());
     }
     if (line.contains("record")) {
-      // The first registration after the genesis is left out.
-      if (removed.empty() && r.seq > 1 && line["envelope"]["event"]["type"] == "org_registered") {
-        removed = line["envelope"]["event"]["org"];
-        continue;
-      }
-      ASSERT_TRUE(Base64Decode(line["record"].get<std::string>(), &bytes, 1 << 20).ok());
+      EXPECT_TRUE(Base64Decode(line["record"].get<std::string>(), &bytes, 1 << 20).ok());
       r.bytes.assign(bytes.begin(), bytes.end());
     }
     input.records.push_back(std::move(r));
   }
+  return input;
+}
+
+Status VerifyRendered(const BundleInput& input, const NoteVerifier& key) {
   std::vector<BundleFile> rendered;
-  ASSERT_TRUE(RenderBundle(input, &rendered).ok());
-  std::map<std::string, std::string> changed;
-  for (BundleFile& f : rendered) changed[f.name] = std::move(f.content);
+  Status s = RenderBundle(input, &rendered);
+  if (!s.ok()) return s;
+  std::map<std::string, std::string> files;
+  for (BundleFile& f : rendered) files[f.name] = std::move(f.content);
   ExportSummary summary;
-  Status s = VerifyBundleFiles(changed, key, &summary);
+  return VerifyBundleFiles(files, key, &summary);
+}
+
+TEST_F(ExportTest, TheStatementHasOneWrittenForm) {
+  std::string text;
+  ASSERT_TRUE(OpenNote(Files("bundle")["residents.txt"], LogKey(), &text).ok());
+  ResidentsStatement statement;
+  ASSERT_TRUE(ParseResidentsStatement(text, &statement).ok());
+  EXPECT_GT(statement.records, statement.withheld.size());
+  // Formatted again, it parses to the same statement and the same text.
+  ResidentsStatement again;
+  ASSERT_TRUE(ParseResidentsStatement(FormatResidentsStatement(statement), &again).ok());
+  EXPECT_TRUE(again == statement);
+  EXPECT_EQ(FormatResidentsStatement(again), text);
+  // A statement of the first version (no records line) or a malformed records line is refused,
+  // naming the line.
+  std::string v1 = std::regex_replace(text, std::regex("/v2\n"), "/v1\n");
+  EXPECT_EQ(ParseResidentsStatement(v1, &again).code(), "bad_residents_statement");
+  std::string no_records = std::regex_replace(text, std::regex("records [^\n]*\n"), "");
+  Status s = ParseResidentsStatement(no_records, &again);
+  EXPECT_EQ(s.code(), "bad_residents_statement");
+  EXPECT_NE(s.message().find("line 6: records COUNT DIGEST"), std::string::npos) << s.ToString();
+}
+
+// Whoever passes a bundle on cannot leave a line of events.jsonl out, even with every other file
+// rendered again to match: residents.txt signs the bundle's records.
+TEST_F(ExportTest, ALineLeftOutOfABundleFailsEvenWithTheFilesRenderedAgain) {
+  const NoteVerifier key = LogKey();
+  auto files = Files("bundle");
+  std::string dropped;
+  BundleInput input = ReadInput(files, key, [&](const json& line) {
+    if (!dropped.empty() || !line.contains("envelope")) return false;
+    const json& e = line["envelope"]["event"];
+    if (e["type"] != "funds_disbursed") return false;
+    dropped = e["id"];
+    return true;
+  });
+  ASSERT_FALSE(dropped.empty());
+  // Untouched, the input renders the bundle's own files, which verify.
+  {
+    BundleInput whole = ReadInput(files, key, [](const json&) { return false; });
+    std::vector<BundleFile> rendered;
+    ASSERT_TRUE(RenderBundle(whole, &rendered).ok());
+    for (const BundleFile& f : rendered) EXPECT_EQ(f.content, files[f.name]) << f.name;
+    ASSERT_TRUE(VerifyRendered(whole, key).ok());
+  }
+  Status s = VerifyRendered(input, key);
+  EXPECT_EQ(s.code(), "export_invalid") << dropped << ": " << s.ToString();
+  EXPECT_EQ(s.field(), "events.jsonl");
+  EXPECT_NE(s.message().find("the log signed in residents.txt"), std::string::npos) << s.ToString();
+  // A line added (a record of the log outside the scope, with its proof) fails the same way.
+  const json all_lines = JsonLines(Files("all")["events.jsonl"]);
+  std::set<uint64_t> in_scope;
+  for (const BundleRecord& r : input.records) in_scope.insert(r.seq);
+  BundleInput added = ReadInput(files, key, [](const json&) { return false; });
+  BundleInput other = ReadInput(Files("all"), key, [&](const json& line) {
+    return in_scope.count(line["seq"].get<uint64_t>()) || !line.contains("record");
+  });
+  ASSERT_FALSE(other.records.empty());
+  ASSERT_EQ(other.checkpoint.size, added.checkpoint.size);
+  added.records.push_back(other.records.front());
+  std::sort(added.records.begin(), added.records.end(),
+            [](const BundleRecord& a, const BundleRecord& b) { return a.seq < b.seq; });
+  s = VerifyRendered(added, key);
+  EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
+  EXPECT_EQ(s.field(), "events.jsonl");
+}
+
+TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
+  const NoteVerifier key = LogKey();
+  // The first registration after the genesis is left out, and the statement signed again by
+  // the log key over the records that remain: only the event signatures can catch it.
+  std::string removed;
+  BundleInput input = ReadInput(Files("bundle"), key, [&](const json& line) {
+    if (!removed.empty() || line["seq"] == 1 || !line.contains("envelope") ||
+        line["envelope"]["event"]["type"] != "org_registered") {
+      return false;
+    }
+    removed = line["envelope"]["event"]["org"];
+    return true;
+  });
+  ASSERT_FALSE(removed.empty());
+  RecordsDigest digest;
+  for (const BundleRecord& r : input.records) digest.Add(r.seq, r.leaf_hash);
+  input.residents.records = digest.count();
+  input.residents.records_digest = digest.Finish();
+  NoteSigner log_signer;
+  ASSERT_TRUE(
+      ReadSecretKeyFile(*dir_ / ("ledger/" + std::string(storage::kLogKeyFile)), &log_signer).ok());
+  ASSERT_TRUE(
+      SignNote(FormatResidentsStatement(input.residents), log_signer, &input.residents_note).ok());
+  Status s = VerifyRendered(input, key);
   EXPECT_NE(s.message().find("the signer " + removed + " holds no key"), std::string::npos)
       << removed << ": " << s.ToString();
   EXPECT_EQ(s.field(), "events.jsonl");
