@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "api/http_handler.h"
 #include "api/reads.h"
@@ -843,6 +844,12 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
+  } catch (const nlohmann::json::exception& e) {
+    // The verbs with --server read the fields the protocol names from the server's answers; an
+    // answer without one, or with one of another type, is the server's error, not a crash.
+    return Report(Status::IOError(
+        "http_reply",
+        std::string("the server's answer lacks a field of the protocol: ") + e.what()));
   }
   return status;
 }

@@ -57,11 +57,12 @@ std::string TextOf(const json& value, const char* name) {
 void PrintSubmitResult(const json& r, const std::string& format) {
   if (format != "table") return PrintJsonLine(r);
   if (r.contains("error")) {
-    const json& e = r["error"];
-    std::cout << "rejected " << e["event_id"].dump() << " " << TextOf(e, "code")
-              << " field=" << e["field"].dump() << ": " << TextOf(e, "message") << "\n";
+    const json& e = r.at("error");
+    std::cout << "rejected " << e.value("event_id", json()).dump() << " " << TextOf(e, "code")
+              << " field=" << e.value("field", json()).dump() << ": " << TextOf(e, "message")
+              << "\n";
   } else {
-    std::cout << "seq " << r["seq"] << " " << TextOf(r, "id")
+    std::cout << "seq " << r.at("seq") << " " << TextOf(r, "id")
               << (r.value("duplicate", false) ? " (already recorded)" : "") << "\n";
   }
 }
@@ -254,11 +255,12 @@ int RemoteLog(const RemoteArgs& args, uint64_t from, uint64_t limit, const std::
     if (!s.ok()) return Report(s);
     for (const auto& r : records) {
       if (format == "table") {
-        const json& envelope = r["envelope"];
-        std::cout << r["seq"].get<uint64_t>() << "\t"
-                  << FormatDate(BusinessDay(r["recorded_at_ms"].get<int64_t>())) << "\t"
-                  << TextOf(envelope["event"], "type") << "\t" << TextOf(envelope["event"], "id")
-                  << "\t" << TextOf(envelope, "signer") << "\n";
+        const json& envelope = r.at("envelope");
+        std::cout << r.at("seq").get<uint64_t>() << "\t"
+                  << FormatDate(BusinessDay(r.at("recorded_at_ms").get<int64_t>())) << "\t"
+                  << TextOf(envelope.at("event"), "type") << "\t"
+                  << TextOf(envelope.at("event"), "id") << "\t" << TextOf(envelope, "signer")
+                  << "\n";
       } else {
         PrintJsonLine(r);
       }

@@ -321,6 +321,38 @@ TEST(ServePagesTest, ShowStopsAtPagesThatDoNotMakeOneList) {
   }
 }
 
+// Answers that are JSON but lack a field the protocol names, or hold it with another type, end
+// the client verbs with exit 1 and an error naming the server's answer; they never crash them.
+TEST(ServePagesTest, AnswersWithoutTheProtocolsFieldsAreErrorsNotCrashes) {
+  TestDir dir;
+  test::ExpectExit(FL_BINARY, dir, 0, {"keygen", "--name", "audit", "--out", "audit"});
+  struct Case {
+    const char* name;
+    std::vector<std::string> args;
+    const char* body;
+  };
+  const std::vector<Case> cases = {
+      {"log: seq of another type",
+       {"log", "--format", "table"},
+       R"([{"seq":"one","recorded_at_ms":1,"envelope":{}}])"},
+      {"log: no envelope", {"log", "--format", "table"}, R"([{"seq":1,"recorded_at_ms":1}])"},
+      {"log: a number for a record", {"log", "--format", "table"}, "[1]"},
+      {"proof: hashes of another type",
+       {"proof", "inclusion", "--seq", "1", "--format", "table"},
+       R"({"proof":[1]})"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ScriptedServer server([&](size_t, const std::string&) { return std::string(c.body); });
+    std::vector<std::string> args = c.args;
+    for (const char* a : {"--server", "", "--key", "audit.key"}) args.push_back(a);
+    args[args.size() - 3] = server.url();
+    CliResult r = test::RunBinary(FL_BINARY, dir, args);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("http_reply"), std::string::npos) << r.err;
+  }
+}
+
 // A server hands a disbursements list out in pages (here of 16 lines); `show --server` follows
 // them and prints what `show` prints on the ledger itself, in every format.
 TEST(ServePagesTest, ShowJoinsTheDisbursementPagesIntoTheWholeList) {
