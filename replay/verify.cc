@@ -323,8 +323,12 @@ class LedgerVerifier {
     record_ids_.Add(std::string_view(id.cStr(), id.size()), seq);
     s = SignerKey(*state_, pending.event, &pending.key);
     if (s.ok()) s = ApplyEvent(pending.event, EventContext{seq, r.getRecordedAtMs()}, state_.get());
-    if (!s.ok())
-      return Fail(seq, Bad(seq, "rule_violated", s.WithEventId(pending.event.id()).ToString()));
+    if (!s.ok()) {
+      // The rule's own code and field, and the event's id, as its submission would be refused.
+      return Fail(seq, Status::Corruption(
+                           s.code(), "seq " + std::to_string(seq) + ": " + s.message(), s.field())
+                           .WithEventId(pending.event.id()));
+    }
     s = views_->OnAccepted(pending.event, EventContext{seq, r.getRecordedAtMs()}, *state_);
     if (!s.ok()) return Fail(seq, Bad(seq, s.code(), s.message()));
     state_->Commit();

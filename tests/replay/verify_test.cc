@@ -3,6 +3,7 @@
 #include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <chrono>
 
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
@@ -375,6 +376,31 @@ TEST_F(VerifyTest, SwappedRecordsAreFound) {
   Status s = Verify(&report);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(report.first_bad_seq, 10u) << s.ToString();
+}
+
+// A record the rules refuse (here a district bureau's receipt of central money, written with its
+// tree as the log would have written it) is named by the rule's own code, the event's id and the
+// field, as the same event is when submitted, with its seq.
+TEST_F(VerifyTest, ARecordTheRulesRefuseIsNamedByItsRuleEventAndField) {
+  SignedEvent event = ledger_.Signed("yh-finance", Receipt("r-bad", "yh-finance", 100, "central"));
+  Status refused = ledger_.Append(event).status;
+  ASSERT_FALSE(refused.ok());
+  ASSERT_FALSE(refused.field().empty()) << refused.ToString();
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  PutRecord(size_ + 1, EncodeRecord(size_ + 1, now_ms, event).bytes);
+  RewriteTree();
+  ledger_.Reopen();
+  ASSERT_EQ(ledger_.journal().head().size, size_ + 1);
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(report.first_bad_seq, size_ + 1) << s.ToString();
+  EXPECT_EQ(s.kind(), Status::Kind::kCorruption) << s.ToString();
+  EXPECT_EQ(s.code(), refused.code()) << s.ToString();
+  EXPECT_EQ(s.event_id(), "r-bad") << s.ToString();
+  EXPECT_EQ(s.field(), refused.field()) << s.ToString();
+  EXPECT_EQ(s.message().rfind("seq " + std::to_string(size_ + 1) + ": ", 0), 0u) << s.ToString();
 }
 
 TEST_F(VerifyTest, ATamperedRegistryRowIsFound) {
