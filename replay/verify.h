@@ -17,7 +17,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "crypto/note.h"
 #include "crypto/status.h"
 #include "ledger/journal.h"
 
@@ -45,6 +47,18 @@ struct VerifyReport {
 // Ok if the ledger verifies. Otherwise Corruption naming the check (code), what failed
 // (message, which includes "seq N" where one record is at fault), and report->first_bad_seq.
 Status VerifyLedger(const Journal& journal, const VerifyOptions& options, VerifyReport* report);
+
+// Whether the ledger extends a checkpoint its reader kept from before (`note`, a signed
+// checkpoint, opened with `log_key`): the same origin, at least as many records, and the tree of
+// the ledger's first `size` records has the note's root. So an auditor who kept a checkpoint
+// finds a ledger rolled back, cut or forked since, which VerifyLedger alone cannot (such a
+// ledger is consistent in itself). Corruption "held_checkpoint_origin" (field "origin"),
+// "held_checkpoint_ahead" (the ledger holds fewer records; field "size") or
+// "held_checkpoint_root" (another tree at that size; field "root"); the note's own errors
+// (OpenCheckpoint) as they are.
+// REQUIRES: VerifyLedger passed on `journal` (its tree nodes are those of its records).
+Status VerifyHeldCheckpoint(const Journal& journal, std::string_view note,
+                            const NoteVerifier& log_key);
 
 // Keeps `memory` reachable until the process exits and never frees it: for a command's last
 // large structures, which the operating system takes back at once when the process ends (as

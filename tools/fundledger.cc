@@ -319,7 +319,8 @@ struct VerifyArgs {
   std::string data;
   unsigned threads = 0;
   std::string format = "table";
-  std::string log_key;  // the verifier key the auditor trusts; empty: the ledger's own
+  std::string log_key;            // the verifier key the auditor trusts; empty: the ledger's own
+  std::vector<std::string> held;  // checkpoints the auditor kept, which the ledger must extend
 };
 
 int Verify(const VerifyArgs& args) {
@@ -345,6 +346,11 @@ int Verify(const VerifyArgs& args) {
                                            ", not by the trusted log key " + trusted.name));
     }
   }
+  std::vector<std::string> held_notes(args.held.size());
+  for (size_t i = 0; i < args.held.size(); ++i) {
+    s = ReadInput(args.held[i], &held_notes[i], kNoteBytesMax);
+    if (!s.ok()) return Report(s);
+  }
   Progress progress("verifying");
   VerifyOptions options;
   options.threads = args.threads;
@@ -354,12 +360,17 @@ int Verify(const VerifyArgs& args) {
   VerifyReport report;
   s = VerifyLedger(*journal, options, &report);
   LeaveToExit(std::move(rebuilt));  // the command ends here
+  for (size_t i = 0; s.ok() && i < held_notes.size(); ++i) {
+    s = VerifyHeldCheckpoint(*journal, held_notes[i], journal->log_verifier());
+    if (!s.ok()) s = Status::Corruption(s.code(), args.held[i] + ": " + s.message(), s.field());
+  }
   Journal::Head head = journal->head();
   if (args.format == "json") {
     json out = {{"ok", s.ok()},
                 {"records", report.records},
                 {"signatures", report.signatures},
                 {"checkpoints", report.checkpoints},
+                {"held_checkpoints", held_notes.size()},
                 {"size", head.size},
                 {"root", Base64Encode(head.root)}};
     if (!s.ok()) {
@@ -370,6 +381,9 @@ int Verify(const VerifyArgs& args) {
   } else if (s.ok()) {
     std::cout << "ok: " << report.records << " records, " << report.signatures << " signatures, "
               << report.checkpoints << " checkpoints; root " << Base64Encode(head.root) << "\n";
+    for (const std::string& path : args.held) {
+      std::cout << "extends the held checkpoint " << path << "\n";
+    }
   }
   if (!s.ok()) {
     std::cerr << "fundledger: verification failed: " << s.ToString() << "\n";
@@ -610,6 +624,9 @@ int Main(int argc, char** argv) {
   verify_cmd->add_option("--log-key", verify.log_key,
                          "the log's verifier key (.pub) as obtained independently; checkpoints "
                          "must be signed by it");
+  verify_cmd->add_option("--checkpoint", verify.held,
+                         "a checkpoint (signed note file) kept from before: the ledger must "
+                         "extend it (repeatable)");
   AddFormat(verify_cmd, &verify.format, {"table", "json"});
   verify_cmd->callback([&] { status = Verify(verify); });
 

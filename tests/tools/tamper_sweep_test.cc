@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -443,6 +444,40 @@ TEST_F(TamperSweepTest, ARolledBackOrForkedLedgerFailsAnAuditorsConsistencyCheck
                 {"proof", "consistency", "--data", "grown", "--from", size, "--format", "json"});
   ASSERT_EQ(same.exit_code, 0) << Describe(same);
   EXPECT_EQ(json::parse(same.out)["root1"], checkpoint["root"]);
+  // `verify --checkpoint` makes the same check in one command, with the note as kept: the grown
+  // ledger extends it; the rolled-back one holds fewer records; the fork has another tree.
+  {
+    std::ofstream(*dir_ / "held.note") << checkpoint["note"].get<std::string>();
+    auto verify_held = [&](const std::string& data) {
+      return RunBinary(FL_BINARY, *dir_,
+                       {"verify", "--data", data, "--log-key", "demo/keys/log.pub", "--checkpoint",
+                        "held.note", "--format", "json"});
+    };
+    CliResult grown = verify_held("grown");
+    EXPECT_EQ(grown.exit_code, 0) << Describe(grown);
+    EXPECT_EQ(json::parse(grown.out, nullptr, false)["held_checkpoints"], 1) << grown.out;
+    struct Case {
+      const char* data;
+      const char* code;
+      const char* field;
+    };
+    for (const Case& c : {Case{"demo", "held_checkpoint_ahead", "size"},
+                          Case{"fork", "held_checkpoint_root", "root"}}) {
+      CliResult r = verify_held(c.data);
+      EXPECT_EQ(r.exit_code, 1) << c.data << ": " << Describe(r);
+      json out = json::parse(r.out, nullptr, false);
+      EXPECT_EQ(out["ok"], false) << c.data << ": " << r.out;
+      EXPECT_EQ(out["error"]["code"], c.code) << c.data << ": " << r.out;
+      EXPECT_EQ(out["error"]["field"], c.field) << c.data << ": " << r.out;
+    }
+    // A note of another log, or changed, is no checkpoint the ledger can extend.
+    std::string note = checkpoint["note"].get<std::string>();
+    note[note.find('\n') + 1] ^= 1;  // the tree size's first digit
+    std::ofstream(*dir_ / "held.note", std::ios::trunc) << note;
+    CliResult changed = verify_held("grown");
+    EXPECT_EQ(changed.exit_code, 1) << Describe(changed);
+    EXPECT_NE(changed.err.find("held.note: "), std::string::npos) << Describe(changed);
+  }
   fs::remove_all(*dir_ / "grown");
   fs::remove_all(*dir_ / "fork");
 }
