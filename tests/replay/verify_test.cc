@@ -3,7 +3,6 @@
 #include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
-#include <chrono>
 
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
@@ -386,10 +385,7 @@ TEST_F(VerifyTest, ARecordTheRulesRefuseIsNamedByItsRuleEventAndField) {
   Status refused = ledger_.Append(event).status;
   ASSERT_FALSE(refused.ok());
   ASSERT_FALSE(refused.field().empty()) << refused.ToString();
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  PutRecord(size_ + 1, EncodeRecord(size_ + 1, now_ms, event).bytes);
+  PutRecord(size_ + 1, EncodeRecord(size_ + 1, kTestNowMs, event).bytes);
   RewriteTree();
   ledger_.Reopen();
   ASSERT_EQ(ledger_.journal().head().size, size_ + 1);
@@ -401,6 +397,46 @@ TEST_F(VerifyTest, ARecordTheRulesRefuseIsNamedByItsRuleEventAndField) {
   EXPECT_EQ(s.event_id(), "r-bad") << s.ToString();
   EXPECT_EQ(s.field(), refused.field()) << s.ToString();
   EXPECT_EQ(s.message().rfind("seq " + std::to_string(size_ + 1) + ": ", 0), 0u) << s.ToString();
+}
+
+// A checkpoint kept from before must be one the ledger extends: the same log, no more records
+// than it holds, and its root at that size.
+TEST_F(VerifyTest, AHeldCheckpointIsExtendedOrNamed) {
+  VerifyReport report;
+  ASSERT_TRUE(Verify(&report).ok());
+  std::vector<Hash> proof;
+  Hash root, head_root;
+  ASSERT_TRUE(ledger_.journal().ConsistencyProof(size_, size_, &proof, &root, &head_root).ok());
+  const std::string origin = ledger_.journal().origin();
+  auto held = [&](const Checkpoint& c, const NoteSigner& signer) {
+    std::string note;
+    EXPECT_TRUE(SignCheckpoint(c, signer, &note).ok());
+    return VerifyHeldCheckpoint(ledger_.journal(), note, ledger_.journal().log_verifier());
+  };
+  const NoteSigner& log = ledger_.log_key();
+  EXPECT_TRUE(held({origin, size_, root}, log).ok());
+  Hash other = root;
+  other[0] ^= 1;
+  struct Case {
+    Checkpoint checkpoint;
+    const char* code;
+    const char* field;
+  };
+  for (const Case& c :
+       {Case{{"another.example/log", size_, root}, "held_checkpoint_origin", "origin"},
+        Case{{origin, size_ + 1, root}, "held_checkpoint_ahead", "size"},
+        Case{{origin, size_, other}, "held_checkpoint_root", "root"},
+        Case{{origin, size_ - 1, root}, "held_checkpoint_root", "root"}}) {
+    Status s = held(c.checkpoint, log);
+    EXPECT_EQ(s.code(), c.code) << s.ToString();
+    EXPECT_EQ(s.field(), c.field) << s.ToString();
+    EXPECT_EQ(s.kind(), Status::Kind::kCorruption) << s.ToString();
+  }
+  // Signed by another key under the same name: no checkpoint of this log.
+  NoteSigner impostor = log;
+  impostor.key = KeyPair::Generate();
+  impostor.key_hash = NoteKeyHash(impostor.name, impostor.key.public_key());
+  EXPECT_FALSE(held({origin, size_, root}, impostor).ok());
 }
 
 TEST_F(VerifyTest, ATamperedRegistryRowIsFound) {
