@@ -131,10 +131,11 @@ class Verifier {
   Verifier(const std::map<std::string, std::string>& files, const NoteVerifier& log_key)
       : files_(files), log_key_(log_key) {}
   Status Run(ExportSummary* out);
+  // Checks 2 and 3 alone. REQUIRES: files holds checkpoint.txt and residents.txt.
+  Status Notes();
 
  private:
   const std::string& File(const char* name) const { return files_.at(name); }
-  Status Notes();
   Status EventLine(size_t n, std::string_view line, uint64_t* last_seq);
   Status Published(size_t n, const json& item, BundleRecord* record);
   Status Withheld(size_t n, const BundleRecord& record);
@@ -368,7 +369,7 @@ Status VerifyBundleFiles(const std::map<std::string, std::string>& files,
 }
 
 Status VerifyBundleDir(const std::string& dir, const NoteVerifier& log_key, ExportSummary* out) {
-  std::map<std::string, std::string> files;
+  std::map<std::string, std::pair<fs::path, uintmax_t>> paths;  // by name: where, how large
   std::error_code ec;
   fs::directory_iterator it(dir, ec), end;
   if (ec) return Status::InvalidArgument("export_malformed", dir + ": " + ec.message());
@@ -378,13 +379,29 @@ Status VerifyBundleDir(const std::string& dir, const NoteVerifier& log_key, Expo
     if (!it->is_regular_file(ec)) return Malformed(name, 1, "not a regular file");
     uintmax_t size = it->file_size(ec);
     if (ec || size > SizeMax(name)) return Malformed(name, 1, "the file is too large");
-    std::ifstream stream(it->path(), std::ios::binary);
+    paths[name] = {it->path(), size};
+  }
+  if (ec) return Status::InvalidArgument("export_malformed", dir + ": " + ec.message());
+  for (const char* name : kBundleFiles) {
+    if (!paths.count(name)) return Malformed(name, 1, "the file is missing");
+  }
+  std::map<std::string, std::string> files;
+  auto read = [&](const std::string& name) {
+    const auto& [path, size] = paths.at(name);
+    std::ifstream stream(path, std::ios::binary);
     std::string content(size, '\0');
     stream.read(content.data(), std::streamsize(size));
     if (!stream) return Malformed(name, 1, "cannot be read");
-    files.emplace(name, std::move(content));
+    files[name] = std::move(content);
+    return Status::Ok();
+  };
+  // The signed notes first: a bundle not signed by the log key fails before its large files are
+  // read (events.jsonl may be 2 GiB).
+  for (const char* name : {"checkpoint.txt", "residents.txt"}) FL_RETURN_IF_ERROR(read(name));
+  FL_RETURN_IF_ERROR(Verifier(files, log_key).Notes());
+  for (const auto& [name, where] : paths) {
+    if (!files.count(name)) FL_RETURN_IF_ERROR(read(name));
   }
-  if (ec) return Status::InvalidArgument("export_malformed", dir + ": " + ec.message());
   return VerifyBundleFiles(files, log_key, out);
 }
 

@@ -43,7 +43,9 @@ Status VerifyBundleFiles(const std::map<std::string, std::string>& files,
                          const NoteVerifier& log_key, ExportSummary* out);
 
 // Reads the bundle in `dir` within the size limits (bundle.h), then VerifyBundleFiles. The same
-// failures, and "export_malformed" for a missing, extra or oversized file.
+// failures, and "export_malformed" for a missing, extra or oversized file. The signed notes are
+// read and checked (2 and 3) before the other files are read, so that a bundle the log key did
+// not sign costs no more memory than its notes.
 Status VerifyBundleDir(const std::string& dir, const NoteVerifier& log_key, ExportSummary* out);
 
 }  // namespace fundledger

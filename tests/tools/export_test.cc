@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -321,6 +323,33 @@ TEST_F(ExportTest, MissingExtraAndOversizedFilesFail) {
   test::WriteFile(*dir_ / "extra/notes.txt", "added");
   CliResult r = Run(1, {"verify-export", "extra", "--log-key", "ledger/keys/log.pub"});
   EXPECT_NE(r.err.find("notes.txt line 1: not a file of a bundle"), std::string::npos) << r.err;
+}
+
+// The peak of this process's resident memory (VmHWM), in bytes.
+size_t PeakResidentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return size_t(std::stoull(line.substr(6))) * 1024;
+  }
+  return 0;
+}
+
+// A bundle whose notes the log key did not sign fails before its large files are read: a
+// reader who downloaded a bundle of nearly 2 GiB from someone else spends no memory on it.
+TEST_F(ExportTest, ABundleTheLogKeyDidNotSignFailsBeforeItsLargeFilesAreRead) {
+  Run(0, {"export", "--data", "ledger", "--project", project_, "--out", "large"});
+  const std::string events = *dir_ / "large/events.jsonl";
+  std::filesystem::resize_file(events, kBundleEventsBytesMax - 1);  // sparse: no disk taken
+  NoteVerifier other;
+  ASSERT_TRUE(ReadPublicKey(*dir_ / "ledger/keys/operator.pub", &other).ok());
+  const size_t peak_before = PeakResidentBytes();
+  ASSERT_GT(peak_before, 0u);
+  ExportSummary summary;
+  Status s = VerifyBundleDir(*dir_ / "large", other, &summary);
+  EXPECT_EQ(s.field(), "checkpoint.txt") << s.ToString();
+  EXPECT_LT(PeakResidentBytes(), peak_before + (256 << 20));
+  std::filesystem::remove_all(*dir_ / "large");
 }
 
 // Signatures are checked with the keys of the bundle's registry events: a bundle rendered
