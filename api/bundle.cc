@@ -10,6 +10,7 @@
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
 #include "ledger/event.h"
+#include "ledger/fund_rules.h"
 #include "ledger/rules.h"
 #include "replay/reports.h"
 
@@ -65,6 +66,13 @@ Status BadStatement(size_t line, std::string_view what) {
                                  "line " + std::to_string(line) + ": " + std::string(what));
 }
 
+// Every amount of the residents lines is part of the ledger's volume, and every receipt and
+// household one of a withheld record of the bundle: within these bounds, each line's and their
+// sums, no figure the bundle adds up from them can pass what an int64 holds.
+constexpr int64_t kResidentAmountsMax = int64_t(kLedgerVolumeFenMax);
+constexpr int64_t kResidentReceiptsMax = int64_t(kBundleRecordsMax);
+constexpr int64_t kResidentHouseholdsMax = int64_t(kBundleRecordsMax) * UINT32_MAX;
+
 // One "withheld" or "residents" line.
 Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
                           ResidentsStatement* out) {
@@ -87,7 +95,8 @@ Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
     ResidentTotal t{std::string(f[1]), std::string(f[2]), std::string(f[3])};
     if (!ParseI64(f[4], &t.amount_fen) || !ParseI64(f[5], &t.households) ||
         !ParseI64(f[6], &t.receipts) || t.project.empty() || t.source_org.empty() ||
-        t.channel.empty()) {
+        t.channel.empty() || t.amount_fen > kResidentAmountsMax ||
+        t.receipts > kResidentReceiptsMax || t.households > kResidentHouseholdsMax) {
       return BadStatement(n, "residents PROJECT SOURCE_ORG CHANNEL AMOUNT_FEN HOUSEHOLDS RECEIPTS");
     }
     out->totals.push_back(std::move(t));
@@ -161,6 +170,19 @@ Status ParseResidentsStatement(std::string_view text, ResidentsStatement* out) {
   out->records = uint64_t(count);
   for (size_t i = 6; i < lines.size(); ++i) {
     FL_RETURN_IF_ERROR(ParseStatementItem(i + 1, Split(lines[i], ' '), out));
+  }
+  int64_t amounts = 0, receipts = 0, households = 0;  // each term within its bound: no overflow
+  for (size_t i = 0; i < out->totals.size(); ++i) {
+    const ResidentTotal& t = out->totals[i];
+    amounts += t.amount_fen;
+    receipts += t.receipts;
+    households += t.households;
+    if (amounts > kResidentAmountsMax || receipts > kResidentReceiptsMax ||
+        households > kResidentHouseholdsMax) {
+      return BadStatement(lines.size() - out->totals.size() + i + 1,
+                          "the residents lines add up to more than a ledger's volume (10^18 "
+                          "fen), or than a bundle's records or their households");
+    }
   }
   if (FormatResidentsStatement(*out) != text) {
     return BadStatement(1, "not in its one written form (order, spacing or numbers)");

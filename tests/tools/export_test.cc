@@ -418,6 +418,31 @@ TEST_F(ExportTest, TheStatementHasOneWrittenForm) {
   Status s = ParseResidentsStatement(no_records, &again);
   EXPECT_EQ(s.code(), "bad_residents_statement");
   EXPECT_NE(s.message().find("line 6: records COUNT DIGEST"), std::string::npos) << s.ToString();
+  // Resident sums within what a ledger can hold, each line and all of them together: no figure
+  // the verifier adds up from them can overflow.
+  ASSERT_FALSE(statement.totals.empty());
+  const size_t first_line = 7 + statement.withheld.size();
+  ResidentsStatement large = statement;
+  large.totals.resize(1);
+  large.totals[0].amount_fen = 1'000'000'000'000'000'001;
+  s = ParseResidentsStatement(FormatResidentsStatement(large), &again);
+  EXPECT_EQ(s.code(), "bad_residents_statement");
+  EXPECT_NE(s.message().find("line " + std::to_string(first_line) + ": residents PROJECT"),
+            std::string::npos)
+      << s.ToString();
+  large.totals[0].amount_fen = 600'000'000'000'000'000;
+  large.totals.push_back(large.totals[0]);
+  large.totals[1].channel = "z" + large.totals[1].channel;
+  s = ParseResidentsStatement(FormatResidentsStatement(large), &again);
+  EXPECT_NE(
+      s.message().find("line " + std::to_string(first_line + 1) + ": the residents lines add"),
+      std::string::npos)
+      << s.ToString();
+  large.totals[1].amount_fen = 400'000'000'000'000'000;
+  EXPECT_TRUE(ParseResidentsStatement(FormatResidentsStatement(large), &again).ok());
+  large.totals[1].receipts = int64_t(kBundleRecordsMax);
+  EXPECT_EQ(ParseResidentsStatement(FormatResidentsStatement(large), &again).code(),
+            "bad_residents_statement");
 }
 
 // Whoever passes a bundle on cannot leave a line of events.jsonl out, even with every other file
