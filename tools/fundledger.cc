@@ -693,6 +693,8 @@ int Main(int argc, char** argv) {
       ->add_option("--log-key", verify_export.log_key,
                    "the log's verifier key (.pub or its text) as obtained independently")
       ->required();
+  verify_export_cmd->add_option("--origin", verify_export.origin,
+                                "the log (its checkpoint origin line) the bundle must be of");
   verify_export_cmd->callback([&] { status = VerifyExport(verify_export); });
 
   ServeArgs serve;

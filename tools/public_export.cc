@@ -67,6 +67,13 @@ int VerifyExport(const VerifyExportArgs& args) {
   if (!s.ok()) return Report(s);
   ExportSummary summary;
   s = VerifyBundleDir(args.dir, log_key, &summary);
+  if (s.ok() && !args.origin.empty() && summary.checkpoint.origin != args.origin) {
+    s = Status::Rejected("export_invalid",
+                         "checkpoint.txt line 1: the checkpoint is of the log \"" +
+                             summary.checkpoint.origin + "\", not of \"" + args.origin +
+                             "\" (--origin)",
+                         "checkpoint.txt");
+  }
   if (!s.ok()) {
     std::cerr << "fundledger: the export does not verify: " << s.message() << "\n";
     return kExitFailure;

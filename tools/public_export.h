@@ -21,6 +21,7 @@ int Export(const ExportArgs& args);
 struct VerifyExportArgs {
   std::string dir;
   std::string log_key;  // the log's verifier key, a .pub file or the key text
+  std::string origin;   // if set, the log the checkpoint must be of (one key may sign several)
 };
 
 // Exit 0 and a summary when the bundle verifies; exit 1 naming the file and line otherwise.

@@ -297,6 +297,16 @@ TEST_F(ExportTest, TheCommandLineNamesTheFileAndLine) {
   // A key that is not the log's.
   r = Run(1, {"verify-export", "bundle", "--log-key", "ledger/keys/operator.pub"});
   EXPECT_NE(r.err.find("checkpoint.txt line 5:"), std::string::npos) << r.err;
+
+  // The log's key with the log's origin pinned: another log signed by the same key is refused.
+  const std::string checkpoint = ReadFile(*dir_ / "bundle/checkpoint.txt");
+  const std::string origin = checkpoint.substr(0, checkpoint.find('\n'));
+  Run(0, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--origin", origin});
+  r = Run(1, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--origin",
+              origin + "/staging"});
+  EXPECT_NE(r.err.find("checkpoint.txt line 1: the checkpoint is of the log \"" + origin + "\""),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(ExportTest, MissingExtraAndOversizedFilesFail) {
