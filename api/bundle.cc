@@ -320,6 +320,9 @@ class Fold {
   }
   void Add(uint64_t seq, const std::string& signer, const json& e);
   void AddResidents(const ResidentsStatement& residents);
+  // Whether the statement's receipts are as many as the withheld records that no event of the
+  // bundle reverses. InvalidArgument "residents_receipts_mismatch" otherwise.
+  Status CheckReceipts(const ResidentsStatement& residents) const;
   std::map<std::string, ProjectModel>& projects() { return projects_; }
   const std::map<std::string, Party>& orgs() const { return orgs_; }
   std::string last_date;
@@ -350,6 +353,7 @@ class Fold {
   void Finding(const std::string& signer, const json& e);
 
   std::set<std::string> withheld_ids_;
+  std::set<std::string> withheld_reversed_;  // withheld receipts a published event reverses
   std::map<std::string, ProjectModel> projects_;
   std::map<std::string, Party> orgs_;
   std::map<std::string, Movement> movements_;
@@ -517,7 +521,10 @@ void Fold::Refunded(uint64_t seq, const json& e) {
 void Fold::Reversed(const json& e) {
   std::string target = Str(e, "target");
   // A withheld receipt's reversal is in the signed resident totals, which are net.
-  if (withheld_ids_.count(target)) return;
+  if (withheld_ids_.count(target)) {
+    withheld_reversed_.insert(target);
+    return;
+  }
   auto it = movements_.find(target);
   if (it == movements_.end()) return;
   const Movement& m = it->second;
@@ -588,6 +595,20 @@ void Fold::AddResidents(const ResidentsStatement& residents) {
     p.money_in[kResident] += t.amount_fen;
     Role(p, t.source_org, "funder");
   }
+}
+
+Status Fold::CheckReceipts(const ResidentsStatement& residents) const {
+  int64_t counted = 0;  // within kResidentReceiptsMax (ParseResidentsStatement)
+  for (const ResidentTotal& t : residents.totals) counted += t.receipts;
+  const int64_t withheld = int64_t(withheld_ids_.size() - withheld_reversed_.size());
+  if (counted == withheld) return Status::Ok();
+  return Status::InvalidArgument("residents_receipts_mismatch",
+                                 "residents.txt line " +
+                                     std::to_string(7 + residents.withheld.size()) +
+                                     ": the residents lines count " + std::to_string(counted) +
+                                     " receipts, the bundle withholds " + std::to_string(withheld) +
+                                     " that none of its events reverses",
+                                 "residents.txt");
 }
 
 // ---- rendering ----
@@ -997,6 +1018,7 @@ Status RenderBundle(const BundleInput& in, std::vector<BundleFile>* out) {
     }
   }
   fold.AddResidents(in.residents);
+  FL_RETURN_IF_ERROR(fold.CheckReceipts(in.residents));
   Renderer render(in, fold);
   *out = {{"README.txt", render.Readme()},      {"checkpoint.txt", in.checkpoint_note},
           {"residents.txt", in.residents_note}, {"project.json", render.ProjectJson()},

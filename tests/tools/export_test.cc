@@ -399,6 +399,20 @@ BundleInput ReadInput(const std::map<std::string, std::string>& files, const Not
   return input;
 }
 
+// The statement of `input` made again over its records and signed by the log key, as a log that
+// signs what it is given would.
+void SignStatementAgain(const std::filesystem::path& ledger, BundleInput* input) {
+  RecordsDigest digest;
+  for (const BundleRecord& r : input->records) digest.Add(r.seq, r.leaf_hash);
+  input->residents.records = digest.count();
+  input->residents.records_digest = digest.Finish();
+  NoteSigner log_signer;
+  ASSERT_TRUE(ReadSecretKeyFile(ledger / storage::kLogKeyFile, &log_signer).ok());
+  ASSERT_TRUE(
+      SignNote(FormatResidentsStatement(input->residents), log_signer, &input->residents_note)
+          .ok());
+}
+
 Status VerifyRendered(const BundleInput& input, const NoteVerifier& key) {
   std::vector<BundleFile> rendered;
   Status s = RenderBundle(input, &rendered);
@@ -499,6 +513,33 @@ TEST_F(ExportTest, ALineLeftOutOfABundleFailsEvenWithTheFilesRenderedAgain) {
   EXPECT_EQ(s.field(), "events.jsonl");
 }
 
+// The statement's receipts are the withheld records that no event of the bundle reverses: a
+// statement that counts one more or one fewer fails, even signed by the log key.
+TEST_F(ExportTest, TheStatementsReceiptsAreTheWithheldRecordsNotReversed) {
+  const NoteVerifier key = LogKey();
+  BundleInput input = ReadInput(Files("bundle"), key, [](const json&) { return false; });
+  ASSERT_FALSE(input.residents.totals.empty());
+  // Two withheld receipts, one of them reversed (SetUpTestSuite), and the demo's own.
+  ASSERT_GE(input.residents.withheld.size(), 2u);
+  ASSERT_TRUE(VerifyRendered(input, key).ok());
+  for (int64_t change : {+1, -1}) {
+    BundleInput changed = input;
+    changed.residents.totals[0].receipts += change;
+    SignStatementAgain(*dir_ / "ledger", &changed);
+    std::vector<BundleFile> rendered;
+    EXPECT_EQ(RenderBundle(changed, &rendered).code(), "residents_receipts_mismatch");
+    // The bundle with that statement in it: the figures rendered from it would count the
+    // receipts it says, so it is the statement that fails, named as such.
+    auto files = Files("bundle");
+    files["residents.txt"] = changed.residents_note;
+    ExportSummary summary;
+    Status s = VerifyBundleFiles(files, key, &summary);
+    EXPECT_EQ(s.code(), "export_invalid") << change << ": " << s.ToString();
+    EXPECT_EQ(s.field(), "residents.txt") << change << ": " << s.ToString();
+    EXPECT_NE(s.message().find("the residents lines count"), std::string::npos) << s.ToString();
+  }
+}
+
 TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
   const NoteVerifier key = LogKey();
   // The first registration after the genesis is left out, and the statement signed again by
@@ -513,15 +554,7 @@ TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
     return true;
   });
   ASSERT_FALSE(removed.empty());
-  RecordsDigest digest;
-  for (const BundleRecord& r : input.records) digest.Add(r.seq, r.leaf_hash);
-  input.residents.records = digest.count();
-  input.residents.records_digest = digest.Finish();
-  NoteSigner log_signer;
-  ASSERT_TRUE(
-      ReadSecretKeyFile(*dir_ / ("ledger/" + std::string(storage::kLogKeyFile)), &log_signer).ok());
-  ASSERT_TRUE(
-      SignNote(FormatResidentsStatement(input.residents), log_signer, &input.residents_note).ok());
+  SignStatementAgain(*dir_ / "ledger", &input);
   Status s = VerifyRendered(input, key);
   EXPECT_NE(s.message().find("the signer " + removed + " holds no key"), std::string::npos)
       << removed << ": " << s.ToString();
