@@ -142,9 +142,13 @@ class RecordChecker {
     }
     for (const Pending& p : batch) {
       if (!VerifyEventSignature(p.key, p.event.canonical_event(), p.event.signature())) {
-        NoteFailure(p.seq,
-                    Bad(p.seq, "signature_invalid",
-                        "the signature does not verify with the signer's key at that point"));
+        // Named as the journal names it at submission: the field and the event's id.
+        NoteFailure(p.seq, Status::Corruption("signature_invalid",
+                                              "seq " + std::to_string(p.seq) +
+                                                  ": the signature does not verify with " +
+                                                  p.event.signer() + "'s key at that point",
+                                              "signature")
+                               .WithEventId(p.event.id()));
       }
     }
     checked_.fetch_add(batch.size(), std::memory_order_relaxed);

@@ -399,6 +399,26 @@ TEST_F(VerifyTest, ARecordTheRulesRefuseIsNamedByItsRuleEventAndField) {
   EXPECT_EQ(s.message().rfind("seq " + std::to_string(size_ + 1) + ": ", 0), 0u) << s.ToString();
 }
 
+// A record whose signature is not its signer's (here signed by another key under the signer's
+// name, written with its tree) is named as its submission would be: the code, the field and the
+// event's id, with its seq.
+TEST_F(VerifyTest, ARecordWithAnotherKeysSignatureIsNamedByItsEventAndField) {
+  SignedEvent event = TestLedger::SignedWith("xt-finance", KeyPair::Generate(),
+                                             Receipt("r-forged", "xt-finance", 5));
+  Status refused = ledger_.Append(event).status;
+  ASSERT_EQ(refused.code(), "signature_invalid") << refused.ToString();
+  PutRecord(size_ + 1, EncodeRecord(size_ + 1, kTestNowMs, event).bytes);
+  RewriteTree();
+  ledger_.Reopen();
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(report.first_bad_seq, size_ + 1) << s.ToString();
+  EXPECT_EQ(s.code(), "signature_invalid") << s.ToString();
+  EXPECT_EQ(s.field(), refused.field()) << s.ToString();
+  EXPECT_EQ(s.event_id(), "r-forged") << s.ToString();
+  EXPECT_EQ(s.message().rfind("seq " + std::to_string(size_ + 1) + ": ", 0), 0u) << s.ToString();
+}
+
 // A checkpoint kept from before must be one the ledger extends: the same log, no more records
 // than it holds, and its root at that size.
 TEST_F(VerifyTest, AHeldCheckpointIsExtendedOrNamed) {
