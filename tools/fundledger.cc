@@ -16,6 +16,7 @@
 #include "ledger/journal.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
+#include "ledger/storage_format.h"
 #include "replay/rebuild.h"
 #include "replay/reports.h"
 #include "replay/verify.h"
@@ -57,11 +58,30 @@ int Keygen(const KeygenArgs& args) {
     return Report(
         Status::InvalidArgument("bad_key_name", "a key name has no '+' or spaces", "name"));
   }
+  // Both files are new, or neither is written: a secret key must not sit beside another key's
+  // public half.
+  for (const char* ext : {".key", ".pub"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(args.out + ext, ec) || ec) {
+      return Report(Status::InvalidArgument(
+          "key_file_exists", args.out + ext + " exists; keys are never replaced", "out"));
+    }
+  }
   NoteSigner signer{args.name, 0, KeyPair::Generate()};
   signer.key_hash = NoteKeyHash(signer.name, signer.key.public_key());
   Status s = WriteSecretKeyFile(args.out + ".key", signer);
-  if (s.ok()) s = WritePublicKeyFile(args.out + ".pub", VerifierOf(signer));
-  if (!s.ok()) return Report(s);
+  if (!s.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(args.out + ".key", ec);  // a partly written key of our own, if any
+    return Report(s);
+  }
+  s = WritePublicKeyFile(args.out + ".pub", VerifierOf(signer));
+  if (!s.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(args.out + ".key", ec);
+    std::filesystem::remove(args.out + ".pub", ec);
+    return Report(s);
+  }
   std::cout << FormatVerifierKey(signer.name, signer.key.public_key()) << "\n";
   return kExitOk;
 }
@@ -81,20 +101,37 @@ int Init(const InitArgs& args) {
   Status s = ReadSecretKeyFile(args.log_key, &log_key);
   if (s.ok()) s = ReadSecretKeyFile(args.operator_key, &operator_key);
   if (!s.ok()) return Report(s);
-  Views views;
-  std::unique_ptr<Journal> journal;
-  s = CreateWithViews(args.data, args.origin, log_key, JournalOptions(), &views, &journal);
-  if (!s.ok()) return Report(s);
+  // The genesis signed before anything is created, so that a bad operator id is refused with
+  // nothing written.
   json genesis = GenesisEvent(args.operator_id, args.operator_name, operator_key.key.public_key(),
                               FormatDate(BusinessDay(NowMs())));
   SignedEvent event;
   s = SignedEvent::Sign(genesis, args.operator_id, operator_key.key, &event);
+  if (!s.ok()) return Report(s);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool dir_existed = fs::exists(args.data, ec);
+  Views views;
+  std::unique_ptr<Journal> journal;
+  s = CreateWithViews(args.data, args.origin, log_key, JournalOptions(), &views, &journal);
+  if (!s.ok()) return Report(s);
   std::vector<AppendResult> results;
-  if (s.ok()) s = journal->Append(std::span<const SignedEvent>(&event, 1), &results);
+  s = journal->Append(std::span<const SignedEvent>(&event, 1), &results);
   if (s.ok()) s = results[0].status;
   std::string note;
   if (s.ok()) s = journal->WriteCheckpoint(&note);
-  if (!s.ok()) return Report(s);
+  if (!s.ok()) {
+    // A ledger without its genesis would take the first operator registration anyone submits:
+    // what this init created goes, so that it can be run again.
+    journal.reset();
+    if (dir_existed) {
+      fs::remove_all(fs::path(args.data) / storage::kDatabaseDir, ec);
+      fs::remove(fs::path(args.data) / storage::kLogKeyFile, ec);
+    } else {
+      fs::remove_all(args.data, ec);
+    }
+    return Report(s);
+  }
   std::cout << note;
   return kExitOk;
 }

@@ -242,6 +242,41 @@ TEST_F(CliTest, KeygenWritesAnOwnerOnlySecretKeyAndItsPublicKey) {
   CliResult again = Run({"keygen", "--name", "xt-finance", "--out", "xt"});
   EXPECT_NE(again.exit_code, 0) << Describe(again);
   EXPECT_EQ(ReadFile(dir_ / "xt.pub"), pub);
+  // Nor may a new secret key be written beside another key's public half: with either file
+  // there, nothing is written.
+  test::WriteFile(dir_ / "yh.pub", pub);
+  CliResult beside = Expect(2, {"keygen", "--name", "yh-finance", "--out", "yh"});
+  EXPECT_NE(beside.err.find("key_file_exists"), std::string::npos) << beside.err;
+  EXPECT_FALSE(fs::exists(dir_ / "yh.key"));
+  EXPECT_EQ(ReadFile(dir_ / "yh.pub"), pub);
+}
+
+// An init refused after it began (an operator id or name the genesis rules refuse) leaves no
+// ledger behind: one without its genesis would take the first operator registration submitted.
+TEST_F(CliTest, ARefusedInitLeavesNothingAndCanBeRunAgain) {
+  Keygen("operator", "op");
+  Keygen("xiangtan.example", "log");
+  Expect(2, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+             "bad id", "--operator-key", "op.key"});
+  EXPECT_FALSE(fs::exists(dir_ / kData));
+  CliResult long_name =
+      Run({"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+           "operator", "--operator-name", std::string(1000, 'x'), "--operator-key", "op.key"});
+  EXPECT_NE(long_name.exit_code, 0) << Describe(long_name);
+  EXPECT_FALSE(fs::exists(dir_ / kData));
+  // Into a directory that was there before: only what init made goes.
+  fs::create_directories(dir_ / kData);
+  test::WriteFile(dir_ / (std::string(kData) + "/README"), "kept");
+  long_name =
+      Run({"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+           "operator", "--operator-name", std::string(1000, 'x'), "--operator-key", "op.key"});
+  EXPECT_NE(long_name.exit_code, 0) << Describe(long_name);
+  EXPECT_EQ(ReadFile(dir_ / (std::string(kData) + "/README")), "kept");
+  EXPECT_FALSE(fs::exists(dir_ / (std::string(kData) + "/db")));
+  EXPECT_FALSE(fs::exists(dir_ / (std::string(kData) + "/log.key")));
+  Expect(0, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+             "operator", "--operator-key", "op.key"});
+  EXPECT_EQ(LogSize(), 1u);
 }
 
 TEST_F(CliTest, GroupReadableSecretKeyIsRefused) {
