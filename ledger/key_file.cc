@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -14,15 +15,43 @@ namespace {
 
 constexpr size_t kKeyFileBytesMax = 4096;
 
+// Syncs the directory that holds `path`, so that a file just created in it survives a crash:
+// syncing the file's bytes does not make its directory entry durable.
+bool SyncParentDirectory(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return ok;
+}
+
+// Creates `path` (never replacing a file) holding `text`, durable with its directory entry once
+// this returns ok. On failure the file it created is removed, so that a later attempt can run.
 Status WriteNewFile(const std::string& path, const std::string& text, mode_t mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return Status::IOError("key_file_write", path + ": " + strerror(errno));
   // The umask may have narrowed the mode; make it exact.
-  bool ok = ::fchmod(fd, mode) == 0 &&
-            ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+  bool ok = ::fchmod(fd, mode) == 0;
+  if (ok) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    ok = n == ssize_t(text.size());
+    if (!ok && n >= 0) errno = EIO;  // a short write sets no errno
+  }
+  if (ok) ok = ::fsync(fd) == 0;
   int saved = errno;
   ::close(fd);
-  if (!ok) return Status::IOError("key_file_write", path + ": " + strerror(saved));
+  if (ok && !SyncParentDirectory(path)) {
+    ok = false;
+    saved = errno;
+  }
+  if (!ok) {
+    ::unlink(path.c_str());
+    return Status::IOError("key_file_write", path + ": " + strerror(saved));
+  }
   return Status::Ok();
 }
 

@@ -1,3 +1,5 @@
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "crypto/checkpoint.h"
@@ -646,6 +648,34 @@ TEST(KeyFile, SecretKeysAreOwnerOnly) {
   EXPECT_EQ(ReadSecretKeyFile(path.string(), &loaded).code(), "key_file_permissions");
   chmod(path.c_str(), 0640);
   EXPECT_EQ(ReadSecretKeyFile(path.string(), &loaded).code(), "key_file_permissions");
+  std::filesystem::remove(path);
+}
+
+// A key file that cannot be written whole is not left behind, part written, to block the next
+// attempt: here the process may write no byte to a file (RLIMIT_FSIZE 0; SIGXFSZ ignored, so the
+// write fails with EFBIG).
+TEST(KeyFile, AKeyFileWrittenInPartIsRemoved) {
+  auto path = std::filesystem::temp_directory_path() / ("fl-key-part-" + std::to_string(getpid()));
+  std::filesystem::remove(path);
+  NoteSigner signer{"xt-finance", 0, KeyPair::Generate()};
+  signer.key_hash = NoteKeyHash(signer.name, signer.key.public_key());
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct sigaction ignore {
+  }, old_action{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &old_action), 0);
+  struct rlimit none = saved;
+  none.rlim_cur = 0;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &none), 0);
+  Status s = WriteSecretKeyFile(path.string(), signer);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ASSERT_EQ(sigaction(SIGXFSZ, &old_action, nullptr), 0);
+  EXPECT_EQ(s.code(), "key_file_write") << s.ToString();
+  EXPECT_NE(s.message().find("too large"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  // The next attempt, with room, writes it.
+  ASSERT_TRUE(WriteSecretKeyFile(path.string(), signer).ok());
   std::filesystem::remove(path);
 }
 
