@@ -178,7 +178,12 @@ int Sign(const SignArgs& args) {
   if (s.ok()) s = ReadInput(args.input, &body);
   std::vector<json> envelopes;
   if (s.ok()) s = SignItems(body, key, signer, &envelopes);
-  if (!s.ok()) return Report(s);
+  if (!s.ok()) {
+    // An event that does not encode is bad input, as a line that is not JSON is: no rule is
+    // checked here, so nothing signs with exit 1 but a failure to read or write.
+    int code = Report(s);
+    return s.kind() == Status::Kind::kInvalidArgument ? kExitUsage : code;
+  }
   for (const auto& e : envelopes) PrintJsonLine(e);
   return kExitOk;
 }

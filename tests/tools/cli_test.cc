@@ -430,6 +430,13 @@ TEST_F(CliTest, BadUsageExitsTwo) {
   Expect(2, {"proof", "inclusion", "--data", kData, "--seq", "5"});  // past the head
   Expect(2, {"proof", "consistency", "--data", kData});              // no --from
   Expect(2, {"submit", "--data", kData, "--key", "missing.key", "-"}, event);
+  // An event `sign` cannot encode is bad input, as a line that is not JSON is, and is named.
+  json bogus = Receipt("r9", 1);
+  bogus["bogus"] = 1;
+  CliResult unknown = Expect(2, {"sign", "--key", "op.key", "-"}, bogus.dump());
+  EXPECT_NE(unknown.err.find("r9"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("bogus"), std::string::npos) << unknown.err;
+  Expect(2, {"sign", "--key", "op.key", "-"}, "{not json");
   EXPECT_EQ(LogSize(), 1u);
 }
 
