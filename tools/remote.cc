@@ -49,6 +49,13 @@ Status ParseReply(const HttpReply& reply, json* out) {
   return Status::Ok();
 }
 
+// A server's answer that is not of the form the protocol says is the server's error, not the
+// user's: exit 1, not the usage code a client's own bad view JSON would get.
+Status AnswerError(const Status& s) {
+  if (s.ok() || s.kind() != Status::Kind::kInvalidArgument) return s;
+  return Status::IOError(s.code(), "the server's answer: " + s.message());
+}
+
 std::string TextOf(const json& value, const char* name) {
   auto it = value.find(name);
   return it != value.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -176,7 +183,7 @@ Status JoinedDisbursements(Remote& remote, const ViewQuery& query, const std::st
     FL_RETURN_IF_ERROR(Get(remote, target, &reply));
     FL_RETURN_IF_ERROR(ParseReply(reply, &page));
     Disbursements d;  // checks the page's form
-    FL_RETURN_IF_ERROR(DisbursementsFromJson(page, &d));
+    FL_RETURN_IF_ERROR(AnswerError(DisbursementsFromJson(page, &d)));
     auto seq = page.find("as_of_seq");
     if (seq == page.end() || !seq->is_number_unsigned()) return wrong("no as_of_seq");
     if (first_page) {
@@ -213,7 +220,7 @@ int RemoteShow(const RemoteArgs& args, const ViewQuery& view_query, const std::s
     json joined;
     Disbursements d;
     s = JoinedDisbursements(remote, view_query, target + "&format=json", &joined);
-    if (s.ok() && format != "json") s = DisbursementsFromJson(joined, &d);
+    if (s.ok() && format != "json") s = AnswerError(DisbursementsFromJson(joined, &d));
     if (!s.ok()) return Report(s);
     if (format == "json") {
       PrintJsonLine(joined);

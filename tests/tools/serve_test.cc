@@ -330,6 +330,7 @@ TEST(ServePagesTest, AnswersWithoutTheProtocolsFieldsAreErrorsNotCrashes) {
     const char* name;
     std::vector<std::string> args;
     const char* body;
+    const char* error = "http_reply";
   };
   const std::vector<Case> cases = {
       {"log: seq of another type",
@@ -340,6 +341,10 @@ TEST(ServePagesTest, AnswersWithoutTheProtocolsFieldsAreErrorsNotCrashes) {
       {"proof: hashes of another type",
        {"proof", "inclusion", "--seq", "1", "--format", "table"},
        R"({"proof":[1]})"},
+      {"show: a view without its figures",
+       {"show", "disbursements", "--project", "p1", "--format", "csv"},
+       R"({"view":"disbursements","as_of_seq":3})",
+       "bad_view_json: the server's answer"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -349,7 +354,7 @@ TEST(ServePagesTest, AnswersWithoutTheProtocolsFieldsAreErrorsNotCrashes) {
     args[args.size() - 3] = server.url();
     CliResult r = test::RunBinary(FL_BINARY, dir, args);
     EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_NE(r.err.find("http_reply"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
   }
 }
 
