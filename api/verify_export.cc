@@ -353,8 +353,9 @@ Status Verifier::Run(ExportSummary* out) {
   }
   std::vector<BundleFile> expected;
   Status s = RenderBundle(input_, &expected);
-  if (s.code() == "residents_receipts_mismatch")
+  if (s.code() == "residents_receipts_mismatch") {
     return Status::Rejected("export_invalid", s.message(), s.field());
+  }
   if (!s.ok()) return Invalid("events.jsonl", 1, s.message());
   for (const BundleFile& file : expected) FL_RETURN_IF_ERROR(Compare(file));
   FL_RETURN_IF_ERROR(Signatures());
