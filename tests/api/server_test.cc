@@ -1440,18 +1440,29 @@ struct HeldBuilds {
   }
 };
 
+// Public reads of `ledger` at a checkpoint, with their first build (of project p1's bundle, asked
+// for by a reader) held by `builds`.
+struct HeldPublicReads {
+  explicit HeldPublicReads(TestLedger& ledger)
+      : reads(ledger.journal(), gate, &ledger.log_key(), builds.BeforeBuild()) {
+    std::string note;
+    EXPECT_TRUE(ledger.journal().WriteCheckpoint(&note).ok());
+    reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", builds.Done());
+    builds.WaitHeld();
+  }
+  HeldBuilds builds;
+  ReadGate gate;
+  PublicReads reads;
+};
+
 // At most kPublicWaitersMax readers wait for public builds at once: past that the next reader
 // whose answer is not at hand is refused public_busy at once, and not kept waiting (holding a
 // connection) with the others. Those that wait get their answers once the build is done.
 TEST_F(ServerTest, PublicReadersWaitingAreBounded) {
-  HeldBuilds builds;
-  ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key(), builds.BeforeBuild());
-  std::string note;
-  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  HeldPublicReads held(L);
+  HeldBuilds& builds = held.builds;
+  PublicReads& reads = held.reads;
   auto done = builds.Done();
-  reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
-  builds.WaitHeld();
   // The same bundle's files, and a summary of another scope (a build of its own).
   for (size_t i = 1; i < kPublicWaitersMax; ++i) {
     reads.ExportFile({ScopeKind::kProject, "p1"}, i % 2 ? "funding.csv" : "project.json", done);
@@ -1489,18 +1500,14 @@ TEST_F(ServerTest, PublicReadersWaitingAreBounded) {
 // hand is refused 503 public_busy at once. Refusing (as a stopping server does) answers the
 // builds still waiting "stopping" at once, and the one running when it is done.
 TEST_F(ServerTest, PublicBuildsWaitingAreBounded) {
-  HeldBuilds builds;
-  ReadGate gate;
-  PublicReads reads(L.journal(), gate, &L.log_key(), builds.BeforeBuild());
-  std::string note;
-  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  // The first build, held; then more summaries of other scopes than may wait besides it.
+  HeldPublicReads held(L);
+  HeldBuilds& builds = held.builds;
+  PublicReads& reads = held.reads;
   auto done = builds.Done();
   std::mutex& mu = builds.mu;
   std::map<std::string, int>& outcomes = builds.outcomes;
   int& answered = builds.answered;
-  // The first build, held; then more summaries of other scopes than may wait besides it.
-  reads.ExportFile({ScopeKind::kProject, "p1"}, "events.jsonl", done);
-  builds.WaitHeld();
   const int summaries = int(kPublicBuildsMax) + 5;
   for (int i = 0; i < summaries; ++i) {
     reads.Summary({ScopeKind::kRegion, "r" + std::to_string(i)}, done);
