@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "crypto/encoding.h"
+#include "crypto/merkle.h"
 
 namespace fundledger {
 namespace {
@@ -83,6 +84,45 @@ Status OpenCheckpoint(std::string_view note, const NoteVerifier& verifier, Check
   std::string body;
   FL_RETURN_IF_ERROR(OpenNote(note, verifier, &body));
   return ParseCheckpointBody(body, out);
+}
+
+Status CheckpointExtends(const Checkpoint& held, const Checkpoint& latest,
+                         std::span<const Hash> proof) {
+  if (held.origin != latest.origin) {
+    return Status::Corruption(
+        "held_checkpoint_origin",
+        "the held checkpoint is of the log \"" + held.origin + "\", not \"" + latest.origin + "\"",
+        "origin");
+  }
+  const std::string sizes =
+      std::to_string(held.size) + " records to " + std::to_string(latest.size);
+  if (held.size > latest.size) {
+    return Status::Corruption("held_checkpoint_ahead",
+                              "the held checkpoint signs " + std::to_string(held.size) +
+                                  " records, the log now " + std::to_string(latest.size) +
+                                  ": records were removed or the log rolled back",
+                              "size");
+  }
+  bool extends = false;
+  if (held.size == 0) {
+    extends = held.root == MerkleEmptyRoot();
+  } else if (held.size == latest.size) {
+    extends = held.root == latest.root && proof.empty();
+  } else {
+    extends = MerkleVerifyConsistency(held.size, latest.size, held.root, latest.root, proof).ok();
+  }
+  if (!extends) {
+    return Status::Corruption(
+        "held_checkpoint_root",
+        "from " + sizes +
+            " records, the log's history does not lead from the held checkpoint's "
+            "root " +
+            Base64Encode(held.root) + " to its root " + Base64Encode(latest.root) +
+            ": it differs from the history the log signed (a fork), or the consistency proof is "
+            "false",
+        "root");
+  }
+  return Status::Ok();
 }
 
 }  // namespace fundledger

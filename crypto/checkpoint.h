@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,15 @@ Status ParseCheckpointBody(std::string_view body, Checkpoint* out);
 Status SignCheckpoint(const Checkpoint& checkpoint, const NoteSigner& signer, std::string* note);
 // Verifies the note's signature by `verifier` and parses its body.
 Status OpenCheckpoint(std::string_view note, const NoteVerifier& verifier, Checkpoint* out);
+
+// Whether the log's checkpoint `latest` extends the checkpoint `held` that someone kept from
+// before (both opened with the log's key): of the same origin, at least as large, and the RFC 9162
+// consistency proof `proof` from held.size to latest.size leads from held.root to latest.root
+// (equal roots at equal sizes; the empty tree's root at size 0). Otherwise Corruption
+// "held_checkpoint_origin" (field origin), "held_checkpoint_ahead" (field size: records were
+// removed or the log rolled back) or "held_checkpoint_root" (field root: a fork, or a false
+// proof).
+Status CheckpointExtends(const Checkpoint& held, const Checkpoint& latest,
+                         std::span<const Hash> proof);
 
 }  // namespace fundledger

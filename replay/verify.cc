@@ -655,31 +655,14 @@ Status VerifyHeldCheckpoint(const Journal& journal, std::string_view note,
                             const NoteVerifier& log_key) {
   Checkpoint held;
   FL_RETURN_IF_ERROR(OpenCheckpoint(note, log_key, &held));
-  if (held.origin != journal.origin()) {
-    return Status::Corruption("held_checkpoint_origin",
-                              "the held checkpoint is of the log \"" + held.origin +
-                                  "\", this ledger is \"" + journal.origin() + "\"",
-                              "origin");
+  const Journal::Head head = journal.head();
+  const Checkpoint latest{journal.origin(), head.size, head.root};
+  std::vector<Hash> proof;
+  if (held.origin == latest.origin && held.size > 0 && held.size < head.size) {
+    Hash root1, root2;
+    FL_RETURN_IF_ERROR(journal.ConsistencyProof(held.size, head.size, &proof, &root1, &root2));
   }
-  const uint64_t size = journal.head().size;
-  if (held.size > size) {
-    return Status::Corruption("held_checkpoint_ahead",
-                              "the held checkpoint signs " + std::to_string(held.size) +
-                                  " records, the ledger holds " + std::to_string(size) +
-                                  ": records were removed or the ledger rolled back",
-                              "size");
-  }
-  Hash root = MerkleEmptyRoot();
-  if (held.size > 0) FL_RETURN_IF_ERROR(MerkleRoot(journal.tree(), held.size, &root));
-  if (root != held.root) {
-    return Status::Corruption("held_checkpoint_root",
-                              "the ledger's tree of " + std::to_string(held.size) +
-                                  " records has the root " + Base64Encode(root) +
-                                  ", the held checkpoint " + Base64Encode(held.root) +
-                                  ": its history differs from the one the log signed (a fork)",
-                              "root");
-  }
-  return Status::Ok();
+  return CheckpointExtends(held, latest, proof);
 }
 
 }  // namespace fundledger

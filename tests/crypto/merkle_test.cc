@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
 
 namespace fundledger {
@@ -473,6 +474,47 @@ TEST(MerkleTest, ConsistencyProofsVerifyForEveryPairOfSizes) {
       EXPECT_FALSE(MerkleVerifyConsistency(size1, size2, root1, root2, preceded).ok());
     }
   }
+}
+
+// CheckpointExtends: what a reader who kept a checkpoint accepts as the log's next one.
+TEST(MerkleTest, ACheckpointExtendsTheHeldOneExactlyWhenTheProofSaysSo) {
+  const Tree& tree = SmallTrees();
+  const auto at = [&](uint64_t size) {
+    return Checkpoint{"example.org/log", size, NaiveMth(tree.leaves, 0, size)};
+  };
+  const auto code = [](const Status& s) { return s.ok() ? std::string("ok") : s.code(); };
+  const MapNodeReader reader(&tree.nodes, 40);
+  std::vector<Hash> proof;
+  ASSERT_TRUE(MerkleConsistencyProof(reader, 13, 40, &proof).ok());
+  EXPECT_EQ(code(CheckpointExtends(at(13), at(40), proof)), "ok");
+  EXPECT_EQ(code(CheckpointExtends(at(40), at(40), {})), "ok");
+  EXPECT_EQ(code(CheckpointExtends(at(0), at(40), {})), "ok");
+  // A fork: another root at the held size, or at the latest size.
+  Checkpoint forked = at(13);
+  forked.root[0] ^= 1;
+  EXPECT_EQ(code(CheckpointExtends(forked, at(40), proof)), "held_checkpoint_root");
+  forked = at(40);
+  forked.root[5] ^= 1;
+  EXPECT_EQ(code(CheckpointExtends(at(13), forked, proof)), "held_checkpoint_root");
+  EXPECT_EQ(code(CheckpointExtends(at(40), forked, {})), "held_checkpoint_root");
+  Checkpoint empty_other = at(0);
+  empty_other.root = at(1).root;
+  EXPECT_EQ(code(CheckpointExtends(empty_other, at(40), {})), "held_checkpoint_root");
+  // A proof that is not the one between those sizes; hashes where none are due.
+  std::vector<Hash> other;
+  ASSERT_TRUE(MerkleConsistencyProof(reader, 12, 40, &other).ok());
+  EXPECT_EQ(code(CheckpointExtends(at(13), at(40), other)), "held_checkpoint_root");
+  EXPECT_EQ(code(CheckpointExtends(at(13), at(40), {})), "held_checkpoint_root");
+  EXPECT_EQ(code(CheckpointExtends(at(40), at(40), proof)), "held_checkpoint_root");
+  // Rolled back, or another log.
+  const Status ahead = CheckpointExtends(at(41), at(40), {});
+  EXPECT_EQ(code(ahead), "held_checkpoint_ahead");
+  EXPECT_EQ(ahead.field(), "size");
+  Checkpoint elsewhere = at(13);
+  elsewhere.origin = "example.org/other";
+  const Status origin = CheckpointExtends(elsewhere, at(40), proof);
+  EXPECT_EQ(code(origin), "held_checkpoint_origin");
+  EXPECT_EQ(origin.field(), "origin");
 }
 
 TEST(MerkleTest, ProofRequestsOutsideTheTreeAreInvalid) {
