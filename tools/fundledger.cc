@@ -275,20 +275,66 @@ struct CheckpointArgs {
   std::string data;
   std::string format = "note";
   RemoteArgs remote;
+  HeldCheckpoints held;
 };
 
+// Whether the ledger's checkpoints are signed by the log key the reader trusts (a verifier key
+// file or its text). A ledger rewritten whole, with checkpoints re-signed by a new key, is
+// consistent with its own stored key; only a key obtained independently anchors it.
+Status CheckTrustedLogKey(const Journal& journal, const std::string& log_key) {
+  NoteVerifier trusted;
+  FL_RETURN_IF_ERROR(ReadPublicKey(log_key, &trusted));
+  const NoteVerifier& stored = journal.log_verifier();
+  if (trusted.name != stored.name || trusted.key != stored.key) {
+    return Status::Corruption("log_key_mismatch",
+                              "the ledger's checkpoints are signed by " + stored.name +
+                                  ", not by the trusted log key " + trusted.name);
+  }
+  return Status::Ok();
+}
+
+// Reads the checkpoints a reader kept (signed notes).
+Status ReadHeldNotes(const std::vector<std::string>& files, std::vector<std::string>* notes) {
+  notes->assign(files.size(), std::string());
+  for (size_t i = 0; i < files.size(); ++i) {
+    FL_RETURN_IF_ERROR(ReadInput(files[i], &(*notes)[i], kNoteBytesMax));
+  }
+  return Status::Ok();
+}
+
+// Whether the ledger extends each held checkpoint; an error names the file.
+Status CheckHeldNotes(const Journal& journal, const std::vector<std::string>& files,
+                      const std::vector<std::string>& notes) {
+  for (size_t i = 0; i < notes.size(); ++i) {
+    Status s = VerifyHeldCheckpoint(journal, notes[i], journal.log_verifier());
+    if (!s.ok()) return Status::Corruption(s.code(), files[i] + ": " + s.message(), s.field());
+  }
+  return Status::Ok();
+}
+
 int CheckpointCmd(const CheckpointArgs& args) {
-  if (!args.remote.server.empty()) return RemoteCheckpoint(args.remote, args.format);
+  if (!args.remote.server.empty()) return RemoteCheckpoint(args.remote, args.held, args.format);
+  std::vector<std::string> held_notes;
+  Status s = ReadHeldNotes(args.held.files, &held_notes);
+  if (!s.ok()) return Report(s);
   Views views;  // before the journal, which uses it
   std::unique_ptr<Journal> journal;
-  Status s = OpenLedger(args.data, &views, &journal);
+  s = OpenLedger(args.data, &views, &journal);
+  if (s.ok() && !args.held.log_key.empty()) s = CheckTrustedLogKey(*journal, args.held.log_key);
+  // Checked before a checkpoint is signed: a ledger that does not extend what a reader holds
+  // gets no new checkpoint from this command.
+  if (s.ok()) s = CheckHeldNotes(*journal, args.held.files, held_notes);
   json out;
   if (s.ok()) s = CheckpointJson(*journal, &out);
   if (!s.ok()) return Report(s);
+  if (!args.held.files.empty()) out["held_checkpoints"] = held_notes.size();
   if (args.format == "json") {
     PrintJsonLine(out);
   } else {
     std::cout << out["note"].get<std::string>();
+  }
+  for (const std::string& path : args.held.files) {
+    std::cerr << "the log extends the held checkpoint " << path << "\n";
   }
   return kExitOk;
 }
@@ -376,23 +422,12 @@ int Verify(const VerifyArgs& args) {
     return Report(s);
   }
   if (!args.log_key.empty()) {
-    // A ledger rewritten whole, with checkpoints re-signed by a new key, verifies against its
-    // own stored key; only a key obtained independently anchors it.
-    NoteVerifier trusted;
-    s = ReadPublicKey(args.log_key, &trusted);
-    if (!s.ok()) return Report(s);
-    const NoteVerifier& stored = journal->log_verifier();
-    if (trusted.name != stored.name || trusted.key != stored.key) {
-      return Report(Status::Corruption("log_key_mismatch",
-                                       "the ledger's checkpoints are signed by " + stored.name +
-                                           ", not by the trusted log key " + trusted.name));
-    }
-  }
-  std::vector<std::string> held_notes(args.held.size());
-  for (size_t i = 0; i < args.held.size(); ++i) {
-    s = ReadInput(args.held[i], &held_notes[i], kNoteBytesMax);
+    s = CheckTrustedLogKey(*journal, args.log_key);
     if (!s.ok()) return Report(s);
   }
+  std::vector<std::string> held_notes;
+  s = ReadHeldNotes(args.held, &held_notes);
+  if (!s.ok()) return Report(s);
   Progress progress("verifying");
   VerifyOptions options;
   options.threads = args.threads;
@@ -402,10 +437,7 @@ int Verify(const VerifyArgs& args) {
   VerifyReport report;
   s = VerifyLedger(*journal, options, &report);
   LeaveToExit(std::move(rebuilt));  // the command ends here
-  for (size_t i = 0; s.ok() && i < held_notes.size(); ++i) {
-    s = VerifyHeldCheckpoint(*journal, held_notes[i], journal->log_verifier());
-    if (!s.ok()) s = Status::Corruption(s.code(), args.held[i] + ": " + s.message(), s.field());
-  }
+  if (s.ok()) s = CheckHeldNotes(*journal, args.held, held_notes);
   Journal::Head head = journal->head();
   if (args.format == "json") {
     json out = {{"ok", s.ok()},
@@ -626,9 +658,21 @@ int Main(int argc, char** argv) {
   auto* checkpoint_cmd =
       app.add_subcommand("checkpoint", "sign a checkpoint at the head if needed and print it");
   AddLedgerOrServer(checkpoint_cmd, &checkpoint.data, &checkpoint.remote, /*signs_reads=*/true);
+  checkpoint_cmd->add_option("--log-key", checkpoint.held.log_key,
+                             "the log's verifier key (.pub) as obtained independently; the "
+                             "checkpoint must be signed by it");
+  checkpoint_cmd->add_option("--checkpoint", checkpoint.held.files,
+                             "a checkpoint (signed note file) kept from before: the log must "
+                             "extend it, which a server proves (repeatable)");
   AddFormat(checkpoint_cmd, &checkpoint.format, {"note", "json"});
   checkpoint_cmd->callback([&] {
     RequireLedgerOrServer(checkpoint.data, checkpoint.remote);
+    if (!checkpoint.remote.server.empty() && !checkpoint.held.files.empty() &&
+        checkpoint.held.log_key.empty()) {
+      throw CLI::ValidationError("--checkpoint",
+                                 "with --server, a held checkpoint is checked against the log's "
+                                 "key given by --log-key, not one the server names");
+    }
     status = CheckpointCmd(checkpoint);
   });
 

@@ -8,6 +8,9 @@
 #include "api/http_handler.h"
 #include "api/reads.h"
 #include "api/server.h"
+#include "crypto/checkpoint.h"
+#include "crypto/encoding.h"
+#include "crypto/merkle.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
 #include "replay/views.h"
@@ -279,18 +282,107 @@ int RemoteLog(const RemoteArgs& args, uint64_t from, uint64_t limit, const std::
   return kExitOk;
 }
 
-int RemoteCheckpoint(const RemoteArgs& args, const std::string& format) {
+namespace {
+
+// The server's consistency proof from size1 to size2 records. A proof in another form than
+// the protocol's is the server's error (http_reply); whether it proves anything is for
+// CheckpointExtends.
+Status FetchConsistencyProof(Remote& remote, uint64_t size1, uint64_t size2,
+                             std::vector<Hash>* proof) {
+  HttpReply reply;
+  json answer;
+  FL_RETURN_IF_ERROR(
+      Get(remote,
+          "/v1/proofs/consistency?from=" + std::to_string(size1) + "&to=" + std::to_string(size2),
+          &reply));
+  FL_RETURN_IF_ERROR(ParseReply(reply, &answer));
+  const auto malformed = [&](const std::string& what) {
+    return Status::IOError("http_reply", "the server's consistency proof from " +
+                                             std::to_string(size1) + " to " +
+                                             std::to_string(size2) + " records: " + what);
+  };
+  if (answer.at("size1") != size1 || answer.at("size2") != size2) {
+    return malformed("it is between other sizes (" + answer.at("size1").dump() + " to " +
+                     answer.at("size2").dump() + ")");
+  }
+  const json& hashes = answer.at("proof");
+  // RFC 9162: at most one hash per level on each side of the split.
+  if (!hashes.is_array() || hashes.size() > 2 * size_t(kMerkleLevelsMax)) {
+    return malformed("\"proof\" is not a list of at most " + std::to_string(2 * kMerkleLevelsMax) +
+                     " hashes");
+  }
+  proof->clear();
+  for (const json& h : hashes) {
+    std::vector<uint8_t> bytes;
+    Hash hash;
+    if (!h.is_string() || !Base64Decode(h.get<std::string>(), &bytes, hash.size()).ok() ||
+        bytes.size() != hash.size()) {
+      return malformed("a hash is not 32 bytes of base64");
+    }
+    std::copy(bytes.begin(), bytes.end(), hash.begin());
+    proof->push_back(hash);
+  }
+  return Status::Ok();
+}
+
+// Checks the server's checkpoint `note` against the trusted log key and each held checkpoint
+// (`held_notes`, read from held.files), and sets `*out` to what the note says.
+Status CheckServerCheckpoint(Remote& remote, const HeldCheckpoints& held,
+                             const std::vector<std::string>& held_notes, const std::string& note,
+                             json* out) {
+  NoteVerifier log_key;
+  FL_RETURN_IF_ERROR(ReadPublicKey(held.log_key, &log_key));
+  Checkpoint latest;
+  Status s = OpenCheckpoint(note, log_key, &latest);
+  if (!s.ok()) {
+    return Status::Corruption(s.code(), "the server's checkpoint: " + s.message(), "note");
+  }
+  for (size_t i = 0; i < held_notes.size(); ++i) {
+    Checkpoint kept;
+    s = OpenCheckpoint(held_notes[i], log_key, &kept);
+    std::vector<Hash> proof;
+    if (s.ok() && kept.origin == latest.origin && kept.size > 0 && kept.size < latest.size) {
+      FL_RETURN_IF_ERROR(FetchConsistencyProof(remote, kept.size, latest.size, &proof));
+    }
+    if (s.ok()) s = CheckpointExtends(kept, latest, proof);
+    if (!s.ok()) return Status::Corruption(s.code(), held.files[i] + ": " + s.message(), s.field());
+  }
+  // What is printed is the note's, not the answer's other fields.
+  *out = {{"origin", latest.origin},
+          {"size", latest.size},
+          {"root", Base64Encode(latest.root)},
+          {"note", note},
+          {"log_key", FormatVerifierKey(log_key.name, log_key.key)},
+          {"held_checkpoints", held_notes.size()}};
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
+                     const std::string& format) {
+  std::vector<std::string> held_notes(held.files.size());
+  for (size_t i = 0; i < held.files.size(); ++i) {
+    Status s = ReadInput(held.files[i], &held_notes[i], kNoteBytesMax);
+    if (!s.ok()) return Report(s);
+  }
   Remote remote;
   Status s = OpenRemote(args, &remote);
   HttpReply reply;
   json out;
   if (s.ok()) s = Get(remote, "/v1/checkpoint", &reply);
   if (s.ok()) s = ParseReply(reply, &out);
+  if (s.ok() && !held.log_key.empty()) {
+    s = CheckServerCheckpoint(remote, held, held_notes, out.at("note").get<std::string>(), &out);
+  }
   if (!s.ok()) return Report(s);
   if (format == "json") {
     PrintJsonLine(out);
   } else {
     std::cout << TextOf(out, "note");
+  }
+  for (const std::string& path : held.files) {
+    std::cerr << "the log extends the held checkpoint " << path << "\n";
   }
   return kExitOk;
 }

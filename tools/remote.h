@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "api/reads.h"
 
@@ -40,7 +41,18 @@ int RemoteSubmit(const RemoteArgs& remote, const std::string& body, const std::s
 int RemoteShow(const RemoteArgs& remote, const ViewQuery& view_query, const std::string& query,
                const std::string& format);
 int RemoteLog(const RemoteArgs& remote, uint64_t from, uint64_t limit, const std::string& format);
-int RemoteCheckpoint(const RemoteArgs& remote, const std::string& format);
+// What a reader checks a log's checkpoint against: the log's key, obtained independently (not
+// from the server), and checkpoints kept from before, which the log must extend.
+struct HeldCheckpoints {
+  std::string log_key;             // a verifier key file or its text; empty: nothing is checked
+  std::vector<std::string> files;  // signed notes; REQUIRES: log_key when not empty
+};
+
+// GET /v1/checkpoint; prints the note (or JSON). With a log key, the note must be signed by it,
+// and the server must prove, with its consistency proofs, that the log extends each held
+// checkpoint (codes as CheckpointExtends, exit 1); what is printed is then what the note says.
+int RemoteCheckpoint(const RemoteArgs& remote, const HeldCheckpoints& held,
+                     const std::string& format);
 // GET /v1/proofs/KIND?QUERY; prints the proof as `proof` does.
 int RemoteProof(const RemoteArgs& remote, const std::string& kind, const std::string& query,
                 const std::string& format);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -86,6 +87,19 @@ class ServeTest : public ::testing::Test {
     return Base64Encode(verifier.key);
   }
 
+  // The city's own money entering xt-finance's pool.
+  static json Receipt(const std::string& id, int64_t fen) {
+    return {{"id", id},
+            {"type", "funds_received"},
+            {"occurred_on", "2024-03-15"},
+            {"to", "xt-finance"},
+            {"to_kind", "pool"},
+            {"category", "municipal"},
+            {"source_org", "xt-finance"},
+            {"channel", "transfer"},
+            {"amount_fen", fen}};
+  }
+
   void StartServer() {
     pid_ = test::StartServe(FL_BINARY, dir_, "data", &url_);
     ASSERT_FALSE(url_.empty()) << ReadFile(dir_ / "serve.out");
@@ -97,15 +111,7 @@ class ServeTest : public ::testing::Test {
 };
 
 TEST_F(ServeTest, ClientVerbsAgainstTheServerAnswerAsOnTheLedger) {
-  json receipt = {{"id", "r1"},
-                  {"type", "funds_received"},
-                  {"occurred_on", "2024-03-15"},
-                  {"to", "xt-finance"},
-                  {"to_kind", "pool"},
-                  {"category", "municipal"},
-                  {"source_org", "xt-finance"},
-                  {"channel", "transfer"},
-                  {"amount_fen", 500000}};
+  json receipt = Receipt("r1", 500000);
   CliResult submitted =
       Expect(0, {"submit", "--server", url_, "--key", "xt.key", "-"}, receipt.dump());
   json result = JsonLines(submitted.out).at(0);
@@ -222,6 +228,110 @@ class ScriptedServer {
   std::mutex mu_;
   std::vector<std::string> targets_;
 };
+
+// A reader who kept a checkpoint asks a server for its latest: the note must be signed by the
+// log key the reader trusts, and the server must prove with a consistency proof that the log
+// extends what the reader kept. A server answering from a copy rolled back, or from a fork that
+// went on differently (signed by the same key), is caught.
+TEST_F(ServeTest, ACheckpointKeptFromBeforeIsExtendedOrTheServerIsCaught) {
+  const auto receipt = [](const std::string& id, int64_t fen) { return Receipt(id, fen).dump(); };
+  const auto checkpoint = [&](int expected, std::vector<std::string> more) {
+    std::vector<std::string> args = {"checkpoint", "--server", url_, "--key", "xt.key"};
+    args.insert(args.end(), more.begin(), more.end());
+    return Expect(expected, args);
+  };
+  const auto stop_server = [&] {
+    ASSERT_EQ(::kill(pid_, SIGTERM), 0);
+    ASSERT_EQ(::waitpid(pid_, nullptr, 0), pid_);
+    pid_ = -1;
+  };
+  // A copy of the ledger as it is now (3 records), which will go on differently.
+  stop_server();
+  std::filesystem::copy(dir_ / "data", dir_ / "fork", std::filesystem::copy_options::recursive);
+  StartServer();
+  test::WriteFile(dir_ / "held3.note", checkpoint(0, {"--log-key", "log.pub"}).out);
+  Expect(0, {"submit", "--server", url_, "--key", "xt.key", "-"},
+         receipt("r1", 500000) + "\n" + receipt("r2", 700000));
+  CliResult grown =
+      checkpoint(0, {"--log-key", "log.pub", "--checkpoint", "held3.note", "--format", "json"});
+  json answer = json::parse(grown.out);
+  EXPECT_EQ(answer["size"], 5);
+  EXPECT_EQ(answer["held_checkpoints"], 1);
+  EXPECT_NE(grown.err.find("extends the held checkpoint held3.note"), std::string::npos)
+      << grown.err;
+  test::WriteFile(dir_ / "held5.note", answer["note"].get<std::string>());
+  // Kept at the head itself: no proof needed, the roots are the same.
+  checkpoint(0,
+             {"--log-key", "log.pub", "--checkpoint", "held3.note", "--checkpoint", "held5.note"});
+  // Usage: a held checkpoint is checked against a key the reader names, never the server's.
+  CliResult no_key = checkpoint(2, {"--checkpoint", "held3.note"});
+  EXPECT_NE(no_key.err.find("--log-key"), std::string::npos) << no_key.err;
+  // A key that is not the log's: the server's note is not signed by it.
+  CliResult other_key = checkpoint(1, {"--log-key", "xt.pub"});
+  EXPECT_NE(other_key.err.find("note_signature_invalid"), std::string::npos) << other_key.err;
+  // The copy, served with the same log key: first behind what the reader holds, then a fork.
+  stop_server();
+  pid_ = test::StartServe(FL_BINARY, dir_, "fork", &url_);
+  ASSERT_FALSE(url_.empty()) << ReadFile(dir_ / "serve.out");
+  CliResult behind = checkpoint(1, {"--log-key", "log.pub", "--checkpoint", "held5.note"});
+  EXPECT_NE(behind.err.find("held_checkpoint_ahead"), std::string::npos) << behind.err;
+  EXPECT_NE(behind.err.find("held5.note"), std::string::npos) << behind.err;
+  EXPECT_EQ(behind.out, "");
+  Expect(0, {"submit", "--server", url_, "--key", "xt.key", "-"},
+         receipt("r1", 500000) + "\n" + receipt("r2", 600000) + "\n" + receipt("r3", 1));
+  CliResult fork = checkpoint(1, {"--log-key", "log.pub", "--checkpoint", "held5.note"});
+  EXPECT_NE(fork.err.find("held_checkpoint_root"), std::string::npos) << fork.err;
+  EXPECT_EQ(fork.out, "");
+  // The fork does extend what both histories share.
+  checkpoint(0, {"--log-key", "log.pub", "--checkpoint", "held3.note"});
+  // Without a held checkpoint, or a key, the note is printed as the server sends it.
+  EXPECT_NE(checkpoint(0, {}).out.find("\n6\n"), std::string::npos);
+
+  // A server that signs its real checkpoint but sends a consistency proof of its own making: the
+  // proof is checked against the held root and the note's, never the roots the answer names.
+  json note = json::parse(checkpoint(0, {"--format", "json"}).out);
+  json proof = json::parse(
+      Expect(0, {"proof", "consistency", "--from", "3", "--server", url_, "--key", "xt.key"}).out);
+  ASSERT_FALSE(proof["proof"].empty());
+  struct Case {
+    const char* name;
+    std::function<void(json*)> edit;
+    const char* error;  // empty: the check passes
+  };
+  const std::vector<Case> cases = {
+      {"as sent", [](json*) {}, ""},
+      {"another hash", [&](json* p) { (*p)["proof"][0] = note["root"]; }, "held_checkpoint_root"},
+      {"a hash fewer", [](json* p) { (*p)["proof"].erase(0); }, "held_checkpoint_root"},
+      {"roots named as held", [&](json* p) { (*p)["root2"] = (*p)["root1"]; }, ""},
+      {"other sizes", [](json* p) { (*p)["size1"] = 2; }, "http_reply"},
+      {"not a hash", [](json* p) { (*p)["proof"][0] = "not base64"; }, "http_reply"},
+      {"no list", [](json* p) { (*p)["proof"] = "x"; }, "http_reply"},
+      {"too long", [&](json* p) { (*p)["proof"] = json(std::vector<json>(129, note["root"])); },
+       "http_reply"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ScriptedServer server([&](size_t, const std::string& target) {
+      if (target.rfind("/v1/checkpoint", 0) == 0) return note.dump();
+      json p = proof;
+      c.edit(&p);
+      return p.dump();
+    });
+    CliResult r = test::RunBinary(FL_BINARY, dir_,
+                                  {"checkpoint", "--server", server.url(), "--key", "xt.key",
+                                   "--log-key", "log.pub", "--checkpoint", "held3.note"});
+    EXPECT_EQ(server.targets(),
+              (std::vector<std::string>{"/v1/checkpoint", "/v1/proofs/consistency?from=3&to=6"}));
+    if (std::string(c.error).empty()) {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, note["note"]);
+    } else {
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
+      EXPECT_EQ(r.out, "");
+    }
+  }
+}
 
 // A page of a disbursements list of project p1 at seq 10: `listed` lines from `from` of `total`,
 // with `next` (null for none).

@@ -395,7 +395,7 @@ TEST_F(TamperSweepTest, ACutLogIsCaughtByTheCheckpointsTheIdRowsAndTheState) {
 // verifies on its own: an auditor's checkpoint from before catches both, through a consistency
 // proof from its size.
 TEST_F(TamperSweepTest, ARolledBackOrForkedLedgerFailsAnAuditorsConsistencyCheck) {
-  auto submit = [&](const std::string& data, const std::string& org) {
+  auto submit = [&](const std::string& data, const std::string& org, bool checkpoint = true) {
     KeySeed seed;
     seed.fill(uint8_t(org.size()));
     json event = {{"id", "reg-" + org},
@@ -411,7 +411,9 @@ TEST_F(TamperSweepTest, ARolledBackOrForkedLedgerFailsAnAuditorsConsistencyCheck
         RunBinary(FL_BINARY, *dir_,
                   {"submit", "--data", data, "--key", "demo/keys/operator.key", "-"}, event.dump());
     ASSERT_EQ(r.exit_code, 0) << Describe(r);
-    ASSERT_EQ(RunBinary(FL_BINARY, *dir_, {"checkpoint", "--data", data}).exit_code, 0);
+    if (checkpoint) {
+      ASSERT_EQ(RunBinary(FL_BINARY, *dir_, {"checkpoint", "--data", data}).exit_code, 0);
+    }
   };
   fs::copy(data(), *dir_ / "grown", fs::copy_options::recursive);
   fs::copy(data(), *dir_ / "fork", fs::copy_options::recursive);
@@ -470,6 +472,28 @@ TEST_F(TamperSweepTest, ARolledBackOrForkedLedgerFailsAnAuditorsConsistencyCheck
       EXPECT_EQ(out["error"]["code"], c.code) << c.data << ": " << r.out;
       EXPECT_EQ(out["error"]["field"], c.field) << c.data << ": " << r.out;
     }
+    // `checkpoint --checkpoint` makes it before it signs: a ledger that does not extend the held
+    // note gets no new checkpoint (the fork's head, one record past its last one, stays unsigned).
+    auto checkpoint_held = [&](const std::string& data) {
+      return RunBinary(FL_BINARY, *dir_,
+                       {"checkpoint", "--data", data, "--log-key", "demo/keys/log.pub",
+                        "--checkpoint", "held.note"});
+    };
+    auto checkpoints = [&](const std::string& data) { return Verify(data).report["checkpoints"]; };
+    CliResult extended = checkpoint_held("grown");
+    EXPECT_EQ(extended.exit_code, 0) << Describe(extended);
+    EXPECT_NE(extended.err.find("extends the held checkpoint held.note"), std::string::npos);
+    ASSERT_NO_FATAL_FAILURE(submit("fork", "auditor-fork-2", /*checkpoint=*/false));
+    const json fork_checkpoints = checkpoints("fork");
+    for (const Case& c : {Case{"demo", "held_checkpoint_ahead", "size"},
+                          Case{"fork", "held_checkpoint_root", "root"}}) {
+      CliResult r = checkpoint_held(c.data);
+      EXPECT_EQ(r.exit_code, 1) << c.data << ": " << Describe(r);
+      EXPECT_NE(r.err.find(std::string("held.note: ")), std::string::npos) << Describe(r);
+      EXPECT_NE(r.err.find(c.code), std::string::npos) << c.data << ": " << Describe(r);
+      EXPECT_EQ(r.out, "");
+    }
+    EXPECT_EQ(checkpoints("fork"), fork_checkpoints);
     // A note of another log, or changed, is no checkpoint the ledger can extend.
     std::string note = checkpoint["note"].get<std::string>();
     note[note.find('\n') + 1] ^= 1;  // the tree size's first digit

@@ -138,6 +138,8 @@ inline CliResult ExpectExit(const std::string& binary, const TestDir& dir, int e
 inline pid_t StartServe(const std::string& binary, const TestDir& dir, const std::string& data,
                         std::string* url, const std::vector<std::string>& options = {}) {
   std::string out_path = dir / "serve.out", cwd = dir.path().string();
+  // Gone before the child starts, so that a server started before in `dir` is not read as this one.
+  ::unlink(out_path.c_str());
   pid_t pid = ::fork();
   if (pid == 0) {
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
