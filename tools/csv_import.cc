@@ -497,13 +497,36 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
   // kImportBatchEvents, so that a long file shows its progress, each batch's sync overlapping
   // the next one's signature checks and sequencing (Journal::AppendInBatches).
   std::vector<AppendResult> appended;
+  // A write or sync that fails stops the import. The operator needs to know what of the file may
+  // be in the ledger, and what to do: a row recorded is kept once the ledger opens again (the
+  // write-ahead log is replayed), and importing the same file again reports it as recorded.
+  const std::string again =
+      "; once the ledger opens again, importing the same file again is safe: a row already "
+      "recorded is reported as such";
   if (options.all_or_nothing) {
-    FL_RETURN_IF_ERROR(journal.Append(events, &appended, AppendOptions{.all_or_nothing = true}));
+    Status s = journal.Append(events, &appended, AppendOptions{.all_or_nothing = true});
+    if (!s.ok()) {
+      return Status::IOError(s.code(), s.message() +
+                                           ". The import stopped: the file's rows are "
+                                           "one batch, recorded whole or not at all" +
+                                           again);
+    }
     progress(total);
   } else {
-    FL_RETURN_IF_ERROR(
-        journal.AppendInBatches(events, kImportBatchEvents, &appended,
-                                [&](size_t written) { progress(file.rows.size() + written); }));
+    size_t written = 0;  // events in the batches written so far, in file order
+    Status s = journal.AppendInBatches(events, kImportBatchEvents, &appended, [&](size_t w) {
+      written = w;
+      progress(file.rows.size() + w);
+    });
+    if (!s.ok()) {
+      const std::string where =
+          written == 0
+              ? "no row of the file was written before it"
+              : "the rows up to line " + std::to_string(file.rows[row_of_event[written - 1]].line) +
+                    " were written before it and may be recorded, the rows after them "
+                    "are not";
+      return Status::IOError(s.code(), s.message() + ". The import stopped: " + where + again);
+    }
   }
   for (size_t k = 0; k < events.size(); ++k) {
     ImportResult& result = (*results)[row_of_event[k]];

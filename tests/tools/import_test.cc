@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -732,6 +733,67 @@ TEST_F(ImportCliTest, AFileOfSeveralBatchesGivesEachRowItsResultInOrder) {
     EXPECT_EQ(results[i]["seq"], ++seq) << results[i];
   }
   EXPECT_EQ(Head()["size"], before + kRows - 1);
+}
+
+// A write that fails midway (a full disk; here a limit on the size of a file) stops the import
+// with the line up to which rows may be recorded. Importing the same file again once there is
+// room records every row exactly once.
+TEST_F(ImportCliTest, AnImportStoppedByAFailedWriteSaysWhatMayBeRecordedAndRunsAgain) {
+  const size_t kRows = 3 * cli::kImportBatchEvents;
+  std::string csv = "id,occurred_on,to,to_kind,category,source_org,channel,amount_yuan\n";
+  for (size_t i = 0; i < kRows; ++i) {
+    csv += "xt-full-" + std::to_string(i) + ",2024-03-15,xt-finance,pool,municipal,xt-finance," +
+           "transfer," + std::to_string(100 + i) + "\n";
+  }
+  WriteFile(dir_ / "full.csv", csv);
+  const uint64_t before = LogSize();
+  // Files of at most 1 MiB (sh counts `ulimit -f` in blocks of 512 bytes), with SIGXFSZ ignored:
+  // a write past it fails with EFBIG. A batch of receipts takes about 0.7 MB of the WAL.
+  const auto import_limited = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = {"-c",      "trap '' XFSZ; ulimit -f 2048; exec \"$0\" \"$@\"",
+                                     FL_BINARY, "import",
+                                     "--data",  kData,
+                                     "--key",   "xt-finance.key",
+                                     "--type",  "receipts"};
+    args.insert(args.end(), more.begin(), more.end());
+    return test::RunBinary("/bin/sh", dir_, args);
+  };
+  // All or nothing: one batch, recorded whole or not at all.
+  CliResult whole = import_limited({"--all-or-nothing", "full.csv"});
+  EXPECT_EQ(whole.exit_code, 1) << test::Describe(whole);
+  EXPECT_NE(whole.err.find("journal_failed"), std::string::npos) << whole.err;
+  EXPECT_NE(whole.err.find("one batch, recorded whole or not at all"), std::string::npos)
+      << whole.err;
+  EXPECT_EQ(LogSize(), before);
+  CliResult stopped = import_limited({"full.csv"});
+  EXPECT_EQ(stopped.exit_code, 1) << test::Describe(stopped);
+  EXPECT_NE(stopped.err.find("journal_failed"), std::string::npos) << stopped.err;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(stopped.err, match,
+                                std::regex("the rows up to line ([0-9]+) were written before it "
+                                           "and may be recorded, the rows after them are not")))
+      << stopped.err;
+  const size_t last_line = std::stoul(match[1]);
+  EXPECT_EQ((last_line - 1) % cli::kImportBatchEvents, 0u) << "a batch's last row: " << last_line;
+  EXPECT_LT(last_line, kRows + 1) << "the limit stopped no batch";
+  EXPECT_NE(stopped.err.find("importing the same file again is safe"), std::string::npos)
+      << stopped.err;
+  // Again, with room: the rows recorded before are reported as such, none after the line named.
+  std::vector<json> results = Import(0, "receipts", "full.csv");
+  ASSERT_EQ(results.size(), kRows);
+  std::set<uint64_t> seqs;
+  size_t recorded_before = 0;
+  for (const json& r : results) {
+    ASSERT_FALSE(r.contains("error")) << r;
+    if (r["duplicate"] == true) {
+      EXPECT_LE(r["line"].get<size_t>(), last_line) << r;
+      ++recorded_before;
+    }
+    seqs.insert(r["seq"].get<uint64_t>());
+  }
+  EXPECT_EQ(seqs.size(), kRows);
+  EXPECT_EQ(Head()["size"], before + kRows);
+  EXPECT_LE(recorded_before, last_line - 1);
 }
 
 TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {
