@@ -45,6 +45,25 @@ void PrintJsonLine(const nlohmann::json& value) {
   std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
+void PrintProof(const nlohmann::json& proof, bool inclusion, const std::string& format) {
+  if (format != "table") {
+    PrintJsonLine(proof);
+    return;
+  }
+  const auto text = [&](const char* name) {
+    auto it = proof.find(name);
+    return it != proof.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (inclusion) {
+    std::cout << "seq " << proof.at("seq") << " in tree of " << proof.at("tree_size") << "\nleaf "
+              << text("leaf_hash") << "\nroot " << text("root") << "\n";
+  } else {
+    std::cout << "from " << proof.at("size1") << " " << text("root1") << "\nto "
+              << proof.at("size2") << " " << text("root2") << "\n";
+  }
+  for (const auto& h : proof.at("proof")) std::cout << h.get<std::string>() << "\n";
+}
+
 namespace {
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

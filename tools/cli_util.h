@@ -24,6 +24,10 @@ Status ReadInput(const std::string& path, std::string* out,
 
 void PrintJsonLine(const nlohmann::json& value);
 
+// Prints a proof (the JSON of /v1/proofs/inclusion or /consistency) as `proof` does: a JSON line,
+// or with `format` "table" the sizes, hashes and the proof's hashes one per line.
+void PrintProof(const nlohmann::json& proof, bool inclusion, const std::string& format);
+
 // A one-line progress display on stderr, shown only when stderr is a terminal.
 class Progress {
  public:

@@ -351,18 +351,6 @@ struct ProofArgs {
   RemoteArgs remote;
 };
 
-void PrintProofTable(const json& out, bool inclusion) {
-  if (inclusion) {
-    std::cout << "seq " << out["seq"] << " in tree of " << out["tree_size"] << "\nleaf "
-              << out["leaf_hash"].get<std::string>() << "\nroot " << out["root"].get<std::string>()
-              << "\n";
-  } else {
-    std::cout << "from " << out["size1"] << " " << out["root1"].get<std::string>() << "\nto "
-              << out["size2"] << " " << out["root2"].get<std::string>() << "\n";
-  }
-  for (const auto& h : out["proof"]) std::cout << h.get<std::string>() << "\n";
-}
-
 int ProofInclusion(const ProofArgs& args) {
   if (!args.remote.server.empty()) {
     std::string query =
@@ -375,11 +363,7 @@ int ProofInclusion(const ProofArgs& args) {
   json out;
   if (s.ok()) s = InclusionProofJson(*journal, args.seq, args.id, args.size, &out);
   if (!s.ok()) return Report(s);
-  if (args.format == "table") {
-    PrintProofTable(out, /*inclusion=*/true);
-  } else {
-    PrintJsonLine(out);
-  }
+  PrintProof(out, /*inclusion=*/true, args.format);
   return kExitOk;
 }
 
@@ -394,11 +378,7 @@ int ProofConsistency(const ProofArgs& args) {
   json out;
   if (s.ok()) s = ConsistencyProofJson(*journal, args.from, args.to, &out);
   if (!s.ok()) return Report(s);
-  if (args.format == "table") {
-    PrintProofTable(out, /*inclusion=*/false);
-  } else {
-    PrintJsonLine(out);
-  }
+  PrintProof(out, /*inclusion=*/false, args.format);
   return kExitOk;
 }
 

@@ -396,18 +396,7 @@ int RemoteProof(const RemoteArgs& args, const std::string& kind, const std::stri
   if (s.ok()) s = Get(remote, "/v1/proofs/" + kind + "?" + query, &reply);
   if (s.ok()) s = ParseReply(reply, &out);
   if (!s.ok()) return Report(s);
-  if (format != "table") {
-    PrintJsonLine(out);
-    return kExitOk;
-  }
-  if (kind == "inclusion") {
-    std::cout << "seq " << out["seq"] << " in tree of " << out["tree_size"] << "\nleaf "
-              << TextOf(out, "leaf_hash") << "\nroot " << TextOf(out, "root") << "\n";
-  } else {
-    std::cout << "from " << out["size1"] << " " << TextOf(out, "root1") << "\nto " << out["size2"]
-              << " " << TextOf(out, "root2") << "\n";
-  }
-  for (const auto& h : out["proof"]) std::cout << h.get<std::string>() << "\n";
+  PrintProof(out, kind == "inclusion", format);
   return kExitOk;
 }
 
