@@ -349,9 +349,42 @@ struct ProofArgs {
   uint64_t to = 0;
   std::string format = "json";
   RemoteArgs remote;
+  std::string log_key;  // the log's verifier key the reader trusts
+  std::string held;     // a checkpoint the reader kept: the proof is at its size, under its root
 };
 
+// An inclusion proof under a checkpoint the reader kept, from a local ledger: the ledger must
+// extend the checkpoint (VerifyHeldCheckpoint), so that its proof at that size is under the
+// checkpoint's root.
+int LocalHeldInclusion(const ProofArgs& args) {
+  std::string note;
+  Status s = ReadInput(args.held, &note, kNoteBytesMax);
+  if (!s.ok()) return Report(s);
+  std::unique_ptr<Journal> journal;
+  s = OpenLedger(args.data, /*views=*/nullptr, &journal);
+  if (s.ok() && !args.log_key.empty()) s = CheckTrustedLogKey(*journal, args.log_key);
+  if (s.ok()) s = CheckHeldNotes(*journal, {args.held}, std::vector<std::string>{note});
+  Checkpoint held;
+  if (s.ok()) s = OpenCheckpoint(note, journal->log_verifier(), &held);
+  json out;
+  if (s.ok() && held.size == 0) {
+    s = Status::InvalidArgument("bad_proof_request", "the held checkpoint is of the empty log",
+                                "checkpoint");
+  }
+  if (s.ok()) s = InclusionProofJson(*journal, args.seq, args.id, held.size, &out);
+  if (!s.ok()) return Report(s);
+  PrintProof(out, /*inclusion=*/true, args.format);
+  std::cerr << "record " << out.at("seq") << " is in the log of the held checkpoint " << args.held
+            << "\n";
+  return kExitOk;
+}
+
 int ProofInclusion(const ProofArgs& args) {
+  if (!args.held.empty()) {
+    return args.remote.server.empty() ? LocalHeldInclusion(args)
+                                      : RemoteHeldInclusion(args.remote, args.seq, args.id,
+                                                            args.log_key, args.held, args.format);
+  }
   if (!args.remote.server.empty()) {
     std::string query =
         args.id.empty() ? "seq=" + std::to_string(args.seq) : QueryPart("id", args.id);
@@ -664,11 +697,23 @@ int Main(int argc, char** argv) {
   auto* seq_opt = inclusion_cmd->add_option("--seq", proof.seq, "record seq");
   auto* id_opt = inclusion_cmd->add_option("--id", proof.id, "event id");
   seq_opt->excludes(id_opt);
-  inclusion_cmd->add_option("--size", proof.size, "tree size (default: head)");
+  auto* size_opt = inclusion_cmd->add_option("--size", proof.size, "tree size (default: head)");
+  inclusion_cmd->add_option("--log-key", proof.log_key,
+                            "the log's verifier key (.pub) as obtained independently");
+  inclusion_cmd
+      ->add_option("--checkpoint", proof.held,
+                   "a checkpoint (signed note file) kept from before: the proof is at its size "
+                   "and must lead to its root")
+      ->excludes(size_opt);
   AddFormat(inclusion_cmd, &proof.format, {"json", "table"});
   inclusion_cmd->callback([&] {
     if (proof.seq == 0 && proof.id.empty()) {
       throw CLI::ValidationError("--seq or --id", "one of them is required");
+    }
+    if (!proof.remote.server.empty() && !proof.held.empty() && proof.log_key.empty()) {
+      throw CLI::ValidationError("--checkpoint",
+                                 "with --server, a held checkpoint is opened with the log's key "
+                                 "given by --log-key, not one the server names");
     }
     RequireLedgerOrServer(proof.data, proof.remote);
     status = ProofInclusion(proof);

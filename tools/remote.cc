@@ -11,6 +11,7 @@
 #include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
 #include "crypto/merkle.h"
+#include "ledger/event.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
 #include "replay/views.h"
@@ -284,6 +285,29 @@ int RemoteLog(const RemoteArgs& args, uint64_t from, uint64_t limit, const std::
 
 namespace {
 
+// A proof's hashes (a JSON list of base64) into `out`; false, with `*error`, if it is not a list
+// of at most `count_max` hashes.
+bool DecodeHashList(const json& hashes, size_t count_max, std::vector<Hash>* out,
+                    std::string* error) {
+  if (!hashes.is_array() || hashes.size() > count_max) {
+    *error = "\"proof\" is not a list of at most " + std::to_string(count_max) + " hashes";
+    return false;
+  }
+  out->clear();
+  for (const json& h : hashes) {
+    std::vector<uint8_t> bytes;
+    Hash hash;
+    if (!h.is_string() || !Base64Decode(h.get<std::string>(), &bytes, hash.size()).ok() ||
+        bytes.size() != hash.size()) {
+      *error = "a hash is not 32 bytes of base64";
+      return false;
+    }
+    std::copy(bytes.begin(), bytes.end(), hash.begin());
+    out->push_back(hash);
+  }
+  return true;
+}
+
 // The server's consistency proof from size1 to size2 records. A proof in another form than
 // the protocol's is the server's error (http_reply); whether it proves anything is for
 // CheckpointExtends.
@@ -305,22 +329,10 @@ Status FetchConsistencyProof(Remote& remote, uint64_t size1, uint64_t size2,
     return malformed("it is between other sizes (" + answer.at("size1").dump() + " to " +
                      answer.at("size2").dump() + ")");
   }
-  const json& hashes = answer.at("proof");
   // RFC 9162: at most one hash per level on each side of the split.
-  if (!hashes.is_array() || hashes.size() > 2 * size_t(kMerkleLevelsMax)) {
-    return malformed("\"proof\" is not a list of at most " + std::to_string(2 * kMerkleLevelsMax) +
-                     " hashes");
-  }
-  proof->clear();
-  for (const json& h : hashes) {
-    std::vector<uint8_t> bytes;
-    Hash hash;
-    if (!h.is_string() || !Base64Decode(h.get<std::string>(), &bytes, hash.size()).ok() ||
-        bytes.size() != hash.size()) {
-      return malformed("a hash is not 32 bytes of base64");
-    }
-    std::copy(bytes.begin(), bytes.end(), hash.begin());
-    proof->push_back(hash);
+  std::string error;
+  if (!DecodeHashList(answer.at("proof"), 2 * size_t(kMerkleLevelsMax), proof, &error)) {
+    return malformed(error);
   }
   return Status::Ok();
 }
@@ -384,6 +396,100 @@ int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
   for (const std::string& path : held.files) {
     std::cerr << "the log extends the held checkpoint " << path << "\n";
   }
+  return kExitOk;
+}
+
+namespace {
+
+// The record `seq` as the server has it, and the server's inclusion proof of it under the held
+// checkpoint's root: the record must be the event asked for and hash to the leaf the proof
+// shows. Sets `*proof_json` to the server's answer.
+Status CheckHeldInclusion(Remote& remote, uint64_t seq, const std::string& id,
+                          const Checkpoint& held, json* proof_json) {
+  HttpReply reply;
+  json& answer = *proof_json;
+  std::string query = id.empty() ? "seq=" + std::to_string(seq) : QueryPart("id", id);
+  FL_RETURN_IF_ERROR(
+      Get(remote, "/v1/proofs/inclusion?" + query + "&size=" + std::to_string(held.size), &reply));
+  FL_RETURN_IF_ERROR(ParseReply(reply, &answer));
+  const uint64_t got = answer.at("seq").get<uint64_t>();
+  const auto malformed = [&](const std::string& what) {
+    return Status::IOError("http_reply", "the server's inclusion proof: " + what);
+  };
+  if (got == 0 || got > held.size || (id.empty() && got != seq)) {
+    return malformed("it is of record " + std::to_string(got) +
+                     ", not of one asked for in a log of " + std::to_string(held.size));
+  }
+  if (answer.at("tree_size") != held.size) {
+    return malformed("it is in a tree of " + answer.at("tree_size").dump() + " records, not " +
+                     std::to_string(held.size));
+  }
+  std::vector<Hash> proof;
+  std::string error;
+  if (!DecodeHashList(answer.at("proof"), kMerkleLevelsMax, &proof, &error))
+    return malformed(error);
+  // The record itself, hashed here: the leaf the answer names is not taken on trust.
+  json records;
+  FL_RETURN_IF_ERROR(Get(remote, "/v1/events?from=" + std::to_string(got) + "&limit=1", &reply));
+  FL_RETURN_IF_ERROR(ParseReply(reply, &records));
+  const json& record = records.at(0);
+  if (record.at("seq") != got) {
+    return Status::IOError("http_reply", "the server's answer for record " + std::to_string(got) +
+                                             " is record " + record.at("seq").dump());
+  }
+  SignedEvent event;
+  Status s = SignedEvent::FromEnvelopeJson(record.at("envelope"), &event);
+  if (!s.ok()) {
+    return Status::IOError("http_reply",
+                           "the server's record " + std::to_string(got) + ": " + s.message());
+  }
+  if (!id.empty() && event.id() != id) {
+    return Status::Corruption("record_mismatch",
+                              "the server proves record " + std::to_string(got) + ", the event \"" +
+                                  event.id() + "\", not \"" + id + "\"",
+                              "id");
+  }
+  const RecordBytes bytes = EncodeRecord(got, record.at("recorded_at_ms").get<int64_t>(), event);
+  s = MerkleVerifyInclusion(got - 1, held.size, bytes.leaf_hash, proof, held.root);
+  if (!s.ok()) {
+    return Status::Corruption("inclusion_proof_invalid",
+                              "record " + std::to_string(got) + " as the server sends it (leaf " +
+                                  Base64Encode(bytes.leaf_hash) +
+                                  ") is not shown by its proof under the held "
+                                  "checkpoint's root " +
+                                  Base64Encode(held.root) + " at " + std::to_string(held.size) +
+                                  " records",
+                              "proof");
+  }
+  // What is printed is what was checked.
+  answer["leaf_hash"] = Base64Encode(bytes.leaf_hash);
+  answer["root"] = Base64Encode(held.root);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RemoteHeldInclusion(const RemoteArgs& args, uint64_t seq, const std::string& id,
+                        const std::string& log_key, const std::string& held_file,
+                        const std::string& format) {
+  std::string note;
+  NoteVerifier key;
+  Status s = ReadInput(held_file, &note, kNoteBytesMax);
+  if (s.ok()) s = ReadPublicKey(log_key, &key);
+  if (!s.ok()) return Report(s);
+  Checkpoint held;
+  s = OpenCheckpoint(note, key, &held);
+  if (!s.ok()) {
+    return Report(Status::Corruption(s.code(), held_file + ": " + s.message(), s.field()));
+  }
+  Remote remote;
+  json out;
+  s = OpenRemote(args, &remote);
+  if (s.ok()) s = CheckHeldInclusion(remote, seq, id, held, &out);
+  if (!s.ok()) return Report(s);
+  PrintProof(out, /*inclusion=*/true, format);
+  std::cerr << "record " << out.at("seq") << " is in the log of the held checkpoint " << held_file
+            << "\n";
   return kExitOk;
 }
 

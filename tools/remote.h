@@ -53,6 +53,15 @@ struct HeldCheckpoints {
 // checkpoint (codes as CheckpointExtends, exit 1); what is printed is then what the note says.
 int RemoteCheckpoint(const RemoteArgs& remote, const HeldCheckpoints& held,
                      const std::string& format);
+// The inclusion proof of record `seq` (or of event `id`) in the log of the checkpoint a reader
+// kept (`held_file`, opened with the log key `log_key` the reader names): the server's proof at
+// that checkpoint's size, and the record itself (GET /v1/events), which must be the event asked
+// for and hash to a leaf the proof shows under the checkpoint's root. Otherwise exit 1:
+// record_mismatch, inclusion_proof_invalid, or http_reply for an answer not of the protocol's
+// form. Prints the proof as `proof` does.
+int RemoteHeldInclusion(const RemoteArgs& remote, uint64_t seq, const std::string& id,
+                        const std::string& log_key, const std::string& held_file,
+                        const std::string& format);
 // GET /v1/proofs/KIND?QUERY; prints the proof as `proof` does.
 int RemoteProof(const RemoteArgs& remote, const std::string& kind, const std::string& query,
                 const std::string& format);

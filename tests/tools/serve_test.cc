@@ -333,6 +333,95 @@ TEST_F(ServeTest, ACheckpointKeptFromBeforeIsExtendedOrTheServerIsCaught) {
   }
 }
 
+// An inclusion proof under a checkpoint the reader kept: at that checkpoint's size, leading to its
+// root, from the record as the server sends it (hashed by the reader, not taken from the answer),
+// which must be the event asked for. The same from a local copy of the ledger.
+TEST_F(ServeTest, AnInclusionProofUnderAKeptCheckpointChecksTheRecordItself) {
+  Expect(0, {"submit", "--server", url_, "--key", "xt.key", "-"},
+         Receipt("r1", 500000).dump() + "\n" + Receipt("r2", 700000).dump());
+  test::WriteFile(dir_ / "held5.note",
+                  Expect(0, {"checkpoint", "--server", url_, "--key", "xt.key"}).out);
+  Expect(0, {"submit", "--server", url_, "--key", "xt.key", "-"}, Receipt("r3", 1).dump());
+  const std::vector<std::string> held = {"--log-key", "log.pub", "--checkpoint", "held5.note"};
+  // The operator's key: the record is read too, which only auditors and the operator may.
+  const auto inclusion = [&](int expected, const std::string& server,
+                             std::vector<std::string> more) {
+    std::vector<std::string> args = {"proof", "inclusion", "--server", server, "--key", "op.key"};
+    args.insert(args.end(), more.begin(), more.end());
+    return Expect(expected, args);
+  };
+  std::vector<std::string> by_id = {"--id", "r1"};
+  by_id.insert(by_id.end(), held.begin(), held.end());
+  CliResult remote = inclusion(0, url_, by_id);
+  json proof = json::parse(remote.out);
+  EXPECT_EQ(proof["seq"], 4);
+  EXPECT_EQ(proof["tree_size"], 5);
+  EXPECT_NE(remote.err.find("record 4 is in the log of the held checkpoint held5.note"),
+            std::string::npos)
+      << remote.err;
+  std::vector<std::string> local = {"proof", "inclusion", "--data", "data"};
+  local.insert(local.end(), by_id.begin(), by_id.end());
+  EXPECT_EQ(Expect(0, local).out, remote.out);
+  // A record after the checkpoint is not in it (the request is refused, as a seq past the head
+  // is); --size is the checkpoint's; a held checkpoint is opened with a key the reader names.
+  EXPECT_NE(inclusion(2, url_, {"--id", "r3", "--log-key", "log.pub", "--checkpoint", "held5.note"})
+                .err.find("bad_proof_request"),
+            std::string::npos);
+  inclusion(2, url_,
+            {"--id", "r1", "--size", "5", "--log-key", "log.pub", "--checkpoint", "held5.note"});
+  inclusion(2, url_, {"--id", "r1", "--checkpoint", "held5.note"});
+
+  // A server that sends the record or the proof changed.
+  json record = JsonLines(Expect(0, {"log", "--server", url_, "--key", "op.key", "--from", "4",
+                                     "--limit", "1"})
+                              .out)
+                    .at(0);
+  struct Case {
+    const char* name;
+    std::function<void(json* proof, json* record)> edit;
+    const char* error;  // empty: the check passes
+    std::vector<std::string> ask = {"--id", "r1"};
+  };
+  const std::vector<Case> cases = {
+      {"as sent", [](json*, json*) {}, ""},
+      {"the leaf named otherwise", [](json* p, json*) { (*p)["leaf_hash"] = (*p)["root"]; }, ""},
+      {"another amount", [](json*, json* r) { (*r)["envelope"]["event"]["amount_fen"] = 500001; },
+       "inclusion_proof_invalid"},
+      {"recorded at another time", [](json*, json* r) { (*r)["recorded_at_ms"] = 1; },
+       "inclusion_proof_invalid"},
+      {"another event", [](json*, json* r) { (*r)["envelope"]["event"]["id"] = "r9"; },
+       "record_mismatch"},
+      {"another hash", [](json* p, json*) { (*p)["proof"][0] = (*p)["root"]; },
+       "inclusion_proof_invalid"},
+      {"a hash fewer", [](json* p, json*) { (*p)["proof"].erase(0); }, "inclusion_proof_invalid"},
+      {"another tree", [](json* p, json*) { (*p)["tree_size"] = 6; }, "http_reply"},
+      {"another record asked",
+       [](json* p, json*) { (*p)["seq"] = 5; },
+       "http_reply",
+       {"--seq", "4"}},
+      {"past the checkpoint", [](json* p, json*) { (*p)["seq"] = 6; }, "http_reply"},
+      {"another record sent", [](json*, json* r) { (*r)["seq"] = 5; }, "http_reply"},
+      {"no envelope", [](json*, json* r) { (*r)["envelope"] = 1; }, "http_reply"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    json p = proof, r = record;
+    c.edit(&p, &r);
+    ScriptedServer server([&](size_t, const std::string& target) {
+      return target.rfind("/v1/proofs/inclusion", 0) == 0 ? p.dump() : json::array({r}).dump();
+    });
+    std::vector<std::string> args = c.ask;
+    args.insert(args.end(), held.begin(), held.end());
+    if (std::string(c.error).empty()) {
+      EXPECT_EQ(inclusion(0, server.url(), args).out, remote.out);
+    } else {
+      CliResult refused = inclusion(1, server.url(), args);
+      EXPECT_NE(refused.err.find(c.error), std::string::npos) << refused.err;
+      EXPECT_EQ(refused.out, "");
+    }
+  }
+}
+
 // A page of a disbursements list of project p1 at seq 10: `listed` lines from `from` of `total`,
 // with `next` (null for none).
 json Page(uint64_t from, uint64_t listed, uint64_t total, json next = "/v1/events?from=1") {

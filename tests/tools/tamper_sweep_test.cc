@@ -492,7 +492,18 @@ TEST_F(TamperSweepTest, ARolledBackOrForkedLedgerFailsAnAuditorsConsistencyCheck
       EXPECT_NE(r.err.find(std::string("held.note: ")), std::string::npos) << Describe(r);
       EXPECT_NE(r.err.find(c.code), std::string::npos) << c.data << ": " << Describe(r);
       EXPECT_EQ(r.out, "");
+      // Nor is any record proved under the held note from such a ledger.
+      CliResult proof = RunBinary(
+          FL_BINARY, *dir_,
+          {"proof", "inclusion", "--data", c.data, "--seq", "1", "--checkpoint", "held.note"});
+      EXPECT_EQ(proof.exit_code, 1) << c.data << ": " << Describe(proof);
+      EXPECT_NE(proof.err.find(c.code), std::string::npos) << c.data << ": " << Describe(proof);
     }
+    CliResult proved = RunBinary(FL_BINARY, *dir_,
+                                 {"proof", "inclusion", "--data", "grown", "--seq", "1",
+                                  "--checkpoint", "held.note", "--format", "json"});
+    EXPECT_EQ(proved.exit_code, 0) << Describe(proved);
+    EXPECT_EQ(json::parse(proved.out, nullptr, false)["root"], checkpoint["root"]) << proved.out;
     EXPECT_EQ(checkpoints("fork"), fork_checkpoints);
     // A note of another log, or changed, is no checkpoint the ledger can extend.
     std::string note = checkpoint["note"].get<std::string>();
