@@ -355,6 +355,14 @@ class LedgerVerifier {
     FL_RETURN_IF_ERROR(failure);
     if (auto it = checkpoints_.find(range_.size()); it != checkpoints_.end()) {
       FL_RETURN_IF_ERROR(CheckCheckpoint(it->first, it->second));
+    } else if (range_.size() % storage::kCheckpointEveryEvents == 0) {
+      // The journal writes one in the batch of every 10,000th record: without it, the log's
+      // signed view of this point was removed (as it would be to hide a history rewritten by
+      // someone without the log key).
+      return Fail(seq, Bad(seq, "checkpoint_missing",
+                           "no checkpoint at " + std::to_string(range_.size()) +
+                               " records, where the journal writes one with every " +
+                               std::to_string(storage::kCheckpointEveryEvents) + "th record"));
     }
     return Status::Ok();
   }

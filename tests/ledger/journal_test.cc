@@ -629,6 +629,15 @@ TEST(Journal, CheckpointEveryTenThousandEvents) {
   Status s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(report.checkpoints, 1u);
+  // Verification expects it there: a ledger without it is one whose checkpoint was removed.
+  ASSERT_TRUE(ledger.journal()
+                  .DeleteRawForTesting(storage::kCheckpointsFamily,
+                                       storage::EncodeU64(storage::kCheckpointEveryEvents))
+                  .ok());
+  report = VerifyReport();
+  s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+  EXPECT_EQ(s.code(), "checkpoint_missing") << s.ToString();
+  EXPECT_EQ(report.first_bad_seq, storage::kCheckpointEveryEvents) << s.ToString();
 }
 
 TEST(KeyFile, SecretKeysAreOwnerOnly) {
