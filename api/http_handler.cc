@@ -145,7 +145,7 @@ unsigned HttpStatusOf(const Status& status) {
   }
   if (code == "method_not_allowed") return 405;
   if (code == "queue_full" || code == "stopping" || code == "bodies_full" ||
-      code == "public_busy" || code == "views_busy") {
+      code == "public_busy" || code == "views_busy" || code == "answer_timeout") {
     return 503;
   }
   switch (status.kind()) {

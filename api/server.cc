@@ -126,7 +126,10 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Server::Impl& server, uint64_t id)
-      : stream_(std::move(socket)), server_(server), id_(id) {
+      : stream_(std::move(socket)),
+        answer_timer_(stream_.get_executor()),
+        server_(server),
+        id_(id) {
     server_.metrics.AddConnections(1);
   }
   ~Session() {
@@ -241,11 +244,27 @@ class Session : public std::enable_shared_from_this<Session> {
     http::request<http::string_body> request = parser_->release();
     keep_alive_ = request.keep_alive();
     ApiRequest api = ToApiRequest(std::move(request));
-    auto reply = [self = shared_from_this()](ApiResponse response) {
-      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-        self->Respond(std::move(response));
-      });
+    const uint64_t request_no = ++requests_;
+    auto reply = [self = shared_from_this(), request_no](ApiResponse response) {
+      net::post(self->stream_.get_executor(),
+                [self, request_no, response = std::move(response)]() mutable {
+                  // Dropped if the request was answered at its deadline meanwhile.
+                  if (request_no != self->requests_ || self->answered_) return;
+                  self->answer_timer_.cancel();
+                  self->Respond(std::move(response));
+                });
     };
+    answered_ = false;
+    if (!(api.method == "POST" && api.target.rfind("/v1/events", 0) == 0)) {
+      answer_timer_.expires_after(Ms(limits().read_answer_timeout_ms));
+      answer_timer_.async_wait([self = shared_from_this(), request_no](beast::error_code ec) {
+        if (ec || request_no != self->requests_ || self->answered_) return;
+        self->Respond(ErrorResponse(Status::IOError(
+            "answer_timeout", "the answer was not ready within " +
+                                  std::to_string(self->limits().read_answer_timeout_ms) +
+                                  " ms; ask again later")));
+      });
+    }
     try {
       HandleRequest(server_.context, api, reply);
     } catch (const std::exception& e) {
@@ -282,6 +301,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Respond(ApiResponse answer) {
+    answered_ = true;
     route_ = answer.route;
     ToWireResponse(std::move(answer), keep_alive_ && !closing_ && !server_.draining, &response_);
     const uint64_t rate = std::max<size_t>(1, limits().write_bytes_per_s_min);
@@ -344,6 +364,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   WireResponse response_;  // the answer being written
   std::shared_ptr<http::response<http::empty_body>> continue_;
+  // A read's deadline for its answer (ServerLimits::read_answer_timeout_ms), and which request
+  // an answer is for: one that comes after the deadline answered its request is dropped.
+  net::steady_timer answer_timer_;
+  uint64_t requests_ = 0;
+  bool answered_ = false;
   Server::Impl& server_;
   const uint64_t id_;
   Route route_ = Route::kOther;

@@ -57,6 +57,11 @@ struct ServerLimits {
   // export reaches a slow link, and a reader slower than that is cut off.
   int64_t write_timeout_ms = 30000;
   size_t write_bytes_per_s_min = 64 << 10;
+  // A read whose answer waits (for a public build, a fold of an earlier point, the writer's next
+  // batch) is answered 503 "answer_timeout" past this, and its answer, if it comes later, is
+  // dropped. POST /v1/events is not: its events may be appended whatever it is told, so it waits
+  // for its durable batch.
+  int64_t read_answer_timeout_ms = 60000;
   int64_t drain_timeout_ms = 10000;
 };
 

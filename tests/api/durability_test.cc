@@ -128,6 +128,37 @@ TEST_F(DurabilityTest, TheNextBatchIsWrittenWhileTheLastOneSyncs) {
   EXPECT_EQ(fault_.fs->UnsyncedBytes(), 0u);
 }
 
+// A write's answer waits for its durable batch however long the sync takes: the deadline of a
+// waiting read (ServerLimits::read_answer_timeout_ms) does not cut it off, since its events are
+// appended whatever it is told. A read that waits past it (here a checkpoint, which waits for the
+// writer's next batch) is answered 503 "answer_timeout".
+TEST_F(DurabilityTest, AWriteWaitsForItsSyncPastTheDeadlineOfReads) {
+  server_.reset();
+  ServerOptions options;
+  options.threads = 4;
+  options.limits.read_answer_timeout_ms = 200;
+  ASSERT_TRUE(Server::Start(L.journal(), options, &server_).ok());
+  address_ = ServerAddress{"127.0.0.1", std::to_string(server_->port()), ""};
+  fault_.fs->HoldSyncs(true);
+  HttpReply written;
+  std::thread writer([&] {
+    HttpConnection connection(address_, 20000);
+    written = Post(connection, Receipts({"slow-1"}));
+  });
+  ASSERT_TRUE(fault_.fs->WaitForHeldSync(10000));
+  const auto asked = Clock::now();
+  HttpReply checkpoint = Get("/v1/checkpoint");
+  EXPECT_EQ(checkpoint.status, 503u) << checkpoint.body;
+  EXPECT_EQ(Parse(checkpoint.body)["code"], "answer_timeout") << checkpoint.body;
+  EXPECT_GE(Clock::now() - asked, std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  fault_.fs->HoldSyncs(false);
+  writer.join();
+  EXPECT_EQ(written.status, 200u) << written.body;
+  EXPECT_EQ(Parse(written.body)[0]["id"], "slow-1") << written.body;
+  EXPECT_EQ(Get("/v1/checkpoint").status, 200u);
+}
+
 TEST_F(DurabilityTest, AReadDoesNotSeeABatchBeforeItIsDurable) {
   const int64_t before = PoolAvailableFen();
   EXPECT_EQ(Get("/v1/public/checkpoint", false).status, 404u) << "no checkpoint yet";

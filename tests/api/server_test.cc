@@ -2088,6 +2088,52 @@ TEST_F(ServerTest, AsOfViewsAreFoldedOffTheRequestThreads) {
   EXPECT_EQ(Get(view, "audit").status, 200u) << "the room is back";
 }
 
+// A read whose answer waits past ServerLimits::read_answer_timeout_ms (here a fold held back) is
+// answered 503 "answer_timeout" with Retry-After; its answer, when it comes, is dropped, and the
+// connection goes on with the next request's own answer.
+TEST_F(ServerTest, AReadWaitingPastItsDeadlineIsAnsweredAndItsLateAnswerDropped) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  before_view_fold_ = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return released; });
+  };
+  ServerLimits limits;
+  limits.read_answer_timeout_ms = 200;
+  Start(limits, /*threads=*/1);
+  const std::string view =
+      "/v1/views/balance?project=p1&as_of_seq=" + std::to_string(L.journal().head().size - 1);
+  const RequestSigner audit{"audit", &L.keys().at("audit")};
+  HttpConnection connection(address_, 20000);
+  HttpReply late;
+  const auto asked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(connection.Exchange("GET", view, "", "", audit, &late).ok());
+  EXPECT_EQ(late.status, 503u) << late.body;
+  EXPECT_EQ(Parse(late.body)["code"], "answer_timeout") << late.body;
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(200));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  // The fold finishes; its answer is not written to the connection.
+  bool folded = false;
+  for (int i = 0; i < 500 && !folded; ++i) {
+    folded = Get("/metrics").body.find("\nfundledger_view_folds_total{reused=\"false\"} 1\n") !=
+             std::string::npos;
+    if (!folded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(folded);
+  HttpReply health;
+  ASSERT_TRUE(connection.Exchange("GET", "/healthz", "", "", std::nullopt, &health).ok());
+  EXPECT_EQ(health.status, 200u) << health.body;
+  EXPECT_EQ(health.body, Get("/healthz").body);
+  HttpReply again;
+  ASSERT_TRUE(connection.Exchange("GET", view, "", "", audit, &again).ok());
+  EXPECT_EQ(again.status, 200u) << again.body;
+}
+
 TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
   ServerLimits limits;
   limits.body_bytes_max = 1000;
