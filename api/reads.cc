@@ -68,6 +68,16 @@ Status CheckpointNoteJson(const Journal& journal, const std::string& note, json*
   return Status::Ok();
 }
 
+json InclusionJson(uint64_t seq, uint64_t tree_size, const Hash& leaf_hash, const Hash& root,
+                   const std::vector<Hash>& proof) {
+  return {{"seq", seq},
+          {"leaf_index", seq - 1},
+          {"tree_size", tree_size},
+          {"leaf_hash", Base64Encode(leaf_hash)},
+          {"root", Base64Encode(root)},
+          {"proof", HashList(proof)}};
+}
+
 Status InclusionProofJson(const Journal& journal, uint64_t seq, std::string_view id,
                           uint64_t tree_size, json* out) {
   if (!id.empty()) FL_RETURN_IF_ERROR(journal.FindEvent(id, &seq));
@@ -75,12 +85,7 @@ Status InclusionProofJson(const Journal& journal, uint64_t seq, std::string_view
   std::vector<Hash> proof;
   Hash leaf, root;
   FL_RETURN_IF_ERROR(journal.InclusionProof(seq, size, &proof, &leaf, &root));
-  *out = {{"seq", seq},
-          {"leaf_index", seq - 1},
-          {"tree_size", size},
-          {"leaf_hash", Base64Encode(leaf)},
-          {"root", Base64Encode(root)},
-          {"proof", HashList(proof)}};
+  *out = InclusionJson(seq, size, leaf, root, proof);
   return Status::Ok();
 }
 

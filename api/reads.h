@@ -35,8 +35,12 @@ Status CheckpointJson(Journal& journal, nlohmann::json* out);
 // The same of a note the journal's log key signed.
 Status CheckpointNoteJson(const Journal& journal, const std::string& note, nlohmann::json* out);
 
-// {seq, leaf_index, tree_size, leaf_hash, root, proof}: inclusion of record `seq` (or of event
-// `id` when not empty) in the tree of `tree_size` records (0: the head).
+// {seq, leaf_index, tree_size, leaf_hash, root, proof}: the inclusion proof of record `seq` in
+// the tree of `tree_size` records, as GET /v1/proofs/inclusion answers it.
+nlohmann::json InclusionJson(uint64_t seq, uint64_t tree_size, const Hash& leaf_hash,
+                             const Hash& root, const std::vector<Hash>& proof);
+// The same for record `seq` (or event `id` when not empty) in the tree of `tree_size` records
+// (0: the head).
 Status InclusionProofJson(const Journal& journal, uint64_t seq, std::string_view id,
                           uint64_t tree_size, nlohmann::json* out);
 // {size1, size2, root1, root2, proof}; `size2` 0 means the head.

@@ -12,6 +12,7 @@
 #include "api/submit.h"
 #include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
+#include "crypto/merkle.h"
 #include "ledger/codec.h"
 #include "ledger/journal.h"
 #include "ledger/key_file.h"
@@ -354,8 +355,8 @@ struct ProofArgs {
 };
 
 // An inclusion proof under a checkpoint the reader kept, from a local ledger: the ledger must
-// extend the checkpoint (VerifyHeldCheckpoint), so that its proof at that size is under the
-// checkpoint's root.
+// extend the checkpoint (VerifyHeldCheckpoint), and the record, hashed here, must lead by the
+// proof at the checkpoint's size to its root; what is printed is what was checked.
 int LocalHeldInclusion(const ProofArgs& args) {
   std::string note;
   Status s = ReadInput(args.held, &note, kNoteBytesMax);
@@ -366,16 +367,33 @@ int LocalHeldInclusion(const ProofArgs& args) {
   if (s.ok()) s = CheckHeldNotes(*journal, {args.held}, std::vector<std::string>{note});
   Checkpoint held;
   if (s.ok()) s = OpenCheckpoint(note, journal->log_verifier(), &held);
-  json out;
   if (s.ok() && held.size == 0) {
-    s = Status::InvalidArgument("bad_proof_request", "the held checkpoint is of the empty log",
-                                "checkpoint");
+    s = Status::InvalidArgument(
+        "bad_proof_request", args.held + ": the held checkpoint is of the empty log", "checkpoint");
   }
-  if (s.ok()) s = InclusionProofJson(*journal, args.seq, args.id, held.size, &out);
+  uint64_t seq = args.seq;
+  if (s.ok() && !args.id.empty()) s = journal->FindEvent(args.id, &seq);
+  std::vector<Hash> proof;
+  Hash stored_leaf, root;
+  if (s.ok()) s = journal->InclusionProof(seq, held.size, &proof, &stored_leaf, &root);
+  std::string record;
+  if (s.ok()) s = journal->ReadRecord(seq, &record);
+  Hash leaf{};
+  if (s.ok()) {
+    leaf = MerkleLeafHash(AsBytes(record));
+    s = MerkleVerifyInclusion(seq - 1, held.size, leaf, proof, held.root);
+    if (!s.ok()) {
+      s = Status::Corruption("inclusion_proof_invalid",
+                             "record " + std::to_string(seq) +
+                                 " as stored does not lead by its proof to the held checkpoint's "
+                                 "root: the record or the tree was changed",
+                             "proof");
+    }
+  }
   if (!s.ok()) return Report(s);
-  PrintProof(out, /*inclusion=*/true, args.format);
-  std::cerr << "record " << out.at("seq") << " is in the log of the held checkpoint " << args.held
-            << "\n";
+  PrintProof(InclusionJson(seq, held.size, leaf, held.root, proof), /*inclusion=*/true,
+             args.format);
+  std::cerr << "record " << seq << " is in the log of the held checkpoint " << args.held << "\n";
   return kExitOk;
 }
 
@@ -698,13 +716,14 @@ int Main(int argc, char** argv) {
   auto* id_opt = inclusion_cmd->add_option("--id", proof.id, "event id");
   seq_opt->excludes(id_opt);
   auto* size_opt = inclusion_cmd->add_option("--size", proof.size, "tree size (default: head)");
-  inclusion_cmd->add_option("--log-key", proof.log_key,
-                            "the log's verifier key (.pub) as obtained independently");
+  auto* log_key_opt = inclusion_cmd->add_option(
+      "--log-key", proof.log_key, "the log's verifier key (.pub) as obtained independently");
   inclusion_cmd
       ->add_option("--checkpoint", proof.held,
                    "a checkpoint (signed note file) kept from before: the proof is at its size "
                    "and must lead to its root")
       ->excludes(size_opt);
+  log_key_opt->needs("--checkpoint");
   AddFormat(inclusion_cmd, &proof.format, {"json", "table"});
   inclusion_cmd->callback([&] {
     if (proof.seq == 0 && proof.id.empty()) {

@@ -337,13 +337,12 @@ Status FetchConsistencyProof(Remote& remote, uint64_t size1, uint64_t size2,
   return Status::Ok();
 }
 
-// Checks the server's checkpoint `note` against the trusted log key and each held checkpoint
+// Checks the server's checkpoint `note` against the trusted `log_key` and each held checkpoint
 // (`held_notes`, read from held.files), and sets `*out` to what the note says.
-Status CheckServerCheckpoint(Remote& remote, const HeldCheckpoints& held,
+Status CheckServerCheckpoint(Remote& remote, const NoteVerifier& log_key,
+                             const HeldCheckpoints& held,
                              const std::vector<std::string>& held_notes, const std::string& note,
                              json* out) {
-  NoteVerifier log_key;
-  FL_RETURN_IF_ERROR(ReadPublicKey(held.log_key, &log_key));
   Checkpoint latest;
   Status s = OpenCheckpoint(note, log_key, &latest);
   if (!s.ok()) {
@@ -373,9 +372,15 @@ Status CheckServerCheckpoint(Remote& remote, const HeldCheckpoints& held,
 
 int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
                      const std::string& format) {
+  // The reader's own inputs first: a bad one is bad usage, before any exchange.
   std::vector<std::string> held_notes(held.files.size());
   for (size_t i = 0; i < held.files.size(); ++i) {
     Status s = ReadInput(held.files[i], &held_notes[i], kNoteBytesMax);
+    if (!s.ok()) return Report(s);
+  }
+  NoteVerifier log_key;
+  if (!held.log_key.empty()) {
+    Status s = ReadPublicKey(held.log_key, &log_key);
     if (!s.ok()) return Report(s);
   }
   Remote remote;
@@ -385,7 +390,8 @@ int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
   if (s.ok()) s = Get(remote, "/v1/checkpoint", &reply);
   if (s.ok()) s = ParseReply(reply, &out);
   if (s.ok() && !held.log_key.empty()) {
-    s = CheckServerCheckpoint(remote, held, held_notes, out.at("note").get<std::string>(), &out);
+    s = CheckServerCheckpoint(remote, log_key, held, held_notes, out.at("note").get<std::string>(),
+                              &out);
   }
   if (!s.ok()) return Report(s);
   if (format == "json") {
@@ -401,41 +407,41 @@ int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
 
 namespace {
 
-// The record `seq` as the server has it, and the server's inclusion proof of it under the held
-// checkpoint's root: the record must be the event asked for and hash to the leaf the proof
-// shows. Sets `*proof_json` to the server's answer.
+// The record `seq` (or of event `id`) as the server has it, and the server's inclusion proof of
+// it under the held checkpoint's root: the record must be the event asked for and hash to the
+// leaf the proof shows. Sets `*out` to the proof as checked, built from what was checked alone.
+// REQUIRES: held.size > 0.
 Status CheckHeldInclusion(Remote& remote, uint64_t seq, const std::string& id,
-                          const Checkpoint& held, json* proof_json) {
+                          const Checkpoint& held, json* out) {
   HttpReply reply;
-  json& answer = *proof_json;
+  json answer;
   std::string query = id.empty() ? "seq=" + std::to_string(seq) : QueryPart("id", id);
   FL_RETURN_IF_ERROR(
       Get(remote, "/v1/proofs/inclusion?" + query + "&size=" + std::to_string(held.size), &reply));
   FL_RETURN_IF_ERROR(ParseReply(reply, &answer));
-  const uint64_t got = answer.at("seq").get<uint64_t>();
   const auto malformed = [&](const std::string& what) {
     return Status::IOError("http_reply", "the server's inclusion proof: " + what);
   };
+  if (!answer.at("seq").is_number_unsigned()) return malformed("\"seq\" is not a record's seq");
+  const uint64_t got = answer.at("seq").get<uint64_t>();
   if (got == 0 || got > held.size || (id.empty() && got != seq)) {
     return malformed("it is of record " + std::to_string(got) +
                      ", not of one asked for in a log of " + std::to_string(held.size));
   }
-  if (answer.at("tree_size") != held.size) {
-    return malformed("it is in a tree of " + answer.at("tree_size").dump() + " records, not " +
-                     std::to_string(held.size));
-  }
   std::vector<Hash> proof;
   std::string error;
-  if (!DecodeHashList(answer.at("proof"), kMerkleLevelsMax, &proof, &error))
+  if (!DecodeHashList(answer.at("proof"), kMerkleLevelsMax, &proof, &error)) {
     return malformed(error);
-  // The record itself, hashed here: the leaf the answer names is not taken on trust.
+  }
+  // The record itself, hashed here: the leaf the answer names is not taken on trust, nor its
+  // tree size, index or root (the proof is checked at the held size, under the held root).
   json records;
   FL_RETURN_IF_ERROR(Get(remote, "/v1/events?from=" + std::to_string(got) + "&limit=1", &reply));
   FL_RETURN_IF_ERROR(ParseReply(reply, &records));
   const json& record = records.at(0);
-  if (record.at("seq") != got) {
+  if (record.at("seq") != got || !record.at("recorded_at_ms").is_number_integer()) {
     return Status::IOError("http_reply", "the server's answer for record " + std::to_string(got) +
-                                             " is record " + record.at("seq").dump());
+                                             " is not that record");
   }
   SignedEvent event;
   Status s = SignedEvent::FromEnvelopeJson(record.at("envelope"), &event);
@@ -461,9 +467,7 @@ Status CheckHeldInclusion(Remote& remote, uint64_t seq, const std::string& id,
                                   " records",
                               "proof");
   }
-  // What is printed is what was checked.
-  answer["leaf_hash"] = Base64Encode(bytes.leaf_hash);
-  answer["root"] = Base64Encode(held.root);
+  *out = InclusionJson(got, held.size, bytes.leaf_hash, held.root, proof);
   return Status::Ok();
 }
 
@@ -481,6 +485,11 @@ int RemoteHeldInclusion(const RemoteArgs& args, uint64_t seq, const std::string&
   s = OpenCheckpoint(note, key, &held);
   if (!s.ok()) {
     return Report(Status::Corruption(s.code(), held_file + ": " + s.message(), s.field()));
+  }
+  if (held.size == 0) {
+    return Report(Status::InvalidArgument("bad_proof_request",
+                                          held_file + ": the held checkpoint is of the empty log",
+                                          "checkpoint"));
   }
   Remote remote;
   json out;

@@ -370,6 +370,8 @@ TEST_F(ServeTest, AnInclusionProofUnderAKeptCheckpointChecksTheRecordItself) {
   inclusion(2, url_,
             {"--id", "r1", "--size", "5", "--log-key", "log.pub", "--checkpoint", "held5.note"});
   inclusion(2, url_, {"--id", "r1", "--checkpoint", "held5.note"});
+  // A trust anchor given alone would be used for nothing: bad usage.
+  inclusion(2, url_, {"--id", "r1", "--log-key", "log.pub"});
 
   // A server that sends the record or the proof changed.
   json record = JsonLines(Expect(0, {"log", "--server", url_, "--key", "op.key", "--from", "4",
@@ -385,6 +387,16 @@ TEST_F(ServeTest, AnInclusionProofUnderAKeptCheckpointChecksTheRecordItself) {
   const std::vector<Case> cases = {
       {"as sent", [](json*, json*) {}, ""},
       {"the leaf named otherwise", [](json* p, json*) { (*p)["leaf_hash"] = (*p)["root"]; }, ""},
+      {"the index and tree named otherwise, and more",
+       [](json* p, json*) {
+         (*p)["leaf_index"] = 7;
+         (*p)["tree_size"] = 6;
+         (*p)["root"] = (*p)["leaf_hash"];
+         (*p)["verified"] = true;
+       },
+       ""},
+      {"a seq not a whole number", [](json* p, json*) { (*p)["seq"] = 4.5; }, "http_reply"},
+      {"recorded at no time", [](json*, json* r) { (*r)["recorded_at_ms"] = 1e300; }, "http_reply"},
       {"another amount", [](json*, json* r) { (*r)["envelope"]["event"]["amount_fen"] = 500001; },
        "inclusion_proof_invalid"},
       {"recorded at another time", [](json*, json* r) { (*r)["recorded_at_ms"] = 1; },
@@ -394,7 +406,6 @@ TEST_F(ServeTest, AnInclusionProofUnderAKeptCheckpointChecksTheRecordItself) {
       {"another hash", [](json* p, json*) { (*p)["proof"][0] = (*p)["root"]; },
        "inclusion_proof_invalid"},
       {"a hash fewer", [](json* p, json*) { (*p)["proof"].erase(0); }, "inclusion_proof_invalid"},
-      {"another tree", [](json* p, json*) { (*p)["tree_size"] = 6; }, "http_reply"},
       {"another record asked",
        [](json* p, json*) { (*p)["seq"] = 5; },
        "http_reply",

@@ -504,6 +504,23 @@ TEST_F(TamperSweepTest, ARolledBackOrForkedLedgerFailsAnAuditorsConsistencyCheck
                                   "--checkpoint", "held.note", "--format", "json"});
     EXPECT_EQ(proved.exit_code, 0) << Describe(proved);
     EXPECT_EQ(json::parse(proved.out, nullptr, false)["root"], checkpoint["root"]) << proved.out;
+    // A copy whose record was changed but not its tree: the tree still extends the note, the
+    // record no longer leads to its root.
+    fs::copy(*dir_ / "grown", *dir_ / "changed", fs::copy_options::recursive);
+    {
+      RawDb db(*dir_ / "changed");
+      ASSERT_TRUE(db.ok());
+      std::string record = db.Get(storage::kRecordsFamily, storage::EncodeU64(2));
+      record[record.size() / 2] ^= 1;
+      ASSERT_NO_FATAL_FAILURE(db.Put(storage::kRecordsFamily, storage::EncodeU64(2), record));
+    }
+    CliResult changed_record = RunBinary(
+        FL_BINARY, *dir_,
+        {"proof", "inclusion", "--data", "changed", "--seq", "2", "--checkpoint", "held.note"});
+    EXPECT_EQ(changed_record.exit_code, 1) << Describe(changed_record);
+    EXPECT_NE(changed_record.err.find("inclusion_proof_invalid"), std::string::npos)
+        << Describe(changed_record);
+    EXPECT_EQ(changed_record.out, "");
     EXPECT_EQ(checkpoints("fork"), fork_checkpoints);
     // A note of another log, or changed, is no checkpoint the ledger can extend.
     std::string note = checkpoint["note"].get<std::string>();
