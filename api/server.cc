@@ -535,6 +535,10 @@ Server::~Server() {
 }
 
 Status Server::Start(Journal& journal, const ServerOptions& options, std::unique_ptr<Server>* out) {
+  if (options.limits.read_answer_timeout_ms <= 0) {
+    return Status::InvalidArgument("bad_limit", "read_answer_timeout_ms is a positive time",
+                                   "read_answer_timeout_ms");
+  }
   auto impl = std::make_unique<Impl>(journal, options);
   if (!options.web_dir.empty() || !options.echarts_file.empty()) {
     FL_RETURN_IF_ERROR(LoadWebAssets(options.web_dir, options.echarts_file, &impl->web));

@@ -505,12 +505,13 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
       "recorded is reported as such";
   if (options.all_or_nothing) {
     Status s = journal.Append(events, &appended, AppendOptions{.all_or_nothing = true});
-    if (!s.ok()) {
+    if (s.kind() == Status::Kind::kIOError) {
       return Status::IOError(s.code(), s.message() +
                                            ". The import stopped: the file's rows are "
                                            "one batch, recorded whole or not at all" +
                                            again);
     }
+    FL_RETURN_IF_ERROR(s);  // not a failed write (a read-only ledger): as it is
     progress(total);
   } else {
     size_t written = 0;  // events in the batches written so far, in file order
@@ -518,7 +519,7 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
       written = w;
       progress(file.rows.size() + w);
     });
-    if (!s.ok()) {
+    if (s.kind() == Status::Kind::kIOError) {
       const std::string where =
           written == 0
               ? "no row of the file was written before it"
@@ -527,6 +528,7 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
                     "are not";
       return Status::IOError(s.code(), s.message() + ". The import stopped: " + where + again);
     }
+    FL_RETURN_IF_ERROR(s);
   }
   for (size_t k = 0; k < events.size(); ++k) {
     ImportResult& result = (*results)[row_of_event[k]];
