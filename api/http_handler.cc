@@ -8,6 +8,7 @@
 
 #include "api/reads.h"
 #include "api/submit.h"
+#include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
 #include "ledger/rules.h"
 
@@ -340,6 +341,36 @@ ApiResponse GetProof(const ApiContext& context, std::string_view kind, const Que
   return s.ok() ? JsonResponse(out) : ErrorResponse(s);
 }
 
+// GET /v1/public/proofs/consistency?from=M[&to=N], for anyone who keeps the public checkpoints
+// (a witness, a citizen): between sizes up to the newest durable checkpoint, the trees the public
+// has been shown (to defaults to its size). Hashes only, no record.
+constexpr std::string_view kPublicConsistencyPath = "/v1/public/proofs/consistency";
+
+ApiResponse PublicConsistencyProof(const ApiContext& context, std::string_view raw_query) {
+  std::string note;
+  Status s = context.journal->LatestDurableCheckpoint(&note);
+  Checkpoint durable;
+  if (s.ok()) s = OpenCheckpoint(note, context.journal->log_verifier(), &durable);
+  Query query;
+  if (s.ok()) s = ParseQuery(raw_query, {"from", "to"}, &query);
+  uint64_t from = 0, to = 0;
+  if (s.ok()) s = QueryU64(query, "from", &from);
+  if (s.ok()) s = QueryU64(query, "to", &to);
+  if (s.ok() && to == 0) to = durable.size;
+  if (s.ok() && to > durable.size) {
+    s = Status::InvalidArgument(
+        "bad_proof_request",
+        "to is at most the public checkpoint's size, " + std::to_string(durable.size), "to");
+  }
+  json out;
+  if (s.ok()) {
+    JournalRead read(context);
+    s = read.failure();
+    if (s.ok()) s = ConsistencyProofJson(*context.journal, from, to, &out);
+  }
+  return s.ok() ? JsonResponse(out) : ErrorResponse(s);
+}
+
 // The signed reads: authentication, then the route.
 ApiResponse SignedRead(const ApiContext& context, const ApiRequest& request, std::string_view path,
                        std::string_view raw_query) {
@@ -625,7 +656,7 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
   }
   bool known = IsSignedRead(path) || path == "/healthz" || path == "/metrics" ||
                IsWebPath(context, path) || path == "/v1/public/checkpoint" ||
-               IsPublicExportPath(path);
+               path == kPublicConsistencyPath || IsPublicExportPath(path);
   if (!known) {
     return answer(ErrorResponse(Status::NotFound("no_route", "no endpoint " + std::string(path))));
   }
@@ -646,6 +677,7 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
       reply(std::move(response));
     });
   }
+  if (path == kPublicConsistencyPath) return answer(PublicConsistencyProof(context, query));
   if (auto response = PublicRead(context, path)) return answer(std::move(*response));
   if (context.fold && IsAsOfView(path, query)) {
     // A fold of the scope's records: on a fold thread, so that the request threads go on

@@ -698,6 +698,12 @@ int Main(int argc, char** argv) {
   AddFormat(checkpoint_cmd, &checkpoint.format, {"note", "json"});
   checkpoint_cmd->callback([&] {
     RequireLedgerOrServer(checkpoint.data, checkpoint.remote);
+    if (!checkpoint.remote.server.empty() && checkpoint.remote.key.empty() &&
+        checkpoint.held.log_key.empty()) {
+      throw CLI::ValidationError("--log-key",
+                                 "without --key, the server's public checkpoint is read, and "
+                                 "checked against the log's key given by --log-key");
+    }
     if (!checkpoint.remote.server.empty() && !checkpoint.held.files.empty() &&
         checkpoint.held.log_key.empty()) {
       throw CLI::ValidationError("--checkpoint",

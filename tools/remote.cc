@@ -311,14 +311,13 @@ bool DecodeHashList(const json& hashes, size_t count_max, std::vector<Hash>* out
 // The server's consistency proof from size1 to size2 records. A proof in another form than
 // the protocol's is the server's error (http_reply); whether it proves anything is for
 // CheckpointExtends.
-Status FetchConsistencyProof(Remote& remote, uint64_t size1, uint64_t size2,
+Status FetchConsistencyProof(Remote& remote, std::string_view path, uint64_t size1, uint64_t size2,
                              std::vector<Hash>* proof) {
   HttpReply reply;
   json answer;
-  FL_RETURN_IF_ERROR(
-      Get(remote,
-          "/v1/proofs/consistency?from=" + std::to_string(size1) + "&to=" + std::to_string(size2),
-          &reply));
+  FL_RETURN_IF_ERROR(Get(
+      remote, std::string(path) + "?from=" + std::to_string(size1) + "&to=" + std::to_string(size2),
+      &reply));
   FL_RETURN_IF_ERROR(ParseReply(reply, &answer));
   const auto malformed = [&](const std::string& what) {
     return Status::IOError("http_reply", "the server's consistency proof from " +
@@ -339,8 +338,8 @@ Status FetchConsistencyProof(Remote& remote, uint64_t size1, uint64_t size2,
 
 // Checks the server's checkpoint `note` against the trusted `log_key` and each held checkpoint
 // (`held_notes`, read from held.files), and sets `*out` to what the note says.
-Status CheckServerCheckpoint(Remote& remote, const NoteVerifier& log_key,
-                             const HeldCheckpoints& held,
+Status CheckServerCheckpoint(Remote& remote, std::string_view proof_path,
+                             const NoteVerifier& log_key, const HeldCheckpoints& held,
                              const std::vector<std::string>& held_notes, const std::string& note,
                              json* out) {
   Checkpoint latest;
@@ -353,7 +352,7 @@ Status CheckServerCheckpoint(Remote& remote, const NoteVerifier& log_key,
     s = OpenCheckpoint(held_notes[i], log_key, &kept);
     std::vector<Hash> proof;
     if (s.ok() && kept.origin == latest.origin && kept.size > 0 && kept.size < latest.size) {
-      FL_RETURN_IF_ERROR(FetchConsistencyProof(remote, kept.size, latest.size, &proof));
+      FL_RETURN_IF_ERROR(FetchConsistencyProof(remote, proof_path, kept.size, latest.size, &proof));
     }
     if (s.ok()) s = CheckpointExtends(kept, latest, proof);
     if (!s.ok()) return Status::Corruption(s.code(), held.files[i] + ": " + s.message(), s.field());
@@ -383,15 +382,24 @@ int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
     Status s = ReadPublicKey(held.log_key, &log_key);
     if (!s.ok()) return Report(s);
   }
+  // Without a key that signs reads, the public checkpoint and the public consistency proofs.
+  const bool public_reads = args.key.empty();
   Remote remote;
   Status s = OpenRemote(args, &remote);
   HttpReply reply;
   json out;
-  if (s.ok()) s = Get(remote, "/v1/checkpoint", &reply);
-  if (s.ok()) s = ParseReply(reply, &out);
+  std::string note;
+  if (s.ok()) s = Get(remote, public_reads ? "/v1/public/checkpoint" : "/v1/checkpoint", &reply);
+  if (s.ok() && public_reads) {
+    note = reply.body;
+  } else if (s.ok()) {
+    s = ParseReply(reply, &out);
+    if (s.ok()) note = out.at("note").get<std::string>();
+  }
   if (s.ok() && !held.log_key.empty()) {
-    s = CheckServerCheckpoint(remote, log_key, held, held_notes, out.at("note").get<std::string>(),
-                              &out);
+    s = CheckServerCheckpoint(
+        remote, public_reads ? "/v1/public/proofs/consistency" : "/v1/proofs/consistency", log_key,
+        held, held_notes, note, &out);
   }
   if (!s.ok()) return Report(s);
   if (format == "json") {

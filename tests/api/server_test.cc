@@ -2134,6 +2134,30 @@ TEST_F(ServerTest, AReadWaitingPastItsDeadlineIsAnsweredAndItsLateAnswerDropped)
   EXPECT_EQ(again.status, 200u) << again.body;
 }
 
+// Consistency proofs for anyone who keeps the public checkpoints: no signature needed, up to the
+// newest durable checkpoint (the trees the public has been shown) and no further.
+TEST_F(ServerTest, PublicConsistencyProofsReachTheLatestPublicCheckpointAndNoFurther) {
+  Start();
+  EXPECT_EQ(Get("/v1/public/proofs/consistency?from=1").status, 404u) << "no checkpoint yet";
+  ASSERT_EQ(Get("/v1/checkpoint", "audit").status, 200u);
+  const uint64_t shown = L.journal().head().size;
+  HttpReply proof = Get("/v1/public/proofs/consistency?from=2");
+  ASSERT_EQ(proof.status, 200u) << proof.body;
+  json answer = Parse(proof.body);
+  EXPECT_EQ(answer["size2"], shown);
+  EXPECT_EQ(answer, Parse(Get("/v1/proofs/consistency?from=2", "audit").body));
+  ASSERT_EQ(Post(json::array({ReceiptEnvelope("after", 1)})).status, 200u);
+  // The head moved on, the public checkpoint did not: nothing past it is proved.
+  HttpReply past =
+      Get("/v1/public/proofs/consistency?from=2&to=" + std::to_string(L.journal().head().size));
+  EXPECT_EQ(past.status, 400u) << past.body;
+  EXPECT_EQ(Parse(past.body)["code"], "bad_proof_request") << past.body;
+  EXPECT_EQ(Parse(past.body)["field"], "to") << past.body;
+  EXPECT_EQ(Parse(Get("/v1/public/proofs/consistency?from=2").body)["size2"], shown);
+  EXPECT_EQ(Get("/v1/public/proofs/consistency?from=0").status, 400u);
+  EXPECT_EQ(Get("/v1/public/proofs/consistency?from=2&seq=1").status, 400u);
+}
+
 TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
   ServerLimits limits;
   limits.body_bytes_max = 1000;

@@ -333,6 +333,45 @@ TEST_F(ServeTest, ACheckpointKeptFromBeforeIsExtendedOrTheServerIsCaught) {
   }
 }
 
+// A citizen with no key of the ledger's keeps the public checkpoints and has each new one proved
+// to extend the last by the public consistency proofs: a fork signed with the same log key is
+// caught as it is for a registered reader.
+TEST_F(ServeTest, ACitizenKeepingPublicCheckpointsCatchesAForkWithoutAKey) {
+  const auto stop_server = [&] {
+    ASSERT_EQ(::kill(pid_, SIGTERM), 0);
+    ASSERT_EQ(::waitpid(pid_, nullptr, 0), pid_);
+    pid_ = -1;
+  };
+  const auto citizen = [&](int expected, std::vector<std::string> more) {
+    std::vector<std::string> args = {"checkpoint", "--server", url_, "--log-key", "log.pub"};
+    args.insert(args.end(), more.begin(), more.end());
+    return Expect(expected, args);
+  };
+  const auto grow = [&](const std::string& id, int64_t fen) {
+    Expect(0, {"submit", "--server", url_, "--key", "xt.key", "-"}, Receipt(id, fen).dump());
+    Expect(0, {"checkpoint", "--server", url_, "--key", "xt.key"});  // the bureau signs one
+  };
+  stop_server();
+  std::filesystem::copy(dir_ / "data", dir_ / "fork", std::filesystem::copy_options::recursive);
+  StartServer();
+  grow("r1", 500000);
+  test::WriteFile(dir_ / "public4.note", citizen(0, {}).out);
+  grow("r2", 700000);
+  json grown = json::parse(citizen(0, {"--checkpoint", "public4.note", "--format", "json"}).out);
+  EXPECT_EQ(grown["size"], 5);
+  EXPECT_EQ(grown["held_checkpoints"], 1);
+  // No key and no log key: nothing to check the public checkpoint against.
+  Expect(2, {"checkpoint", "--server", url_});
+  stop_server();
+  pid_ = test::StartServe(FL_BINARY, dir_, "fork", &url_);
+  ASSERT_FALSE(url_.empty()) << ReadFile(dir_ / "serve.out");
+  grow("r1", 600000);
+  grow("r2", 700000);
+  CliResult fork = citizen(1, {"--checkpoint", "public4.note"});
+  EXPECT_NE(fork.err.find("held_checkpoint_root"), std::string::npos) << fork.err;
+  EXPECT_EQ(fork.out, "");
+}
+
 // An inclusion proof under a checkpoint the reader kept: at that checkpoint's size, leading to its
 // root, from the record as the server sends it (hashed by the reader, not taken from the answer),
 // which must be the event asked for. The same from a local copy of the ledger.
