@@ -582,18 +582,6 @@ bool IsSignedRead(std::string_view path) {
          path == "/v1/proofs/inclusion" || path == "/v1/proofs/consistency";
 }
 
-Route RouteOf(std::string_view method, std::string_view path) {
-  if (path == "/v1/events") return method == "POST" ? Route::kPostEvents : Route::kGetEvents;
-  if (path.substr(0, 10) == "/v1/views/") return Route::kViews;
-  if (path == "/v1/checkpoint") return Route::kCheckpoint;
-  if (path.substr(0, 11) == "/v1/proofs/") return Route::kProofs;
-  if (path.substr(0, 11) == "/v1/public/" || path == "/" || path == "/dashboard.js" ||
-      path == "/dashboard.css" || path.substr(0, 8) == "/vendor/") {
-    return Route::kPublic;
-  }
-  return Route::kOther;
-}
-
 // POST /v1/events: decoded and verified here, appended by the sequencer.
 void PostEvents(const ApiContext& context, const ApiRequest& request,
                 std::function<void(ApiResponse)> reply);
@@ -634,6 +622,18 @@ void GetCheckpoint(const ApiContext& context, const ApiRequest& request, std::st
 }
 
 }  // namespace
+
+Route RouteOf(std::string_view method, std::string_view path) {
+  if (path == "/v1/events") return method == "POST" ? Route::kPostEvents : Route::kGetEvents;
+  if (path.substr(0, 10) == "/v1/views/") return Route::kViews;
+  if (path == "/v1/checkpoint") return Route::kCheckpoint;
+  if (path.substr(0, 11) == "/v1/proofs/") return Route::kProofs;
+  if (path.substr(0, 11) == "/v1/public/" || path == "/" || path == "/dashboard.js" ||
+      path == "/dashboard.css" || path.substr(0, 8) == "/vendor/") {
+    return Route::kPublic;
+  }
+  return Route::kOther;
+}
 
 void HandleRequest(const ApiContext& context, const ApiRequest& request,
                    std::function<void(ApiResponse)> reply) {

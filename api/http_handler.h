@@ -102,5 +102,7 @@ std::string QueryPart(std::string_view name, std::string_view value);
 unsigned HttpStatusOf(const Status& status);
 // An error response: ErrorJson(status) with HttpStatusOf(status).
 ApiResponse ErrorResponse(const Status& status);
+// The route a request's metrics count it under.
+Route RouteOf(std::string_view method, std::string_view path);
 
 }  // namespace fundledger

@@ -257,13 +257,18 @@ class Session : public std::enable_shared_from_this<Session> {
     answered_ = false;
     if (!(api.method == "POST" && api.target.rfind("/v1/events", 0) == 0)) {
       answer_timer_.expires_after(Ms(limits().read_answer_timeout_ms));
-      answer_timer_.async_wait([self = shared_from_this(), request_no](beast::error_code ec) {
-        if (ec || request_no != self->requests_ || self->answered_) return;
-        self->Respond(ErrorResponse(Status::IOError(
-            "answer_timeout", "the answer was not ready within " +
-                                  std::to_string(self->limits().read_answer_timeout_ms) +
-                                  " ms; ask again later")));
-      });
+      const std::string_view target = api.target;
+      const Route route = RouteOf(api.method, target.substr(0, target.find('?')));
+      answer_timer_.async_wait(
+          [self = shared_from_this(), request_no, route](beast::error_code ec) {
+            if (ec || request_no != self->requests_ || self->answered_) return;
+            ApiResponse late = ErrorResponse(Status::IOError(
+                "answer_timeout", "the answer was not ready within " +
+                                      std::to_string(self->limits().read_answer_timeout_ms) +
+                                      " ms; ask again later"));
+            late.route = route;
+            self->Respond(std::move(late));
+          });
     }
     try {
       HandleRequest(server_.context, api, reply);

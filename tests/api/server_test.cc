@@ -2112,6 +2112,9 @@ TEST_F(ServerTest, AReadWaitingPastItsDeadlineIsAnsweredAndItsLateAnswerDropped)
   EXPECT_EQ(late.status, 503u) << late.body;
   EXPECT_EQ(Parse(late.body)["code"], "answer_timeout") << late.body;
   EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(200));
+  EXPECT_NE(Get("/metrics").body.find("fundledger_request_seconds_count{route=\"views\"} 1\n"),
+            std::string::npos)
+      << "counted as a view";
   {
     std::lock_guard<std::mutex> lock(mu);
     released = true;
