@@ -9,6 +9,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "crypto/note.h"
 #include "ledger/codec.h"
 
 namespace fundledger::cli {
@@ -43,6 +44,26 @@ Status ReadInput(const std::string& path, std::string* out, size_t bytes_max) {
 
 void PrintJsonLine(const nlohmann::json& value) {
   std::cout << value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+Status ReadHeldNotes(const std::vector<std::string>& files, std::vector<std::string>* notes) {
+  notes->assign(files.size(), std::string());
+  for (size_t i = 0; i < files.size(); ++i) {
+    FL_RETURN_IF_ERROR(ReadInput(files[i], &(*notes)[i], kNoteBytesMax));
+  }
+  return Status::Ok();
+}
+
+void PrintCheckpoint(const nlohmann::json& checkpoint, const std::string& format,
+                     const std::vector<std::string>& held_files) {
+  if (format == "json") {
+    PrintJsonLine(checkpoint);
+  } else {
+    std::cout << checkpoint.at("note").get<std::string>();
+  }
+  for (const std::string& path : held_files) {
+    std::cerr << "the log extends the held checkpoint " << path << "\n";
+  }
 }
 
 void PrintProof(const nlohmann::json& proof, bool inclusion, const std::string& format) {

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "crypto/status.h"
 #include "ledger/codec.h"
@@ -23,6 +24,13 @@ Status ReadInput(const std::string& path, std::string* out,
                  size_t bytes_max = kJsonDocumentBytesMax);
 
 void PrintJsonLine(const nlohmann::json& value);
+
+// Reads the checkpoints a reader kept (signed notes, at most kNoteBytesMax each).
+Status ReadHeldNotes(const std::vector<std::string>& files, std::vector<std::string>* notes);
+// Prints a checkpoint as `checkpoint` does: its note, or with `format` "json" the whole of
+// `checkpoint`; then names on stderr each held checkpoint the log was shown to extend.
+void PrintCheckpoint(const nlohmann::json& checkpoint, const std::string& format,
+                     const std::vector<std::string>& held_files);
 
 // Prints a proof (the JSON of /v1/proofs/inclusion or /consistency) as `proof` does: a JSON line,
 // or with `format` "table" the sizes, hashes and the proof's hashes one per line.

@@ -294,15 +294,6 @@ Status CheckTrustedLogKey(const Journal& journal, const std::string& log_key) {
   return Status::Ok();
 }
 
-// Reads the checkpoints a reader kept (signed notes).
-Status ReadHeldNotes(const std::vector<std::string>& files, std::vector<std::string>* notes) {
-  notes->assign(files.size(), std::string());
-  for (size_t i = 0; i < files.size(); ++i) {
-    FL_RETURN_IF_ERROR(ReadInput(files[i], &(*notes)[i], kNoteBytesMax));
-  }
-  return Status::Ok();
-}
-
 // Whether the ledger extends each held checkpoint; an error names the file.
 Status CheckHeldNotes(const Journal& journal, const std::vector<std::string>& files,
                       const std::vector<std::string>& notes) {
@@ -329,14 +320,7 @@ int CheckpointCmd(const CheckpointArgs& args) {
   if (s.ok()) s = CheckpointJson(*journal, &out);
   if (!s.ok()) return Report(s);
   if (!args.held.files.empty()) out["held_checkpoints"] = held_notes.size();
-  if (args.format == "json") {
-    PrintJsonLine(out);
-  } else {
-    std::cout << out["note"].get<std::string>();
-  }
-  for (const std::string& path : args.held.files) {
-    std::cerr << "the log extends the held checkpoint " << path << "\n";
-  }
+  PrintCheckpoint(out, args.format, args.held.files);
   return kExitOk;
 }
 

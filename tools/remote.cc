@@ -372,20 +372,15 @@ Status CheckServerCheckpoint(Remote& remote, std::string_view proof_path,
 int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
                      const std::string& format) {
   // The reader's own inputs first: a bad one is bad usage, before any exchange.
-  std::vector<std::string> held_notes(held.files.size());
-  for (size_t i = 0; i < held.files.size(); ++i) {
-    Status s = ReadInput(held.files[i], &held_notes[i], kNoteBytesMax);
-    if (!s.ok()) return Report(s);
-  }
+  std::vector<std::string> held_notes;
   NoteVerifier log_key;
-  if (!held.log_key.empty()) {
-    Status s = ReadPublicKey(held.log_key, &log_key);
-    if (!s.ok()) return Report(s);
-  }
+  Status s = ReadHeldNotes(held.files, &held_notes);
+  if (s.ok() && !held.log_key.empty()) s = ReadPublicKey(held.log_key, &log_key);
+  if (!s.ok()) return Report(s);
   // Without a key that signs reads, the public checkpoint and the public consistency proofs.
   const bool public_reads = args.key.empty();
   Remote remote;
-  Status s = OpenRemote(args, &remote);
+  s = OpenRemote(args, &remote);
   HttpReply reply;
   json out;
   std::string note;
@@ -402,14 +397,7 @@ int RemoteCheckpoint(const RemoteArgs& args, const HeldCheckpoints& held,
         held, held_notes, note, &out);
   }
   if (!s.ok()) return Report(s);
-  if (format == "json") {
-    PrintJsonLine(out);
-  } else {
-    std::cout << TextOf(out, "note");
-  }
-  for (const std::string& path : held.files) {
-    std::cerr << "the log extends the held checkpoint " << path << "\n";
-  }
+  PrintCheckpoint(out, format, held.files);
   return kExitOk;
 }
 
