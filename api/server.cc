@@ -255,10 +255,10 @@ class Session : public std::enable_shared_from_this<Session> {
                 });
     };
     answered_ = false;
-    if (!(api.method == "POST" && api.target.rfind("/v1/events", 0) == 0)) {
+    const std::string_view target = api.target;
+    const Route route = RouteOf(api.method, target.substr(0, target.find('?')));
+    if (route != Route::kPostEvents) {  // a write waits for its durable batch
       answer_timer_.expires_after(Ms(limits().read_answer_timeout_ms));
-      const std::string_view target = api.target;
-      const Route route = RouteOf(api.method, target.substr(0, target.find('?')));
       answer_timer_.async_wait(
           [self = shared_from_this(), request_no, route](beast::error_code ec) {
             if (ec || request_no != self->requests_ || self->answered_) return;
