@@ -2161,6 +2161,18 @@ TEST_F(ServerTest, PublicConsistencyProofsReachTheLatestPublicCheckpointAndNoFur
   EXPECT_EQ(Get("/v1/public/proofs/consistency?from=2&seq=1").status, 400u);
 }
 
+TEST_F(ServerTest, AReadDeadlineThatIsNotPositiveIsRefused) {
+  for (int64_t ms : {int64_t(0), int64_t(-1)}) {
+    ServerOptions options;
+    options.limits.read_answer_timeout_ms = ms;
+    std::unique_ptr<Server> server;
+    Status s = Server::Start(L.journal(), options, &server);
+    EXPECT_EQ(s.code(), "bad_limit") << ms;
+    EXPECT_EQ(s.field(), "read_answer_timeout_ms") << ms;
+    EXPECT_EQ(server, nullptr);
+  }
+}
+
 TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
   ServerLimits limits;
   limits.body_bytes_max = 1000;

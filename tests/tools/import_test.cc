@@ -20,6 +20,8 @@
 #include "crypto/note.h"
 #include "ledger/codec.h"
 #include "ledger/event.h"
+#include "ledger/journal.h"
+#include "ledger/key_file.h"
 #include "tests/tools/test_dir.h"
 #include "tools/csv.h"
 #include "tools/csv_import.h"
@@ -794,6 +796,33 @@ TEST_F(ImportCliTest, AnImportStoppedByAFailedWriteSaysWhatMayBeRecordedAndRunsA
   EXPECT_EQ(seqs.size(), kRows);
   EXPECT_EQ(Head()["size"], before + kRows);
   EXPECT_LE(recorded_before, last_line - 1);
+}
+
+// An error that is not a failed write (here a ledger open read-only) is returned as it is: no
+// advice about rows that may be recorded, and the exit status of its own kind.
+TEST_F(ImportCliTest, AnAppendRefusedWholeIsNotTakenForAFailedWrite) {
+  cli::ImportFile file;
+  CsvPlace where;
+  ASSERT_TRUE(
+      cli::ReadImportFile("id,occurred_on,to,to_kind,category,source_org,channel,amount_fen\n"
+                          "xt-ro-1,2024-03-15,xt-finance,pool,municipal,xt-finance,transfer,1\n",
+                          cli::ImportKind::kReceipts, &file, &where)
+          .ok());
+  NoteSigner key;
+  ASSERT_TRUE(ReadSecretKeyFile(dir_ / "xt-finance.key", &key).ok());
+  JournalOptions options;
+  options.read_only = true;
+  std::unique_ptr<Journal> journal;
+  ASSERT_TRUE(Journal::Open(dir_ / kData, options, &journal).ok());
+  for (bool all_or_nothing : {false, true}) {
+    cli::ImportOptions import;
+    import.all_or_nothing = all_or_nothing;
+    std::vector<cli::ImportResult> results;
+    Status s = cli::AppendImport(*journal, file, "xt-finance", key.key, import, &results);
+    EXPECT_EQ(s.code(), "read_only") << s.ToString();
+    EXPECT_EQ(s.kind(), Status::Kind::kInvalidArgument) << s.ToString();
+    EXPECT_EQ(s.message().find("import"), std::string::npos) << s.ToString();
+  }
 }
 
 TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {

@@ -21,8 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
+#include "crypto/merkle.h"
 #include "crypto/note.h"
+#include "ledger/key_file.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger {
@@ -411,6 +414,27 @@ TEST_F(ServeTest, AnInclusionProofUnderAKeptCheckpointChecksTheRecordItself) {
   inclusion(2, url_, {"--id", "r1", "--checkpoint", "held5.note"});
   // A trust anchor given alone would be used for nothing: bad usage.
   inclusion(2, url_, {"--id", "r1", "--log-key", "log.pub"});
+
+  // A note of the empty log holds no record: bad usage, asked of no server.
+  NoteSigner log_signer;
+  ASSERT_TRUE(ReadSecretKeyFile(dir_ / "log.key", &log_signer).ok());
+  std::string empty_note;
+  ASSERT_TRUE(
+      SignCheckpoint({"xiangtan.example/fundledger", 0, MerkleEmptyRoot()}, log_signer, &empty_note)
+          .ok());
+  test::WriteFile(dir_ / "held0.note", empty_note);
+  {
+    ScriptedServer server([](size_t, const std::string&) { return std::string("{}"); });
+    EXPECT_NE(inclusion(2, server.url(),
+                        {"--seq", "1", "--log-key", "log.pub", "--checkpoint", "held0.note"})
+                  .err.find("bad_proof_request"),
+              std::string::npos);
+    EXPECT_TRUE(server.targets().empty());
+  }
+  EXPECT_NE(Expect(2, {"proof", "inclusion", "--data", "data", "--seq", "1", "--checkpoint",
+                       "held0.note"})
+                .err.find("bad_proof_request"),
+            std::string::npos);
 
   // A server that sends the record or the proof changed.
   json record = JsonLines(Expect(0, {"log", "--server", url_, "--key", "op.key", "--from", "4",
