@@ -54,13 +54,6 @@ bool ParseI64(std::string_view text, int64_t* out) {
   return ec == std::errc() && ptr == text.data() + text.size() && *out >= 0;
 }
 
-bool ParseHash(std::string_view text, Hash* out) {
-  std::vector<uint8_t> bytes;
-  if (!Base64Decode(text, &bytes, out->size()).ok() || bytes.size() != out->size()) return false;
-  std::copy(bytes.begin(), bytes.end(), out->begin());
-  return true;
-}
-
 Status BadStatement(size_t line, std::string_view what) {
   return Status::InvalidArgument("bad_residents_statement",
                                  "line " + std::to_string(line) + ": " + std::string(what));
@@ -79,7 +72,7 @@ Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
   if (f[0] == "withheld" && f.size() == 4) {
     WithheldRecord w;
     int64_t seq = 0;
-    if (!ParseI64(f[1], &seq) || seq == 0 || !ParseHash(f[2], &w.leaf_hash) ||
+    if (!ParseI64(f[1], &seq) || seq == 0 || !Base64DecodeExact(f[2], w.leaf_hash) ||
         !CheckId(f[3], "event_id").ok()) {
       return BadStatement(n, "withheld SEQ LEAF_HASH EVENT_ID");
     }
@@ -158,13 +151,14 @@ Status ParseResidentsStatement(std::string_view text, ResidentsStatement* out) {
     return BadStatement(4, "size N");
   }
   out->checkpoint.size = uint64_t(size);
-  if (lines[4].rfind("root ", 0) != 0 || !ParseHash(lines[4].substr(5), &out->checkpoint.root)) {
+  if (lines[4].rfind("root ", 0) != 0 ||
+      !Base64DecodeExact(lines[4].substr(5), out->checkpoint.root)) {
     return BadStatement(5, "root BASE64");
   }
   std::vector<std::string_view> records = Split(lines[5], ' ');
   int64_t count = 0;
   if (records.size() != 3 || records[0] != "records" || !ParseI64(records[1], &count) ||
-      !ParseHash(records[2], &out->records_digest)) {
+      !Base64DecodeExact(records[2], out->records_digest)) {
     return BadStatement(6, "records COUNT DIGEST");
   }
   out->records = uint64_t(count);

@@ -175,13 +175,10 @@ Status Verifier::Notes() {
 }
 
 Status HashField(const json& item, const char* name, Hash* out) {
-  std::vector<uint8_t> bytes;
   if (!item.contains(name) || !item[name].is_string() ||
-      !Base64Decode(item[name].get<std::string>(), &bytes, out->size()).ok() ||
-      bytes.size() != out->size()) {
+      !Base64DecodeExact(item[name].get<std::string>(), *out)) {
     return Status::InvalidArgument("bad_hash", std::string(name) + " is 32 bytes in base64");
   }
-  std::copy(bytes.begin(), bytes.end(), out->begin());
   return Status::Ok();
 }
 

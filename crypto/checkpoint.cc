@@ -59,12 +59,9 @@ Status ParseCheckpointBody(std::string_view body, Checkpoint* out) {
   if (!ParseTreeSize(lines[1], &checkpoint.size)) {
     return BadCheckpoint("tree size is not a canonical decimal number");
   }
-  std::vector<uint8_t> root;
-  if (!Base64Decode(lines[2], &root, checkpoint.root.size()).ok() ||
-      root.size() != checkpoint.root.size()) {
+  if (!Base64DecodeExact(lines[2], checkpoint.root)) {
     return BadCheckpoint("root hash is not 32 bytes of base64");
   }
-  std::copy(root.begin(), root.end(), checkpoint.root.begin());
   // Extension lines (lines[3:]) are opaque to us and ignored.
   *out = std::move(checkpoint);
   return Status::Ok();

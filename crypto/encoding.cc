@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 namespace fundledger {
 namespace {
 
@@ -48,6 +50,13 @@ Status Base64Decode(std::string_view text, std::vector<uint8_t>* out, size_t max
   if (Base64Encode(bytes) != text) return BadBase64("not the canonical encoding");
   *out = std::move(bytes);
   return Status::Ok();
+}
+
+bool Base64DecodeExact(std::string_view text, std::span<uint8_t> out) {
+  std::vector<uint8_t> bytes;
+  if (!Base64Decode(text, &bytes, out.size()).ok() || bytes.size() != out.size()) return false;
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return true;
 }
 
 std::string HexEncode(std::span<const uint8_t> bytes) {

@@ -18,6 +18,9 @@ std::string Base64Encode(std::span<const uint8_t> bytes);
 // zero), so every byte string has exactly one accepted text. Returns InvalidArgument
 // "bad_base64" otherwise. `max_bytes` bounds the decoded size.
 Status Base64Decode(std::string_view text, std::vector<uint8_t>* out, size_t max_bytes = 1 << 20);
+// The same for a value of exactly out.size() bytes (a hash): false, `out` unchanged, for any
+// other text.
+bool Base64DecodeExact(std::string_view text, std::span<uint8_t> out);
 
 std::string HexEncode(std::span<const uint8_t> bytes);
 // Lowercase or uppercase hex, even length. InvalidArgument "bad_hex" otherwise.

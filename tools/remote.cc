@@ -295,14 +295,11 @@ bool DecodeHashList(const json& hashes, size_t count_max, std::vector<Hash>* out
   }
   out->clear();
   for (const json& h : hashes) {
-    std::vector<uint8_t> bytes;
     Hash hash;
-    if (!h.is_string() || !Base64Decode(h.get<std::string>(), &bytes, hash.size()).ok() ||
-        bytes.size() != hash.size()) {
+    if (!h.is_string() || !Base64DecodeExact(h.get<std::string>(), hash)) {
       *error = "a hash is not 32 bytes of base64";
       return false;
     }
-    std::copy(bytes.begin(), bytes.end(), hash.begin());
     out->push_back(hash);
   }
   return true;

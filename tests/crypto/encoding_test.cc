@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,17 @@ TEST(Base64Test, RoundTripsEveryLengthAndByte) {
   std::vector<uint8_t> out;
   ASSERT_TRUE(Base64Decode(Base64Encode(all), &out).ok());
   EXPECT_EQ(out, all);
+}
+
+TEST(Base64Test, ExactDecodingTakesOnlyItsSize) {
+  std::array<uint8_t, 4> out{9, 9, 9, 9};
+  EXPECT_TRUE(Base64DecodeExact("AQIDBA==", out));
+  EXPECT_EQ(out, (std::array<uint8_t, 4>{1, 2, 3, 4}));
+  for (const char* other : {"AQID", "AQIDBAU=", "", "AQIDBA=", "AQIDBA!="}) {
+    std::array<uint8_t, 4> kept{9, 9, 9, 9};
+    EXPECT_FALSE(Base64DecodeExact(other, kept)) << other;
+    EXPECT_EQ(kept, (std::array<uint8_t, 4>{9, 9, 9, 9})) << other;
+  }
 }
 
 TEST(Base64Test, RejectsBadLengthAndPadding) {
