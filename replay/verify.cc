@@ -407,6 +407,7 @@ class LedgerVerifier {
                                     std::to_string(size) + " differ from what was signed)");
     }
     ++report_->checkpoints;
+    report_->checkpointed_size = std::max(report_->checkpointed_size, size);
     return Status::Ok();
   }
 

@@ -38,8 +38,11 @@ struct VerifyOptions {
 };
 
 struct VerifyReport {
-  uint64_t records = 0;        // records checked
-  uint64_t checkpoints = 0;    // checkpoints checked
+  uint64_t records = 0;      // records checked
+  uint64_t checkpoints = 0;  // checkpoints checked
+  // The size of the largest checkpoint checked: the records its signer vouches for. Records past
+  // it rest on their own signatures only, until the journal's next checkpoint.
+  uint64_t checkpointed_size = 0;
   uint64_t signatures = 0;     // signatures verified
   uint64_t first_bad_seq = 0;  // 0 if none, or if the failure is not tied to one record
 };

@@ -452,6 +452,15 @@ int Verify(const VerifyArgs& args) {
   VerifyReport report;
   s = VerifyLedger(*journal, options, &report);
   LeaveToExit(std::move(rebuilt));  // the command ends here
+  if (s.ok() && !args.log_key.empty() && report.records > 0 && report.checkpointed_size == 0) {
+    // The stored key is a file anyone with the directory can set: only a checkpoint ties the
+    // records to the trusted key (a ledger made up whole would otherwise pass).
+    s = Status::Corruption("checkpoint_missing",
+                           "the ledger's " + std::to_string(report.records) +
+                               " records hold no checkpoint, so nothing in it is signed by the "
+                               "trusted log key",
+                           "checkpoints");
+  }
   if (s.ok()) s = CheckHeldNotes(*journal, args.held, held_notes);
   Journal::Head head = journal->head();
   if (args.format == "json") {
@@ -459,6 +468,7 @@ int Verify(const VerifyArgs& args) {
                 {"records", report.records},
                 {"signatures", report.signatures},
                 {"checkpoints", report.checkpoints},
+                {"checkpointed_size", report.checkpointed_size},
                 {"held_checkpoints", held_notes.size()},
                 {"size", head.size},
                 {"root", Base64Encode(head.root)}};
@@ -470,6 +480,10 @@ int Verify(const VerifyArgs& args) {
   } else if (s.ok()) {
     std::cout << "ok: " << report.records << " records, " << report.signatures << " signatures, "
               << report.checkpoints << " checkpoints; root " << Base64Encode(head.root) << "\n";
+    std::cout << "the latest checkpoint covers " << report.checkpointed_size << " of the "
+              << report.records << " records"
+              << (args.log_key.empty() ? " (signed by the ledger's own stored key)\n"
+                                       : " (signed by the trusted log key)\n");
     for (const std::string& path : args.held) {
       std::cout << "extends the held checkpoint " << path << "\n";
     }

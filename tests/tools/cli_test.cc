@@ -548,6 +548,12 @@ class TamperTest : public CliTest {
 
   // Deletes one record row with RocksDB itself: the journal has no way to delete.
   void DeleteRecordRow(const std::string& data, uint64_t seq) {
+    DeleteRows(data, storage::kRecordsFamily, storage::EncodeU64(seq));
+  }
+
+  // Deletes the row `key` of `family` (all of its rows if `key` is empty), synced, with RocksDB
+  // itself.
+  void DeleteRows(const std::string& data, std::string_view family, const std::string& key) {
     std::string path = (fs::path(dir_ / data) / storage::kDatabaseDir).string();
     std::vector<std::string> names;
     ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
@@ -558,17 +564,25 @@ class TamperTest : public CliTest {
     rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw);
     ASSERT_TRUE(s.ok()) << s.ToString();
     std::unique_ptr<rocksdb::DB> db(raw);
-    rocksdb::ColumnFamilyHandle* records = nullptr;
+    rocksdb::ColumnFamilyHandle* handle = nullptr;
     for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == storage::kRecordsFamily) records = handles[i];
+      if (names[i] == family) handle = handles[i];
     }
-    ASSERT_NE(records, nullptr);
+    ASSERT_NE(handle, nullptr);
     rocksdb::WriteOptions sync;
     sync.sync = true;
-    std::string value;
-    EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), records, storage::EncodeU64(seq), &value).ok());
-    EXPECT_TRUE(db->Delete(sync, records, storage::EncodeU64(seq)).ok());
-    for (auto* handle : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    std::vector<std::string> keys;
+    if (!key.empty()) {
+      std::string value;
+      EXPECT_TRUE(db->Get(rocksdb::ReadOptions(), handle, key, &value).ok());
+      keys.push_back(key);
+    } else {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handle));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) keys.push_back(it->key().ToString());
+      EXPECT_TRUE(it->status().ok());
+    }
+    for (const auto& k : keys) EXPECT_TRUE(db->Delete(sync, handle, k).ok());
+    for (auto* h : handles) EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   }
 
   // Runs verify on `data` and expects it to fail, naming `seq`.
@@ -633,10 +647,8 @@ TEST_F(TamperTest, MissingRecordsAreFound) {
   EXPECT_NE(r.err.find(std::to_string(kRecords)), std::string::npos) << Describe(r);
 }
 
-// Disabled: verification checks that each record's id row points at it, but not that every id
-// row points at a record, so a log cut after its last checkpoint verifies although the cut
-// event's id row (and tree nodes) remain and its submitter holds a receipt for it. Enable once
-// verify rejects id rows beyond the head.
+// A log cut after its last checkpoint: no checkpoint shows the cut, but the cut event's id row
+// (and tree nodes) remain, and its submitter holds a receipt for it.
 TEST_F(TamperTest, RecordCutAfterTheLastCheckpointIsFound) {
   BuildLedger(kReceipts);
   std::string cut = FreshCopy("cut");
@@ -651,6 +663,40 @@ TEST_F(CliTest, VerifyAnchorsOnATrustedLogKey) {
   Keygen("xiangtan.example", "impostor");
   CliResult r = Expect(1, {"verify", "--data", kData, "--log-key", "impostor.pub"});
   EXPECT_NE(r.err.find("log_key_mismatch"), std::string::npos) << r.err;
+}
+
+// The ledger's stored log key is a file anyone with the directory can set: a ledger made up
+// whole, or stripped of its checkpoints, names the trusted key and holds nothing it signed.
+TEST_F(TamperTest, ALedgerWithoutCheckpointsIsNotTakenAsSignedByTheTrustedLogKey) {
+  BuildLedger(kReceipts);
+  Checkpoint signed_head = CheckpointNow();
+  ASSERT_EQ(signed_head.size, kRecords);
+  json whole = ParseOrFail(
+      Expect(0, {"verify", "--data", kData, "--log-key", "log.pub", "--format", "json"}).out);
+  EXPECT_EQ(whole["checkpointed_size"], kRecords);
+  CliResult table = Expect(0, {"verify", "--data", kData, "--log-key", "log.pub"});
+  EXPECT_NE(table.out.find("the latest checkpoint covers 20 of the 20 records (signed by the "
+                           "trusted log key)"),
+            std::string::npos)
+      << table.out;
+
+  std::string stripped = FreshCopy("stripped");
+  DeleteRows(stripped, storage::kCheckpointsFamily, "");
+  // Consistent in itself, which verify without a trusted key says, and how much is signed.
+  CliResult own = Expect(0, {"verify", "--data", stripped});
+  EXPECT_NE(own.out.find("0 checkpoints"), std::string::npos) << own.out;
+  EXPECT_NE(own.out.find("covers 0 of the 20 records (signed by the ledger's own stored key)"),
+            std::string::npos)
+      << own.out;
+  CliResult r = Expect(1, {"verify", "--data", stripped, "--log-key", "log.pub"});
+  EXPECT_NE(r.err.find("checkpoint_missing"), std::string::npos) << Describe(r);
+  EXPECT_NE(r.err.find("20 records hold no checkpoint"), std::string::npos) << Describe(r);
+  json failed = ParseOrFail(
+      Expect(1, {"verify", "--data", stripped, "--log-key", "log.pub", "--format", "json"}).out);
+  EXPECT_EQ(failed["ok"], false);
+  EXPECT_EQ(failed["error"]["code"], "checkpoint_missing");
+  EXPECT_EQ(failed["error"]["field"], "checkpoints");
+  EXPECT_EQ(failed["checkpointed_size"], 0);
 }
 
 TEST_F(CliTest, TheBenchmarkNeverUsesADirectoryThatHoldsSomething) {
