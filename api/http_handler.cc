@@ -695,7 +695,7 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
       response.route = route;
       reply(std::move(response));
     };
-    if (!context.fold(std::move(work))) {
+    if (!context.fold(std::move(work), request.abandoned)) {
       answer(ErrorResponse(Status::InvalidArgument(
           "views_busy", "too many views as of an earlier point are being folded")));
     }

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -54,6 +55,9 @@ struct ApiRequest {
   std::string content_type;
   RequestSignature signature;  // the X-Fundledger-* header values (empty when absent)
   std::string body;
+  // Set by the connection once the request has its answer another way (503 answer_timeout at
+  // its deadline): work queued for it that has not started is dropped. Null: never.
+  std::shared_ptr<const std::atomic<bool>> abandoned = nullptr;
 };
 
 struct ApiResponse {
@@ -78,9 +82,11 @@ struct ApiContext {
   std::function<int64_t()> now_ms;
   // Runs `work` on a request thread (POST results are rendered there, not on the sequencer).
   std::function<void(std::function<void()>)> defer;
-  // Runs `work` (a view as of an earlier point) on a fold thread; false if too many wait.
-  // Empty: such views are answered on the request thread.
-  std::function<bool(std::function<void()>)> fold;
+  // Runs `work` (a view as of an earlier point) on a fold thread, unless `abandoned` (may be
+  // null) is set by the time a thread is free for it; false if too many wait. Empty: such views
+  // are answered on the request thread.
+  std::function<bool(std::function<void()>, std::shared_ptr<const std::atomic<bool>> abandoned)>
+      fold;
   const std::atomic<bool>* draining = nullptr;  // true while the server stops
   size_t request_events_max = 5000;
   size_t view_lines_max = 10000;        // disbursements listed per answer of GET /v1/views/

@@ -140,6 +140,11 @@ std::string Metrics::Render() const {
   Header("view_folds_queued", "as-of views being folded or waiting for a fold thread", "gauge",
          &out);
   out += "fundledger_view_folds_queued " + std::to_string(view_folds_queued_.load()) + "\n";
+  Header("view_folds_abandoned_total",
+         "as-of views not folded: their reader was answered at its deadline while they waited",
+         "counter", &out);
+  out += "fundledger_view_folds_abandoned_total " + std::to_string(view_folds_abandoned_.load()) +
+         "\n";
   return out;
 }
 

@@ -25,6 +25,9 @@
 //                                                       page reused (reused="true")
 //   view_folds_queued                                   gauge: as-of views being folded or
 //                                                       waiting for a fold thread
+//   view_folds_abandoned_total                          as-of views not folded: their reader
+//                                                       was answered at its deadline
+//                                                       (answer_timeout) while they waited
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -77,6 +80,7 @@ class Metrics {
   void AddConnections(int64_t delta) { connections_ += delta; }
   void AddRequestBodies(int64_t bytes) { request_bodies_bytes_ += bytes; }
   void AddViewFoldsQueued(int64_t delta) { view_folds_queued_ += delta; }
+  void OnViewFoldAbandoned() { ++view_folds_abandoned_; }
 
   std::string Render() const;
 
@@ -85,6 +89,7 @@ class Metrics {
   std::atomic<int64_t> connections_{0};
   std::atomic<int64_t> request_bodies_bytes_{0};
   std::atomic<int64_t> view_folds_queued_{0};
+  std::atomic<uint64_t> view_folds_abandoned_{0};
   mutable std::mutex mu_;  // guards the maps
   std::map<std::string, uint64_t, std::less<>> rejected_by_rule_;
   std::map<unsigned, uint64_t> responses_by_status_;

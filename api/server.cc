@@ -244,6 +244,8 @@ class Session : public std::enable_shared_from_this<Session> {
     http::request<http::string_body> request = parser_->release();
     keep_alive_ = request.keep_alive();
     ApiRequest api = ToApiRequest(std::move(request));
+    auto abandoned = std::make_shared<std::atomic<bool>>(false);
+    api.abandoned = abandoned;
     const uint64_t request_no = ++requests_;
     auto reply = [self = shared_from_this(), request_no](ApiResponse response) {
       net::post(self->stream_.get_executor(),
@@ -260,8 +262,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (route != Route::kPostEvents) {  // a write waits for its durable batch
       answer_timer_.expires_after(Ms(limits().read_answer_timeout_ms));
       answer_timer_.async_wait(
-          [self = shared_from_this(), request_no, route](beast::error_code ec) {
+          [self = shared_from_this(), request_no, route, abandoned](beast::error_code ec) {
             if (ec || request_no != self->requests_ || self->answered_) return;
+            abandoned->store(true);
             ApiResponse late = ErrorResponse(Status::IOError(
                 "answer_timeout", "the answer was not ready within " +
                                       std::to_string(self->limits().read_answer_timeout_ms) +
@@ -564,7 +567,8 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
   context.defer = [raw](std::function<void()> work) { net::post(raw->ioc, std::move(work)); };
   context.draining = &impl->draining;
   impl->folds = std::make_unique<net::thread_pool>(std::max(1u, options.limits.view_fold_threads));
-  context.fold = [raw](std::function<void()> work) {
+  context.fold = [raw](std::function<void()> work,
+                       std::shared_ptr<const std::atomic<bool>> abandoned) {
     const size_t max =
         raw->options.limits.view_fold_threads + raw->options.limits.view_folds_waiting_max;
     size_t queued = raw->folds_queued.load();
@@ -572,7 +576,7 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
       if (queued >= max) return false;
     } while (!raw->folds_queued.compare_exchange_weak(queued, queued + 1));
     raw->metrics.AddViewFoldsQueued(1);
-    net::post(*raw->folds, [raw, work = std::move(work)] {
+    net::post(*raw->folds, [raw, work = std::move(work), abandoned = std::move(abandoned)] {
       struct Done {
         Server::Impl* raw;
         ~Done() {
@@ -580,6 +584,9 @@ Status Server::Start(Journal& journal, const ServerOptions& options, std::unique
           raw->metrics.AddViewFoldsQueued(-1);
         }
       } done{raw};
+      // Its reader was answered at the deadline while it waited: nobody reads this fold, and
+      // the readers queued behind it should not wait for it too.
+      if (abandoned != nullptr && abandoned->load()) return raw->metrics.OnViewFoldAbandoned();
       if (raw->options.before_view_fold) raw->options.before_view_fold();
       work();
     });

@@ -2137,6 +2137,64 @@ TEST_F(ServerTest, AReadWaitingPastItsDeadlineIsAnsweredAndItsLateAnswerDropped)
   EXPECT_EQ(again.status, 200u) << again.body;
 }
 
+// A fold still waiting for the fold thread when its reader is answered at the deadline is not
+// made: nobody would read it, and the readers behind it would wait for it too.
+TEST_F(ServerTest, AFoldWhoseReaderWasAnsweredAtItsDeadlineIsNotMade) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  int held = 0;
+  before_view_fold_ = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++held;
+    cv.wait(lock, [&] { return released; });
+  };
+  ServerLimits limits;
+  limits.read_answer_timeout_ms = 200;
+  limits.view_fold_threads = 1;
+  Start(limits, /*threads=*/2);
+  const uint64_t head = L.journal().head().size;
+  auto view = [&](std::string_view name) {
+    return "/v1/views/" + std::string(name) + "?project=p1&as_of_seq=" + std::to_string(head - 1);
+  };
+  const RequestSigner audit{"audit", &L.keys().at("audit")};
+  HttpConnection first(address_, 20000), second(address_, 20000);
+  HttpReply folding, waiting;
+  ASSERT_TRUE(first.Exchange("GET", view("balance"), "", "", audit, &folding).ok());
+  ASSERT_EQ(folding.status, 503u) << folding.body;
+  ASSERT_TRUE(second.Exchange("GET", view("ratios"), "", "", audit, &waiting).ok());
+  ASSERT_EQ(waiting.status, 503u) << waiting.body;
+  EXPECT_EQ(Parse(waiting.body)["code"], "answer_timeout") << waiting.body;
+  EXPECT_NE(Get("/metrics").body.find("\nfundledger_view_folds_queued 2\n"), std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  // The fold under way finishes (its answer dropped); the one that waited is dropped unmade.
+  std::string metrics;
+  for (int i = 0; i < 500; ++i) {
+    metrics = Get("/metrics").body;
+    if (metrics.find("\nfundledger_view_folds_queued 0\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(metrics.find("\nfundledger_view_folds_queued 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nfundledger_view_folds_total{reused=\"false\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("\nfundledger_view_folds_abandoned_total 1\n"), std::string::npos)
+      << metrics;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(held, 1) << "the abandoned fold never reached the fold thread's work";
+  }
+  // Asked again, it is folded and answered.
+  HttpReply again;
+  ASSERT_TRUE(second.Exchange("GET", view("ratios"), "", "", audit, &again).ok());
+  EXPECT_EQ(again.status, 200u) << again.body;
+  EXPECT_NE(Get("/metrics").body.find("\nfundledger_view_folds_total{reused=\"false\"} 2\n"),
+            std::string::npos);
+}
+
 // Consistency proofs for anyone who keeps the public checkpoints: no signature needed, up to the
 // newest durable checkpoint (the trees the public has been shown) and no further.
 TEST_F(ServerTest, PublicConsistencyProofsReachTheLatestPublicCheckpointAndNoFurther) {
