@@ -39,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kFirstReadBytes = 4096;
+constexpr size_t kBodyReadBytes = 64 << 10;  // what a body's read asks of the socket at once
 // A large answer (a region's disbursements, the log) is built from many small allocations that
 // are freed together once it is sent. glibc keeps such freed memory in the thread's arena, where
 // the answer after it rarely fits exactly, so the server's memory would follow the largest
@@ -233,8 +234,43 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DoReadBody() {
     stream_.expires_after(Ms(limits().body_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+    ParseBody();
+  }
+
+  // The body is parsed here rather than by http::async_read, which reads on into the buffer
+  // while the parser cannot use what it holds: a chunk's size line with endless extensions, or a
+  // trailer with no end, would grow it without bound (the body limit counts chunk data only).
+  // Here the bytes the parser has not taken are bounded like a header.
+  void ParseBody() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return OnBody(ec, 0);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return OnBody(ec, 0);
+    if (buffer_.size() > limits().header_bytes_max) {
+      return Fail(Status::InvalidArgument(
+          "header_too_large", "a chunk's size line or the body's trailer is at most " +
+                                  std::to_string(limits().header_bytes_max) + " bytes"));
+    }
+    stream_.async_read_some(buffer_.prepare(kBodyReadBytes),
+                            beast::bind_front_handler(&Session::OnBodyBytes, shared_from_this()));
+  }
+
+  void OnBodyBytes(beast::error_code ec, size_t bytes) {
+    if (ec == net::error::eof) {
+      parser_->put_eof(ec);  // partial_message, unless the body ends with the stream
+      return OnBody(ec, 0);
+    }
+    if (ec) return OnBody(ec, 0);
+    buffer_.commit(bytes);
+    ParseBody();
   }
 
   void OnBody(beast::error_code ec, size_t) {

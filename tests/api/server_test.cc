@@ -306,6 +306,44 @@ TEST_F(ServerTest, MalformedRequestsAreRefusedWithTheirStatus) {
   EXPECT_EQ(L.journal().head().size, head) << "refused requests change nothing";
 }
 
+// The body limit counts chunk data; the bytes of a chunk's size line (its extensions) and of the
+// trailer are bounded like a header's, so a request whose line or trailer never ends does not
+// grow the server's buffer without bound.
+TEST_F(ServerTest, AChunkSizeLineOrTrailerWithNoEndIsRefusedAtTheHeaderLimit) {
+  Start();
+  const uint64_t head = L.journal().head().size;
+  const std::string chunked =
+      "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  const std::string endless(1 << 20, 'a');
+  for (const std::string& start : {chunked + "1;", chunked + "1\r\n{\r\n0\r\nX-T: "}) {
+    RawConnection raw(server_->port());
+    raw.Send(start);
+    raw.Send(endless);  // the server may close before it has read it all
+    std::string answer = raw.ReadToClose();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 300);
+    EXPECT_NE(answer.find("header_too_large"), std::string::npos) << answer.substr(0, 300);
+  }
+  EXPECT_EQ(L.journal().head().size, head);
+  EXPECT_NE(Get("/metrics").body.find("\nfundledger_request_bodies_bytes 0\n"), std::string::npos);
+  // Extensions and a trailer within the limit are read as before, and so is a body sent a few
+  // bytes at a time, pipelined with the request after it.
+  const std::string body = json::array({ReceiptEnvelope("chunked-1", 1)}).dump();
+  RawConnection raw(server_->port());
+  std::string request = chunked + "5;name=value\r\n" + body.substr(0, 5) + "\r\n";
+  request += (std::ostringstream() << std::hex << body.size() - 5).str() + "\r\n" +
+             body.substr(5) + "\r\n0\r\nX-Trailer: " + std::string(1000, 't') + "\r\n\r\n";
+  request += "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  for (size_t at = 0; at < request.size(); at += 7) {
+    ASSERT_TRUE(raw.Send(std::string_view(request).substr(at, 7)));
+  }
+  std::string answers = raw.ReadToClose();
+  EXPECT_EQ(answers.rfind("HTTP/1.1 200", 0), 0u) << answers.substr(0, 300);
+  EXPECT_NE(answers.find("\"seq\":" + std::to_string(head + 1)), std::string::npos) << answers;
+  EXPECT_NE(answers.find("HTTP/1.1 200", 10), std::string::npos) << "the pipelined request";
+  EXPECT_EQ(L.journal().head().size, head + 1);
+}
+
 TEST_F(ServerTest, SignedReadsAreCheckedForOrgTimeAndSignature) {
   Start();
   std::string target = "/v1/views/balance?project=p1";
