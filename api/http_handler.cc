@@ -660,9 +660,12 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
   if (!known) {
     return answer(ErrorResponse(Status::NotFound("no_route", "no endpoint " + std::string(path))));
   }
-  if (request.method != "GET") {
-    return answer(ErrorResponse(
-        Status::InvalidArgument("method_not_allowed", "use GET (POST only on /v1/events)")));
+  // HEAD is GET without the body, which the connection leaves out (RFC 9110 section 9.3.2).
+  if (request.method != "GET" && request.method != "HEAD") {
+    ApiResponse refused = ErrorResponse(
+        Status::InvalidArgument("method_not_allowed", "use GET or HEAD (POST only on /v1/events)"));
+    refused.allow = path == "/v1/events" ? "GET, HEAD, POST" : "GET, HEAD";
+    return answer(std::move(refused));
   }
   if (IsPublicExportPath(path)) {
     // Answered later, from the public reads' builder thread (they hold the read gate themselves).

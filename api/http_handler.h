@@ -70,6 +70,7 @@ struct ApiResponse {
   std::string content_disposition;        // downloads: attachment; filename=...
   std::optional<unsigned> retry_after_s;  // with 503
   std::string link_next;                  // a Link header with rel="next": the next page's URL
+  std::string allow;                      // with 405: the methods the path takes (Allow)
   Route route = Route::kOther;            // for the metrics
 };
 

@@ -156,6 +156,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DoWaitRequest() {
     busy_ = false;
+    head_request_ = false;
     if (closing_ || server_.draining) return Close();
     parser_.emplace();
     LimitRequestParser(limits().header_bytes_max, limits().body_bytes_max, &*parser_);
@@ -279,6 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();  // the answer may wait for a durable batch
     http::request<http::string_body> request = parser_->release();
     keep_alive_ = request.keep_alive();
+    head_request_ = request.method() == http::verb::head;
     ApiRequest api = ToApiRequest(std::move(request));
     auto abandoned = std::make_shared<std::atomic<bool>>(false);
     api.abandoned = abandoned;
@@ -347,7 +349,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Respond(ApiResponse answer) {
     answered_ = true;
     route_ = answer.route;
-    ToWireResponse(std::move(answer), keep_alive_ && !closing_ && !server_.draining, &response_);
+    ToWireResponse(std::move(answer), keep_alive_ && !closing_ && !server_.draining, &response_,
+                   head_request_);
     const uint64_t rate = std::max<size_t>(1, limits().write_bytes_per_s_min);
     stream_.expires_after(
         Ms(limits().write_timeout_ms + int64_t(uint64_t(response_.body_bytes()) * 1000 / rate)));
@@ -413,6 +416,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::steady_timer answer_timer_;
   uint64_t requests_ = 0;
   bool answered_ = false;
+  bool head_request_ = false;  // the answer being made is to a HEAD: its body is left out
   Server::Impl& server_;
   const uint64_t id_;
   Route route_ = Route::kOther;

@@ -1,5 +1,6 @@
 #include "api/wire_response.h"
 
+#include <type_traits>
 #include <utility>
 
 namespace fundledger {
@@ -21,13 +22,19 @@ void SetHead(const ApiResponse& answer, bool keep_alive, Message* m) {
     m->set(http::field::link, "<" + answer.link_next + ">; rel=\"next\"");
   }
   if (answer.retry_after_s) m->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
+  if (!answer.allow.empty()) m->set(http::field::allow, answer.allow);
   m->keep_alive(keep_alive);
 }
 
 }  // namespace
 
-void ToWireResponse(ApiResponse answer, bool keep_alive, WireResponse* out) {
-  if (answer.shared_body) {
+void ToWireResponse(ApiResponse answer, bool keep_alive, WireResponse* out, bool head_only) {
+  if (head_only) {
+    WireResponse::Head& m = out->message.emplace<WireResponse::Head>();
+    SetHead(answer, keep_alive, &m);
+    m.content_length(answer.shared_body ? answer.shared_body->size() : answer.body.size());
+    out->shared_body.reset();
+  } else if (answer.shared_body) {
     WireResponse::Shared& m = out->message.emplace<WireResponse::Shared>();
     SetHead(answer, keep_alive, &m);
     out->shared_body = std::move(answer.shared_body);
@@ -52,7 +59,15 @@ bool WireResponse::keep_alive() const {
 }
 
 size_t WireResponse::body_bytes() const {
-  return std::visit([](const auto& m) { return size_t(m.body().size()); }, message);
+  return std::visit(
+      [](const auto& m) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, Head>) {
+          return size_t(0);
+        } else {
+          return size_t(m.body().size());
+        }
+      },
+      message);
 }
 
 }  // namespace fundledger

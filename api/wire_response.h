@@ -7,6 +7,7 @@
 // immutable and may be written by many at once.
 #pragma once
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -22,7 +23,10 @@ namespace fundledger {
 struct WireResponse {
   using Owned = boost::beast::http::response<boost::beast::http::string_body>;
   using Shared = boost::beast::http::response<boost::beast::http::span_body<const char>>;
-  std::variant<Owned, Shared> message;
+  // The answer to a HEAD request: the header of the answer to GET, its Content-Length too, and
+  // no body.
+  using Head = boost::beast::http::response<boost::beast::http::empty_body>;
+  std::variant<Owned, Shared, Head> message;
   std::shared_ptr<const std::string> shared_body;  // what a Shared message's body points into
 
   unsigned status() const;
@@ -31,6 +35,7 @@ struct WireResponse {
 };
 
 // REQUIRES: `out` not in use by a write.
-void ToWireResponse(ApiResponse answer, bool keep_alive, WireResponse* out);
+// With `head_only` (a HEAD request), the body is left out and Content-Length is still its size.
+void ToWireResponse(ApiResponse answer, bool keep_alive, WireResponse* out, bool head_only = false);
 
 }  // namespace fundledger

@@ -331,8 +331,8 @@ TEST_F(ServerTest, AChunkSizeLineOrTrailerWithNoEndIsRefusedAtTheHeaderLimit) {
   const std::string body = json::array({ReceiptEnvelope("chunked-1", 1)}).dump();
   RawConnection raw(server_->port());
   std::string request = chunked + "5;name=value\r\n" + body.substr(0, 5) + "\r\n";
-  request += (std::ostringstream() << std::hex << body.size() - 5).str() + "\r\n" +
-             body.substr(5) + "\r\n0\r\nX-Trailer: " + std::string(1000, 't') + "\r\n\r\n";
+  request += (std::ostringstream() << std::hex << body.size() - 5).str() + "\r\n" + body.substr(5) +
+             "\r\n0\r\nX-Trailer: " + std::string(1000, 't') + "\r\n\r\n";
   request += "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   for (size_t at = 0; at < request.size(); at += 7) {
     ASSERT_TRUE(raw.Send(std::string_view(request).substr(at, 7)));
@@ -342,6 +342,53 @@ TEST_F(ServerTest, AChunkSizeLineOrTrailerWithNoEndIsRefusedAtTheHeaderLimit) {
   EXPECT_NE(answers.find("\"seq\":" + std::to_string(head + 1)), std::string::npos) << answers;
   EXPECT_NE(answers.find("HTTP/1.1 200", 10), std::string::npos) << "the pipelined request";
   EXPECT_EQ(L.journal().head().size, head + 1);
+}
+
+// HEAD is GET without the body (RFC 9110 section 9.3.2): the same status and Content-Length,
+// and the next answer on the connection starts right after the header. Other methods get 405
+// with the methods the path takes.
+TEST_F(ServerTest, HeadIsAnsweredAsGetWithoutTheBodyAndOtherMethodsNameTheirAllowed) {
+  Start();
+  const std::string health = Get("/healthz").body;
+  const std::string missing = Get("/v1/nothing").body;
+  RawConnection raw(server_->port());
+  raw.Send(
+      "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "HEAD /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+      "DELETE /v1/events HTTP/1.1\r\nHost: x\r\n\r\n"
+      "PUT /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string answers = raw.ReadToClose();
+  auto header_of = [&](size_t* at) {
+    size_t end = answers.find("\r\n\r\n", *at);
+    EXPECT_NE(end, std::string::npos) << answers;
+    std::string head = answers.substr(*at, end + 4 - *at);
+    *at = end + 4;
+    return head;
+  };
+  auto length_of = [](const std::string& head) {
+    size_t at = head.find("Content-Length: ");
+    return at == std::string::npos ? std::string()
+                                   : head.substr(at + 16, head.find('\r', at) - at - 16);
+  };
+  size_t at = 0;
+  std::string head = header_of(&at);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_EQ(length_of(head), std::to_string(health.size())) << head;
+  head = header_of(&at);  // right after the first header: no body came between
+  EXPECT_EQ(head.rfind("HTTP/1.1 404", 0), 0u) << head;
+  EXPECT_EQ(length_of(head), std::to_string(missing.size())) << head;
+  for (const char* allowed : {"Allow: GET, HEAD, POST\r\n", "Allow: GET, HEAD\r\n"}) {
+    head = header_of(&at);
+    EXPECT_EQ(head.rfind("HTTP/1.1 405", 0), 0u) << head;
+    EXPECT_NE(head.find(allowed), std::string::npos) << head;
+    const size_t length = std::stoul(length_of(head));
+    EXPECT_EQ(Parse(answers.substr(at, length))["code"], "method_not_allowed");
+    at += length;
+  }
+  head = header_of(&at);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  EXPECT_EQ(answers.substr(at), health);
 }
 
 TEST_F(ServerTest, SignedReadsAreCheckedForOrgTimeAndSignature) {
