@@ -135,7 +135,8 @@ std::string Metrics::Render() const {
   out += "fundledger_write_queue_events " + std::to_string(queue_events_.load()) + "\n";
   Header("connections", "open connections", "gauge", &out);
   out += "fundledger_connections " + std::to_string(connections_.load()) + "\n";
-  Header("request_bodies_bytes", "request bodies held, at their declared length", "gauge", &out);
+  Header("request_bodies_bytes", "request bodies held, as counted against their limit", "gauge",
+         &out);
   out += "fundledger_request_bodies_bytes " + std::to_string(request_bodies_bytes_.load()) + "\n";
   Header("view_folds_queued", "as-of views being folded or waiting for a fold thread", "gauge",
          &out);

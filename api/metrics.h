@@ -13,8 +13,9 @@
 //   responses_total{status}                             responses by HTTP status
 //   journal_records                                     records in the journal (its size)
 //   write_queue_events, connections                     gauges
-//   request_bodies_bytes                                gauge: the request bodies held, at their
-//                                                       declared length (ServerLimits)
+//   request_bodies_bytes                                gauge: the request bodies held, as
+//                                                       counted against bodies_bytes_max
+//                                                       (ServerLimits)
 //   memory_bytes{part}                                  where the server's memory is: resident
 //                                                       (the process's RSS), heap_in_use and
 //                                                       heap_free (glibc's heap: allocated, and

@@ -217,11 +217,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return Close();
     Status framing = CheckFraming(*parser_);
     if (!framing.ok()) return Fail(framing);
-    if (!ReserveBody()) {
-      return Fail(Status::IOError("bodies_full",
-                                  "the server holds as many request bodies as it "
-                                  "may; try again shortly"));
-    }
+    if (!ReserveBody()) return Fail(BodiesFull());
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       return http::async_write(stream_, *continue_,
@@ -260,6 +256,7 @@ class Session : public std::enable_shared_from_this<Session> {
           "header_too_large", "a chunk's size line or the body's trailer is at most " +
                                   std::to_string(limits().header_bytes_max) + " bytes"));
     }
+    if (!ReserveBody()) return Fail(BodiesFull());
     stream_.async_read_some(buffer_.prepare(kBodyReadBytes),
                             beast::bind_front_handler(&Session::OnBodyBytes, shared_from_this()));
   }
@@ -362,22 +359,31 @@ class Session : public std::enable_shared_from_this<Session> {
         response_.message);
   }
 
-  // Room for the request's body among all connections' (ServerLimits::bodies_bytes_max), at its
-  // declared length; false if there is none. Held until the answer is written.
+  // Room among all connections' request bodies (ServerLimits::bodies_bytes_max) for what the
+  // body holds so far and one read more (kBodyReadBytes), up to its declared length
+  // (body_bytes_max when chunked); false if there is none. Called before each read of the body,
+  // so a body is counted as it arrives: a header that declares a large body and sends none
+  // holds one read's worth, not the whole. Held until the answer is written.
   bool ReserveBody() {
     const auto declared = parser_->content_length();
-    const size_t bytes = std::min<size_t>(declared             ? size_t(*declared)
-                                          : parser_->chunked() ? limits().body_bytes_max
-                                                               : 0,
-                                          limits().body_bytes_max);
-    if (bytes == 0) return true;
+    const size_t most = std::min<size_t>(declared             ? size_t(*declared)
+                                         : parser_->chunked() ? limits().body_bytes_max
+                                                              : 0,
+                                         limits().body_bytes_max);
+    const size_t bytes = std::min(most, parser_->get().body().size() + kBodyReadBytes);
+    if (bytes <= body_reserved_) return true;
+    const size_t more = bytes - body_reserved_;
     size_t held = server_.bodies_bytes.load();
     do {
-      if (held + bytes > limits().bodies_bytes_max) return false;
-    } while (!server_.bodies_bytes.compare_exchange_weak(held, held + bytes));
+      if (held + more > limits().bodies_bytes_max) return false;
+    } while (!server_.bodies_bytes.compare_exchange_weak(held, held + more));
     body_reserved_ = bytes;
-    server_.metrics.AddRequestBodies(int64_t(bytes));
+    server_.metrics.AddRequestBodies(int64_t(more));
     return true;
+  }
+  static Status BodiesFull() {
+    return Status::IOError("bodies_full",
+                           "the server holds as many request bodies as it may; try again shortly");
   }
   void ReleaseBody() {
     if (body_reserved_ == 0) return;

@@ -32,8 +32,9 @@ struct ServerLimits {
   size_t header_bytes_max = 16 << 10;
   size_t body_bytes_max = 8 << 20;
   // The bodies of every connection's request together, from its header until its answer is
-  // written, counted at their declared length (body_bytes_max when chunked): past it a request
-  // is answered 503 "bodies_full" without its body being read.
+  // written, counted as they arrive: the bytes received and one read (64 KiB) more, up to the
+  // declared length (body_bytes_max when chunked). A request that would pass it is answered 503
+  // "bodies_full" then, the rest of its body unread.
   size_t bodies_bytes_max = 256 << 20;
   size_t request_events_max = 5000;
   // Disbursements listed in one answer of GET /v1/views/disbursements (the totals are always of

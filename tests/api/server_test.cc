@@ -2358,5 +2358,61 @@ TEST_F(ServerTest, RequestBodiesTogetherAreBounded) {
   EXPECT_EQ(post(600).rfind("HTTP/1.1 400", 0), 0u);
 }
 
+// A body is counted as it arrives: headers that declare large bodies and send none hold one read
+// each (64 KiB), not what they declare, so a few idle connections cannot refuse every write; the
+// bytes that do arrive still meet the limit, mid-body.
+TEST_F(ServerTest, RequestBodiesAreCountedAsTheyArrive) {
+  ServerLimits limits;
+  limits.body_bytes_max = 1 << 20;
+  limits.bodies_bytes_max = 3 << 20;
+  Start(limits);
+  auto gauge = [&] {
+    const std::string metrics = Get("/metrics").body;
+    const std::string name = "\nfundledger_request_bodies_bytes ";
+    const size_t at = metrics.find(name);
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + name.size()));
+  };
+  const std::string declares_whole =
+      "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(limits.body_bytes_max) + "\r\n\r\n[";
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 8; ++i) {  // 8 MiB declared, over twice the limit
+    idle.push_back(std::make_unique<RawConnection>(server_->port()));
+    ASSERT_TRUE(idle.back()->Send(declares_whole));
+  }
+  const long long one_read = 64 << 10;
+  for (int i = 0; i < 500 && gauge() < 8 * (one_read + 1); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(gauge(), 8 * (one_read + 1));
+  const uint64_t head = L.journal().head().size;
+  HttpReply written = Post(json::array({ReceiptEnvelope("beside-idle-bodies", 1)}));
+  EXPECT_EQ(written.status, 200u) << written.body;
+  EXPECT_EQ(L.journal().head().size, head + 1);
+  // Bodies that arrive are counted: two bodies all but whole hold 2 MiB of the 3, and a third
+  // sent while they wait is refused part way.
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(idle[i]->Send(std::string(limits.body_bytes_max - 2, ' ')));
+  for (int i = 0; i < 500 && gauge() < 6 * (one_read + 1) + 2 * (1 << 20); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(gauge(), 6 * (one_read + 1) + 2 * (1 << 20));
+  idle[2]->Send(std::string(limits.body_bytes_max - 2, ' '));
+  std::string refused = idle[2]->ReadSome();
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+  EXPECT_NE(refused.find("bodies_full"), std::string::npos) << refused;
+  for (int i = 0; i < 2; ++i) {  // the last byte: read whole, and not JSON
+    ASSERT_TRUE(idle[i]->Send(" "));
+    std::string answer = idle[i]->ReadSome();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  }
+  idle.clear();
+  for (int i = 0; i < 500 && gauge() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(gauge(), 0) << "the room comes back once the connections are gone";
+}
+
 }  // namespace
 }  // namespace fundledger
