@@ -162,6 +162,10 @@ class Journal::BackgroundErrors : public rocksdb::EventListener {
       case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL:
         what = "a manifest write";
         break;
+      case rocksdb::BackgroundErrorReason::kWriteCallback:
+      case rocksdb::BackgroundErrorReason::kMemTable:
+        what = "write";  // a batch's own write (its WAL append): the writer fails as well
+        break;
       default:
         break;
     }
@@ -913,8 +917,9 @@ Status Journal::AppendInBatches(std::span<const SignedEvent> events, size_t batc
       std::lock_guard<std::mutex> lock(mu_);
       Status s = failure();
       if (s.ok()) s = SequenceAndWrite(events, at, end, &checks, false, results, &ticket);
-      // The batches before this one are still synced (by `syncs` on the way out); if their
-      // sync fails too, the journal's failure() says so.
+      // After a failed write the journal has failed: a batch before this one whose sync had
+      // not run yet is not synced (its sync gets journal_failed), so it may be recorded or not,
+      // which reopening the ledger settles (the import's message says so).
       if (!s.ok()) return s;
     }
     syncs.Post(ticket);
