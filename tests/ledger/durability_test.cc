@@ -401,5 +401,70 @@ TEST(Durability, APowerCutKeepsAcknowledgedBatchesAndOnlyWholeOnesInOrder) {
   }
 }
 
+// A WAL append that fails (a full or failing disk), with part of the batch in the file or none:
+// the journal fails, nothing of the batch is visible, every later write or sync is refused, and
+// opened again the ledger holds every acknowledged batch, whole batches only, and verifies.
+TEST(Durability, AFailedWalWriteFailsTheJournalAndLeavesNothingHalfVisible) {
+  for (size_t keep : {size_t(0), size_t(7), size_t(300), size_t(100000)}) {
+    SCOPED_TRACE("bytes of the failed append in the file: " + std::to_string(keep));
+    FaultFs::WithEnv fault;
+    TestLedger ledger({}, fault.env.get());
+    ledger.Register("xt-finance");
+    Journal& journal = ledger.journal();
+    const std::vector<SignedEvent> acknowledged = Receipts(ledger, "ok", 3);
+    const std::vector<SignedEvent> unsynced = Receipts(ledger, "unsynced", 3);
+    const std::vector<SignedEvent> failing = Receipts(ledger, "failing", 40);
+    const std::vector<SignedEvent> later = Receipts(ledger, "later", 3);
+    std::vector<AppendResult> results;
+    ASSERT_TRUE(journal.Append(acknowledged, &results).ok());
+    uint64_t ticket = 0;
+    ASSERT_TRUE(journal.AppendUnsynced(unsynced, &results, {}, &ticket).ok());
+    const Journal::Head before = journal.head();
+    fault.fs->FailNextAppend(keep);
+    uint64_t failed_ticket = 0;
+    Status s = journal.AppendUnsynced(failing, &results, {}, &failed_ticket);
+    EXPECT_EQ(s.code(), "journal_failed") << s.ToString();
+    EXPECT_NE(s.message().find("RocksDB's write failed"), std::string::npos) << s.ToString();
+    EXPECT_EQ(journal.head().size, before.size);
+    EXPECT_EQ(journal.head().root, before.root);
+    EXPECT_EQ(Held(journal, IdsOf(failing)), 0u);
+    EXPECT_EQ(journal.Sync(ticket).code(), "journal_failed");
+    EXPECT_EQ(journal.Append(later, &results).code(), "journal_failed");
+    std::string note;
+    EXPECT_EQ(journal.WriteCheckpoint(&note).code(), "journal_failed");
+    ledger.set_env(nullptr);
+    ledger.Reopen();
+    EXPECT_EQ(Held(ledger.journal(), IdsOf(acknowledged)), 3u);
+    const size_t unsynced_held = Held(ledger.journal(), IdsOf(unsynced));
+    const size_t failing_held = Held(ledger.journal(), IdsOf(failing));
+    EXPECT_TRUE(unsynced_held == 0 || unsynced_held == 3) << unsynced_held;
+    EXPECT_TRUE(failing_held == 0 || (failing_held == 40 && unsynced_held == 3)) << failing_held;
+    EXPECT_EQ(Held(ledger.journal(), IdsOf(later)), 0u);
+    ExpectVerifies(ledger.journal());
+    ledger.AppendOk(ledger.Signed("xt-finance", Receipt("after-reopen", "xt-finance", 1)));
+  }
+}
+
+// A checkpoint whose write fails is never given out, durable or not.
+TEST(Durability, AFailedCheckpointWriteFailsTheJournal) {
+  FaultFs::WithEnv fault;
+  TestLedger ledger({}, fault.env.get());
+  ledger.Register("xt-finance");
+  Journal& journal = ledger.journal();
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(journal.Append(Receipts(ledger, "ok", 3), &results).ok());
+  fault.fs->FailNextAppend(5);
+  std::string note;
+  Status s = journal.WriteCheckpoint(&note);
+  EXPECT_EQ(s.code(), "journal_failed") << s.ToString();
+  EXPECT_TRUE(note.empty());
+  std::string latest;
+  EXPECT_FALSE(journal.LatestDurableCheckpoint(&latest).ok());
+  EXPECT_FALSE(journal.CheckpointAtHeadIfDurable(&latest));
+  ledger.set_env(nullptr);
+  ledger.Reopen();
+  ExpectVerifies(ledger.journal());
+}
+
 }  // namespace
 }  // namespace fundledger::testing

@@ -9,6 +9,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -59,6 +60,12 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   void FailNextSyncs(int n) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_next_syncs_ = n;
+  }
+  // The next append to a WAL file fails (EIO, say) after `keep` bytes of it reached the file.
+  void FailNextAppend(size_t keep) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_next_append_ = true;
+    fail_append_keep_ = keep;
   }
   uint64_t failed_syncs() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -127,6 +134,11 @@ class FaultFs : public rocksdb::FileSystemWrapper {
         : rocksdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), name_(std::move(name)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* dbg) override {
+      if (size_t keep = 0; fs_->TakeAppendFailure(&keep)) {
+        (void)target()->Append(rocksdb::Slice(data.data(), std::min(keep, data.size())), options,
+                               dbg);
+        return rocksdb::IOStatus::IOError("injected: the WAL append failed");
+      }
       rocksdb::IOStatus s = target()->Append(data, options, dbg);
       if (s.ok()) fs_->OnAppend(name_, data.size());
       return s;
@@ -134,6 +146,11 @@ class FaultFs : public rocksdb::FileSystemWrapper {
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              const rocksdb::DataVerificationInfo& info,
                              rocksdb::IODebugContext* dbg) override {
+      if (size_t keep = 0; fs_->TakeAppendFailure(&keep)) {
+        (void)target()->Append(rocksdb::Slice(data.data(), std::min(keep, data.size())), options,
+                               info, dbg);
+        return rocksdb::IOStatus::IOError("injected: the WAL append failed");
+      }
       rocksdb::IOStatus s = target()->Append(data, options, info, dbg);
       if (s.ok()) fs_->OnAppend(name_, data.size());
       return s;
@@ -154,6 +171,13 @@ class FaultFs : public rocksdb::FileSystemWrapper {
 
   static bool IsWal(const std::string& name) {
     return name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0;
+  }
+  bool TakeAppendFailure(size_t* keep) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_next_append_) return false;
+    fail_next_append_ = false;
+    *keep = fail_append_keep_;
+    return true;
   }
   void OnAppend(const std::string& name, uint64_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -193,6 +217,8 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   std::map<std::string, Wal> wal_;  // by path
   bool fail_syncs_ = false;
   int fail_next_syncs_ = 0;
+  bool fail_next_append_ = false;
+  size_t fail_append_keep_ = 0;
   uint64_t failed_syncs_ = 0;
   bool hold_syncs_ = false;
   int held_ = 0;  // syncs waiting in a hold
