@@ -218,7 +218,9 @@ class Session : public std::enable_shared_from_this<Session> {
     Status framing = CheckFraming(*parser_);
     if (!framing.ok()) return Fail(framing);
     if (!ReserveBody()) return Fail(BodiesFull());
-    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+    // An HTTP/1.0 client is sent no 1xx answer (RFC 9110 section 15.2); it sends its body anyway.
+    if (parser_->get().version() >= 11 &&
+        beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       return http::async_write(stream_, *continue_,
                                [self = shared_from_this()](beast::error_code ec, size_t) {

@@ -391,6 +391,46 @@ TEST_F(ServerTest, HeadIsAnsweredAsGetWithoutTheBodyAndOtherMethodsNameTheirAllo
   EXPECT_EQ(answers.substr(at), health);
 }
 
+// Expect: 100-continue: an HTTP/1.1 client is told to send its body once it may (its room among
+// the bodies held is reserved), and not if the request is refused first; an HTTP/1.0 client gets
+// no 1xx answer at all.
+TEST_F(ServerTest, AClientThatExpectsContinueIsToldOnlyWhenItsBodyIsWanted) {
+  ServerLimits limits;
+  limits.body_bytes_max = 4096;
+  Start(limits);
+  const uint64_t head = L.journal().head().size;
+  const std::string body = json::array({ReceiptEnvelope("after-continue", 1)}).dump();
+  auto header = [&](const char* version, size_t length) {
+    return std::string("POST /v1/events ") + version +
+           "\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+           "Expect: 100-continue\r\nContent-Length: " +
+           std::to_string(length) + "\r\n\r\n";
+  };
+  {
+    RawConnection raw(server_->port());
+    ASSERT_TRUE(raw.Send(header("HTTP/1.1", body.size())));
+    EXPECT_EQ(raw.ReadSome(), "HTTP/1.1 100 Continue\r\n\r\n");
+    ASSERT_TRUE(raw.Send(body));
+    std::string answer = raw.ReadToClose();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+    EXPECT_EQ(L.journal().head().size, head + 1);
+  }
+  {
+    RawConnection raw(server_->port());
+    ASSERT_TRUE(raw.Send(header("HTTP/1.1", limits.body_bytes_max + 1)));
+    std::string answer = raw.ReadToClose();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << "refused, not continued: " << answer;
+  }
+  {
+    RawConnection raw(server_->port());
+    ASSERT_TRUE(raw.Send(header("HTTP/1.0", 2) + "[]"));
+    std::string answer = raw.ReadToClose();
+    EXPECT_EQ(answer.find(" 100 "), std::string::npos) << answer;
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;  // its body read: nothing in it
+    EXPECT_NE(answer.find("empty_submission"), std::string::npos) << answer;
+  }
+}
+
 TEST_F(ServerTest, SignedReadsAreCheckedForOrgTimeAndSignature) {
   Start();
   std::string target = "/v1/views/balance?project=p1";
