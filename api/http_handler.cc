@@ -279,18 +279,23 @@ ApiResponse GetView(const ApiContext& context, std::string_view view, const Quer
     // The later pages of a list name the same point: the fold of a page that has a next one is
     // kept for it (a fold read once, as most are, is not: it would only take memory).
     const ViewPoints::Key key{at.scope, at.as_of.seq, at.as_of.day};
-    if (context.view_points != nullptr) point = context.view_points->Find(key);
+    // A kept list's later pages read its totals and line counts from the first page's index.
+    std::shared_ptr<const DisbursementsIndex> index;
+    if (context.view_points != nullptr) point = context.view_points->Find(key, &index);
     std::shared_ptr<ViewPoint> folded;  // made for this request, not kept yet
+    std::shared_ptr<DisbursementsIndex> made;
     if (point == nullptr) {
       std::unique_ptr<ViewPoint> opened;
       s = OpenView(*context.journal, at, &opened, context.gate);
       folded = std::move(opened);
       point = folded;
+      made = std::make_shared<DisbursementsIndex>();
       if (s.ok() && context.view_points != nullptr) context.view_points->CountFold();
     }
-    if (s.ok()) s = RenderView(*point, at, format, &rendered);
+    if (s.ok()) s = RenderView(*point, at, format, &rendered, index.get(), made.get());
     if (s.ok() && folded != nullptr && rendered.next_from && context.view_points != nullptr) {
-      context.view_points->Keep(key, folded);  // read by no other thread until now
+      // Read by no other thread until now.
+      context.view_points->Keep(key, folded, made->made ? std::move(made) : nullptr);
     }
   }
   if (!s.ok()) return ErrorResponse(s);

@@ -184,7 +184,7 @@ void RenderAs(std::string_view format, const Figures& figures,
 json FlagsObject(const std::vector<Flag>& flags) { return {{"flags", FlagsJson(flags)}}; }
 
 Status RenderFigures(const ViewPoint& point, const ViewQuery& query, std::string_view format,
-                     RenderedView* out) {
+                     RenderedView* out, const DisbursementsIndex* reuse, DisbursementsIndex* made) {
   const std::string& view = query.view;
   if (view == "balance") {
     Balance balance;
@@ -196,7 +196,7 @@ Status RenderFigures(const ViewPoint& point, const ViewQuery& query, std::string
     RenderAs(format, ratios, RatiosJson, RatiosCsv, RatiosTable, out);
   } else if (view == "disbursements") {
     Disbursements d;
-    FL_RETURN_IF_ERROR(DisbursementsOf(point, &d, query.lines));
+    FL_RETURN_IF_ERROR(DisbursementsOf(point, &d, query.lines, reuse, made));
     RenderAs(format, d, DisbursementsJson, DisbursementsCsv, DisbursementsTable, out);
     if (d.lines_from + d.lines.size() < d.lines_total) {
       out->next_from = d.lines_from + d.lines.size();
@@ -220,9 +220,9 @@ std::string ViewTableHeading(const ViewQuery& query, uint64_t as_of_seq,
 }
 
 Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
-                  RenderedView* out) {
+                  RenderedView* out, const DisbursementsIndex* reuse, DisbursementsIndex* made) {
   RenderedView figures;
-  FL_RETURN_IF_ERROR(RenderFigures(point, query, format, &figures));
+  FL_RETURN_IF_ERROR(RenderFigures(point, query, format, &figures, reuse, made));
   out->next_from = figures.next_from;
   if (format == "csv") {
     out->csv = std::move(figures.csv);

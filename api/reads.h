@@ -85,9 +85,12 @@ Status OpenView(const Journal& journal, const ViewQuery& query, std::unique_ptr<
 // the scope names nothing (OpenView then says why). REQUIRES: no concurrent Append.
 bool ScopeRegion(const Journal& journal, const Scope& scope, std::string* region);
 // Renders the view of `query` at `point` (opened by OpenView for the same query) in `format`
-// ("json", "csv" or "table"; only that member of `out` is filled).
+// ("json", "csv" or "table"; only that member of `out` is filled). For the disbursements view,
+// `reuse` and `made` are DisbursementsOf's (replay/reports.h): the list's index kept from an
+// earlier page of the same point, and the one this page makes.
 Status RenderView(const ViewPoint& point, const ViewQuery& query, std::string_view format,
-                  RenderedView* out);
+                  RenderedView* out, const DisbursementsIndex* reuse = nullptr,
+                  DisbursementsIndex* made = nullptr);
 
 // The first line of a view's table form: "VIEW of KIND ID as of seq N[, occurred on or before
 // DATE]".

@@ -7,7 +7,8 @@ namespace fundledger {
 ViewPoints::ViewPoints(size_t bytes_max, size_t points_max, int64_t idle_ms)
     : bytes_max_(bytes_max), points_max_(points_max), idle_(std::chrono::milliseconds(idle_ms)) {}
 
-std::shared_ptr<const ViewPoint> ViewPoints::Find(const Key& key) {
+std::shared_ptr<const ViewPoint> ViewPoints::Find(
+    const Key& key, std::shared_ptr<const DisbursementsIndex>* index) {
   std::list<Entry> dropped;  // freed after the lock is let go
   std::lock_guard<std::mutex> lock(mu_);
   const Clock::time_point now = Clock::now();
@@ -18,12 +19,14 @@ std::shared_ptr<const ViewPoint> ViewPoints::Find(const Key& key) {
   it->read_at = now;
   entries_.splice(entries_.begin(), entries_, it);
   ++reuses_;
+  if (index != nullptr) *index = it->index;
   return it->point;
 }
 
-void ViewPoints::Keep(const Key& key, const std::shared_ptr<ViewPoint>& point) {
+void ViewPoints::Keep(const Key& key, const std::shared_ptr<ViewPoint>& point,
+                      std::shared_ptr<const DisbursementsIndex> index) {
   // Outside the lock: the first call encodes every row of the fold.
-  const size_t bytes = point->PrepareSharedReads();
+  const size_t bytes = point->PrepareSharedReads() + (index ? index->bytes() : 0);
   std::list<Entry> dropped;
   std::lock_guard<std::mutex> lock(mu_);
   const Clock::time_point now = Clock::now();
@@ -35,7 +38,7 @@ void ViewPoints::Keep(const Key& key, const std::shared_ptr<ViewPoint>& point) {
     return;
   }
   if (bytes > bytes_max_ || points_max_ == 0 || idle_ <= Clock::duration::zero()) return;
-  entries_.push_front(Entry{key, point, bytes, now});
+  entries_.push_front(Entry{key, point, std::move(index), bytes, now});
   bytes_ += bytes;
   EvictLocked(now, &dropped);
 }

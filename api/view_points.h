@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 
+#include "replay/reports.h"
 #include "replay/views.h"
 
 namespace fundledger {
@@ -57,12 +58,16 @@ class ViewPoints {
   ViewPoints(const ViewPoints&) = delete;
   ViewPoints& operator=(const ViewPoints&) = delete;
 
-  // The point kept for `key`, or nullptr.
-  std::shared_ptr<const ViewPoint> Find(const Key& key);
+  // The point kept for `key`, or nullptr; `*index` (if given) gets its disbursements list's index,
+  // if one was kept with it.
+  std::shared_ptr<const ViewPoint> Find(const Key& key,
+                                        std::shared_ptr<const DisbursementsIndex>* index = nullptr);
   // Prepares `point`, a fold as of key.as_of_seq (not a point at the head), to be read from
-  // several threads at once (ViewPoint::PrepareSharedReads), and keeps it if it fits.
-  // REQUIRES: no other thread reads `point` yet.
-  void Keep(const Key& key, const std::shared_ptr<ViewPoint>& point);
+  // several threads at once (ViewPoint::PrepareSharedReads), and keeps it if it fits, with
+  // `index` (its disbursements list's totals and line counts, which later pages read instead of
+  // the whole list; may be null). REQUIRES: no other thread reads `point` yet.
+  void Keep(const Key& key, const std::shared_ptr<ViewPoint>& point,
+            std::shared_ptr<const DisbursementsIndex> index = nullptr);
   // Counts a fold made, kept or not (folds()).
   void CountFold();
   // Drops the points unread for idle_ms; returns how many.
@@ -78,6 +83,7 @@ class ViewPoints {
   struct Entry {
     Key key;
     std::shared_ptr<const ViewPoint> point;
+    std::shared_ptr<const DisbursementsIndex> index;
     size_t bytes = 0;
     Clock::time_point read_at;
   };

@@ -281,9 +281,64 @@ Status RatiosOf(const ViewPoint& point, Ratios* out) {
   return Status::Ok();
 }
 
-Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window) {
+size_t DisbursementsIndex::bytes() const {
+  size_t n = sizeof(*this) + project_lines.size() * sizeof(uint64_t);
+  for (const auto* totals : {&totals.by_work, &totals.by_item, &totals.by_payee, &totals.by_month,
+                             &totals.by_category}) {
+    for (const DisbursementTotal& t : *totals) {
+      n += sizeof(t) + t.key.capacity() + t.name.capacity();
+    }
+  }
+  return n;
+}
+
+namespace {
+
+// Whether line `index` of the list is in `window`.
+bool Listed(uint64_t index, LinesWindow window) {
+  return index >= window.from && index - window.from < window.limit;
+}
+
+// A page from the index: the totals as they are, and the lines of the projects the window
+// reaches.
+Status PageFromIndex(const ViewPoint& point, const DisbursementsIndex& index, LinesWindow window,
+                     Disbursements* out) {
+  const std::vector<std::string>& projects = point.projects();
+  *out = index.totals;
+  out->lines.clear();
+  out->lines_from = window.from;
+  std::vector<DisbursementLine> lines;
+  uint64_t start = 0;
+  for (size_t i = 0; i < projects.size(); ++i) {
+    const uint64_t end = start + index.project_lines[i];
+    const uint64_t first = std::max(start, window.from);  // the project's first line it may list
+    if (first < end && Listed(first, window)) {
+      lines.clear();
+      FL_RETURN_IF_ERROR(ProjectLines(point.rows(), projects[i], &lines));
+      if (lines.size() != index.project_lines[i]) {
+        return Status::Corruption(
+            "disbursements_index",
+            "the list's index is not of this point (project " + projects[i] + ")");
+      }
+      for (uint64_t j = first - start; j < lines.size() && Listed(start + j, window); ++j) {
+        out->lines.push_back(std::move(lines[j]));
+      }
+    }
+    start = end;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window,
+                       const DisbursementsIndex* reuse, DisbursementsIndex* made) {
+  if (reuse != nullptr && reuse->made && reuse->project_lines.size() == point.projects().size()) {
+    return PageFromIndex(point, *reuse, window, out);
+  }
   *out = Disbursements();
   out->lines_from = window.from;
+  std::vector<uint64_t> project_lines;
   std::map<std::string, DisbursementTotal> work, item, payee, month, category;
   auto add = [](std::map<std::string, DisbursementTotal>* m, const std::string& key,
                 const std::string& name, int64_t amount) {
@@ -298,9 +353,10 @@ Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow w
   for (const std::string& p : point.projects()) {
     lines.clear();
     FL_RETURN_IF_ERROR(ProjectLines(point.rows(), p, &lines));
+    project_lines.push_back(lines.size());
     for (DisbursementLine& line : lines) {
       const uint64_t index = out->lines_total++;
-      const bool listed = index >= window.from && index - window.from < window.limit;
+      const bool listed = Listed(index, window);
       if (line.reversed_by.empty()) {
         out->total_fen += line.amount_fen;
         ++out->count;
@@ -333,6 +389,14 @@ Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow w
   out->by_payee = finish(payee, true);
   out->by_month = finish(month, false);
   out->by_category = finish(category, false);
+  if (made != nullptr) {
+    std::vector<DisbursementLine> listed = std::move(out->lines);
+    out->lines.clear();
+    made->totals = *out;
+    made->project_lines = std::move(project_lines);
+    made->made = true;
+    out->lines = std::move(listed);
+  }
   return Status::Ok();
 }
 

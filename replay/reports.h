@@ -141,7 +141,20 @@ Status BalanceOf(const ViewPoint& point, Balance* out);
 // "project_not_in_scope" for a project not in point.projects().
 Status ProjectBalanceOf(const ViewPoint& point, std::string_view project, Balance* out);
 Status RatiosOf(const ViewPoint& point, Ratios* out);
-Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window = {});
+// What the pages of one point's list share: the totals (of the whole list) and each project's
+// number of lines, in point.projects() order. DisbursementsOf makes it (`made`) as it reads the
+// whole list for a page; given back (`reuse`) with the same point, a page takes the totals from
+// it and reads only the projects its window reaches.
+struct DisbursementsIndex {
+  bool made = false;
+  Disbursements totals;  // without lines
+  std::vector<uint64_t> project_lines;
+  size_t bytes() const;  // an estimate of what it holds
+};
+// `reuse`, if made, must come from the same point.
+Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow window = {},
+                       const DisbursementsIndex* reuse = nullptr,
+                       DisbursementsIndex* made = nullptr);
 Status FlagsOf(const ViewPoint& point, std::vector<Flag>* out);
 // The projects of the point (ViewPoint::projects()), in that order.
 Status ProjectsOf(const ViewPoint& point, std::vector<ProjectSummary>* out);

@@ -1390,15 +1390,26 @@ TEST_F(ViewsTest, ADisbursementsListIsPagedWithItsTotalsWhole) {
   std::unique_ptr<ViewPoint> point = Point(kRegion, kYuhu, {});
   ASSERT_NE(point, nullptr);
   Disbursements whole;
-  ASSERT_TRUE(DisbursementsOf(*point, &whole).ok());
+  DisbursementsIndex index;  // what the later pages of a kept point read instead of the list
+  ASSERT_TRUE(DisbursementsOf(*point, &whole, {}, nullptr, &index).ok());
   ASSERT_EQ(whole.lines.size(), 6u);
   EXPECT_EQ(whole.lines_total, 6u);
+  ASSERT_TRUE(index.made);
+  ASSERT_EQ(index.project_lines.size(), point->projects().size());
+  EXPECT_GE(std::count_if(index.project_lines.begin(), index.project_lines.end(),
+                          [](uint64_t n) { return n > 0; }),
+            2)
+      << "pages that cross from one project's lines to another's";
   const json whole_json = DisbursementsJson(whole);
   for (uint64_t from = 0; from <= 7; ++from) {
     for (uint64_t limit = 1; limit <= 7; ++limit) {
       SCOPED_TRACE("from " + std::to_string(from) + " limit " + std::to_string(limit));
       Disbursements page;
       ASSERT_TRUE(DisbursementsOf(*point, &page, {from, limit}).ok());
+      Disbursements indexed;
+      ASSERT_TRUE(DisbursementsOf(*point, &indexed, {from, limit}, &index).ok());
+      EXPECT_EQ(DisbursementsJson(indexed), DisbursementsJson(page));
+      EXPECT_EQ(DisbursementsCsv(indexed), DisbursementsCsv(page));
       EXPECT_EQ(page.lines_from, from);
       EXPECT_EQ(page.lines_total, 6u);
       json page_json = DisbursementsJson(page);
@@ -1431,9 +1442,25 @@ TEST_F(ViewsTest, ADisbursementsListIsPagedWithItsTotalsWhole) {
       }
     }
   }
+  // An index not made, or made for another point's projects, is not used; one whose counts are
+  // not this point's is found out where a page reads a project.
+  const DisbursementsIndex unmade;
+  Disbursements again;
+  ASSERT_TRUE(DisbursementsOf(*point, &again, {2, 3}, &unmade).ok());
+  EXPECT_EQ(again.lines.size(), 3u);
+  DisbursementsIndex other = index;
+  other.project_lines.push_back(1);
+  ASSERT_TRUE(DisbursementsOf(*point, &again, {2, 3}, &other).ok());
+  EXPECT_EQ(DisbursementsJson(again)["disbursements"].size(), 3u);
+  DisbursementsIndex wrong = index;
+  for (uint64_t& n : wrong.project_lines) n = n > 0 ? n + 1 : 0;
+  EXPECT_EQ(DisbursementsOf(*point, &again, {0, 7}, &wrong).code(), "disbursements_index");
   // A window at the far end of the numbers lists nothing and keeps the totals.
   Disbursements far;
   ASSERT_TRUE(DisbursementsOf(*point, &far, {UINT64_MAX, UINT64_MAX}).ok());
+  Disbursements far_indexed;
+  ASSERT_TRUE(DisbursementsOf(*point, &far_indexed, {UINT64_MAX, UINT64_MAX}, &index).ok());
+  EXPECT_EQ(DisbursementsJson(far_indexed), DisbursementsJson(far));
   EXPECT_TRUE(far.lines.empty());
   EXPECT_EQ(far.total_fen, whole.total_fen);
   EXPECT_TRUE(DisbursementsTable(far).ends_with("(none of the 6 payments)\n"));
