@@ -21,7 +21,7 @@ if ((${#targets[@]} == 0)); then
 fi
 
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFUNDLEDGER_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" -DFUNDLEDGER_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 cmake --build build-fuzz -j2 --target "${targets[@]}"
 
 for target in "${targets[@]}"; do

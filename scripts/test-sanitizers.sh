@@ -19,7 +19,7 @@ case "$kind" in
     # tests measure speed, which an instrumented build does not have.
     ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --test-dir build-asan --output-on-failure -E '^browser\.|^BenchAll\.' --timeout 600
+      ctest --test-dir build-asan --output-on-failure -j2 -E '^browser\.|^BenchAll\.' --timeout 600
     ;;
   tsan)
     cmake -S . -B build-tsan "${flags[@]}" -DFUNDLEDGER_SANITIZE=thread
