@@ -976,6 +976,39 @@ Status ApplyAcknowledged(const SignedEvent& event, const Org& signer, LedgerStat
   return Status::Ok();
 }
 
+// A finding is shown on every project its money targets move money in or out of (the views),
+// so an auditor may name a movement only where it acts: at least one of its project or pool
+// accounts is in the auditor's region. Other targets (a registration, a status) are listed in
+// the finding alone and touch no project's views.
+Status TargetInRegion(const LedgerState& state, const Org& signer, const std::string& target,
+                      const std::string& field) {
+  const EventFact* fact = nullptr;
+  FL_RETURN_IF_ERROR(state.FindFact(target, &fact));
+  if (fact == nullptr) return Status::Ok();
+  std::string outside;
+  for (const AccountKey* side : {&fact->from, &fact->to}) {
+    std::string region;
+    if (side->kind == AccountHolder::PROJECT) {
+      const Project* project = state.FindProject(side->holder);
+      if (project == nullptr) continue;
+      region = project->region;
+    } else if (side->kind == AccountHolder::POOL) {
+      const Org* pool = state.FindOrg(side->holder);
+      if (pool == nullptr) continue;
+      region = pool->region;
+    } else {
+      continue;
+    }
+    if (RegionWithin(region, signer.region)) return Status::Ok();
+    outside = side->holder;
+  }
+  std::string message = "the event moves money of ";
+  message.append(outside.empty() ? "no project or pool" : outside);
+  message.append(", outside ").append(signer.id).append("'s region '");
+  message.append(signer.region).append("'");
+  return Reject("out_of_region", message, field);
+}
+
 Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, const Org& signer,
                          LedgerState* state) {
   auto body = event.event().getAuditFinding();
@@ -1006,6 +1039,7 @@ Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, 
     uint64_t seq = 0;
     FL_RETURN_IF_ERROR(state->EventSeq(target, &seq));
     if (seq == 0) return Reject("target_unknown", "no recorded event with this id", field);
+    FL_RETURN_IF_ERROR(TargetInRegion(*state, signer, target, field));
   }
   if (!body.hasProject() && targets.size() == 0) {
     return Status::InvalidArgument("finding_subject_required",

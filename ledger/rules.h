@@ -80,8 +80,10 @@
 //                      (already_acknowledged); not of a reversed event (target_reversed)
 //   audit_finding      auditors only (not_authorised); finding id new (finding_exists);
 //                      project, if given, exists and is within the auditor's region; targets
-//                      are distinct recorded events (target_unknown), at most 100; a project or
-//                      at least one target (finding_subject_required); text 1..4000 bytes
+//                      are distinct recorded events (target_unknown), at most 100, and a
+//                      money movement among them has a project or pool account within the
+//                      auditor's region (out_of_region); a project or at least one target
+//                      (finding_subject_required); text 1..4000 bytes
 //   finding_resolved   an auditor whose region covers the finding's; finding open
 //                      (finding_unknown, finding_already_resolved)
 //

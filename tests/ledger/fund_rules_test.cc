@@ -784,11 +784,24 @@ TEST_F(FundRules, FindingsAreAuditorsOwn) {
   Refused("xt-audit", FindingEvent("f", "F-1", json::array(), "nope"), "project_unknown",
           "project");
   Refused("yz-audit", FindingEvent("f", "F-1", json::array(), "p1"), "out_of_region", "project");
+  // A finding is shown on the projects its money targets move money of: another region's
+  // auditor may not name them, with or without a project of its own.
+  Refused("yz-audit", FindingEvent("f", "F-1", {"yh-to-p1"}), "out_of_region", "targets[0]");
+  Refused("yz-audit", FindingEvent("f", "F-1", {"approve-p1", "yh-own"}), "out_of_region",
+          "targets[1]");
   json empty_text = FindingEvent("f", "F-1", {"yh-own"});
   empty_text["text"] = "";
   Refused("xt-audit", empty_text, "text_empty", "text");
   Ok("xt-audit", FindingEvent("f", "F-1", {"yh-own", "approve-p1"}, "p1"));
   Refused("xt-audit", FindingEvent("f2", "F-1", {"yh-own"}), "finding_exists", "finding");
+  // Money of the province's pool: a city auditor names it only where it reaches the city.
+  Ok("hunan-finance",
+     Received("hn-own", "hunan-finance", "pool", "provincial", "hunan-finance", 1000));
+  Ok("hunan-finance",
+     Allocated("hn-to-xt", "hunan-finance", "xt-finance", "pool", "provincial", 10));
+  Refused("xt-audit", FindingEvent("f3", "F-3", {"hn-to-xt", "hn-own"}), "out_of_region",
+          "targets[1]");
+  Ok("xt-audit", FindingEvent("f3", "F-3", {"hn-to-xt"}));
   json resolve = Event("res", "finding_resolved", {{"finding", "F-1"}, {"text", "已补充凭证"}});
   Refused("jianshe", resolve, "not_authorised", "signer");
   Refused("yz-audit", resolve, "out_of_region", "finding");
