@@ -596,13 +596,14 @@ Status Fold::CheckReceipts(const ResidentsStatement& residents) const {
   for (const ResidentTotal& t : residents.totals) counted += t.receipts;
   const int64_t withheld = int64_t(withheld_ids_.size() - withheld_reversed_.size());
   if (counted == withheld) return Status::Ok();
-  return Status::InvalidArgument("residents_receipts_mismatch",
-                                 "residents.txt line " +
-                                     std::to_string(7 + residents.withheld.size()) +
-                                     ": the residents lines count " + std::to_string(counted) +
-                                     " receipts, the bundle withholds " + std::to_string(withheld) +
-                                     " that none of its events reverses",
-                                 "residents.txt");
+  return Status::InvalidArgument(
+      "residents_receipts_mismatch",
+      "residents.txt line " +
+          std::to_string(kResidentsFirstWithheldLine + residents.withheld.size()) +
+          ": the residents lines count " + std::to_string(counted) +
+          " receipts, the bundle withholds " + std::to_string(withheld) +
+          " that none of its events reverses",
+      "residents.txt");
 }
 
 // ---- rendering ----

@@ -111,6 +111,7 @@ class RecordsDigest {
 //   withheld SEQ LEAF_HASH_BASE64 EVENT_ID          (one per withheld record, seq order)
 //   residents PROJECT SOURCE_ORG CHANNEL AMOUNT_FEN HOUSEHOLDS RECEIPTS   (sorted)
 // Its second line is never a number, so it can never be read as a checkpoint.
+inline constexpr size_t kResidentsFirstWithheldLine = 7;  // then the residents lines
 struct ResidentsStatement {
   Scope scope;
   Checkpoint checkpoint;

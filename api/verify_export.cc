@@ -9,6 +9,7 @@
 #include "crypto/merkle.h"
 #include "ledger/codec.h"
 #include "ledger/event.h"
+#include "ledger/fund_rules.h"
 
 namespace fundledger {
 
@@ -153,6 +154,10 @@ class Verifier {
   };
   std::vector<SignedRecord> signed_;  // the published records, in seq order
   std::set<uint64_t> withheld_seen_;
+  // Every record's event id, withheld and published: a ledger never records one twice, and the
+  // figures find a reversal's or an acknowledgement's target by it.
+  std::set<std::string> event_ids_;
+  uint64_t volume_ = 0;  // BundleAmountsOutOfBounds
 };
 
 Status Verifier::Notes() {
@@ -171,6 +176,14 @@ Status Verifier::Notes() {
   }
   input_.scope = input_.residents.scope;
   input_.log_key = FormatVerifierKey(log_key_.name, log_key_.key);
+  event_ids_.clear();
+  for (size_t i = 0; i < input_.residents.withheld.size(); ++i) {
+    const std::string& id = input_.residents.withheld[i].event_id;
+    if (!event_ids_.insert(id).second) {
+      return Invalid("residents.txt", kResidentsFirstWithheldLine + i,
+                     "the event id " + id + " is listed twice");
+    }
+  }
   return Status::Ok();
 }
 
@@ -264,6 +277,12 @@ Status Verifier::Published(size_t n, const json& item, BundleRecord* record) {
   if (IsWithheldEvent(event.event())) {
     return Invalid(kFile, n, "a published record carries a contributor_ref");
   }
+  if (!event_ids_.insert(event.id()).second) {
+    return Invalid(kFile, n, "the event id " + event.id() + " is another record's too");
+  }
+  if (std::string what = BundleAmountsOutOfBounds(event.event(), &volume_); !what.empty()) {
+    return Invalid(kFile, n, what);
+  }
   signed_.push_back({n, record->seq, std::move(event)});
   return Status::Ok();
 }
@@ -346,7 +365,8 @@ Status Verifier::Run(ExportSummary* out) {
                        " the log signed in residents.txt (a line left out, added or changed)");
   }
   if (withheld_seen_.size() != input_.residents.withheld.size()) {
-    return Invalid("residents.txt", 7, "lists a withheld record that events.jsonl does not hold");
+    return Invalid("residents.txt", kResidentsFirstWithheldLine,
+                   "lists a withheld record that events.jsonl does not hold");
   }
   std::vector<BundleFile> expected;
   Status s = RenderBundle(input_, &expected);
@@ -362,6 +382,56 @@ Status Verifier::Run(ExportSummary* out) {
 }
 
 }  // namespace
+
+std::string BundleAmountsOutOfBounds(schema::Event::Reader e, uint64_t* volume) {
+  std::vector<std::pair<const char*, uint64_t>> amounts;  // field, fen (at least 1)
+  std::vector<std::pair<const char*, uint64_t>> parts;    // field, fen (0 allowed)
+  auto budget = [&](schema::Budget::Reader b, capnp::List<schema::CategoryAmount>::Reader plan) {
+    parts = {{"budget.basic_fen", b.getBasicFen()},
+             {"budget.improvement_fen", b.getImprovementFen()},
+             {"budget.enhancement_fen", b.getEnhancementFen()}};
+    for (auto item : plan) amounts.push_back({"funding_plan[].amount_fen", item.getAmountFen()});
+  };
+  switch (e.which()) {
+    case schema::Event::PROJECT_REGISTERED:
+      budget(e.getProjectRegistered().getBudget(), e.getProjectRegistered().getFundingPlan());
+      break;
+    case schema::Event::PROJECT_REVISED:
+      budget(e.getProjectRevised().getBudget(), e.getProjectRevised().getFundingPlan());
+      break;
+    case schema::Event::FUNDS_PLEDGED:
+      amounts.push_back({"amount_fen", e.getFundsPledged().getAmountFen()});
+      break;
+    case schema::Event::FUNDS_RECEIVED:
+      amounts.push_back({"amount_fen", e.getFundsReceived().getAmountFen()});
+      break;
+    case schema::Event::FUNDS_ALLOCATED:
+      amounts.push_back({"amount_fen", e.getFundsAllocated().getAmountFen()});
+      break;
+    case schema::Event::FUNDS_DISBURSED:
+      amounts.push_back({"amount_fen", e.getFundsDisbursed().getAmountFen()});
+      break;
+    case schema::Event::FUNDS_REFUNDED:
+      amounts.push_back({"amount_fen", e.getFundsRefunded().getAmountFen()});
+      break;
+    default:
+      break;
+  }
+  uint64_t added = 0;  // the budget's total or the movement's amount, as the ledger counts it
+  for (const auto& [field, fen] : parts) {
+    if (fen > kAmountFenMax) return std::string(field) + " is over 10^14 fen";
+    added += fen;
+  }
+  for (const auto& [field, fen] : amounts) {
+    if (fen < 1 || fen > kAmountFenMax) return std::string(field) + " is not 1..10^14 fen";
+    if (parts.empty()) added += fen;
+  }
+  if (added > kLedgerVolumeFenMax - *volume) {
+    return "the events' amounts pass the ledger's bound of 10^18 fen in all";
+  }
+  *volume += added;
+  return {};
+}
 
 Status VerifyBundleFiles(const std::map<std::string, std::string>& files,
                          const NoteVerifier& log_key, ExportSummary* out) {

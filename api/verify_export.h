@@ -8,7 +8,9 @@
 //   4. every line of events.jsonl: its inclusion proof leads from its leaf hash to the
 //      checkpoint's root; a published record's bytes hash to that leaf and decode canonically
 //      to the same seq; a withheld line is one the statement lists; and the line (the decoded
-//      envelope in it included) is exactly what its record renders to;
+//      envelope in it included) is exactly what its record renders to; no two records, withheld
+//      or published, have the same event id; a published event's amounts are within the
+//      ledger's bounds (BundleAmountsOutOfBounds);
 //   5. every other file (project.json, the CSV files and README.txt) is exactly what
 //      RenderBundle gives for those records: so every figure and total is what the events add
 //      up to;
@@ -26,6 +28,7 @@
 #include "api/bundle.h"
 #include "crypto/note.h"
 #include "crypto/status.h"
+#include "ledger/event.h"
 
 namespace fundledger {
 
@@ -41,6 +44,13 @@ struct ExportSummary {
 // message begins with "FILE line N: " and whose field() is the file's name.
 Status VerifyBundleFiles(const std::map<std::string, std::string>& files,
                          const NoteVerifier& log_key, ExportSummary* out);
+
+// The amounts of one published event within the ledger's own bounds (each 1..10^14 fen, a
+// budget's parts 0..10^14), added to *volume, which stays within kLedgerVolumeFenMax: then every
+// figure the bundle adds up from them fits an int64, as in the ledger. The ledger's rules keep
+// these bounds; the check stands for a log that published what its rules would have refused.
+// Empty if within, else what is not (and *volume is unchanged).
+std::string BundleAmountsOutOfBounds(schema::Event::Reader event, uint64_t* volume);
 
 // Reads the bundle in `dir` within the size limits (bundle.h), then VerifyBundleFiles. The same
 // failures, and "export_malformed" for a missing, extra or oversized file. The signed notes are

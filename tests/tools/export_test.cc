@@ -26,9 +26,11 @@
 #include "crypto/checkpoint.h"
 #include "crypto/encoding.h"
 #include "crypto/note.h"
+#include "ledger/fund_rules.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
 #include "ledger/storage_format.h"
+#include "tests/ledger/fund_events.h"
 #include "tests/tools/test_dir.h"
 
 namespace fundledger {
@@ -538,6 +540,86 @@ TEST_F(ExportTest, TheStatementsReceiptsAreTheWithheldRecordsNotReversed) {
     EXPECT_EQ(s.field(), "residents.txt") << change << ": " << s.ToString();
     EXPECT_NE(s.message().find("the residents lines count"), std::string::npos) << s.ToString();
   }
+}
+
+// An event id is a record's alone. A withheld record's id (which the statement gives, as its
+// bytes are withheld) that is also a published record's would let a statement signed by the
+// log key take that record's reversal or acknowledgement for the withheld one's, and change
+// the figures; so would two published records of one id.
+TEST_F(ExportTest, NoTwoRecordsOfABundleHaveOneEventId) {
+  const NoteVerifier key = LogKey();
+  BundleInput input = ReadInput(Files("bundle"), key, [](const json&) { return false; });
+  ASSERT_GE(input.residents.withheld.size(), 2u);
+  std::string published;
+  for (const json& line : JsonLines(Files("bundle")["events.jsonl"])) {
+    if (line.contains("envelope") && line["envelope"]["event"]["type"] == "project_registered") {
+      published = line["envelope"]["event"]["id"];
+    }
+  }
+  ASSERT_FALSE(published.empty());
+  BundleInput taken = input;
+  taken.residents.withheld[0].event_id = published;
+  SignStatementAgain(*dir_ / "ledger", &taken);
+  Status s = VerifyRendered(taken, key);
+  EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
+  EXPECT_EQ(s.field(), "events.jsonl");
+  EXPECT_NE(s.message().find("the event id " + published + " is another record's too"),
+            std::string::npos)
+      << s.ToString();
+  BundleInput twice = input;
+  twice.residents.withheld[1].event_id = twice.residents.withheld[0].event_id;
+  SignStatementAgain(*dir_ / "ledger", &twice);
+  auto files = Files("bundle");
+  files["residents.txt"] = twice.residents_note;
+  ExportSummary summary;
+  s = VerifyBundleFiles(files, key, &summary);
+  EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
+  EXPECT_EQ(s.field(), "residents.txt");
+  EXPECT_NE(s.message().find("residents.txt line " +
+                             std::to_string(kResidentsFirstWithheldLine + 1) + ": the event id " +
+                             twice.residents.withheld[0].event_id + " is listed twice"),
+            std::string::npos)
+      << s.ToString();
+}
+
+// A published event's amounts are held to the ledger's bounds, so that no figure the bundle
+// adds up overflows even if a log published what its rules refuse.
+TEST(BundleAmounts, EachAmountAndTheirSumAreWithinTheLedgersBounds) {
+  const KeyPair key = KeyPair::Generate();
+  auto event = [&](const json& e) {
+    SignedEvent signed_event;
+    Status s = SignedEvent::Sign(e, "yh-finance", key, &signed_event);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return signed_event;
+  };
+  uint64_t volume = 0;
+  for (uint64_t fen : {uint64_t(0), kAmountFenMax + 1, uint64_t(1) << 63}) {
+    SignedEvent paid = event(testing::Disbursed("pay", "p1", "district", fen));
+    EXPECT_EQ(BundleAmountsOutOfBounds(paid.event(), &volume), "amount_fen is not 1..10^14 fen")
+        << fen;
+  }
+  EXPECT_EQ(volume, 0u);
+  json registered = testing::ProjectRegistration("p1");
+  registered["budget"]["enhancement_fen"] = kAmountFenMax + 1;
+  EXPECT_EQ(BundleAmountsOutOfBounds(event(registered).event(), &volume),
+            "budget.enhancement_fen is over 10^14 fen");
+  registered = testing::ProjectRegistration("p1");
+  registered["funding_plan"][0]["amount_fen"] = 0;
+  EXPECT_EQ(BundleAmountsOutOfBounds(event(registered).event(), &volume),
+            "funding_plan[].amount_fen is not 1..10^14 fen");
+  // The budget counts once (its plan adds up to it), a movement its amount; all of them
+  // together at most 10^18 fen.
+  EXPECT_EQ(BundleAmountsOutOfBounds(event(testing::ProjectRegistration("p1")).event(), &volume),
+            "");
+  EXPECT_EQ(volume, 1'400'000'000u);
+  volume = kLedgerVolumeFenMax - kAmountFenMax;
+  SignedEvent most = event(testing::Disbursed("pay", "p1", "district", kAmountFenMax));
+  EXPECT_EQ(BundleAmountsOutOfBounds(most.event(), &volume), "");
+  EXPECT_EQ(volume, kLedgerVolumeFenMax);
+  SignedEvent one = event(testing::Disbursed("pay", "p1", "district", 1));
+  EXPECT_EQ(BundleAmountsOutOfBounds(one.event(), &volume),
+            "the events' amounts pass the ledger's bound of 10^18 fen in all");
+  EXPECT_EQ(volume, kLedgerVolumeFenMax);
 }
 
 TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
