@@ -19,6 +19,7 @@ namespace {
 using nlohmann::json;
 
 constexpr uint64_t kMax = 100'000'000'000'000ULL;
+constexpr uint64_t kVolumeMax = 1'000'000'000'000'000'000ULL;
 
 std::map<std::string, std::string> StateRows(const Journal& journal) {
   std::map<std::string, std::string> rows;
@@ -106,6 +107,24 @@ class FundRules : public ::testing::Test {
        Allocated("yh-to-p1", "yh-finance", "p1", "project", "district", district_fen));
   }
 
+  // Receipts of 10^14 fen into yh-finance's pool, as many as the ledger's volume takes; the
+  // room left.
+  uint64_t FillTheVolume() {
+    const uint64_t receipts = (kVolumeMax - L.journal().state().volume_fen()) / kMax;
+    std::vector<SignedEvent> events;
+    for (uint64_t i = 0; i < receipts; ++i) {
+      events.push_back(L.Signed("yh-finance", Received("big-" + std::to_string(i), "yh-finance",
+                                                       "pool", "district", "yh-finance", kMax)));
+    }
+    std::vector<AppendResult> results;
+    for (size_t at = 0; at < events.size(); at += kAppendBatchEventsMax) {
+      const size_t n = std::min(events.size() - at, kAppendBatchEventsMax);
+      EXPECT_TRUE(L.journal().Append(std::span(events).subspan(at, n), &results).ok());
+      for (const auto& r : results) EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    }
+    return kVolumeMax - L.journal().state().volume_fen();
+  }
+
   TestLedger L;
 };
 
@@ -156,23 +175,8 @@ TEST_F(FundRules, EveryMovementIsDoubleEntryAndAllAccountsSumToZero) {
 // it) and every figure a view adds up. The volume is stored with the state and read back when the
 // ledger is opened again, and verification rebuilds it from the records.
 TEST_F(FundRules, TheLedgersVolumeStaysWithinTenToTheEighteenth) {
-  constexpr uint64_t kVolumeMax = 1'000'000'000'000'000'000ULL;
-  const uint64_t registered = L.journal().state().volume_fen();
-  EXPECT_EQ(registered, 1'400'000'000u);  // p1's budget
-  // Receipts of 10^14 fen up to the last whole one that fits.
-  const uint64_t receipts = (kVolumeMax - registered) / kMax;
-  std::vector<SignedEvent> events;
-  for (uint64_t i = 0; i < receipts; ++i) {
-    events.push_back(L.Signed("yh-finance", Received("big-" + std::to_string(i), "yh-finance",
-                                                     "pool", "district", "yh-finance", kMax)));
-  }
-  std::vector<AppendResult> results;
-  for (size_t at = 0; at < events.size(); at += kAppendBatchEventsMax) {
-    const size_t n = std::min(events.size() - at, kAppendBatchEventsMax);
-    ASSERT_TRUE(L.journal().Append(std::span(events).subspan(at, n), &results).ok());
-    for (const auto& r : results) ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-  }
-  const uint64_t room = kVolumeMax - L.journal().state().volume_fen();
+  EXPECT_EQ(L.journal().state().volume_fen(), 1'400'000'000u);  // p1's budget
+  const uint64_t room = FillTheVolume();
   ASSERT_GT(room, 1u);
   ASSERT_LT(room, kMax);
   Refused("yh-finance",
@@ -225,6 +229,30 @@ TEST_F(FundRules, AVolumeRowChangedIsNamedByVerification) {
   VerifyReport report;
   Status s = VerifyLedger(L.journal(), VerifyOptions(), &report);
   EXPECT_EQ(s.code(), "accounts_mismatch") << s.ToString();
+}
+
+// No account passes +-10^18 fen, and the balance is checked before the volume. Here the exact
+// edge cannot be reached: p1's budget counts in the volume but in no balance, so the last fen
+// that would take an account to -10^18 is refused by the volume bound.
+TEST_F(FundRules, NoAccountPassesTenToTheEighteenth) {
+  constexpr uint64_t kBudgets = 1'400'000'000;  // p1's
+  uint64_t room = FillTheVolume();
+  // Half the room taken, so that one fen past the balance bound is still a valid amount.
+  Ok("yh-finance", Received("half", "yh-finance", "pool", "district", "yh-finance", room / 2));
+  room -= room / 2;
+  ASSERT_LE(room + kBudgets + 1, kMax);
+  const int64_t external = -int64_t(kVolumeMax - kBudgets - room);
+  EXPECT_EQ(Balance(AccountHolder::EXTERNAL, "org:yh-finance", Category::DISTRICT), external);
+  EXPECT_EQ(Pool("yh-finance", Category::DISTRICT), -external);
+  Refused("yh-finance",
+          Received("past", "yh-finance", "pool", "district", "yh-finance", room + kBudgets + 1),
+          "balance_overflow", "amount_fen");
+  Refused("yh-finance",
+          Received("to-edge", "yh-finance", "pool", "district", "yh-finance", room + kBudgets),
+          "volume_overflow", "amount_fen");
+  Ok("yh-finance", Received("last", "yh-finance", "pool", "district", "yh-finance", room));
+  EXPECT_EQ(Balance(AccountHolder::EXTERNAL, "org:yh-finance", Category::DISTRICT),
+            -int64_t(kVolumeMax - kBudgets));
 }
 
 // ---- policies ----
@@ -372,6 +400,18 @@ TEST_F(FundRules, PoliciesFromAboveBindAndNearerOnesTighten) {
   EXPECT_EQ(L.journal().state().PolicyInForce("hunan2").consent_min_bp, 6667u);
 }
 
+TEST_F(FundRules, WithoutAPolicyProvincialMoneyDoesNotPayForEnhancementWork) {
+  EXPECT_EQ(L.journal().state().PolicyInForce(kHeping).set_seq, 0u);  // the default
+  FundedAndApproved(1000);
+  Ok("hunan-finance",
+     Received("hn-own", "hunan-finance", "pool", "provincial", "hunan-finance", 1000));
+  Ok("hunan-finance", Allocated("hn-to-p1", "hunan-finance", "p1", "project", "provincial", 1000));
+  Refused("yh-finance", Disbursed("pay", "p1", "provincial", 10, "enhancement"), "restricted_use",
+          "work");
+  Ok("yh-finance", Disbursed("pay", "p1", "provincial", 10, "improvement"));
+  Ok("yh-finance", Disbursed("pay-district", "p1", "district", 10, "enhancement"));
+}
+
 // ---- projects and their lifecycle ----
 
 TEST_F(FundRules, ProjectsAreRegisteredByHousingBureausAndStreetOfficesInTheirRegion) {
@@ -464,6 +504,27 @@ TEST_F(FundRules, MoneyMovesOnlyInTheRightPhases) {
           "project_closed", "to");
   // Refunds still move money out of a cancelled project.
   Ok("yh-finance", Refunded("back", "p1", "project", "district", "yh-finance", 490));
+  EXPECT_EQ(Project("p1", Category::DISTRICT), 0);
+}
+
+TEST_F(FundRules, MoneyIsPaidWhileStartedOrCompletedAndOnlyRefundedOnceSettled) {
+  FundedAndApproved(1000);
+  Ok("yh-housing", StatusChange("s2", "p1", "started"));
+  Ok("yh-finance", Disbursed("pay-started", "p1", "district", 10));
+  Refused("yh-housing", StatusChange("s3", "p1", "completed", {}, 10001), "out_of_range",
+          "satisfaction_bp");
+  Ok("yh-housing", StatusChange("s3", "p1", "completed", {}, 10000));
+  Ok("yh-finance", Disbursed("pay-completed", "p1", "district", 10));
+  Ok("yh-housing", StatusChange("s4", "p1", "settled"));
+  Refused("yh-finance", Disbursed("pay-settled", "p1", "district", 10), "project_not_active",
+          "project");
+  Refused("yh-finance", Received("r", "p1", "project", "district", "yh-finance", 10),
+          "project_closed", "to");
+  Refused("yh-finance", Allocated("a", "yh-finance", "p1", "project", "district", 10),
+          "project_closed", "to");
+  Refused("xt-invest", Pledged("pl", "p1", "xt-invest", "social_capital", 10), "project_closed",
+          "project");
+  Ok("yh-finance", Refunded("back", "p1", "project", "district", "yh-finance", 980));
   EXPECT_EQ(Project("p1", Category::DISTRICT), 0);
 }
 
@@ -728,6 +789,19 @@ TEST_F(FundRules, OnlyTheNamedCounterpartyAcknowledgesOnce) {
   Refused("jianshe", Ack("ack3", "pay2"), "target_reversed", "target");
 }
 
+TEST_F(FundRules, APledgeAnAllocationOrARefundIsAcknowledgedByItsCounterpartyOnly) {
+  FundedAndApproved(1000);
+  Ok("xt-finance", Pledged("pl", "p1", "xt-invest", "social_capital", 100));
+  Refused("xt-water", Ack("ack-pl", "pl"), "not_counterparty", "signer");
+  Ok("xt-finance", Received("m", "xt-finance", "pool", "municipal", "xt-finance", 50));
+  Ok("xt-finance", Allocated("down", "xt-finance", "yh-finance", "pool", "municipal", 50));
+  Refused("hunan-finance", Ack("ack-down", "down"), "not_counterparty", "signer");
+  Ok("yh-finance", Received("water", "p1", "project", "utility", "xt-water", 300));
+  Ok("yh-finance", Refunded("back", "p1", "project", "utility", "xt-water", 100));
+  Refused("xt-textile", Ack("ack-back", "back"), "not_counterparty", "signer");
+  Ok("xt-water", Ack("ack-back", "back"));
+}
+
 // An acknowledgement or a reversal reads its target's fact, and the target's id row only when
 // there is no fact: a fact is kept only for a recorded event, so a movement's target costs one
 // read, not two. A target unknown or without a fact is still refused as before.
@@ -811,6 +885,12 @@ TEST_F(FundRules, FindingsAreAuditorsOwn) {
   Ok("xt-audit", resolve);
   resolve["id"] = "res-2";
   Refused("xt-audit", resolve, "finding_already_resolved", "finding");
+}
+
+TEST_F(FundRules, AFindingIsNotResolvedWithoutText) {
+  Ok("xt-audit", FindingEvent("f", "F-1", json::array(), "p1"));
+  Refused("xt-audit", Event("res", "finding_resolved", {{"finding", "F-1"}, {"text", ""}}),
+          "text_empty", "text");
 }
 
 // ---- state across batches and restarts ----
@@ -1048,6 +1128,63 @@ TEST_F(FundRules, EveryListAndTextHasALimit) {
   Refused("xt-audit", finding, "text_too_long", "text");
   finding["text"] = std::string(4000, 'x');
   Ok("xt-audit", finding);
+}
+
+// Texts are limited in bytes, not characters: 67 characters of 3 bytes are 201.
+TEST_F(FundRules, TextsOverTheirLimitInBytesAreRefused) {
+  const std::string k200(200, 'x'), k201(201, 'x');
+  json r = Received("r", "yh-finance", "pool", "district", "yh-finance", 1);
+  r["doc_ref"] = k201;
+  Refused("yh-finance", r, "text_too_long", "doc_ref");
+  r["doc_ref"] = k200;
+  r["memo"] = std::string(1001, 'x');
+  Refused("yh-finance", r, "text_too_long", "memo");
+  r["memo"] = std::string(1000, 'x');
+  Ok("yh-finance", r);
+  std::string name;
+  for (int i = 0; i < 67; ++i) name += "区";
+  json p = ProjectRegistration("p2");
+  p["name"] = name;
+  Refused("yh-housing", p, "text_too_long", "name");
+  p["name"] = name.substr(0, 198) + "xx";
+  Ok("yh-housing", p);
+  FundedAndApproved(1000);
+  json payee = Payee("");
+  payee["name"] = k201;
+  Refused("yh-finance", Disbursed("d1", "p1", "district", 1, "basic", payee), "text_too_long",
+          "payee.name");
+  payee["name"] = k200;
+  Ok("yh-finance", Disbursed("d1", "p1", "district", 1, "basic", payee));
+  json d = Disbursed("d2", "p1", "district", 1);
+  d["contract_ref"] = k201;
+  Refused("yh-finance", d, "text_too_long", "contract_ref");
+  d["contract_ref"] = k200;
+  Ok("yh-finance", d);
+}
+
+TEST_F(FundRules, ControlCharactersOtherThanNewlineAndTabAreRefusedInEveryText) {
+  int n = 0;
+  for (const std::string c : {"\x01", "\x1b", "\r"}) {
+    const std::string id = "c" + std::to_string(n++);
+    json r = Received("r" + id, "yh-finance", "pool", "district", "yh-finance", 1);
+    r["memo"] = "拨付" + c + "说明";
+    Refused("yh-finance", r, "text_control_character", "memo");
+    json p = ProjectRegistration("p" + id);
+    p["name"] = "和平街道" + c + "片区";
+    Refused("yh-housing", p, "text_control_character", "name");
+    json f = FindingEvent("f" + id, "F-" + id, json::array(), "p1");
+    f["text"] = "凭证" + c + "不一致";
+    Refused("xt-audit", f, "text_control_character", "text");
+  }
+  json r = Received("r", "yh-finance", "pool", "district", "yh-finance", 1);
+  r["memo"] = "第一行\n第二行\t附注";
+  Ok("yh-finance", r);
+  json p = ProjectRegistration("p2");
+  p["name"] = "和平街道\n建设路\t片区";
+  Ok("yh-housing", p);
+  json f = FindingEvent("f", "F-1", json::array(), "p1");
+  f["text"] = "第一条\n第二条\t附件";
+  Ok("xt-audit", f);
 }
 
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {

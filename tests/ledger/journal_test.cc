@@ -15,24 +15,30 @@ using nlohmann::json;
 
 // Appends `event` and checks that it is rejected with `code` naming `field`, and that neither
 // the journal's size and root nor its registry changed.
-void ExpectRejected(TestLedger& ledger, const SignedEvent& event, const std::string& code,
+void ExpectRejected(Journal& journal, const SignedEvent& event, const std::string& code,
                     const std::string& field) {
-  Journal::Head before = ledger.journal().head();
-  auto registry_before = ledger.journal().state().orgs();
-  AppendResult r = ledger.Append(event);
+  Journal::Head before = journal.head();
+  auto registry_before = journal.state().orgs();
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(journal.Append(std::span<const SignedEvent>(&event, 1), &results).ok());
+  AppendResult r = results.at(0);
   EXPECT_FALSE(r.status.ok());
   EXPECT_EQ(r.status.code(), code) << r.status.ToString();
   EXPECT_EQ(r.status.field(), field) << r.status.ToString();
   EXPECT_EQ(r.status.event_id(), event.id());
-  Journal::Head after = ledger.journal().head();
+  Journal::Head after = journal.head();
   EXPECT_EQ(after.size, before.size);
   EXPECT_EQ(after.root, before.root);
-  EXPECT_EQ(ledger.journal().state().orgs(), registry_before);
+  EXPECT_EQ(journal.state().orgs(), registry_before);
   uint64_t seq = 0;
-  Status found = ledger.journal().FindEvent(event.id(), &seq);
+  Status found = journal.FindEvent(event.id(), &seq);
   if (found.ok()) {
     EXPECT_LE(seq, before.size);  // an earlier event, never this one
   }
+}
+void ExpectRejected(TestLedger& ledger, const SignedEvent& event, const std::string& code,
+                    const std::string& field) {
+  ExpectRejected(ledger.journal(), event, code, field);
 }
 
 // A key_rotated event of `org` to `key`.
@@ -96,6 +102,39 @@ TEST(Journal, FirstEventMustBeTheSelfSignedGenesis) {
           .ok());
   EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
   EXPECT_EQ(results[0].seq, 1u);
+  journal.reset();
+  std::filesystem::remove_all(dir);
+}
+
+// Only the genesis event can register an operator (any later one is a second genesis).
+TEST(Journal, AnOperatorWithARegionIsRefusedAtGenesis) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("fl-genesis-region-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  NoteSigner log{"log", 0, KeyPair::Generate()};
+  log.key_hash = NoteKeyHash(log.name, log.key.public_key());
+  std::unique_ptr<Journal> journal;
+  JournalOptions options;
+  options.now_ms = [] { return kTestNowMs; };
+  ASSERT_TRUE(Journal::Create(dir.string(), "o", log, options, &journal).ok());
+  KeyPair op = KeyPair::Generate();
+  json genesis = {{"id", "g"},
+                  {"type", "org_registered"},
+                  {"occurred_on", "2026-11-01"},
+                  {"org", "op"},
+                  {"name", "op"},
+                  {"kind", "operator"},
+                  {"level", "none"},
+                  {"region", "hunan"},
+                  {"public_key", Base64Encode(op.public_key())}};
+  ExpectRejected(*journal, TestLedger::SignedWith("op", op, genesis), "operator_region", "region");
+  EXPECT_EQ(journal->head().size, 0u);
+  genesis["region"] = "";
+  std::vector<AppendResult> results;
+  ASSERT_TRUE(
+      journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("op", op, genesis)}, &results)
+          .ok());
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
   journal.reset();
   std::filesystem::remove_all(dir);
 }
@@ -222,6 +261,23 @@ TEST(Journal, RevokedSignersAreRejected) {
   ExpectRejected(ledger, ledger.Signed("operator", reg), "org_exists", "org");
 }
 
+TEST(Journal, RegistryEventsOnAnUnknownOrRevokedOrgAreRefused) {
+  TestLedger ledger;
+  auto revocation = [](const std::string& id, const std::string& org) {
+    return json{{"id", id}, {"type", "org_revoked"}, {"occurred_on", "2026-11-05"}, {"org", org}};
+  };
+  ExpectRejected(ledger,
+                 ledger.Signed("operator", KeyRotation("rot-1", "ghost", KeyPair::Generate())),
+                 "org_unknown", "org");
+  ExpectRejected(ledger, ledger.Signed("operator", revocation("rev-1", "ghost")), "org_unknown",
+                 "org");
+  ledger.Register("xt-finance");
+  ledger.AppendOk(ledger.Signed("operator", revocation("rev-2", "xt-finance")));
+  ExpectRejected(ledger,
+                 ledger.Signed("operator", KeyRotation("rot-2", "xt-finance", KeyPair::Generate())),
+                 "org_revoked", "org");
+}
+
 TEST(Journal, DatesAreChecked) {
   TestLedger ledger;
   ledger.Register("xt-finance");
@@ -237,6 +293,25 @@ TEST(Journal, DatesAreChecked) {
   ledger.AppendOk(with_date("d5", "2026-11-22"));  // the recording day itself (UTC+8)
   ledger.AppendOk(with_date("d6", "2000-01-01"));
   ledger.AppendOk(with_date("d7", "2024-02-29"));
+}
+
+// The test clock is 2026-11-22 04:00Z; China's 2026-11-23 begins at 16:00Z.
+TEST(Journal, TheRecordingDayIsChinas) {
+  TestLedger ledger;
+  ledger.Register("xt-finance");
+  auto on = [&](const std::string& id, const std::string& date) {
+    json e = Receipt(id, "xt-finance", 1);
+    e["occurred_on"] = date;
+    return ledger.Signed("xt-finance", e);
+  };
+  const int64_t china_midnight = kTestNowMs + 12 * 3600 * 1000;  // 2026-11-22T16:00Z
+  ledger.set_now_ms(china_midnight - 1);                         // 15:59:59.999Z
+  ExpectRejected(ledger, on("d1", "2026-11-23"), "date_in_future", "occurred_on");
+  ledger.set_now_ms(china_midnight);
+  ledger.AppendOk(on("d2", "2026-11-23"));
+  ledger.set_now_ms(china_midnight + 30 * 60 * 1000);  // 16:30Z
+  ExpectRejected(ledger, on("d3", "2026-11-24"), "date_in_future", "occurred_on");
+  ledger.AppendOk(on("d4", "2026-11-23"));
 }
 
 TEST(Journal, DuplicateIdsAreIdempotentOrConflicts) {
@@ -605,6 +680,45 @@ TEST(Journal, CheckpointsAreSignedAutomaticallyAndOnDemand) {
   ASSERT_TRUE(ledger.journal().WriteCheckpoint(&note).ok());
   ASSERT_TRUE(OpenCheckpoint(note, ledger.journal().log_verifier(), &checkpoint).ok());
   EXPECT_EQ(checkpoint.size, ledger.journal().head().size);
+}
+
+// From the first record, then from each checkpoint, reopened or not.
+TEST(Journal, ATimedCheckpointIsWrittenSixtySecondsAfterTheLastOne) {
+  ASSERT_EQ(storage::kCheckpointEveryMs, 60'000);
+  TestLedger ledger;  // the genesis is recorded at kTestNowMs
+  ledger.Register("xt-finance");
+  std::vector<uint64_t> sizes;
+  auto checkpoints = [&] {
+    sizes.clear();
+    EXPECT_TRUE(ledger.journal()
+                    .ScanCheckpoints([&](uint64_t size, std::string_view) {
+                      sizes.push_back(size);
+                      return true;
+                    })
+                    .ok());
+    return sizes.size();
+  };
+  auto append_at = [&](const std::string& id, int64_t ms) {
+    ledger.set_now_ms(ms);
+    ledger.AppendOk(ledger.Signed("xt-finance", Receipt(id, "xt-finance", 1)));
+  };
+  append_at("r1", kTestNowMs + 59'999);
+  EXPECT_EQ(checkpoints(), 0u);
+  append_at("r2", kTestNowMs + 60'000);
+  ASSERT_EQ(checkpoints(), 1u);
+  EXPECT_EQ(sizes.back(), ledger.journal().head().size);
+  const int64_t last = kTestNowMs + 60'000;
+  append_at("r3", last + 59'999);
+  EXPECT_EQ(checkpoints(), 1u);
+  append_at("r4", last + 60'000);
+  ASSERT_EQ(checkpoints(), 2u);
+  EXPECT_EQ(sizes.back(), ledger.journal().head().size);
+  ledger.Reopen();
+  append_at("r5", last + 60'000 + 59'999);
+  EXPECT_EQ(checkpoints(), 2u);
+  append_at("r6", last + 120'000);
+  ASSERT_EQ(checkpoints(), 3u);
+  EXPECT_EQ(sizes.back(), ledger.journal().head().size);
 }
 
 TEST(Journal, CheckpointEveryTenThousandEvents) {
