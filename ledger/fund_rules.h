@@ -25,7 +25,8 @@ inline constexpr uint64_t kLedgerVolumeFenMax = 1'000'000'000'000'000'000ULL;  /
 Status ApplyFundEvent(const SignedEvent& event, const EventContext& context, LedgerState* state);
 
 // Shared with the registry rules: 1..max bytes (0..max if !required), no control characters
-// other than newline and tab.
+// (C0 other than newline and tab, DEL, C1) and no bidirectional embeddings, overrides or
+// isolates (U+202A..U+202E, U+2066..U+2069).
 Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view field, bool required);
 
 }  // namespace fundledger

@@ -28,10 +28,26 @@ Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view fie
     return Status::InvalidArgument("text_too_long", "at most " + std::to_string(max) + " bytes",
                                    field);
   }
-  for (char c : std::string_view(text.begin(), text.size())) {
-    if (uint8_t(c) < 0x20 && c != '\n' && c != '\t') {
-      return Status::InvalidArgument("text_control_character",
-                                     "control characters other than newline and tab", field);
+  // Text is valid UTF-8 (the codec checks it), so a character's continuation bytes follow its
+  // first byte.
+  const auto* b = reinterpret_cast<const uint8_t*>(text.begin());
+  for (size_t i = 0, n = text.size(); i < n; ++i) {
+    if ((b[i] < 0x20 && b[i] != '\n' && b[i] != '\t') || b[i] == 0x7f ||
+        (b[i] == 0xc2 && i + 1 < n && b[i + 1] >= 0x80 && b[i + 1] <= 0x9f)) {
+      return Status::InvalidArgument(
+          "text_control_character",
+          "control characters (C0 other than newline and tab, DEL, C1) are not text", field);
+    }
+    // Bidirectional embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069) show a
+    // name or a reference in another order than its characters are (a payee's name reversed on
+    // the public pages); the marks U+200E and U+200F stay allowed.
+    if (b[i] == 0xe2 && i + 2 < n &&
+        ((b[i + 1] == 0x80 && b[i + 2] >= 0xaa && b[i + 2] <= 0xae) ||
+         (b[i + 1] == 0x81 && b[i + 2] >= 0xa6 && b[i + 2] <= 0xa9))) {
+      return Status::InvalidArgument(
+          "text_control_character",
+          "bidirectional embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069)",
+          field);
     }
   }
   return Status::Ok();

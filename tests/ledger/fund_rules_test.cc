@@ -1164,7 +1164,10 @@ TEST_F(FundRules, TextsOverTheirLimitInBytesAreRefused) {
 
 TEST_F(FundRules, ControlCharactersOtherThanNewlineAndTabAreRefusedInEveryText) {
   int n = 0;
-  for (const std::string c : {"\x01", "\x1b", "\r"}) {
+  // C0 but newline and tab, DEL, C1 (U+009B, a terminal's CSI), and the bidirectional
+  // overrides and isolates that would show a name in another order than it is written.
+  for (const std::string c :
+       {"\x01", "\x1b", "\r", "\x7f", "\u009b", "\u0080", "\u202e", "\u202a", "\u2066", "\u2069"}) {
     const std::string id = "c" + std::to_string(n++);
     json r = Received("r" + id, "yh-finance", "pool", "district", "yh-finance", 1);
     r["memo"] = "拨付" + c + "说明";
@@ -1180,7 +1183,9 @@ TEST_F(FundRules, ControlCharactersOtherThanNewlineAndTabAreRefusedInEveryText) 
   r["memo"] = "第一行\n第二行\t附注";
   Ok("yh-finance", r);
   json p = ProjectRegistration("p2");
-  p["name"] = "和平街道\n建设路\t片区";
+  // Punctuation whose UTF-8 is near theirs (U+2014, U+2026), a no-break space and the implicit
+  // direction marks (U+200E, U+200F) stay text.
+  p["name"] = "和平街道\n建设路\t片区—二期…\u200f\u200e\u00a0";
   Ok("yh-housing", p);
   json f = FindingEvent("f", "F-1", json::array(), "p1");
   f["text"] = "第一条\n第二条\t附件";
