@@ -313,7 +313,9 @@ class Fold {
     for (const WithheldRecord& w : residents.withheld) withheld_ids_.insert(w.event_id);
   }
   void Add(uint64_t seq, const std::string& signer, const json& e);
-  void AddResidents(const ResidentsStatement& residents);
+  // InvalidArgument "residents_line_invalid" for a line of a project the bundle does not
+  // register or through a channel that is not residents'.
+  Status AddResidents(const ResidentsStatement& residents);
   // Whether the statement's receipts are as many as the withheld records that no event of the
   // bundle reverses. InvalidArgument "residents_receipts_mismatch" otherwise.
   Status CheckReceipts(const ResidentsStatement& residents) const;
@@ -578,10 +580,32 @@ void Fold::Finding(const std::string& signer, const json& e) {
   }
 }
 
-void Fold::AddResidents(const ResidentsStatement& residents) {
+Status Fold::AddResidents(const ResidentsStatement& residents) {
   constexpr int kResident = int(schema::Category::RESIDENT);
+  // The channels residents give through (the rules' sources and channels, ledger/rules.h).
+  static const std::set<std::string, std::less<>> kResidentChannels = {
+      "transfer",       "provident_fund", "maintenance_fund",
+      "public_revenue", "donation",       "in_kind_labour"};
+  size_t line = kResidentsFirstWithheldLine + residents.withheld.size();
   for (const ResidentTotal& t : residents.totals) {
-    ProjectModel& p = ProjectOf(t.project);
+    // A line of a project the bundle does not register, or through a channel residents do not
+    // use, would show money the events of the bundle do not account for.
+    auto it = projects_.find(t.project);
+    if (it == projects_.end() || it->second.registered_by.empty()) {
+      return Status::InvalidArgument("residents_line_invalid",
+                                     "residents.txt line " + std::to_string(line) +
+                                         ": the project " + t.project +
+                                         " is not one the bundle registers",
+                                     "residents.txt");
+    }
+    if (!kResidentChannels.count(t.channel)) {
+      return Status::InvalidArgument("residents_line_invalid",
+                                     "residents.txt line " + std::to_string(line) + ": " +
+                                         t.channel + " is not a channel of residents' money",
+                                     "residents.txt");
+    }
+    ++line;
+    ProjectModel& p = it->second;
     FundingLine& line = p.funding[{kResident, t.source_org, t.channel}];
     line.amount_fen += t.amount_fen;
     line.households += t.households;
@@ -589,6 +613,7 @@ void Fold::AddResidents(const ResidentsStatement& residents) {
     p.money_in[kResident] += t.amount_fen;
     Role(p, t.source_org, "funder");
   }
+  return Status::Ok();
 }
 
 Status Fold::CheckReceipts(const ResidentsStatement& residents) const {
@@ -1012,7 +1037,7 @@ Status RenderBundle(const BundleInput& in, std::vector<BundleFile>* out) {
       fold.Add(r.seq, envelope["signer"].get<std::string>(), envelope["event"]);
     }
   }
-  fold.AddResidents(in.residents);
+  FL_RETURN_IF_ERROR(fold.AddResidents(in.residents));
   FL_RETURN_IF_ERROR(fold.CheckReceipts(in.residents));
   Renderer render(in, fold);
   *out = {{"README.txt", render.Readme()},      {"checkpoint.txt", in.checkpoint_note},

@@ -142,8 +142,10 @@ struct BundleFile {
 };
 
 // The files of kBundleFiles, in that order. InvalidArgument or Corruption naming the seq if a
-// published record does not decode; InvalidArgument "residents_receipts_mismatch" (field
-// residents.txt) if the statement's receipts are not the withheld records no event reverses.
+// published record does not decode; InvalidArgument (field residents.txt)
+// "residents_line_invalid" if a residents line is of a project the bundle does not register or
+// through a channel that is not residents', "residents_receipts_mismatch" if the statement's
+// receipts are not the withheld records no event reverses.
 Status RenderBundle(const BundleInput& in, std::vector<BundleFile>* out);
 
 // One line of events.jsonl (with its '\n'), as RenderBundle writes it.

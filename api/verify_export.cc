@@ -370,7 +370,7 @@ Status Verifier::Run(ExportSummary* out) {
   }
   std::vector<BundleFile> expected;
   Status s = RenderBundle(input_, &expected);
-  if (s.code() == "residents_receipts_mismatch") {
+  if (s.code() == "residents_receipts_mismatch" || s.code() == "residents_line_invalid") {
     return Status::Rejected("export_invalid", s.message(), s.field());
   }
   if (!s.ok()) return Invalid("events.jsonl", 1, s.message());

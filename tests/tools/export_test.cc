@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "api/bundle.h"
@@ -620,6 +621,36 @@ TEST(BundleAmounts, EachAmountAndTheirSumAreWithinTheLedgersBounds) {
   EXPECT_EQ(BundleAmountsOutOfBounds(one.event(), &volume),
             "the events' amounts pass the ledger's bound of 10^18 fen in all");
   EXPECT_EQ(volume, kLedgerVolumeFenMax);
+}
+
+// A residents line is of a project the bundle registers and through a channel residents give
+// by: another would show money no event of the bundle accounts for, even signed by the log key.
+TEST_F(ExportTest, ResidentsLinesAreOfTheBundlesProjectsAndResidentsChannels) {
+  const NoteVerifier key = LogKey();
+  BundleInput input = ReadInput(Files("bundle"), key, [](const json&) { return false; });
+  ASSERT_FALSE(input.residents.totals.empty());
+  const size_t line = kResidentsFirstWithheldLine + input.residents.withheld.size();
+  for (const auto& [project, channel, what] :
+       {std::tuple<std::string, std::string, std::string>{
+            "ghost", input.residents.totals[0].channel, "the project ghost is not one the bundle"},
+        {input.residents.totals[0].project, "allocation",
+         "allocation is not a channel of residents' money"}}) {
+    BundleInput changed = input;
+    changed.residents.totals[0].project = project;
+    changed.residents.totals[0].channel = channel;
+    SignStatementAgain(*dir_ / "ledger", &changed);
+    std::vector<BundleFile> rendered;
+    EXPECT_EQ(RenderBundle(changed, &rendered).code(), "residents_line_invalid");
+    auto files = Files("bundle");
+    files["residents.txt"] = changed.residents_note;
+    ExportSummary summary;
+    Status s = VerifyBundleFiles(files, key, &summary);
+    EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
+    EXPECT_EQ(s.field(), "residents.txt");
+    EXPECT_NE(s.message().find("residents.txt line " + std::to_string(line) + ": " + what),
+              std::string::npos)
+        << s.ToString();
+  }
 }
 
 TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
