@@ -23,6 +23,9 @@ void SetHead(const ApiResponse& answer, bool keep_alive, Message* m) {
   }
   if (answer.retry_after_s) m->set(http::field::retry_after, std::to_string(*answer.retry_after_s));
   if (!answer.allow.empty()) m->set(http::field::allow, answer.allow);
+  // Every body is what its Content-Type says, never sniffed into a script or a page.
+  m->set("X-Content-Type-Options", "nosniff");
+  if (answer.content_type.starts_with("text/html")) m->set("Content-Security-Policy", kPageCsp);
   m->keep_alive(keep_alive);
 }
 

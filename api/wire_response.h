@@ -20,6 +20,15 @@
 
 namespace fundledger {
 
+// The Content-Security-Policy of every HTML page (the dashboard at /): its scripts, styles,
+// fetches and images only from this server, and no inline script. A name or a reference that a
+// signer wrote and a page shows can then not run as a script even if a page's code let it in.
+// Inline styles stay allowed: ECharts positions its tooltips with them.
+inline constexpr char kPageCsp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'none'";
+
 struct WireResponse {
   using Owned = boost::beast::http::response<boost::beast::http::string_body>;
   using Shared = boost::beast::http::response<boost::beast::http::span_body<const char>>;

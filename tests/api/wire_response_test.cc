@@ -77,6 +77,23 @@ TEST(WireResponse, HeadersOfAnOwnedAnswer) {
   EXPECT_NE(written.find("Connection: close\r\n"), std::string::npos) << written;
   EXPECT_NE(written.find("Server: fundledger\r\n"), std::string::npos) << written;
   EXPECT_EQ(written.substr(written.size() - answer.body.size()), answer.body);
+  EXPECT_NE(written.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos) << written;
+  EXPECT_EQ(written.find("Content-Security-Policy"), std::string::npos) << written;
+}
+
+// A page, and only a page, carries the policy that keeps its scripts to this server's files.
+TEST(WireResponse, APageCarriesItsContentSecurityPolicy) {
+  ApiResponse answer;
+  answer.content_type = "text/html; charset=utf-8";
+  answer.body = "<!doctype html>";
+  WireResponse wire;
+  ToWireResponse(answer, true, &wire);
+  const std::string written = OnTheWire(std::get<WireResponse::Owned>(wire.message));
+  EXPECT_NE(written.find(std::string("Content-Security-Policy: ") + kPageCsp + "\r\n"),
+            std::string::npos)
+      << written;
+  EXPECT_NE(std::string(kPageCsp).find("script-src 'self';"), std::string::npos);
+  EXPECT_NE(written.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos) << written;
 }
 
 }  // namespace

@@ -171,3 +171,51 @@ test('a reader chooses a region, then a project, and sees the API\'s figures', a
   await expectFigures(summary, ' yuan');
   console.log(`dashboard checked in ${Date.now() - started} ms; screenshot ${screenshot}`);
 });
+
+// Names and references are written by signers and shown to everyone: the page shows them as
+// text, and its Content-Security-Policy (only this server's scripts, no inline ones) stands
+// behind that. A summary with markup in a payee's and a project's name is served to a fresh
+// page (intercepted, as no rule of the ledger refuses '<' in a name), its tooltips are opened,
+// and nothing of it may run or become an element.
+test('names with markup are shown as text and nothing of them runs', async () => {
+  const response = await fetch(base + '/');
+  const csp = response.headers.get('content-security-policy') || '';
+  assert.match(csp, /script-src 'self';/, 'the page carries its policy');
+  assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+  const hostile = '<img src=x onerror="window.__ran=1"><script>window.__ran=2</script>';
+  const fresh = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors = [];
+  fresh.on('pageerror', (e) => errors.push(e.message));
+  await fresh.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation',
+      (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+  });
+  await fresh.route('**/v1/public/summary?*', async (route) => {
+    const real = await route.fetch();
+    const summary = await real.json();
+    for (const p of summary.disbursements.by_payee) p.name = hostile + p.name;
+    for (const p of summary.projects) p.name = hostile + p.name;
+    await route.fulfill({ response: real, json: summary });
+  });
+  await fresh.goto(base + '/#project=gulou-2019-0002');
+  await fresh.waitForSelector('body[data-loaded="true"][data-scope="project:gulou-2019-0002"]',
+    { timeout: 30000 });
+  const cells = await fresh.getByTestId('by-payee').locator('tbody tr td:first-child')
+    .allTextContents();
+  assert.ok(cells.length > 0 && cells.every((c) => c.startsWith(hostile)), 'shown as text');
+  assert.match(await fresh.getByTestId('scope-title').textContent(), /<script>/);
+  // The payee chart's tooltip and axis labels hold the names too.
+  const chart = fresh.locator('#chart-payee');
+  const box = await chart.boundingBox();
+  for (let y = 0.2; y < 0.9; y += 0.2) {
+    await fresh.mouse.move(box.x + box.width * 0.5, box.y + box.height * y);
+    await fresh.waitForTimeout(100);
+  }
+  assert.equal(await fresh.evaluate(() => window.__ran), undefined, 'no markup ran');
+  assert.equal(await fresh.locator('img[src="x"]').count(), 0, 'no markup became an element');
+  assert.deepEqual(await fresh.evaluate(() => window.__violations), [],
+    'nothing of the page breaks its own policy');
+  assert.deepEqual(errors, []);
+  await fresh.close();
+});
