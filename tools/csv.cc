@@ -150,9 +150,10 @@ void CheckUtf8(CsvRow* row) {
     size_t valid = ValidUtf8Prefix(row->cells[i]);
     if (valid == row->cells[i].size()) continue;
     row->place.column = i + 1;
-    row->error = Status::InvalidArgument("csv_bad_utf8",
-                                         "invalid UTF-8 at byte " + std::to_string(valid + 1) +
-                                             " of the cell; save the file as UTF-8");
+    row->error = Status::InvalidArgument(
+        "csv_bad_utf8",
+        "invalid UTF-8 at byte " + std::to_string(valid + 1) +
+            " of the cell: the file is in another encoding; save it as UTF-8 (\"CSV UTF-8\")");
     return;
   }
 }
@@ -182,6 +183,12 @@ Status ReadCsv(std::string_view text, const CsvLimits& limits, CsvTable* out, Cs
     }
     if (IsBlankRow(row)) continue;
     if (row.error.ok()) CheckUtf8(&row);
+    if (row.error.code() == "csv_bad_utf8") {
+      // Not one bad row: the file is in another encoding, and a cell of it that happens to read
+      // as UTF-8 would be recorded as other characters.
+      *where = row.place;
+      return row.error;
+    }
     if (!have_header) {
       if (!row.error.ok()) {
         *where = row.place;

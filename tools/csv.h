@@ -42,8 +42,8 @@ struct CsvRow {
   CsvPlace place;  // place.column is 0 unless `error` names a cell
   std::vector<std::string> cells;
   // Ok, or why this row cannot be used while the others can (InvalidArgument):
-  // "csv_bad_utf8", "csv_cell_count" (not as many cells as the header), "csv_bad_quote"
-  // (text after a closing quote).
+  // "csv_cell_count" (not as many cells as the header), "csv_bad_quote" (text after a closing
+  // quote).
   Status error;
 };
 
@@ -54,7 +54,10 @@ struct CsvTable {
 
 // Reads a whole file. Returns InvalidArgument, with the place in `*where`, for what spoils the
 // whole file: "csv_no_header" (no row at all), "csv_unterminated_quote", "csv_cell_too_large",
-// "csv_too_many_columns", "csv_too_many_rows", and any error of the header row. On success every
+// "csv_too_many_columns", "csv_too_many_rows", "csv_bad_utf8" (a cell anywhere that is not
+// UTF-8: the file was saved in another encoding, GB18030 as Chinese spreadsheets save "CSV",
+// and some of its other cells may read as UTF-8 of other characters), and any error of the
+// header row. On success every
 // row of `out` holds as many cells as the header unless the row's `error` says otherwise.
 Status ReadCsv(std::string_view text, const CsvLimits& limits, CsvTable* out, CsvPlace* where);
 

@@ -121,7 +121,7 @@ TEST(CsvReaderTest, BlankLinesAndRowsOfEmptyCellsAreSkipped) {
   EXPECT_EQ(ReadFails("\xEF\xBB\xBF").code, "csv_no_header");
 }
 
-TEST(CsvReaderTest, InvalidUtf8IsARowErrorNamingLineAndColumn) {
+TEST(CsvReaderTest, InvalidUtf8AnywhereIsAnErrorOfTheFileNamingLineAndColumn) {
   const std::vector<std::string> bad = {
       "\xFF",              // never a UTF-8 byte
       "\xC3",              // truncated
@@ -130,17 +130,15 @@ TEST(CsvReaderTest, InvalidUtf8IsARowErrorNamingLineAndColumn) {
       "\xF4\x90\x80\x80",  // above U+10FFFF
       "GB18030 \xB2\xC6",  // 财 in GB18030, as a spreadsheet saved in the old encoding would
   };
+  // A file in another encoding has rows whose cells all read as UTF-8 (ASCII ones, and some of
+  // its Chinese ones read as other characters): the first cell that does not spoils the file.
   for (const auto& cell : bad) {
-    CsvTable t = ReadOk("id,name,memo\nr1,好,ok\nr2,ok,\"两\n行\"\nr3,ok," + cell + "\nr4,a,b\n");
-    ASSERT_EQ(t.rows.size(), 4u);
-    EXPECT_TRUE(t.rows[0].error.ok());
-    EXPECT_TRUE(t.rows[1].error.ok());
-    EXPECT_EQ(t.rows[2].error.code(), "csv_bad_utf8") << ::testing::PrintToString(cell);
-    EXPECT_EQ(t.rows[2].place.line, 5u);
-    EXPECT_EQ(t.rows[2].place.column, 3u);
-    EXPECT_TRUE(t.rows[3].error.ok()) << "a bad row does not spoil the next";
+    FileError e =
+        ReadFails("id,name,memo\nr1,好,ok\nr2,ok,\"两\n行\"\nr3,ok," + cell + "\nr4,a,b\n");
+    EXPECT_EQ(e.code, "csv_bad_utf8") << ::testing::PrintToString(cell);
+    EXPECT_EQ(e.line, 5u);
+    EXPECT_EQ(e.column, 3u);
   }
-  // In the header, it spoils the file.
   FileError e = ReadFails("id,n\xFF\nr1,a\n");
   EXPECT_EQ(e.code, "csv_bad_utf8");
   EXPECT_EQ(e.line, 1u);
@@ -829,7 +827,7 @@ TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {
   WriteFile(dir_ / "rows.csv",
             "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen,memo\r\n"
             "xt-rcv-601,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,好\r\n"
-            "xt-rcv-602,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\xB2\xC6\r\n"
+            "xt-rcv-602,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\"a\"b\r\n"
             "xt-rcv-603,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,a,b\r\n"
             "xt-rcv-604,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer\r\n"
             "xt-rcv-605,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,\"1\"0,\r\n"
@@ -845,7 +843,7 @@ TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {
     json column_name;
   };
   for (const Want& w :
-       {Want{1, "csv_bad_utf8", 9, "memo"}, Want{2, "csv_cell_count", 10, nullptr},
+       {Want{1, "csv_bad_quote", 9, "memo"}, Want{2, "csv_cell_count", 10, nullptr},
         Want{3, "csv_cell_count", 8, "amount_fen"}, Want{4, "csv_bad_quote", 8, "amount_fen"}}) {
     const json& r = results[w.row];
     ASSERT_TRUE(r.contains("error")) << r;
@@ -974,6 +972,15 @@ TEST_F(ImportCliTest, FileErrorsExitOneAndAppendNothing) {
        "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen,amount_yuan\n"
        "r1,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,1\n",
        "amount_columns", "column 9 (amount_yuan)"},
+      // Saved by a spreadsheet in GB18030: its first row is all ASCII, its second's memo (漏水)
+      // reads as UTF-8 of other characters (©ˮ), and its third's (财务) does not read at all.
+      // Nothing of it is appended, not even the rows that would read.
+      {"a file in GB18030", dir_ / "gb18030.csv",
+       "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen,memo\n"
+       "r1,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\n"
+       "r2,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\xC2\xA9\xCB\xAE\n"
+       "r3,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100,\xB2\xC6\xCE\xF1\n",
+       "csv_bad_utf8", "line 4, column 9 (memo)"},
       {"an unterminated quote", dir_ / "quote.csv",
        "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen\n"
        "r1,2024-06-01,xt-finance,pool,municipal,xt-finance,transfer,100\n"
