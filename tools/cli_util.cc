@@ -21,6 +21,29 @@ int Report(const Status& status) {
              : kExitFailure;
 }
 
+std::string TerminalText(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto b = uint8_t(text[i]);
+    if (b < 0x20 || b == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 15]);
+    } else if (b == 0xc2 && i + 1 < text.size() && uint8_t(text[i + 1]) >= 0x80 &&
+               uint8_t(text[i + 1]) <= 0x9f) {
+      const auto c = uint8_t(text[++i]);
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(char(b));
+    }
+  }
+  return out;
+}
+
 Status ReadInput(const std::string& path, std::string* out, size_t bytes_max) {
   std::istream* in = &std::cin;
   std::ifstream file;

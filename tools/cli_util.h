@@ -25,6 +25,11 @@ Status ReadInput(const std::string& path, std::string* out,
 
 void PrintJsonLine(const nlohmann::json& value);
 
+// Text from a file or a signer as a terminal line shows it: the C0 controls (tab and newline
+// too, which separate the line's parts), DEL and the C1 controls as \xNN or \u00NN, so that a
+// cell cannot end the line, fake another or send the terminal an escape. Other UTF-8 as it is.
+std::string TerminalText(std::string_view text);
+
 // Reads the checkpoints a reader kept (signed notes, at most kNoteBytesMax each).
 Status ReadHeldNotes(const std::vector<std::string>& files, std::vector<std::string>* notes);
 // Prints a checkpoint as `checkpoint` does: its note, or with `format` "json" the whole of

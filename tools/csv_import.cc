@@ -304,9 +304,9 @@ int FailFile(const ImportArgs& args, const ImportFile& file, const Status& statu
   std::string place;
   if (where.line != 0) place = "line " + std::to_string(where.line);
   if (where.column != 0) place += ", column " + std::to_string(where.column);
-  if (!column_name.empty()) place += " (" + column_name + ")";
+  if (!column_name.empty()) place += " (" + TerminalText(column_name) + ")";
   if (!place.empty()) place += ": ";
-  std::cerr << "fundledger: " << args.input << ": " << place << status.ToString()
+  std::cerr << "fundledger: " << args.input << ": " << place << TerminalText(status.ToString())
             << "; nothing appended\n";
   return kExitFailure;
 }
@@ -561,7 +561,7 @@ json ImportResultJson(const ImportResult& result) {
 }
 
 std::string ImportResultLine(const ImportResult& result) {
-  std::string line = "line " + std::to_string(result.line) + "\t" + result.id + "\t";
+  std::string line = "line " + std::to_string(result.line) + "\t" + TerminalText(result.id) + "\t";
   if (result.status.ok()) {
     line += "seq " + std::to_string(result.seq);
     if (result.duplicate) line += " (already recorded)";
@@ -569,8 +569,8 @@ std::string ImportResultLine(const ImportResult& result) {
   }
   line += "failed " + result.status.code();
   if (result.column != 0) line += " in column " + std::to_string(result.column);
-  if (!result.column_name.empty()) line += " (" + result.column_name + ")";
-  return line + ": " + result.status.message();
+  if (!result.column_name.empty()) line += " (" + TerminalText(result.column_name) + ")";
+  return line + ": " + TerminalText(result.status.message());
 }
 
 std::string ImportSummaryLine(std::span<const ImportResult> results, bool all_or_nothing) {

@@ -23,6 +23,7 @@
 #include "ledger/journal.h"
 #include "ledger/key_file.h"
 #include "tests/tools/test_dir.h"
+#include "tools/cli_util.h"
 #include "tools/csv.h"
 #include "tools/csv_import.h"
 
@@ -854,6 +855,27 @@ TEST_F(ImportCliTest, RowsTheReaderCannotUseFailAloneNamingTheirCell) {
     EXPECT_EQ(r["error"]["column_name"], w.column_name) << r;
   }
   EXPECT_EQ(LogSize(), setup_size_ + 2);
+}
+
+// A cell's line breaks, tabs and escapes are shown escaped in the table: a crafted id cannot end
+// its result line and print a fake one, nor a header name send the terminal an escape.
+TEST_F(ImportCliTest, ACellCannotEndItsResultLineOrFakeAnother) {
+  WriteFile(dir_ / "crafted.csv",
+            "id,occurred_on,to,to_kind,category,source_org,channel,amount_fen\n"
+            "\"x\nline 9\txt-rcv-999\tseq 41\",2024-06-01,xt-finance,pool,municipal,xt-finance,"
+            "transfer,100\n");
+  CliResult r = Expect(1, {"import", "--data", kData, "--key", "xt-finance.key", "--type",
+                           "receipts", dir_ / "crafted.csv"});
+  EXPECT_EQ(r.out.find("\nline 9"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("line 2\tx\\x0aline 9\\x09xt-rcv-999\\x09seq 41\tfailed bad_id"),
+            std::string::npos)
+      << r.out;
+  WriteFile(dir_ / "header.csv", "id,\x1b[2Jmemo\nr1,a\n");
+  r = Expect(1, {"import", "--data", kData, "--key", "xt-finance.key", "--type", "receipts",
+                 dir_ / "header.csv"});
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\\x1b[2Jmemo"), std::string::npos) << r.err;
+  EXPECT_EQ(cli::TerminalText("好\u009b\x7f"), "好\\u009b\\x7f");
 }
 
 TEST_F(ImportCliTest, ARuleRejectionNamesTheColumnOfItsField) {
