@@ -347,7 +347,20 @@ std::span<const ImportColumn> ImportColumns(ImportKind kind) {
   return {};
 }
 
+namespace {
+
+// A number's or a date's cell without the spaces around it: a quoted cell keeps them, and a
+// spreadsheet's accounting format (会计专用) writes an amount as " 1,234.00 ".
+std::string_view WithoutSpaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
 Status ParseAmountYuan(std::string_view text, std::string_view field, uint64_t* fen) {
+  text = WithoutSpaces(text);
   Number result = ParseGroupedDecimal(text, 2, kImportAmountFenMax, fen);
   if (result == Number::kOk) return Status::Ok();
   return AmountError(result, field,
@@ -356,6 +369,7 @@ Status ParseAmountYuan(std::string_view text, std::string_view field, uint64_t* 
 }
 
 Status ParseAmountFen(std::string_view text, std::string_view field, uint64_t* fen) {
+  text = WithoutSpaces(text);
   Number result = ParseGroupedDecimal(text, 0, kImportAmountFenMax, fen);
   if (result == Number::kOk) return Status::Ok();
   return AmountError(result, field,
@@ -364,6 +378,7 @@ Status ParseAmountFen(std::string_view text, std::string_view field, uint64_t* f
 }
 
 Status ParseCount(std::string_view text, std::string_view field, uint64_t* count) {
+  text = WithoutSpaces(text);
   switch (ParseGroupedDecimal(text, 0, kImportCountMax, count)) {
     case Number::kOk:
       return Status::Ok();
@@ -380,6 +395,7 @@ Status NormaliseDate(std::string_view text, std::string_view field, std::string*
   auto bad = [&] {
     return Status::InvalidArgument("bad_date", "a date is YYYY-MM-DD or YYYY/M/D", field);
   };
+  text = WithoutSpaces(text);
   // YYYY, a separator, 1-2 digits, the same separator, 1-2 digits.
   if (text.size() < 8 || text.size() > 10) return bad();
   char separator = text[4];

@@ -225,6 +225,9 @@ TEST(ImportCellTest, AmountsInYuanAreExact) {
       // Binary floating point would get these wrong.
       {"0.29", 29},
       {"1.15", 115},
+      // A quoted cell of a spreadsheet's accounting format keeps the spaces around it.
+      {" 1,234.00 ", 123400},
+      {"\t12\t", 1200},
   };
   for (const auto& [text, fen] : good) {
     uint64_t got = 0;
@@ -257,6 +260,8 @@ TEST(ImportCellTest, AmountsInFenAreWholeNumbers) {
   EXPECT_EQ(fen, 123456789u);
   ASSERT_TRUE(cli::ParseAmountFen("400,000,000", "amount_fen", &fen).ok());
   EXPECT_EQ(fen, 400000000u);
+  ASSERT_TRUE(cli::ParseAmountFen(" 400,000,001 ", "amount_fen", &fen).ok());
+  EXPECT_EQ(fen, 400000001u);
   ASSERT_TRUE(cli::ParseAmountFen("100000000000000", "amount_fen", &fen).ok());
   EXPECT_EQ(fen, cli::kImportAmountFenMax);
   EXPECT_EQ(cli::ParseAmountFen("100000000000001", "amount_fen", &fen).code(),
@@ -270,6 +275,8 @@ TEST(ImportCellTest, CountsAreBoundedWholeNumbers) {
   uint64_t n = 0;
   ASSERT_TRUE(cli::ParseCount("480", "households", &n).ok());
   EXPECT_EQ(n, 480u);
+  ASSERT_TRUE(cli::ParseCount(" 481 ", "households", &n).ok());
+  EXPECT_EQ(n, 481u);
   ASSERT_TRUE(cli::ParseCount("4294967295", "households", &n).ok());
   EXPECT_EQ(cli::ParseCount("4294967296", "households", &n).code(), "number_out_of_range");
   for (std::string text : {"-1", "1.5", "12a", "三"}) {
@@ -281,9 +288,9 @@ TEST(ImportCellTest, CountsAreBoundedWholeNumbers) {
 
 TEST(ImportCellTest, DatesAreNormalisedAndCheckedAgainstTheCalendar) {
   const std::map<std::string, std::string> good = {
-      {"2024-03-15", "2024-03-15"}, {"2024/3/5", "2024-03-05"}, {"2024/03/15", "2024-03-15"},
-      {"2024/12/31", "2024-12-31"}, {"2024-3-5", "2024-03-05"}, {"2024/2/29", "2024-02-29"},
-      {"2000/1/1", "2000-01-01"},
+      {"2024-03-15", "2024-03-15"}, {"2024/3/5", "2024-03-05"},   {"2024/03/15", "2024-03-15"},
+      {"2024/12/31", "2024-12-31"}, {"2024-3-5", "2024-03-05"},   {"2024/2/29", "2024-02-29"},
+      {"2000/1/1", "2000-01-01"},   {" 2024/3/5 ", "2024-03-05"},
   };
   for (const auto& [text, want] : good) {
     std::string date;
