@@ -96,45 +96,16 @@ TEST(Journal, FirstEventMustBeTheSelfSignedGenesis) {
       journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("x", op, genesis)}, &results)
           .ok());
   EXPECT_EQ(results[0].status.code(), "genesis_required");
+  // The operator is national: its region is empty (only the genesis registers an operator).
+  json regional = genesis;
+  regional["region"] = "hunan";
+  ExpectRejected(*journal, TestLedger::SignedWith("op", op, regional), "operator_region", "region");
   EXPECT_EQ(journal->head().size, 0u);
   ASSERT_TRUE(
       journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("op", op, genesis)}, &results)
           .ok());
   EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
   EXPECT_EQ(results[0].seq, 1u);
-  journal.reset();
-  std::filesystem::remove_all(dir);
-}
-
-// Only the genesis event can register an operator (any later one is a second genesis).
-TEST(Journal, AnOperatorWithARegionIsRefusedAtGenesis) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("fl-genesis-region-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  NoteSigner log{"log", 0, KeyPair::Generate()};
-  log.key_hash = NoteKeyHash(log.name, log.key.public_key());
-  std::unique_ptr<Journal> journal;
-  JournalOptions options;
-  options.now_ms = [] { return kTestNowMs; };
-  ASSERT_TRUE(Journal::Create(dir.string(), "o", log, options, &journal).ok());
-  KeyPair op = KeyPair::Generate();
-  json genesis = {{"id", "g"},
-                  {"type", "org_registered"},
-                  {"occurred_on", "2026-11-01"},
-                  {"org", "op"},
-                  {"name", "op"},
-                  {"kind", "operator"},
-                  {"level", "none"},
-                  {"region", "hunan"},
-                  {"public_key", Base64Encode(op.public_key())}};
-  ExpectRejected(*journal, TestLedger::SignedWith("op", op, genesis), "operator_region", "region");
-  EXPECT_EQ(journal->head().size, 0u);
-  genesis["region"] = "";
-  std::vector<AppendResult> results;
-  ASSERT_TRUE(
-      journal->Append(std::vector<SignedEvent>{TestLedger::SignedWith("op", op, genesis)}, &results)
-          .ok());
-  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
   journal.reset();
   std::filesystem::remove_all(dir);
 }

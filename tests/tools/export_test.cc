@@ -123,6 +123,14 @@ class ExportTest : public ::testing::Test {
     return files;
   }
 
+  // The project bundle, its residents.txt replaced by `statement` (a signed note), verified.
+  static Status VerifyWithStatement(const std::string& statement) {
+    auto files = Files("bundle");
+    files["residents.txt"] = statement;
+    ExportSummary summary;
+    return VerifyBundleFiles(files, LogKey(), &summary);
+  }
+
   static NoteVerifier LogKey() {
     NoteVerifier key;
     Status s = ReadPublicKey(*dir_ / "ledger/keys/log.pub", &key);
@@ -533,10 +541,7 @@ TEST_F(ExportTest, TheStatementsReceiptsAreTheWithheldRecordsNotReversed) {
     EXPECT_EQ(RenderBundle(changed, &rendered).code(), "residents_receipts_mismatch");
     // The bundle with that statement in it: the figures rendered from it would count the
     // receipts it says, so it is the statement that fails, named as such.
-    auto files = Files("bundle");
-    files["residents.txt"] = changed.residents_note;
-    ExportSummary summary;
-    Status s = VerifyBundleFiles(files, key, &summary);
+    Status s = VerifyWithStatement(changed.residents_note);
     EXPECT_EQ(s.code(), "export_invalid") << change << ": " << s.ToString();
     EXPECT_EQ(s.field(), "residents.txt") << change << ": " << s.ToString();
     EXPECT_NE(s.message().find("the residents lines count"), std::string::npos) << s.ToString();
@@ -570,10 +575,7 @@ TEST_F(ExportTest, NoTwoRecordsOfABundleHaveOneEventId) {
   BundleInput twice = input;
   twice.residents.withheld[1].event_id = twice.residents.withheld[0].event_id;
   SignStatementAgain(*dir_ / "ledger", &twice);
-  auto files = Files("bundle");
-  files["residents.txt"] = twice.residents_note;
-  ExportSummary summary;
-  s = VerifyBundleFiles(files, key, &summary);
+  s = VerifyWithStatement(twice.residents_note);
   EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
   EXPECT_EQ(s.field(), "residents.txt");
   EXPECT_NE(s.message().find("residents.txt line " +
@@ -641,10 +643,7 @@ TEST_F(ExportTest, ResidentsLinesAreOfTheBundlesProjectsAndResidentsChannels) {
     SignStatementAgain(*dir_ / "ledger", &changed);
     std::vector<BundleFile> rendered;
     EXPECT_EQ(RenderBundle(changed, &rendered).code(), "residents_line_invalid");
-    auto files = Files("bundle");
-    files["residents.txt"] = changed.residents_note;
-    ExportSummary summary;
-    Status s = VerifyBundleFiles(files, key, &summary);
+    Status s = VerifyWithStatement(changed.residents_note);
     EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
     EXPECT_EQ(s.field(), "residents.txt");
     EXPECT_NE(s.message().find("residents.txt line " + std::to_string(line) + ": " + what),
