@@ -417,15 +417,20 @@ std::string BundleAmountsOutOfBounds(schema::Event::Reader e, uint64_t* volume) 
     default:
       break;
   }
-  uint64_t added = 0;  // the budget's total or the movement's amount, as the ledger counts it
+  // The movement's amount, or the budget's total as the ledger counts it; a funding plan adds up
+  // to its budget in the ledger, and the larger of the two counts here, so that the plans the
+  // bundle adds up are bounded too.
+  uint64_t budget_total = 0, amounts_total = 0;
   for (const auto& [field, fen] : parts) {
     if (fen > kAmountFenMax) return std::string(field) + " is over 10^14 fen";
-    added += fen;
+    budget_total += fen;
   }
   for (const auto& [field, fen] : amounts) {
     if (fen < 1 || fen > kAmountFenMax) return std::string(field) + " is not 1..10^14 fen";
-    if (parts.empty()) added += fen;
+    if (amounts_total > kLedgerVolumeFenMax) break;  // over in any case, and no overflow
+    amounts_total += fen;
   }
+  const uint64_t added = std::max(budget_total, amounts_total);
   if (added > kLedgerVolumeFenMax - *volume) {
     return "the events' amounts pass the ledger's bound of 10^18 fen in all";
   }

@@ -46,7 +46,8 @@ Status VerifyBundleFiles(const std::map<std::string, std::string>& files,
                          const NoteVerifier& log_key, ExportSummary* out);
 
 // The amounts of one published event within the ledger's own bounds (each 1..10^14 fen, a
-// budget's parts 0..10^14), added to *volume, which stays within kLedgerVolumeFenMax: then every
+// budget's parts 0..10^14), added to *volume (a movement's amount, the larger of a budget and
+// its funding plan), which stays within kLedgerVolumeFenMax: then every
 // figure the bundle adds up from them fits an int64, as in the ledger. The ledger's rules keep
 // these bounds; the check stands for a log that published what its rules would have refused.
 // Empty if within, else what is not (and *volume is unchanged).

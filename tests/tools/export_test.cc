@@ -615,6 +615,12 @@ TEST(BundleAmounts, EachAmountAndTheirSumAreWithinTheLedgersBounds) {
   EXPECT_EQ(BundleAmountsOutOfBounds(event(testing::ProjectRegistration("p1")).event(), &volume),
             "");
   EXPECT_EQ(volume, 1'400'000'000u);
+  // A plan that does not add up to its budget (the ledger refuses it) counts the larger.
+  registered = testing::ProjectRegistration("p1");
+  registered["funding_plan"][0]["amount_fen"] = 600'000'001;
+  volume = 0;
+  EXPECT_EQ(BundleAmountsOutOfBounds(event(registered).event(), &volume), "");
+  EXPECT_EQ(volume, 1'400'000'001u);
   volume = kLedgerVolumeFenMax - kAmountFenMax;
   SignedEvent most = event(testing::Disbursed("pay", "p1", "district", kAmountFenMax));
   EXPECT_EQ(BundleAmountsOutOfBounds(most.event(), &volume), "");
