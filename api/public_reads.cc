@@ -4,12 +4,15 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "api/export.h"
 #include "api/http_handler.h"
 #include "crypto/encoding.h"
 #include "ledger/rules.h"
+#include "ledger/storage_format.h"
 #include "replay/reports.h"
+#include "replay/view_rows.h"
 
 namespace fundledger {
 
@@ -449,21 +452,23 @@ StateGate* PublicReads::ReadAt(uint64_t size, std::optional<ReadGate::Shared>* h
   return &gate_;
 }
 
-// 分配进度 of a region: what the finance bureaus' pools in it passed on of what they got.
+// 分配进度 of a region: what the finance bureaus' pools in it passed on of what they got, the
+// pools taken as one: money one of them allocates to another stays within the region and is
+// neither money in nor passed on (a province's allocation to its city's pool counts once, when
+// the city allocates it to a project).
 Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, StateGate* beside,
                                  json* out) const {
-  std::vector<std::string> bureaus;
+  std::set<std::string, std::less<>> bureaus;
   {
     StateGate::Shared hold(beside);
     for (const auto& [id, org] : journal_.state().orgs()) {
       if (org.kind == schema::OrgKind::FINANCE_BUREAU && org.registered_seq <= size &&
           RegionWithin(org.region, scope.id)) {
-        bureaus.push_back(id);
+        bureaus.insert(id);
       }
     }
   }
-  int64_t in = 0, allocated = 0;
-  int pools = 0;
+  int64_t in = 0, allocated = 0, within = 0;
   for (const std::string& id : bureaus) {
     std::unique_ptr<ViewPoint> point;
     FL_RETURN_IF_ERROR(
@@ -472,11 +477,27 @@ Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, StateGate* b
     FL_RETURN_IF_ERROR(BalanceOf(*point, &balance));
     in += balance.Total().money_in_fen();
     allocated += balance.Total().allocated_out_fen;
-    ++pools;
+    const std::string prefix = ViewRows::PoolFlowPrefix(id);
+    Status bad = Status::Ok();
+    FL_RETURN_IF_ERROR(
+        point->rows().Scan(prefix, [&](std::string_view key, std::string_view value) {
+          if (value.size() != 8) {
+            bad = Status::Corruption("projection_row_malformed",
+                                     "pool flow row " + storage::PrintableKey(key));
+            return false;
+          }
+          if (bureaus.contains(key.substr(prefix.size()))) {
+            within += int64_t(storage::DecodeU64(value));
+          }
+          return true;
+        }));
+    FL_RETURN_IF_ERROR(bad);
   }
+  in -= within;
+  allocated -= within;
   (*out)["allocation_rate_bp"] = Bp(RatioBp(allocated, in));
   (*out)["allocation_basis"] = "pools";
-  (*out)["pools"] = pools;
+  (*out)["pools"] = bureaus.size();
   (*out)["pools_money_in_fen"] = in;
   (*out)["pools_allocated_out_fen"] = allocated;
   return Status::Ok();

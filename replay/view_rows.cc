@@ -27,6 +27,7 @@ constexpr char kMovementRow = 'v';
 constexpr char kDisbursementRow = 'd';
 constexpr char kFindingRow = 'g';
 constexpr char kProjectFindingRow = 'f';
+constexpr char kPoolFlowRow = 'l';
 
 AccountHolder HolderOf(schema::HolderKind kind) {
   return kind == schema::HolderKind::POOL ? AccountHolder::POOL : AccountHolder::PROJECT;
@@ -98,6 +99,9 @@ std::string ViewRows::FindingKey(std::string_view finding) {
 }
 std::string ViewRows::ProjectFindingPrefix(std::string_view project) {
   return kProjectFindingRow + std::string(project) + '\0';
+}
+std::string ViewRows::PoolFlowPrefix(std::string_view from_pool) {
+  return kPoolFlowRow + std::string(from_pool) + '\0';
 }
 uint64_t ViewRows::KeySeq(std::string_view key) {
   return key.size() < 8 ? 0 : storage::DecodeU64(key.substr(key.size() - 8));
@@ -179,7 +183,7 @@ struct ViewRows::Tables {
   StringMap<Holder> holders;                              // kind byte + holder
   StringMap<Movement> movements;                          // by event id
   StringMap<Payment> disbursements;                       // 'd' rows by key
-  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'p' 'r' rows
+  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'l' 'p' 'r' rows
   std::vector<std::pair<std::string, uint64_t>> history;  // staged only: holder, seq
 };
 
@@ -483,6 +487,7 @@ void ViewRows::ForEachRow(
       }
     }
   }
+  rows_of(kPoolFlowRow);
   rows_of(kPolicyIndex);
   rows_of(kRegionRow);
   if (with_keyed) ForEachMovementRow(fn, range);
@@ -593,6 +598,24 @@ Status ViewRows::MoneyOut(AccountHolder kind, std::string_view holder, int64_t d
   });
 }
 
+Status ViewRows::AddPoolFlow(std::string_view from, std::string_view to, int64_t fen) {
+  std::string key = PoolFlowPrefix(from);
+  key.append(to);
+  std::string bytes;
+  bool found = false;
+  FL_RETURN_IF_ERROR(GetRow(key, &bytes, &found));
+  int64_t flow = 0;
+  if (found) {
+    if (bytes.size() != 8) {
+      return Status::Corruption("projection_row_malformed",
+                                "pool flow row " + storage::PrintableKey(key));
+    }
+    flow = int64_t(storage::DecodeU64(bytes));
+  }
+  PutRow(std::move(key), storage::EncodeU64(uint64_t(flow + fen)));
+  return Status::Ok();
+}
+
 Status ViewRows::OnAccepted(const SignedEvent& event, const EventContext& context,
                             const LedgerState&) {
   return Fold(event.event(), event.signer(), context.seq, event.occurred_day());
@@ -684,6 +707,7 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq, in
       Index(to_kind, to, seq);
       FL_RETURN_IF_ERROR(AddFigure(kPool, from, al.getCategory(), &Figures::allocated_out_fen, a));
       FL_RETURN_IF_ERROR(AddFigure(to_kind, to, al.getCategory(), &Figures::allocated_in_fen, a));
+      if (to_kind == kPool) FL_RETURN_IF_ERROR(AddPoolFlow(from, to, a));
       FL_RETURN_IF_ERROR(MoneyOut(kPool, from, day));
       return MoneyIn(to_kind, to, day);
     }
@@ -771,6 +795,7 @@ Status ViewRows::Reverse(Event::Reader e, uint64_t seq) {
       return Status::Ok();
     case Event::FUNDS_ALLOCATED:
       FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::allocated_out_fen, a));
+      if (m.to_kind == AccountHolder::POOL) FL_RETURN_IF_ERROR(AddPoolFlow(m.from, m.to, a));
       return AddFigure(m.to_kind, m.to, c, &Figures::allocated_in_fen, a);
     case Event::FUNDS_DISBURSED: {
       FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::disbursed_fen, a));

@@ -21,6 +21,9 @@
 //   'v' event id                     -> MovementView of a money event
 //   'd' project '\0' seq             -> DisbursementView, with acknowledgement, reversal, findings
 //   'g' finding                      -> FindingView
+//   'l' pool '\0' pool               -> i64 big-endian: what the first pool allocated to the
+//                                       second, net of reversals (the money a region's pools
+//                                       pass among themselves, counted once in its 分配进度)
 //   'f' project '\0' finding         -> empty: findings by project
 //   'p' seq                          -> empty: the policy_set events, for policies as of a point
 //
@@ -138,6 +141,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   static std::string DisbursementPrefix(std::string_view project);
   static std::string FindingKey(std::string_view finding);
   static std::string ProjectFindingPrefix(std::string_view project);
+  static std::string PoolFlowPrefix(std::string_view from_pool);  // 'l' pool '\0'
   static constexpr char kPolicyIndex = 'p';
   // The seq at the end of a history, disbursement or policy index key.
   static uint64_t KeySeq(std::string_view key);
@@ -171,7 +175,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   }
   void Forget() { recent_[0].entry = recent_[1].entry = nullptr; }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
-  void PutRow(std::string key, std::string value);  // the rarer rows: c f g p r
+  void PutRow(std::string key, std::string value);  // the rarer rows: c f g l p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
   void PutMovement(std::string_view id, Movement m);
   Status FindMovement(std::string_view id, Movement* out, bool* found) const;
@@ -182,6 +186,8 @@ class ViewRows : public ProjectionHook, public RowSource {
   Status EditHolder(schema::AccountHolder kind, std::string_view holder, Edit edit);
   Status MoneyIn(schema::AccountHolder kind, std::string_view holder, int64_t day);
   Status MoneyOut(schema::AccountHolder kind, std::string_view holder, int64_t day);
+  // Adds `fen` (negative for a reversal) to what pool `from` allocated to pool `to` (row 'l').
+  Status AddPoolFlow(std::string_view from, std::string_view to, int64_t fen);
   template <typename Edit>
   Status EditDisbursement(const Movement& m, Edit edit);
   Status Reverse(schema::Event::Reader e, uint64_t seq);

@@ -1453,6 +1453,63 @@ TEST_F(ServerTest, APublicAnswerAskedForAtOnceIsBuiltOnce) {
   }
 }
 
+// 分配进度 of a region takes its finance bureaus' pools as one: what one of them allocates to
+// another is neither money in nor passed on, so the province's money that passes through the
+// city's pool to a project counts once. The same figures from the stored views (a checkpoint at
+// the head) and from a fold (a checkpoint behind it).
+TEST_F(ServerTest, ARegionsAllocationProgressCountsMoneyPassedAmongItsPoolsOnce) {
+  L.Register("hn-finance", "finance_bureau", "provincial", "hunan");
+  L.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+  auto ok = [&](const std::string& signer, const json& event) {
+    L.AppendOk(L.Signed(signer, event));
+  };
+  // The province: 10,000,000 in, 6,000,000 to the city (a second 500,000 reversed). The city:
+  // 1,000,000 of its own (SetUp) and the province's 6,000,000 in; 2,000,000 to Yuhu's pool and
+  // 4,000,000 to p1. Yuhu: 2,000,000 in, 500,000 to p1.
+  ok("hn-finance", Received("hn-in", "hn-finance", "pool", "provincial", "hn-finance", 10'000'000));
+  ok("hn-finance", Allocated("hn-xt", "hn-finance", "xt-finance", "pool", "provincial", 6'000'000));
+  ok("hn-finance", Allocated("hn-xt-2", "hn-finance", "xt-finance", "pool", "provincial", 500'000));
+  ok("hn-finance", testing::Reversal("undo-hn-xt-2", "hn-xt-2"));
+  ok("xt-finance", Allocated("xt-yh", "xt-finance", "yh-finance", "pool", "provincial", 2'000'000));
+  ok("xt-finance", Allocated("xt-p1", "xt-finance", "p1", "project", "provincial", 3'000'000));
+  ok("xt-finance", Allocated("xt-p1-m", "xt-finance", "p1", "project", "municipal", 1'000'000));
+  ok("yh-finance", Allocated("yh-p1", "yh-finance", "p1", "project", "provincial", 500'000));
+  std::string note;
+  ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  struct Want {
+    const char* region;
+    int pools;
+    int64_t in, out;
+    int bp;
+  };
+  // Each pool's own figures add up to 19,000,000 in and 12,500,000 out for Hunan; 8,000,000 of
+  // both passed from one of its pools to another.
+  const Want wants[] = {{"hunan", 3, 11'000'000, 4'500'000, 4091},
+                        {"hunan/xiangtan", 2, 7'000'000, 4'500'000, 6429},  // 4.5 / 7 = 0.642857
+                        {"hunan/xiangtan/yuhu", 1, 2'000'000, 500'000, 2500}};
+  auto expect_progress = [&](const std::string& when) {
+    SCOPED_TRACE(when);
+    ReadGate gate;
+    PublicReads reads(L.journal(), gate, &L.log_key());
+    for (const Want& want : wants) {
+      SCOPED_TRACE(want.region);
+      std::shared_ptr<const std::string> answer;
+      Status s = reads.Summary({ScopeKind::kRegion, want.region}, &answer);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      json progress = Parse(*answer)["progress"];
+      EXPECT_EQ(progress["allocation_basis"], "pools");
+      EXPECT_EQ(progress["pools"], want.pools);
+      EXPECT_EQ(progress["pools_money_in_fen"], want.in);
+      EXPECT_EQ(progress["pools_allocated_out_fen"], want.out);
+      EXPECT_EQ(progress["allocation_rate_bp"], want.bp);
+    }
+  };
+  expect_progress("at the head");
+  // A receipt after the checkpoint: the summary of that checkpoint is now folded.
+  ok("hn-finance", Received("hn-in-2", "hn-finance", "pool", "provincial", "hn-finance", 1'000));
+  expect_progress("folded");
+}
+
 // The files of a bundle fetched one by one are of one checkpoint even while newer ones are
 // signed: the summary links them at its checkpoint's size, and a size names a stored checkpoint
 // no later than the latest.
