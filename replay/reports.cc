@@ -11,6 +11,7 @@
 
 #include "ledger/codec.h"
 #include "ledger/rules.h"
+#include "ledger/storage_format.h"
 #include "replay/schema/views.capnp.h"
 
 namespace fundledger {
@@ -140,7 +141,7 @@ struct ProjectFacts {
   std::vector<std::string> compounds;
   uint64_t registered_seq = 0, closed_seq = 0;
   int64_t registered_day = 0, closed_day = 0;
-  int64_t first_in_day = 0, last_out_day = 0;
+  int64_t first_in_day = 0;
 };
 
 Status ReadProject(const RowSource& rows, std::string_view project, ProjectFacts* out,
@@ -165,7 +166,6 @@ Status ReadProject(const RowSource& rows, std::string_view project, ProjectFacts
   out->closed_seq = row->getClosedSeq();
   out->closed_day = row->getClosedDay();
   out->first_in_day = row->getFirstInDay();
-  out->last_out_day = row->getLastOutDay();
   return Status::Ok();
 }
 
@@ -422,7 +422,15 @@ Status ProjectFlags(const ViewPoint& point, const std::string& project, std::vec
   FL_RETURN_IF_ERROR(HolderBalance(rows, AccountHolder::PROJECT, project, &balance));
   Figures total = balance.Total();
 
-  int64_t since = facts.last_out_day != 0 ? facts.last_out_day : facts.first_in_day;
+  std::vector<DisbursementLine> lines;
+  FL_RETURN_IF_ERROR(ProjectLines(rows, project, &lines));
+  // Idle since the last payment that stands (a reversed one paid nothing), or if none since
+  // the money first came in.
+  int64_t since = 0;
+  for (const DisbursementLine& line : lines) {
+    if (line.reversed_by.empty()) since = std::max(since, line.day);
+  }
+  if (since == 0) since = facts.first_in_day;
   if (total.available_fen() > 0 && since != 0 && today - since > int64_t(policy.idle_days_max)) {
     Flag* f =
         flag("idle_funds", "money available and nothing paid for " + std::to_string(today - since) +
@@ -431,8 +439,6 @@ Status ProjectFlags(const ViewPoint& point, const std::string& project, std::vec
     f->days = today - since;
   }
 
-  std::vector<DisbursementLine> lines;
-  FL_RETURN_IF_ERROR(ProjectLines(rows, project, &lines));
   std::array<int64_t, kWorks> paid{};
   for (const DisbursementLine& line : lines) {
     if (!line.reversed_by.empty()) continue;
@@ -538,7 +544,23 @@ Status PoolFlags(const ViewPoint& point, std::vector<Flag>* out) {
   FL_RETURN_IF_ERROR(ReadRow(rows, ViewRows::HolderKey(AccountHolder::POOL, pool), &row, &found));
   int64_t available = balance.Total().available_fen();
   if (found) {
-    int64_t since = row->getLastOutDay() != 0 ? row->getLastOutDay() : row->getFirstInDay();
+    // Idle since the last allocation that stands (a reversed one passed nothing on), or if none
+    // since the money first came in.
+    int64_t since = 0;
+    Status bad = Status::Ok();
+    FL_RETURN_IF_ERROR(
+        rows.Scan(ViewRows::PoolOutPrefix(pool), [&](std::string_view key, std::string_view value) {
+          if (value.empty()) return true;  // reversed
+          if (value.size() != 8) {
+            bad = Status::Corruption("projection_row_malformed",
+                                     "pool allocation row " + storage::PrintableKey(key));
+            return false;
+          }
+          since = std::max(since, int64_t(storage::DecodeU64(value)));
+          return true;
+        }));
+    FL_RETURN_IF_ERROR(bad);
+    if (since == 0) since = row->getFirstInDay();
     int64_t idle = point.reference_day() - since;
     if (available > 0 && since != 0 && idle > int64_t(policy.idle_days_max)) {
       Flag f;

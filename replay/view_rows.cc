@@ -28,6 +28,7 @@ constexpr char kDisbursementRow = 'd';
 constexpr char kFindingRow = 'g';
 constexpr char kProjectFindingRow = 'f';
 constexpr char kPoolFlowRow = 'l';
+constexpr char kPoolOutRow = 'o';
 
 AccountHolder HolderOf(schema::HolderKind kind) {
   return kind == schema::HolderKind::POOL ? AccountHolder::POOL : AccountHolder::PROJECT;
@@ -102,6 +103,9 @@ std::string ViewRows::ProjectFindingPrefix(std::string_view project) {
 }
 std::string ViewRows::PoolFlowPrefix(std::string_view from_pool) {
   return kPoolFlowRow + std::string(from_pool) + '\0';
+}
+std::string ViewRows::PoolOutPrefix(std::string_view pool) {
+  return kPoolOutRow + std::string(pool) + '\0';
 }
 uint64_t ViewRows::KeySeq(std::string_view key) {
   return key.size() < 8 ? 0 : storage::DecodeU64(key.substr(key.size() - 8));
@@ -183,7 +187,7 @@ struct ViewRows::Tables {
   StringMap<Holder> holders;                              // kind byte + holder
   StringMap<Movement> movements;                          // by event id
   StringMap<Payment> disbursements;                       // 'd' rows by key
-  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'l' 'p' 'r' rows
+  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'l' 'o' 'p' 'r' rows
   std::vector<std::pair<std::string, uint64_t>> history;  // staged only: holder, seq
 };
 
@@ -488,6 +492,7 @@ void ViewRows::ForEachRow(
     }
   }
   rows_of(kPoolFlowRow);
+  rows_of(kPoolOutRow);
   rows_of(kPolicyIndex);
   rows_of(kRegionRow);
   if (with_keyed) ForEachMovementRow(fn, range);
@@ -616,6 +621,15 @@ Status ViewRows::AddPoolFlow(std::string_view from, std::string_view to, int64_t
   return Status::Ok();
 }
 
+Status ViewRows::MoneyInReversed(AccountHolder kind, std::string_view holder) {
+  Holder* h = nullptr;
+  FL_RETURN_IF_ERROR(EditableHolder(kind, holder, &h));
+  if (!h->view || h->View().getFirstInDay() == 0 || h->balance.Total().money_in_fen() != 0) {
+    return Status::Ok();  // unchanged
+  }
+  return EditHolder(kind, holder, [](schema::HolderView::Builder v) { v.setFirstInDay(0); });
+}
+
 Status ViewRows::OnAccepted(const SignedEvent& event, const EventContext& context,
                             const LedgerState&) {
   return Fold(event.event(), event.signer(), context.seq, event.occurred_day());
@@ -708,6 +722,7 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq, in
       FL_RETURN_IF_ERROR(AddFigure(kPool, from, al.getCategory(), &Figures::allocated_out_fen, a));
       FL_RETURN_IF_ERROR(AddFigure(to_kind, to, al.getCategory(), &Figures::allocated_in_fen, a));
       if (to_kind == kPool) FL_RETURN_IF_ERROR(AddPoolFlow(from, to, a));
+      PutRow(PoolOutPrefix(from) + storage::EncodeU64(seq), storage::EncodeU64(uint64_t(day)));
       FL_RETURN_IF_ERROR(MoneyOut(kPool, from, day));
       return MoneyIn(to_kind, to, day);
     }
@@ -791,12 +806,16 @@ Status ViewRows::Reverse(Event::Reader e, uint64_t seq) {
       return AddFigure(m.to_kind, m.to, c, &Figures::pledged_fen, a);
     case Event::FUNDS_RECEIVED:
       FL_RETURN_IF_ERROR(AddFigure(m.to_kind, m.to, c, &Figures::received_fen, a));
-      if (m.against_pledge) return AddFigure(m.to_kind, m.to, c, &Figures::pledge_received_fen, a);
-      return Status::Ok();
+      if (m.against_pledge) {
+        FL_RETURN_IF_ERROR(AddFigure(m.to_kind, m.to, c, &Figures::pledge_received_fen, a));
+      }
+      return MoneyInReversed(m.to_kind, m.to);
     case Event::FUNDS_ALLOCATED:
       FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::allocated_out_fen, a));
       if (m.to_kind == AccountHolder::POOL) FL_RETURN_IF_ERROR(AddPoolFlow(m.from, m.to, a));
-      return AddFigure(m.to_kind, m.to, c, &Figures::allocated_in_fen, a);
+      PutRow(PoolOutPrefix(m.from) + storage::EncodeU64(m.seq), std::string());
+      FL_RETURN_IF_ERROR(AddFigure(m.to_kind, m.to, c, &Figures::allocated_in_fen, a));
+      return MoneyInReversed(m.to_kind, m.to);
     case Event::FUNDS_DISBURSED: {
       FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::disbursed_fen, a));
       std::string by = e.getId();

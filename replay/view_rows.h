@@ -25,6 +25,8 @@
 //                                       second, net of reversals (the money a region's pools
 //                                       pass among themselves, counted once in its 分配进度)
 //   'f' project '\0' finding         -> empty: findings by project
+//   'o' pool '\0' seq                -> i64 big-endian: the day of an allocation out of the pool;
+//                                       empty once reversed (the pool's idle_funds)
 //   'p' seq                          -> empty: the policy_set events, for policies as of a point
 //
 // Thread safety: the hook side runs on the journal's writer; reads (RowSource) between appends.
@@ -142,6 +144,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   static std::string FindingKey(std::string_view finding);
   static std::string ProjectFindingPrefix(std::string_view project);
   static std::string PoolFlowPrefix(std::string_view from_pool);  // 'l' pool '\0'
+  static std::string PoolOutPrefix(std::string_view pool);        // 'o' pool '\0'
   static constexpr char kPolicyIndex = 'p';
   // The seq at the end of a history, disbursement or policy index key.
   static uint64_t KeySeq(std::string_view key);
@@ -175,7 +178,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   }
   void Forget() { recent_[0].entry = recent_[1].entry = nullptr; }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
-  void PutRow(std::string key, std::string value);  // the rarer rows: c f g l p r
+  void PutRow(std::string key, std::string value);  // the rarer rows: c f g l o p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
   void PutMovement(std::string_view id, Movement m);
   Status FindMovement(std::string_view id, Movement* out, bool* found) const;
@@ -186,6 +189,9 @@ class ViewRows : public ProjectionHook, public RowSource {
   Status EditHolder(schema::AccountHolder kind, std::string_view holder, Edit edit);
   Status MoneyIn(schema::AccountHolder kind, std::string_view holder, int64_t day);
   Status MoneyOut(schema::AccountHolder kind, std::string_view holder, int64_t day);
+  // After a reversal of money into `holder`: with none left, its first day of money in is
+  // forgotten, so that it counts from the next money in.
+  Status MoneyInReversed(schema::AccountHolder kind, std::string_view holder);
   // Adds `fen` (negative for a reversal) to what pool `from` allocated to pool `to` (row 'l').
   Status AddPoolFlow(std::string_view from, std::string_view to, int64_t fen);
   template <typename Edit>

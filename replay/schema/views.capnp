@@ -32,8 +32,10 @@ struct HolderView {
   registeredDay @3 :Int64;
   closedSeq @4 :UInt64;     # settled or cancelled; 0 while live
   closedDay @5 :Int64;
-  firstInDay @6 :Int64;     # the first day money came in; 0 if none has
-  lastOutDay @7 :Int64;     # the last day money went out (disbursement or allocation); 0 if never
+  firstInDay @6 :Int64;     # the first day money came in; 0 if none has, or all was reversed
+  lastOutDay @7 :Int64;     # the last day money went out (disbursement or allocation); 0 if never.
+                            # Reversals leave it: idle_funds reads the payments' rows and the
+                            # pool's allocation rows, which know what was reversed.
 }
 
 struct DisbursementView {

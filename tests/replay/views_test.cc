@@ -837,11 +837,11 @@ TEST_F(ViewsTest, FlagsOfTheMainLedger) {
   // As of 2026-11-22, the day of the last record.
   // p1: the elevator paid 1,000,000 for 2 units against a cap of 2 x 400,000 = 800,000; paid
   // to xt-design on 2026-06-05 and not acknowledged for 25 + 31 + 31 + 30 + 31 + 22 = 170
-  // days; three targets missed (see the ratios); F-1 open. Not idle: last paid on 2026-07-10
-  // (pay-dup, reversed since), 135 days before. Within budget: basic 2,700,000 <= 6,000,000,
-  // improvement 1,000,000 <= 3,000,000, enhancement 300,000 <= 1,000,000. p2: the roof paid to
-  // jianshe on 2026-06-01 unacknowledged for 29 + 31 + 31 + 30 + 31 + 22 = 174 days; three targets
-  // missed.
+  // days; three targets missed (see the ratios); F-1 open. Not idle: last paid on 2026-07-01
+  // (pay-road; pay-dup of 2026-07-10 was reversed), 30 + 31 + 30 + 31 + 22 = 144 days before.
+  // Within budget: basic 2,700,000 <= 6,000,000, improvement 1,000,000 <= 3,000,000, enhancement
+  // 300,000 <= 1,000,000. p2: the roof paid to jianshe on 2026-06-01 unacknowledged for 29 + 31 +
+  // 31 + 30 + 31 + 22 = 174 days; three targets missed.
   json want = json::parse(R"([
     {"flag": "unit_cap_exceeded", "project": "p1", "event_id": "pay-elevator",
      "amount_fen": 1000000, "limit_fen": 800000},
@@ -974,6 +974,58 @@ TEST_F(ViewsTest, FlagsIdleFundsAfterMoreThanIdleDaysMax) {
   idle = Named(FlagsAt(kProject, "q1"), "idle_funds");
   ASSERT_EQ(idle.size(), 1u);
   EXPECT_EQ(idle[0].days, 61);
+}
+
+// A reversed movement moved nothing: a payment or an allocation made and reversed does not
+// restart the idle count, and money in that was all reversed does not start it.
+TEST_F(ViewsTest, IdleFundsCountFromTheMovementsThatStand) {
+  FlagsWorld();  // idle after 60 days; q1 and Yuhu's pool got their money on 2026-11-22
+  // q2 is given 1,000 by mistake on 2026-11-22, reversed the next day.
+  Ok("yh-housing", Project("q2", kHeping, {"韶山东路小区"}, Budget(1'000),
+                           Plan({{"district", 1'000}}), "2026-11-22"));
+  Ok("yh-finance", On("2026-11-22", Allocated("yh-to-q2-wrong", "yh-finance", "q2", "project",
+                                              "district", 1'000)));
+  Today("2026-11-23");
+  Ok("yh-finance", Reversal("rev-yh-to-q2-wrong", "yh-to-q2-wrong", "2026-11-23"));
+  // q1 is paid on 2026-12-01, and again on 2027-01-10; Yuhu's pool allocates more to q1 on
+  // 2027-01-10. Both of 2027-01-10 are reversed the next day.
+  Today("2026-12-01");
+  Ok("yh-finance", Pay("pay-1", "q1", "district", 1'000'000, "basic", "pipe_network",
+                       Firm("和平建筑队"), "2026-12-01"));
+  Today("2027-01-10");
+  Ok("yh-finance",
+     Pay("pay-2", "q1", "district", 1'000, "basic", "road", Firm("和平建筑队"), "2027-01-10"));
+  Ok("yh-finance",
+     On("2027-01-10", Allocated("yh-to-q1-2", "yh-finance", "q1", "project", "district", 1'000)));
+  Today("2027-01-11");
+  Ok("yh-finance", Reversal("rev-pay-2", "pay-2", "2027-01-11"));
+  Ok("yh-finance", Reversal("rev-yh-to-q1-2", "yh-to-q1-2", "2027-01-11"));
+  // q1 counts from pay-1: 2026-12-01 + 60 = 2027-01-30 (31 + 29).
+  EXPECT_TRUE(Named(FlagsAt(kProject, "q1", OnDay("2027-01-30")), "idle_funds").empty());
+  std::vector<Flag> idle = Named(FlagsAt(kProject, "q1", OnDay("2027-01-31")), "idle_funds");
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0].days, 61);
+  EXPECT_EQ(idle[0].amount_fen, 3'000'000);
+  // The pool counts from its allocation to q1 on 2026-11-22: 2026-11-22 + 60 = 2027-01-21.
+  EXPECT_TRUE(Named(FlagsAt(kPool, "yh-finance", OnDay("2027-01-21")), "idle_funds").empty());
+  idle = Named(FlagsAt(kPool, "yh-finance", OnDay("2027-01-22")), "idle_funds");
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0].days, 61);
+  EXPECT_EQ(idle[0].amount_fen, 6'000'000);
+  // Its allocation that stands restarts the count.
+  Ok("yh-finance",
+     On("2027-01-11", Allocated("yh-to-q1-3", "yh-finance", "q1", "project", "district", 1'000)));
+  EXPECT_TRUE(Named(FlagsAt(kPool, "yh-finance", OnDay("2027-03-12")), "idle_funds").empty());
+  EXPECT_EQ(Named(FlagsAt(kPool, "yh-finance", OnDay("2027-03-13")), "idle_funds").size(), 1u);
+  // q2's money came in on 2027-01-11, not with the reversed 1,000: 2027-01-11 + 60 = 2027-03-12
+  // (20 + 28 + 12).
+  Ok("yh-finance",
+     On("2027-01-11", Allocated("yh-to-q2", "yh-finance", "q2", "project", "district", 1'000)));
+  EXPECT_TRUE(Named(FlagsAt(kProject, "q2", OnDay("2027-03-12")), "idle_funds").empty());
+  idle = Named(FlagsAt(kProject, "q2", OnDay("2027-03-13")), "idle_funds");
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0].days, 61);
+  EXPECT_EQ(idle[0].amount_fen, 1'000);
 }
 
 TEST_F(ViewsTest, FlagsOverBudgetAndUnitCaps) {
