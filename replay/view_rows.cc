@@ -126,6 +126,10 @@ struct ViewRows::Holder {
   std::unique_ptr<capnp::MallocMessageBuilder> view;  // HolderView; null while it has no row
   bool view_dirty = false;                            // staged: write the 'h' row
   std::vector<uint64_t> history;                      // in memory only, ascending
+  // In memory only, a pool's 'o' rows: (seq, day) of each allocation out, ascending by seq; the
+  // day kReversedOut once the allocation is reversed.
+  std::vector<std::pair<uint64_t, int64_t>> outs;
+  static constexpr int64_t kReversedOut = INT64_MIN;
 
   schema::HolderView::Builder View() { return view->getRoot<schema::HolderView>(); }
   // A copy to stage (the history is not staged this way: see Tables::history).
@@ -187,7 +191,7 @@ struct ViewRows::Tables {
   StringMap<Holder> holders;                              // kind byte + holder
   StringMap<Movement> movements;                          // by event id
   StringMap<Payment> disbursements;                       // 'd' rows by key
-  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'l' 'o' 'p' 'r' rows
+  std::map<std::string, std::string, std::less<>> rows;   // 'c' 'f' 'g' 'l' 'p' 'r'; 'o' staged
   std::vector<std::pair<std::string, uint64_t>> history;  // staged only: holder, seq
 };
 
@@ -288,6 +292,22 @@ void ViewRows::Index(AccountHolder kind, std::string_view holder, uint64_t seq) 
   Holder* h = nullptr;
   (void)EditableHolder(kind, holder, &h);  // in memory: no read, cannot fail
   h->history.push_back(seq);
+}
+
+void ViewRows::AllocatedOut(std::string_view pool, uint64_t seq, int64_t day) {
+  if (stored_ != nullptr) {
+    PutRow(PoolOutPrefix(pool) + storage::EncodeU64(seq),
+           day == Holder::kReversedOut ? std::string() : storage::EncodeU64(uint64_t(day)));
+    return;
+  }
+  Holder* h = nullptr;
+  (void)EditableHolder(AccountHolder::POOL, pool, &h);  // in memory: no read, cannot fail
+  auto at = std::lower_bound(h->outs.begin(), h->outs.end(), std::pair(seq, INT64_MIN));
+  if (at != h->outs.end() && at->first == seq) {
+    at->second = day;  // a reversal
+  } else {
+    h->outs.emplace(at, seq, day);
+  }
 }
 
 void ViewRows::PutRow(std::string key, std::string value) {
@@ -492,7 +512,25 @@ void ViewRows::ForEachRow(
     }
   }
   rows_of(kPoolFlowRow);
-  rows_of(kPoolOutRow);
+  if (range.MayHoldKind(kPoolOutRow)) {
+    for (const auto* h : holders) {
+      if (h->second.outs.empty()) continue;
+      key.assign(1, kPoolOutRow);
+      key.append(h->first.substr(1));  // pools only: the kind byte is POOL's
+      key.push_back('\0');
+      const size_t prefix = key.size();
+      for (const auto& [seq, day] : h->second.outs) {
+        key.resize(prefix);
+        key.append(storage::EncodeU64(seq));
+        if (!range.Contains(key)) continue;
+        if (day == Holder::kReversedOut) {
+          fn(key, std::string_view());
+        } else {
+          fn(key, storage::EncodeU64(uint64_t(day)));
+        }
+      }
+    }
+  }
   rows_of(kPolicyIndex);
   rows_of(kRegionRow);
   if (with_keyed) ForEachMovementRow(fn, range);
@@ -515,7 +553,7 @@ size_t ViewRows::row_count() const {
   const Tables& t = *tables_;
   size_t n = t.disbursements.size() + t.rows.size() + t.movements.size();
   for (const auto& [key, h] : t.holders) {
-    n += (h.has_balance ? 1 : 0) + (h.view ? 1 : 0) + h.history.size();
+    n += (h.has_balance ? 1 : 0) + (h.view ? 1 : 0) + h.history.size() + h.outs.size();
   }
   return n;
 }
@@ -722,7 +760,7 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq, in
       FL_RETURN_IF_ERROR(AddFigure(kPool, from, al.getCategory(), &Figures::allocated_out_fen, a));
       FL_RETURN_IF_ERROR(AddFigure(to_kind, to, al.getCategory(), &Figures::allocated_in_fen, a));
       if (to_kind == kPool) FL_RETURN_IF_ERROR(AddPoolFlow(from, to, a));
-      PutRow(PoolOutPrefix(from) + storage::EncodeU64(seq), storage::EncodeU64(uint64_t(day)));
+      AllocatedOut(from, seq, day);
       FL_RETURN_IF_ERROR(MoneyOut(kPool, from, day));
       return MoneyIn(to_kind, to, day);
     }
@@ -813,7 +851,7 @@ Status ViewRows::Reverse(Event::Reader e, uint64_t seq) {
     case Event::FUNDS_ALLOCATED:
       FL_RETURN_IF_ERROR(AddFigure(m.from_kind, m.from, c, &Figures::allocated_out_fen, a));
       if (m.to_kind == AccountHolder::POOL) FL_RETURN_IF_ERROR(AddPoolFlow(m.from, m.to, a));
-      PutRow(PoolOutPrefix(m.from) + storage::EncodeU64(m.seq), std::string());
+      AllocatedOut(m.from, m.seq, Holder::kReversedOut);
       FL_RETURN_IF_ERROR(AddFigure(m.to_kind, m.to, c, &Figures::allocated_in_fen, a));
       return MoneyInReversed(m.to_kind, m.to);
     case Event::FUNDS_DISBURSED: {

@@ -178,6 +178,8 @@ class ViewRows : public ProjectionHook, public RowSource {
   }
   void Forget() { recent_[0].entry = recent_[1].entry = nullptr; }
   void Index(schema::AccountHolder kind, std::string_view holder, uint64_t seq);
+  // Row 'o' of an allocation out of `pool` at `seq`: its day, or Holder::kReversedOut.
+  void AllocatedOut(std::string_view pool, uint64_t seq, int64_t day);
   void PutRow(std::string key, std::string value);  // the rarer rows: c f g l o p r
   Status GetRow(const std::string& key, std::string* value, bool* found) const;
   void PutMovement(std::string_view id, Movement m);
