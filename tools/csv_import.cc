@@ -8,6 +8,7 @@
 
 #include "api/submit.h"
 #include "crypto/encoding.h"
+#include "crypto/merkle.h"
 #include "ledger/event.h"
 #include "ledger/key_file.h"
 #include "ledger/rules.h"
@@ -276,6 +277,39 @@ void SetFailure(const ImportFile& file, const Status& status, size_t column, Imp
   result->column_name = column != 0 && column <= file.header.size() ? file.header[column - 1] : "";
 }
 
+// Whether `event`, refused as a duplicate or not appended, is recorded already: its id with the
+// same signer and event, whatever key signed it (a row recorded before its signer's key was
+// rotated comes back signed anew). Then `result` says so, as Append does for a resubmission.
+Status FindRecorded(const Journal& journal, const SignedEvent& event, ImportResult* result,
+                    bool* found) {
+  *found = false;
+  uint64_t seq = 0;
+  Status s = journal.FindEvent(event.id(), &seq);
+  if (s.IsNotFound()) return Status::Ok();
+  FL_RETURN_IF_ERROR(s);
+  std::string bytes;
+  FL_RETURN_IF_ERROR(journal.ReadRecord(seq, &bytes));
+  RecordReader record;
+  FL_RETURN_IF_ERROR(RecordReader::Open(bytes, &record));
+  SignedEvent original;
+  if (!SignedEvent::FromRecordEnvelope(record, &original).ok()) {
+    return Status::Corruption("record_malformed", "record " + std::to_string(seq));
+  }
+  auto a = original.canonical_event(), b = event.canonical_event();
+  if (original.signer() != event.signer() || !std::equal(a.begin(), a.end(), b.begin(), b.end())) {
+    return Status::Ok();
+  }
+  *found = true;
+  result->status = Status::Ok();
+  result->column = 0;
+  result->column_name.clear();
+  result->seq = seq;
+  result->leaf_hash =
+      MerkleLeafHash(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  result->duplicate = true;
+  return Status::Ok();
+}
+
 bool NotAppended(const ImportResult& result) {
   return result.status.code() == "batch_not_appended";
 }
@@ -497,14 +531,32 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
     events.push_back(std::move(event));
     row_of_event.push_back(i);
   }
-  if (options.all_or_nothing && any_failed) {
-    for (size_t i : row_of_event) {
-      SetFailure(
-          file,
-          Status::Rejected("batch_not_appended", "not appended: another row of the file failed"), 0,
-          &(*results)[i]);
+  if (options.all_or_nothing) {
+    // A row recorded by an earlier import stays recorded, and says so; the other rows are the
+    // batch. (Append would say so too, but a row signed anew after a key rotation would be a
+    // duplicate_id there and fail the batch.)
+    size_t kept = 0;
+    for (size_t k = 0; k < events.size(); ++k) {
+      bool recorded = false;
+      FL_RETURN_IF_ERROR(FindRecorded(journal, events[k], &(*results)[row_of_event[k]], &recorded));
+      if (recorded) continue;
+      if (kept != k) {
+        events[kept] = std::move(events[k]);
+        row_of_event[kept] = row_of_event[k];
+      }
+      ++kept;
     }
-    return Status::Ok();
+    events.resize(kept);
+    row_of_event.resize(kept);
+    if (any_failed) {
+      for (size_t i : row_of_event) {
+        SetFailure(
+            file,
+            Status::Rejected("batch_not_appended", "not appended: another row of the file failed"),
+            0, &(*results)[i]);
+      }
+      return Status::Ok();
+    }
   }
   total = file.rows.size() + events.size();
   progress(file.rows.size());
@@ -550,7 +602,11 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
     ImportResult& result = (*results)[row_of_event[k]];
     const AppendResult& r = appended[k];
     if (!r.status.ok()) {
-      SetFailure(file, r.status, file.ColumnOf(r.status.field()), &result);
+      bool recorded = false;
+      if (r.status.code() == "duplicate_id") {
+        FL_RETURN_IF_ERROR(FindRecorded(journal, events[k], &result, &recorded));
+      }
+      if (!recorded) SetFailure(file, r.status, file.ColumnOf(r.status.field()), &result);
       continue;
     }
     result.seq = r.seq;
@@ -601,6 +657,7 @@ std::string ImportSummaryLine(std::span<const ImportResult> results, bool all_or
   std::string line = std::to_string(results.size()) + " rows: " + std::to_string(appended) +
                      " appended, " + std::to_string(duplicates) + " already recorded, " +
                      std::to_string(failed) + " failed";
+  if (not_appended != 0) line += ", " + std::to_string(not_appended) + " not appended";
   if (not_appended != 0 || (all_or_nothing && failed != 0)) {
     line += "; nothing appended (all or nothing)";
   }

@@ -985,6 +985,80 @@ TEST_F(ImportCliTest, AllOrNothingAppendsNothingWhenAnyRowFails) {
                  {"xt-alc-001", "xt-alc-002", "xt-alc-003"}, log.size() + 1);
 }
 
+// What an earlier import recorded stays recorded, and an import says so: with --all-or-nothing
+// when another row fails, and after the signer's key was rotated (the rows come back signed
+// with the new key). Only the rows not recorded are the batch that is appended or not.
+TEST_F(ImportCliTest, RowsAnEarlierImportRecordedAreReportedRecordedWhateverElseFails) {
+  const std::vector<json> first = Import(0, "receipts", DataFile("receipts.csv"));
+  ASSERT_EQ(first.size(), 3u);
+  const std::string text = ReadFile(DataFile("receipts.csv"));
+  const std::string header = text.substr(0, text.find('\n') + 1);
+  const std::string rows = text.substr(header.size());
+  // The same rows, a new one and one that does not parse.
+  WriteFile(dir_ / "more.csv",
+            header + rows +
+                "xt-rcv-501,2024-06-01,,xt-finance,pool,municipal,xt-finance,transfer,100,\n"
+                "xt-rcv-502,2024-06-01,,xt-finance,pool,municipal,xt-finance,transfer,1.001,\n");
+  const json head = Head();
+  std::vector<json> results = Import(1, "receipts", dir_ / "more.csv", {"--all-or-nothing"});
+  ASSERT_EQ(results.size(), 5u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i]["duplicate"], true) << results[i];
+    EXPECT_EQ(results[i]["seq"], first[i]["seq"]);
+    EXPECT_EQ(results[i]["leaf_hash"], first[i]["leaf_hash"]);
+  }
+  EXPECT_EQ(results[3]["error"]["code"], "batch_not_appended");
+  EXPECT_EQ(results[4]["error"]["code"], "bad_amount");
+  EXPECT_EQ(Head(), head);
+  CliResult table = Expect(1, {"import", "--data", kData, "--key", "xt-finance.key", "--type",
+                               "receipts", "--all-or-nothing", dir_ / "more.csv"});
+  EXPECT_NE(table.out.find("5 rows: 0 appended, 3 already recorded, 1 failed, 1 not appended; "
+                           "nothing appended (all or nothing)"),
+            std::string::npos)
+      << table.out;
+
+  // The city's finance bureau rotates its key; the file is imported again, signed with the new
+  // key, without its bad row: the three rows are recorded already, the new one is appended.
+  std::filesystem::create_directories(dir_ / "rotated");
+  Expect(0, {"keygen", "--name", "xt-finance", "--out", "rotated/xt-finance"});
+  NoteVerifier rotated;
+  std::string pub = ReadFile(dir_ / "rotated/xt-finance.pub");
+  ASSERT_TRUE(ParseVerifierKey(pub.substr(0, pub.find('\n')), &rotated).ok());
+  Submit("xt-finance.key", {{{"id", "xt-rotate"},
+                             {"type", "key_rotated"},
+                             {"occurred_on", "2024-06-01"},
+                             {"org", "xt-finance"},
+                             {"public_key", Base64Encode(rotated.key)}}});
+  const uint64_t size = LogSize();
+  WriteFile(dir_ / "good.csv",
+            header + rows +
+                "xt-rcv-501,2024-06-01,,xt-finance,pool,municipal,xt-finance,transfer,100,\n");
+  auto import_rotated = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {
+        "import", "--data",   kData,      "--key", "rotated/xt-finance.key",
+        "--type", "receipts", "--format", "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(dir_ / "good.csv");
+    return JsonLines(Expect(0, args).out);
+  };
+  results = import_rotated({"--all-or-nothing"});
+  ASSERT_EQ(results.size(), 4u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i]["duplicate"], true) << results[i];
+    EXPECT_EQ(results[i]["seq"], first[i]["seq"]);
+  }
+  EXPECT_FALSE(results[3].contains("error")) << results[3];
+  EXPECT_EQ(results[3]["seq"], size + 1);
+  EXPECT_EQ(results[3]["duplicate"], false);
+  EXPECT_EQ(LogSize(), size + 1);
+  // In batches, again: every row is recorded.
+  results = import_rotated({});
+  ASSERT_EQ(results.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(results[i]["duplicate"], true) << results[i];
+  EXPECT_EQ(results[3]["seq"], size + 1);
+  EXPECT_EQ(LogSize(), size + 1);
+}
+
 TEST_F(ImportCliTest, FileErrorsExitOneAndAppendNothing) {
   const json head = Head();
   struct Case {
