@@ -235,6 +235,41 @@ Status MapHeader(ImportFile* file, CsvPlace* where) {
   return Status::Ok();
 }
 
+// Spreadsheets save columns after the last named one that were once formatted or typed in: an
+// empty header cell at the end of the header, and cells under it. Those columns are not read.
+// A row with a value in one fails alone (`unnamed_column`, naming it); a row that ends before
+// them is whole.
+void DropTrailingUnnamedColumns(CsvTable* table) {
+  std::vector<std::string>& header = table->header.cells;
+  size_t named = header.size();
+  while (named > 0 && header[named - 1].empty()) --named;
+  if (named == header.size() || named == 0) return;  // none; or no header: MapHeader says so
+  const size_t cells = header.size();
+  header.resize(named);
+  for (CsvRow& row : table->rows) {
+    if (!row.error.ok() && row.error.code() != "csv_cell_count") continue;
+    if (row.cells.size() < named || row.cells.size() > cells) {
+      row.place.column = std::min(row.cells.size(), named) + 1;
+      row.error = Status::InvalidArgument(
+          "csv_cell_count", "the header has " + std::to_string(named) + " columns, this row " +
+                                std::to_string(row.cells.size()));
+      continue;
+    }
+    auto value = std::find_if(row.cells.begin() + named, row.cells.end(),
+                              [](const std::string& cell) { return !cell.empty(); });
+    if (value != row.cells.end()) {
+      row.place.column = size_t(value - row.cells.begin()) + 1;
+      row.error = Status::InvalidArgument("unnamed_column",
+                                          "a value in a column the header names not (it names " +
+                                              std::to_string(named) + " columns)");
+      continue;
+    }
+    row.cells.resize(named);
+    row.place.column = 0;
+    row.error = Status::Ok();
+  }
+}
+
 ImportRow MapRow(const ImportFile& file, const CsvRow& csv) {
   ImportRow row;
   row.line = csv.place.line;
@@ -484,6 +519,8 @@ Status ReadImportFile(std::string_view text, ImportKind kind, ImportFile* out, C
   out->header_line = table.header.place.line;
   out->header = table.header.cells;  // also on failure, to name the column of a file error
   FL_RETURN_IF_ERROR(s);
+  DropTrailingUnnamedColumns(&table);
+  out->header = table.header.cells;
   FL_RETURN_IF_ERROR(MapHeader(out, where));
   out->rows.reserve(table.rows.size());
   for (const auto& row : table.rows) out->rows.push_back(MapRow(*out, row));

@@ -453,6 +453,34 @@ TEST(ImportFileTest, HeaderErrorsSpoilTheFileAndNameTheColumn) {
   }
 }
 
+// A spreadsheet saves the empty columns after the last named one that were once formatted:
+// they are not columns. A value under them fails its row alone; a row that ends before them is
+// whole. An unnamed column before a named one is still an error of the file (above).
+TEST(ImportFileTest, EmptyColumnsAfterTheLastNamedOneAreNotRead) {
+  cli::ImportFile file = ReadImportOk(
+      "id,occurred_on,from,to,to_kind,category,amount_fen,,\n"
+      "a1,2024-05-10,xt-finance,p1,project,municipal,100,,\n"
+      "a2,2024-05-10,xt-finance,p1,project,municipal,200\n"
+      "a3,2024-05-10,xt-finance,p1,project,municipal,300,,note\n"
+      "a4,2024-05-10,xt-finance,p1,project,municipal\n"
+      "a5,2024-05-10,xt-finance,p1,project,municipal,500,,,\n",
+      cli::ImportKind::kAllocations);
+  EXPECT_EQ(file.header.size(), 7u);
+  ASSERT_EQ(file.rows.size(), 5u);
+  for (size_t i : {0, 1}) {
+    EXPECT_TRUE(file.rows[i].error.ok()) << i << ": " << file.rows[i].error.ToString();
+    EXPECT_EQ(file.rows[i].event["amount_fen"], 100 * (i + 1));
+  }
+  EXPECT_EQ(file.rows[2].error.code(), "unnamed_column");
+  EXPECT_EQ(file.rows[2].column, 9u);
+  EXPECT_EQ(file.rows[2].id, "a3");
+  EXPECT_EQ(file.rows[3].error.code(), "csv_cell_count");
+  EXPECT_EQ(file.rows[3].column, 7u);
+  EXPECT_NE(file.rows[3].error.message().find("the header has 7 columns"), std::string::npos)
+      << file.rows[3].error.message();
+  EXPECT_EQ(file.rows[4].error.code(), "csv_cell_count");  // more cells than the header
+}
+
 TEST(ImportFileTest, RowsBecomeEventsAndBadCellsNameTheirColumn) {
   cli::ImportFile file = ReadImportOk(
       "id,occurred_on,project,category,amount_yuan,payee_name,payee_kind,payee_credit_code,"
