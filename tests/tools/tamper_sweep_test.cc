@@ -272,7 +272,7 @@ TEST_F(TamperSweepTest, OneChangedByteOfAnySampledRowIsNamed) {
       for (auto& row : db.Rows(family)) {
         kinds[family == storage::kRegistryFamily ? 'o' : row.first[0]].push_back(row);
       }
-      EXPECT_GE(kinds.size(), family == storage::kProjectionsFamily ? 10u
+      EXPECT_GE(kinds.size(), family == storage::kProjectionsFamily ? 12u
                               : family == storage::kAccountsFamily  ? 5u
                                                                     : 1u)
           << family;
