@@ -1,6 +1,7 @@
 #include "ledger/key_file.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,14 +56,39 @@ Status WriteNewFile(const std::string& path, const std::string& text, mode_t mod
   return Status::Ok();
 }
 
+// Opens `path` to read a key: without waiting on a FIFO or a device, which are refused by
+// ReadSmallFile.
+int OpenKeyFile(const std::string& path) {
+  return ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+// Reads a key file, a regular file of at most kKeyFileBytesMax bytes, without its line end. The
+// bytes read are wiped from the stack (a secret key's seed is among them).
 Status ReadSmallFile(int fd, const std::string& path, std::string* out) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::IOError("key_file_read", path + ": " + strerror(errno));
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument("bad_key", path + ": not a regular file");
+  }
   char buf[kKeyFileBytesMax + 1];
-  ssize_t n = ::read(fd, buf, sizeof(buf));
-  if (n < 0) return Status::IOError("key_file_read", path + ": " + strerror(errno));
-  if (size_t(n) > kKeyFileBytesMax) {
+  size_t got = 0;
+  while (got < sizeof(buf)) {
+    ssize_t n = ::read(fd, buf + got, sizeof(buf) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int saved = errno;
+      sodium_memzero(buf, sizeof(buf));
+      return Status::IOError("key_file_read", path + ": " + strerror(saved));
+    }
+    if (n == 0) break;
+    got += size_t(n);
+  }
+  if (got > kKeyFileBytesMax) {
+    sodium_memzero(buf, sizeof(buf));
     return Status::InvalidArgument("bad_key", path + ": file too large for a key");
   }
-  out->assign(buf, size_t(n));
+  out->assign(buf, got);
+  sodium_memzero(buf, sizeof(buf));
   while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
   return Status::Ok();
 }
@@ -70,11 +96,15 @@ Status ReadSmallFile(int fd, const std::string& path, std::string* out) {
 }  // namespace
 
 Status WriteSecretKeyFile(const std::string& path, const NoteSigner& signer) {
-  return WriteNewFile(path, FormatSignerKey(signer.name, signer.key) + "\n", 0600);
+  std::string text = FormatSignerKey(signer.name, signer.key);
+  text.push_back('\n');
+  Status s = WriteNewFile(path, text, 0600);
+  sodium_memzero(text.data(), text.size());
+  return s;
 }
 
 Status ReadSecretKeyFile(const std::string& path, NoteSigner* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = OpenKeyFile(path);
   if (fd < 0) return Status::IOError("key_file_read", path + ": " + strerror(errno));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -93,6 +123,7 @@ Status ReadSecretKeyFile(const std::string& path, NoteSigner* out) {
   ::close(fd);
   FL_RETURN_IF_ERROR(s);
   s = ParseSignerKey(text, out);
+  sodium_memzero(text.data(), text.size());
   if (!s.ok()) return Status::InvalidArgument(s.code(), path + ": " + s.message());
   return Status::Ok();
 }
@@ -103,7 +134,7 @@ Status WritePublicKeyFile(const std::string& path, const NoteVerifier& verifier)
 
 Status ReadPublicKey(const std::string& path_or_text, NoteVerifier* out) {
   if (ParseVerifierKey(path_or_text, out).ok()) return Status::Ok();
-  int fd = ::open(path_or_text.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = OpenKeyFile(path_or_text);
   if (fd < 0) {
     return Status::InvalidArgument("bad_key",
                                    path_or_text + ": neither a verifier key nor a readable file");
