@@ -294,14 +294,29 @@ Status Journal::Create(const std::string& dir, std::string_view origin, const No
   fs::create_directories(dir, ec);
   if (ec) return Status::IOError("mkdir", dir + ": " + ec.message());
   std::string key_path = (fs::path(dir) / storage::kLogKeyFile).string();
-  if (fs::exists(fs::path(dir) / storage::kDatabaseDir) || fs::exists(key_path)) {
+  const fs::path db_path = fs::path(dir) / storage::kDatabaseDir;
+  // Anything at either path, a dangling link too, is not replaced.
+  auto present = [&](const fs::path& path) {
+    std::error_code status_ec;
+    return fs::symlink_status(path, status_ec).type() != fs::file_type::not_found;
+  };
+  if (present(db_path) || present(key_path)) {
     return Status::InvalidArgument("ledger_exists", dir + " already holds a ledger");
   }
   std::unique_ptr<Journal> journal;
   JournalOptions write_options = options;
   write_options.read_only = false;
   FL_RETURN_IF_ERROR(OpenDb(dir, /*create=*/true, write_options, &journal));
-  FL_RETURN_IF_ERROR(WriteSecretKeyFile(key_path, log_key));
+  // A database without its log key or its description cannot be opened, nor created again: if
+  // either is not written, the database goes (the key file removes itself when it fails).
+  auto undo = [&](const Status& failed) {
+    journal.reset();
+    std::error_code remove_ec;
+    fs::remove_all(db_path, remove_ec);
+    return failed;
+  };
+  Status s = WriteSecretKeyFile(key_path, log_key);
+  if (!s.ok()) return undo(s);
   rocksdb::WriteBatch batch;
   auto* meta = journal->Family(storage::kMetaFamily);
   batch.Put(meta, ToSlice(storage::kMetaFormatVersion), std::to_string(storage::kFormatVersion));
@@ -310,8 +325,13 @@ Status Journal::Create(const std::string& dir, std::string_view origin, const No
             FormatVerifierKey(log_key.name, log_key.key.public_key()));
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  FL_RETURN_IF_ERROR(FromRocks(journal->db_->Write(sync, &batch)));
-  FL_RETURN_IF_ERROR(journal->Load());
+  s = FromRocks(journal->db_->Write(sync, &batch));
+  if (s.ok()) s = journal->Load();
+  if (!s.ok()) {
+    std::error_code remove_ec;
+    fs::remove(key_path, remove_ec);  // written above by this call
+    return undo(s);
+  }
   *out = std::move(journal);
   return Status::Ok();
 }

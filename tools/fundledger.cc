@@ -63,24 +63,24 @@ int Keygen(const KeygenArgs& args) {
   // public half.
   for (const char* ext : {".key", ".pub"}) {
     std::error_code ec;
-    if (std::filesystem::exists(args.out + ext, ec) || ec) {
+    // A link counts, a dangling one too: it is not followed. So does a path that cannot be
+    // looked at (its type is `none`).
+    if (std::filesystem::symlink_status(args.out + ext, ec).type() !=
+        std::filesystem::file_type::not_found) {
       return Report(Status::InvalidArgument(
           "key_file_exists", args.out + ext + " exists; keys are never replaced", "out"));
     }
   }
   NoteSigner signer{args.name, 0, KeyPair::Generate()};
   signer.key_hash = NoteKeyHash(signer.name, signer.key.public_key());
+  // A file that fails to be written removes itself; a file this run did not create (one made
+  // at the path meanwhile) stays.
   Status s = WriteSecretKeyFile(args.out + ".key", signer);
-  if (!s.ok()) {
-    std::error_code ec;
-    std::filesystem::remove(args.out + ".key", ec);  // a partly written key of our own, if any
-    return Report(s);
-  }
+  if (!s.ok()) return Report(s);
   s = WritePublicKeyFile(args.out + ".pub", VerifierOf(signer));
   if (!s.ok()) {
     std::error_code ec;
-    std::filesystem::remove(args.out + ".key", ec);
-    std::filesystem::remove(args.out + ".pub", ec);
+    std::filesystem::remove(args.out + ".key", ec);  // written by this run, just above
     return Report(s);
   }
   std::cout << FormatVerifierKey(signer.name, signer.key.public_key()) << "\n";

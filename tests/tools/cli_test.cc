@@ -251,6 +251,49 @@ TEST_F(CliTest, KeygenWritesAnOwnerOnlySecretKeyAndItsPublicKey) {
   EXPECT_EQ(ReadFile(dir_ / "yh.pub"), pub);
 }
 
+// A link at a key's path is not followed and not removed, a dangling one too: keygen refuses it
+// as an existing file and leaves it; init refuses one at the log key's path and creates nothing,
+// so that it runs once the link is gone. A key file that is not a regular file (a FIFO, which
+// would block a read) is refused at once.
+TEST_F(CliTest, LinksAtKeyPathsAreLeftAndKeyFilesAreRegularFiles) {
+  const fs::path& dir = dir_.path();
+  for (const char* ext : {".key", ".pub"}) {
+    SCOPED_TRACE(ext);
+    const fs::path link = dir / (std::string("xt") + ext);
+    fs::create_symlink(dir / "nowhere" / "x", link);
+    CliResult refused = Expect(2, {"keygen", "--name", "xt-finance", "--out", "xt"});
+    EXPECT_NE(refused.err.find("key_file_exists"), std::string::npos) << refused.err;
+    EXPECT_TRUE(fs::is_symlink(link));
+    EXPECT_FALSE(fs::exists(dir / "nowhere"));
+    for (const char* other : {".key", ".pub"}) {
+      if (std::string(other) != ext) {
+        EXPECT_FALSE(fs::exists(dir / (std::string("xt") + other)));
+      }
+    }
+    fs::remove(link);
+  }
+  Keygen("operator", "op");
+  Keygen("xiangtan.example", "log");
+  fs::create_directories(dir / kData);
+  fs::create_symlink(dir / "nowhere" / "log.key", dir / kData / "log.key");
+  CliResult init = Run({"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key",
+                        "--operator", "operator", "--operator-key", "op.key"});
+  EXPECT_NE(init.exit_code, 0) << Describe(init);
+  EXPECT_NE(init.err.find("ledger_exists"), std::string::npos) << init.err;
+  EXPECT_TRUE(fs::is_symlink(dir / kData / "log.key"));
+  EXPECT_FALSE(fs::exists(dir / kData / "db"));
+  fs::remove(dir / kData / "log.key");
+  Expect(0, {"init", "--data", kData, "--origin", kOrigin, "--log-key", "log.key", "--operator",
+             "operator", "--operator-key", "op.key"});
+  // A FIFO holding nothing, owner-only as a secret key must be.
+  ASSERT_EQ(::mkfifo((dir / "fifo.key").c_str(), 0600), 0);
+  CliResult fifo = Run({"sign", "--key", "fifo.key", "-"}, Receipt("r1", 1).dump());
+  EXPECT_NE(fifo.exit_code, 0) << Describe(fifo);
+  EXPECT_NE(fifo.err.find("not a regular file"), std::string::npos) << fifo.err;
+  CliResult pub = Run({"verify", "--data", kData, "--log-key", "fifo.key"});
+  EXPECT_NE(pub.exit_code, 0) << Describe(pub);
+}
+
 // An init refused after it began (an operator id or name the genesis rules refuse) leaves no
 // ledger behind: one without its genesis would take the first operator registration submitted.
 TEST_F(CliTest, ARefusedInitLeavesNothingAndCanBeRunAgain) {
