@@ -248,20 +248,21 @@ void DropTrailingUnnamedColumns(CsvTable* table) {
   header.resize(named);
   for (CsvRow& row : table->rows) {
     if (!row.error.ok() && row.error.code() != "csv_cell_count") continue;
-    if (row.cells.size() < named || row.cells.size() > cells) {
-      row.place.column = std::min(row.cells.size(), named) + 1;
+    if (row.cells.size() > cells) continue;  // ReadCsv named its first cell past the header
+    if (row.cells.size() < named) {
+      row.place.column = row.cells.size() + 1;
       row.error = Status::InvalidArgument(
-          "csv_cell_count", "the header has " + std::to_string(named) + " columns, this row " +
-                                std::to_string(row.cells.size()));
+          "csv_cell_count", "the header names " + std::to_string(named) +
+                                " columns, this row has " + std::to_string(row.cells.size()));
       continue;
     }
     auto value = std::find_if(row.cells.begin() + named, row.cells.end(),
                               [](const std::string& cell) { return !cell.empty(); });
     if (value != row.cells.end()) {
       row.place.column = size_t(value - row.cells.begin()) + 1;
-      row.error = Status::InvalidArgument("unnamed_column",
-                                          "a value in a column the header names not (it names " +
-                                              std::to_string(named) + " columns)");
+      row.error = Status::InvalidArgument(
+          "unnamed_column", "a value in a column the header does not name (it names " +
+                                std::to_string(named) + " columns)");
       continue;
     }
     row.cells.resize(named);
@@ -640,8 +641,10 @@ Status AppendImport(Journal& journal, const ImportFile& file, std::string_view s
     const AppendResult& r = appended[k];
     if (!r.status.ok()) {
       bool recorded = false;
-      if (r.status.code() == "duplicate_id") {
-        FL_RETURN_IF_ERROR(FindRecorded(journal, events[k], &result, &recorded));
+      // A failed look-up leaves the row's own refusal: the rows appended keep their results.
+      if (r.status.code() == "duplicate_id" &&
+          !FindRecorded(journal, events[k], &result, &recorded).ok()) {
+        recorded = false;
       }
       if (!recorded) SetFailure(file, r.status, file.ColumnOf(r.status.field()), &result);
       continue;

@@ -476,9 +476,10 @@ TEST(ImportFileTest, EmptyColumnsAfterTheLastNamedOneAreNotRead) {
   EXPECT_EQ(file.rows[2].id, "a3");
   EXPECT_EQ(file.rows[3].error.code(), "csv_cell_count");
   EXPECT_EQ(file.rows[3].column, 7u);
-  EXPECT_NE(file.rows[3].error.message().find("the header has 7 columns"), std::string::npos)
+  EXPECT_NE(file.rows[3].error.message().find("the header names 7 columns"), std::string::npos)
       << file.rows[3].error.message();
   EXPECT_EQ(file.rows[4].error.code(), "csv_cell_count");  // more cells than the header
+  EXPECT_EQ(file.rows[4].column, 10u);                     // its first cell past it
 }
 
 TEST(ImportFileTest, RowsBecomeEventsAndBadCellsNameTheirColumn) {
