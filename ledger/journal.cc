@@ -323,6 +323,11 @@ Status Journal::Create(const std::string& dir, std::string_view origin, const No
   batch.Put(meta, ToSlice(storage::kMetaOrigin), ToSlice(origin));
   batch.Put(meta, ToSlice(storage::kMetaLogVerifierKey),
             FormatVerifierKey(log_key.name, log_key.key.public_key()));
+  if (options.projection != nullptr) {
+    for (const LedgerState::Row& row : options.projection->InitialRows()) {
+      batch.Put(journal->Family(row.family), ToSlice(row.key), ToSlice(row.value));
+    }
+  }
   rocksdb::WriteOptions sync;
   sync.sync = true;
   s = FromRocks(journal->db_->Write(sync, &batch));

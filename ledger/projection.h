@@ -36,6 +36,9 @@ class ProjectionHook {
   virtual std::vector<LedgerState::Row> StagedRows() const = 0;
   virtual void Commit() = 0;
   virtual void Abort() = 0;
+  // The rows a new ledger starts with (the views' format version), written with its
+  // description when it is created.
+  virtual std::vector<LedgerState::Row> InitialRows() const { return {}; }
 };
 
 }  // namespace fundledger

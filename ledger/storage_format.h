@@ -27,7 +27,9 @@
 //                                   events moved or pledged and every project budget they
 //                                   registered or revised, in all (absent while 0)
 //   projections  view key                -> materialised view rows; their layout is the read
-//                                           side's and is written down in replay/view_rows.h
+//                                           side's and is written down in replay/view_rows.h,
+//                                           with its own version (row "#views": views of
+//                                           another version are rebuilt, not refused)
 //   index        (reserved, empty)
 //
 // Sequence numbers start at 1; record `seq` is leaf index seq - 1, and the tree of size N holds

@@ -620,6 +620,12 @@ class LedgerVerifier {
       std::string what = rebuilt == nullptr  ? "is not rebuilt from any record"
                          : stored == nullptr ? "is missing (it is rebuilt from the records)"
                                              : "differs from the one rebuilt from the records";
+      if (key == ViewRows::kVersionKey) {
+        // Every row may differ then: the views were written by a build of another format.
+        what += ": the views are not of this build's format " +
+                std::string(ViewRows::kViewsVersion) +
+                "; opening the ledger to write, or `fundledger replay`, rebuilds them";
+      }
       *failure =
           Status::Corruption("projections_mismatch",
                              "stored projections row " + storage::PrintableKey(key) + " " + what);

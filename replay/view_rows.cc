@@ -489,6 +489,7 @@ void ViewRows::ForEachRow(
       if (range.Contains(it->first)) fn(it->first, it->second);
     }
   };
+  if (range.Contains(kVersionKey)) fn(kVersionKey, kViewsVersion);
   if (range.MayHoldKind(kBalanceRow)) {
     for (const auto* h : holders) {
       if (!h->second.has_balance) continue;
@@ -551,7 +552,7 @@ void ViewRows::ForEachRow(
 
 size_t ViewRows::row_count() const {
   const Tables& t = *tables_;
-  size_t n = t.disbursements.size() + t.rows.size() + t.movements.size();
+  size_t n = 1 + t.disbursements.size() + t.rows.size() + t.movements.size();  // and the version
   for (const auto& [key, h] : t.holders) {
     n += (h.has_balance ? 1 : 0) + (h.view ? 1 : 0) + h.history.size() + h.outs.size();
   }
@@ -580,6 +581,10 @@ std::vector<LedgerState::Row> ViewRows::StagedRows() const {
   for (const auto& [key, payment] : t.disbursements) put(key, CanonicalBytes(payment.Row()));
   for (const auto& [key, value] : t.rows) put(key, value);
   return rows;
+}
+
+std::vector<LedgerState::Row> ViewRows::InitialRows() const {
+  return {{storage::kProjectionsFamily, std::string(kVersionKey), std::string(kViewsVersion)}};
 }
 
 void ViewRows::Commit() {

@@ -11,6 +11,8 @@
 //
 // Rows (column family "projections"; kind is schema::AccountHolder as a byte; seq u64
 // big-endian; ids cannot contain '\0'):
+//   '#' "views"                      -> kViewsVersion: the format of these rows (a ledger whose
+//                                       views are of another is rebuilt when opened to write)
 //   'b' kind holder                  -> Balance (balance_view.h): figures per category
 //   'h' kind holder                  -> HolderView: project description, phase, activity days
 //   'x' kind holder '\0' seq         -> empty: the events that change the holder's views
@@ -67,6 +69,12 @@ class RowSource {
 
 class ViewRows : public ProjectionHook, public RowSource {
  public:
+  // The format of the rows below, stored at kVersionKey. 2: the pools' rows 'l' and 'o', and a
+  // holder's first day of money in forgotten when all of it is reversed (1: before them, and
+  // not stored).
+  static constexpr std::string_view kVersionKey = "#views";
+  static constexpr std::string_view kViewsVersion = "2";
+
   // With `stored`, rows not staged are read from it and only the rows an append batch changes
   // are staged (the journal's projections family); without, the fold keeps every view in typed
   // in-memory tables (a rebuild, a verification or an as-of fold), encoded to rows only when
@@ -83,6 +91,7 @@ class ViewRows : public ProjectionHook, public RowSource {
   std::vector<LedgerState::Row> StagedRows() const override;
   void Commit() override;
   void Abort() override;
+  std::vector<LedgerState::Row> InitialRows() const override;
 
   // Sizes the in-memory tables for about `events` events (a rebuild knows how many it folds),
   // so that they do not grow by rehashing.

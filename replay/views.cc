@@ -6,6 +6,7 @@
 
 #include "ledger/rules.h"
 #include "ledger/storage_format.h"
+#include "replay/rebuild.h"
 #include "replay/schema/views.capnp.h"
 
 namespace fundledger {
@@ -32,6 +33,22 @@ Status OpenWithViews(const std::string& dir, JournalOptions options, Views* view
                      std::unique_ptr<Journal>* out) {
   options.projection = views->hook();
   FL_RETURN_IF_ERROR(Journal::Open(dir, options, out));
+  if (!options.read_only) {
+    // Views written by a build of another views format are rebuilt from the records before
+    // anything reads or appends: stored rows of the old format would be read back as the
+    // current one (replay does the same on demand; verify names the version row).
+    std::string version;
+    bool found = false;
+    FL_RETURN_IF_ERROR(
+        (*out)->Get(storage::kProjectionsFamily, ViewRows::kVersionKey, &version, &found));
+    if (!found || version != ViewRows::kViewsVersion) {
+      ViewRows rebuilt;
+      uint64_t records = 0;
+      FL_RETURN_IF_ERROR(RebuildViews(**out, RebuildOptions(), &rebuilt, &records));
+      ReplaceReport report;
+      FL_RETURN_IF_ERROR(ReplaceViews(out->get(), rebuilt, &report));
+    }
+  }
   views->Attach(**out);
   return Status::Ok();
 }

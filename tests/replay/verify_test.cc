@@ -12,6 +12,7 @@
 #include "replay/views.h"
 
 #include "ledger/storage_format.h"
+#include "tests/ledger/fund_events.h"
 #include "tests/ledger/test_ledger.h"
 
 namespace fundledger::testing {
@@ -592,6 +593,40 @@ TEST_F(VerifyTest, OfSeveralTamperedRowsTheFirstInReportOrderIsNamed) {
 // Movements and payments (a row per event) are looked up where the walk of the stored rows
 // meets them: a changed, a missing and an invented one are each named, and a replay puts them
 // right.
+// Views written by a build of an earlier views format (no version row, no pool rows 'l' and
+// 'o') fail verify at the version row, saying why; opening the ledger to write rebuilds them.
+TEST_F(VerifyTest, ViewsOfAnEarlierFormatAreNamedAndRebuiltWhenTheLedgerIsOpenedToWrite) {
+  ledger_.AppendOk(ledger_.Signed(
+      "xt-finance", Allocated("xt-to-yh", "xt-finance", "yh-finance", "pool", "municipal", 50)));
+  Journal& journal = ledger_.journal();
+  std::vector<std::string> pool_rows;
+  ASSERT_TRUE(journal
+                  .ScanFamily(storage::kProjectionsFamily,
+                              [&](std::string_view key, std::string_view) {
+                                if (key[0] == 'l' || key[0] == 'o') pool_rows.emplace_back(key);
+                                return true;
+                              })
+                  .ok());
+  ASSERT_EQ(pool_rows.size(), 2u);  // what xt-finance allocated to yh-finance, and its day
+  EXPECT_EQ(Read(storage::kProjectionsFamily, std::string(ViewRows::kVersionKey)),
+            ViewRows::kViewsVersion);
+  for (const std::string& key : pool_rows) {
+    ASSERT_TRUE(journal.DeleteRawForTesting(storage::kProjectionsFamily, key).ok());
+  }
+  ASSERT_TRUE(journal.DeleteRawForTesting(storage::kProjectionsFamily, ViewRows::kVersionKey).ok());
+  VerifyReport report;
+  Status s = Verify(&report);
+  EXPECT_EQ(s.code(), "projections_mismatch") << s.ToString();
+  EXPECT_NE(s.message().find("#views is missing"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("not of this build's format"), std::string::npos) << s.message();
+  ledger_.Reopen();
+  for (const std::string& key : pool_rows) {
+    EXPECT_FALSE(Read(storage::kProjectionsFamily, key).empty()) << key;
+  }
+  s = Verify(&report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 TEST_F(VerifyTest, KeyedViewRowsChangedMissingOrInventedAreNamedAndReplayRepairsThem) {
   const std::string changed = ViewRows::MovementKey("r3");
   const std::string missing = ViewRows::MovementKey("r17");
