@@ -689,7 +689,14 @@ void HandleRequest(const ApiContext& context, const ApiRequest& request,
   if (auto response = PublicRead(context, path)) return answer(std::move(*response));
   if (context.fold && IsAsOfView(path, query)) {
     // A fold of the scope's records: on a fold thread, so that the request threads go on
-    // accepting, reading and answering meanwhile.
+    // accepting, reading and answering meanwhile. Only a signed request takes a place among the
+    // folds (the fold thread authenticates it again, as every signed read is).
+    {
+      const OrgAccess* org = nullptr;
+      std::shared_ptr<const OrgDirectory> directory;
+      Status s = Authenticate(context, request, path, query, &org, &directory);
+      if (!s.ok()) return answer(ErrorResponse(s));
+    }
     auto work = [&context, request, path = std::string(path), query = std::string(query), reply,
                  route] {
       ApiResponse response;

@@ -2247,6 +2247,18 @@ TEST_F(ServerTest, AsOfViewsAreFoldedOffTheRequestThreads) {
   const auto asked = std::chrono::steady_clock::now();
   EXPECT_EQ(Get("/healthz").status, 200u);
   EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+  // A view asked for without a signature, or signed with another org's key, is refused at once:
+  // it takes no place among the folds waiting.
+  HttpReply unsigned_view = Get(view);
+  EXPECT_EQ(unsigned_view.status, 401u) << unsigned_view.body;
+  EXPECT_EQ(Parse(unsigned_view.body)["code"], "auth_missing") << unsigned_view.body;
+  HttpReply forged;
+  ASSERT_TRUE(
+      client_
+          ->Exchange("GET", view, "", "", RequestSigner{"audit", &L.keys().at("jianshe")}, &forged)
+          .ok());
+  EXPECT_EQ(forged.status, 401u) << forged.body;
+  EXPECT_EQ(Parse(forged.body)["code"], "auth_signature_invalid") << forged.body;
   std::thread b([&] { get_view(&second); });
   bool queued = false;
   for (int i = 0; i < 500 && !queued; ++i) {
