@@ -37,7 +37,7 @@ std::string RequestSigningBytes(std::string_view method, std::string_view path,
 
 RequestSignature SignRequest(const KeyPair& key, std::string_view org, std::string_view method,
                              std::string_view path, std::string_view query, int64_t now_ms) {
-  RequestSignature out{std::string(org), std::to_string(now_ms), ""};
+  RequestSignature out{std::string(org), std::to_string(now_ms), "", ""};
   std::string bytes = RequestSigningBytes(method, path, query, out.timestamp);
   Signature signature = key.Sign(AsBytes(bytes));
   out.signature = Base64Encode(signature);
@@ -55,6 +55,11 @@ Status AuthError(std::string_view code, std::string_view message, std::string_vi
 Status AuthenticateRequest(const OrgDirectory& directory, std::string_view method,
                            std::string_view path, std::string_view query,
                            const RequestSignature& headers, int64_t now_ms, const OrgAccess** out) {
+  if (!headers.repeated.empty()) {
+    return AuthError("auth_header_repeated",
+                     "the header " + headers.repeated + " is given more than once",
+                     headers.repeated);
+  }
   if (headers.org.empty() || headers.timestamp.empty() || headers.signature.empty()) {
     return AuthError(
         "auth_missing",

@@ -72,6 +72,9 @@ struct RequestSignature {
   std::string org;
   std::string timestamp;
   std::string signature;  // base64
+  // On the server: the name of a signature header the request gives more than once (refused:
+  // what a proxy and the server read of it could differ).
+  std::string repeated;
 };
 // What a client puts in the three headers.
 RequestSignature SignRequest(const KeyPair& key, std::string_view org, std::string_view method,

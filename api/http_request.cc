@@ -91,6 +91,9 @@ ApiRequest ToApiRequest(http::request<http::string_body>&& request) {
   api.signature.org = std::string(request[kOrgHeader]);
   api.signature.timestamp = std::string(request[kTimestampHeader]);
   api.signature.signature = std::string(request[kSignatureHeader]);
+  for (const char* name : {kOrgHeader, kTimestampHeader, kSignatureHeader}) {
+    if (request.count(name) > 1) api.signature.repeated = std::string(name);
+  }
   api.body = std::move(request.body());
   return api;
 }

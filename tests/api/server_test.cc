@@ -469,6 +469,18 @@ TEST_F(ServerTest, SignedReadsAreCheckedForOrgTimeAndSignature) {
             "403 org_revoked");
   EXPECT_EQ(status_and_code(signed_get(SignRequest(audit, "audit", "GET", path, query, WallMs()))),
             "200 ");
+  // A signature header given twice, one of them good: what a proxy reads of the request could
+  // be the other.
+  const RequestSignature good = SignRequest(audit, "audit", "GET", path, query, WallMs());
+  for (const std::string& twice :
+       {std::string(kOrgHeader) + ": xt-finance\r\n", std::string(kTimestampHeader) + ": 1\r\n",
+        std::string(kSignatureHeader) + ": " + good.signature + "\r\n"}) {
+    RawConnection raw(server_->port());
+    raw.Send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + kOrgHeader + ": " +
+             good.org + "\r\n" + kTimestampHeader + ": " + good.timestamp + "\r\n" +
+             kSignatureHeader + ": " + good.signature + "\r\n" + twice + "\r\n");
+    EXPECT_EQ(status_and_code(raw.ReadToClose()), "401 auth_header_repeated") << twice;
+  }
   // Who reads what.
   struct Case {
     std::string org, target;
