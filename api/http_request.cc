@@ -52,6 +52,12 @@ Status CheckFraming(const RequestParser& parser) {
       (lengths == 1 && header[http::field::content_length].find(',') != std::string_view::npos)) {
     return Malformed("a request has at most one Content-Length, of one value");
   }
+  // A read carries no body: one would be read and held against the bodies' budget before the
+  // request is authenticated, for nothing.
+  if ((header.method() == http::verb::get || header.method() == http::verb::head) &&
+      (encodings > 0 || (lengths == 1 && header[http::field::content_length] != "0"))) {
+    return Malformed("a GET or HEAD request has no body");
+  }
   return Status::Ok();
 }
 

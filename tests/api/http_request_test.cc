@@ -63,6 +63,20 @@ TEST(HttpRequestTest, AmbiguousFramingIsRefused) {
   EXPECT_EQ(http10.code(), "http_malformed") << http10.ToString();
 }
 
+// A read has no body: one is refused with the header, before it is read or authenticated.
+TEST(HttpRequestTest, AReadWithABodyIsRefusedWithItsHeader) {
+  for (const std::string method : {"GET", "HEAD"}) {
+    for (const std::string& fields :
+         {std::string("Content-Length: 4\r\n"), std::string("Transfer-Encoding: chunked\r\n")}) {
+      Status s = ReadHeader(method + " /v1/views/balance?project=p1 HTTP/1.1\r\nHost: x\r\n" +
+                            fields + "\r\n");
+      EXPECT_EQ(s.code(), "http_malformed") << method << " " << fields << s.ToString();
+    }
+    EXPECT_TRUE(
+        ReadHeader(method + " /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").ok());
+  }
+}
+
 TEST(HttpRequestTest, ObsFoldIsFoundBeforeTheHeaderIsWhole) {
   // The session checks the bytes as they come: a fold is refused before the blank line.
   EXPECT_EQ(CheckHeaderBytes("GET / HTTP/1.1\r\nX-A: a\r\n b").code(), "http_malformed");
