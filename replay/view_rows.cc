@@ -637,15 +637,6 @@ Status ViewRows::MoneyIn(AccountHolder kind, std::string_view holder, int64_t da
   });
 }
 
-Status ViewRows::MoneyOut(AccountHolder kind, std::string_view holder, int64_t day) {
-  Holder* h = nullptr;
-  FL_RETURN_IF_ERROR(EditableHolder(kind, holder, &h));
-  if (h->view && h->View().getLastOutDay() >= day) return Status::Ok();  // unchanged
-  return EditHolder(kind, holder, [&](schema::HolderView::Builder v) {
-    if (day > v.getLastOutDay()) v.setLastOutDay(day);
-  });
-}
-
 Status ViewRows::AddPoolFlow(std::string_view from, std::string_view to, int64_t fen) {
   std::string key = PoolFlowPrefix(from);
   key.append(to);
@@ -766,7 +757,6 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq, in
       FL_RETURN_IF_ERROR(AddFigure(to_kind, to, al.getCategory(), &Figures::allocated_in_fen, a));
       if (to_kind == kPool) FL_RETURN_IF_ERROR(AddPoolFlow(from, to, a));
       AllocatedOut(from, seq, day);
-      FL_RETURN_IF_ERROR(MoneyOut(kPool, from, day));
       return MoneyIn(to_kind, to, day);
     }
     case Event::FUNDS_DISBURSED: {
@@ -787,8 +777,7 @@ Status ViewRows::Fold(Event::Reader e, std::string_view signer, uint64_t seq, in
       PutMovement(std::move(id), Movement{seq, Event::FUNDS_DISBURSED, day, d.getCategory(),
                                           uint64_t(a), kProject, project, kExternal, "", false});
       Index(kProject, project, seq);
-      FL_RETURN_IF_ERROR(AddFigure(kProject, project, d.getCategory(), &Figures::disbursed_fen, a));
-      return MoneyOut(kProject, project, day);
+      return AddFigure(kProject, project, d.getCategory(), &Figures::disbursed_fen, a);
     }
     case Event::FUNDS_REFUNDED: {
       auto f = e.getFundsRefunded();

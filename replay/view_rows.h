@@ -69,9 +69,9 @@ class RowSource {
 
 class ViewRows : public ProjectionHook, public RowSource {
  public:
-  // The format of the rows below, stored at kVersionKey. 2: the pools' rows 'l' and 'o', and a
-  // holder's first day of money in forgotten when all of it is reversed (1: before them, and
-  // not stored).
+  // The format of the rows below, stored at kVersionKey. 2: the pools' rows 'l' and 'o', a
+  // holder's first day of money in forgotten when all of it is reversed, and no last day of money
+  // out (1: before them, and not stored).
   static constexpr std::string_view kVersionKey = "#views";
   static constexpr std::string_view kViewsVersion = "2";
 
@@ -199,7 +199,6 @@ class ViewRows : public ProjectionHook, public RowSource {
   template <typename Edit>
   Status EditHolder(schema::AccountHolder kind, std::string_view holder, Edit edit);
   Status MoneyIn(schema::AccountHolder kind, std::string_view holder, int64_t day);
-  Status MoneyOut(schema::AccountHolder kind, std::string_view holder, int64_t day);
   // After a reversal of money into `holder`: with none left, its first day of money in is
   // forgotten, so that it counts from the next money in.
   Status MoneyInReversed(schema::AccountHolder kind, std::string_view holder);

@@ -33,9 +33,9 @@ struct HolderView {
   closedSeq @4 :UInt64;     # settled or cancelled; 0 while live
   closedDay @5 :Int64;
   firstInDay @6 :Int64;     # the first day money came in; 0 if none has, or all was reversed
-  lastOutDay @7 :Int64;     # the last day money went out (disbursement or allocation); 0 if never.
-                            # Reversals leave it: idle_funds reads the payments' rows and the
-                            # pool's allocation rows, which know what was reversed.
+  lastOutDay @7 :Int64;     # no longer written (0): views format 1 kept the last day money went
+                            # out here, reversals left it; idle_funds reads the payments' rows and
+                            # the pool's allocation rows, which know what was reversed.
 }
 
 struct DisbursementView {
