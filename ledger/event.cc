@@ -130,12 +130,17 @@ Status CheckId(std::string_view id, std::string_view field) {
   if (id.empty() || id.size() > kEventIdBytesMax) {
     return Status::InvalidArgument("bad_id", "an id has 1 to 64 characters", field);
   }
+  auto alnum = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
   for (char c : id) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-';
-    if (!ok) {
+    if (!alnum(c) && c != '.' && c != '_' && c != ':' && c != '-') {
       return Status::InvalidArgument("bad_id", "an id uses only [A-Za-z0-9._:-]", field);
     }
+  }
+  // Ids are cells of the CSV files too: one beginning with '-' is a spreadsheet's formula.
+  if (!alnum(id[0])) {
+    return Status::InvalidArgument("bad_id", "an id begins with a letter or a digit", field);
   }
   return Status::Ok();
 }

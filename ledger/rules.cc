@@ -28,6 +28,17 @@ Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view fie
     return Status::InvalidArgument("text_too_long", "at most " + std::to_string(max) + " bytes",
                                    field);
   }
+  // A spreadsheet opening the CSV files (the public funding and disbursement lists, the views'
+  // CSV) reads a cell that begins with one of these as a formula: a payee's name could then
+  // fetch a URL or run a command on a citizen's machine. Refused at the source, so that every
+  // file shows a text exactly as it is signed.
+  static constexpr std::string_view kFormulaStarts = "=+-@\t";
+  if (text.size() > 0 && kFormulaStarts.find(text.begin()[0]) != std::string_view::npos) {
+    return Status::InvalidArgument(
+        "text_formula_start",
+        "a text must not begin with =, +, -, @ or a tab (a spreadsheet reads it as a formula)",
+        field);
+  }
   // Text is valid UTF-8 (the codec checks it), so a character's continuation bytes follow its
   // first byte.
   const auto* b = reinterpret_cast<const uint8_t*>(text.begin());

