@@ -12,6 +12,7 @@
 #include "ledger/event.h"
 #include "ledger/fund_rules.h"
 #include "ledger/rules.h"
+#include "ledger/storage_format.h"
 #include "replay/reports.h"
 
 namespace fundledger {
@@ -655,8 +656,11 @@ class Renderer {
   std::string FundingCsv();
   std::string DisbursementsCsv();
   std::string Readme();
+  // The first cell of the CSV files that a spreadsheet would read as a formula; empty if none.
+  const std::string& formula() const { return formula_; }
 
  private:
+  std::string Row(const std::vector<std::string>& cells);
   std::string PartyName(const ProjectModel& p, const std::string& id) const {
     auto org = fold_.orgs().find(id);
     if (org != fold_.orgs().end()) return org->second.name;
@@ -675,6 +679,7 @@ class Renderer {
 
   const BundleInput& in_;
   Fold& fold_;
+  std::string formula_;
 };
 
 ordered Renderer::Totals(const std::array<int64_t, kCategories>& in,
@@ -847,13 +852,29 @@ struct ScopeTotals {
   std::array<int64_t, kCategories> in{}, disbursed{}, refunded{};
 };
 
-std::string CsvRow(const std::vector<std::string>& cells) {
+// Whether `cell` is a decimal number (a spreadsheet reads "-12.5" as a number, not a formula).
+bool IsDecimal(std::string_view cell) {
+  if (!cell.empty() && cell[0] == '-') cell.remove_prefix(1);
+  return !cell.empty() && cell.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+// A line of a CSV file. The ledger refuses texts that a spreadsheet would read as a formula;
+// a bundle whose records hold one (a log that published what its rules refuse) names the
+// first such cell in `*formula`, and is not rendered.
+std::string CsvRow(const std::vector<std::string>& cells, std::string* formula) {
   std::string out;
   for (size_t i = 0; i < cells.size(); ++i) {
     if (i) out += ",";
     out += CsvField(cells[i]);
+    if (formula->empty() && BeginsAsFormula(cells[i]) && !IsDecimal(cells[i])) {
+      *formula = cells[i];
+    }
   }
   return out + "\r\n";
+}
+
+std::string Renderer::Row(const std::vector<std::string>& cells) {
+  return CsvRow(cells, &formula_);
 }
 
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
@@ -907,10 +928,10 @@ std::string Renderer::ProjectJson() {
 
 std::string Renderer::FundingCsv() {
   std::string out(kBom);
-  out += CsvRow({"项目编号 project", "项目名称 project_name", "资金类别 category",
-                 "类别名称 category_name", "来源单位 source_org", "来源名称 source_name",
-                 "渠道 channel", "渠道名称 channel_name", "户数 households", "笔数 events",
-                 "金额（分） amount_fen", "金额（元） amount_yuan"});
+  out += Row({"项目编号 project", "项目名称 project_name", "资金类别 category",
+              "类别名称 category_name", "来源单位 source_org", "来源名称 source_name",
+              "渠道 channel", "渠道名称 channel_name", "户数 households", "笔数 events",
+              "金额（分） amount_fen", "金额（元） amount_yuan"});
   int64_t households = 0, events = 0, fen = 0;
   for (const ProjectModel* p : Shown(in_.scope, fold_.projects())) {
     std::string name = Str(p->description, "name");
@@ -918,43 +939,43 @@ std::string Renderer::FundingCsv() {
       if (line.events == 0 && line.amount_fen == 0) continue;  // reversed whole
       auto [c, source, channel] = key;
       bool resident = c == int(schema::Category::RESIDENT);
-      out += CsvRow({p->id, name, CategoryName(schema::Category(c)), kCategoryZh[c], source,
-                     PartyName(*p, source), channel, ChannelZh(channel),
-                     resident ? std::to_string(line.households) : "", std::to_string(line.events),
-                     std::to_string(line.amount_fen), Yuan(line.amount_fen)});
+      out += Row({p->id, name, CategoryName(schema::Category(c)), kCategoryZh[c], source,
+                  PartyName(*p, source), channel, ChannelZh(channel),
+                  resident ? std::to_string(line.households) : "", std::to_string(line.events),
+                  std::to_string(line.amount_fen), Yuan(line.amount_fen)});
       if (resident) households += line.households;
       events += line.events;
       fen += line.amount_fen;
     }
   }
-  out += CsvRow({"合计 total", "", "", "", "", "", "", "", std::to_string(households),
-                 std::to_string(events), std::to_string(fen), Yuan(fen)});
+  out += Row({"合计 total", "", "", "", "", "", "", "", std::to_string(households),
+              std::to_string(events), std::to_string(fen), Yuan(fen)});
   return out;
 }
 
 std::string Renderer::DisbursementsCsv() {
   std::string out(kBom);
-  out += CsvRow({"序号 seq", "事件编号 event_id", "日期 date", "项目编号 project",
-                 "资金类别 category", "改造类别 work", "改造项目 item", "数量 units",
-                 "收款单位 payee_name", "统一社会信用代码 payee_credit_code",
-                 "收款机构编号 payee_org", "合同编号 contract_ref", "发票号码 invoice_ref",
-                 "文号 doc_ref", "金额（分） amount_fen", "金额（元） amount_yuan",
-                 "确认事件 acknowledged_by", "冲正事件 reversed_by"});
+  out +=
+      Row({"序号 seq", "事件编号 event_id", "日期 date", "项目编号 project", "资金类别 category",
+           "改造类别 work", "改造项目 item", "数量 units", "收款单位 payee_name",
+           "统一社会信用代码 payee_credit_code", "收款机构编号 payee_org", "合同编号 contract_ref",
+           "发票号码 invoice_ref", "文号 doc_ref", "金额（分） amount_fen",
+           "金额（元） amount_yuan", "确认事件 acknowledged_by", "冲正事件 reversed_by"});
   int64_t count = 0, fen = 0;
   for (const ProjectModel* p : Shown(in_.scope, fold_.projects())) {
     for (const Payment& pay : p->payments) {
-      out += CsvRow({std::to_string(pay.seq), pay.id, pay.date, pay.project, pay.category, pay.work,
-                     pay.item, pay.units, pay.payee_name, pay.credit_code, pay.payee_org,
-                     pay.contract_ref, pay.invoice_ref, pay.doc_ref, std::to_string(pay.amount_fen),
-                     Yuan(pay.amount_fen), pay.acknowledged_by, pay.reversed_by});
+      out += Row({std::to_string(pay.seq), pay.id, pay.date, pay.project, pay.category, pay.work,
+                  pay.item, pay.units, pay.payee_name, pay.credit_code, pay.payee_org,
+                  pay.contract_ref, pay.invoice_ref, pay.doc_ref, std::to_string(pay.amount_fen),
+                  Yuan(pay.amount_fen), pay.acknowledged_by, pay.reversed_by});
       if (pay.reversed_by.empty()) {
         count += 1;
         fen += pay.amount_fen;
       }
     }
   }
-  out += CsvRow({"合计 total (" + std::to_string(count) + ", reversed ones left out)", "", "", "",
-                 "", "", "", "", "", "", "", "", "", "", std::to_string(fen), Yuan(fen), "", ""});
+  out += Row({"合计 total (" + std::to_string(count) + ", reversed ones left out)", "", "", "", "",
+              "", "", "", "", "", "", "", "", "", std::to_string(fen), Yuan(fen), "", ""});
   return out;
 }
 
@@ -1044,6 +1065,15 @@ Status RenderBundle(const BundleInput& in, std::vector<BundleFile>* out) {
           {"residents.txt", in.residents_note}, {"project.json", render.ProjectJson()},
           {"funding.csv", render.FundingCsv()}, {"disbursements.csv", render.DisbursementsCsv()},
           {"events.jsonl", std::move(events)}};
+  if (!render.formula().empty()) {
+    out->clear();
+    return Status::InvalidArgument(
+        "text_formula_start",
+        "a cell of the CSV files begins with =, +, -, @ or a tab, which a spreadsheet reads as a "
+        "formula (the rules refuse such texts): " +
+            storage::PrintableKey(render.formula().substr(0, 80)),
+        "events.jsonl");
+  }
   return Status::Ok();
 }
 

@@ -370,7 +370,8 @@ Status Verifier::Run(ExportSummary* out) {
   }
   std::vector<BundleFile> expected;
   Status s = RenderBundle(input_, &expected);
-  if (s.code() == "residents_receipts_mismatch" || s.code() == "residents_line_invalid") {
+  if (s.code() == "residents_receipts_mismatch" || s.code() == "residents_line_invalid" ||
+      s.code() == "text_formula_start") {
     return Status::Rejected("export_invalid", s.message(), s.field());
   }
   if (!s.ok()) return Invalid("events.jsonl", 1, s.message());

@@ -25,8 +25,12 @@ inline constexpr uint64_t kLedgerVolumeFenMax = 1'000'000'000'000'000'000ULL;  /
 Status ApplyFundEvent(const SignedEvent& event, const EventContext& context, LedgerState* state);
 
 // Shared with the registry rules: 1..max bytes (0..max if !required), no control characters
-// (C0 other than newline and tab, DEL, C1) and no bidirectional embeddings, overrides or
-// isolates (U+202A..U+202E, U+2066..U+2069).
+// (C0 other than newline and tab, DEL, C1), no bidirectional embeddings, overrides or
+// isolates (U+202A..U+202E, U+2066..U+2069), and not BeginsAsFormula.
 Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view field, bool required);
+
+// Whether a spreadsheet opening a CSV file would read a cell of `text` as a formula: it begins
+// with =, +, -, @ or a tab.
+bool BeginsAsFormula(std::string_view text);
 
 }  // namespace fundledger

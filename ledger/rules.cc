@@ -20,6 +20,11 @@ Status Reject(std::string_view code, std::string_view message, std::string_view 
 
 }  // namespace
 
+bool BeginsAsFormula(std::string_view text) {
+  static constexpr std::string_view kFormulaStarts = "=+-@\t";
+  return !text.empty() && kFormulaStarts.find(text[0]) != std::string_view::npos;
+}
+
 Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view field, bool required) {
   if (required && text.size() == 0) {
     return Status::InvalidArgument("text_empty", "must not be empty", field);
@@ -32,8 +37,7 @@ Status CheckTextBytes(capnp::Text::Reader text, size_t max, std::string_view fie
   // CSV) reads a cell that begins with one of these as a formula: a payee's name could then
   // fetch a URL or run a command on a citizen's machine. Refused at the source, so that every
   // file shows a text exactly as it is signed.
-  static constexpr std::string_view kFormulaStarts = "=+-@\t";
-  if (text.size() > 0 && kFormulaStarts.find(text.begin()[0]) != std::string_view::npos) {
+  if (BeginsAsFormula(std::string_view(text.begin(), text.size()))) {
     return Status::InvalidArgument(
         "text_formula_start",
         "a text must not begin with =, +, -, @ or a tab (a spreadsheet reads it as a formula)",

@@ -658,6 +658,37 @@ TEST_F(ExportTest, ResidentsLinesAreOfTheBundlesProjectsAndResidentsChannels) {
   }
 }
 
+// The rules refuse texts a spreadsheet reads as a formula; a log that published one anyway (a
+// payee's name "=HYPERLINK(...)") gets no CSV files of it, and its bundle does not verify.
+TEST_F(ExportTest, ABundleWhoseRecordsHoldAFormulaIsNotRendered) {
+  const NoteVerifier key = LogKey();
+  BundleInput input = ReadInput(Files("bundle"), key, [](const json&) { return false; });
+  std::vector<BundleFile> rendered;
+  ASSERT_TRUE(RenderBundle(input, &rendered).ok());
+  bool changed = false;
+  for (BundleRecord& r : input.records) {
+    RecordReader reader;
+    SignedEvent event;
+    if (r.withheld() || !RecordReader::Open(r.bytes, &reader).ok() ||
+        !SignedEvent::FromStoredRecord(reader, &event).ok()) {
+      continue;
+    }
+    json envelope = event.ToEnvelopeJson();
+    if (envelope["event"]["type"] != "funds_disbursed") continue;
+    envelope["event"]["payee"]["name"] = "=HYPERLINK(\"http://x.example/\",\"发票\")";
+    SignedEvent formula;
+    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &formula).ok());
+    r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), formula).bytes;
+    changed = true;
+    break;
+  }
+  ASSERT_TRUE(changed);
+  Status s = RenderBundle(input, &rendered);
+  EXPECT_EQ(s.code(), "text_formula_start") << s.ToString();
+  EXPECT_NE(s.message().find("=HYPERLINK("), std::string::npos) << s.ToString();
+  EXPECT_TRUE(rendered.empty());
+}
+
 TEST_F(ExportTest, SignaturesNeedTheRegistryEventsOfTheBundle) {
   const NoteVerifier key = LogKey();
   // The first registration after the genesis is left out, and the statement signed again by
