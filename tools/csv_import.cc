@@ -540,6 +540,24 @@ Status ReadImportInput(const std::string& path, size_t bytes_max, std::string* o
 Status AppendImport(Journal& journal, const ImportFile& file, std::string_view signer,
                     const KeyPair& key, const ImportOptions& options,
                     std::vector<ImportResult>* results) {
+  // The rows are signed with the signer's current key, or none is appended: a row would be
+  // refused, and a row recorded before would still be reported recorded, hiding a wrong key.
+  const Org* org = journal.state().FindOrg(signer);
+  if (org == nullptr) {
+    return Status::Rejected(
+        "signer_unknown", "no organisation " + std::string(signer) + " is registered in the ledger",
+        "signer");
+  }
+  if (org->revoked()) {
+    return Status::Rejected("signer_revoked", std::string(signer) + " is revoked", "signer");
+  }
+  if (org->current_key() != key.public_key()) {
+    return Status::Rejected("key_not_current",
+                            "the key is not " + std::string(signer) +
+                                "'s current key (another org's, or one rotated since): no row "
+                                "signed with it would be appended",
+                            "key");
+  }
   results->assign(file.rows.size(), ImportResult());
   std::vector<SignedEvent> events;
   std::vector<size_t> row_of_event;

@@ -1086,6 +1086,26 @@ TEST_F(ImportCliTest, RowsAnEarlierImportRecordedAreReportedRecordedWhateverElse
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(results[i]["duplicate"], true) << results[i];
   EXPECT_EQ(results[3]["seq"], size + 1);
   EXPECT_EQ(LogSize(), size + 1);
+  std::filesystem::create_directories(dir_ / "wrong");
+  Expect(0, {"keygen", "--name", "xt-finance", "--out", "wrong/xt-finance"});
+  // With the key it held before the rotation, or a key never registered, the import stops
+  // before any row, all or nothing or not: its rows would be refused, and those recorded before
+  // reported recorded, which would hide the wrong key.
+  for (const std::string key : {"xt-finance.key", "wrong/xt-finance.key"}) {
+    for (const bool all_or_nothing : {true, false}) {
+      std::vector<std::string> args = {"import", "--data", kData,     "--key",
+                                       key,      "--type", "receipts"};
+      if (all_or_nothing) args.push_back("--all-or-nothing");
+      args.push_back(dir_ / "good.csv");
+      CliResult r = Expect(1, args);
+      EXPECT_NE(r.err.find("key_not_current"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("not xt-finance's current key"), std::string::npos) << r.err;
+    }
+  }
+  CliResult unknown = Expect(1, {"import", "--data", kData, "--key", "rotated/xt-finance.key",
+                                 "--signer", "xt-nobody", "--type", "receipts", dir_ / "good.csv"});
+  EXPECT_NE(unknown.err.find("signer_unknown"), std::string::npos) << unknown.err;
+  EXPECT_EQ(LogSize(), size + 1);
 }
 
 TEST_F(ImportCliTest, FileErrorsExitOneAndAppendNothing) {
