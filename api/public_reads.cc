@@ -10,7 +10,6 @@
 #include "api/http_handler.h"
 #include "crypto/encoding.h"
 #include "ledger/rules.h"
-#include "ledger/storage_format.h"
 #include "replay/reports.h"
 #include "replay/view_rows.h"
 
@@ -481,15 +480,10 @@ Status PublicReads::PoolProgress(const Scope& scope, uint64_t size, StateGate* b
     Status bad = Status::Ok();
     FL_RETURN_IF_ERROR(
         point->rows().Scan(prefix, [&](std::string_view key, std::string_view value) {
-          if (value.size() != 8) {
-            bad = Status::Corruption("projection_row_malformed",
-                                     "pool flow row " + storage::PrintableKey(key));
-            return false;
-          }
-          if (bureaus.contains(key.substr(prefix.size()))) {
-            within += int64_t(storage::DecodeU64(value));
-          }
-          return true;
+          int64_t flow = 0;
+          bad = ViewRows::DecodeI64Row("pool flow", key, value, &flow);
+          if (bureaus.contains(key.substr(prefix.size()))) within += flow;
+          return bad.ok();
         }));
     FL_RETURN_IF_ERROR(bad);
   }

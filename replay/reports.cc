@@ -11,7 +11,6 @@
 
 #include "ledger/codec.h"
 #include "ledger/rules.h"
-#include "ledger/storage_format.h"
 #include "replay/schema/views.capnp.h"
 
 namespace fundledger {
@@ -551,13 +550,10 @@ Status PoolFlags(const ViewPoint& point, std::vector<Flag>* out) {
     FL_RETURN_IF_ERROR(
         rows.Scan(ViewRows::PoolOutPrefix(pool), [&](std::string_view key, std::string_view value) {
           if (value.empty()) return true;  // reversed
-          if (value.size() != 8) {
-            bad = Status::Corruption("projection_row_malformed",
-                                     "pool allocation row " + storage::PrintableKey(key));
-            return false;
-          }
-          since = std::max(since, int64_t(storage::DecodeU64(value)));
-          return true;
+          int64_t day = 0;
+          bad = ViewRows::DecodeI64Row("pool allocation", key, value, &day);
+          since = std::max(since, day);
+          return bad.ok();
         }));
     FL_RETURN_IF_ERROR(bad);
     if (since == 0) since = row->getFirstInDay();

@@ -637,6 +637,16 @@ Status ViewRows::MoneyIn(AccountHolder kind, std::string_view holder, int64_t da
   });
 }
 
+Status ViewRows::DecodeI64Row(std::string_view what, std::string_view key, std::string_view value,
+                              int64_t* out) {
+  if (value.size() != 8) {
+    return Status::Corruption("projection_row_malformed",
+                              std::string(what) + " row " + storage::PrintableKey(key));
+  }
+  *out = int64_t(storage::DecodeU64(value));
+  return Status::Ok();
+}
+
 Status ViewRows::AddPoolFlow(std::string_view from, std::string_view to, int64_t fen) {
   std::string key = PoolFlowPrefix(from);
   key.append(to);
@@ -644,13 +654,7 @@ Status ViewRows::AddPoolFlow(std::string_view from, std::string_view to, int64_t
   bool found = false;
   FL_RETURN_IF_ERROR(GetRow(key, &bytes, &found));
   int64_t flow = 0;
-  if (found) {
-    if (bytes.size() != 8) {
-      return Status::Corruption("projection_row_malformed",
-                                "pool flow row " + storage::PrintableKey(key));
-    }
-    flow = int64_t(storage::DecodeU64(bytes));
-  }
+  if (found) FL_RETURN_IF_ERROR(DecodeI64Row("pool flow", key, bytes, &flow));
   PutRow(std::move(key), storage::EncodeU64(uint64_t(flow + fen)));
   return Status::Ok();
 }

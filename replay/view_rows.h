@@ -154,6 +154,10 @@ class ViewRows : public ProjectionHook, public RowSource {
   static std::string ProjectFindingPrefix(std::string_view project);
   static std::string PoolFlowPrefix(std::string_view from_pool);  // 'l' pool '\0'
   static std::string PoolOutPrefix(std::string_view pool);        // 'o' pool '\0'
+  // The value of an 8-byte row (a pool flow, an allocation's day) into *out; Corruption
+  // "projection_row_malformed" naming `what` and the key if it is not 8 bytes.
+  static Status DecodeI64Row(std::string_view what, std::string_view key, std::string_view value,
+                             int64_t* out);
   static constexpr char kPolicyIndex = 'p';
   // The seq at the end of a history, disbursement or policy index key.
   static uint64_t KeySeq(std::string_view key);
