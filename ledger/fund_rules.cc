@@ -189,16 +189,25 @@ Status LiveOrg(const LedgerState& state, std::string_view id, std::string_view f
   return Status::Ok();
 }
 
+// The project `id` names, for an event dated `day`: nothing of a project is dated before it is
+// registered (money paid "before" the project existed, or an as-of-date view showing money in
+// a project it does not know).
 Status FindProject(const LedgerState& state, std::string_view id, std::string_view field,
-                   const Project** out) {
+                   int64_t day, const Project** out) {
   *out = state.FindProject(id);
   if (*out == nullptr) return Reject("project_unknown", "no such project", field);
+  if (day < (*out)->registered_day) {
+    return Reject("date_before_registration",
+                  "dated before the project " + std::string(id) + " was registered (" +
+                      FormatDate((*out)->registered_day) + ")",
+                  "occurred_on");
+  }
   return Status::Ok();
 }
 
 Status OpenProject(const LedgerState& state, std::string_view id, std::string_view field,
-                   const Project** out) {
-  FL_RETURN_IF_ERROR(FindProject(state, id, field, out));
+                   int64_t day, const Project** out) {
+  FL_RETURN_IF_ERROR(FindProject(state, id, field, day, out));
   if ((*out)->closed()) {
     return Reject("project_closed", "the project is settled or cancelled; only refunds move money",
                   field);
@@ -422,7 +431,8 @@ Status ApplyProjectRegistered(const SignedEvent& event, const EventContext& cont
   FL_RETURN_IF_ERROR(CheckProjectFacts(body, context));
   uint64_t budget = 0;
   FL_RETURN_IF_ERROR(CheckBudgetAndPlan(*state, body.getBudget(), body.getFundingPlan(), &budget));
-  state->StageProject(Project{id, region, ProjectPhase::REGISTERED, context.seq, context.seq});
+  state->StageProject(Project{id, region, ProjectPhase::REGISTERED, context.seq, context.seq,
+                              event.occurred_day()});
   state->AddVolume(budget);
   return Status::Ok();
 }
@@ -433,7 +443,8 @@ Status ApplyProjectRevised(const SignedEvent& event, const Org& signer, LedgerSt
     return NotAuthorised("only a housing bureau or street office revises projects");
   }
   const Project* project = nullptr;
-  FL_RETURN_IF_ERROR(OpenProject(*state, Str(body.getProject()), "project", &project));
+  FL_RETURN_IF_ERROR(
+      OpenProject(*state, Str(body.getProject()), "project", event.occurred_day(), &project));
   FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
   uint64_t budget = 0;
   FL_RETURN_IF_ERROR(CheckBudgetAndPlan(*state, body.getBudget(), body.getFundingPlan(), &budget));
@@ -495,7 +506,8 @@ Status ApplyProjectStatus(const SignedEvent& event, const EventContext& context,
     return NotAuthorised("only a housing bureau or street office records a project's status");
   }
   const Project* project = nullptr;
-  FL_RETURN_IF_ERROR(FindProject(*state, Str(body.getProject()), "project", &project));
+  FL_RETURN_IF_ERROR(
+      FindProject(*state, Str(body.getProject()), "project", event.occurred_day(), &project));
   FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
   ProjectStatus to = body.getStatus();
   if (!TransitionAllowed(project->phase, to)) {
@@ -524,7 +536,8 @@ Status ApplyFundsPledged(const SignedEvent& event, const EventContext& context, 
                          LedgerState* state) {
   auto body = event.event().getFundsPledged();
   const Project* project = nullptr;
-  FL_RETURN_IF_ERROR(OpenProject(*state, Str(body.getProject()), "project", &project));
+  FL_RETURN_IF_ERROR(
+      OpenProject(*state, Str(body.getProject()), "project", event.occurred_day(), &project));
   const Org* source = nullptr;
   FL_RETURN_IF_ERROR(LiveOrg(*state, Str(body.getSourceOrg()), "source_org", &source));
   bool by_source = signer.id == source->id;
@@ -552,7 +565,7 @@ Status ApplyFundsPledged(const SignedEvent& event, const EventContext& context, 
 
 // The pool or project account money goes into or comes out of, after checking it may.
 Status Holder(const LedgerState& state, const Org& signer, HolderKind kind, std::string_view id,
-              Category c, std::string_view field, bool must_be_open, AccountKey* out) {
+              Category c, std::string_view field, bool must_be_open, int64_t day, AccountKey* out) {
   if (kind == HolderKind::POOL) {
     const Org* pool = state.FindOrg(id);
     if (pool == nullptr || pool->kind != OrgKind::FINANCE_BUREAU) {
@@ -563,8 +576,8 @@ Status Holder(const LedgerState& state, const Org& signer, HolderKind kind, std:
     return Status::Ok();
   }
   const Project* project = nullptr;
-  FL_RETURN_IF_ERROR(must_be_open ? OpenProject(state, id, field, &project)
-                                  : FindProject(state, id, field, &project));
+  FL_RETURN_IF_ERROR(must_be_open ? OpenProject(state, id, field, day, &project)
+                                  : FindProject(state, id, field, day, &project));
   FL_RETURN_IF_ERROR(InRegion(signer, project->region, field));
   *out = AccountKey{AccountHolder::PROJECT, project->id, c};
   return Status::Ok();
@@ -663,7 +676,7 @@ Status ApplyFundsReceived(const SignedEvent& event, const EventContext& context,
   }
   AccountKey to;
   FL_RETURN_IF_ERROR(Holder(*state, signer, body.getToKind(), Str(body.getTo()), c, "to",
-                            /*must_be_open=*/true, &to));
+                            /*must_be_open=*/true, event.occurred_day(), &to));
   const Org* source = nullptr;
   FL_RETURN_IF_ERROR(LiveOrg(*state, Str(body.getSourceOrg()), "source_org", &source));
   if (!MayGive(*source, c)) {
@@ -710,8 +723,8 @@ Status ApplyFundsAllocated(const SignedEvent& event, const EventContext& context
   if (body.getToKind() == HolderKind::POOL && signer.id == body.getTo().cStr()) {
     return Reject("self_allocation", "a pool cannot allocate to itself", "to");
   }
-  FL_RETURN_IF_ERROR(
-      Holder(*state, signer, body.getToKind(), Str(body.getTo()), c, "to", true, &to));
+  FL_RETURN_IF_ERROR(Holder(*state, signer, body.getToKind(), Str(body.getTo()), c, "to", true,
+                            event.occurred_day(), &to));
   if (body.getToKind() == HolderKind::POOL) {
     FL_RETURN_IF_ERROR(InRegion(signer, state->FindOrg(to.holder)->region, "to"));
   }
@@ -769,7 +782,8 @@ Status ApplyFundsDisbursed(const SignedEvent& event, const EventContext& context
     return NotAuthorised("only a finance bureau records disbursements");
   }
   const Project* project = nullptr;
-  FL_RETURN_IF_ERROR(FindProject(*state, Str(body.getProject()), "project", &project));
+  FL_RETURN_IF_ERROR(
+      FindProject(*state, Str(body.getProject()), "project", event.occurred_day(), &project));
   FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
   if (project->phase != ProjectPhase::APPROVED && project->phase != ProjectPhase::STARTED &&
       project->phase != ProjectPhase::COMPLETED) {
@@ -828,7 +842,7 @@ Status ApplyFundsRefunded(const SignedEvent& event, const EventContext& context,
   Category c = body.getCategory();
   AccountKey from;
   FL_RETURN_IF_ERROR(Holder(*state, signer, body.getFromKind(), Str(body.getFrom()), c, "from",
-                            /*must_be_open=*/false, &from));
+                            /*must_be_open=*/false, event.occurred_day(), &from));
   const Org* to_org = nullptr;
   FL_RETURN_IF_ERROR(LiveOrg(*state, Str(body.getToOrg()), "to_org", &to_org));
   if (!MayGive(*to_org, c)) {
@@ -1021,7 +1035,8 @@ Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, 
   std::string scope = signer.region, project_id;
   if (body.hasProject()) {
     const Project* project = nullptr;
-    FL_RETURN_IF_ERROR(FindProject(*state, Str(body.getProject()), "project", &project));
+    FL_RETURN_IF_ERROR(
+        FindProject(*state, Str(body.getProject()), "project", event.occurred_day(), &project));
     FL_RETURN_IF_ERROR(InRegion(signer, project->region, "project"));
     scope = project->region;
     project_id = project->id;

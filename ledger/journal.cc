@@ -350,11 +350,61 @@ Status Journal::Open(const std::string& dir, const JournalOptions& options,
   return Status::Ok();
 }
 
+Status Journal::UpgradeFromFormat2() {
+  rocksdb::WriteBatch batch;
+  auto* accounts = Family(storage::kAccountsFamily);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), accounts));
+  const std::string prefix(1, storage::kProjectRow);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string key = it->key().ToString();
+    Project project;
+    if (!DecodeProjectRow(it->value().ToStringView(), &project)) {
+      return Status::Corruption("state_row_malformed",
+                                "accounts row " + storage::PrintableKey(key) + " is malformed");
+    }
+    std::string bytes;
+    RecordReader record;
+    SignedEvent event;
+    Status s = ReadRecord(project.registered_seq, &bytes);
+    if (s.ok()) s = RecordReader::Open(bytes, &record);
+    if (s.ok()) s = SignedEvent::FromStoredRecord(record, &event);
+    if (s.ok() && (event.event().which() != schema::Event::PROJECT_REGISTERED ||
+                   event.event().getProjectRegistered().getProject().cStr() != project.id ||
+                   event.occurred_day() == SignedEvent::kNoDay)) {
+      s = Status::Corruption("record_malformed", "not the project's registration");
+    }
+    if (!s.ok()) {
+      return Status::Corruption("format_upgrade_failed",
+                                "the project " + storage::PrintableKey(project.id) +
+                                    " is registered at seq " +
+                                    std::to_string(project.registered_seq) + ": " + s.message());
+    }
+    project.registered_day = event.occurred_day();
+    batch.Put(accounts, key, EncodeProjectRow(project));
+  }
+  FL_RETURN_IF_ERROR(FromRocks(it->status()));
+  batch.Put(Family(storage::kMetaFamily), ToSlice(storage::kMetaFormatVersion), "3");
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Write(sync, &batch));
+}
+
 Status Journal::Load() {
   auto* meta = Family(storage::kMetaFamily);
   std::string version, vkey;
   FL_RETURN_IF_ERROR(FromRocks(
       db_->Get(rocksdb::ReadOptions(), meta, ToSlice(storage::kMetaFormatVersion), &version)));
+  if (version == "2" && storage::kFormatVersion == 3) {
+    if (options_.read_only) {
+      return Status::Corruption(
+          "format_version_unknown",
+          "ledger format version 2 is read by this build once it is upgraded to version 3 (its "
+          "projects' registration days): a command that opens the ledger to write (serve, "
+          "submit, import, replay) upgrades it, keeping every record");
+    }
+    FL_RETURN_IF_ERROR(UpgradeFromFormat2());
+    version = "3";
+  }
   if (version != std::to_string(storage::kFormatVersion)) {
     return Status::Corruption("format_version_unknown",
                               "ledger format version " + version +

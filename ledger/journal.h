@@ -304,6 +304,9 @@ class Journal : public StateReader {
   static Status OpenDb(const std::string& dir, bool create, const JournalOptions& options,
                        std::unique_ptr<Journal>* out);
   Status Load();
+  // Rewrites a format 2 ledger's project rows with their registration day (read from each
+  // registration's record) and sets format 3, in one synced batch.
+  Status UpgradeFromFormat2();
   rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
   Status SignCheckpointAt(uint64_t size, const Hash& root, std::string* note) const;
   Status LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* found) const;

@@ -39,6 +39,8 @@
 //                      budget total >= 1; funding_plan categories distinct, amounts 1..10^14
 //                      funding_plan total == budget total                  funding_plan_mismatch
 //   project_revised    as registered, project must exist and not be settled/cancelled
+//   any event naming a project (status, revision, pledge, money into or out of it, finding)
+//                      dated on or after the project's registration  date_before_registration
 //   project_status     registered->approved->started->completed->settled; cancelled from any
 //                      state before completed                               status_transition
 //                      approved needs consent_bp >= consent_min_bp          consent_below_minimum

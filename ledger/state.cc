@@ -36,14 +36,15 @@ std::string EncodeProject(const Project& p) {
   row.setPhase(p.phase);
   row.setRegisteredSeq(p.registered_seq);
   row.setPhaseSeq(p.phase_seq);
+  row.setRegisteredDay(p.registered_day);
   return CanonicalBytes(row);
 }
 
 bool DecodeProject(std::string_view bytes, Project* out) {
   return DecodeCanonicalRow<schema::ProjectState>(bytes, [&](schema::ProjectState::Reader row) {
     if (uint16_t(row.getPhase()) > uint16_t(schema::ProjectPhase::CANCELLED)) return false;
-    *out = Project{row.getProject(), row.getRegion(), row.getPhase(), row.getRegisteredSeq(),
-                   row.getPhaseSeq()};
+    *out = Project{row.getProject(),       row.getRegion(),   row.getPhase(),
+                   row.getRegisteredSeq(), row.getPhaseSeq(), row.getRegisteredDay()};
     return true;
   });
 }
@@ -206,6 +207,13 @@ constexpr char kFindingPrefix = storage::kFindingRow;
 constexpr char kProjectPrefix = storage::kProjectRow;
 constexpr char kPolicyPrefix = storage::kPolicyRow;
 constexpr char kVolumePrefix = storage::kVolumeRow;  // the key is this byte alone
+
+}  // namespace
+
+std::string EncodeProjectRow(const Project& project) { return EncodeProject(project); }
+bool DecodeProjectRow(std::string_view bytes, Project* out) { return DecodeProject(bytes, out); }
+
+namespace {
 
 std::string RowKey(char prefix, std::string_view key) {
   std::string out(1, prefix);

@@ -57,6 +57,7 @@ struct Project {
   schema::ProjectPhase phase = schema::ProjectPhase::REGISTERED;
   uint64_t registered_seq = 0;
   uint64_t phase_seq = 0;
+  int64_t registered_day = 0;  // the registration's occurred_on: nothing of it is dated before
 
   // Settled and cancelled projects only refund.
   bool closed() const {
@@ -64,6 +65,10 @@ struct Project {
   }
   bool operator==(const Project&) const = default;
 };
+// A project's row (accounts family, key storage::kProjectRow + id), for the journal's upgrade of
+// a ledger of format 2, whose project rows lack the registration day.
+std::string EncodeProjectRow(const Project& project);
+bool DecodeProjectRow(std::string_view bytes, Project* out);
 
 inline constexpr size_t kCategories = 8;
 inline constexpr uint8_t kAllWorks = 0b111;  // bit w: Work w may be paid

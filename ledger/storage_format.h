@@ -45,7 +45,8 @@
 namespace fundledger::storage {
 
 // 2: the accounts family's volume row ('v').
-inline constexpr int kFormatVersion = 2;
+// 3: a project's registration day in its registry row (ProjectState.registeredDay).
+inline constexpr int kFormatVersion = 3;
 
 inline constexpr std::string_view kDatabaseDir = "db";
 inline constexpr std::string_view kLogKeyFile = "log.key";

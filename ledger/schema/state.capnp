@@ -41,6 +41,7 @@ struct ProjectState {
   phase @2 :ProjectPhase;
   registeredSeq @3 :UInt64;
   phaseSeq @4 :UInt64;  # the seq of the event that set the phase
+  registeredDay @5 :Int64;  # the registration's occurred_on, days since 1970-01-01 (format 3)
 }
 
 struct PolicyState {

@@ -1235,6 +1235,35 @@ TEST_F(FundRules, TextsAndIdsThatASpreadsheetWouldReadAsAFormulaAreRefused) {
   Ok("yh-housing", p);
 }
 
+// Nothing of a project is dated before it was registered (p1 on 2025-06-01): money "paid"
+// before the project existed, which an as-of-date view would show in a project it does not
+// know.
+TEST_F(FundRules, NothingOfAProjectIsDatedBeforeItsRegistration) {
+  auto early = [](json e) {
+    e["occurred_on"] = "2025-05-31";
+    return e;
+  };
+  const std::string code = "date_before_registration";
+  Refused("yh-housing", early(StatusChange("approve-early", "p1", "approved", 7500)), code,
+          "occurred_on");
+  FundedAndApproved();
+  Refused("yh-finance", early(Received("r-early", "p1", "project", "district", "yh-finance", 1)),
+          code, "occurred_on");
+  Refused("yh-finance", early(Allocated("a-early", "yh-finance", "p1", "project", "district", 1)),
+          code, "occurred_on");
+  Refused("yh-finance", early(Disbursed("d-early", "p1", "district", 1)), code, "occurred_on");
+  Refused("yh-finance", early(Refunded("b-early", "p1", "project", "district", "yh-finance", 1)),
+          code, "occurred_on");
+  Refused("xt-finance", early(Pledged("pl-early", "p1", "xt-invest", "social_capital", 1)), code,
+          "occurred_on");
+  Refused("xt-audit", early(FindingEvent("f-early", "F-9", json::array(), "p1")), code,
+          "occurred_on");
+  // From the day of its registration on, they are its.
+  json d = Disbursed("d-same-day", "p1", "district", 1);
+  d["occurred_on"] = "2025-06-01";
+  Ok("yh-finance", d);
+}
+
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {
   L.set_now_ms(4102444800000);  // 2100-01-01
   Refused("yh-finance", Received("r", "yh-finance", "pool", "district", "yh-finance", 1),

@@ -6,6 +6,7 @@
 #include "ledger/key_file.h"
 #include "ledger/storage_format.h"
 #include "replay/verify.h"
+#include "tests/ledger/fund_events.h"
 #include "tests/ledger/test_ledger.h"
 
 namespace fundledger::testing {
@@ -590,6 +591,52 @@ TEST(Journal, UnknownFormatVersionRefusesToOpen) {
     Status s = Journal::Open(ledger.dir().string(), options, &again);
     EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
   }
+}
+
+// A ledger of format 2, whose project rows lack the registration day, is upgraded when it is
+// opened to write: each row gets the day of its registration's record, and the ledger verifies.
+// Opened read only (verify), it is refused, saying what upgrades it.
+TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
+  TestLedger ledger;
+  ledger.Register("yh-housing", "housing_bureau", "district", "hunan/xiangtan/yuhu");
+  ledger.AppendOk(ledger.Signed("yh-housing", testing::ProjectRegistration("p1")));
+  ledger.AppendOk(ledger.Signed("yh-housing", testing::ProjectRegistration("p2")));
+  const std::string key = std::string(1, storage::kProjectRow) + "p1";
+  std::string row;
+  bool found = false;
+  ASSERT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key, &row, &found).ok() && found);
+  Project project;
+  ASSERT_TRUE(DecodeProjectRow(row, &project));
+  int64_t day = 0;
+  ASSERT_TRUE(ParseDate("2025-06-01", "occurred_on", &day).ok());
+  EXPECT_EQ(project.registered_day, day);
+  Project format2 = project;
+  format2.registered_day = 0;  // the field format 2 did not have reads as 0
+  ASSERT_TRUE(ledger.journal()
+                  .PutRawForTesting(storage::kAccountsFamily, key, EncodeProjectRow(format2))
+                  .ok());
+  ASSERT_TRUE(ledger.journal()
+                  .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
+                  .ok());
+
+  std::unique_ptr<Journal> reader;
+  JournalOptions options;
+  options.read_only = true;
+  Status s = Journal::Open(ledger.dir().string(), options, &reader);
+  EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
+  EXPECT_NE(s.message().find("opens the ledger to write"), std::string::npos) << s.ToString();
+
+  ledger.Reopen();
+  std::string upgraded, version;
+  ASSERT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key, &upgraded, &found).ok() && found);
+  EXPECT_EQ(upgraded, row);
+  ASSERT_TRUE(ledger.journal()
+                  .Get(storage::kMetaFamily, storage::kMetaFormatVersion, &version, &found)
+                  .ok());
+  EXPECT_EQ(version, std::to_string(storage::kFormatVersion));
+  VerifyReport report;
+  s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
 TEST(Journal, ProofsVerifyAgainstTheRoots) {
