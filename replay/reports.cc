@@ -125,6 +125,13 @@ void ComputeRatios(const Balance& balance, bool pool, const std::array<int64_t, 
     for (size_t c = 0; c < kCategories; ++c) out->plan_deviation_fen[c] = in[c] - (*plan)[c];
   }
   for (const PolicyTargetRule& rule : policy.targets) {
+    // A target binds the holders that have its ratio: allocation (分配进度) is a pool's, payment
+    // (支出进度) a project's (a pool pays no payee). Held to the others it would flag every
+    // project, or every pool, for good.
+    if ((!pool && rule.metric == "allocation_rate_bp") ||
+        (pool && rule.metric == "payment_rate_bp")) {
+      continue;
+    }
     Ratios::Target t{rule.metric, rule.min_bp, rule.max_bp, out->Metric(rule.metric), false};
     t.met = t.value_bp.has_value() && (!t.min_bp || *t.value_bp >= int64_t(*t.min_bp)) &&
             (!t.max_bp || *t.value_bp <= int64_t(*t.max_bp));

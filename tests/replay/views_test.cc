@@ -531,8 +531,8 @@ TEST_F(ViewsTest, RatiosOfAProjectAPoolAndARegion) {
   ExpectTargets(p1,
                 {{"social_capital_to_government_bp", 2143, true},  // >= 2000
                  {"payment_rate_bp", 4000, false},                 // < 5000
-                 {"local_government_share_bp", 3000, false},       // > 2500
-                 {"allocation_rate_bp", kNull, false}},            // null is not met
+                 {"local_government_share_bp", 3000, false}},      // > 2500
+                // allocation_rate_bp is a pool's ratio: its target does not bind a project.
                 "p1");
   EXPECT_EQ(p1.targets[0].min_bp, 2000u);
   EXPECT_EQ(p1.targets[0].max_bp, std::nullopt);
@@ -551,8 +551,7 @@ TEST_F(ViewsTest, RatiosOfAProjectAPoolAndARegion) {
   ExpectTargets(p2,
                 {{"social_capital_to_government_bp", 0, false},
                  {"payment_rate_bp", 6000, true},
-                 {"local_government_share_bp", 10000, false},
-                 {"allocation_rate_bp", kNull, false}},
+                 {"local_government_share_bp", 10000, false}},
                 "p2");
 
   // Yuhu: money in 12,000,000 = central 4,000,000 + municipal 2,000,000 + district 3,000,000 +
@@ -575,8 +574,7 @@ TEST_F(ViewsTest, RatiosOfAProjectAPoolAndARegion) {
   ExpectTargets(yuhu,
                 {{"social_capital_to_government_bp", 1667, false},
                  {"payment_rate_bp", 4333, false},
-                 {"local_government_share_bp", 4167, false},
-                 {"allocation_rate_bp", kNull, false}},
+                 {"local_government_share_bp", 4167, false}},
                 "yuhu");
 
   // Yuhu's pool: money in 6,000,000 = district 5,000,000 received + municipal 1,000,000
@@ -594,9 +592,8 @@ TEST_F(ViewsTest, RatiosOfAProjectAPoolAndARegion) {
   EXPECT_FALSE(yh.has_plan);
   ExpectTargets(yh,
                 {{"social_capital_to_government_bp", 0, false},
-                 {"payment_rate_bp", 0, false},
                  {"local_government_share_bp", 10000, false},
-                 {"allocation_rate_bp", 5000, true}},
+                 {"allocation_rate_bp", 5000, true}},  // payment_rate_bp is a project's
                 "yh-finance");
   // The city's pool: 3,000,000 of 4,500,000 allocated = 6666.67 -> 6667. No policy with
   // targets covers the city.
@@ -837,11 +834,11 @@ TEST_F(ViewsTest, FlagsOfTheMainLedger) {
   // As of 2026-11-22, the day of the last record.
   // p1: the elevator paid 1,000,000 for 2 units against a cap of 2 x 400,000 = 800,000; paid
   // to xt-design on 2026-06-05 and not acknowledged for 25 + 31 + 31 + 30 + 31 + 22 = 170
-  // days; three targets missed (see the ratios); F-1 open. Not idle: last paid on 2026-07-01
-  // (pay-road; pay-dup of 2026-07-10 was reversed), 30 + 31 + 30 + 31 + 22 = 144 days before.
-  // Within budget: basic 2,700,000 <= 6,000,000, improvement 1,000,000 <= 3,000,000, enhancement
-  // 300,000 <= 1,000,000. p2: the roof paid to jianshe on 2026-06-01 unacknowledged for 29 + 31 +
-  // 31 + 30 + 31 + 22 = 174 days; three targets missed.
+  // days; two targets missed (see the ratios; allocation_rate_bp is a pool's); F-1 open. Not idle:
+  // last paid on 2026-07-01 (pay-road; pay-dup of 2026-07-10 was reversed), 30 + 31 + 30 + 31 + 22
+  // = 144 days before. Within budget: basic 2,700,000 <= 6,000,000, improvement 1,000,000 <=
+  // 3,000,000, enhancement 300,000 <= 1,000,000. p2: the roof paid to jianshe on 2026-06-01
+  // unacknowledged for 29 + 31 + 31 + 30 + 31 + 22 = 174 days; two targets missed.
   json want = json::parse(R"([
     {"flag": "unit_cap_exceeded", "project": "p1", "event_id": "pay-elevator",
      "amount_fen": 1000000, "limit_fen": 800000},
@@ -849,27 +846,25 @@ TEST_F(ViewsTest, FlagsOfTheMainLedger) {
      "amount_fen": 1000000, "days": 170},
     {"flag": "target_missed", "project": "p1", "metric": "payment_rate_bp"},
     {"flag": "target_missed", "project": "p1", "metric": "local_government_share_bp"},
-    {"flag": "target_missed", "project": "p1", "metric": "allocation_rate_bp"},
     {"flag": "open_finding", "project": "p1", "finding": "F-1"},
     {"flag": "unacknowledged", "project": "p2", "event_id": "pay-roof",
      "amount_fen": 1200000, "days": 174},
     {"flag": "target_missed", "project": "p2", "metric": "social_capital_to_government_bp"},
-    {"flag": "target_missed", "project": "p2", "metric": "local_government_share_bp"},
-    {"flag": "target_missed", "project": "p2", "metric": "allocation_rate_bp"}
+    {"flag": "target_missed", "project": "p2", "metric": "local_government_share_bp"}
   ])");
   EXPECT_EQ(FlagsFields(FlagsAt(kRegion, kYuhu)), want);
   std::vector<Flag> p1 = FlagsAt(kProject, "p1");
-  EXPECT_EQ(FlagsFields(p1), json(std::vector<json>(want.begin(), want.begin() + 6)));
-  ASSERT_EQ(p1.size(), 6u);
+  EXPECT_EQ(FlagsFields(p1), json(std::vector<json>(want.begin(), want.begin() + 5)));
+  ASSERT_EQ(p1.size(), 5u);
   EXPECT_EQ(p1[0].holder_kind, AccountHolder::PROJECT);
-  EXPECT_NE(p1[5].message.find("major"), std::string::npos) << p1[5].message;
+  EXPECT_NE(p1[4].message.find("major"), std::string::npos) << p1[4].message;
 
   // Yuhu's pool: 2,750,000 available and nothing allocated since 2026-03-15, 16 + 30 + 31 + 30 +
-  // 31 + 31 + 30 + 31 + 22 = 252 days (the limit is 180); three of its targets missed.
+  // 31 + 31 + 30 + 31 + 22 = 252 days (the limit is 180); two of its targets missed
+  // (payment_rate_bp is a project's: a pool pays no payee).
   EXPECT_EQ(FlagsFields(FlagsAt(kPool, "yh-finance")), json::parse(R"([
     {"flag": "idle_funds", "pool": "yh-finance", "amount_fen": 2750000, "days": 252},
     {"flag": "target_missed", "pool": "yh-finance", "metric": "social_capital_to_government_bp"},
-    {"flag": "target_missed", "pool": "yh-finance", "metric": "payment_rate_bp"},
     {"flag": "target_missed", "pool": "yh-finance", "metric": "local_government_share_bp"}
   ])"));
   // The ministry's pool: 6,000,000 idle since 2026-03-10, 257 days, under the default policy.
@@ -1086,10 +1081,12 @@ TEST_F(ViewsTest, FlagsTargetMissedOnTheRoundedValue) {
   ASSERT_EQ(missed.size(), 2u);
   EXPECT_EQ(missed[0].metric, "payment_rate_bp");
   EXPECT_EQ(missed[1].metric, "pledge_fulfilment_bp");
-  // Pools are held to the targets of their region too.
+  // Pools are held to the targets of their region too, but for the payment rate, a project's
+  // ratio (a pool pays no payee).
   missed = Named(FlagsAt(kPool, "yh-finance"), "target_missed");
-  ASSERT_EQ(missed.size(), 2u);
+  ASSERT_EQ(missed.size(), 1u);
   EXPECT_EQ(missed[0].holder_kind, AccountHolder::POOL);
+  EXPECT_EQ(missed[0].metric, "pledge_fulfilment_bp");
 
   // 1,000 of a pledge of 2,000 received: 5000, met. Money in 3,999,000 + 1,000 = 4,000,000.
   Ok("xt-invest", On("2026-11-22", Pledged("pledge", "q1", "xt-invest", "social_capital", 2'000)));
@@ -1329,8 +1326,7 @@ TEST_F(ViewsTest, AsOfADateCountsTheEventsOfThatDateOrBefore) {
     {"flag": "unit_cap_exceeded", "project": "p1", "event_id": "pay-elevator",
      "amount_fen": 1000000, "limit_fen": 800000},
     {"flag": "target_missed", "project": "p1", "metric": "payment_rate_bp"},
-    {"flag": "target_missed", "project": "p1", "metric": "local_government_share_bp"},
-    {"flag": "target_missed", "project": "p1", "metric": "allocation_rate_bp"}
+    {"flag": "target_missed", "project": "p1", "metric": "local_government_share_bp"}
   ])"));
 
   // Yuhu on 2026-07-31: pay-dup (2026-07-10) counts, its reversal (dated 2026-11-22) does not;
@@ -1626,8 +1622,6 @@ TEST_F(ViewsTest, RenderedViewsKeepTheirFieldNames) {
       {"metric": "payment_rate_bp", "min_bp": 5000, "max_bp": null, "value_bp": 4000,
        "met": false},
       {"metric": "local_government_share_bp", "min_bp": null, "max_bp": 2500, "value_bp": 3000,
-       "met": false},
-      {"metric": "allocation_rate_bp", "min_bp": 1, "max_bp": null, "value_bp": null,
        "met": false}
     ]
   })"));
@@ -1668,11 +1662,7 @@ TEST_F(ViewsTest, RenderedViewsKeepTheirFieldNames) {
             "target.local_government_share_bp.min_bp,\n"
             "target.local_government_share_bp.max_bp,2500\n"
             "target.local_government_share_bp.value_bp,3000\n"
-            "target.local_government_share_bp.met,false\n"
-            "target.allocation_rate_bp.min_bp,1\n"
-            "target.allocation_rate_bp.max_bp,\n"
-            "target.allocation_rate_bp.value_bp,\n"
-            "target.allocation_rate_bp.met,false\n");
+            "target.local_government_share_bp.met,false\n");
   table = RatiosTable(ratios);
   EXPECT_NE(table.find("21.43%"), std::string::npos) << table;     // 2143 bp
   EXPECT_NE(table.find("-5,000.00"), std::string::npos) << table;  // -500,000 fen
@@ -1755,7 +1745,7 @@ TEST_F(ViewsTest, RenderedViewsKeepTheirFieldNames) {
   // flags: the holder under its kind's name; optional fields only where they apply.
   std::vector<Flag> flags = FlagsAt(kProject, "p1");
   json f = FlagsJson(flags);
-  ASSERT_EQ(f.size(), 6u);
+  ASSERT_EQ(f.size(), 5u);
   EXPECT_EQ(f[0]["flag"], "unit_cap_exceeded");
   EXPECT_EQ(f[0]["project"], "p1");
   EXPECT_TRUE(f[0]["message"].is_string());
