@@ -408,6 +408,49 @@ Status DisbursementsOf(const ViewPoint& point, Disbursements* out, LinesWindow w
 
 namespace {
 
+// For each of `compounds` (named by a project of `region`), the projects whose compound rows name
+// it where the two could be one compound: the same district, a region above it (a city's
+// project may name a compound of any of its districts), and, for a project above district
+// level, any region below it. The project itself is among them.
+Status ProjectsNamingCompounds(const RowSource& rows, std::string_view region,
+                               const std::vector<std::string>& compounds,
+                               std::vector<std::vector<std::string>>* out) {
+  out->assign(compounds.size(), {});
+  auto add = [&](std::string_view key) {
+    // 'c' district '\0' compound '\0' project
+    size_t first = key.find('\0');
+    size_t second = first == std::string_view::npos ? first : key.find('\0', first + 1);
+    if (second == std::string_view::npos) return;
+    std::string_view compound = key.substr(first + 1, second - first - 1);
+    for (size_t i = 0; i < compounds.size(); ++i) {
+      if (compounds[i] == compound) (*out)[i].emplace_back(key.substr(second + 1));
+    }
+  };
+  // The district and every region above it, compound by compound.
+  const std::string district = ViewRows::CompoundRegionPrefix(region).substr(1);
+  for (size_t end = 0;; ++end) {
+    end = district.find('/', end);
+    std::string_view above = std::string_view(district).substr(0, end);
+    for (const std::string& compound : compounds) {
+      FL_RETURN_IF_ERROR(rows.Scan(ViewRows::CompoundPrefix(above, compound),
+                                   [&](std::string_view key, std::string_view) {
+                                     add(key);
+                                     return true;
+                                   }));
+    }
+    if (end == std::string::npos) break;
+  }
+  // Above district level, every region below: one scan of them all.
+  if (std::count(district.begin(), district.end(), '/') < 2) {
+    const std::string below = ViewRows::CompoundRegionPrefix(region) + "/";
+    FL_RETURN_IF_ERROR(rows.Scan(below, [&](std::string_view key, std::string_view) {
+      add(key);
+      return true;
+    }));
+  }
+  return Status::Ok();
+}
+
 Status ProjectFlags(const ViewPoint& point, const std::string& project, std::vector<Flag>* out) {
   const RowSource& rows = point.rows();
   ProjectFacts facts;
@@ -492,15 +535,12 @@ Status ProjectFlags(const ViewPoint& point, const std::string& project, std::vec
   if (point.LiveAt(facts.registered_seq, facts.registered_day, facts.closed_seq,
                    facts.closed_day)) {
     JournalRows stored(point.journal());
-    for (const std::string& compound : facts.compounds) {
-      std::vector<std::string> others;
-      FL_RETURN_IF_ERROR(stored.Scan(ViewRows::CompoundPrefix(facts.region, compound),
-                                     [&](std::string_view key, std::string_view) {
-                                       std::string other(key.substr(key.rfind('\0') + 1));
-                                       if (other != project) others.push_back(std::move(other));
-                                       return true;
-                                     }));
-      for (const std::string& other : others) {
+    std::vector<std::vector<std::string>> naming;
+    FL_RETURN_IF_ERROR(ProjectsNamingCompounds(stored, facts.region, facts.compounds, &naming));
+    for (size_t i = 0; i < facts.compounds.size(); ++i) {
+      const std::string& compound = facts.compounds[i];
+      for (const std::string& other : naming[i]) {
+        if (other == project) continue;
         ProjectFacts of;
         bool exists = false;
         // The other project's times are the same in every fold; read them at the head.

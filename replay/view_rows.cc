@@ -89,6 +89,9 @@ std::string ViewRows::CompoundPrefix(std::string_view region, std::string_view c
   key.push_back('\0');
   return key;
 }
+std::string ViewRows::CompoundRegionPrefix(std::string_view region) {
+  return kCompoundRow + std::string(District(region));
+}
 std::string ViewRows::MovementKey(std::string_view event_id) {
   return kMovementRow + std::string(event_id);
 }

@@ -148,6 +148,10 @@ class ViewRows : public ProjectionHook, public RowSource {
   static std::string HistoryPrefix(schema::AccountHolder kind, std::string_view holder);
   static std::string RegionPrefix(std::string_view region);  // 'r' region (no '\0')
   static std::string CompoundPrefix(std::string_view region, std::string_view compound);
+  // 'c' and the region cut as CompoundPrefix cuts it (no '\0'): the compound rows of that
+  // district, or, above district level, of it and of every region below it whose name begins
+  // the same (the caller checks for the '/').
+  static std::string CompoundRegionPrefix(std::string_view region);
   static std::string MovementKey(std::string_view event_id);
   static std::string DisbursementPrefix(std::string_view project);
   static std::string FindingKey(std::string_view finding);

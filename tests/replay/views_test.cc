@@ -1143,6 +1143,20 @@ TEST_F(ViewsTest, FlagsDuplicateCompoundInTwoLiveProjectsOfADistrict) {
       Named(FlagsAt(kRegion, kYuhu, AtSeq(SeqOf("cancel-q2") - 1)), "duplicate_compound").size(),
       2u);
   EXPECT_EQ(Named(FlagsAt(kRegion, kYuhu, OnDay("2026-11-21")), "duplicate_compound").size(), 2u);
+
+  // A city's project may name a compound of any of its districts: Xiangtan's q5 lists q4's
+  // 韶山东路小区 (in Yuhu), and both are flagged; not Yuetang's 建设路小区 (q3), which q5 does
+  // not list.
+  project("xt-housing", "q5", "hunan/xiangtan", {"韶山东路小区", "湘潭大学小区"}, "2026-11-22");
+  dup = Named(FlagsAt(kRegion, "hunan/xiangtan"), "duplicate_compound");
+  ASSERT_EQ(dup.size(), 2u);
+  EXPECT_EQ(dup[0].holder, "q4");
+  EXPECT_EQ(dup[0].compound, "韶山东路小区");
+  EXPECT_NE(dup[0].message.find("q5"), std::string::npos) << dup[0].message;
+  EXPECT_EQ(dup[1].holder, "q5");
+  EXPECT_EQ(dup[1].compound, "韶山东路小区");
+  EXPECT_NE(dup[1].message.find("q4"), std::string::npos) << dup[1].message;
+  EXPECT_TRUE(Named(FlagsAt(kProject, "q3"), "duplicate_compound").empty());
 }
 
 TEST_F(ViewsTest, FlagsOpenFindingUntilResolved) {
