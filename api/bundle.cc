@@ -74,7 +74,7 @@ Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
     WithheldRecord w;
     int64_t seq = 0;
     if (!ParseI64(f[1], &seq) || seq == 0 || !Base64DecodeExact(f[2], w.leaf_hash) ||
-        !CheckId(f[3], "event_id").ok()) {
+        !CheckIdChars(f[3], "event_id").ok()) {
       return BadStatement(n, "withheld SEQ LEAF_HASH EVENT_ID");
     }
     w.seq = uint64_t(seq);
@@ -852,12 +852,6 @@ struct ScopeTotals {
   std::array<int64_t, kCategories> in{}, disbursed{}, refunded{};
 };
 
-// Whether `cell` is a decimal number (a spreadsheet reads "-12.5" as a number, not a formula).
-bool IsDecimal(std::string_view cell) {
-  if (!cell.empty() && cell[0] == '-') cell.remove_prefix(1);
-  return !cell.empty() && cell.find_first_not_of("0123456789.") == std::string_view::npos;
-}
-
 // A line of a CSV file. The ledger refuses texts that a spreadsheet would read as a formula;
 // a bundle whose records hold one (a log that published what its rules refuse) names the
 // first such cell in `*formula`, and is not rendered.
@@ -866,7 +860,7 @@ std::string CsvRow(const std::vector<std::string>& cells, std::string* formula) 
   for (size_t i = 0; i < cells.size(); ++i) {
     if (i) out += ",";
     out += CsvField(cells[i]);
-    if (formula->empty() && BeginsAsFormula(cells[i]) && !IsDecimal(cells[i])) {
+    if (formula->empty() && BeginsAsFormula(cells[i]) && !IsDecimalNumber(cells[i])) {
       *formula = cells[i];
     }
   }

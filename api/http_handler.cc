@@ -454,7 +454,7 @@ Status PublicScope(std::string_view raw_query, Scope* out,
     return Status::InvalidArgument("bad_scope", "give exactly one of project, region", "project");
   }
   if (project != query.end()) {
-    FL_RETURN_IF_ERROR(CheckId(project->second, "project"));
+    FL_RETURN_IF_ERROR(CheckIdChars(project->second, "project"));
     *out = {ScopeKind::kProject, project->second};
   } else {
     if (!IsValidRegion(region->second)) {

@@ -126,20 +126,28 @@ capnp::ReaderOptions LedgerReaderOptions() {
   return options;
 }
 
-Status CheckId(std::string_view id, std::string_view field) {
+namespace {
+bool IsAsciiAlnum(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+}  // namespace
+
+Status CheckIdChars(std::string_view id, std::string_view field) {
   if (id.empty() || id.size() > kEventIdBytesMax) {
     return Status::InvalidArgument("bad_id", "an id has 1 to 64 characters", field);
   }
-  auto alnum = [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  };
   for (char c : id) {
-    if (!alnum(c) && c != '.' && c != '_' && c != ':' && c != '-') {
+    if (!IsAsciiAlnum(c) && c != '.' && c != '_' && c != ':' && c != '-') {
       return Status::InvalidArgument("bad_id", "an id uses only [A-Za-z0-9._:-]", field);
     }
   }
+  return Status::Ok();
+}
+
+Status CheckId(std::string_view id, std::string_view field) {
+  FL_RETURN_IF_ERROR(CheckIdChars(id, field));
   // Ids are cells of the CSV files too: one beginning with '-' is a spreadsheet's formula.
-  if (!alnum(id[0])) {
+  if (!IsAsciiAlnum(id[0])) {
     return Status::InvalidArgument("bad_id", "an id begins with a letter or a digit", field);
   }
   return Status::Ok();
@@ -169,9 +177,9 @@ Status SignedEvent::FromCanonicalEvent(kj::Array<capnp::word> canonical, std::st
 Status SignedEvent::FromMessage(std::shared_ptr<const CanonicalMessage> message,
                                 std::string_view signer, const Signature& signature,
                                 SignedEvent* out) {
-  FL_RETURN_IF_ERROR(CheckId(signer, "signer"));
+  FL_RETURN_IF_ERROR(CheckIdChars(signer, "signer"));
   auto event = message->reader.getRoot<schema::Event>();
-  FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "id"));
+  FL_RETURN_IF_ERROR(CheckIdChars(event.getId().cStr(), "id"));
   out->message_ = std::move(message);
   out->event_ = event;
   out->signer_ = std::string(signer);

@@ -173,7 +173,12 @@ class RecordReader {
 nlohmann::json GenesisEvent(std::string_view operator_id, std::string_view name,
                             const PublicKey& operator_key, std::string_view occurred_on);
 
-// Validates an event or org id: 1..64 chars of [A-Za-z0-9._:-]. InvalidArgument "bad_id".
+// Validates an id as a record may hold it: 1..64 chars of [A-Za-z0-9._:-]. InvalidArgument
+// "bad_id". Read from every stored record, and for references to recorded ids.
+Status CheckIdChars(std::string_view id, std::string_view field);
+// A new id, as the rules admit it: CheckIdChars, and beginning with a letter or a digit (ids
+// are cells of the CSV files, and a spreadsheet reads "-1-1" as a formula). Records of an
+// earlier build may hold ids the rules now refuse; they stay readable.
 Status CheckId(std::string_view id, std::string_view field);
 
 }  // namespace fundledger

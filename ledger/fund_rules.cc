@@ -881,7 +881,7 @@ Status ApplyFundsRefunded(const SignedEvent& event, const EventContext& context,
 
 // The target's fact, after checking the target is a recorded event.
 Status TargetFact(const LedgerState& state, std::string_view target, const EventFact** fact) {
-  FL_RETURN_IF_ERROR(CheckId(target, "target"));
+  FL_RETURN_IF_ERROR(CheckIdChars(target, "target"));  // an id recorded, of any age
   // A fact is kept only for a recorded event, so a target with one is known without reading its
   // id row: an acknowledgement or a reversal of a movement reads one row here, not two.
   FL_RETURN_IF_ERROR(state.FindFact(target, fact));
@@ -1047,7 +1047,7 @@ Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, 
   for (size_t i = 0; i < targets.size(); ++i) {
     std::string field = "targets[" + std::to_string(i) + "]";
     std::string target = Str(targets[i]);
-    FL_RETURN_IF_ERROR(CheckId(target, field));
+    FL_RETURN_IF_ERROR(CheckIdChars(target, field));  // an id recorded, of any age
     if (!seen.insert(target).second) {
       return Status::InvalidArgument("duplicate_target", "each target once", field);
     }

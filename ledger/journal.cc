@@ -1,5 +1,6 @@
 #include "ledger/journal.h"
 
+#include <kj/exception.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -368,10 +369,14 @@ Status Journal::UpgradeFromFormat2() {
     Status s = ReadRecord(project.registered_seq, &bytes);
     if (s.ok()) s = RecordReader::Open(bytes, &record);
     if (s.ok()) s = SignedEvent::FromStoredRecord(record, &event);
-    if (s.ok() && (event.event().which() != schema::Event::PROJECT_REGISTERED ||
-                   event.event().getProjectRegistered().getProject().cStr() != project.id ||
-                   event.occurred_day() == SignedEvent::kNoDay)) {
-      s = Status::Corruption("record_malformed", "not the project's registration");
+    try {
+      if (s.ok() && (event.event().which() != schema::Event::PROJECT_REGISTERED ||
+                     event.event().getProjectRegistered().getProject().cStr() != project.id ||
+                     event.occurred_day() == SignedEvent::kNoDay)) {
+        s = Status::Corruption("record_malformed", "not the project's registration");
+      }
+    } catch (const kj::Exception& e) {  // a field Cap'n Proto refuses to read
+      s = Status::Corruption("record_malformed", "a field of the event cannot be read");
     }
     if (!s.ok()) {
       return Status::Corruption("format_upgrade_failed",
@@ -394,18 +399,17 @@ Status Journal::Load() {
   std::string version, vkey;
   FL_RETURN_IF_ERROR(FromRocks(
       db_->Get(rocksdb::ReadOptions(), meta, ToSlice(storage::kMetaFormatVersion), &version)));
-  if (version == "2" && storage::kFormatVersion == 3) {
-    if (options_.read_only) {
-      return Status::Corruption(
-          "format_version_unknown",
-          "ledger format version 2 is read by this build once it is upgraded to version 3 (its "
-          "projects' registration days): a command that opens the ledger to write (serve, "
-          "submit, import, replay) upgrades it, keeping every record");
-    }
-    FL_RETURN_IF_ERROR(UpgradeFromFormat2());
-    version = "3";
+  // Format 2 lacks the projects' registration days: a writer adds them (below, once the ledger
+  // is known to be whole enough to write to); a reader cannot.
+  const bool upgrade = version == "2" && storage::kFormatVersion == 3;
+  if (upgrade && options_.read_only) {
+    return Status::Corruption(
+        "format_version_unknown",
+        "ledger format version 2 is read by this build once it is upgraded to version 3 (its "
+        "projects' registration days): a command that opens the ledger to write (serve, "
+        "submit, import, replay, checkpoint, ...) upgrades it, keeping every record");
   }
-  if (version != std::to_string(storage::kFormatVersion)) {
+  if (!upgrade && version != std::to_string(storage::kFormatVersion)) {
     return Status::Corruption("format_version_unknown",
                               "ledger format version " + version +
                                   " is not supported (this "
@@ -451,6 +455,7 @@ Status Journal::Load() {
     }
   }
   FL_RETURN_IF_ERROR(CompactRange::Load(*tree_, size, &range_));
+  if (upgrade) FL_RETURN_IF_ERROR(UpgradeFromFormat2());
 
   // Registry and fund-domain state. Event facts (one per movement of money) stay on disk and
   // are read on demand, so opening does not grow with the history.

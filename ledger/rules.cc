@@ -97,6 +97,7 @@ Status CheckCommonFields(const SignedEvent& signed_event, const EventContext& co
   if (day > BusinessDay(context.recorded_at_ms)) {
     return Reject("date_in_future", "after the day it is recorded (UTC+8)", "occurred_on");
   }
+  FL_RETURN_IF_ERROR(CheckId(event.getId().cStr(), "id"));
   if (event.hasDocRef()) {
     FL_RETURN_IF_ERROR(CheckTextBytes(event.getDocRef(), kDocRefBytesMax, "doc_ref", true));
   }

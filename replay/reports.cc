@@ -10,6 +10,7 @@
 #include <map>
 
 #include "ledger/codec.h"
+#include "ledger/fund_rules.h"
 #include "ledger/rules.h"
 #include "replay/schema/views.capnp.h"
 
@@ -717,7 +718,23 @@ std::string CsvValue(const std::optional<int64_t>& v) { return v ? std::to_strin
 
 }  // namespace
 
+bool IsDecimalNumber(std::string_view text) {
+  if (!text.empty() && text[0] == '-') text.remove_prefix(1);
+  size_t point = text.find('.');
+  std::string_view whole = text.substr(0, point);
+  std::string_view fraction = point == std::string_view::npos ? "0" : text.substr(point + 1);
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  return digits(whole) && digits(fraction);
+}
+
 std::string CsvField(std::string_view text) {
+  std::string neutral;
+  if (BeginsAsFormula(text) && !IsDecimalNumber(text)) {
+    neutral = "'" + std::string(text);
+    text = neutral;
+  }
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string out = "\"";
   for (char c : text) {

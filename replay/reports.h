@@ -182,8 +182,13 @@ std::string FlagsTable(const std::vector<Flag>& flags);
 
 // Fen as yuan with two decimals and thousands separators, exactly ("-1,234.05").
 std::string Yuan(int64_t fen);
-// A CSV cell, quoted as RFC 4180 asks where it holds a comma, a quote or a line break.
+// A CSV cell, quoted as RFC 4180 asks where it holds a comma, a quote or a line break. A text
+// that a spreadsheet would read as a formula (BeginsAsFormula: the rules refuse such texts, but
+// a record of an earlier build may hold one) is written after a "'", which spreadsheets read as
+// "this is text"; a decimal number ("-500000", "-12.05") is written as it is.
 std::string CsvField(std::string_view text);
+// Whether `text` is a decimal number: an optional '-', digits, and optionally '.' and digits.
+bool IsDecimalNumber(std::string_view text);
 
 // "YYYY-MM-DD" names; category, work and org kind names as in the event JSON.
 const char* CategoryName(schema::Category c);

@@ -733,7 +733,7 @@ int Import(const ImportArgs& args) {
   NoteSigner key;
   Status s = ReadSecretKeyFile(args.key, &key);
   const std::string signer = args.signer.empty() ? key.name : args.signer;
-  if (s.ok()) s = CheckId(signer, "signer");
+  if (s.ok()) s = CheckIdChars(signer, "signer");
   if (!s.ok()) return Fail(s, kExitUsage);
   std::string text;
   ImportFile file;

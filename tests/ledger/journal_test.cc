@@ -600,43 +600,90 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
   TestLedger ledger;
   ledger.Register("yh-housing", "housing_bureau", "district", "hunan/xiangtan/yuhu");
   ledger.AppendOk(ledger.Signed("yh-housing", testing::ProjectRegistration("p1")));
-  ledger.AppendOk(ledger.Signed("yh-housing", testing::ProjectRegistration("p2")));
-  const std::string key = std::string(1, storage::kProjectRow) + "p1";
-  std::string row;
-  bool found = false;
-  ASSERT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key, &row, &found).ok() && found);
-  Project project;
-  ASSERT_TRUE(DecodeProjectRow(row, &project));
-  int64_t day = 0;
-  ASSERT_TRUE(ParseDate("2025-06-01", "occurred_on", &day).ok());
-  EXPECT_EQ(project.registered_day, day);
-  Project format2 = project;
-  format2.registered_day = 0;  // the field format 2 did not have reads as 0
-  ASSERT_TRUE(ledger.journal()
-                  .PutRawForTesting(storage::kAccountsFamily, key, EncodeProjectRow(format2))
-                  .ok());
-  ASSERT_TRUE(ledger.journal()
-                  .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
-                  .ok());
+  json p2 = testing::ProjectRegistration("p2");
+  p2["occurred_on"] = "2025-07-15";
+  ledger.AppendOk(ledger.Signed("yh-housing", p2));
+  auto key = [](const std::string& id) { return std::string(1, storage::kProjectRow) + id; };
+  auto read = [&](const std::string& id, Project* out) {
+    std::string row;
+    bool found = false;
+    EXPECT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key(id), &row, &found).ok());
+    EXPECT_TRUE(found && DecodeProjectRow(row, out)) << id;
+    return row;
+  };
+  auto day = [](const char* date) {
+    int64_t d = 0;
+    EXPECT_TRUE(ParseDate(date, "occurred_on", &d).ok());
+    return d;
+  };
+  std::map<std::string, std::string> rows;  // as format 3 writes them
+  std::map<std::string, Project> format2;   // as format 2 wrote them: no registration day
+  for (const auto& [id, date] :
+       {std::pair<std::string, const char*>{"p1", "2025-06-01"}, {"p2", "2025-07-15"}}) {
+    Project project;
+    rows[id] = read(id, &project);
+    EXPECT_EQ(project.registered_day, day(date)) << id;
+    project.registered_day = 0;  // the field format 2 did not have reads as 0
+    format2[id] = project;
+  }
+  auto write_format2 = [&](const Project& p2_row) {
+    ASSERT_TRUE(
+        ledger.journal()
+            .PutRawForTesting(storage::kAccountsFamily, key("p1"), EncodeProjectRow(format2["p1"]))
+            .ok());
+    ASSERT_TRUE(ledger.journal()
+                    .PutRawForTesting(storage::kAccountsFamily, key("p2"), EncodeProjectRow(p2_row))
+                    .ok());
+    ASSERT_TRUE(ledger.journal()
+                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
+                    .ok());
+  };
+  auto version = [&] {
+    std::string v;
+    bool found = false;
+    EXPECT_TRUE(
+        ledger.journal().Get(storage::kMetaFamily, storage::kMetaFormatVersion, &v, &found).ok());
+    return v;
+  };
 
-  std::unique_ptr<Journal> reader;
-  JournalOptions options;
-  options.read_only = true;
-  Status s = Journal::Open(ledger.dir().string(), options, &reader);
+  // Refused read only, saying what upgrades it; opened to write, every project row gets its day
+  // from its registration's record, and the ledger verifies.
+  write_format2(format2["p2"]);
+  ledger.Close();
+  std::unique_ptr<Journal> journal;
+  JournalOptions read_only;
+  read_only.read_only = true;
+  Status s = Journal::Open(ledger.dir().string(), read_only, &journal);
   EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
   EXPECT_NE(s.message().find("opens the ledger to write"), std::string::npos) << s.ToString();
-
+  journal.reset();
   ledger.Reopen();
-  std::string upgraded, version;
-  ASSERT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key, &upgraded, &found).ok() && found);
-  EXPECT_EQ(upgraded, row);
-  ASSERT_TRUE(ledger.journal()
-                  .Get(storage::kMetaFamily, storage::kMetaFormatVersion, &version, &found)
-                  .ok());
-  EXPECT_EQ(version, std::to_string(storage::kFormatVersion));
+  EXPECT_EQ(version(), std::to_string(storage::kFormatVersion));
+  for (const auto& [id, row] : rows) {
+    Project project;
+    EXPECT_EQ(read(id, &project), row) << id;
+  }
   VerifyReport report;
   s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
   EXPECT_TRUE(s.ok()) << s.ToString();
+  // The rule holds on the upgraded ledger: nothing of p2 is dated before 2025-07-15.
+  json early = testing::StatusChange("approve-p2", "p2", "approved", 7500);
+  early["occurred_on"] = "2025-07-14";
+  AppendResult r = ledger.Append(ledger.Signed("yh-housing", early));
+  EXPECT_EQ(r.status.code(), "date_before_registration") << r.status.ToString();
+
+  // A project row whose registration seq is not its registration: the upgrade names it and
+  // writes nothing; the ledger stays of format 2.
+  Project wrong = format2["p2"];
+  wrong.registered_seq = 1;  // the genesis
+  write_format2(wrong);
+  ledger.Close();
+  s = Journal::Open(ledger.dir().string(), JournalOptions(), &journal);
+  EXPECT_EQ(s.code(), "format_upgrade_failed") << s.ToString();
+  EXPECT_NE(s.message().find("p2 is registered at seq 1"), std::string::npos) << s.ToString();
+  journal.reset();
+  s = Journal::Open(ledger.dir().string(), read_only, &journal);
+  EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
 }
 
 TEST(Journal, ProofsVerifyAgainstTheRoots) {
