@@ -1023,6 +1023,20 @@ Status TargetInRegion(const LedgerState& state, const Org& signer, const std::st
   return Reject("out_of_region", message, field);
 }
 
+// A finding names the projects whose money its target moves: it is not dated before them.
+Status TargetNotBeforeRegistration(const LedgerState& state, const std::string& target,
+                                   int64_t day) {
+  const EventFact* fact = nullptr;
+  FL_RETURN_IF_ERROR(state.FindFact(target, &fact));
+  if (fact == nullptr) return Status::Ok();
+  for (const AccountKey* side : {&fact->from, &fact->to}) {
+    if (side->kind != AccountHolder::PROJECT) continue;
+    const Project* project = nullptr;
+    FL_RETURN_IF_ERROR(FindProject(state, side->holder, "occurred_on", day, &project));
+  }
+  return Status::Ok();
+}
+
 Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, const Org& signer,
                          LedgerState* state) {
   auto body = event.event().getAuditFinding();
@@ -1055,6 +1069,7 @@ Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, 
     FL_RETURN_IF_ERROR(state->EventSeq(target, &seq));
     if (seq == 0) return Reject("target_unknown", "no recorded event with this id", field);
     FL_RETURN_IF_ERROR(TargetInRegion(*state, signer, target, field));
+    FL_RETURN_IF_ERROR(TargetNotBeforeRegistration(*state, target, event.occurred_day()));
   }
   if (!body.hasProject() && targets.size() == 0) {
     return Status::InvalidArgument("finding_subject_required",

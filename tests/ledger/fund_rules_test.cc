@@ -1261,6 +1261,12 @@ TEST_F(FundRules, NothingOfAProjectIsDatedBeforeItsRegistration) {
           "occurred_on");
   Refused("xt-audit", early(FindingEvent("f-early", "F-9", json::array(), "p1")), code,
           "occurred_on");
+  // A finding naming no project but a movement of p1's money is p1's too.
+  Refused("xt-audit", early(FindingEvent("f-early", "F-9", {"yh-to-p1"})), code, "occurred_on");
+  // The pool's own receipt is not p1's: a finding on it may be of that earlier day.
+  json pool_receipt = early(Received("r-pool", "yh-finance", "pool", "district", "yh-finance", 1));
+  Ok("yh-finance", pool_receipt);
+  Ok("xt-audit", early(FindingEvent("f-pool", "F-10", {"r-pool"})));
   // From the day of its registration on, they are its.
   json d = Disbursed("d-same-day", "p1", "district", 1);
   d["occurred_on"] = "2025-06-01";
