@@ -984,6 +984,11 @@ Status ApplyAcknowledged(const SignedEvent& event, const Org& signer, LedgerStat
     return Reject("already_acknowledged", "acknowledged already by " + fact->acknowledged_by,
                   "target");
   }
+  if (event.occurred_day() < fact->occurred_day) {
+    return Reject("date_before_target",
+                  "dated before the event it acknowledges (" + FormatDate(fact->occurred_day) + ")",
+                  "occurred_on");
+  }
   EventFact updated = *fact;
   updated.acknowledged_by = event.id();
   state->StageFact(std::move(updated));
@@ -1023,12 +1028,19 @@ Status TargetInRegion(const LedgerState& state, const Org& signer, const std::st
   return Reject("out_of_region", message, field);
 }
 
-// A finding names the projects whose money its target moves: it is not dated before them.
+// A finding is not dated before a movement it names (date_before_target), nor before the
+// registration of a project whose money that moves (date_before_registration).
 Status TargetNotBeforeRegistration(const LedgerState& state, const std::string& target,
                                    int64_t day) {
   const EventFact* fact = nullptr;
   FL_RETURN_IF_ERROR(state.FindFact(target, &fact));
   if (fact == nullptr) return Status::Ok();
+  if (day < fact->occurred_day) {
+    return Reject(
+        "date_before_target",
+        "dated before " + target + ", which it names (" + FormatDate(fact->occurred_day) + ")",
+        "occurred_on");
+  }
   for (const AccountKey* side : {&fact->from, &fact->to}) {
     if (side->kind != AccountHolder::PROJECT) continue;
     const Project* project = nullptr;

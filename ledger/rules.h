@@ -82,12 +82,14 @@
 //   acknowledged       target is a pledge, receipt, pool allocation, disbursement to a payee
 //                      org, or refund (no_counterparty); signer is the counterparty named in it
 //                      (not_counterparty) but not its own signer (self_acknowledgement); once
-//                      (already_acknowledged); not of a reversed event (target_reversed)
+//                      (already_acknowledged); not of a reversed event (target_reversed); not
+//                      dated before its target (date_before_target)
 //   audit_finding      auditors only (not_authorised); finding id new (finding_exists);
 //                      project, if given, exists and is within the auditor's region; targets
 //                      are distinct recorded events (target_unknown), at most 100, and a
 //                      money movement among them has a project or pool account within the
-//                      auditor's region (out_of_region); a project or at least one target
+//                      auditor's region (out_of_region), and is not dated after the finding
+//                      (date_before_target); a project or at least one target
 //                      (finding_subject_required); text 1..4000 bytes
 //   finding_resolved   an auditor whose region covers the finding's; finding open
 //                      (finding_unknown, finding_already_resolved)

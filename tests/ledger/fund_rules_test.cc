@@ -1261,8 +1261,10 @@ TEST_F(FundRules, NothingOfAProjectIsDatedBeforeItsRegistration) {
           "occurred_on");
   Refused("xt-audit", early(FindingEvent("f-early", "F-9", json::array(), "p1")), code,
           "occurred_on");
-  // A finding naming no project but a movement of p1's money is p1's too.
-  Refused("xt-audit", early(FindingEvent("f-early", "F-9", {"yh-to-p1"})), code, "occurred_on");
+  // A finding naming no project but a movement of p1's money is p1's too (dated before the
+  // movement too, which is refused first).
+  Refused("xt-audit", early(FindingEvent("f-early", "F-9", {"yh-to-p1"})), "date_before_target",
+          "occurred_on");
   // The pool's own receipt is not p1's: a finding on it may be of that earlier day.
   json pool_receipt = early(Received("r-pool", "yh-finance", "pool", "district", "yh-finance", 1));
   Ok("yh-finance", pool_receipt);
@@ -1271,6 +1273,23 @@ TEST_F(FundRules, NothingOfAProjectIsDatedBeforeItsRegistration) {
   json d = Disbursed("d-same-day", "p1", "district", 1);
   d["occurred_on"] = "2025-06-01";
   Ok("yh-finance", d);
+}
+
+// An acknowledgement, or a finding, is not dated before the movement it names.
+TEST_F(FundRules, AnAcknowledgementOrAFindingIsNotDatedBeforeTheMovementItNames) {
+  FundedAndApproved();
+  json paid = Disbursed("pay", "p1", "district", 100);
+  paid["occurred_on"] = "2025-06-10";
+  Ok("yh-finance", paid);
+  json ack = Ack("ack", "pay");
+  ack["occurred_on"] = "2025-06-09";
+  Refused("jianshe", ack, "date_before_target", "occurred_on");
+  json finding = FindingEvent("f", "F-1", {"pay"});
+  finding["occurred_on"] = "2025-06-09";
+  Refused("xt-audit", finding, "date_before_target", "occurred_on");
+  ack["occurred_on"] = finding["occurred_on"] = "2025-06-10";
+  Ok("jianshe", ack);
+  Ok("xt-audit", finding);
 }
 
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {

@@ -1390,12 +1390,15 @@ TEST_F(ViewsTest, AsOfADateCountsTheEventsOfThatDateOrBefore) {
   before_reversal.seq = SeqOf("rev-pay-dup") - 1;
   EXPECT_EQ(BalanceAt(kProject, "p1", before_reversal).Total().disbursed_fen, 4'400'000);
 
-  // An acknowledgement dated before its payment (the rules do not forbid it): as of a day
-  // between the two it refers to nothing in view and changes nothing.
-  Ok("xt-design", On("2026-06-01", Ack("ack-elevator", "pay-elevator")));
-  Disbursements early = DisbursementsAt(kProject, "p1", OnDay("2026-06-03"));
-  ASSERT_EQ(early.lines.size(), 1u);
-  EXPECT_EQ(early.lines[0].id, "pay-pipe");
+  // An acknowledgement dated before its payment is refused; one of the payment's own day is in
+  // view from that day on.
+  AppendResult early =
+      L.Append(L.Signed("xt-design", On("2026-06-04", Ack("ack-elevator", "pay-elevator"))));
+  EXPECT_EQ(early.status.code(), "date_before_target") << early.status.ToString();
+  Ok("xt-design", On("2026-06-05", Ack("ack-elevator", "pay-elevator")));
+  Disbursements before = DisbursementsAt(kProject, "p1", OnDay("2026-06-03"));
+  ASSERT_EQ(before.lines.size(), 1u);
+  EXPECT_EQ(before.lines[0].id, "pay-pipe");
   EXPECT_EQ(BalanceAt(kProject, "p1", OnDay("2026-06-03")).Total().disbursed_fen, 2'500'000);
   paid = DisbursementsAt(kProject, "p1", OnDay("2026-06-10"));
   ASSERT_EQ(paid.lines.size(), 2u);
