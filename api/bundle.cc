@@ -1061,7 +1061,7 @@ Status RenderBundle(const BundleInput& in, std::vector<BundleFile>* out) {
           {"events.jsonl", std::move(events)}};
   if (!render.formula().empty()) {
     out->clear();
-    return Status::InvalidArgument(
+    return Status::Corruption(
         "text_formula_start",
         "a cell of the CSV files begins with =, +, -, @ or a tab, which a spreadsheet reads as a "
         "formula (the rules refuse such texts): " +
