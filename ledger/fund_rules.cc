@@ -1089,7 +1089,8 @@ Status ApplyAuditFinding(const SignedEvent& event, const EventContext& context, 
                                    "targets");
   }
   FL_RETURN_IF_ERROR(CheckTextBytes(body.getText(), kFindingTextBytesMax, "text", true));
-  state->StageFinding(Finding{id, signer.id, scope, project_id, context.seq, 0});
+  state->StageFinding(
+      Finding{id, signer.id, scope, project_id, context.seq, 0, event.occurred_day()});
   return Status::Ok();
 }
 
@@ -1104,6 +1105,11 @@ Status ApplyFindingResolved(const SignedEvent& event, const EventContext& contex
                   "resolved at seq " + std::to_string(finding->resolved_seq), "finding");
   }
   FL_RETURN_IF_ERROR(InRegion(signer, finding->scope, "finding"));
+  if (event.occurred_day() < finding->opened_day) {
+    return Reject("date_before_target",
+                  "dated before the finding it resolves (" + FormatDate(finding->opened_day) + ")",
+                  "occurred_on");
+  }
   FL_RETURN_IF_ERROR(CheckTextBytes(body.getText(), kFindingTextBytesMax, "text", true));
   Finding updated = *finding;
   updated.resolved_seq = context.seq;

@@ -354,40 +354,71 @@ Status Journal::Open(const std::string& dir, const JournalOptions& options,
 Status Journal::UpgradeFromFormat2() {
   rocksdb::WriteBatch batch;
   auto* accounts = Family(storage::kAccountsFamily);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), accounts));
-  const std::string prefix(1, storage::kProjectRow);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    const std::string key = it->key().ToString();
-    Project project;
-    if (!DecodeProjectRow(it->value().ToStringView(), &project)) {
-      return Status::Corruption("state_row_malformed",
-                                "accounts row " + storage::PrintableKey(key) + " is malformed");
-    }
+  // The day of the event at `seq`, which must be of type `type` and name `id` (as `named` reads
+  // it); what went wrong otherwise.
+  auto day_of = [&](uint64_t seq, schema::Event::Which type,
+                    const std::function<std::string(schema::Event::Reader)>& named,
+                    const std::string& id, int64_t* day) {
     std::string bytes;
     RecordReader record;
     SignedEvent event;
-    Status s = ReadRecord(project.registered_seq, &bytes);
+    Status s = ReadRecord(seq, &bytes);
     if (s.ok()) s = RecordReader::Open(bytes, &record);
     if (s.ok()) s = SignedEvent::FromStoredRecord(record, &event);
     try {
-      if (s.ok() && (event.event().which() != schema::Event::PROJECT_REGISTERED ||
-                     event.event().getProjectRegistered().getProject().cStr() != project.id ||
+      if (s.ok() && (event.event().which() != type || named(event.event()) != id ||
                      event.occurred_day() == SignedEvent::kNoDay)) {
-        s = Status::Corruption("record_malformed", "not the project's registration");
+        s = Status::Corruption("record_malformed", "not the event that made it");
       }
-    } catch (const kj::Exception& e) {  // a field Cap'n Proto refuses to read
+    } catch (const kj::Exception&) {  // a field Cap'n Proto refuses to read
       s = Status::Corruption("record_malformed", "a field of the event cannot be read");
     }
-    if (!s.ok()) {
-      return Status::Corruption("format_upgrade_failed",
-                                "the project " + storage::PrintableKey(project.id) +
-                                    " is registered at seq " +
-                                    std::to_string(project.registered_seq) + ": " + s.message());
+    *day = event.occurred_day();
+    return s;
+  };
+  auto failed = [](std::string_view what, std::string_view id, uint64_t seq, const Status& s) {
+    return Status::Corruption("format_upgrade_failed",
+                              std::string(what) + " " + storage::PrintableKey(id) + " is " +
+                                  "recorded at seq " + std::to_string(seq) + ": " + s.message());
+  };
+  // Each row of `prefix`: decoded, given its day, written again.
+  auto each = [&](char prefix,
+                  const std::function<Status(const std::string& key, std::string_view value)>& fn) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), accounts));
+    const std::string start(1, prefix);
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+      FL_RETURN_IF_ERROR(fn(it->key().ToString(), it->value().ToStringView()));
     }
-    project.registered_day = event.occurred_day();
+    return FromRocks(it->status());
+  };
+  auto malformed = [](const std::string& key) {
+    return Status::Corruption("state_row_malformed",
+                              "accounts row " + storage::PrintableKey(key) + " is malformed");
+  };
+  FL_RETURN_IF_ERROR(each(storage::kProjectRow, [&](const std::string& key,
+                                                    std::string_view value) {
+    Project project;
+    if (!DecodeProjectRow(value, &project)) return malformed(key);
+    Status s = day_of(
+        project.registered_seq, schema::Event::PROJECT_REGISTERED,
+        [](schema::Event::Reader e) { return std::string(e.getProjectRegistered().getProject()); },
+        project.id, &project.registered_day);
+    if (!s.ok()) return failed("the project", project.id, project.registered_seq, s);
     batch.Put(accounts, key, EncodeProjectRow(project));
-  }
-  FL_RETURN_IF_ERROR(FromRocks(it->status()));
+    return Status::Ok();
+  }));
+  FL_RETURN_IF_ERROR(
+      each(storage::kFindingRow, [&](const std::string& key, std::string_view value) {
+        Finding finding;
+        if (!DecodeFindingRow(value, &finding)) return malformed(key);
+        Status s = day_of(
+            finding.opened_seq, schema::Event::AUDIT_FINDING,
+            [](schema::Event::Reader e) { return std::string(e.getAuditFinding().getFinding()); },
+            finding.id, &finding.opened_day);
+        if (!s.ok()) return failed("the finding", finding.id, finding.opened_seq, s);
+        batch.Put(accounts, key, EncodeFindingRow(finding));
+        return Status::Ok();
+      }));
   batch.Put(Family(storage::kMetaFamily), ToSlice(storage::kMetaFormatVersion), "3");
   rocksdb::WriteOptions sync;
   sync.sync = true;

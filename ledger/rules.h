@@ -92,7 +92,8 @@
 //                      (date_before_target); a project or at least one target
 //                      (finding_subject_required); text 1..4000 bytes
 //   finding_resolved   an auditor whose region covers the finding's; finding open
-//                      (finding_unknown, finding_already_resolved)
+//                      (finding_unknown, finding_already_resolved); not dated before the
+//                      finding (date_before_target)
 //
 //   sources (the category a source org may give): a finance bureau gives its own level's
 //   category; utility -> utility; enterprise -> enterprise; social_capital -> social_capital;

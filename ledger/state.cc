@@ -58,13 +58,14 @@ std::string EncodeFinding(const Finding& f) {
   row.setProject(f.project);
   row.setOpenedSeq(f.opened_seq);
   row.setResolvedSeq(f.resolved_seq);
+  row.setOpenedDay(f.opened_day);
   return CanonicalBytes(row);
 }
 
 bool DecodeFinding(std::string_view bytes, Finding* out) {
   return DecodeCanonicalRow<schema::FindingState>(bytes, [&](schema::FindingState::Reader row) {
-    *out = Finding{row.getFinding(), row.getAuditor(),   row.getScope(),
-                   row.getProject(), row.getOpenedSeq(), row.getResolvedSeq()};
+    *out = Finding{row.getFinding(),   row.getAuditor(),     row.getScope(),    row.getProject(),
+                   row.getOpenedSeq(), row.getResolvedSeq(), row.getOpenedDay()};
     return true;
   });
 }
@@ -212,6 +213,8 @@ constexpr char kVolumePrefix = storage::kVolumeRow;  // the key is this byte alo
 
 std::string EncodeProjectRow(const Project& project) { return EncodeProject(project); }
 bool DecodeProjectRow(std::string_view bytes, Project* out) { return DecodeProject(bytes, out); }
+std::string EncodeFindingRow(const Finding& finding) { return EncodeFinding(finding); }
+bool DecodeFindingRow(std::string_view bytes, Finding* out) { return DecodeFinding(bytes, out); }
 
 namespace {
 

@@ -143,8 +143,12 @@ struct Finding {
   std::string project;
   uint64_t opened_seq = 0;
   uint64_t resolved_seq = 0;
+  int64_t opened_day = 0;  // its occurred_on: it is not resolved before
   bool operator==(const Finding&) const = default;
 };
+// A finding's row (accounts family, key storage::kFindingRow + id), for the upgrade of format 2.
+std::string EncodeFindingRow(const Finding& finding);
+bool DecodeFindingRow(std::string_view bytes, Finding* out);
 
 // Where LedgerState reads rows it does not keep in memory (the journal's database).
 class StateReader {

@@ -45,7 +45,8 @@
 namespace fundledger::storage {
 
 // 2: the accounts family's volume row ('v').
-// 3: a project's registration day in its registry row (ProjectState.registeredDay).
+// 3: a project's registration day in its registry row (ProjectState.registeredDay), and a
+//    finding's day in its row (FindingState.openedDay).
 inline constexpr int kFormatVersion = 3;
 
 inline constexpr std::string_view kDatabaseDir = "db";

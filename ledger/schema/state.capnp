@@ -88,4 +88,5 @@ struct FindingState {
   project @3 :Text;
   openedSeq @4 :UInt64;
   resolvedSeq @5 :UInt64;   # 0 while open
+  openedDay @6 :Int64;      # the finding's occurred_on, days since 1970-01-01 (format 3)
 }

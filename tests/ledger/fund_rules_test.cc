@@ -1275,7 +1275,8 @@ TEST_F(FundRules, NothingOfAProjectIsDatedBeforeItsRegistration) {
   Ok("yh-finance", d);
 }
 
-// An acknowledgement, or a finding, is not dated before the movement it names.
+// An acknowledgement, or a finding, is not dated before the movement it names, nor a finding's
+// resolution before the finding.
 TEST_F(FundRules, AnAcknowledgementOrAFindingIsNotDatedBeforeTheMovementItNames) {
   FundedAndApproved();
   json paid = Disbursed("pay", "p1", "district", 100);
@@ -1290,6 +1291,12 @@ TEST_F(FundRules, AnAcknowledgementOrAFindingIsNotDatedBeforeTheMovementItNames)
   ack["occurred_on"] = finding["occurred_on"] = "2025-06-10";
   Ok("jianshe", ack);
   Ok("xt-audit", finding);
+  // Nor is a finding resolved before it was opened.
+  json resolve =
+      Event("res", "finding_resolved", {{"finding", "F-1"}, {"text", "已补充凭证"}}, "2025-06-09");
+  Refused("xt-audit", resolve, "date_before_target", "occurred_on");
+  resolve["occurred_on"] = "2025-06-10";
+  Ok("xt-audit", resolve);
 }
 
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {

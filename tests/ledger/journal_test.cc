@@ -603,6 +603,24 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
   json p2 = testing::ProjectRegistration("p2");
   p2["occurred_on"] = "2025-07-15";
   ledger.AppendOk(ledger.Signed("yh-housing", p2));
+  ledger.Register("xt-audit", "auditor", "none", "hunan/xiangtan");
+  json opened = testing::FindingEvent("find-1", "F-1", json::array(), "p1");
+  opened["occurred_on"] = "2025-08-01";
+  ledger.AppendOk(ledger.Signed("xt-audit", opened));
+  // The finding's row, as format 3 writes it and as format 2 wrote it (no day).
+  const std::string finding_key = std::string(1, storage::kFindingRow) + "F-1";
+  std::string finding_row;
+  Finding finding2;
+  {
+    bool found = false;
+    ASSERT_TRUE(
+        ledger.journal().Get(storage::kAccountsFamily, finding_key, &finding_row, &found).ok());
+    ASSERT_TRUE(found && DecodeFindingRow(finding_row, &finding2));
+    int64_t day = 0;
+    ASSERT_TRUE(ParseDate("2025-08-01", "occurred_on", &day).ok());
+    EXPECT_EQ(finding2.opened_day, day);
+    finding2.opened_day = 0;
+  }
   auto key = [](const std::string& id) { return std::string(1, storage::kProjectRow) + id; };
   auto read = [&](const std::string& id, Project* out) {
     std::string row;
@@ -634,6 +652,10 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
     ASSERT_TRUE(ledger.journal()
                     .PutRawForTesting(storage::kAccountsFamily, key("p2"), EncodeProjectRow(p2_row))
                     .ok());
+    ASSERT_TRUE(
+        ledger.journal()
+            .PutRawForTesting(storage::kAccountsFamily, finding_key, EncodeFindingRow(finding2))
+            .ok());
     ASSERT_TRUE(ledger.journal()
                     .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
                     .ok());
@@ -663,6 +685,11 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
     Project project;
     EXPECT_EQ(read(id, &project), row) << id;
   }
+  std::string upgraded_finding;
+  bool found = false;
+  ASSERT_TRUE(
+      ledger.journal().Get(storage::kAccountsFamily, finding_key, &upgraded_finding, &found).ok());
+  EXPECT_EQ(upgraded_finding, finding_row);
   VerifyReport report;
   s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
   EXPECT_TRUE(s.ok()) << s.ToString();
@@ -680,7 +707,8 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
   ledger.Close();
   s = Journal::Open(ledger.dir().string(), JournalOptions(), &journal);
   EXPECT_EQ(s.code(), "format_upgrade_failed") << s.ToString();
-  EXPECT_NE(s.message().find("p2 is registered at seq 1"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("the project p2 is recorded at seq 1"), std::string::npos)
+      << s.ToString();
   journal.reset();
   s = Journal::Open(ledger.dir().string(), read_only, &journal);
   EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
