@@ -141,7 +141,8 @@ unsigned HttpStatusOf(const Status& status) {
   const std::string& code = status.code();
   if (code.rfind("auth_", 0) == 0) return 401;
   if (code == "org_revoked" || code.rfind("forbidden_", 0) == 0) return 403;
-  if (code == "too_many_events" || code == "body_too_large" || code == "header_too_large") {
+  if (code == "too_many_events" || code == "too_many_values" || code == "body_too_large" ||
+      code == "header_too_large") {
     return 413;
   }
   if (code == "method_not_allowed") return 405;

@@ -395,12 +395,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnWrite(beast::error_code ec, size_t) {
+    // A large request body, and what decoding it took, were freed too.
+    const bool large_request = body_reserved_ >= kTrimAfterBodyBytes;
     ReleaseBody();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
     server_.metrics.OnResponse(route_, response_.status(), uint64_t(us.count()));
     bool keep_alive = response_.keep_alive();
     // Only a body of the connection's own was freed (a shared one stays in the cache).
-    const bool large = !response_.shared_body && response_.body_bytes() >= kTrimAfterBodyBytes;
+    const bool large =
+        large_request || (!response_.shared_body && response_.body_bytes() >= kTrimAfterBodyBytes);
     response_ = WireResponse();
     if (large) server_.TrimHeap();
     if (!ec && linger_) return DoLinger();

@@ -40,46 +40,55 @@ bool StartsWithAnObjectLine(std::string_view body) {
 
 }  // namespace
 
-Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
-                      std::vector<Status>* errors, size_t events_max) {
+Status ParseJsonItems(std::string_view body, size_t events_max, const JsonItemSink& sink) {
   events_max = std::min(events_max, kSubmissionEventsMax);
-  items->clear();
-  errors->clear();
-  nlohmann::json whole;
-  Status s = ParseJson(body, &whole, events_max);
+  size_t items = 0;
+  Status s = ParseJsonEach(body, events_max, [&](nlohmann::json&& item) {
+    ++items;
+    sink.item(std::move(item), Status::Ok());
+  });
   if (s.code() == "too_many_items") return TooManyEvents(events_max);
-  if (s.ok()) {
-    if (whole.is_array()) {
-      for (auto& item : whole) items->push_back(std::move(item));
-    } else {
-      items->push_back(std::move(whole));
-    }
-    errors->assign(items->size(), Status::Ok());
-  } else if (body.size() > kJsonDocumentBytesMax) {
-    return s;
-  } else if (!StartsWithAnObjectLine(body)) {
+  if (!s.ok() && (body.size() > kJsonDocumentBytesMax || !StartsWithAnObjectLine(body))) {
     // Not JSON lines either (a pretty-printed envelope or array with a fault in it): the body is
     // refused as a whole, with the document's own error, rather than some of its lines taken.
     return s;
-  } else {
+  }
+  if (!s.ok()) {
     // JSON lines: one item per non-blank line; a bad line does not spoil the others. Lines past
     // the bound are not parsed: the body is refused as a whole.
+    sink.restart();
+    items = 0;
     std::string_view text;
     for (size_t pos = 0, line = 0; NextLine(body, &pos, &line, &text);) {
-      if (items->size() == events_max) return TooManyEvents(events_max);
+      if (items == events_max) return TooManyEvents(events_max);
       nlohmann::json item;
       Status parsed = ParseJson(text, &item);
       if (!parsed.ok()) {
         parsed = Status::InvalidArgument(parsed.code(),
                                          "line " + std::to_string(line) + ": " + parsed.message());
+        item = nlohmann::json();
       }
-      items->push_back(parsed.ok() ? std::move(item) : nlohmann::json());
-      errors->push_back(parsed);
+      ++items;
+      sink.item(std::move(item), parsed);
     }
   }
-  if (items->empty()) return Status::InvalidArgument("empty_submission", "no event in the body");
-  if (items->size() > events_max) return TooManyEvents(events_max);
+  if (items == 0) return Status::InvalidArgument("empty_submission", "no event in the body");
   return Status::Ok();
+}
+
+Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
+                      std::vector<Status>* errors, size_t events_max) {
+  items->clear();
+  errors->clear();
+  return ParseJsonItems(body, events_max,
+                        JsonItemSink{[&] {
+                                       items->clear();
+                                       errors->clear();
+                                     },
+                                     [&](nlohmann::json&& item, Status parsed) {
+                                       items->push_back(std::move(item));
+                                       errors->push_back(std::move(parsed));
+                                     }});
 }
 
 nlohmann::json ErrorJson(const Status& status) {
@@ -111,21 +120,27 @@ std::string ItemId(const nlohmann::json& item) {
 }  // namespace
 
 Status DecodeJsonSubmission(std::string_view body, Submission* out, size_t events_max) {
-  std::vector<nlohmann::json> items;
+  // Each item is decoded as soon as it is parsed, and its JSON let go: a body is held as events,
+  // never as one DOM of all its items.
   *out = Submission();
-  FL_RETURN_IF_ERROR(ParseJsonItems(body, &items, &out->errors, events_max));
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (!out->errors[i].ok()) continue;
-    SignedEvent event;
-    out->errors[i] = SignedEvent::FromEnvelopeJson(items[i], &event);
-    if (out->errors[i].ok()) {
-      out->events.push_back(std::move(event));
-      out->positions.push_back(i);
-    } else if (out->errors[i].event_id().empty()) {
-      out->errors[i] = out->errors[i].WithEventId(ItemId(items[i]));
-    }
-  }
-  return Status::Ok();
+  JsonItemSink sink{[&] { *out = Submission(); },
+                    [&](nlohmann::json&& item, Status parsed) {
+                      const size_t i = out->errors.size();
+                      if (parsed.ok()) {
+                        SignedEvent event;
+                        parsed = SignedEvent::FromEnvelopeJson(item, &event);
+                        if (parsed.ok()) {
+                          out->events.push_back(std::move(event));
+                          out->positions.push_back(i);
+                        } else if (parsed.event_id().empty()) {
+                          parsed = parsed.WithEventId(ItemId(item));
+                        }
+                      }
+                      out->errors.push_back(std::move(parsed));
+                    }};
+  Status s = ParseJsonItems(body, events_max, sink);
+  if (!s.ok()) *out = Submission();
+  return s;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
@@ -23,10 +24,19 @@ inline constexpr size_t kSubmissionEventsMax = 10000;
 // of more; the bound keeps the framing walk short).
 inline constexpr uint32_t kCapnpSegmentsMax = 64;
 
-// Splits a body into its JSON items (see above). `errors[i]` is non-ok where item i could not be
-// parsed (`items[i]` is then null). InvalidArgument if the body holds no item, or more than
-// `events_max` (at most kSubmissionEventsMax): "too_many_events", found before the items past
-// the bound are parsed.
+// Splits a body into its JSON items (see above), handing each to `sink.item` as soon as it is
+// parsed, with a non-ok status where it could not be parsed (the item is then null); none is
+// kept. If the body turns out to be JSON lines after items were handed over as one document,
+// `sink.restart` is called and the items are handed over again, line by line. InvalidArgument if
+// the body holds no item, or more than `events_max` (at most kSubmissionEventsMax):
+// "too_many_events", found before the items past the bound are parsed; or if an item holds more
+// than kJsonItemValuesMax values and keys: "too_many_values".
+struct JsonItemSink {
+  std::function<void()> restart;
+  std::function<void(nlohmann::json&& item, Status parsed)> item;
+};
+Status ParseJsonItems(std::string_view body, size_t events_max, const JsonItemSink& sink);
+// The same, into vectors: `errors[i]` is non-ok where item i could not be parsed.
 Status ParseJsonItems(std::string_view body, std::vector<nlohmann::json>* items,
                       std::vector<Status>* errors, size_t events_max = kSubmissionEventsMax);
 

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
@@ -392,48 +394,68 @@ Status StructToJsonAt(DynamicStruct::Reader in, const std::string& path, json* o
   return Status::Ok();
 }
 
-// Builds the document as nlohmann's own DOM builder does, rejecting duplicate keys and excessive
-// depth on the way. Not nlohmann's callback parser: after every object it scans the enclosing
-// container for discarded values, which is quadratic in the length of an array of objects (an
-// 8 MiB body "[{},{},...]" took over an hour of CPU; found by fuzz_event_json).
+// Builds the document as nlohmann's own DOM builder does, rejecting duplicate keys, excessive
+// depth and items of more than kJsonItemValuesMax values on the way. Not nlohmann's callback
+// parser: after every object it scans the enclosing container for discarded values, which is
+// quadratic in the length of an array of objects (an 8 MiB body "[{},{},...]" took over an hour
+// of CPU; found by fuzz_event_json).
+//
+// With `on_item`, the items of a document that is an array are each handed over as soon as they
+// are parsed and not kept, and so is the document itself if it is not an array: only one item's
+// DOM is held at a time. An object's DOM costs 100-200 bytes a value, so a whole 8 MiB body
+// of small values built at once took over 200 MiB.
 class StrictSax {
  public:
   using Dom = nlohmann::detail::json_sax_dom_parser<json>;
-  StrictSax(json* out, size_t items_max)
-      : dom_(*out, /*allow_exceptions_=*/false), items_max_(items_max) {}
+  using OnItem = std::function<void(json&& item)>;
+  StrictSax(json* out, size_t items_max, const OnItem* on_item = nullptr)
+      : out_(out), items_max_(items_max), on_item_(on_item) {}
 
-  bool null() { return Item() && dom_.null(); }
-  bool boolean(bool value) { return Item() && dom_.boolean(value); }
-  bool number_integer(json::number_integer_t value) { return Item() && dom_.number_integer(value); }
+  bool null() { return Value() && dom_->null() && Ended(); }
+  bool boolean(bool value) { return Value() && dom_->boolean(value) && Ended(); }
+  bool number_integer(json::number_integer_t value) {
+    return Value() && dom_->number_integer(value) && Ended();
+  }
   bool number_unsigned(json::number_unsigned_t value) {
-    return Item() && dom_.number_unsigned(value);
+    return Value() && dom_->number_unsigned(value) && Ended();
   }
   bool number_float(json::number_float_t value, const json::string_t& text) {
-    return Item() && dom_.number_float(value, text);
+    return Value() && dom_->number_float(value, text) && Ended();
   }
-  bool string(json::string_t& value) { return Item() && dom_.string(value); }
-  bool binary(json::binary_t& value) { return Item() && dom_.binary(value); }
+  bool string(json::string_t& value) { return Value() && dom_->string(value) && Ended(); }
+  bool binary(json::binary_t& value) { return Value() && dom_->binary(value) && Ended(); }
   bool start_object(size_t size) {
-    if (!Item() || !Deeper()) return false;
+    if (!Value() || !Deeper()) return false;
     keys_.emplace_back();
-    return dom_.start_object(size);
+    return dom_->start_object(size);
   }
   bool key(json::string_t& key) {
+    if (!Counted()) return false;
     if (!keys_.back().insert(key).second) return Fail("duplicate key \"" + key + "\"");
-    return dom_.key(key);
+    return dom_->key(key);
   }
   bool end_object() {
     keys_.pop_back();
     --depth_;
-    return dom_.end_object();
+    return dom_->end_object() && Ended();
   }
   bool start_array(size_t size) {
-    if (depth_ == 0) top_is_array_ = true;
-    return Item() && Deeper() && dom_.start_array(size);
+    if (depth_ == 0) {
+      top_is_array_ = true;
+      ++depth_;
+      // The document's own array: its items are the units counted (and handed over).
+      if (on_item_ == nullptr) {
+        dom_.emplace(*out_, /*allow_exceptions_=*/false);
+        return dom_->start_array(size);
+      }
+      return true;
+    }
+    return Value() && Deeper() && dom_->start_array(size);
   }
   bool end_array() {
     --depth_;
-    return dom_.end_array();
+    if (depth_ == 0 && on_item_ != nullptr) return true;  // the document's own array
+    return dom_->end_array() && Ended();
   }
   bool parse_error(size_t, const std::string&, const nlohmann::detail::exception& e) {
     return Fail(e.what());
@@ -441,13 +463,42 @@ class StrictSax {
 
   const std::string& error() const { return error_; }
   bool too_many_items() const { return too_many_items_; }
+  bool too_many_values() const { return too_many_values_; }
 
  private:
-  // A value begins: one more item if it is one of the document's own array.
-  bool Item() {
-    if (depth_ != 1 || !top_is_array_ || ++items_ <= items_max_) return true;
-    too_many_items_ = true;
-    return Fail("more than " + std::to_string(items_max_) + " items");
+  // A value begins. At the top of the document's own array it begins an item (counted, and with
+  // on_item a DOM of its own); at the top of the document it begins the document.
+  bool Value() {
+    if (depth_ == 0 || (depth_ == 1 && top_is_array_)) {
+      if (depth_ == 1 && ++items_ > items_max_) {
+        too_many_items_ = true;
+        return Fail("more than " + std::to_string(items_max_) + " items");
+      }
+      values_ = 0;
+      if (on_item_ != nullptr) {
+        item_ = json();
+        dom_.emplace(item_, /*allow_exceptions_=*/false);
+      } else if (depth_ == 0) {
+        dom_.emplace(*out_, /*allow_exceptions_=*/false);
+      }
+    }
+    return Counted();
+  }
+  // One more value or key of the current item.
+  bool Counted() {
+    if (++values_ <= kJsonItemValuesMax) return true;
+    too_many_values_ = true;
+    return Fail((top_is_array_ ? "item " + std::to_string(items_) : std::string("the document")) +
+                " holds more than " + std::to_string(kJsonItemValuesMax) + " values");
+  }
+  // A value ended: if it was a whole item, hands it over.
+  bool Ended() {
+    if (on_item_ != nullptr && depth_ == (top_is_array_ ? 1u : 0u)) {
+      dom_.reset();
+      (*on_item_)(std::move(item_));
+      item_ = json();
+    }
+    return true;
   }
   // A container opens at depth_ (0 for the document itself): at most kJsonDepthMax levels.
   bool Deeper() {
@@ -461,11 +512,16 @@ class StrictSax {
     return false;
   }
 
-  Dom dom_;
+  json* const out_;
   const size_t items_max_;
-  size_t items_ = 0;  // of the document's own array
+  const OnItem* const on_item_;
+  std::optional<Dom> dom_;  // builds *out_, or item_ with on_item_
+  json item_;
+  size_t items_ = 0;   // of the document's own array
+  size_t values_ = 0;  // values and keys of the current item (or of the document)
   bool top_is_array_ = false;
   bool too_many_items_ = false;
+  bool too_many_values_ = false;
   size_t depth_ = 0;
   std::vector<std::unordered_set<std::string>> keys_;  // of each open object
   std::string error_;
@@ -1250,14 +1306,16 @@ Status ParseJson(std::string_view text, json* out) {
   return ParseJson(text, out, std::numeric_limits<size_t>::max());
 }
 
-Status ParseJson(std::string_view text, json* out, size_t items_max) {
+namespace {
+
+Status ParseWith(std::string_view text, json* out, size_t items_max,
+                 const StrictSax::OnItem* on_item) {
   if (text.size() > kJsonDocumentBytesMax) {
     return Status::InvalidArgument(
         "json_malformed",
         "document larger than " + std::to_string(kJsonDocumentBytesMax) + " bytes");
   }
-  json parsed;
-  StrictSax sax(&parsed, items_max);
+  StrictSax sax(out, items_max, on_item);
   bool ok = false;
   try {
     ok = json::sax_parse(text.begin(), text.end(), &sax, json::input_format_t::json,
@@ -1268,13 +1326,27 @@ Status ParseJson(std::string_view text, json* out, size_t items_max) {
   if (!ok && sax.too_many_items()) {
     return Status::InvalidArgument("too_many_items", "the array holds " + sax.error());
   }
+  if (!ok && sax.too_many_values()) return Status::InvalidArgument("too_many_values", sax.error());
   if (!ok) {
     // The parser quotes the bytes it stopped at, which may be invalid UTF-8 themselves.
     return Status::InvalidArgument("json_malformed",
                                    ToValidUtf8(sax.error().empty() ? "not JSON" : sax.error()));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseJson(std::string_view text, json* out, size_t items_max) {
+  json parsed;
+  FL_RETURN_IF_ERROR(ParseWith(text, &parsed, items_max, nullptr));
   *out = std::move(parsed);
   return Status::Ok();
+}
+
+Status ParseJsonEach(std::string_view text, size_t items_max,
+                     const std::function<void(json&& item)>& on_item) {
+  return ParseWith(text, nullptr, items_max, &on_item);
 }
 
 Status JsonToStruct(const json& in, DynamicStruct::Builder out) {

@@ -11,6 +11,7 @@
 
 #include <capnp/dynamic.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -23,13 +24,26 @@ inline constexpr size_t kJsonDocumentBytesMax = 8 << 20;  // one submission of m
 inline constexpr size_t kJsonDepthMax = 16;
 inline constexpr size_t kJsonListItemsMax = 10000;
 inline constexpr size_t kJsonTextBytesMax = 64 << 10;
+// Values and keys in one item of a document that is an array, or in a document that is not:
+// several times what the JSON form of any event or bundle line needs (the rules bound an event's
+// lists to 100 items; a list the codec reads has at most kJsonListItemsMax), and few enough that
+// its DOM (100-200 bytes a value) stays within a few MiB.
+inline constexpr size_t kJsonItemValuesMax = 1 << 16;
 
 // Parses JSON text, rejecting duplicate object keys, nesting deeper than kJsonDepthMax and
-// documents over kJsonDocumentBytesMax. InvalidArgument "json_malformed" on failure.
+// documents over kJsonDocumentBytesMax: InvalidArgument "json_malformed". An item of a document
+// that is an array, or a document that is not, with more than kJsonItemValuesMax values and keys:
+// InvalidArgument "too_many_values", found while parsing.
 Status ParseJson(std::string_view text, nlohmann::json* out);
 // The same, and a document that is an array may hold at most `items_max` items: InvalidArgument
 // "too_many_items" past it, found while parsing, before the rest is read.
 Status ParseJson(std::string_view text, nlohmann::json* out, size_t items_max);
+// Parses as ParseJson(text, out, items_max) does, but hands each item of a document that is an
+// array to `on_item` as soon as it is parsed, and keeps none of them (a document that is not an
+// array is handed over whole): one item's DOM at a time, however many the document holds. On
+// failure, the items before the fault have been handed over.
+Status ParseJsonEach(std::string_view text, size_t items_max,
+                     const std::function<void(nlohmann::json&& item)>& on_item);
 
 // Fills `out` (a freshly initialised struct) from `in`. Error codes: "json_unknown_field",
 // "json_missing_field", "json_field_type", "json_out_of_range", "unknown_type",

@@ -175,6 +175,36 @@ TEST_F(SubmitTest, TheResultTextIsTheResultJsonDumped) {
   EXPECT_EQ(RenderSubmissionText(submission, appended).size(), results.dump().size());
 }
 
+// A body is decoded item by item: each item's JSON is let go once it is an event, so a large
+// body is never held as one DOM of all its items, and an item of more values than an event's
+// JSON form holds is refused while it is parsed (an 8 MiB envelope of junk built a 200 MiB DOM).
+TEST(SubmitBounds, ABodyIsDecodedItemByItemAndAnItemsValuesAreBounded) {
+  Submission submission;
+  std::string junk = R"({"signer":"a","junk":[)";
+  for (size_t i = 0; i < kJsonItemValuesMax; ++i) junk += "0,";
+  junk += "0]}";
+  Status s = DecodeJsonSubmission(junk, &submission);
+  EXPECT_EQ(s.code(), "too_many_values") << s.ToString();
+  EXPECT_TRUE(submission.errors.empty());
+  s = DecodeJsonSubmission("[{},\n" + junk + "]", &submission);
+  EXPECT_EQ(s.code(), "too_many_values") << s.ToString();
+  EXPECT_NE(s.message().find("item 2 "), std::string::npos) << s.ToString();
+  EXPECT_TRUE(submission.errors.empty());  // nothing of a refused body is kept
+
+  // JSON lines: the first line was taken as the document, then the body is read line by line,
+  // and each item is decoded once.
+  s = DecodeJsonSubmission("{}\n{}\n", &submission);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(submission.errors.size(), 2u);
+  // A JSON-lines item over the bound is an error of its own line; the others are decoded.
+  s = DecodeJsonSubmission("{}\n" + junk + "\n{}\n", &submission);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(submission.errors.size(), 3u);
+  EXPECT_EQ(submission.errors[1].code(), "too_many_values");
+  EXPECT_NE(submission.errors[1].message().find("line 2: "), std::string::npos);
+  EXPECT_EQ(submission.errors[0].code(), "json_missing_field");
+}
+
 // A body of more items than a submission may hold is refused before the items past the bound
 // are parsed: megabytes of short lines must not become millions of parse errors held in memory.
 // (The first line is an object, as JSON lines start; the others are not.)

@@ -362,6 +362,70 @@ TEST(Codec, ParseJsonIsStrict) {
   EXPECT_TRUE(ParseJson(R"({"a":{"a":1}})", &out).ok());  // same key at other levels is fine
 }
 
+// An item (or a document that is not an array) of more values than any event's JSON form holds
+// is refused while it is parsed: the parser would otherwise build a DOM of every value first, at
+// 100-200 bytes each, before anything looked at what the values are.
+TEST(Codec, ParseJsonBoundsTheValuesOfEachItem) {
+  auto zeros = [](size_t n) {
+    std::string list = "[";
+    for (size_t i = 0; i < n; ++i) list += i ? ",0" : "0";
+    return list + "]";
+  };
+  json out;
+  // The document's own list is not an item: its values are its items, each of one value.
+  EXPECT_TRUE(ParseJson(zeros(kJsonItemValuesMax + 1), &out).ok());
+  // One item: the object, its key, the list and the list's values.
+  EXPECT_TRUE(ParseJson("{\"a\":" + zeros(kJsonItemValuesMax - 3) + "}", &out).ok());
+  Status s = ParseJson("{\"a\":" + zeros(kJsonItemValuesMax - 2) + "}", &out);
+  EXPECT_EQ(s.code(), "too_many_values") << s.ToString();
+  EXPECT_NE(s.message().find("the document"), std::string::npos) << s.ToString();
+  // Keys count as values.
+  std::string keys = "{";
+  for (size_t i = 0; i < kJsonItemValuesMax / 2; ++i) {
+    keys += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+  }
+  EXPECT_EQ(ParseJson(keys + "}", &out).code(), "too_many_values");
+  // In a document that is an array, each item has its own count, and the message names it.
+  const std::string item = "{\"a\":" + zeros(kJsonItemValuesMax - 3) + "}";
+  EXPECT_TRUE(ParseJson("[" + item + "," + item + "]", &out).ok());
+  s = ParseJson("[" + item + ",{\"a\":" + zeros(kJsonItemValuesMax) + "}]", &out);
+  EXPECT_EQ(s.code(), "too_many_values");
+  EXPECT_NE(s.message().find("item 2 "), std::string::npos) << s.ToString();
+}
+
+// ParseJsonEach hands each item over as soon as it is parsed and keeps none: the items before a
+// fault are handed over, in order, and a document that is not an array is handed over whole.
+TEST(Codec, ParseJsonEachHandsOverItemsAsTheyAreParsed) {
+  std::vector<json> seen;
+  auto collect = [&](json&& item) { seen.push_back(std::move(item)); };
+  EXPECT_TRUE(ParseJsonEach(R"([{"a":[1,{"b":2}]}, 3, "x", [4], null, {}])", 10, collect).ok());
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(seen[0], json::parse(R"({"a":[1,{"b":2}]})"));
+  EXPECT_EQ(seen[1], json(3));
+  EXPECT_EQ(seen[2], json("x"));
+  EXPECT_EQ(seen[3], json::parse("[4]"));
+  EXPECT_TRUE(seen[4].is_null());
+  EXPECT_EQ(seen[5], json::object());
+
+  seen.clear();
+  Status s = ParseJsonEach(R"([{"a":1},{"b":2},{"c":)", 10, collect);
+  EXPECT_EQ(s.code(), "json_malformed");
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1], json::parse(R"({"b":2})"));
+
+  seen.clear();
+  EXPECT_TRUE(ParseJsonEach(R"({"a":[1,2]})", 10, collect).ok());
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], json::parse(R"({"a":[1,2]})"));
+
+  seen.clear();
+  EXPECT_EQ(ParseJsonEach("[1,2,3]", 2, collect).code(), "too_many_items");
+  EXPECT_EQ(seen.size(), 2u);
+  seen.clear();
+  EXPECT_EQ(ParseJsonEach(R"([{"a":1,"a":2}])", 2, collect).code(), "json_malformed");
+  EXPECT_TRUE(seen.empty());
+}
+
 // A project's compounds as `texts` copies of one 1,000-byte text: sent as they are, or as one
 // text that every other pointer of the list points at (aliasing), a valid Cap'n Proto message
 // many times smaller than what it canonicalizes to.
