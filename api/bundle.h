@@ -58,8 +58,11 @@ inline constexpr size_t kBundleRecordsMax = 1'000'000;            // lines of ev
 inline constexpr size_t kBundleLineBytesMax = 4 << 20;            // one line of events.jsonl
 inline constexpr size_t kBundleEventsBytesMax = size_t(1) << 31;  // events.jsonl
 inline constexpr size_t kBundleTableBytesMax = 512 << 20;         // project.json and each CSV
-inline constexpr size_t kBundleTextBytesMax = 64 << 20;           // README.txt and the notes
-inline constexpr size_t kBundleRecordBytesMax = 2 << 20;          // one decoded record
+inline constexpr size_t kBundleTextBytesMax = 64 << 20;           // README.txt, checkpoint.txt
+// residents.txt, a signed note of a line per withheld receipt (up to about 140 bytes each): a
+// scope of a few hundred thousand households' own receipts.
+inline constexpr size_t kBundleStatementBytesMax = 256 << 20;
+inline constexpr size_t kBundleRecordBytesMax = 2 << 20;  // one decoded record
 
 // One record of the bundle, with its inclusion proof in the checkpoint's tree.
 struct BundleRecord {

@@ -212,8 +212,17 @@ Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view 
                                                            "a smaller region");
   }
   out->residents = StatementOf(scope, out->checkpoint, records);
+  std::string statement = FormatResidentsStatement(out->residents);
+  constexpr size_t kSignatureRoom = 4096;  // the blank line and the log key's signature line
+  if (statement.size() + kSignatureRoom > kBundleStatementBytesMax) {
+    return Status::InvalidArgument(
+        "export_too_large",
+        "the scope withholds " + std::to_string(out->residents.withheld.size()) +
+            " residents' own receipts, more than residents.txt may list (" +
+            std::to_string(kBundleStatementBytesMax >> 20) + " MiB); export a smaller region");
+  }
   FL_RETURN_IF_ERROR(
-      SignNote(FormatResidentsStatement(out->residents), log_signer, &out->residents_note));
+      SignNote(statement, log_signer, &out->residents_note, kBundleStatementBytesMax));
   for (auto& [seq, d] : records) {
     BundleRecord r;
     r.seq = seq;

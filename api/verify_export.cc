@@ -38,6 +38,7 @@ bool IsBundleFile(std::string_view name) {
 size_t SizeMax(std::string_view name) {
   if (name == "events.jsonl") return kBundleEventsBytesMax;
   if (name == "project.json" || name.ends_with(".csv")) return kBundleTableBytesMax;
+  if (name == "residents.txt") return kBundleStatementBytesMax;
   return kBundleTextBytesMax;
 }
 
@@ -57,7 +58,8 @@ Status OpenBundleNote(std::string_view file, std::string_view note, const NoteVe
     return Malformed(file, signature_line,
                      "a signed note is its text, a blank line and one signature line");
   }
-  Status s = OpenNote(note, log_key, text);
+  Status s = OpenNote(note, log_key, text,
+                      file == "residents.txt" ? kBundleStatementBytesMax : kNoteBytesMax);
   if (s.ok()) return s;
   if (s.code() == "note_signature_invalid") {
     return Invalid(file, signature_line,

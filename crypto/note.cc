@@ -145,9 +145,9 @@ std::string FormatKeyText(std::string_view name, uint32_t key_hash,
 }
 
 // The text of a note: what SignNote signs and OpenNote returns.
-Status CheckNoteText(std::string_view text) {
+Status CheckNoteText(std::string_view text, size_t bytes_max) {
   if (text.empty() || text.back() != '\n') return BadNote("text does not end in a newline");
-  if (text.size() > kNoteBytesMax) return BadNote("text is too long");
+  if (text.size() > bytes_max) return BadNote("text is too long");
   if (!HasOnlyNoteCharacters(text)) return BadNote("text is not UTF-8 without control bytes");
   return Status::Ok();
 }
@@ -223,8 +223,9 @@ NoteVerifier VerifierOf(const NoteSigner& signer) {
   return NoteVerifier{signer.name, signer.key_hash, signer.key.public_key()};
 }
 
-Status SignNote(std::string_view text, const NoteSigner& signer, std::string* note) {
-  FL_RETURN_IF_ERROR(CheckNoteText(text));
+Status SignNote(std::string_view text, const NoteSigner& signer, std::string* note,
+                size_t bytes_max) {
+  FL_RETURN_IF_ERROR(CheckNoteText(text, bytes_max));
   if (!IsValidNoteKeyName(signer.name)) return BadKey("invalid signer name");
   // A hash that does not belong to the key would make a note no verifier accepts.
   if (signer.key_hash != NoteKeyHash(signer.name, signer.key.public_key())) {
@@ -248,13 +249,14 @@ Status SignNote(std::string_view text, const NoteSigner& signer, std::string* no
   out.append(Base64Encode(blob));
   out.append("\n");
   // What we sign must be something OpenNote accepts.
-  if (out.size() > kNoteBytesMax) return BadNote("signed note is too long");
+  if (out.size() > bytes_max) return BadNote("signed note is too long");
   *note = std::move(out);
   return Status::Ok();
 }
 
-Status OpenNote(std::string_view note, const NoteVerifier& verifier, std::string* text) {
-  if (note.size() > kNoteBytesMax) return BadNote("note is too long");
+Status OpenNote(std::string_view note, const NoteVerifier& verifier, std::string* text,
+                size_t bytes_max) {
+  if (note.size() > bytes_max) return BadNote("note is too long");
   if (!HasOnlyNoteCharacters(note)) return BadNote("note is not UTF-8 without control bytes");
   // The text ends at the last blank line: the text may contain blank lines, signatures not.
   const size_t split = note.rfind("\n\n");

@@ -47,13 +47,17 @@ Status ParseSignerKey(std::string_view text, NoteSigner* out);
 NoteVerifier VerifierOf(const NoteSigner& signer);
 
 // REQUIRES: text is non-empty and ends in '\n'; blank lines inside are allowed, as in C2SP
-// (checked: InvalidArgument "bad_note" otherwise).
-Status SignNote(std::string_view text, const NoteSigner& signer, std::string* note);
+// (checked: InvalidArgument "bad_note" otherwise). The signed note may be at most `bytes_max`
+// bytes: kNoteBytesMax for checkpoints and whatever a reader takes from anywhere; a larger bound
+// only for a note whose format says how large it may be (an export's statement of its records).
+Status SignNote(std::string_view text, const NoteSigner& signer, std::string* note,
+                size_t bytes_max = kNoteBytesMax);
 
 // Parses `note`, and checks that it carries a valid signature by `verifier` (other signatures,
 // by unknown keys, are ignored, as in the Go package). On success sets *text to the signed text.
-// InvalidArgument "bad_note" if malformed; Rejected "note_signature_invalid" if the verifier's
-// signature is missing or wrong.
-Status OpenNote(std::string_view note, const NoteVerifier& verifier, std::string* text);
+// InvalidArgument "bad_note" if malformed or over `bytes_max`; Rejected "note_signature_invalid"
+// if the verifier's signature is missing or wrong.
+Status OpenNote(std::string_view note, const NoteVerifier& verifier, std::string* text,
+                size_t bytes_max = kNoteBytesMax);
 
 }  // namespace fundledger

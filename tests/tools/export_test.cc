@@ -721,6 +721,65 @@ TEST_F(ExportTest, ExportRefusesBadScopesAndUsedDirectories) {
   Run(2, {"export", "--data", "ledger", "--project", project_, "--region", "", "--out", "x4"});
 }
 
+// A scope whose households paid in their own names many times: residents.txt lists a line per
+// withheld receipt, past the 1 MiB that other signed notes may hold (about 12,000 receipts),
+// and the bundle is exported and verifies. (It was refused: "bad_note: text is too long".)
+TEST_F(ExportTest, AScopeOfManyWithheldReceiptsIsExportedAndVerifies) {
+  // A copy of the suite's ledger (closed: every command opens and closes it).
+  std::filesystem::copy(*dir_ / "ledger", *dir_ / "many", std::filesystem::copy_options::recursive);
+  std::vector<json> records = JsonLines(Run(0, {"log", "--data", "many", "--limit", "100000"}).out);
+  std::map<std::string, std::string> phase;
+  for (const json& r : records) {
+    const json& e = r["envelope"]["event"];
+    if (e["type"] == "project_status") phase[e["project"]] = e["status"];
+  }
+  std::string project, source, key;
+  for (const json& r : records) {
+    const json& e = r["envelope"]["event"];
+    if (e["type"] == "funds_received" && e["category"] == "resident" && e["to_kind"] == "project" &&
+        phase[e["to"]] != "settled" && phase[e["to"]] != "cancelled") {
+      project = e["to"];
+      source = e["source_org"];
+      key = "many/keys/" + r["envelope"]["signer"].get<std::string>() + ".key";
+      break;
+    }
+  }
+  ASSERT_FALSE(project.empty()) << "no open project with residents' money";
+  constexpr int kReceipts = 15000;  // in submissions of at most 10,000
+  const std::string today = FormatDate(BusinessDay(NowMs()));
+  for (int from = 0; from < kReceipts; from += 7500) {
+    std::string lines;
+    for (int i = from; i < from + 7500; ++i) {
+      char ref[65];
+      snprintf(ref, sizeof(ref), "%064x", i + 1);
+      json receipt = {{"id", project + ".instalment-" + std::to_string(i)},
+                      {"type", "funds_received"},
+                      {"occurred_on", today},
+                      {"to", project},
+                      {"to_kind", "project"},
+                      {"category", "resident"},
+                      {"source_org", source},
+                      {"channel", "donation"},
+                      {"amount_fen", 5000},
+                      {"households", 1},
+                      {"contributor_ref", std::string(ref)}};
+      lines += receipt.dump() + "\n";
+    }
+    Run(0, {"submit", "--data", "many", "--key", key, "-"}, lines);
+  }
+  Run(0, {"export", "--data", "many", "--project", project, "--out", "many-bundle"});
+  const std::string statement = ReadFile(*dir_ / "many-bundle/residents.txt");
+  EXPECT_GT(statement.size(), kNoteBytesMax);
+  size_t listed = 0;
+  for (size_t at = statement.find("\nwithheld "); at != std::string::npos;
+       at = statement.find("\nwithheld ", at + 1)) {
+    ++listed;
+  }
+  EXPECT_GE(listed, size_t(kReceipts));
+  CliResult r = Run(0, {"verify-export", "many-bundle", "--log-key", "many/keys/log.pub"});
+  EXPECT_NE(r.out.find("withheld"), std::string::npos) << r.out;
+}
+
 // `fundledger serve` answers the same bundle under /v1/public/export/, without a signature,
 // and a summary whose figures are the views'.
 TEST_F(ExportTest, TheServerServesTheSameBundle) {
