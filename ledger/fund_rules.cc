@@ -633,7 +633,7 @@ Status CheckResidentFields(schema::FundsReceived::Reader body) {
   return Status::Ok();
 }
 
-Status CheckPledge(const LedgerState& state, schema::FundsReceived::Reader body,
+Status CheckPledge(const LedgerState& state, schema::FundsReceived::Reader body, int64_t day,
                    const AccountKey& to, const EventFact** pledge) {
   FL_RETURN_IF_ERROR(state.FindFact(Str(body.getPledge()), pledge));
   const EventFact* p = *pledge;
@@ -646,6 +646,11 @@ Status CheckPledge(const LedgerState& state, schema::FundsReceived::Reader body,
       p->from.holder != OrgParty(Str(body.getSourceOrg())) || p->category != body.getCategory()) {
     return Reject("pledge_mismatch", "the pledge is for another project, source or category",
                   "pledge");
+  }
+  if (day < p->occurred_day) {
+    return Reject("date_before_target",
+                  "dated before the pledge it pays (" + FormatDate(p->occurred_day) + ")",
+                  "occurred_on");
   }
   if (p->received_fen + body.getAmountFen() > p->amount_fen) {
     return Reject(
@@ -691,7 +696,9 @@ Status ApplyFundsReceived(const SignedEvent& event, const EventContext& context,
   FL_RETURN_IF_ERROR(CheckAmount(body.getAmountFen(), "amount_fen"));
   FL_RETURN_IF_ERROR(CheckResidentFields(body));
   const EventFact* pledge = nullptr;
-  if (body.hasPledge()) FL_RETURN_IF_ERROR(CheckPledge(*state, body, to, &pledge));
+  if (body.hasPledge()) {
+    FL_RETURN_IF_ERROR(CheckPledge(*state, body, event.occurred_day(), to, &pledge));
+  }
   AccountKey from = External(OrgParty(source->id), c);
   FL_RETURN_IF_ERROR(CheckMove(*state, from, to, body.getAmountFen(), "amount_fen"));
 
@@ -812,6 +819,17 @@ Status ApplyFundsDisbursed(const SignedEvent& event, const EventContext& context
   if (body.getUnits().isValue() &&
       (body.getUnits().getValue() < 1 || body.getUnits().getValue() > kUnitsMax)) {
     return OutOfRange("units", 1, kUnitsMax);
+  }
+  // A cap per unit is checked on the units paid for (the unit_cap_exceeded flag): a payment for
+  // a capped item that names none would escape it.
+  if (!body.getUnits().isValue()) {
+    for (const auto& [item, cap] : policy.unit_caps) {
+      if (item != Str(body.getItem())) continue;
+      return Reject("units_required",
+                    "the policy in force caps " + item + " at " + std::to_string(cap) +
+                        " fen per unit: say how many units this pays for",
+                    "units");
+    }
   }
   FL_RETURN_IF_ERROR(
       CheckOptionalRef(body.hasContractRef(), body.getContractRef(), "contract_ref"));

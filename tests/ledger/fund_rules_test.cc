@@ -1297,6 +1297,16 @@ TEST_F(FundRules, AnAcknowledgementOrAFindingIsNotDatedBeforeTheMovementItNames)
   Refused("xt-audit", resolve, "date_before_target", "occurred_on");
   resolve["occurred_on"] = "2025-06-10";
   Ok("xt-audit", resolve);
+  // Nor is money received against a pledge dated before the pledge.
+  json pledge = Pledged("pl", "p1", "xt-invest", "social_capital", 500);
+  pledge["occurred_on"] = "2025-06-10";
+  Ok("xt-finance", pledge);
+  json paid_in = Received("r-pl", "p1", "project", "social_capital", "xt-invest", 300);
+  paid_in["pledge"] = "pl";
+  paid_in["occurred_on"] = "2025-06-09";
+  Refused("yh-finance", paid_in, "date_before_target", "occurred_on");
+  paid_in["occurred_on"] = "2025-06-10";
+  Ok("yh-finance", paid_in);
 }
 
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {

@@ -904,7 +904,7 @@ TEST_F(ViewsTest, FlagsUnacknowledgedPaymentsAfterMoreThanThirtyDays) {
   Ok("yh-finance", Reversal("rev-c", "pay-c", "2026-11-23"));
   Today("2026-11-24");
   Ok("yh-finance", Pay("pay-d", "q1", "district", 300'000, "improvement", "elevator",
-                       Payee("xt-design"), "2026-11-24"));
+                       Payee("xt-design"), "2026-11-24", 1));
   EXPECT_TRUE(Named(FlagsAt(kProject, "q1", OnDay("2026-12-23")), "unacknowledged").empty());
   // At the head, days count to the day of the last record, in whatever scope it is: 30 days
   // after pay-d, then 31.
@@ -1032,7 +1032,14 @@ TEST_F(ViewsTest, FlagsOverBudgetAndUnitCaps) {
   };
   pay("pay-basic", 2'000'000, "basic", "pipe_network", {});  // the whole basic budget
   pay("pay-lift-2", 700'000, "improvement", "elevator", 2);  // 2 x 350,000: at the cap
-  pay("pay-lift", 400'000, "improvement", "elevator", {});   // no units: no cap to apply
+  pay("pay-lift", 400'000, "improvement", "elevator", 2);    // 2 x 200,000
+  // A payment for a capped item must say how many units it pays for (units_required).
+  Status unitless =
+      L.Append(L.Signed("yh-finance", Pay("pay-lift-x", "q1", "district", 400'000, "improvement",
+                                          "elevator", Firm("和平建筑队"), "2026-11-22", {})))
+          .status;
+  EXPECT_EQ(unitless.code(), "units_required") << unitless.ToString();
+  EXPECT_EQ(unitless.field(), "units");
   pay("pay-parking", 500'000, "improvement", "parking", 1);  // no cap for parking
   auto flags = [&](const std::string& name) { return Named(FlagsAt(kProject, "q1"), name); };
   EXPECT_TRUE(flags("over_budget").empty());
