@@ -164,10 +164,21 @@ Status CheckMove(const LedgerState& state, const AccountKey& from, const Account
   return CheckVolume(state, amount, overdraft_field);
 }
 
-void StageMove(LedgerState* state, const AccountKey& from, const AccountKey& to, uint64_t amount) {
+// Moves `amount` from one account to the other, on business day `day`: a project's side keeps
+// the latest day its money moved (its settlement or cancellation is not dated before it).
+void StageMove(LedgerState* state, const AccountKey& from, const AccountKey& to, uint64_t amount,
+               int64_t day) {
   state->StageBalance(from, state->Balance(from) - int64_t(amount));
   state->StageBalance(to, state->Balance(to) + int64_t(amount));
   state->AddVolume(amount);
+  for (const AccountKey* side : {&from, &to}) {
+    if (side->kind != AccountHolder::PROJECT) continue;
+    const Project* project = state->FindProject(side->holder);
+    if (project == nullptr || project->last_money_day >= day) continue;
+    Project updated = *project;
+    updated.last_money_day = day;
+    state->StageProject(std::move(updated));
+  }
 }
 
 EventFact NewFact(const SignedEvent& event, const EventContext& context) {
@@ -431,8 +442,10 @@ Status ApplyProjectRegistered(const SignedEvent& event, const EventContext& cont
   FL_RETURN_IF_ERROR(CheckProjectFacts(body, context));
   uint64_t budget = 0;
   FL_RETURN_IF_ERROR(CheckBudgetAndPlan(*state, body.getBudget(), body.getFundingPlan(), &budget));
-  state->StageProject(Project{id, region, ProjectPhase::REGISTERED, context.seq, context.seq,
-                              event.occurred_day()});
+  Project project{id,          region,      ProjectPhase::REGISTERED,
+                  context.seq, context.seq, event.occurred_day()};
+  project.phase_day = event.occurred_day();
+  state->StageProject(std::move(project));
   state->AddVolume(budget);
   return Status::Ok();
 }
@@ -523,9 +536,27 @@ Status ApplyProjectStatus(const SignedEvent& event, const EventContext& context,
   FL_RETURN_IF_ERROR(CheckShare(body.getSatisfactionBp(), to == ProjectStatus::COMPLETED,
                                 "satisfaction_bp", policy.satisfaction_min_bp,
                                 "satisfaction_below_minimum", "residents' satisfaction"));
+  // The lifecycle runs forward in business time too: a status is not dated before the one it
+  // follows, and a project is not settled or cancelled before money it moved.
+  const int64_t day = event.occurred_day();
+  if (day < project->phase_day) {
+    return Reject("date_before_status",
+                  std::string("dated before the project's current status (") +
+                      PhaseName(project->phase) + " on " + FormatDate(project->phase_day) + ")",
+                  "occurred_on");
+  }
+  if ((to == ProjectStatus::SETTLED || to == ProjectStatus::CANCELLED) &&
+      day < project->last_money_day) {
+    return Reject("date_before_money",
+                  "dated before money the project moved (last on " +
+                      FormatDate(project->last_money_day) + ")",
+                  "occurred_on");
+  }
   Project updated = *project;
   updated.phase = ProjectPhase(uint8_t(to) + 1);
   updated.phase_seq = context.seq;
+  updated.phase_day = day;
+  if (to == ProjectStatus::APPROVED) updated.approved_day = day;
   state->StageProject(std::move(updated));
   return Status::Ok();
 }
@@ -714,7 +745,7 @@ Status ApplyFundsReceived(const SignedEvent& event, const EventContext& context,
     fact.pledge = updated.id;
     state->StageFact(std::move(updated));
   }
-  StageMove(state, from, to, body.getAmountFen());
+  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -743,7 +774,7 @@ Status ApplyFundsAllocated(const SignedEvent& event, const EventContext& context
   fact.amount_fen = body.getAmountFen();
   fact.from = from;
   fact.to = to;
-  StageMove(state, from, to, body.getAmountFen());
+  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -800,6 +831,12 @@ Status ApplyFundsDisbursed(const SignedEvent& event, const EventContext& context
                       PhaseName(project->phase),
                   "project");
   }
+  if (event.occurred_day() < project->approved_day) {
+    return Reject("date_before_status",
+                  "dated before the project's approval (" + FormatDate(project->approved_day) +
+                      "): money is disbursed only once a project is approved",
+                  "occurred_on");
+  }
   Category c = body.getCategory();
   const Policy policy = state->PolicyInForce(project->region);
   if (!(policy.works_allowed[size_t(c)] & (1u << uint8_t(body.getWork())))) {
@@ -843,7 +880,7 @@ Status ApplyFundsDisbursed(const SignedEvent& event, const EventContext& context
   fact.amount_fen = body.getAmountFen();
   fact.from = from;
   fact.to = to;
-  StageMove(state, from, to, body.getAmountFen());
+  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -890,7 +927,7 @@ Status ApplyFundsRefunded(const SignedEvent& event, const EventContext& context,
   fact.amount_fen = body.getAmountFen();
   fact.from = from;
   fact.to = to;
-  StageMove(state, from, to, body.getAmountFen());
+  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -975,7 +1012,7 @@ Status ApplyEventReversed(const SignedEvent& event, const EventContext& context,
     p.received_fen -= amount;
     state->StageFact(std::move(p));
   }
-  StageMove(state, from, to, amount);
+  StageMove(state, from, to, amount, event.occurred_day());
   state->StageFact(std::move(updated));
   return Status::Ok();
 }

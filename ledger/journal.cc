@@ -425,20 +425,76 @@ Status Journal::UpgradeFromFormat2() {
   return FromRocks(db_->Write(sync, &batch));
 }
 
+Status Journal::UpgradeFromFormat3() {
+  auto* accounts = Family(storage::kAccountsFamily);
+  // The fund rules over every record, as verification applies them (no signature is checked:
+  // each record was accepted with its own).
+  LedgerState replayed;
+  const uint64_t size = range_.size();
+  for (uint64_t seq = 1; seq <= size; ++seq) {
+    std::string bytes;
+    RecordReader record;
+    SignedEvent event;
+    Status s = ReadRecord(seq, &bytes);
+    if (s.ok()) s = RecordReader::Open(bytes, &record);
+    if (s.ok()) s = SignedEvent::FromStoredRecord(record, &event);
+    try {
+      if (s.ok()) {
+        s = ApplyEvent(event, EventContext{seq, record.record().getRecordedAtMs()}, &replayed);
+      }
+    } catch (const kj::Exception&) {  // a field Cap'n Proto refuses to read
+      s = Status::Corruption("record_malformed", "a field of the event cannot be read");
+    }
+    if (!s.ok()) {
+      return Status::Corruption("format_upgrade_failed",
+                                "the record at seq " + std::to_string(seq) +
+                                    " does not apply again: " + s.code() + ": " + s.message());
+    }
+    replayed.Commit();
+  }
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), accounts));
+  const std::string start(1, storage::kProjectRow);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    Project stored;
+    if (!DecodeProjectRow(it->value().ToStringView(), &stored)) {
+      return Status::Corruption(
+          "format_upgrade_failed",
+          "accounts row " + storage::PrintableKey(it->key().ToStringView()) + " is malformed");
+    }
+    const Project* project = replayed.FindProject(stored.id);
+    if (project == nullptr) {
+      return Status::Corruption("format_upgrade_failed",
+                                "the project " + storage::PrintableKey(stored.id) +
+                                    " has a row but no registration among the records");
+    }
+    batch.Put(accounts, it->key(), EncodeProjectRow(*project));
+  }
+  FL_RETURN_IF_ERROR(FromRocks(it->status()));
+  batch.Put(Family(storage::kMetaFamily), ToSlice(storage::kMetaFormatVersion), "4");
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Write(sync, &batch));
+}
+
 Status Journal::Load() {
   auto* meta = Family(storage::kMetaFamily);
   std::string version, vkey;
   FL_RETURN_IF_ERROR(FromRocks(
       db_->Get(rocksdb::ReadOptions(), meta, ToSlice(storage::kMetaFormatVersion), &version)));
-  // Format 2 lacks the projects' registration days: a writer adds them (below, once the ledger
-  // is known to be whole enough to write to); a reader cannot.
-  const bool upgrade = version == "2" && storage::kFormatVersion == 3;
+  // Formats 2 and 3 lack days the rules need of projects (format 2 the registration's, both the
+  // phase's, the approval's and the last money's): a writer adds them (below, once the ledger is
+  // known to be whole enough to write to), format 2 first to 3, then to 4; a reader cannot.
+  static_assert(storage::kFormatVersion == 4);
+  const bool upgrade = version == "2" || version == "3";
   if (upgrade && options_.read_only) {
     return Status::Corruption(
         "format_version_unknown",
-        "ledger format version 2 is read by this build once it is upgraded to version 3 (its "
-        "projects' registration days): a command that opens the ledger to write (serve, "
-        "submit, import, replay, checkpoint, ...) upgrades it, keeping every record");
+        "ledger format version " + version +
+            " is read by this build once it is upgraded to version 4 (the days of its "
+            "projects' registration, status, approval and last money): a command that opens the "
+            "ledger to write (serve, submit, import, replay, checkpoint, ...) upgrades it, "
+            "keeping every record");
   }
   if (!upgrade && version != std::to_string(storage::kFormatVersion)) {
     return Status::Corruption("format_version_unknown",
@@ -486,7 +542,8 @@ Status Journal::Load() {
     }
   }
   FL_RETURN_IF_ERROR(CompactRange::Load(*tree_, size, &range_));
-  if (upgrade) FL_RETURN_IF_ERROR(UpgradeFromFormat2());
+  if (version == "2") FL_RETURN_IF_ERROR(UpgradeFromFormat2());
+  if (upgrade) FL_RETURN_IF_ERROR(UpgradeFromFormat3());
 
   // Registry and fund-domain state. Event facts (one per movement of money) stay on disk and
   // are read on demand, so opening does not grow with the history.

@@ -307,6 +307,10 @@ class Journal : public StateReader {
   // Rewrites a format 2 ledger's project rows with their registration day (read from each
   // registration's record) and sets format 3, in one synced batch.
   Status UpgradeFromFormat2();
+  // Rewrites a format 3 ledger's project rows with their phase, approval and last money days
+  // (what the fund rules make of the records: every record is applied again to a state in
+  // memory) and sets format 4, in one synced batch.
+  Status UpgradeFromFormat3();
   rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
   Status SignCheckpointAt(uint64_t size, const Hash& root, std::string* note) const;
   Status LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* found) const;

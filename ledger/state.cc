@@ -37,14 +37,18 @@ std::string EncodeProject(const Project& p) {
   row.setRegisteredSeq(p.registered_seq);
   row.setPhaseSeq(p.phase_seq);
   row.setRegisteredDay(p.registered_day);
+  row.setPhaseDay(p.phase_day);
+  row.setApprovedDay(p.approved_day);
+  row.setLastMoneyDay(p.last_money_day);
   return CanonicalBytes(row);
 }
 
 bool DecodeProject(std::string_view bytes, Project* out) {
   return DecodeCanonicalRow<schema::ProjectState>(bytes, [&](schema::ProjectState::Reader row) {
     if (uint16_t(row.getPhase()) > uint16_t(schema::ProjectPhase::CANCELLED)) return false;
-    *out = Project{row.getProject(),       row.getRegion(),   row.getPhase(),
-                   row.getRegisteredSeq(), row.getPhaseSeq(), row.getRegisteredDay()};
+    *out = Project{row.getProject(),       row.getRegion(),      row.getPhase(),
+                   row.getRegisteredSeq(), row.getPhaseSeq(),    row.getRegisteredDay(),
+                   row.getPhaseDay(),      row.getApprovedDay(), row.getLastMoneyDay()};
     return true;
   });
 }

@@ -58,6 +58,12 @@ struct Project {
   uint64_t registered_seq = 0;
   uint64_t phase_seq = 0;
   int64_t registered_day = 0;  // the registration's occurred_on: nothing of it is dated before
+  int64_t phase_day = 0;       // the occurred_on of the event that set the phase: no later
+                               // status is dated before it
+  int64_t approved_day = 0;    // the approval's occurred_on (0 before): no payment is dated
+                               // before it
+  int64_t last_money_day = 0;  // the latest occurred_on of money moved in or out (0 before
+                               // any): the project is not settled or cancelled before it
 
   // Settled and cancelled projects only refund.
   bool closed() const {
@@ -65,8 +71,8 @@ struct Project {
   }
   bool operator==(const Project&) const = default;
 };
-// A project's row (accounts family, key storage::kProjectRow + id), for the journal's upgrade of
-// a ledger of format 2, whose project rows lack the registration day.
+// A project's row (accounts family, key storage::kProjectRow + id), for the journal's upgrades
+// of ledgers of earlier formats, whose project rows lack some of the days.
 std::string EncodeProjectRow(const Project& project);
 bool DecodeProjectRow(std::string_view bytes, Project* out);
 

@@ -47,7 +47,9 @@ namespace fundledger::storage {
 // 2: the accounts family's volume row ('v').
 // 3: a project's registration day in its registry row (ProjectState.registeredDay), and a
 //    finding's day in its row (FindingState.openedDay).
-inline constexpr int kFormatVersion = 3;
+// 4: a project's phase, approval and last money days in its registry row (ProjectState.phaseDay,
+//    approvedDay, lastMoneyDay).
+inline constexpr int kFormatVersion = 4;
 
 inline constexpr std::string_view kDatabaseDir = "db";
 inline constexpr std::string_view kLogKeyFile = "log.key";

@@ -42,6 +42,10 @@ struct ProjectState {
   registeredSeq @3 :UInt64;
   phaseSeq @4 :UInt64;  # the seq of the event that set the phase
   registeredDay @5 :Int64;  # the registration's occurred_on, days since 1970-01-01 (format 3)
+  # Format 4, days since 1970-01-01 as registeredDay:
+  phaseDay @6 :Int64;       # the occurred_on of the event at phaseSeq
+  approvedDay @7 :Int64;    # the approval's occurred_on; 0 before it
+  lastMoneyDay @8 :Int64;   # the latest occurred_on of money moved in or out; 0 before any
 }
 
 struct PolicyState {

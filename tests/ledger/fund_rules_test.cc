@@ -1309,6 +1309,53 @@ TEST_F(FundRules, AnAcknowledgementOrAFindingIsNotDatedBeforeTheMovementItNames)
   Ok("yh-finance", paid_in);
 }
 
+// The lifecycle runs forward in business time as it does in the log: no status is dated before
+// the one it follows, no payment before the approval, and no settlement or cancellation before
+// money the project moved. (Each was accepted, so a view as of a date could show a project
+// settled before its approval, or paying before it.)
+TEST_F(FundRules, TheLifecycleRunsForwardInBusinessTime) {
+  auto on = [](json event, const char* date) {
+    event["occurred_on"] = date;
+    return event;
+  };
+  Ok("yh-housing", on(StatusChange("approve-p1", "p1", "approved", 7500), "2025-06-10"));
+  Ok("yh-finance", Received("yh-own", "yh-finance", "pool", "district", "yh-finance", 10'000));
+  Ok("yh-finance", on(Allocated("yh-to-p1", "yh-finance", "p1", "project", "district", 5'000),
+                      "2025-06-05"));  // money comes in before the approval
+  Refused("yh-finance", on(Disbursed("pay", "p1", "district", 100), "2025-06-09"),
+          "date_before_status", "occurred_on");
+  Ok("yh-finance", on(Disbursed("pay", "p1", "district", 100), "2025-06-10"));
+  Refused("yh-housing", on(StatusChange("start-p1", "p1", "started"), "2025-06-09"),
+          "date_before_status", "occurred_on");
+  Ok("yh-housing", on(StatusChange("start-p1", "p1", "started"), "2025-06-20"));
+  Ok("yh-finance", on(Disbursed("pay-2", "p1", "district", 100), "2025-07-01"));
+  // Completion may come before a payment dated after it (the last invoices are paid then).
+  json done = on(StatusChange("done-p1", "p1", "completed"), "2025-06-25");
+  done["satisfaction_bp"] = 9000;
+  Ok("yh-housing", done);
+  Refused("yh-housing", on(StatusChange("settle-p1", "p1", "settled"), "2025-06-30"),
+          "date_before_money", "occurred_on");
+  Ok("yh-housing", on(StatusChange("settle-p1", "p1", "settled"), "2025-07-01"));
+  // A reversal moves money on its own day (the day it is recorded), which counts too.
+  Ok("yh-housing", ProjectRegistration("p3"));
+  Ok("yh-housing", on(StatusChange("approve-p3", "p3", "approved", 7500), "2025-06-10"));
+  Ok("yh-finance",
+     on(Allocated("yh-to-p3", "yh-finance", "p3", "project", "district", 1'000), "2025-06-10"));
+  Ok("yh-finance", on(Disbursed("pay-3", "p3", "district", 100), "2025-07-01"));
+  const std::string today = FormatDate(BusinessDay(kTestNowMs));
+  Ok("yh-finance", on(Reversal("rev-pay-3", "pay-3"), today.c_str()));
+  Refused("yh-housing", on(StatusChange("cancel-p3", "p3", "cancelled"), "2025-07-02"),
+          "date_before_money", "occurred_on");
+  Ok("yh-housing", on(StatusChange("cancel-p3", "p3", "cancelled"), today.c_str()));
+  // A cancellation likewise: p2 received money on 2025-06-15.
+  Ok("yh-housing", ProjectRegistration("p2"));
+  Ok("yh-finance",
+     on(Allocated("yh-to-p2", "yh-finance", "p2", "project", "district", 1'000), "2025-06-15"));
+  Refused("yh-housing", on(StatusChange("cancel-p2", "p2", "cancelled"), "2025-06-14"),
+          "date_before_money", "occurred_on");
+  Ok("yh-housing", on(StatusChange("cancel-p2", "p2", "cancelled"), "2025-06-15"));
+}
+
 TEST_F(FundRules, ARecordTimeOutsideTheCenturyIsRefused) {
   L.set_now_ms(4102444800000);  // 2100-01-01
   Refused("yh-finance", Received("r", "yh-finance", "pool", "district", "yh-finance", 1),

@@ -714,6 +714,115 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
   EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
 }
 
+// Format 4 keeps a project's phase, approval and last money days in its row. A ledger of format
+// 3 gets them when first opened to write, from the fund rules applied to its records again;
+// until then a read-only open refuses it; a project row that no record registers fails the
+// upgrade, which then writes nothing.
+TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
+  TestLedger ledger;
+  ledger.Register("yh-housing", "housing_bureau", "district", "hunan/xiangtan/yuhu");
+  ledger.Register("yh-finance", "finance_bureau", "district", "hunan/xiangtan/yuhu");
+  ledger.Register("jianshe", "contractor", "none", "hunan/xiangtan");
+  ledger.AppendOk(ledger.Signed("yh-housing", testing::ProjectRegistration("p1")));
+  ledger.AppendOk(ledger.Signed("yh-housing", testing::ProjectRegistration("p2")));
+  json approve = testing::StatusChange("approve-p1", "p1", "approved", 7500);
+  approve["occurred_on"] = "2025-06-10";
+  ledger.AppendOk(ledger.Signed("yh-housing", approve));
+  ledger.AppendOk(ledger.Signed("yh-finance", testing::Received("own", "yh-finance", "pool",
+                                                                "district", "yh-finance", 1000)));
+  json allocated = testing::Allocated("to-p1", "yh-finance", "p1", "project", "district", 500);
+  allocated["occurred_on"] = "2025-06-20";
+  ledger.AppendOk(ledger.Signed("yh-finance", allocated));
+
+  auto key = [](const std::string& id) { return std::string(1, storage::kProjectRow) + id; };
+  auto read = [&](const std::string& id) {
+    std::string row;
+    bool found = false;
+    EXPECT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key(id), &row, &found).ok());
+    EXPECT_TRUE(found) << id;
+    return row;
+  };
+  auto day = [](const char* date) {
+    int64_t d = 0;
+    EXPECT_TRUE(ParseDate(date, "occurred_on", &d).ok());
+    return d;
+  };
+  std::map<std::string, std::string> rows;  // as format 4 writes them
+  std::map<std::string, Project> format3;   // as format 3 wrote them: none of the three days
+  for (const char* id : {"p1", "p2"}) {
+    rows[id] = read(id);
+    Project project;
+    ASSERT_TRUE(DecodeProjectRow(rows[id], &project));
+    format3[id] = project;
+    format3[id].phase_day = format3[id].approved_day = format3[id].last_money_day = 0;
+  }
+  {
+    Project p1;
+    ASSERT_TRUE(DecodeProjectRow(rows["p1"], &p1));
+    EXPECT_EQ(p1.phase_day, day("2025-06-10"));
+    EXPECT_EQ(p1.approved_day, day("2025-06-10"));
+    EXPECT_EQ(p1.last_money_day, day("2025-06-20"));
+  }
+  auto write_format3 = [&](const std::string& extra) {
+    for (const auto& [id, project] : format3) {
+      ASSERT_TRUE(
+          ledger.journal()
+              .PutRawForTesting(storage::kAccountsFamily, key(id), EncodeProjectRow(project))
+              .ok());
+    }
+    if (!extra.empty()) {
+      Project ghost = format3["p2"];
+      ghost.id = extra;
+      ASSERT_TRUE(
+          ledger.journal()
+              .PutRawForTesting(storage::kAccountsFamily, key(extra), EncodeProjectRow(ghost))
+              .ok());
+    }
+    ASSERT_TRUE(ledger.journal()
+                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "3")
+                    .ok());
+  };
+  auto version = [&] {
+    std::string v;
+    bool found = false;
+    EXPECT_TRUE(
+        ledger.journal().Get(storage::kMetaFamily, storage::kMetaFormatVersion, &v, &found).ok());
+    return v;
+  };
+
+  write_format3("");
+  ledger.Close();
+  std::unique_ptr<Journal> journal;
+  JournalOptions read_only;
+  read_only.read_only = true;
+  Status s = Journal::Open(ledger.dir().string(), read_only, &journal);
+  EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
+  EXPECT_NE(s.message().find("version 3"), std::string::npos) << s.ToString();
+  journal.reset();
+  ledger.Reopen();
+  EXPECT_EQ(version(), "4");
+  for (const auto& [id, row] : rows) EXPECT_EQ(read(id), row) << id;
+  VerifyReport report;
+  s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  // The rules hold on the upgraded ledger: no payment before the approval.
+  json early = testing::Disbursed("pay", "p1", "district", 100);
+  early["occurred_on"] = "2025-06-09";
+  AppendResult r = ledger.Append(ledger.Signed("yh-finance", early));
+  EXPECT_EQ(r.status.code(), "date_before_status") << r.status.ToString();
+
+  // A project row that no record registers: the upgrade names it and writes nothing; the
+  // ledger stays of format 3.
+  write_format3("ghost");
+  ledger.Close();
+  s = Journal::Open(ledger.dir().string(), JournalOptions(), &journal);
+  EXPECT_EQ(s.code(), "format_upgrade_failed") << s.ToString();
+  EXPECT_NE(s.message().find("the project ghost"), std::string::npos) << s.ToString();
+  journal.reset();
+  s = Journal::Open(ledger.dir().string(), read_only, &journal);
+  EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
+}
+
 TEST(Journal, ProofsVerifyAgainstTheRoots) {
   TestLedger ledger;
   ledger.Register("xt-finance");
