@@ -823,7 +823,7 @@ ordered Renderer::ProjectRecord(const ProjectModel& p) const {
     residents.push_back({{"sourceParty", PartyRef(p, std::get<1>(key))},
                          {"channel", std::get<2>(key)},
                          {"value", Money(line.amount_fen)},
-                         {"households", line.households},
+                         {"householdPayments", line.households},
                          {"receipts", line.events}});
   }
   record["residentContributions"] = residents;
@@ -924,7 +924,7 @@ std::string Renderer::FundingCsv() {
   std::string out(kBom);
   out += Row({"项目编号 project", "项目名称 project_name", "资金类别 category",
               "类别名称 category_name", "来源单位 source_org", "来源名称 source_name",
-              "渠道 channel", "渠道名称 channel_name", "户数 households", "笔数 events",
+              "渠道 channel", "渠道名称 channel_name", "户次 household_payments", "笔数 events",
               "金额（分） amount_fen", "金额（元） amount_yuan"});
   int64_t households = 0, events = 0, fen = 0;
   for (const ProjectModel* p : Shown(in_.scope, fold_.projects())) {

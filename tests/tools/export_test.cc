@@ -251,6 +251,16 @@ TEST_F(ExportTest, ResidentSumsAreNetOfReversals) {
   }
   EXPECT_EQ(listed, withheld);
   EXPECT_NE(text.find(" " + reversed_ + "\n"), std::string::npos);
+  // What is summed is household payments (户次), not households: a household that pays twice
+  // counts twice, so the files do not call the sum households.
+  EXPECT_NE(Files("bundle")["funding.csv"].find(",户次 household_payments,"), std::string::npos);
+  EXPECT_EQ(Files("bundle")["funding.csv"].find("户数"), std::string::npos);
+  json record = json::parse(Files("bundle")["project.json"])["projects"][0];
+  ASSERT_FALSE(record["residentContributions"].empty()) << record.dump();
+  for (const json& c : record["residentContributions"]) {
+    EXPECT_TRUE(c.contains("householdPayments")) << c.dump();
+    EXPECT_FALSE(c.contains("households")) << c.dump();
+  }
 }
 
 // The line (1-based) that holds byte `at`.
