@@ -86,6 +86,9 @@ Status ParseQuery(std::string_view query, std::initializer_list<std::string_view
     FL_RETURN_IF_ERROR(Unescape(raw_name, &name));
     Status s = Unescape(raw_value, &value);
     if (!s.ok()) return Status::InvalidArgument(s.code(), s.message(), name);
+    if (name.empty()) {
+      return Status::InvalidArgument("unknown_parameter", "a query parameter has no name");
+    }
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       return Status::InvalidArgument("unknown_parameter", "this endpoint takes no " + name, name);
     }
@@ -368,6 +371,13 @@ ApiResponse PublicConsistencyProof(const ApiContext& context, std::string_view r
         "bad_proof_request",
         "to is at most the public checkpoint's size, " + std::to_string(durable.size), "to");
   }
+  // Named here with the public checkpoint's size: the journal's own check would name the head's.
+  if (s.ok() && (from < 1 || from > to)) {
+    s = Status::InvalidArgument("bad_proof_request",
+                                "need 1 <= from <= to <= " + std::to_string(durable.size) +
+                                    " (the public checkpoint's size)",
+                                "from");
+  }
   json out;
   if (s.ok()) {
     JournalRead read(context);
@@ -607,6 +617,8 @@ void GetCheckpoint(const ApiContext& context, const ApiRequest& request, std::st
   const OrgAccess* org = nullptr;
   std::shared_ptr<const OrgDirectory> directory;  // keeps *org alive
   Status s = Authenticate(context, request, path, raw_query, &org, &directory);
+  Query query;
+  if (s.ok()) s = ParseQuery(raw_query, {}, &query);  // it takes none
   if (s.ok()) s = context.journal->failure();
   if (!s.ok()) return reply(ErrorResponse(s));
   // At a head already checkpointed and synced (a quiet ledger), the stored note: the writer is

@@ -134,9 +134,14 @@ Status PublicReads::Latest(std::string* note, Checkpoint* checkpoint,
   if (!size || *size == checkpoint->size) return Status::Ok();
   if (*size > checkpoint->size) {
     return Status::NotFound("checkpoint_unknown",
-                            "the latest checkpoint is at size " + std::to_string(checkpoint->size));
+                            "the latest checkpoint is at size " + std::to_string(checkpoint->size),
+                            "size");
   }
-  FL_RETURN_IF_ERROR(journal_.ReadCheckpoint(*size, note));
+  s = journal_.ReadCheckpoint(*size, note);
+  if (s.code() == "checkpoint_unknown") {
+    return Status::NotFound(s.code(), s.message(), "size");
+  }
+  FL_RETURN_IF_ERROR(s);
   return OpenCheckpoint(*note, journal_.log_verifier(), checkpoint);
 }
 

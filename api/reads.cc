@@ -80,7 +80,13 @@ json InclusionJson(uint64_t seq, uint64_t tree_size, const Hash& leaf_hash, cons
 
 Status InclusionProofJson(const Journal& journal, uint64_t seq, std::string_view id,
                           uint64_t tree_size, json* out) {
-  if (!id.empty()) FL_RETURN_IF_ERROR(journal.FindEvent(id, &seq));
+  if (!id.empty()) {
+    Status found = journal.FindEvent(id, &seq);
+    if (found.code() == "event_not_found") {
+      return Status::NotFound(found.code(), found.message(), "id");
+    }
+    FL_RETURN_IF_ERROR(found);
+  }
   uint64_t size = tree_size ? tree_size : journal.head().size;
   std::vector<Hash> proof;
   Hash leaf, root;

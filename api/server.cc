@@ -517,7 +517,10 @@ void Server::Impl::RejectConnection(tcp::socket socket) {
   auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
   auto response =
       std::make_shared<http::response<http::string_body>>(http::status::service_unavailable, 11);
+  // The heads every answer has (wire_response.cc), the body as its Content-Type says.
+  response->set(http::field::server, "fundledger");
   response->set(http::field::content_type, "application/json");
+  response->set("X-Content-Type-Options", "nosniff");
   response->set(http::field::retry_after, "1");
   response->keep_alive(false);
   response->body() = ErrorJson(Status::InvalidArgument("too_many_connections",

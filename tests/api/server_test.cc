@@ -1185,6 +1185,7 @@ TEST_F(ServerTest, ConnectionsBeyondTheLimitGet503) {
   EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
   EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;
   EXPECT_NE(answer.find("too_many_connections"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("X-Content-Type-Options: nosniff"), std::string::npos) << answer;
 }
 
 TEST_F(ServerTest, StopDrainsRequestsInFlightAndLosesNoAcknowledgedEvent) {
