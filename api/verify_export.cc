@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "crypto/encoding.h"
@@ -129,10 +130,19 @@ class KeyHistory {
   std::map<std::string, Org> orgs_;
 };
 
+// Reads at most `bytes_max` bytes of a bundle's file into `*content`.
+using FileLoader =
+    std::function<Status(const std::string& name, size_t bytes_max, std::string* content)>;
+
 class Verifier {
  public:
-  Verifier(const std::map<std::string, std::string>& files, const NoteVerifier& log_key)
-      : files_(files), log_key_(log_key) {}
+  // With `load`, the files that are rendered from the records (project.json, the CSV files,
+  // README.txt) and are not among `files` are read once their expected content is known, and no
+  // more of each than that and a byte: a file larger than what the events add up to differs
+  // within it. The caller has checked that they exist within their limits.
+  Verifier(const std::map<std::string, std::string>& files, const NoteVerifier& log_key,
+           const FileLoader* load = nullptr)
+      : files_(files), log_key_(log_key), load_(load) {}
   Status Run(ExportSummary* out);
   // Checks 2 and 3 alone. REQUIRES: files holds checkpoint.txt and residents.txt.
   Status Notes();
@@ -147,6 +157,7 @@ class Verifier {
 
   const std::map<std::string, std::string>& files_;
   const NoteVerifier& log_key_;
+  const FileLoader* const load_;
   BundleInput input_;
   KeyHistory keys_;
   struct SignedRecord {
@@ -316,7 +327,12 @@ Status Verifier::Signatures() {
 
 // The first line where `expected` and the file differ.
 Status Verifier::Compare(const BundleFile& expected) const {
-  const std::string& found = files_.at(expected.name);
+  std::string loaded;
+  auto it = files_.find(expected.name);
+  if (it == files_.end()) {
+    FL_RETURN_IF_ERROR((*load_)(expected.name, expected.content.size() + 1, &loaded));
+  }
+  const std::string& found = it == files_.end() ? loaded : it->second;
   if (found == expected.content) return Status::Ok();
   size_t at = 0, line = 1;
   while (at < found.size() && at < expected.content.size() && found[at] == expected.content[at]) {
@@ -337,7 +353,10 @@ Status Verifier::Compare(const BundleFile& expected) const {
 
 Status Verifier::Run(ExportSummary* out) {
   for (const char* name : kBundleFiles) {
-    if (!files_.count(name)) return Malformed(name, 1, "the file is missing");
+    const bool loaded_later = load_ != nullptr && name != std::string_view("events.jsonl") &&
+                              name != std::string_view("checkpoint.txt") &&
+                              name != std::string_view("residents.txt");
+    if (!files_.count(name) && !loaded_later) return Malformed(name, 1, "the file is missing");
   }
   for (const auto& [name, content] : files_) {
     if (!IsBundleFile(name)) return Malformed(name, 1, "not a file of a bundle");
@@ -353,6 +372,12 @@ Status Verifier::Run(ExportSummary* out) {
   for (size_t start = 0; start < events.size();) {
     size_t end = events.find('\n', start);
     if (++n > kBundleRecordsMax) return Malformed("events.jsonl", n, "too many lines");
+    // No more lines are read than the log signed records (the count is checked again below).
+    if (n > input_.residents.records) {
+      return Invalid("events.jsonl", n,
+                     "more lines than the " + std::to_string(input_.residents.records) +
+                         " records the log signed in residents.txt");
+    }
     FL_RETURN_IF_ERROR(
         EventLine(n, std::string_view(events).substr(start, end - start), &last_seq));
     start = end + 1;
@@ -474,13 +499,21 @@ Status VerifyBundleDir(const std::string& dir, const NoteVerifier& log_key, Expo
     return Status::Ok();
   };
   // The signed notes first: a bundle not signed by the log key fails before its large files are
-  // read (events.jsonl may be 2 GiB).
+  // read (events.jsonl may be 2 GiB). Then the records; the files rendered from them are read
+  // last, each no further than what the records add up to (and a byte).
   for (const char* name : {"checkpoint.txt", "residents.txt"}) FL_RETURN_IF_ERROR(read(name));
   FL_RETURN_IF_ERROR(Verifier(files, log_key).Notes());
-  for (const auto& [name, where] : paths) {
-    if (!files.count(name)) FL_RETURN_IF_ERROR(read(name));
-  }
-  return VerifyBundleFiles(files, log_key, out);
+  FL_RETURN_IF_ERROR(read("events.jsonl"));
+  const FileLoader load = [&](const std::string& name, size_t bytes_max, std::string* content) {
+    const auto& [path, size] = paths.at(name);
+    const size_t bytes = size_t(std::min<uintmax_t>(size, bytes_max));
+    std::ifstream stream(path, std::ios::binary);
+    content->assign(bytes, '\0');
+    stream.read(content->data(), std::streamsize(bytes));
+    if (!stream) return Malformed(name, 1, "cannot be read");
+    return Status::Ok();
+  };
+  return Verifier(files, log_key, &load).Run(out);
 }
 
 }  // namespace fundledger

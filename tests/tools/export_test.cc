@@ -383,6 +383,38 @@ TEST_F(ExportTest, ABundleTheLogKeyDidNotSignFailsBeforeItsLargeFilesAreRead) {
   std::filesystem::remove_all(*dir_ / "large");
 }
 
+// Of a bundle the log key did sign, the files rendered from the records are read no further
+// than what the records add up to: grown to their limits (512 MiB each for the tables), they
+// cost no memory, and the first line that differs is named as before.
+TEST_F(ExportTest, FilesLargerThanWhatTheRecordsAddUpToAreNotReadWhole) {
+  Run(0, {"export", "--data", "ledger", "--project", project_, "--out", "grown"});
+  const auto original = Files("grown");
+  for (const char* name : {"project.json", "funding.csv", "disbursements.csv"}) {
+    std::filesystem::resize_file(*dir_ / ("grown/" + std::string(name)), kBundleTableBytesMax);
+  }
+  std::filesystem::resize_file(*dir_ / "grown/README.txt", kBundleTextBytesMax);
+  const size_t peak_before = PeakResidentBytes();
+  ASSERT_GT(peak_before, 0u);
+  ExportSummary summary;
+  Status s = VerifyBundleDir(*dir_ / "grown", LogKey(), &summary);
+  EXPECT_EQ(s.code(), "export_invalid") << s.ToString();
+  // The first of them compared, where its rendered content ends.
+  ASSERT_TRUE(original.count(s.field()) && s.field() != "events.jsonl") << s.ToString();
+  const std::string& content = original.at(s.field());
+  const size_t lines = size_t(std::count(content.begin(), content.end(), '\n'));
+  EXPECT_NE(s.message().find(s.field() + " line " + std::to_string(lines + 1) + ":"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_LT(PeakResidentBytes(), peak_before + (64 << 20));
+  // Put back, each verifies; one byte more at the end of README.txt is named too.
+  for (const auto& [name, content] : original) test::WriteFile(*dir_ / ("grown/" + name), content);
+  EXPECT_TRUE(VerifyBundleDir(*dir_ / "grown", LogKey(), &summary).ok());
+  test::WriteFile(*dir_ / "grown/README.txt", original.at("README.txt") + "x");
+  s = VerifyBundleDir(*dir_ / "grown", LogKey(), &summary);
+  EXPECT_EQ(s.field(), "README.txt") << s.ToString();
+  std::filesystem::remove_all(*dir_ / "grown");
+}
+
 // Signatures are checked with the keys of the bundle's registry events: a bundle rendered
 // without the registration of a signer (every other file consistent with that) fails on the
 // signatures of its events.
