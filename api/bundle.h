@@ -137,6 +137,7 @@ struct BundleInput {
   std::vector<BundleRecord> records;  // in seq order, unique
   std::string residents_note;
   ResidentsStatement residents;
+  size_t projects = 0;  // of the scope (set by BuildBundle; not read from a bundle's files)
 };
 
 struct BundleFile {

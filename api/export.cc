@@ -186,6 +186,7 @@ Status BuildBundle(const Journal& journal, const Scope& scope, std::string_view 
     StateGate::Shared hold(gate);
     FL_RETURN_IF_ERROR(ScopeProjects(journal, scope, size, &projects));
   }
+  out->projects = projects.size();
   // From here on the rows, records and tree nodes of the tree of `size`, all written before the
   // checkpoint was signed, and RocksDB's reads are safe beside the appends of later records.
   std::set<uint64_t> seqs;

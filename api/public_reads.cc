@@ -160,18 +160,29 @@ uint64_t PublicReads::builds() {
   return builds_;
 }
 
-void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const std::string> value) {
+void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const std::string> value,
+                                 bool cheap) {
   if (value->size() > kPublicCacheBytesMax || cache_.count(key)) return;
+  auto evict = [&](std::vector<std::string>::iterator at) {
+    auto entry = cache_.find(*at);
+    cache_bytes_ -= entry->second->size();
+    cache_.erase(entry);
+    cheap_.erase(*at);
+    cache_order_.erase(at);
+  };
+  if (cheap && cheap_.size() >= kPublicCheapEntriesMax) {
+    // In the place of the oldest cheap answer, not of one that cost a build of its scope.
+    evict(std::find_if(cache_order_.begin(), cache_order_.end(),
+                       [&](const std::string& k) { return cheap_.count(k) > 0; }));
+  }
   while (!cache_order_.empty() && (cache_.size() >= kPublicCacheEntriesMax ||
                                    cache_bytes_ + value->size() > kPublicCacheBytesMax)) {
-    auto oldest = cache_.find(cache_order_.front());
-    cache_bytes_ -= oldest->second->size();
-    cache_.erase(oldest);
-    cache_order_.erase(cache_order_.begin());
+    evict(cache_order_.begin());
   }
   cache_bytes_ += value->size();
   cache_.emplace(key, std::move(value));
   cache_order_.push_back(key);
+  if (cheap) cheap_.insert(key);
 }
 
 PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
@@ -365,7 +376,7 @@ void PublicReads::BuilderLoop() {
     lock.lock();
     if (built.status.ok()) {
       try {
-        for (const auto& [key, value] : built.answers) RememberLocked(key, value);
+        for (const auto& [key, value] : built.answers) RememberLocked(key, value, built.cheap);
       } catch (...) {  // out of memory: the answers are still given, only not kept
       }
     }
@@ -582,6 +593,7 @@ void PublicReads::Summary(const Scope& scope, Done done) {
       [this, key, scope, note, checkpoint](Built* built) {
         json body;
         FL_RETURN_IF_ERROR(BuildSummary(scope, note, checkpoint, &body));
+        built->cheap = body["projects"].empty();
         built->answers[key] = std::make_shared<const std::string>(body.dump());
         return Status::Ok();
       },
@@ -612,6 +624,7 @@ void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done don
       [this, prefix, scope, note](Built* built) {
         BundleInput bundle;
         FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle, &gate_));
+        built->cheap = bundle.projects == 0;
         std::vector<BundleFile> files;
         FL_RETURN_IF_ERROR(RenderBundle(bundle, &files));
         for (BundleFile& file : files) {

@@ -46,6 +46,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +60,7 @@
 namespace fundledger {
 
 inline constexpr size_t kPublicCacheEntriesMax = 1024;  // a summary per project, and more
+inline constexpr size_t kPublicCheapEntriesMax = 128;   // of them, regions without a project
 inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
 inline constexpr size_t kSummaryPayeesMax = 20;   // the dashboard's payee chart
 inline constexpr size_t kPublicBuildsMax = 64;    // builds waiting or running
@@ -156,6 +158,10 @@ class PublicReads {
   struct Built {
     Status status;
     std::map<std::string, Answer> answers;
+    // True for the answers of a region that holds no project: they cost little to build, and
+    // anyone may ask for any region path. At most kPublicCheapEntriesMax of them are kept, each
+    // in the place of an older one of them, so that they never push out answers that cost much.
+    bool cheap = false;
   };
   // A build waiting or running, and who waits for it (each for the answer of its key).
   struct Flight {
@@ -187,7 +193,7 @@ class PublicReads {
   Answer EarlierLocked(const std::string& earlier, uint64_t size) const;
   void BuilderLoop();
   // The cache: answers by key, oldest evicted first. REQUIRES: mu_ held.
-  void RememberLocked(const std::string& key, Answer value);
+  void RememberLocked(const std::string& key, Answer value, bool cheap);
   // Gives each waiter its answer of `built`; a waiter's Done that throws does not keep the next
   // from theirs.
   static void Answer_(std::vector<std::pair<std::string, Done>>& waiting, const Built& built);
@@ -204,6 +210,7 @@ class PublicReads {
   std::mutex mu_;  // guards the cache, the builds under way and the count
   std::map<std::string, std::shared_ptr<const std::string>> cache_;
   std::vector<std::string> cache_order_;
+  std::set<std::string> cheap_;  // the keys of cache_order_ that are cheap answers
   size_t cache_bytes_ = 0;
   std::map<std::string, Flight> flights_;  // waiting or running, by name
   // When each family's last build ended (kRefreshPending while a refresh of it is queued or

@@ -1466,6 +1466,39 @@ TEST_F(ServerTest, APublicAnswerAskedForAtOnceIsBuiltOnce) {
   }
 }
 
+// The answers of a region that holds no project cost little to build, and anyone may ask for any
+// region path: at most kPublicCheapEntriesMax of them are kept, each in the place of an older one
+// of them, so that they never push out the answers that cost a build of a real scope.
+TEST_F(ServerTest, PublicAnswersOfRegionsWithoutProjectsDoNotPushOutOthers) {
+  std::string note;
+  AppendAllocations(L, 1000, 1000, &note);
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key());
+  std::shared_ptr<const std::string> body;
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "hunan"}, &body).ok());
+  EXPECT_GT(json::parse(*body)["projects"].size(), 0u);
+  ASSERT_TRUE(reads.ExportFile({ScopeKind::kRegion, "hunan"}, "funding.csv", &body).ok());
+  const size_t real_bytes = reads.cache_bytes();
+  // Many more regions without projects than the cache holds answers.
+  const int empty = int(kPublicCacheEntriesMax) + 100;
+  for (int i = 0; i < empty; ++i) {
+    ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "zz/r" + std::to_string(i)}, &body).ok());
+    ASSERT_EQ(json::parse(*body)["projects"].size(), 0u);
+  }
+  ASSERT_TRUE(reads.ExportFile({ScopeKind::kRegion, "zz/r0"}, "funding.csv", &body).ok());
+  uint64_t before = reads.builds();
+  // The real scope's answers are still kept: asked again, nothing is built.
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "hunan"}, &body).ok());
+  ASSERT_TRUE(reads.ExportFile({ScopeKind::kRegion, "hunan"}, "project.json", &body).ok());
+  EXPECT_EQ(reads.builds(), before);
+  EXPECT_GT(reads.cache_bytes(), real_bytes);
+  // The latest empty ones are kept, the earliest were given up for them.
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "zz/r" + std::to_string(empty - 1)}, &body).ok());
+  EXPECT_EQ(reads.builds(), before);
+  ASSERT_TRUE(reads.Summary({ScopeKind::kRegion, "zz/r1"}, &body).ok());
+  EXPECT_EQ(reads.builds(), before + 1);
+}
+
 // 分配进度 of a region takes its finance bureaus' pools as one: what one of them allocates to
 // another is neither money in nor passed on, so the province's money that passes through the
 // city's pool to a project counts once. The same figures from the stored views (a checkpoint at
