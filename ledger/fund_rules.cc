@@ -164,21 +164,23 @@ Status CheckMove(const LedgerState& state, const AccountKey& from, const Account
   return CheckVolume(state, amount, overdraft_field);
 }
 
-// Moves `amount` from one account to the other, on business day `day`: a project's side keeps
-// the latest day its money moved (its settlement or cancellation is not dated before it).
-void StageMove(LedgerState* state, const AccountKey& from, const AccountKey& to, uint64_t amount,
-               int64_t day) {
+void StageMove(LedgerState* state, const AccountKey& from, const AccountKey& to, uint64_t amount) {
   state->StageBalance(from, state->Balance(from) - int64_t(amount));
   state->StageBalance(to, state->Balance(to) + int64_t(amount));
   state->AddVolume(amount);
-  for (const AccountKey* side : {&from, &to}) {
-    if (side->kind != AccountHolder::PROJECT) continue;
-    const Project* project = state->FindProject(side->holder);
-    if (project == nullptr || project->last_money_day >= day) continue;
-    Project updated = *project;
-    updated.last_money_day = day;
-    state->StageProject(std::move(updated));
-  }
+}
+
+// Money came into a project or was paid out of it on `day` (a receipt, an allocation, a
+// payment; not a refund, which a settled project may still make, nor a reversal, dated on the
+// day of the correction): the project keeps the latest such day, before which it is not settled
+// or cancelled. The journal's upgrade to format 4 finds the same days (ProjectDaysOf).
+void MoneyMoved(LedgerState* state, const AccountKey& account, int64_t day) {
+  if (account.kind != AccountHolder::PROJECT) return;
+  const Project* project = state->FindProject(account.holder);
+  if (project == nullptr || project->last_money_day >= day) return;
+  Project updated = *project;
+  updated.last_money_day = day;
+  state->StageProject(std::move(updated));
 }
 
 EventFact NewFact(const SignedEvent& event, const EventContext& context) {
@@ -745,7 +747,8 @@ Status ApplyFundsReceived(const SignedEvent& event, const EventContext& context,
     fact.pledge = updated.id;
     state->StageFact(std::move(updated));
   }
-  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
+  StageMove(state, from, to, body.getAmountFen());
+  MoneyMoved(state, to, event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -774,7 +777,8 @@ Status ApplyFundsAllocated(const SignedEvent& event, const EventContext& context
   fact.amount_fen = body.getAmountFen();
   fact.from = from;
   fact.to = to;
-  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
+  StageMove(state, from, to, body.getAmountFen());
+  MoneyMoved(state, to, event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -880,7 +884,8 @@ Status ApplyFundsDisbursed(const SignedEvent& event, const EventContext& context
   fact.amount_fen = body.getAmountFen();
   fact.from = from;
   fact.to = to;
-  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
+  StageMove(state, from, to, body.getAmountFen());
+  MoneyMoved(state, from, event.occurred_day());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -927,7 +932,7 @@ Status ApplyFundsRefunded(const SignedEvent& event, const EventContext& context,
   fact.amount_fen = body.getAmountFen();
   fact.from = from;
   fact.to = to;
-  StageMove(state, from, to, body.getAmountFen(), event.occurred_day());
+  StageMove(state, from, to, body.getAmountFen());
   state->StageFact(std::move(fact));
   return Status::Ok();
 }
@@ -1012,7 +1017,7 @@ Status ApplyEventReversed(const SignedEvent& event, const EventContext& context,
     p.received_fen -= amount;
     state->StageFact(std::move(p));
   }
-  StageMove(state, from, to, amount, event.occurred_day());
+  StageMove(state, from, to, amount);
   state->StageFact(std::move(updated));
   return Status::Ok();
 }

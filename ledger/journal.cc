@@ -351,8 +351,7 @@ Status Journal::Open(const std::string& dir, const JournalOptions& options,
   return Status::Ok();
 }
 
-Status Journal::UpgradeFromFormat2() {
-  rocksdb::WriteBatch batch;
+Status Journal::UpgradeFromFormat2(rocksdb::WriteBatch* batch) {
   auto* accounts = Family(storage::kAccountsFamily);
   // The day of the event at `seq`, which must be of type `type` and name `id` (as `named` reads
   // it); what went wrong otherwise.
@@ -404,7 +403,7 @@ Status Journal::UpgradeFromFormat2() {
         [](schema::Event::Reader e) { return std::string(e.getProjectRegistered().getProject()); },
         project.id, &project.registered_day);
     if (!s.ok()) return failed("the project", project.id, project.registered_seq, s);
-    batch.Put(accounts, key, EncodeProjectRow(project));
+    batch->Put(accounts, key, EncodeProjectRow(project));
     return Status::Ok();
   }));
   FL_RETURN_IF_ERROR(
@@ -416,20 +415,22 @@ Status Journal::UpgradeFromFormat2() {
             [](schema::Event::Reader e) { return std::string(e.getAuditFinding().getFinding()); },
             finding.id, &finding.opened_day);
         if (!s.ok()) return failed("the finding", finding.id, finding.opened_seq, s);
-        batch.Put(accounts, key, EncodeFindingRow(finding));
+        batch->Put(accounts, key, EncodeFindingRow(finding));
         return Status::Ok();
       }));
-  batch.Put(Family(storage::kMetaFamily), ToSlice(storage::kMetaFormatVersion), "3");
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  return FromRocks(db_->Write(sync, &batch));
+  return Status::Ok();
 }
 
-Status Journal::UpgradeFromFormat3() {
+Status Journal::UpgradeFromFormat3(rocksdb::WriteBatch* batch) {
   auto* accounts = Family(storage::kAccountsFamily);
-  // The fund rules over every record, as verification applies them (no signature is checked:
-  // each record was accepted with its own).
-  LedgerState replayed;
+  // The days of each project, as the fund rules keep them (fund_rules.cc: ApplyProjectStatus,
+  // MoneyMoved), read from the records alone: no rule is applied again, so records accepted
+  // under the rules of their day are upgraded whatever rules were added since.
+  struct Days {
+    bool registered = false;
+    int64_t registered_day = 0, phase_day = 0, approved_day = 0, last_money_day = 0;
+  };
+  std::unordered_map<std::string, Days> days;
   const uint64_t size = range_.size();
   for (uint64_t seq = 1; seq <= size; ++seq) {
     std::string bytes;
@@ -439,42 +440,76 @@ Status Journal::UpgradeFromFormat3() {
     if (s.ok()) s = RecordReader::Open(bytes, &record);
     if (s.ok()) s = SignedEvent::FromStoredRecord(record, &event);
     try {
+      const int64_t day = s.ok() ? event.occurred_day() : 0;
+      auto moved = [&](const std::string& project) {
+        Days& d = days[project];
+        d.last_money_day = std::max(d.last_money_day, day);
+      };
       if (s.ok()) {
-        s = ApplyEvent(event, EventContext{seq, record.record().getRecordedAtMs()}, &replayed);
+        schema::Event::Reader e = event.event();
+        switch (e.which()) {
+          case schema::Event::PROJECT_REGISTERED: {
+            Days& d = days[e.getProjectRegistered().getProject()];
+            d.registered = true;
+            d.registered_day = d.phase_day = day;
+            break;
+          }
+          case schema::Event::PROJECT_STATUS: {
+            Days& d = days[e.getProjectStatus().getProject()];
+            d.phase_day = day;
+            if (e.getProjectStatus().getStatus() == schema::ProjectStatus::APPROVED) {
+              d.approved_day = day;
+            }
+            break;
+          }
+          case schema::Event::FUNDS_RECEIVED:
+            if (e.getFundsReceived().getToKind() == schema::HolderKind::PROJECT) {
+              moved(e.getFundsReceived().getTo());
+            }
+            break;
+          case schema::Event::FUNDS_ALLOCATED:
+            if (e.getFundsAllocated().getToKind() == schema::HolderKind::PROJECT) {
+              moved(e.getFundsAllocated().getTo());
+            }
+            break;
+          case schema::Event::FUNDS_DISBURSED:
+            moved(e.getFundsDisbursed().getProject());
+            break;
+          default:
+            break;
+        }
       }
     } catch (const kj::Exception&) {  // a field Cap'n Proto refuses to read
       s = Status::Corruption("record_malformed", "a field of the event cannot be read");
     }
     if (!s.ok()) {
-      return Status::Corruption("format_upgrade_failed",
-                                "the record at seq " + std::to_string(seq) +
-                                    " does not apply again: " + s.code() + ": " + s.message());
+      return Status::Corruption(
+          "format_upgrade_failed",
+          "the record at seq " + std::to_string(seq) + " cannot be read: " + s.message());
     }
-    replayed.Commit();
   }
-  rocksdb::WriteBatch batch;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), accounts));
   const std::string start(1, storage::kProjectRow);
   for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
-    Project stored;
-    if (!DecodeProjectRow(it->value().ToStringView(), &stored)) {
+    Project project;
+    if (!DecodeProjectRow(it->value().ToStringView(), &project)) {
       return Status::Corruption(
           "format_upgrade_failed",
           "accounts row " + storage::PrintableKey(it->key().ToStringView()) + " is malformed");
     }
-    const Project* project = replayed.FindProject(stored.id);
-    if (project == nullptr) {
+    auto d = days.find(project.id);
+    if (d == days.end() || !d->second.registered) {
       return Status::Corruption("format_upgrade_failed",
-                                "the project " + storage::PrintableKey(stored.id) +
+                                "the project " + storage::PrintableKey(project.id) +
                                     " has a row but no registration among the records");
     }
-    batch.Put(accounts, it->key(), EncodeProjectRow(*project));
+    project.registered_day = d->second.registered_day;
+    project.phase_day = d->second.phase_day;
+    project.approved_day = d->second.approved_day;
+    project.last_money_day = d->second.last_money_day;
+    batch->Put(accounts, it->key(), EncodeProjectRow(project));
   }
-  FL_RETURN_IF_ERROR(FromRocks(it->status()));
-  batch.Put(Family(storage::kMetaFamily), ToSlice(storage::kMetaFormatVersion), "4");
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  return FromRocks(db_->Write(sync, &batch));
+  return FromRocks(it->status());
 }
 
 Status Journal::Load() {
@@ -542,8 +577,17 @@ Status Journal::Load() {
     }
   }
   FL_RETURN_IF_ERROR(CompactRange::Load(*tree_, size, &range_));
-  if (version == "2") FL_RETURN_IF_ERROR(UpgradeFromFormat2());
-  if (upgrade) FL_RETURN_IF_ERROR(UpgradeFromFormat3());
+  if (upgrade) {
+    // One synced batch: the ledger is of its earlier format or of format 4, nothing between.
+    rocksdb::WriteBatch batch;
+    if (version == "2") FL_RETURN_IF_ERROR(UpgradeFromFormat2(&batch));
+    FL_RETURN_IF_ERROR(UpgradeFromFormat3(&batch));  // a project row's Put after format 2's
+    batch.Put(Family(storage::kMetaFamily), ToSlice(storage::kMetaFormatVersion),
+              std::to_string(storage::kFormatVersion));
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    FL_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch)));
+  }
 
   // Registry and fund-domain state. Event facts (one per movement of money) stay on disk and
   // are read on demand, so opening does not grow with the history.

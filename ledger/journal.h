@@ -63,6 +63,7 @@ class DB;
 class Env;
 class Iterator;
 class ColumnFamilyHandle;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace fundledger {
@@ -304,13 +305,12 @@ class Journal : public StateReader {
   static Status OpenDb(const std::string& dir, bool create, const JournalOptions& options,
                        std::unique_ptr<Journal>* out);
   Status Load();
-  // Rewrites a format 2 ledger's project rows with their registration day (read from each
-  // registration's record) and sets format 3, in one synced batch.
-  Status UpgradeFromFormat2();
-  // Rewrites a format 3 ledger's project rows with their phase, approval and last money days
-  // (what the fund rules make of the records: every record is applied again to a state in
-  // memory) and sets format 4, in one synced batch.
-  Status UpgradeFromFormat3();
+  // Adds to `batch` a format 2 ledger's project rows with their registration day and its
+  // finding rows with their day (each read from the record its row names): format 3.
+  Status UpgradeFromFormat2(rocksdb::WriteBatch* batch);
+  // Adds to `batch` the project rows of a ledger of format 3 (or 2, after the above) with the
+  // days format 4 keeps: registration, phase, approval and last money, read from the records.
+  Status UpgradeFromFormat3(rocksdb::WriteBatch* batch);
   rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
   Status SignCheckpointAt(uint64_t size, const Hash& root, std::string* note) const;
   Status LookupDuplicate(const SignedEvent& event, uint64_t* seq, bool* found) const;

@@ -46,6 +46,9 @@
 //                      approved needs consent_bp >= consent_min_bp          consent_below_minimum
 //                      completed needs satisfaction_bp >= satisfaction_min_bp
 //                      consent_bp only with approved, satisfaction_bp only with completed
+//                      not dated before the current status (date_before_status); settled or
+//                      cancelled not dated before a receipt, allocation or payment of the
+//                      project's (date_before_money; refunds and reversals do not count)
 //   funds_pledged      the source org itself or a finance bureau, with the project in region
 //                      project exists and is open (not settled/cancelled)  project_closed
 //                      the category is the source's (see "sources" below)  category_mismatch
@@ -59,6 +62,7 @@
 //                      contributor_ref (64 hex digits) only
 //                      with resident money; a pledge must be live, for the same project, source
 //                      and category, and not be exceeded                    pledge_*
+//                      not dated before the pledge                          date_before_target
 //                      a project receives money until settled/cancelled      project_closed
 //   funds_allocated    the finance bureau owning the `from` pool; `to` is another finance
 //                      bureau's pool or a project, within the signer's region; no overdraft
@@ -68,7 +72,9 @@
 //                      is paid (contractor, utility, enterprise, social_capital, resident_group:
 //                      bad_payee_kind); credit_code is a valid 18-character
 //                      统一社会信用代码 (bad_credit_code); payee.org registered, not revoked,
-//                      named and of the kind it was registered with (payee_mismatch)
+//                      named and of the kind it was registered with (payee_mismatch); not dated
+//                      before the project's approval (date_before_status); an item the policy
+//                      in force caps per unit names its units (units_required)
 //   funds_refunded     finance bureau owning the pool, or with the project in region; to_org
 //                      registered and not revoked; it gives the category (category_mismatch):
 //                      government money goes back up its own chain to the bureau of its level

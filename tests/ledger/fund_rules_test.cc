@@ -1336,17 +1336,27 @@ TEST_F(FundRules, TheLifecycleRunsForwardInBusinessTime) {
   Refused("yh-housing", on(StatusChange("settle-p1", "p1", "settled"), "2025-06-30"),
           "date_before_money", "occurred_on");
   Ok("yh-housing", on(StatusChange("settle-p1", "p1", "settled"), "2025-07-01"));
-  // A reversal moves money on its own day (the day it is recorded), which counts too.
+  // Neither a refund (a settled project may still make one, and the finance bureau may record it
+  // before the housing bureau records the settlement) nor a reversal (dated on the day of the
+  // correction) moves the day: p3 is settled on its audit date after both were recorded.
   Ok("yh-housing", ProjectRegistration("p3"));
   Ok("yh-housing", on(StatusChange("approve-p3", "p3", "approved", 7500), "2025-06-10"));
   Ok("yh-finance",
      on(Allocated("yh-to-p3", "yh-finance", "p3", "project", "district", 1'000), "2025-06-10"));
   Ok("yh-finance", on(Disbursed("pay-3", "p3", "district", 100), "2025-07-01"));
+  Ok("yh-finance", on(Disbursed("pay-3b", "p3", "district", 100), "2025-07-02"));
   const std::string today = FormatDate(BusinessDay(kTestNowMs));
-  Ok("yh-finance", on(Reversal("rev-pay-3", "pay-3"), today.c_str()));
-  Refused("yh-housing", on(StatusChange("cancel-p3", "p3", "cancelled"), "2025-07-02"),
+  Ok("yh-finance", on(Reversal("rev-pay-3b", "pay-3b"), today.c_str()));
+  Ok("yh-finance",
+     on(Refunded("back-3", "p3", "project", "district", "yh-finance", 500), "2025-08-20"));
+  Ok("yh-housing", on(StatusChange("start-p3", "p3", "started"), "2025-06-20"));
+  json done3 = on(StatusChange("done-p3", "p3", "completed"), "2025-06-30");
+  done3["satisfaction_bp"] = 9000;
+  Ok("yh-housing", done3);
+  // The reversed payment of 07-02 still counts: a record dated then is in the log.
+  Refused("yh-housing", on(StatusChange("settle-p3", "p3", "settled"), "2025-07-01"),
           "date_before_money", "occurred_on");
-  Ok("yh-housing", on(StatusChange("cancel-p3", "p3", "cancelled"), today.c_str()));
+  Ok("yh-housing", on(StatusChange("settle-p3", "p3", "settled"), "2025-07-02"));
   // A cancellation likewise: p2 received money on 2025-06-15.
   Ok("yh-housing", ProjectRegistration("p2"));
   Ok("yh-finance",

@@ -811,6 +811,32 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
   AppendResult r = ledger.Append(ledger.Signed("yh-finance", early));
   EXPECT_EQ(r.status.code(), "date_before_status") << r.status.ToString();
 
+  // A record an earlier build accepted and today's rules refuse (a payment dated before the
+  // approval) does not stop the upgrade: the days are read from the records, no rule applied
+  // again. `verify` then names the record and the rule it breaks.
+  ledger.set_skip_fund_rules(true);
+  ledger.Reopen();
+  json before_approval = testing::Disbursed("pay-early", "p1", "district", 1);
+  before_approval["occurred_on"] = "2025-06-25";
+  ledger.AppendOk(ledger.Signed("yh-finance", before_approval));
+  json approved_again = testing::StatusChange("restart-p1", "p1", "started");
+  approved_again["occurred_on"] = "2025-06-01";  // before the approval of 2025-06-10
+  ledger.AppendOk(ledger.Signed("yh-housing", approved_again));
+  ledger.set_skip_fund_rules(false);
+  write_format3("");
+  ledger.Reopen();
+  EXPECT_EQ(version(), "4");
+  {
+    Project p1;
+    ASSERT_TRUE(DecodeProjectRow(read("p1"), &p1));
+    EXPECT_EQ(p1.phase_day, day("2025-06-01"));
+    EXPECT_EQ(p1.approved_day, day("2025-06-10"));
+    EXPECT_EQ(p1.last_money_day, day("2025-06-25"));
+  }
+  s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
+  EXPECT_EQ(s.code(), "date_before_status") << s.ToString();
+  EXPECT_EQ(s.event_id(), "restart-p1") << s.ToString();
+
   // A project row that no record registers: the upgrade names it and writes nothing; the
   // ledger stays of format 3.
   write_format3("ghost");

@@ -65,6 +65,9 @@ class TestLedger {
   // The threads the journal checks signatures on (JournalOptions::verify_threads) from the next
   // Reopen on.
   void set_verify_threads(unsigned threads) { verify_threads_ = threads; }
+  // Appends without the fund rules (JournalOptions::skip_fund_rules_for_benchmark) from the next
+  // Reopen on: a record an earlier build's rules accepted that today's refuse.
+  void set_skip_fund_rules(bool skip) { skip_fund_rules_ = skip; }
 
   void Reopen(bool create = false) {
     journal_.reset();
@@ -72,6 +75,7 @@ class TestLedger {
     options.now_ms = [this] { return now_ms_; };
     options.env = env_;
     options.verify_threads = verify_threads_;
+    options.skip_fund_rules_for_benchmark = skip_fund_rules_;
     views_ = std::make_unique<Views>();
     Status s = create ? CreateWithViews(dir_.string(), "test.fundledger/ledger", log_key_, options,
                                         views_.get(), &journal_)
@@ -149,6 +153,7 @@ class TestLedger {
   std::map<std::string, KeyPair> keys_;
   rocksdb::Env* env_ = nullptr;
   unsigned verify_threads_ = 0;
+  bool skip_fund_rules_ = false;
   std::unique_ptr<Views> views_;  // outlives journal_ (declared before it)
   std::unique_ptr<Journal> journal_;
   int64_t now_ms_ = kTestNowMs;
