@@ -82,6 +82,9 @@ Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
     if (!out->withheld.empty() && out->withheld.back().seq >= w.seq) {
       return BadStatement(n, "withheld records are listed in seq order, once");
     }
+    if (out->withheld.size() >= kBundleRecordsMax) {
+      return BadStatement(n, "more withheld records than a bundle holds records");
+    }
     out->withheld.push_back(std::move(w));
     return Status::Ok();
   }
@@ -92,6 +95,9 @@ Status ParseStatementItem(size_t n, const std::vector<std::string_view>& f,
         t.channel.empty() || t.amount_fen > kResidentAmountsMax ||
         t.receipts > kResidentReceiptsMax || t.households > kResidentHouseholdsMax) {
       return BadStatement(n, "residents PROJECT SOURCE_ORG CHANNEL AMOUNT_FEN HOUSEHOLDS RECEIPTS");
+    }
+    if (out->totals.size() >= kBundleRecordsMax) {
+      return BadStatement(n, "more residents lines than a bundle holds records");
     }
     out->totals.push_back(std::move(t));
     return Status::Ok();

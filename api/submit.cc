@@ -62,7 +62,14 @@ Status ParseJsonItems(std::string_view body, size_t events_max, const JsonItemSi
     for (size_t pos = 0, line = 0; NextLine(body, &pos, &line, &text);) {
       if (items == events_max) return TooManyEvents(events_max);
       nlohmann::json item;
-      Status parsed = ParseJson(text, &item);
+      // Each line is one envelope, an object, whose values ParseJson bounds; a line that is an
+      // array would be parsed whole, every item of it at once, before being refused.
+      const size_t first = text.find_first_not_of(" \t\r");
+      Status parsed = text[first] == '{'
+                          ? ParseJson(text, &item)
+                          : Status::InvalidArgument("json_malformed",
+                                                    "a line of JSON lines is one envelope, a JSON "
+                                                    "object");
       if (!parsed.ok()) {
         parsed = Status::InvalidArgument(parsed.code(),
                                          "line " + std::to_string(line) + ": " + parsed.message());

@@ -1,5 +1,7 @@
 #include "api/submit.h"
 
+#include <malloc.h>
+
 #include "ledger/codec.h"
 
 #include "tests/ledger/test_ledger.h"
@@ -203,6 +205,43 @@ TEST(SubmitBounds, ABodyIsDecodedItemByItemAndAnItemsValuesAreBounded) {
   EXPECT_EQ(submission.errors[1].code(), "too_many_values");
   EXPECT_NE(submission.errors[1].message().find("line 2: "), std::string::npos);
   EXPECT_EQ(submission.errors[0].code(), "json_missing_field");
+  // A line that is not an object is refused before it is parsed: an array of small objects on
+  // one line would otherwise be built whole (each item within the bound, the line not).
+  std::string array_line = "{}\n[";
+  for (int i = 0; i < 100000; ++i) array_line += i ? ",{\"a\":0}" : "{\"a\":0}";
+  s = DecodeJsonSubmission(array_line + "]\n", &submission);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(submission.errors.size(), 2u);
+  EXPECT_EQ(submission.errors[1].code(), "json_malformed");
+  EXPECT_NE(submission.errors[1].message().find("line 2: a line of JSON lines is one envelope"),
+            std::string::npos)
+      << submission.errors[1].ToString();
+}
+
+// The items of a body are handed over as they are parsed: the heap in use when each is decoded
+// holds one item's DOM, not the whole body's. (Built whole, 3,000 items of 200 keys each take
+// over 60 MiB before the first is decoded.)
+TEST(SubmitBounds, TheHeapHoldsOneItemsDomAtATime) {
+  std::string body = "[";
+  for (int i = 0; i < 3000; ++i) {
+    body += i ? ",{\"signer\":\"a\",\"junk\":{" : "{\"signer\":\"a\",\"junk\":{";
+    for (int k = 0; k < 200; ++k) body += (k ? ",\"k" : "\"k") + std::to_string(k) + "\":0";
+    body += "}}";
+  }
+  body += "]";
+  ASSERT_LT(body.size(), kJsonDocumentBytesMax);
+  const size_t before = mallinfo2().uordblks;
+  size_t peak = 0, items = 0;
+  Status s = ParseJsonItems(body, kSubmissionEventsMax,
+                            JsonItemSink{[] {},
+                                         [&](json&& item, Status) {
+                                           ++items;
+                                           peak = std::max(peak, mallinfo2().uordblks);
+                                           item = json();
+                                         }});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(items, 3000u);
+  EXPECT_LT(peak - std::min(peak, before), size_t(8) << 20) << "bytes in use above the start";
 }
 
 // A body of more items than a submission may hold is refused before the items past the bound
