@@ -15,8 +15,11 @@ Status TooManyEvents(size_t events_max) {
 }
 
 // The next non-blank line of `body` at or after `*pos` into `*text`, `*pos` moved past it and
-// `*line` (1-based) counting every line passed; false at the end.
+// `*line` (1-based) counting every line passed; false at the end. A byte order mark at the start
+// of the body is not part of its first line (the JSON parser skips one too).
 bool NextLine(std::string_view body, size_t* pos, size_t* line, std::string_view* text) {
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (*pos == 0 && body.starts_with(kBom)) *pos = kBom.size();
   while (*pos <= body.size()) {
     size_t end = body.find('\n', *pos);
     if (end == std::string_view::npos) end = body.size();
@@ -28,12 +31,20 @@ bool NextLine(std::string_view body, size_t* pos, size_t* line, std::string_view
   return false;
 }
 
+// Whether a non-blank line begins as a JSON object does. Each line of a JSON-lines body is one
+// envelope: a line that is anything else is not parsed, since ParseJson bounds the values of an
+// object, or of each item of an array, but not an array's items together.
+bool BeginsAsAnObject(std::string_view text) {
+  return text[text.find_first_not_of(" \t\r")] == '{';
+}
+
 // Whether the first non-blank line of `body` is a JSON object on its own, as the first line of
 // a JSON-lines submission is; true if every line is blank (an empty submission).
 bool StartsWithAnObjectLine(std::string_view body) {
   std::string_view text;
   size_t pos = 0, line = 0;
   if (!NextLine(body, &pos, &line, &text)) return true;
+  if (!BeginsAsAnObject(text)) return false;
   nlohmann::json first;
   return ParseJson(text, &first).ok() && first.is_object();
 }
@@ -62,10 +73,7 @@ Status ParseJsonItems(std::string_view body, size_t events_max, const JsonItemSi
     for (size_t pos = 0, line = 0; NextLine(body, &pos, &line, &text);) {
       if (items == events_max) return TooManyEvents(events_max);
       nlohmann::json item;
-      // Each line is one envelope, an object, whose values ParseJson bounds; a line that is an
-      // array would be parsed whole, every item of it at once, before being refused.
-      const size_t first = text.find_first_not_of(" \t\r");
-      Status parsed = text[first] == '{'
+      Status parsed = BeginsAsAnObject(text)
                           ? ParseJson(text, &item)
                           : Status::InvalidArgument("json_malformed",
                                                     "a line of JSON lines is one envelope, a JSON "

@@ -216,6 +216,21 @@ TEST(SubmitBounds, ABodyIsDecodedItemByItemAndAnItemsValuesAreBounded) {
   EXPECT_NE(submission.errors[1].message().find("line 2: a line of JSON lines is one envelope"),
             std::string::npos)
       << submission.errors[1].ToString();
+  // Nor is a first line that is an array parsed to see whether the body is JSON lines: an array
+  // of items each within the bound would be built whole.
+  std::string inner = "[";
+  for (int i = 0; i < 1000; ++i) inner += i ? ",{}" : "{}";
+  inner += "]";
+  std::string first_array = "[";
+  for (int i = 0; i < 50; ++i) first_array += (i ? "," : "") + inner;
+  first_array += "]\nx\n";
+  s = DecodeJsonSubmission(first_array, &submission);
+  EXPECT_EQ(s.code(), "json_malformed") << s.ToString();
+  // A byte order mark before the first line is not taken for part of it.
+  s = DecodeJsonSubmission("\xEF\xBB\xBF{}\n{}\n", &submission);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(submission.errors.size(), 2u);
+  EXPECT_EQ(submission.errors[0].code(), "json_missing_field") << submission.errors[0].ToString();
 }
 
 // The items of a body are handed over as they are parsed: the heap in use when each is decoded
