@@ -173,7 +173,7 @@ void StageMove(LedgerState* state, const AccountKey& from, const AccountKey& to,
 // Money came into a project or was paid out of it on `day` (a receipt, an allocation, a
 // payment; not a refund, which a settled project may still make, nor a reversal, dated on the
 // day of the correction): the project keeps the latest such day, before which it is not settled
-// or cancelled. The journal's upgrade to format 4 finds the same days (ProjectDaysOf).
+// or cancelled. The journal's upgrade to format 5 finds the same days (UpgradeFromFormat3).
 void MoneyMoved(LedgerState* state, const AccountKey& account, int64_t day) {
   if (account.kind != AccountHolder::PROJECT) return;
   const Project* project = state->FindProject(account.holder);

@@ -518,15 +518,17 @@ Status Journal::Load() {
   FL_RETURN_IF_ERROR(FromRocks(
       db_->Get(rocksdb::ReadOptions(), meta, ToSlice(storage::kMetaFormatVersion), &version)));
   // Formats 2 and 3 lack days the rules need of projects (format 2 the registration's, both the
-  // phase's, the approval's and the last money's): a writer adds them (below, once the ledger is
-  // known to be whole enough to write to), format 2 first to 3, then to 4; a reader cannot.
-  static_assert(storage::kFormatVersion == 4);
-  const bool upgrade = version == "2" || version == "3";
+  // phase's, the approval's and the last money's), and format 4 has last money days counted
+  // otherwise: a writer writes them (below, once the ledger is known to be whole enough to write
+  // to), format 2's registration days first; a reader cannot.
+  static_assert(storage::kFormatVersion == 5);
+  // Format 4's last money days counted refunds and reversals: its project rows are read again.
+  const bool upgrade = version == "2" || version == "3" || version == "4";
   if (upgrade && options_.read_only) {
     return Status::Corruption(
         "format_version_unknown",
         "ledger format version " + version +
-            " is read by this build once it is upgraded to version 4 (the days of its "
+            " is read by this build once it is upgraded to version 5 (the days of its "
             "projects' registration, status, approval and last money): a command that opens the "
             "ledger to write (serve, submit, import, replay, checkpoint, ...) upgrades it, "
             "keeping every record");
@@ -578,7 +580,7 @@ Status Journal::Load() {
   }
   FL_RETURN_IF_ERROR(CompactRange::Load(*tree_, size, &range_));
   if (upgrade) {
-    // One synced batch: the ledger is of its earlier format or of format 4, nothing between.
+    // One synced batch: the ledger is of its earlier format or of format 5, nothing between.
     rocksdb::WriteBatch batch;
     if (version == "2") FL_RETURN_IF_ERROR(UpgradeFromFormat2(&batch));
     FL_RETURN_IF_ERROR(UpgradeFromFormat3(&batch));  // a project row's Put after format 2's

@@ -309,7 +309,8 @@ class Journal : public StateReader {
   // finding rows with their day (each read from the record its row names): format 3.
   Status UpgradeFromFormat2(rocksdb::WriteBatch* batch);
   // Adds to `batch` the project rows of a ledger of format 3 (or 2, after the above) with the
-  // days format 4 keeps: registration, phase, approval and last money, read from the records.
+  // days format 5 keeps: registration, phase, approval and last money, read from the records
+  // (format 4's too: its last money days counted refunds and reversals).
   Status UpgradeFromFormat3(rocksdb::WriteBatch* batch);
   rocksdb::ColumnFamilyHandle* Family(std::string_view name) const;
   Status SignCheckpointAt(uint64_t size, const Hash& root, std::string* note) const;

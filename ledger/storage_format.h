@@ -48,8 +48,10 @@ namespace fundledger::storage {
 // 3: a project's registration day in its registry row (ProjectState.registeredDay), and a
 //    finding's day in its row (FindingState.openedDay).
 // 4: a project's phase, approval and last money days in its registry row (ProjectState.phaseDay,
-//    approvedDay, lastMoneyDay).
-inline constexpr int kFormatVersion = 4;
+//    approvedDay, lastMoneyDay), written by builds whose last money day counted refunds and
+//    reversals too.
+// 5: the rows of 4, the last money day counting receipts, allocations and payments only.
+inline constexpr int kFormatVersion = 5;
 
 inline constexpr std::string_view kDatabaseDir = "db";
 inline constexpr std::string_view kLogKeyFile = "log.key";

@@ -714,8 +714,9 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
   EXPECT_EQ(s.code(), "format_version_unknown") << s.ToString();
 }
 
-// Format 4 keeps a project's phase, approval and last money days in its row. A ledger of format
-// 3 gets them when first opened to write, from the fund rules applied to its records again;
+// Format 5 keeps a project's phase, approval and last money days in its row. A ledger of format
+// 3 (or 4, whose last money days counted refunds and reversals) gets them when first opened to
+// write, from the fund rules applied to its records again;
 // until then a read-only open refuses it; a project row that no record registers fails the
 // upgrade, which then writes nothing.
 TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
@@ -747,7 +748,7 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
     EXPECT_TRUE(ParseDate(date, "occurred_on", &d).ok());
     return d;
   };
-  std::map<std::string, std::string> rows;  // as format 4 writes them
+  std::map<std::string, std::string> rows;  // as format 5 writes them
   std::map<std::string, Project> format3;   // as format 3 wrote them: none of the three days
   for (const char* id : {"p1", "p2"}) {
     rows[id] = read(id);
@@ -800,7 +801,7 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
   EXPECT_NE(s.message().find("version 3"), std::string::npos) << s.ToString();
   journal.reset();
   ledger.Reopen();
-  EXPECT_EQ(version(), "4");
+  EXPECT_EQ(version(), std::to_string(storage::kFormatVersion));
   for (const auto& [id, row] : rows) EXPECT_EQ(read(id), row) << id;
   VerifyReport report;
   s = VerifyLedger(ledger.journal(), VerifyOptions(), &report);
@@ -810,6 +811,23 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
   early["occurred_on"] = "2025-06-09";
   AppendResult r = ledger.Append(ledger.Signed("yh-finance", early));
   EXPECT_EQ(r.status.code(), "date_before_status") << r.status.ToString();
+
+  // Format 4 counted refunds and reversals in the last money day: its rows are read again.
+  {
+    Project counted;
+    ASSERT_TRUE(DecodeProjectRow(rows["p1"], &counted));
+    counted.last_money_day = day("2025-09-01");  // as a refund of that day would have made it
+    ASSERT_TRUE(
+        ledger.journal()
+            .PutRawForTesting(storage::kAccountsFamily, key("p1"), EncodeProjectRow(counted))
+            .ok());
+    ASSERT_TRUE(ledger.journal()
+                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "4")
+                    .ok());
+    ledger.Reopen();
+    EXPECT_EQ(version(), std::to_string(storage::kFormatVersion));
+    EXPECT_EQ(read("p1"), rows["p1"]);
+  }
 
   // A record an earlier build accepted and today's rules refuse (a payment dated before the
   // approval) does not stop the upgrade: the days are read from the records, no rule applied
@@ -825,7 +843,7 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
   ledger.set_skip_fund_rules(false);
   write_format3("");
   ledger.Reopen();
-  EXPECT_EQ(version(), "4");
+  EXPECT_EQ(version(), std::to_string(storage::kFormatVersion));
   {
     Project p1;
     ASSERT_TRUE(DecodeProjectRow(read("p1"), &p1));
