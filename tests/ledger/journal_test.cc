@@ -593,6 +593,29 @@ TEST(Journal, UnknownFormatVersionRefusesToOpen) {
   }
 }
 
+// For the upgrade tests: a project's row key, the stored row of a key in a family (empty if
+// none), a raw write, a date as days, and the stored format version.
+std::string ProjectKey(const std::string& id) { return std::string(1, storage::kProjectRow) + id; }
+std::string StoredRow(TestLedger& ledger, std::string_view family, std::string_view key) {
+  std::string row;
+  bool found = false;
+  EXPECT_TRUE(ledger.journal().Get(family, key, &row, &found).ok());
+  EXPECT_TRUE(found) << key;
+  return row;
+}
+void PutRaw(TestLedger& ledger, std::string_view family, std::string_view key,
+            std::string_view value) {
+  ASSERT_TRUE(ledger.journal().PutRawForTesting(family, key, value).ok());
+}
+int64_t DayOf(const char* date) {
+  int64_t d = 0;
+  EXPECT_TRUE(ParseDate(date, "occurred_on", &d).ok());
+  return d;
+}
+std::string StoredFormatVersion(TestLedger& ledger) {
+  return StoredRow(ledger, storage::kMetaFamily, storage::kMetaFormatVersion);
+}
+
 // A ledger of format 2, whose project rows lack the registration day, is upgraded when it is
 // opened to write: each row gets the day of its registration's record, and the ledger verifies.
 // Opened read only (verify), it is refused, saying what upgrades it.
@@ -621,19 +644,13 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
     EXPECT_EQ(finding2.opened_day, day);
     finding2.opened_day = 0;
   }
-  auto key = [](const std::string& id) { return std::string(1, storage::kProjectRow) + id; };
+  auto key = ProjectKey;
   auto read = [&](const std::string& id, Project* out) {
-    std::string row;
-    bool found = false;
-    EXPECT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key(id), &row, &found).ok());
-    EXPECT_TRUE(found && DecodeProjectRow(row, out)) << id;
+    std::string row = StoredRow(ledger, storage::kAccountsFamily, key(id));
+    EXPECT_TRUE(DecodeProjectRow(row, out)) << id;
     return row;
   };
-  auto day = [](const char* date) {
-    int64_t d = 0;
-    EXPECT_TRUE(ParseDate(date, "occurred_on", &d).ok());
-    return d;
-  };
+  auto day = DayOf;
   std::map<std::string, std::string> rows;  // as format 3 writes them
   std::map<std::string, Project> format2;   // as format 2 wrote them: no registration day
   for (const auto& [id, date] :
@@ -645,28 +662,12 @@ TEST(Journal, AFormat2LedgerIsUpgradedWhenOpenedToWrite) {
     format2[id] = project;
   }
   auto write_format2 = [&](const Project& p2_row) {
-    ASSERT_TRUE(
-        ledger.journal()
-            .PutRawForTesting(storage::kAccountsFamily, key("p1"), EncodeProjectRow(format2["p1"]))
-            .ok());
-    ASSERT_TRUE(ledger.journal()
-                    .PutRawForTesting(storage::kAccountsFamily, key("p2"), EncodeProjectRow(p2_row))
-                    .ok());
-    ASSERT_TRUE(
-        ledger.journal()
-            .PutRawForTesting(storage::kAccountsFamily, finding_key, EncodeFindingRow(finding2))
-            .ok());
-    ASSERT_TRUE(ledger.journal()
-                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "2")
-                    .ok());
+    PutRaw(ledger, storage::kAccountsFamily, key("p1"), EncodeProjectRow(format2["p1"]));
+    PutRaw(ledger, storage::kAccountsFamily, key("p2"), EncodeProjectRow(p2_row));
+    PutRaw(ledger, storage::kAccountsFamily, finding_key, EncodeFindingRow(finding2));
+    PutRaw(ledger, storage::kMetaFamily, storage::kMetaFormatVersion, "2");
   };
-  auto version = [&] {
-    std::string v;
-    bool found = false;
-    EXPECT_TRUE(
-        ledger.journal().Get(storage::kMetaFamily, storage::kMetaFormatVersion, &v, &found).ok());
-    return v;
-  };
+  auto version = [&] { return StoredFormatVersion(ledger); };
 
   // Refused read only, saying what upgrades it; opened to write, every project row gets its day
   // from its registration's record, and the ledger verifies.
@@ -735,19 +736,11 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
   allocated["occurred_on"] = "2025-06-20";
   ledger.AppendOk(ledger.Signed("yh-finance", allocated));
 
-  auto key = [](const std::string& id) { return std::string(1, storage::kProjectRow) + id; };
+  auto key = ProjectKey;
   auto read = [&](const std::string& id) {
-    std::string row;
-    bool found = false;
-    EXPECT_TRUE(ledger.journal().Get(storage::kAccountsFamily, key(id), &row, &found).ok());
-    EXPECT_TRUE(found) << id;
-    return row;
+    return StoredRow(ledger, storage::kAccountsFamily, key(id));
   };
-  auto day = [](const char* date) {
-    int64_t d = 0;
-    EXPECT_TRUE(ParseDate(date, "occurred_on", &d).ok());
-    return d;
-  };
+  auto day = DayOf;
   std::map<std::string, std::string> rows;  // as format 5 writes them
   std::map<std::string, Project> format3;   // as format 3 wrote them: none of the three days
   for (const char* id : {"p1", "p2"}) {
@@ -766,30 +759,16 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
   }
   auto write_format3 = [&](const std::string& extra) {
     for (const auto& [id, project] : format3) {
-      ASSERT_TRUE(
-          ledger.journal()
-              .PutRawForTesting(storage::kAccountsFamily, key(id), EncodeProjectRow(project))
-              .ok());
+      PutRaw(ledger, storage::kAccountsFamily, key(id), EncodeProjectRow(project));
     }
     if (!extra.empty()) {
       Project ghost = format3["p2"];
       ghost.id = extra;
-      ASSERT_TRUE(
-          ledger.journal()
-              .PutRawForTesting(storage::kAccountsFamily, key(extra), EncodeProjectRow(ghost))
-              .ok());
+      PutRaw(ledger, storage::kAccountsFamily, key(extra), EncodeProjectRow(ghost));
     }
-    ASSERT_TRUE(ledger.journal()
-                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "3")
-                    .ok());
+    PutRaw(ledger, storage::kMetaFamily, storage::kMetaFormatVersion, "3");
   };
-  auto version = [&] {
-    std::string v;
-    bool found = false;
-    EXPECT_TRUE(
-        ledger.journal().Get(storage::kMetaFamily, storage::kMetaFormatVersion, &v, &found).ok());
-    return v;
-  };
+  auto version = [&] { return StoredFormatVersion(ledger); };
 
   write_format3("");
   ledger.Close();
@@ -817,13 +796,8 @@ TEST(Journal, AFormat3LedgerIsUpgradedWhenOpenedToWrite) {
     Project counted;
     ASSERT_TRUE(DecodeProjectRow(rows["p1"], &counted));
     counted.last_money_day = day("2025-09-01");  // as a refund of that day would have made it
-    ASSERT_TRUE(
-        ledger.journal()
-            .PutRawForTesting(storage::kAccountsFamily, key("p1"), EncodeProjectRow(counted))
-            .ok());
-    ASSERT_TRUE(ledger.journal()
-                    .PutRawForTesting(storage::kMetaFamily, storage::kMetaFormatVersion, "4")
-                    .ok());
+    PutRaw(ledger, storage::kAccountsFamily, key("p1"), EncodeProjectRow(counted));
+    PutRaw(ledger, storage::kMetaFamily, storage::kMetaFormatVersion, "4");
     ledger.Reopen();
     EXPECT_EQ(version(), std::to_string(storage::kFormatVersion));
     EXPECT_EQ(read("p1"), rows["p1"]);
