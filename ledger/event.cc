@@ -117,7 +117,27 @@ Status CheckCanonicalJsonForm(schema::Event::Reader event, std::span<const uint8
   return NoSecondForm();
 }
 
+// `s`, or if it is capnp's refusal of a read past ReaderOptions::traversalLimitInWords (as the
+// catch clauses report it), that refusal in the terms of what causes it, for `field` if `s`
+// names none.
+Status ExplainReads(Status s, std::string_view field = {}) {
+  if (s.code() != "capnp_malformed" ||
+      !std::string_view(s.message()).starts_with("Exceeded message traversal limit")) {
+    return s;
+  }
+  return Status::InvalidArgument(
+      "capnp_malformed",
+      "the message asks for more than " + std::to_string(kCapnpReadsPerWord) +
+          " reads of each of its words: its pointers share objects, or its lists claim more "
+          "items than its bytes carry (an item with every field at its default takes none)",
+      s.field().empty() ? field : std::string_view(s.field()));
+}
+
 }  // namespace
+
+uint64_t CapnpReadWordsMax(uint64_t words) {
+  return kCapnpReadsPerWord * words + kCapnpReadWordsMin;
+}
 
 capnp::ReaderOptions LedgerReaderOptions() {
   capnp::ReaderOptions options;
@@ -244,8 +264,8 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
   // message whose pointers share one object (aliasing) is read once per pointer and would
   // canonicalize to many times its size: reads are bounded by a few times its own words.
   capnp::ReaderOptions options = LedgerReaderOptions();
-  options.traversalLimitInWords = std::min<uint64_t>(
-      options.traversalLimitInWords, kCapnpReadsPerWord * words.size() + kCapnpReadWordsMin);
+  options.traversalLimitInWords =
+      std::min<uint64_t>(options.traversalLimitInWords, CapnpReadWordsMax(words.size()));
   try {
     capnp::FlatArrayMessageReader reader(words.asPtr(), options);
     if (reader.getEnd() != words.end()) {
@@ -262,11 +282,11 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
         CanonicalTail(capnp::AnyStruct::Reader(envelope.getEvent()), words.asPtr(), &tail, &root)) {
       auto canonical = kj::heapArray<capnp::word>(tail.size() + 1);
       FillCanonical(root, tail, canonical);
-      return FromEnvelope(envelope, /*check_json_form=*/true, out, kj::mv(canonical));
+      return ExplainReads(FromEnvelope(envelope, /*check_json_form=*/true, out, kj::mv(canonical)));
     }
-    return FromEnvelopeReader(envelope, out);
+    return ExplainReads(FromEnvelopeReader(envelope, out));
   } catch (const kj::Exception& e) {
-    return Status::InvalidArgument("capnp_malformed", e.getDescription().cStr());
+    return ExplainReads(Status::InvalidArgument("capnp_malformed", e.getDescription().cStr()));
   }
 }
 
@@ -370,11 +390,18 @@ Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_j
     }
     if (check_json_form) {
       // Checked on the canonical encoding, which is read once more, in place: the event as it
-      // arrived is read once, by the canonicalization.
+      // arrived is read once, by the canonicalization. The reads are bounded by the canonical
+      // words, so that the bound is the same whichever form the event arrived in (JSON, a
+      // capnp message padded or not, or canonical): capnp counts a read per item of a list of
+      // empty structs, which take no words, and a padded message would otherwise buy an event
+      // more reads than its own canonical envelope is allowed.
       kj::ArrayPtr<const capnp::word> segments[] = {canonical.asPtr()};
-      capnp::SegmentArrayMessageReader reader(segments, LedgerReaderOptions());
-      FL_RETURN_IF_ERROR(
-          CheckCanonicalJsonForm(reader.getRoot<schema::Event>(), WordBytes(canonical)));
+      capnp::ReaderOptions options = LedgerReaderOptions();
+      options.traversalLimitInWords =
+          std::min<uint64_t>(options.traversalLimitInWords, CapnpReadWordsMax(canonical.size()));
+      capnp::SegmentArrayMessageReader reader(segments, options);
+      FL_RETURN_IF_ERROR(ExplainReads(
+          CheckCanonicalJsonForm(reader.getRoot<schema::Event>(), WordBytes(canonical)), "event"));
     }
     return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
   } catch (const kj::Exception& e) {

@@ -31,6 +31,9 @@ inline constexpr uint64_t kCapnpTraversalWordsMax = kEnvelopeCapnpBytesMax / 8;
 // A posted envelope may be read at most this many times its own words, plus a few.
 inline constexpr uint64_t kCapnpReadsPerWord = 4;
 inline constexpr uint64_t kCapnpReadWordsMin = 64;
+// The reads allowed of a message of `words` words: of a posted envelope, and of an event's
+// canonical encoding when it is checked, whichever form it arrived in.
+uint64_t CapnpReadWordsMax(uint64_t words);
 inline constexpr int kCapnpNestingMax = 16;
 // The stack segment of the one-JSON-form check's copy; a typical event takes 30 to 80 words.
 inline constexpr size_t kJsonFormScratchWords = 256;

@@ -497,6 +497,100 @@ TEST(Codec, CapnpAliasingCannotInflateAnEnvelope) {
   EXPECT_EQ(s.code(), "capnp_malformed") << s.ToString();
 }
 
+// The catalogue's project with a funding plan of `items` entries at their defaults (central,
+// 0 fen): each an empty struct in the canonical encoding, which takes no words and which capnp
+// counts as one word read. As ToEnvelopeCapnp writes it (`canonical`), or as a builder lays it
+// out, two words an entry.
+std::string DefaultItemsEnvelope(const SignedEvent& project, size_t items, bool canonical) {
+  capnp::MallocMessageBuilder event_builder;
+  event_builder.setRoot(project.event());
+  event_builder.getRoot<schema::Event>().getProjectRegistered().initFundingPlan(items);
+  capnp::MallocMessageBuilder builder;
+  auto envelope = builder.initRoot<schema::Envelope>();
+  envelope.setSigner(project.signer());
+  envelope.setSignature(capnp::Data::Reader(project.signature().data(), 64));
+  kj::Array<capnp::word> event_words;
+  if (canonical) {
+    event_words = capnp::canonicalize(event_builder.getRoot<schema::Event>().asReader());
+    kj::ArrayPtr<const capnp::word> segments[] = {event_words.asPtr()};
+    capnp::SegmentArrayMessageReader reader(segments);
+    envelope.setEvent(reader.getRoot<schema::Event>());
+  } else {
+    envelope.setEvent(event_builder.getRoot<schema::Event>().asReader());
+  }
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(builder);
+  return std::string(reinterpret_cast<const char*>(flat.begin()), flat.size() * 8);
+}
+
+bool SameSignedEvent(const SignedEvent& a, const SignedEvent& b) {
+  auto x = a.canonical_event(), y = b.canonical_event();
+  return a.signer() == b.signer() && a.signature() == b.signature() && x.size() == y.size() &&
+         memcmp(x.data(), y.data(), x.size()) == 0;
+}
+
+// Every list item capnp reads costs a word of the reads allowed, even an empty struct that takes
+// none. The bound is taken from the event's canonical encoding, so an event is accepted or
+// refused alike in every form: a padded message, whose padding bought reads, was accepted and
+// its own canonical envelope then refused.
+TEST(Codec, AnEventIsReadWithinTheSameBoundInEveryForm) {
+  SignedEvent project;
+  for (const json& e : Catalogue()) {
+    if (e["type"] == "project_registered") {
+      ASSERT_TRUE(SignJson(e, &project).ok());
+    }
+  }
+  size_t accepted = 0, refused = 0;
+  for (size_t items = 0; items <= 600; ++items) {
+    SCOPED_TRACE(items);
+    const std::string padded = DefaultItemsEnvelope(project, items, false);
+    const std::string canonical = DefaultItemsEnvelope(project, items, true);
+    json envelope = project.ToEnvelopeJson();
+    envelope["event"]["funding_plan"] = json::array();
+    for (size_t i = 0; i < items; ++i) {
+      envelope["event"]["funding_plan"].push_back({{"category", "central"}, {"amount_fen", 0}});
+    }
+    SignedEvent from_padded, from_canonical, from_json;
+    Status p = SignedEvent::FromEnvelopeCapnp(AsBytes(padded), &from_padded);
+    Status c = SignedEvent::FromEnvelopeCapnp(AsBytes(canonical), &from_canonical);
+    Status j = SignedEvent::FromEnvelopeJson(envelope, &from_json);
+    ASSERT_EQ(p.ok(), c.ok()) << p.ToString() << " / " << c.ToString();
+    ASSERT_EQ(p.ok(), j.ok()) << p.ToString() << " / " << j.ToString();
+    if (p.ok()) {
+      ++accepted;
+      EXPECT_TRUE(SameSignedEvent(from_padded, from_canonical));
+      EXPECT_TRUE(SameSignedEvent(from_padded, from_json));
+      EXPECT_EQ(from_canonical.ToEnvelopeCapnp(), canonical);
+      continue;
+    }
+    ++refused;
+    for (const Status* s : {&p, &c, &j}) {
+      EXPECT_EQ(s->code(), "capnp_malformed") << s->ToString();
+      EXPECT_NE(s->message().find("claim more items than"), std::string::npos) << s->ToString();
+    }
+  }
+  EXPECT_GT(accepted, 50u);
+  EXPECT_GT(refused, 100u);
+
+  // A body a fuzzer found: a padded envelope of 191 such entries was accepted, and the envelope
+  // ToEnvelopeCapnp wrote of it refused.
+  std::vector<uint8_t> body;
+  ASSERT_TRUE(Base64Decode(
+                  "AAAAACwAAAAAAAAAAAADAAkAAABqAAAADQAAAAICAAAoAAAAAQAFAHl1aHUtZmluYW5jZQAXAAAAJD/"
+                  "uaG0sB3k+G8wB9uv2HImnOsdo9qEB5sclPRH24dbWs2EBGeCP0xhScwbUsfwBhk1+9uIGqFV8aWSlWf"
+                  "QABAAAAAAAAAARAAAAggAAABUAAABaAAAAAAAAAAAAAAAAAAAAAAAAABAAAAADAAYAaC11dGY4LWNvbX"
+                  "BvdW5kADIwMjYtMTEtVTEAAAAAAAABAAAAAQAAAAEAAABzcmMvAAcAAAAAAAAVAAAAIgAAABUAAAASAA"
+                  "AAFQAAAKIAAAAdAAAADgAAACAAAAABAAAAIQAAABcAAABoLXAAAAAAAHgAAAAAAAAAaHVuYW4veGlhbm"
+                  "d0eW5hL3VodQAAAAAAAQAAACoAAAApYWJjAAAAAAEAAAAAAAAA/"
+                  "AIAAAAAAAADAAAAAAAAAAAIAAAfAAAAAAAAAAAAAAA=",
+                  &body)
+                  .ok());
+  body.resize(360);  // its first message: one segment of 44 words
+  SignedEvent found;
+  Status s = SignedEvent::FromEnvelopeCapnp(body, &found);
+  EXPECT_EQ(s.code(), "capnp_malformed") << s.ToString();
+  EXPECT_NE(s.message().find("claim more items than"), std::string::npos) << s.ToString();
+}
+
 TEST(Codec, CapnpInputIsBoundedAndMustHaveAJsonForm) {
   SignedEvent good;
   ASSERT_TRUE(SignJson(Catalogue()[10], &good).ok());
