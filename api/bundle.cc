@@ -275,7 +275,7 @@ struct Payment {
   std::string id, date, project, category, work, item, units, payee_name, payee_kind, credit_code,
       payee_org, contract_ref, invoice_ref, doc_ref, payer;
   int64_t amount_fen = 0;
-  std::string payee_id, acknowledged_by, reversed_by;
+  std::string payee_id, acknowledged_by, acknowledged_on, acknowledgement_doc_ref, reversed_by;
 };
 
 // A money event other than a disbursement or a resident receipt.
@@ -286,14 +286,23 @@ struct Transaction {
 };
 
 struct FindingItem {
-  std::string id, date, auditor, severity, text, resolved_on, resolution;
+  std::string id, date, auditor, severity, text, doc_ref, resolved_on, resolution,
+      resolution_doc_ref;
   std::vector<std::string> targets;
+};
+
+// A project_status event: the phase, its day and document, and the residents' consent (to
+// approve) or satisfaction (to complete) it records, in basis points, or -1.
+struct StatusStep {
+  std::string status, date, doc_ref;
+  int64_t consent_bp = -1, satisfaction_bp = -1;
 };
 
 struct ProjectModel {
   std::string id;
   json description;  // the registration's fields, budget and plan as revised
   std::string registered_by, registered_on, status = "registered", status_on;
+  std::vector<StatusStep> status_history;
   std::map<FundingKey, FundingLine> funding;
   std::map<std::pair<int, std::string>, int64_t> pledged;
   std::vector<Payment> payments;
@@ -416,6 +425,10 @@ void Fold::Project(const std::string& signer, const std::string& type, const jso
   } else {
     p.status = Str(e, "status");
     p.status_on = Str(e, "occurred_on");
+    StatusStep step{p.status, p.status_on, Str(e, "doc_ref")};
+    if (e.contains("consent_bp")) step.consent_bp = e["consent_bp"].get<int64_t>();
+    if (e.contains("satisfaction_bp")) step.satisfaction_bp = e["satisfaction_bp"].get<int64_t>();
+    p.status_history.push_back(std::move(step));
   }
 }
 
@@ -491,6 +504,8 @@ void Fold::Disbursed(uint64_t seq, const std::string& signer, const json& e) {
               Fen(e),
               "",
               "",
+              "",
+              "",
               ""};
   p.disbursed[size_t(c)] += Fen(e);
   Role(p, signer, "payer");
@@ -556,23 +571,38 @@ void Fold::Acknowledged(const json& e) {
   auto it = movements_.find(Str(e, "target"));
   if (it == movements_.end() || it->second.payment == SIZE_MAX) return;
   ProjectModel& p = ProjectOf(it->second.project);
-  p.payments[it->second.payment].acknowledged_by = Str(e, "id");
+  Payment& pay = p.payments[it->second.payment];
+  pay.acknowledged_by = Str(e, "id");
+  pay.acknowledged_on = Str(e, "occurred_on");
+  pay.acknowledgement_doc_ref = Str(e, "doc_ref");
+  Document(p, e);
 }
 
 void Fold::Finding(const std::string& signer, const json& e) {
   std::string finding = Str(e, "finding");
   if (Str(e, "type") == "finding_resolved") {
     for (auto& [project, index] : findings_[finding]) {
-      FindingItem& item = ProjectOf(project).findings[index];
+      ProjectModel& p = ProjectOf(project);
+      FindingItem& item = p.findings[index];
       item.resolved_on = Str(e, "occurred_on");
       item.resolution = Str(e, "text");
+      item.resolution_doc_ref = Str(e, "doc_ref");
+      Document(p, e);
     }
     return;
   }
   std::set<std::string> projects;
   if (e.contains("project")) projects.insert(Str(e, "project"));
-  FindingItem item{
-      finding, Str(e, "occurred_on"), signer, Str(e, "severity"), Str(e, "text"), "", "", {}};
+  FindingItem item{finding,
+                   Str(e, "occurred_on"),
+                   signer,
+                   Str(e, "severity"),
+                   Str(e, "text"),
+                   Str(e, "doc_ref"),
+                   "",
+                   "",
+                   "",
+                   {}};
   for (const auto& target : e["targets"]) {
     item.targets.push_back(target.get<std::string>());
     auto it = movements_.find(item.targets.back());
@@ -763,6 +793,20 @@ ordered Renderer::Budget(const ProjectModel& p) const {
           {"budgetBreakdown", breakdown}};
 }
 
+// Each phase the project entered, with its day and document, and the residents' consent to
+// approve it and satisfaction to complete it (basis points) as recorded.
+ordered StatusHistory(const ProjectModel& p) {
+  ordered history = ordered::array();
+  for (const StatusStep& step : p.status_history) {
+    ordered item = {{"status", step.status}, {"date", step.date}};
+    if (!step.doc_ref.empty()) item["docRef"] = step.doc_ref;
+    if (step.consent_bp >= 0) item["consentBp"] = step.consent_bp;
+    if (step.satisfaction_bp >= 0) item["satisfactionBp"] = step.satisfaction_bp;
+    history.push_back(std::move(item));
+  }
+  return history;
+}
+
 ordered Renderer::ProjectRecord(const ProjectModel& p) const {
   const json& d = p.description;
   std::string region = Str(d, "region");
@@ -775,6 +819,7 @@ ordered Renderer::ProjectRecord(const ProjectModel& p) const {
                     {"status", Oc4idsStatus(p.status)},
                     {"ledgerStatus", p.status},
                     {"ledgerStatusDate", p.status_on},
+                    {"statusHistory", StatusHistory(p)},
                     {"registeredBy", p.registered_by},
                     {"registeredOn", p.registered_on},
                     {"locations", {{{"id", "1"}, {"description", region}, {"regionPath", path}}}}};
@@ -818,7 +863,13 @@ ordered Renderer::ProjectRecord(const ProjectModel& p) const {
     if (!pay.contract_ref.empty()) item["contractRef"] = pay.contract_ref;
     if (!pay.invoice_ref.empty()) item["invoiceRef"] = pay.invoice_ref;
     if (!pay.doc_ref.empty()) item["docRef"] = pay.doc_ref;
-    if (!pay.acknowledged_by.empty()) item["acknowledgedBy"] = pay.acknowledged_by;
+    if (!pay.acknowledged_by.empty()) {
+      item["acknowledgedBy"] = pay.acknowledged_by;
+      item["acknowledgedOn"] = pay.acknowledged_on;
+      if (!pay.acknowledgement_doc_ref.empty()) {
+        item["acknowledgementDocRef"] = pay.acknowledgement_doc_ref;
+      }
+    }
     if (!pay.reversed_by.empty()) item["reversedBy"] = pay.reversed_by;
     transactions.push_back(std::move(item));
   }
@@ -835,14 +886,17 @@ ordered Renderer::ProjectRecord(const ProjectModel& p) const {
   record["residentContributions"] = residents;
   ordered findings = ordered::array();
   for (const FindingItem& f : p.findings) {
-    findings.push_back({{"id", f.id},
-                        {"date", f.date},
-                        {"auditor", f.auditor},
-                        {"severity", f.severity},
-                        {"text", f.text},
-                        {"targets", f.targets},
-                        {"resolvedOn", f.resolved_on},
-                        {"resolution", f.resolution}});
+    ordered item = {{"id", f.id},
+                    {"date", f.date},
+                    {"auditor", f.auditor},
+                    {"severity", f.severity},
+                    {"text", f.text},
+                    {"targets", f.targets},
+                    {"resolvedOn", f.resolved_on},
+                    {"resolution", f.resolution}};
+    if (!f.doc_ref.empty()) item["docRef"] = f.doc_ref;
+    if (!f.resolution_doc_ref.empty()) item["resolutionDocRef"] = f.resolution_doc_ref;
+    findings.push_back(std::move(item));
   }
   record["findings"] = findings;
   record["totals"] = Totals(p.money_in, p.disbursed, p.refunded);

@@ -700,6 +700,111 @@ TEST_F(ExportTest, ResidentsLinesAreOfTheBundlesProjectsAndResidentsChannels) {
   }
 }
 
+// project.json carries each phase a project entered, with its day, its document and the
+// residents' consent or satisfaction it records (what a resident checks against the consent and
+// satisfaction minimums), and an acknowledgement's and a finding's resolution's day and document.
+TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
+  std::map<std::string, json> history;  // project -> its statusHistory as the records have it
+  size_t consents = 0, satisfactions = 0, documented = 0;
+  for (const json& r : records_) {
+    const json& e = r["envelope"]["event"];
+    if (e["type"] != "project_status") continue;
+    json step = {{"status", e["status"]}, {"date", e["occurred_on"]}};
+    if (e.contains("doc_ref")) step["docRef"] = e["doc_ref"], ++documented;
+    if (e.contains("consent_bp")) step["consentBp"] = e["consent_bp"], ++consents;
+    if (e.contains("satisfaction_bp"))
+      step["satisfactionBp"] = e["satisfaction_bp"], ++satisfactions;
+    history[e["project"]].push_back(step);
+  }
+  ASSERT_GT(consents, 0u);
+  ASSERT_GT(satisfactions, 0u);
+  ASSERT_GT(documented, 0u);
+  json package = json::parse(Files("all")["project.json"]);
+  ASSERT_EQ(package["projects"].size(), 10u);
+  for (const json& p : package["projects"]) {
+    json expected = history.count(p["id"]) ? history[p["id"]] : json::array();
+    EXPECT_EQ(p["statusHistory"], expected) << p["id"];
+  }
+  std::map<std::string, json> finding_docs;  // finding -> its doc_ref, or null
+  for (const json& r : records_) {
+    const json& e = r["envelope"]["event"];
+    if (e["type"] == "audit_finding") finding_docs[e["finding"]] = e.value("doc_ref", json());
+  }
+  size_t findings = 0;
+  for (const json& p : package["projects"]) {
+    for (const json& f : p["findings"]) {
+      ++findings;
+      EXPECT_EQ(f.value("docRef", json()), finding_docs.at(f["id"])) << f.dump();
+    }
+  }
+  EXPECT_GT(findings, 0u);
+
+  // An acknowledgement of a payment and a finding's resolution, each given a document.
+  const NoteVerifier key = LogKey();
+  BundleInput input = ReadInput(Files("all"), key, [](const json&) { return false; });
+  std::map<std::string, std::string> dated;  // event id -> its day
+  std::set<std::string> payments;
+  std::string ack, resolution, finding;
+  for (BundleRecord& r : input.records) {
+    RecordReader reader;
+    SignedEvent event;
+    if (r.withheld() || !RecordReader::Open(r.bytes, &reader).ok() ||
+        !SignedEvent::FromStoredRecord(reader, &event).ok()) {
+      continue;
+    }
+    json envelope = event.ToEnvelopeJson();
+    json& e = envelope["event"];
+    dated[e["id"]] = e["occurred_on"];
+    if (e["type"] == "funds_disbursed") payments.insert(e["id"]);
+    if ((e["type"] == "acknowledged" && ack.empty() && payments.count(e["target"])) ||
+        (e["type"] == "finding_resolved" && resolution.empty())) {
+      (e["type"] == "acknowledged" ? ack : resolution) = e["id"];
+      if (e["type"] == "finding_resolved") finding = e["finding"];
+      e["doc_ref"] = e["type"] == "acknowledged" ? "潭建司确〔2026〕8号" : "潭住建整改〔2026〕3号";
+      SignedEvent documented_event;
+      ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &documented_event).ok());
+      r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), documented_event).bytes;
+    }
+  }
+  ASSERT_FALSE(ack.empty());
+  ASSERT_FALSE(resolution.empty());
+  std::vector<BundleFile> rendered;
+  ASSERT_TRUE(RenderBundle(input, &rendered).ok());
+  json changed;
+  for (const BundleFile& f : rendered) {
+    if (f.name == "project.json") changed = json::parse(f.content);
+  }
+  size_t acks = 0, resolutions = 0, documents = 0;
+  for (const json& p : changed["projects"]) {
+    for (const json& t : p["transactions"]) {
+      if (!t.contains("acknowledgedBy")) continue;
+      EXPECT_EQ(t["acknowledgedOn"], dated[t["acknowledgedBy"]]) << t.dump();
+      if (t["acknowledgedBy"] != ack) {
+        EXPECT_FALSE(t.contains("acknowledgementDocRef")) << t.dump();
+        continue;
+      }
+      ++acks;
+      EXPECT_EQ(t["acknowledgementDocRef"], "潭建司确〔2026〕8号") << t.dump();
+    }
+    for (const json& f : p["findings"]) {
+      if (f["id"] != finding) continue;
+      ++resolutions;
+      EXPECT_EQ(f["resolvedOn"], dated[resolution]);
+      EXPECT_EQ(f["resolutionDocRef"], "潭住建整改〔2026〕3号") << f.dump();
+    }
+    for (const json& d : p["documents"]) {
+      if (d["id"] == "潭建司确〔2026〕8号" || d["id"] == "潭住建整改〔2026〕3号") {
+        ++documents;
+        const std::string& related = d["relatedEvents"][0];
+        EXPECT_TRUE(related == ack || related == resolution) << d.dump();
+      }
+    }
+  }
+  EXPECT_EQ(acks, 1u);
+  EXPECT_GE(resolutions, 1u);
+  EXPECT_EQ(documents, 1 + resolutions);
+}
+
 // The rules refuse texts a spreadsheet reads as a formula; a log that published one anyway (a
 // payee's name "=HYPERLINK(...)") gets no CSV files of it, and its bundle does not verify.
 TEST_F(ExportTest, ABundleWhoseRecordsHoldAFormulaIsNotRendered) {
