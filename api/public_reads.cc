@@ -161,28 +161,42 @@ uint64_t PublicReads::builds() {
 }
 
 void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const std::string> value,
-                                 bool cheap) {
+                                 bool cheap, bool earlier) {
   if (value->size() > kPublicCacheBytesMax || cache_.count(key)) return;
+  earlier = earlier && !cheap;  // a cheap answer is bounded as one
+  if (earlier && value->size() > kPublicEarlierBytesMax) return;
   auto evict = [&](std::vector<std::string>::iterator at) {
     auto entry = cache_.find(*at);
     cache_bytes_ -= entry->second->size();
+    if (earlier_.erase(*at) > 0) earlier_bytes_ -= entry->second->size();
     cache_.erase(entry);
     cheap_.erase(*at);
     cache_order_.erase(at);
   };
-  if (cheap && cheap_.size() >= kPublicCheapEntriesMax) {
-    // In the place of the oldest cheap answer, not of one that cost a build of its scope.
-    evict(std::find_if(cache_order_.begin(), cache_order_.end(),
-                       [&](const std::string& k) { return cheap_.count(k) > 0; }));
+  // In the place of the oldest answer of its own kind, not of one at the latest checkpoint
+  // that cost a build of its scope.
+  auto oldest_of = [&](const std::set<std::string>& kind) {
+    return std::find_if(cache_order_.begin(), cache_order_.end(),
+                        [&](const std::string& k) { return kind.count(k) > 0; });
+  };
+  if (cheap && cheap_.size() >= kPublicCheapEntriesMax) evict(oldest_of(cheap_));
+  while (earlier && !earlier_.empty() &&
+         (earlier_.size() >= kPublicEarlierEntriesMax ||
+          earlier_bytes_ + value->size() > kPublicEarlierBytesMax)) {
+    evict(oldest_of(earlier_));
   }
   while (!cache_order_.empty() && (cache_.size() >= kPublicCacheEntriesMax ||
                                    cache_bytes_ + value->size() > kPublicCacheBytesMax)) {
     evict(cache_order_.begin());
   }
   cache_bytes_ += value->size();
+  if (earlier) {
+    earlier_.insert(key);
+    earlier_bytes_ += value->size();
+  }
+  if (cheap) cheap_.insert(key);
   cache_.emplace(key, std::move(value));
   cache_order_.push_back(key);
-  if (cheap) cheap_.insert(key);
 }
 
 PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,
@@ -376,7 +390,8 @@ void PublicReads::BuilderLoop() {
     lock.lock();
     if (built.status.ok()) {
       try {
-        for (const auto& [key, value] : built.answers) RememberLocked(key, value, built.cheap);
+        for (const auto& [key, value] : built.answers)
+          RememberLocked(key, value, built.cheap, built.earlier);
       } catch (...) {  // out of memory: the answers are still given, only not kept
       }
     }
@@ -615,16 +630,20 @@ void PublicReads::ExportFile(const Scope& scope, std::string_view name, Done don
   }
   std::string note;
   Checkpoint checkpoint;
+  if (Status s = Latest(&note, &checkpoint); !s.ok()) return done(s, nullptr);
+  const uint64_t latest_size = checkpoint.size;
   if (Status s = Latest(&note, &checkpoint, size); !s.ok()) return done(s, nullptr);
+  const bool earlier = checkpoint.size < latest_size;
   // One build renders every file of the bundle: the flight is the bundle, not the file.
   const std::string prefix =
       "export|" + ScopeKey(scope) + "|" + std::to_string(checkpoint.size) + "|";
   Once(
       prefix, prefix + std::string(name),
-      [this, prefix, scope, note](Built* built) {
+      [this, prefix, scope, note, earlier](Built* built) {
         BundleInput bundle;
         FL_RETURN_IF_ERROR(BuildBundle(journal_, scope, note, *log_signer_, &bundle, &gate_));
         built->cheap = bundle.projects == 0;
+        built->earlier = earlier;
         std::vector<BundleFile> files;
         FL_RETURN_IF_ERROR(RenderBundle(bundle, &files));
         for (BundleFile& file : files) {

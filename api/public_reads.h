@@ -62,6 +62,9 @@ namespace fundledger {
 inline constexpr size_t kPublicCacheEntriesMax = 1024;  // a summary per project, and more
 inline constexpr size_t kPublicCheapEntriesMax = 128;   // of them, regions without a project
 inline constexpr size_t kPublicCacheBytesMax = 256 << 20;
+// Of them, the files of bundles pinned to a checkpoint before the latest (`?size=N`).
+inline constexpr size_t kPublicEarlierEntriesMax = 128;
+inline constexpr size_t kPublicEarlierBytesMax = kPublicCacheBytesMax / 4;
 inline constexpr size_t kSummaryPayeesMax = 20;   // the dashboard's payee chart
 inline constexpr size_t kPublicBuildsMax = 64;    // builds waiting or running
 inline constexpr size_t kPublicWaitersMax = 256;  // readers waiting for them, all together
@@ -162,6 +165,11 @@ class PublicReads {
     // anyone may ask for any region path. At most kPublicCheapEntriesMax of them are kept, each
     // in the place of an older one of them, so that they never push out answers that cost much.
     bool cheap = false;
+    // True for the files of a bundle pinned to a checkpoint before the latest: anyone may ask
+    // for the bundle of every earlier checkpoint, each a build of its own. They keep at most
+    // kPublicEarlierEntriesMax answers and kPublicEarlierBytesMax bytes, each in the place of
+    // older ones of them, so that they never push out the answers at the latest checkpoint.
+    bool earlier = false;
   };
   // A build waiting or running, and who waits for it (each for the answer of its key).
   struct Flight {
@@ -193,7 +201,7 @@ class PublicReads {
   Answer EarlierLocked(const std::string& earlier, uint64_t size) const;
   void BuilderLoop();
   // The cache: answers by key, oldest evicted first. REQUIRES: mu_ held.
-  void RememberLocked(const std::string& key, Answer value, bool cheap);
+  void RememberLocked(const std::string& key, Answer value, bool cheap, bool earlier);
   // Gives each waiter its answer of `built`; a waiter's Done that throws does not keep the next
   // from theirs.
   static void Answer_(std::vector<std::pair<std::string, Done>>& waiting, const Built& built);
@@ -210,7 +218,9 @@ class PublicReads {
   std::mutex mu_;  // guards the cache, the builds under way and the count
   std::map<std::string, std::shared_ptr<const std::string>> cache_;
   std::vector<std::string> cache_order_;
-  std::set<std::string> cheap_;  // the keys of cache_order_ that are cheap answers
+  std::set<std::string> cheap_;    // the keys of cache_order_ that are cheap answers
+  std::set<std::string> earlier_;  // and those of bundles at an earlier checkpoint
+  size_t earlier_bytes_ = 0;       // their bytes
   size_t cache_bytes_ = 0;
   std::map<std::string, Flight> flights_;  // waiting or running, by name
   // When each family's last build ended (kRefreshPending while a refresh of it is queued or

@@ -1499,6 +1499,50 @@ TEST_F(ServerTest, PublicAnswersOfRegionsWithoutProjectsDoNotPushOutOthers) {
   EXPECT_EQ(reads.builds(), before + 1);
 }
 
+// Anyone may ask for the bundle of every earlier checkpoint (`?size=N`), each a build of its
+// own. Their files keep a bounded share of the cache, each in the place of older ones of them,
+// and never push out the answers at the latest checkpoint.
+TEST_F(ServerTest, BundlesOfEarlierCheckpointsDoNotPushOutTheLatestAnswers) {
+  std::string note;
+  AppendAllocations(L, 1000, 1000, &note);
+  // More earlier checkpoints than the cache holds answers of their bundles (7 files each).
+  const size_t earlier = kPublicCacheEntriesMax / kBundleFileCount + 20;
+  for (size_t i = 0; i < earlier; ++i) {
+    L.AppendOk(L.Signed("xt-finance", Allocated("c" + std::to_string(i), "xt-finance", "p1",
+                                                "project", "municipal", 1)));
+    ASSERT_TRUE(L.journal().WriteCheckpoint(&note).ok());
+  }
+  std::vector<uint64_t> sizes;
+  ASSERT_TRUE(L.journal()
+                  .ScanCheckpoints([&](uint64_t size, std::string_view) {
+                    sizes.push_back(size);
+                    return true;
+                  })
+                  .ok());
+  ASSERT_GT(sizes.size(), earlier);
+  const size_t first = sizes.size() - 1 - earlier;  // the first of the earlier ones asked for
+  ReadGate gate;
+  PublicReads reads(L.journal(), gate, &L.log_key());
+  const Scope hunan{ScopeKind::kRegion, "hunan"};
+  std::shared_ptr<const std::string> body;
+  ASSERT_TRUE(reads.Summary(hunan, &body).ok());
+  ASSERT_TRUE(reads.ExportFile(hunan, "funding.csv", &body).ok());
+  for (size_t i = first; i + 1 < sizes.size(); ++i) {
+    ASSERT_TRUE(reads.ExportFile(hunan, "funding.csv", &body, sizes[i]).ok());
+  }
+  const uint64_t before = reads.builds();
+  // The latest answers are still kept: asked again, nothing is built.
+  ASSERT_TRUE(reads.Summary(hunan, &body).ok());
+  ASSERT_TRUE(reads.ExportFile(hunan, "project.json", &body).ok());
+  ASSERT_TRUE(reads.ExportFile(hunan, "events.jsonl", &body, sizes.back()).ok());
+  EXPECT_EQ(reads.builds(), before);
+  // The latest earlier bundle is kept; the first ones were given up for the later ones.
+  ASSERT_TRUE(reads.ExportFile(hunan, "events.jsonl", &body, sizes[sizes.size() - 2]).ok());
+  EXPECT_EQ(reads.builds(), before);
+  ASSERT_TRUE(reads.ExportFile(hunan, "events.jsonl", &body, sizes[first]).ok());
+  EXPECT_EQ(reads.builds(), before + 1);
+}
+
 // 分配进度 of a region takes its finance bureaus' pools as one: what one of them allocates to
 // another is neither money in nor passed on, so the province's money that passes through the
 // city's pool to a project counts once. The same figures from the stored views (a checkpoint at
