@@ -119,24 +119,36 @@ Status CheckCanonicalJsonForm(schema::Event::Reader event, std::span<const uint8
 
 // `s`, or if it is capnp's refusal of a read past ReaderOptions::traversalLimitInWords (as the
 // catch clauses report it), that refusal in the terms of what causes it, for `field` if `s`
-// names none.
-Status ExplainReads(Status s, std::string_view field = {}) {
+// names none. `reads_max`: the cap of the bound, whatever the words.
+Status ExplainReads(Status s, std::string_view field = {},
+                    uint64_t reads_max = kCapnpTraversalWordsMax) {
   if (s.code() != "capnp_malformed" ||
       !std::string_view(s.message()).starts_with("Exceeded message traversal limit")) {
     return s;
   }
+  const std::string_view named = s.field().empty() ? field : std::string_view(s.field());
+  const bool event = named == "event";
   return Status::InvalidArgument(
       "capnp_malformed",
-      "the message asks for more than " + std::to_string(kCapnpReadsPerWord) +
-          " reads of each of its words: its pointers share objects, or its lists claim more "
-          "items than its bytes carry (an item with every field at its default takes none)",
-      s.field().empty() ? field : std::string_view(s.field()));
+      std::string(event ? "the event's canonical encoding" : "the message") +
+          " asks for more reads than " + std::to_string(kCapnpReadsPerWord) +
+          " of each of its words, or " + std::to_string(reads_max) +
+          " in all: " + (event ? "it is too large, or " : "its pointers share objects, or ") +
+          "its lists claim more items than its bytes carry (an item with every field at its "
+          "default takes none)",
+      named);
 }
 
 }  // namespace
 
 uint64_t CapnpReadWordsMax(uint64_t words) {
-  return kCapnpReadsPerWord * words + kCapnpReadWordsMin;
+  return std::min(kCapnpTraversalWordsMax, kCapnpReadsPerWord * words + kCapnpReadWordsMin);
+}
+
+uint64_t EnvelopeCapnpWords(uint64_t event_words, size_t signer_bytes) {
+  // The segment table, the root pointer, the envelope's three pointers, the signer's text and
+  // NUL, the signature; then the event less its own root pointer.
+  return 1 + 1 + 3 + (signer_bytes + 1 + 7) / 8 + sizeof(Signature) / 8 + (event_words - 1);
 }
 
 capnp::ReaderOptions LedgerReaderOptions() {
@@ -264,8 +276,7 @@ Status SignedEvent::FromEnvelopeCapnp(std::span<const uint8_t> message, SignedEv
   // message whose pointers share one object (aliasing) is read once per pointer and would
   // canonicalize to many times its size: reads are bounded by a few times its own words.
   capnp::ReaderOptions options = LedgerReaderOptions();
-  options.traversalLimitInWords =
-      std::min<uint64_t>(options.traversalLimitInWords, CapnpReadWordsMax(words.size()));
+  options.traversalLimitInWords = CapnpReadWordsMax(words.size());
   try {
     capnp::FlatArrayMessageReader reader(words.asPtr(), options);
     if (reader.getEnd() != words.end()) {
@@ -389,19 +400,30 @@ Status SignedEvent::FromEnvelope(schema::Envelope::Reader envelope, bool check_j
       }
     }
     if (check_json_form) {
+      // Every event accepted has a canonical envelope that a Cap'n Proto submission can carry.
+      if (const uint64_t words = EnvelopeCapnpWords(canonical.size(), envelope.getSigner().size());
+          words > kEnvelopeCapnpBytesMax / sizeof(capnp::word)) {
+        return Status::InvalidArgument(
+            "event_too_large",
+            "an event's canonical envelope is at most " + std::to_string(kEnvelopeCapnpBytesMax) +
+                " bytes; this one's would be " + std::to_string(words * sizeof(capnp::word)),
+            "event");
+      }
       // Checked on the canonical encoding, which is read once more, in place: the event as it
       // arrived is read once, by the canonicalization. The reads are bounded by the canonical
       // words, so that the bound is the same whichever form the event arrived in (JSON, a
       // capnp message padded or not, or canonical): capnp counts a read per item of a list of
       // empty structs, which take no words, and a padded message would otherwise buy an event
-      // more reads than its own canonical envelope is allowed.
+      // more reads than its own canonical envelope is allowed. Fewer than the envelope's by the
+      // reads of what the envelope adds, so that it is read within its own bound too, at the
+      // bound's cap as below it.
       kj::ArrayPtr<const capnp::word> segments[] = {canonical.asPtr()};
       capnp::ReaderOptions options = LedgerReaderOptions();
-      options.traversalLimitInWords =
-          std::min<uint64_t>(options.traversalLimitInWords, CapnpReadWordsMax(canonical.size()));
+      options.traversalLimitInWords = CapnpReadWordsMax(canonical.size()) - kCapnpEnvelopeReadsMax;
       capnp::SegmentArrayMessageReader reader(segments, options);
       FL_RETURN_IF_ERROR(ExplainReads(
-          CheckCanonicalJsonForm(reader.getRoot<schema::Event>(), WordBytes(canonical)), "event"));
+          CheckCanonicalJsonForm(reader.getRoot<schema::Event>(), WordBytes(canonical)), "event",
+          kCapnpTraversalWordsMax - kCapnpEnvelopeReadsMax));
     }
     return FromCanonicalEvent(kj::mv(canonical), envelope.getSigner().cStr(), signature, out);
   } catch (const kj::Exception& e) {
@@ -439,7 +461,9 @@ nlohmann::json SignedEvent::ToEnvelopeJson() const {
 }
 
 std::string SignedEvent::ToEnvelopeCapnp() const {
-  capnp::MallocMessageBuilder builder;
+  // One segment that holds it all: the message is then canonical, as its decoder reads best.
+  capnp::MallocMessageBuilder builder(EnvelopeCapnpWords(message_->words.size(), signer_.size()),
+                                      capnp::AllocationStrategy::FIXED_SIZE);
   auto root = builder.initRoot<schema::Envelope>();
   root.setSigner(signer_);
   root.setSignature(capnp::Data::Reader(signature_.data(), signature_.size()));

@@ -31,9 +31,15 @@ inline constexpr uint64_t kCapnpTraversalWordsMax = kEnvelopeCapnpBytesMax / 8;
 // A posted envelope may be read at most this many times its own words, plus a few.
 inline constexpr uint64_t kCapnpReadsPerWord = 4;
 inline constexpr uint64_t kCapnpReadWordsMin = 64;
-// The reads allowed of a message of `words` words: of a posted envelope, and of an event's
-// canonical encoding when it is checked, whichever form it arrived in.
+// The reads allowed of a message of `words` words: of a posted envelope, and (less
+// kCapnpEnvelopeReadsMax) of an event's canonical encoding when it is checked, whichever form
+// it arrived in.
 uint64_t CapnpReadWordsMax(uint64_t words);
+// More than an envelope's reads beyond its event's: its pointers, signer and signature.
+inline constexpr uint64_t kCapnpEnvelopeReadsMax = 64;
+// The words of the canonical envelope message (with its segment table) of an event whose
+// canonical encoding is `event_words` words, signed by a signer of `signer_bytes` bytes.
+uint64_t EnvelopeCapnpWords(uint64_t event_words, size_t signer_bytes);
 inline constexpr int kCapnpNestingMax = 16;
 // The stack segment of the one-JSON-form check's copy; a typical event takes 30 to 80 words.
 inline constexpr size_t kJsonFormScratchWords = 256;
