@@ -270,12 +270,18 @@ struct FundingLine {
 // (category, source party, channel or "allocation")
 using FundingKey = std::tuple<int, std::string, std::string>;
 
+// The acknowledgement of a money event by its counterparty: its id, day and document.
+struct Acknowledgement {
+  std::string id, date, doc_ref;
+};
+
 struct Payment {
   uint64_t seq = 0;
   std::string id, date, project, category, work, item, units, payee_name, payee_kind, credit_code,
       payee_org, contract_ref, invoice_ref, doc_ref, payer;
   int64_t amount_fen = 0;
-  std::string payee_id, acknowledged_by, acknowledged_on, acknowledgement_doc_ref, reversed_by;
+  std::string payee_id, reversed_by;
+  Acknowledgement acknowledgement;
 };
 
 // A money event other than a disbursement or a resident receipt.
@@ -283,6 +289,7 @@ struct Transaction {
   uint64_t seq = 0;
   std::string id, date, type, category, payer, payee, doc_ref, reversed_by;
   int64_t amount_fen = 0;
+  Acknowledgement acknowledgement;
 };
 
 struct FindingItem {
@@ -449,8 +456,17 @@ void Fold::Received(uint64_t seq, const json& e) {
   Movement m{p.id, "funds_received", key, c, Fen(e), households};
   if (c != int(schema::Category::RESIDENT)) {
     m.transaction = p.transactions.size();
-    p.transactions.push_back({seq, Str(e, "id"), Str(e, "occurred_on"), "receipt",
-                              Str(e, "category"), source, p.id, Str(e, "doc_ref"), "", Fen(e)});
+    p.transactions.push_back({seq,
+                              Str(e, "id"),
+                              Str(e, "occurred_on"),
+                              "receipt",
+                              Str(e, "category"),
+                              source,
+                              p.id,
+                              Str(e, "doc_ref"),
+                              "",
+                              Fen(e),
+                              {}});
   }
   movements_[Str(e, "id")] = std::move(m);
 }
@@ -469,8 +485,17 @@ void Fold::Allocated(uint64_t seq, const json& e) {
   Document(p, e);
   Movement m{p.id, "funds_allocated", key, c, Fen(e), 0};
   m.transaction = p.transactions.size();
-  p.transactions.push_back({seq, Str(e, "id"), Str(e, "occurred_on"), "allocation",
-                            Str(e, "category"), from, p.id, Str(e, "doc_ref"), "", Fen(e)});
+  p.transactions.push_back({seq,
+                            Str(e, "id"),
+                            Str(e, "occurred_on"),
+                            "allocation",
+                            Str(e, "category"),
+                            from,
+                            p.id,
+                            Str(e, "doc_ref"),
+                            "",
+                            Fen(e),
+                            {}});
   movements_[Str(e, "id")] = std::move(m);
 }
 
@@ -504,9 +529,7 @@ void Fold::Disbursed(uint64_t seq, const std::string& signer, const json& e) {
               Fen(e),
               "",
               "",
-              "",
-              "",
-              ""};
+              {}};
   p.disbursed[size_t(c)] += Fen(e);
   Role(p, signer, "payer");
   std::string payee_id = PayeeId(payee);
@@ -531,8 +554,17 @@ void Fold::Refunded(uint64_t seq, const json& e) {
   Document(p, e);
   Movement m{p.id, "funds_refunded", {}, c, Fen(e), 0};
   m.transaction = p.transactions.size();
-  p.transactions.push_back({seq, Str(e, "id"), Str(e, "occurred_on"), "refund", Str(e, "category"),
-                            p.id, Str(e, "to_org"), Str(e, "doc_ref"), "", Fen(e)});
+  p.transactions.push_back({seq,
+                            Str(e, "id"),
+                            Str(e, "occurred_on"),
+                            "refund",
+                            Str(e, "category"),
+                            p.id,
+                            Str(e, "to_org"),
+                            Str(e, "doc_ref"),
+                            "",
+                            Fen(e),
+                            {}});
   movements_[Str(e, "id")] = std::move(m);
 }
 
@@ -569,12 +601,14 @@ void Fold::Reversed(const json& e) {
 
 void Fold::Acknowledged(const json& e) {
   auto it = movements_.find(Str(e, "target"));
-  if (it == movements_.end() || it->second.payment == SIZE_MAX) return;
+  if (it == movements_.end()) return;  // not a movement of a project's money
   ProjectModel& p = ProjectOf(it->second.project);
-  Payment& pay = p.payments[it->second.payment];
-  pay.acknowledged_by = Str(e, "id");
-  pay.acknowledged_on = Str(e, "occurred_on");
-  pay.acknowledgement_doc_ref = Str(e, "doc_ref");
+  const Acknowledgement ack{Str(e, "id"), Str(e, "occurred_on"), Str(e, "doc_ref")};
+  // A pledge, or a resident receipt (counted in the residents' lines), has no transaction.
+  if (it->second.payment != SIZE_MAX) p.payments[it->second.payment].acknowledgement = ack;
+  if (it->second.transaction != SIZE_MAX) {
+    p.transactions[it->second.transaction].acknowledgement = ack;
+  }
   Document(p, e);
 }
 
@@ -793,6 +827,13 @@ ordered Renderer::Budget(const ProjectModel& p) const {
           {"budgetBreakdown", breakdown}};
 }
 
+void AddAcknowledgement(const Acknowledgement& ack, ordered* item) {
+  if (ack.id.empty()) return;
+  (*item)["acknowledgedBy"] = ack.id;
+  (*item)["acknowledgedOn"] = ack.date;
+  if (!ack.doc_ref.empty()) (*item)["acknowledgementDocRef"] = ack.doc_ref;
+}
+
 // Each phase the project entered, with its day and document, and the residents' consent to
 // approve it and satisfaction to complete it (basis points) as recorded.
 ordered StatusHistory(const ProjectModel& p) {
@@ -846,6 +887,7 @@ ordered Renderer::ProjectRecord(const ProjectModel& p) const {
                     {"payer", PartyRef(p, t.payer)},
                     {"payee", PartyRef(p, t.payee)}};
     if (!t.doc_ref.empty()) item["docRef"] = t.doc_ref;
+    AddAcknowledgement(t.acknowledgement, &item);
     if (!t.reversed_by.empty()) item["reversedBy"] = t.reversed_by;
     transactions.push_back(std::move(item));
   }
@@ -863,13 +905,7 @@ ordered Renderer::ProjectRecord(const ProjectModel& p) const {
     if (!pay.contract_ref.empty()) item["contractRef"] = pay.contract_ref;
     if (!pay.invoice_ref.empty()) item["invoiceRef"] = pay.invoice_ref;
     if (!pay.doc_ref.empty()) item["docRef"] = pay.doc_ref;
-    if (!pay.acknowledged_by.empty()) {
-      item["acknowledgedBy"] = pay.acknowledged_by;
-      item["acknowledgedOn"] = pay.acknowledged_on;
-      if (!pay.acknowledgement_doc_ref.empty()) {
-        item["acknowledgementDocRef"] = pay.acknowledgement_doc_ref;
-      }
-    }
+    AddAcknowledgement(pay.acknowledgement, &item);
     if (!pay.reversed_by.empty()) item["reversedBy"] = pay.reversed_by;
     transactions.push_back(std::move(item));
   }
@@ -1021,7 +1057,7 @@ std::string Renderer::DisbursementsCsv() {
       out += Row({std::to_string(pay.seq), pay.id, pay.date, pay.project, pay.category, pay.work,
                   pay.item, pay.units, pay.payee_name, pay.credit_code, pay.payee_org,
                   pay.contract_ref, pay.invoice_ref, pay.doc_ref, std::to_string(pay.amount_fen),
-                  Yuan(pay.amount_fen), pay.acknowledged_by, pay.reversed_by});
+                  Yuan(pay.amount_fen), pay.acknowledgement.id, pay.reversed_by});
       if (pay.reversed_by.empty()) {
         count += 1;
         fen += pay.amount_fen;

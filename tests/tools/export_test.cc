@@ -705,12 +705,12 @@ TEST_F(ExportTest, ResidentsLinesAreOfTheBundlesProjectsAndResidentsChannels) {
 // satisfaction minimums), and an acknowledgement's and a finding's resolution's day and document.
 TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
   std::map<std::string, json> history;  // project -> its statusHistory as the records have it
-  size_t consents = 0, satisfactions = 0, documented = 0;
+  size_t consents = 0, satisfactions = 0, status_documents = 0;
   for (const json& r : records_) {
     const json& e = r["envelope"]["event"];
     if (e["type"] != "project_status") continue;
     json step = {{"status", e["status"]}, {"date", e["occurred_on"]}};
-    if (e.contains("doc_ref")) step["docRef"] = e["doc_ref"], ++documented;
+    if (e.contains("doc_ref")) step["docRef"] = e["doc_ref"], ++status_documents;
     if (e.contains("consent_bp")) step["consentBp"] = e["consent_bp"], ++consents;
     if (e.contains("satisfaction_bp"))
       step["satisfactionBp"] = e["satisfaction_bp"], ++satisfactions;
@@ -718,7 +718,7 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
   }
   ASSERT_GT(consents, 0u);
   ASSERT_GT(satisfactions, 0u);
-  ASSERT_GT(documented, 0u);
+  ASSERT_GT(status_documents, 0u);
   json package = json::parse(Files("all")["project.json"]);
   ASSERT_EQ(package["projects"].size(), 10u);
   for (const json& p : package["projects"]) {
@@ -743,8 +743,13 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
   const NoteVerifier key = LogKey();
   BundleInput input = ReadInput(Files("all"), key, [](const json&) { return false; });
   std::map<std::string, std::string> dated;  // event id -> its day
-  std::set<std::string> payments;
-  std::string ack, resolution, finding;
+  // The documents given: of an acknowledgement of a payment, of another money event of a
+  // project, and of a resolution.
+  const std::string kPaidDoc = "潭建司确〔2026〕8号", kMovedDoc = "潭财收确〔2026〕5号",
+                    kResolvedDoc = "潭住建整改〔2026〕3号";
+  std::set<std::string> payments, transactions;
+  std::map<std::string, std::string> documented;  // event id -> the document given to it
+  std::string finding;
   for (BundleRecord& r : input.records) {
     RecordReader reader;
     SignedEvent event;
@@ -754,55 +759,77 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
     }
     json envelope = event.ToEnvelopeJson();
     json& e = envelope["event"];
-    dated[e["id"]] = e["occurred_on"];
-    if (e["type"] == "funds_disbursed") payments.insert(e["id"]);
-    if ((e["type"] == "acknowledged" && ack.empty() && payments.count(e["target"])) ||
-        (e["type"] == "finding_resolved" && resolution.empty())) {
-      (e["type"] == "acknowledged" ? ack : resolution) = e["id"];
-      if (e["type"] == "finding_resolved") finding = e["finding"];
-      e["doc_ref"] = e["type"] == "acknowledged" ? "潭建司确〔2026〕8号" : "潭住建整改〔2026〕3号";
-      SignedEvent documented_event;
-      ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &documented_event).ok());
-      r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), documented_event).bytes;
+    const std::string id = e["id"];
+    dated[id] = e["occurred_on"];
+    if (e["type"] == "funds_disbursed") payments.insert(id);
+    if ((e["type"] == "funds_received" && e["category"] != "resident") ||
+        e["type"] == "funds_allocated" || e["type"] == "funds_refunded") {
+      if (e.value("to_kind", "project") == "project") transactions.insert(id);
     }
+    std::string doc;
+    if (e["type"] == "acknowledged" && payments.count(e["target"]) && !documented.count("paid")) {
+      doc = kPaidDoc;
+      documented["paid"] = id;
+    } else if (e["type"] == "acknowledged" && !transactions.empty() && !documented.count("moved")) {
+      // The demo's counterparties acknowledge payments and pools' money: the second
+      // acknowledgement is made to acknowledge a project's receipt, allocation or refund.
+      e["target"] = *transactions.begin();
+      doc = kMovedDoc;
+      documented["moved"] = id;
+    } else if (e["type"] == "finding_resolved" && finding.empty()) {
+      doc = kResolvedDoc;
+      documented["resolved"] = id;
+      finding = e["finding"];
+    }
+    if (doc.empty()) continue;
+    documented[id] = doc;
+    e["doc_ref"] = doc;
+    SignedEvent documented_event;
+    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &documented_event).ok());
+    r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), documented_event).bytes;
   }
-  ASSERT_FALSE(ack.empty());
-  ASSERT_FALSE(resolution.empty());
+  ASSERT_TRUE(documented.count("paid"));
+  ASSERT_TRUE(documented.count("moved"));
+  ASSERT_TRUE(documented.count("resolved"));
   std::vector<BundleFile> rendered;
   ASSERT_TRUE(RenderBundle(input, &rendered).ok());
   json changed;
   for (const BundleFile& f : rendered) {
     if (f.name == "project.json") changed = json::parse(f.content);
   }
-  size_t acks = 0, resolutions = 0, documents = 0;
+  std::map<std::string, size_t> shown;  // event id -> the places its document is shown
+  size_t resolutions = 0, documents = 0, acknowledged_movements = 0;
   for (const json& p : changed["projects"]) {
     for (const json& t : p["transactions"]) {
       if (!t.contains("acknowledgedBy")) continue;
-      EXPECT_EQ(t["acknowledgedOn"], dated[t["acknowledgedBy"]]) << t.dump();
-      if (t["acknowledgedBy"] != ack) {
+      const std::string by = t["acknowledgedBy"];
+      if (t["type"] != "disbursement") ++acknowledged_movements;
+      EXPECT_EQ(t["acknowledgedOn"], dated[by]) << t.dump();
+      if (!documented.count(by)) {
         EXPECT_FALSE(t.contains("acknowledgementDocRef")) << t.dump();
         continue;
       }
-      ++acks;
-      EXPECT_EQ(t["acknowledgementDocRef"], "潭建司确〔2026〕8号") << t.dump();
+      ++shown[by];
+      EXPECT_EQ(t["acknowledgementDocRef"], documented[by]) << t.dump();
     }
     for (const json& f : p["findings"]) {
       if (f["id"] != finding) continue;
       ++resolutions;
-      EXPECT_EQ(f["resolvedOn"], dated[resolution]);
-      EXPECT_EQ(f["resolutionDocRef"], "潭住建整改〔2026〕3号") << f.dump();
+      EXPECT_EQ(f["resolvedOn"], dated[documented["resolved"]]);
+      EXPECT_EQ(f["resolutionDocRef"], kResolvedDoc) << f.dump();
     }
     for (const json& d : p["documents"]) {
-      if (d["id"] == "潭建司确〔2026〕8号" || d["id"] == "潭住建整改〔2026〕3号") {
+      if (d["id"] == kPaidDoc || d["id"] == kMovedDoc || d["id"] == kResolvedDoc) {
         ++documents;
-        const std::string& related = d["relatedEvents"][0];
-        EXPECT_TRUE(related == ack || related == resolution) << d.dump();
+        EXPECT_EQ(documented[d["relatedEvents"][0]], d["id"]) << d.dump();
       }
     }
   }
-  EXPECT_EQ(acks, 1u);
+  EXPECT_EQ(shown[documented["paid"]], 1u);
+  EXPECT_EQ(shown[documented["moved"]], 1u);
+  EXPECT_GT(acknowledged_movements, 0u);
   EXPECT_GE(resolutions, 1u);
-  EXPECT_EQ(documents, 1 + resolutions);
+  EXPECT_EQ(documents, 2 + resolutions);
 }
 
 // The rules refuse texts a spreadsheet reads as a formula; a log that published one anyway (a
