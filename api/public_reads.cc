@@ -179,24 +179,30 @@ void PublicReads::RememberLocked(const std::string& key, std::shared_ptr<const s
     return std::find_if(cache_order_.begin(), cache_order_.end(),
                         [&](const std::string& k) { return kind.count(k) > 0; });
   };
-  if (cheap && cheap_.size() >= kPublicCheapEntriesMax) evict(oldest_of(cheap_));
+  if (cheap && cheap_.size() >= kPublicCheapEntriesMax) {
+    if (auto at = oldest_of(cheap_); at != cache_order_.end()) evict(at);
+  }
   while (earlier && !earlier_.empty() &&
          (earlier_.size() >= kPublicEarlierEntriesMax ||
           earlier_bytes_ + value->size() > kPublicEarlierBytesMax)) {
-    evict(oldest_of(earlier_));
+    auto at = oldest_of(earlier_);
+    if (at == cache_order_.end()) break;
+    evict(at);
   }
   while (!cache_order_.empty() && (cache_.size() >= kPublicCacheEntriesMax ||
                                    cache_bytes_ + value->size() > kPublicCacheBytesMax)) {
     evict(cache_order_.begin());
   }
-  cache_bytes_ += value->size();
+  const size_t bytes = value->size();
+  cache_.emplace(key, std::move(value));
+  cache_bytes_ += bytes;
+  cache_order_.push_back(key);
+  // After the entry is in place: an allocation that fails leaves no kind without its entry.
+  if (cheap) cheap_.insert(key);
   if (earlier) {
     earlier_.insert(key);
-    earlier_bytes_ += value->size();
+    earlier_bytes_ += bytes;
   }
-  if (cheap) cheap_.insert(key);
-  cache_.emplace(key, std::move(value));
-  cache_order_.push_back(key);
 }
 
 PublicReads::PublicReads(const Journal& journal, ReadGate& gate, const NoteSigner* log_signer,

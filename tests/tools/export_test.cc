@@ -762,9 +762,9 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
     const std::string id = e["id"];
     dated[id] = e["occurred_on"];
     if (e["type"] == "funds_disbursed") payments.insert(id);
-    if ((e["type"] == "funds_received" && e["category"] != "resident") ||
-        e["type"] == "funds_allocated" || e["type"] == "funds_refunded") {
-      if (e.value("to_kind", "project") == "project") transactions.insert(id);
+    // A receipt of a project's: its source may acknowledge it.
+    if (e["type"] == "funds_received" && e["category"] != "resident" && e["to_kind"] == "project") {
+      transactions.insert(id);
     }
     std::string doc;
     if (e["type"] == "acknowledged" && payments.count(e["target"]) && !documented.count("paid")) {
@@ -772,7 +772,7 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
       documented["paid"] = id;
     } else if (e["type"] == "acknowledged" && !transactions.empty() && !documented.count("moved")) {
       // The demo's counterparties acknowledge payments and pools' money: the second
-      // acknowledgement is made to acknowledge a project's receipt, allocation or refund.
+      // acknowledgement is made to acknowledge a project's receipt.
       e["target"] = *transactions.begin();
       doc = kMovedDoc;
       documented["moved"] = id;
