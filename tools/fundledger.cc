@@ -829,6 +829,15 @@ int Main(int argc, char** argv) {
       ->required();
   verify_export_cmd->add_option("--origin", verify_export.origin,
                                 "the log (its checkpoint origin line) the bundle must be of");
+  auto* verify_export_project = verify_export_cmd->add_option("--project", verify_export.project,
+                                                              "the project the bundle must be of");
+  auto* verify_export_region =
+      verify_export_cmd->add_option("--region", verify_export.region,
+                                    "the region the bundle must be of (\"\": the whole ledger)");
+  verify_export_project->excludes(verify_export_region);
+  verify_export_cmd->add_option("--size-min", verify_export.size_min,
+                                "the least tree size the bundle's checkpoint may have (one you "
+                                "saw earlier): the bundle of an earlier checkpoint is refused");
   verify_export_cmd->callback([&] { status = VerifyExport(verify_export); });
 
   ServeArgs serve;

@@ -74,6 +74,31 @@ int VerifyExport(const VerifyExportArgs& args) {
                              "\" (--origin)",
                          "checkpoint.txt");
   }
+  if (s.ok() && (args.project || args.region)) {
+    // A bundle of another scope, or of the right id as the other kind, verifies as what it is.
+    const Scope wanted = args.project ? Scope{ScopeKind::kProject, *args.project}
+                                      : Scope{ScopeKind::kRegion, *args.region};
+    auto name = [](const Scope& scope) {
+      return std::string(scope.kind == ScopeKind::kRegion ? "region \"" : "project \"") + scope.id +
+             "\"";
+    };
+    if (summary.scope.kind != wanted.kind || summary.scope.id != wanted.id) {
+      s = Status::Rejected("export_invalid",
+                           "residents.txt line 2: the bundle is of " + name(summary.scope) +
+                               ", not of " + name(wanted) +
+                               (args.project ? " (--project)" : " (--region)"),
+                           "residents.txt");
+    }
+  }
+  if (s.ok() && summary.checkpoint.size < args.size_min) {
+    s = Status::Rejected("export_invalid",
+                         "checkpoint.txt line 2: the checkpoint is at tree size " +
+                             std::to_string(summary.checkpoint.size) + ", before " +
+                             std::to_string(args.size_min) +
+                             " (--size-min): the bundle of an earlier checkpoint leaves out "
+                             "what was recorded since",
+                         "checkpoint.txt");
+  }
   if (!s.ok()) {
     std::cerr << "fundledger: the export does not verify: " << s.message() << "\n";
     return kExitFailure;

@@ -2,6 +2,8 @@
 // (DESIGN.md section 10; api/bundle.h), and its offline verification.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace fundledger::cli {
@@ -22,6 +24,9 @@ struct VerifyExportArgs {
   std::string dir;
   std::string log_key;  // the log's verifier key, a .pub file or the key text
   std::string origin;   // if set, the log the checkpoint must be of (one key may sign several)
+  // If set, the scope the bundle must be of (a bundle of another scope verifies as itself).
+  std::optional<std::string> project, region;
+  uint64_t size_min = 0;  // the least tree size its checkpoint may have (not an earlier one's)
 };
 
 // Exit 0 and a summary when the bundle verifies; exit 1 naming the file and line otherwise.

@@ -328,6 +328,31 @@ TEST_F(ExportTest, TheCommandLineNamesTheFileAndLine) {
   EXPECT_NE(r.err.find("checkpoint.txt line 1: the checkpoint is of the log \"" + origin + "\""),
             std::string::npos)
       << r.err;
+
+  // The scope asked for: a bundle of another scope verifies as itself, and is refused for it.
+  Run(0, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--project", project_});
+  Run(0, {"verify-export", "all", "--log-key", "ledger/keys/log.pub", "--region", ""});
+  r = Run(1, {"verify-export", "all", "--log-key", "ledger/keys/log.pub", "--project", project_});
+  EXPECT_NE(r.err.find("residents.txt line 2: the bundle is of region \"\", not of project \"" +
+                       project_ + "\" (--project)"),
+            std::string::npos)
+      << r.err;
+  r = Run(1, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--region", ""});
+  EXPECT_NE(r.err.find("residents.txt line 2: the bundle is of project"), std::string::npos)
+      << r.err;
+  Run(2, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--region", "",
+          "--project", project_});
+
+  // A tree size seen before: the bundle of an earlier checkpoint is refused.
+  const size_t at = checkpoint.find('\n') + 1;
+  const std::string size = checkpoint.substr(at, checkpoint.find('\n', at) - at);
+  Run(0, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--size-min", size});
+  r = Run(1, {"verify-export", "bundle", "--log-key", "ledger/keys/log.pub", "--size-min",
+              std::to_string(std::stoull(size) + 1)});
+  EXPECT_NE(r.err.find("checkpoint.txt line 2: the checkpoint is at tree size " + size +
+                       ", before " + std::to_string(std::stoull(size) + 1) + " (--size-min)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(ExportTest, MissingExtraAndOversizedFilesFail) {
