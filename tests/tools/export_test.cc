@@ -725,6 +725,25 @@ TEST_F(ExportTest, ResidentsLinesAreOfTheBundlesProjectsAndResidentsChannels) {
   }
 }
 
+// Hands each published record of `input`, decoded, to `edit` as its envelope's JSON; a record
+// whose envelope `edit` changes (and returns true) is encoded again from it, with its seq and
+// time, as a log that published such an event would hold it (its signature no longer checks).
+void EditPublishedEvents(BundleInput* input, const std::function<bool(json* envelope)>& edit) {
+  for (BundleRecord& r : input->records) {
+    RecordReader reader;
+    SignedEvent event;
+    if (r.withheld() || !RecordReader::Open(r.bytes, &reader).ok() ||
+        !SignedEvent::FromStoredRecord(reader, &event).ok()) {
+      continue;
+    }
+    json envelope = event.ToEnvelopeJson();
+    if (!edit(&envelope)) continue;
+    SignedEvent edited;
+    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &edited).ok());
+    r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), edited).bytes;
+  }
+}
+
 // project.json carries each phase a project entered, with its day, its document and the
 // residents' consent or satisfaction it records (what a resident checks against the consent and
 // satisfaction minimums), and an acknowledgement's and a finding's resolution's day and document.
@@ -775,15 +794,8 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
   std::set<std::string> payments, transactions;
   std::map<std::string, std::string> documented;  // event id -> the document given to it
   std::string finding;
-  for (BundleRecord& r : input.records) {
-    RecordReader reader;
-    SignedEvent event;
-    if (r.withheld() || !RecordReader::Open(r.bytes, &reader).ok() ||
-        !SignedEvent::FromStoredRecord(reader, &event).ok()) {
-      continue;
-    }
-    json envelope = event.ToEnvelopeJson();
-    json& e = envelope["event"];
+  EditPublishedEvents(&input, [&](json* envelope) {
+    json& e = (*envelope)["event"];
     const std::string id = e["id"];
     dated[id] = e["occurred_on"];
     if (e["type"] == "funds_disbursed") payments.insert(id);
@@ -806,13 +818,11 @@ TEST_F(ExportTest, ProjectRecordsCarryPhasesAcknowledgementsAndResolutions) {
       documented["resolved"] = id;
       finding = e["finding"];
     }
-    if (doc.empty()) continue;
+    if (doc.empty()) return false;
     documented[id] = doc;
     e["doc_ref"] = doc;
-    SignedEvent documented_event;
-    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &documented_event).ok());
-    r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), documented_event).bytes;
-  }
+    return true;
+  });
   ASSERT_TRUE(documented.count("paid"));
   ASSERT_TRUE(documented.count("moved"));
   ASSERT_TRUE(documented.count("resolved"));
@@ -865,22 +875,12 @@ TEST_F(ExportTest, ABundleWhoseRecordsHoldAFormulaIsNotRendered) {
   std::vector<BundleFile> rendered;
   ASSERT_TRUE(RenderBundle(input, &rendered).ok());
   bool changed = false;
-  for (BundleRecord& r : input.records) {
-    RecordReader reader;
-    SignedEvent event;
-    if (r.withheld() || !RecordReader::Open(r.bytes, &reader).ok() ||
-        !SignedEvent::FromStoredRecord(reader, &event).ok()) {
-      continue;
-    }
-    json envelope = event.ToEnvelopeJson();
-    if (envelope["event"]["type"] != "funds_disbursed") continue;
-    envelope["event"]["payee"]["name"] = "=HYPERLINK(\"http://x.example/\",\"发票\")";
-    SignedEvent formula;
-    ASSERT_TRUE(SignedEvent::FromEnvelopeJson(envelope, &formula).ok());
-    r.bytes = EncodeRecord(r.seq, reader.record().getRecordedAtMs(), formula).bytes;
+  EditPublishedEvents(&input, [&](json* envelope) {
+    if (changed || (*envelope)["event"]["type"] != "funds_disbursed") return false;
+    (*envelope)["event"]["payee"]["name"] = "=HYPERLINK(\"http://x.example/\",\"发票\")";
     changed = true;
-    break;
-  }
+    return true;
+  });
   ASSERT_TRUE(changed);
   Status s = RenderBundle(input, &rendered);
   EXPECT_EQ(s.code(), "text_formula_start") << s.ToString();
